@@ -1,0 +1,341 @@
+// sluice::channel<T>: a multi-producer multi-consumer channel for coroutines
+// and threads alike, built on moodycamel::ConcurrentQueue.
+//
+//   auto [tx, rx] = sluice::channel<int>(1024);   // bounded: backpressure
+//   co_await tx.send(42);                         // suspends while full
+//   while (auto v = co_await rx.recv()) use(*v);  // empty optional: closed and drained
+//
+// Bounded channels (capacity > 0) suspend senders while full; capacity 0
+// means unbounded. Sender and receiver handles are copyable; the channel
+// closes when the last sender is destroyed or on close(). Items sent before
+// close are all delivered; a send that loses the race with close returns
+// false and leaves its argument untouched. When the last receiver is
+// destroyed the channel closes too, so senders never wait forever.
+//
+// Every operation exists in three forms: `co_await` (suspends the coroutine,
+// never blocks a thread), `*_blocking` (for plain threads; do not call on a
+// runtime worker) and `try_*` (never waits). recv_batch dequeues many items at
+// once for batch consumers such as parallel stages.
+//
+// Thread-safety: any number of threads may use any handles concurrently; a
+// single handle object may also be shared. Items from one sender arrive in
+// the order sent; there is no order across senders.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/detail/channel_state.hpp"
+
+namespace sluice {
+
+template <typename T>
+class channel_sender;
+template <typename T>
+class channel_receiver;
+
+namespace detail {
+
+// Shared ownership plus the per-role handle count that drives auto-close.
+template <typename T, bool IsSender>
+class channel_handle {
+ public:
+  channel_handle() = default;
+  explicit channel_handle(std::shared_ptr<channel_state<T>> s) noexcept : m_state(std::move(s)) { attach(); }
+  channel_handle(const channel_handle& o) noexcept : m_state(o.m_state) { attach(); }
+  channel_handle(channel_handle&& o) noexcept = default;
+  channel_handle& operator=(const channel_handle& o) {
+    if (this != &o) {
+      detach();
+      m_state = o.m_state;
+      attach();
+    }
+    return *this;
+  }
+  channel_handle& operator=(channel_handle&& o) noexcept(false) {
+    if (this != &o) {
+      detach();
+      m_state = std::move(o.m_state);
+    }
+    return *this;
+  }
+  ~channel_handle() { detach(); }
+
+  /// Closes the channel for everyone (idempotent).
+  void close() const { m_state->close(); }
+  [[nodiscard]] bool is_closed() const noexcept { return m_state->is_closed(); }
+  /// Items currently buffered (a snapshot).
+  [[nodiscard]] std::size_t size() const noexcept { return m_state->size(); }
+  /// 0 for an unbounded channel.
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_state->capacity(); }
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(m_state); }
+
+ protected:
+  void attach() noexcept {
+    if (!m_state) return;
+    if constexpr (IsSender) {
+      m_state->add_sender();
+    } else {
+      m_state->add_receiver();
+    }
+  }
+  void detach() {
+    if (!m_state) return;
+    if constexpr (IsSender) {
+      m_state->drop_sender();
+    } else {
+      m_state->drop_receiver();
+    }
+    m_state.reset();
+  }
+  std::shared_ptr<channel_state<T>> m_state;
+};
+
+}  // namespace detail
+
+/// The sending half of a channel.
+template <typename T>
+class channel_sender : public detail::channel_handle<T, true> {
+  using base = detail::channel_handle<T, true>;
+  using base::m_state;
+
+ public:
+  using value_type = T;
+  using base::base;
+
+  /// Awaitable: `bool sent = co_await tx.send(item);` Suspends while the
+  /// channel is full. Moves from `item` only when it returns true; false
+  /// means the channel was closed and `item` is left as it was.
+  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), &item}; }
+  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), &item}; }
+
+  /// Blocking form for plain threads; same contract as send().
+  [[nodiscard]] bool send_blocking(T& item) {
+    if (!m_state->begin_send()) return false;
+    if (!m_state->try_acquire_slot()) {
+      detail::channel_waiter w;
+      if (wait_thread(w, m_state->wait_for_slot(w)) != detail::channel_waiter::granted) {
+        m_state->end_send();
+        return false;
+      }
+    }
+    publish_and_end(item);
+    return true;
+  }
+  [[nodiscard]] bool send_blocking(T&& item) { return send_blocking(item); }
+
+  /// Never waits: false when the channel is full or closed (item untouched then).
+  [[nodiscard]] bool try_send(T& item) {
+    if (!m_state->begin_send()) return false;
+    if (!m_state->try_acquire_slot()) {
+      m_state->end_send();
+      return false;
+    }
+    publish_and_end(item);
+    return true;
+  }
+  [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
+
+ private:
+  void publish_and_end(T& item) {
+    // end_send must run even if enqueue throws bad_alloc, or close would wait forever.
+    struct end_guard {
+      detail::channel_state<T>* s;
+      ~end_guard() { s->end_send(); }
+    } guard{m_state.get()};
+    m_state->publish(std::move(item));
+  }
+
+  int wait_thread(detail::channel_waiter& w, int outcome);
+
+  struct send_awaiter {
+    detail::channel_state<T>* m_channel;
+    T* m_item;
+    detail::channel_waiter m_waiter{};
+    int m_outcome = detail::channel_waiter::closed;
+    bool m_started = false;
+
+    bool await_ready() {
+      if (!m_channel->begin_send()) return true;  // closed: m_outcome stays closed
+      m_started = true;
+      if (!m_channel->try_acquire_slot()) return false;
+      m_outcome = detail::channel_waiter::granted;
+      return true;
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_outcome = m_channel->wait_for_slot(m_waiter);
+      return m_outcome == detail::channel_waiter::pending;
+    }
+    bool await_resume() {
+      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      if (!m_started) return false;
+      struct end_guard {
+        detail::channel_state<T>* s;
+        ~end_guard() { s->end_send(); }
+      } guard{m_channel};
+      if (m_outcome != detail::channel_waiter::granted) return false;
+      m_channel->publish(std::move(*m_item));
+      return true;
+    }
+  };
+};
+
+/// The receiving half of a channel. Also an input range (blocking) for plain threads.
+template <typename T>
+class channel_receiver : public detail::channel_handle<T, false> {
+  using base = detail::channel_handle<T, false>;
+  using base::m_state;
+
+ public:
+  using value_type = T;
+  using base::base;
+
+  /// Awaitable: `std::optional<T> v = co_await rx.recv();` Suspends while
+  /// empty; an empty optional means closed and fully drained.
+  [[nodiscard]] auto recv() noexcept { return recv_awaiter{m_state.get()}; }
+
+  /// Awaitable: appends between 1 and `max` items to `out` and returns how
+  /// many; 0 means closed and drained. One claim and one bulk dequeue for the
+  /// whole batch.
+  [[nodiscard]] auto recv_batch(std::vector<T>& out, std::size_t max) noexcept {
+    return recv_batch_awaiter{m_state.get(), &out, max == 0 ? 1 : max};
+  }
+
+  /// Blocking forms for plain threads.
+  std::optional<T> recv_blocking() {
+    if (m_state->try_claim(1)) return m_state->take_one();
+    detail::channel_waiter w;
+    if (wait_thread(w) == 0) return std::nullopt;
+    return m_state->take_one();
+  }
+  std::size_t recv_batch_blocking(std::vector<T>& out, std::size_t max) {
+    if (max == 0) max = 1;
+    std::size_t n = m_state->try_claim(max);
+    if (n == 0) {
+      detail::channel_waiter w;
+      w.want = max;
+      n = wait_thread(w);
+      if (n == 0) return 0;
+    }
+    m_state->take_many(std::back_inserter(out), n);
+    return n;
+  }
+
+  /// Never waits: an item if one is ready now.
+  std::optional<T> try_recv() {
+    if (m_state->try_claim(1)) return m_state->take_one();
+    return std::nullopt;
+  }
+  /// Never waits: appends up to `max` ready items, returns how many.
+  std::size_t try_recv_batch(std::vector<T>& out, std::size_t max) {
+    std::size_t n = m_state->try_claim(max);
+    if (n) m_state->take_many(std::back_inserter(out), n);
+    return n;
+  }
+
+  /// True once closed and every item has been received.
+  [[nodiscard]] bool drained() const noexcept { return m_state->drained(); }
+
+  /// Range-for over a receiver blocks the thread for each item until drained.
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(channel_receiver* rx) : m_rx(rx) { ++*this; }
+    T& operator*() { return *m_current; }
+    iterator& operator++() {
+      m_current = m_rx->recv_blocking();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const noexcept { return !m_current; }
+
+   private:
+    channel_receiver* m_rx = nullptr;
+    std::optional<T> m_current;
+  };
+  iterator begin() { return iterator{this}; }
+  std::default_sentinel_t end() { return {}; }
+
+ private:
+  // Returns the number of items claimed for `w` (0: closed and drained).
+  std::size_t wait_thread(detail::channel_waiter& w);
+
+  struct recv_awaiter {
+    detail::channel_state<T>* m_channel;
+    detail::channel_waiter m_waiter{};
+    int m_outcome = detail::channel_waiter::pending;
+
+    bool await_ready() noexcept {
+      if (m_channel->try_claim(1) == 0) return false;
+      m_outcome = detail::channel_waiter::granted;
+      return true;
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_outcome = m_channel->wait_for_items(m_waiter);
+      return m_outcome == detail::channel_waiter::pending;
+    }
+    std::optional<T> await_resume() {
+      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      if (m_outcome != detail::channel_waiter::granted) return std::nullopt;
+      return m_channel->take_one();
+    }
+  };
+
+  struct recv_batch_awaiter {
+    detail::channel_state<T>* m_channel;
+    std::vector<T>* m_out;
+    std::size_t m_max;
+    detail::channel_waiter m_waiter{};
+    int m_outcome = detail::channel_waiter::pending;
+
+    bool await_ready() noexcept {
+      m_waiter.got = m_channel->try_claim(m_max);
+      if (m_waiter.got == 0) return false;
+      m_outcome = detail::channel_waiter::granted;
+      return true;
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_waiter.want = m_max;
+      m_outcome = m_channel->wait_for_items(m_waiter);
+      return m_outcome == detail::channel_waiter::pending;
+    }
+    std::size_t await_resume() {
+      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      if (m_outcome != detail::channel_waiter::granted) return 0;
+      m_channel->take_many(std::back_inserter(*m_out), m_waiter.got);
+      return m_waiter.got;
+    }
+  };
+};
+
+template <typename T>
+int channel_sender<T>::wait_thread(detail::channel_waiter& w, int outcome) {
+  if (outcome != detail::channel_waiter::pending) return outcome;
+  return m_state->wait_blocking(w);
+}
+
+template <typename T>
+std::size_t channel_receiver<T>::wait_thread(detail::channel_waiter& w) {
+  int outcome = m_state->wait_for_items(w);
+  if (outcome == detail::channel_waiter::pending) outcome = m_state->wait_blocking(w);
+  return outcome == detail::channel_waiter::granted ? w.got : 0;
+}
+
+/// Creates a channel; `capacity` 0 means unbounded. Returns {sender, receiver}.
+template <typename T>
+std::pair<channel_sender<T>, channel_receiver<T>> channel(std::size_t capacity = 0) {
+  auto state = std::make_shared<detail::channel_state<T>>(capacity);
+  return {channel_sender<T>{state}, channel_receiver<T>{state}};
+}
+
+}  // namespace sluice

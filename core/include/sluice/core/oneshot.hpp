@@ -1,0 +1,194 @@
+// sluice::oneshot<T>: a channel that carries exactly one value or one error.
+//
+// This is how compute returns to async code (the `rayon::spawn` +
+// `tokio::sync::oneshot` pattern): the worker calls `tx.send(v)` or
+// `tx.fail(e)`, the coroutine does `co_await rx` (or a thread calls
+// `rx.get()`). Dropping a sender that never sent makes the receiver fail with
+// sluice::broken_promise, so a forgotten result never hangs the waiter.
+//
+// Thread-safety: sender and receiver may live on different threads; each
+// handle is used by one thread at a time. Lock-free (one atomic exchange each side).
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "sluice/core/detail/resume.hpp"
+
+namespace sluice {
+
+/// Thrown by a oneshot receiver whose sender was destroyed without sending.
+class broken_promise : public std::logic_error {
+ public:
+  broken_promise() : std::logic_error("sluice::oneshot: sender dropped without sending a value") {}
+};
+
+template <typename T>
+class oneshot_sender;
+template <typename T>
+class oneshot_receiver;
+
+namespace detail {
+
+template <typename T>
+class oneshot_state {
+ public:
+  using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  // Called once by the sender side with the value or the error already stored.
+  void complete() {
+    auto previous = m_phase.exchange(ready, std::memory_order_acq_rel);
+    assert(previous != ready && "oneshot completed twice");
+    if (previous == waiting) {
+      m_waiter.resume();
+    } else {
+      m_phase.notify_one();  // a thread blocked in get()
+    }
+  }
+
+  template <typename... Args>
+  void set_value(Args&&... args) {
+    m_result.template emplace<1>(std::forward<Args>(args)...);
+    complete();
+  }
+  void set_exception(std::exception_ptr e) {
+    m_result.template emplace<2>(std::move(e));
+    complete();
+  }
+
+  [[nodiscard]] bool ready_now() const noexcept { return m_phase.load(std::memory_order_acquire) == ready; }
+
+  // Returns false when the value arrived first (the caller must not suspend).
+  bool suspend(std::coroutine_handle<> h) noexcept {
+    m_waiter = suspended_coroutine::here(h);
+    int expected = empty;
+    return m_phase.compare_exchange_strong(expected, waiting, std::memory_order_acq_rel);
+  }
+
+  void wait_blocking() const noexcept {
+    for (int p = m_phase.load(std::memory_order_acquire); p != ready; p = m_phase.load(std::memory_order_acquire))
+      m_phase.wait(p, std::memory_order_acquire);
+  }
+
+  stored_type take() {
+    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
+    return std::move(std::get<1>(m_result));
+  }
+
+ private:
+  static constexpr int empty = 0, waiting = 1, ready = 2;
+  std::atomic<int> m_phase{empty};
+  suspended_coroutine m_waiter;
+  std::variant<std::monostate, stored_type, std::exception_ptr> m_result;
+};
+
+}  // namespace detail
+
+/// The sending half: send a value once, or fail with an exception.
+template <typename T>
+class oneshot_sender {
+ public:
+  oneshot_sender() = default;
+  explicit oneshot_sender(std::shared_ptr<detail::oneshot_state<T>> s) noexcept : m_state(std::move(s)) {}
+  oneshot_sender(oneshot_sender&&) noexcept = default;
+  oneshot_sender& operator=(oneshot_sender&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      m_state = std::move(other.m_state);
+    }
+    return *this;
+  }
+  oneshot_sender(const oneshot_sender&) = delete;
+  oneshot_sender& operator=(const oneshot_sender&) = delete;
+  /// An unsent sender fails the receiver with broken_promise.
+  ~oneshot_sender() { abandon(); }
+
+  /// Delivers the value (for oneshot<void>: no argument). At most once.
+  template <typename... Args>
+  void send(Args&&... args) {
+    assert(m_state && "oneshot_sender used after send/fail or move");
+    std::exchange(m_state, nullptr)->set_value(std::forward<Args>(args)...);
+  }
+
+  /// Delivers an error the receiver rethrows. At most once.
+  void fail(std::exception_ptr error) {
+    assert(m_state && "oneshot_sender used after send/fail or move");
+    std::exchange(m_state, nullptr)->set_exception(std::move(error));
+  }
+
+  /// True until send() or fail() has been called.
+  [[nodiscard]] bool pending() const noexcept { return static_cast<bool>(m_state); }
+
+ private:
+  void abandon() noexcept {
+    if (m_state) std::exchange(m_state, nullptr)->set_exception(std::make_exception_ptr(broken_promise{}));
+  }
+  std::shared_ptr<detail::oneshot_state<T>> m_state;
+};
+
+/// The receiving half: `co_await rx` in a coroutine or `rx.get()` on a thread. Consumed once.
+template <typename T>
+class [[nodiscard]] oneshot_receiver {
+ public:
+  using value_type = T;
+
+  oneshot_receiver() = default;
+  explicit oneshot_receiver(std::shared_ptr<detail::oneshot_state<T>> s) noexcept : m_state(std::move(s)) {}
+  oneshot_receiver(oneshot_receiver&&) noexcept = default;
+  oneshot_receiver& operator=(oneshot_receiver&&) noexcept = default;
+  oneshot_receiver(const oneshot_receiver&) = delete;
+  oneshot_receiver& operator=(const oneshot_receiver&) = delete;
+
+  /// True once the value or error has arrived (get() would not block).
+  [[nodiscard]] bool ready() const noexcept { return m_state && m_state->ready_now(); }
+
+  /// Blocks the calling thread until the result arrives; returns it or rethrows.
+  T get() {
+    assert(m_state && "oneshot_receiver consumed twice");
+    auto state = std::move(m_state);
+    state->wait_blocking();
+    if constexpr (std::is_void_v<T>) {
+      state->take();
+    } else {
+      return state->take();
+    }
+  }
+
+  auto operator co_await() && noexcept { return awaiter{std::move(m_state)}; }
+  auto operator co_await() & noexcept { return awaiter{std::move(m_state)}; }
+
+ private:
+  struct awaiter {
+    std::shared_ptr<detail::oneshot_state<T>> m_state;
+    bool await_ready() const noexcept {
+      assert(m_state && "oneshot_receiver consumed twice");
+      return m_state->ready_now();
+    }
+    bool await_suspend(std::coroutine_handle<> h) noexcept { return m_state->suspend(h); }
+    T await_resume() {
+      if constexpr (std::is_void_v<T>) {
+        m_state->take();
+      } else {
+        return m_state->take();
+      }
+    }
+  };
+
+  std::shared_ptr<detail::oneshot_state<T>> m_state;
+};
+
+/// A connected sender/receiver pair: `auto [tx, rx] = sluice::oneshot<int>();`
+template <typename T>
+std::pair<oneshot_sender<T>, oneshot_receiver<T>> oneshot() {
+  auto state = std::make_shared<detail::oneshot_state<T>>();
+  return {oneshot_sender<T>{state}, oneshot_receiver<T>{state}};
+}
+
+}  // namespace sluice

@@ -1,0 +1,66 @@
+// sluice::reactor: one thread that waits on timers and file descriptors.
+//
+// The reactor is the runtime's I/O side. It owns an epoll instance, an
+// eventfd for wake-ups and a timerfd for the earliest deadline, and runs the
+// callbacks registered with it on its own thread. It never runs user
+// coroutines: a callback's job is to hand work to the runtime's arena.
+// With nothing registered the thread sleeps in epoll_wait (no CPU).
+//
+// Thread-safety: every member function may be called from any thread.
+// Callbacks run on the reactor thread, one at a time, and must not block.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace sluice {
+
+class reactor {
+ public:
+  using clock = std::chrono::steady_clock;
+  using timer_id = std::uint64_t;
+  /// Called with the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLERR, ...).
+  using fd_callback = std::function<void(std::uint32_t events)>;
+
+  /// Starts the reactor thread. Throws std::system_error when epoll, eventfd
+  /// or timerfd cannot be created.
+  reactor();
+  /// Stops and joins the thread. Pending timers are dropped without running;
+  /// callbacks posted before destruction started are run.
+  ~reactor();
+  reactor(const reactor&) = delete;
+  reactor& operator=(const reactor&) = delete;
+
+  /// Runs `fn` on the reactor thread as soon as possible (FIFO among posts).
+  void post(std::function<void()> fn);
+
+  /// Runs `fn` on the reactor thread at or after `deadline`. Returns an id
+  /// for cancel_timer. Timers with equal deadlines fire in insertion order.
+  timer_id add_timer(clock::time_point deadline, std::function<void()> fn);
+
+  /// Removes a timer that has not fired. Returns false when it already fired
+  /// (or is firing) or was never added; the callback then runs or ran once.
+  bool cancel_timer(timer_id id);
+
+  /// Registers or replaces the watch on `fd` for `events` (EPOLLIN/EPOLLOUT;
+  /// level-triggered). Must be called on the reactor thread, which is where
+  /// socket owners such as libcurl's socket callback run.
+  void watch(int fd, std::uint32_t events, fd_callback callback);
+
+  /// Removes the watch on `fd` (no-op if none). Reactor thread only.
+  void unwatch(int fd);
+
+  /// True when the caller is the reactor thread.
+  [[nodiscard]] bool on_reactor_thread() const noexcept;
+
+  /// Number of armed timers and watched fds (for tests and metrics).
+  [[nodiscard]] std::size_t pending_timers() const;
+
+ private:
+  struct state;
+  std::unique_ptr<state> m_state;
+};
+
+}  // namespace sluice

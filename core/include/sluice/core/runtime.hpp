@@ -1,0 +1,323 @@
+// sluice::runtime: where coroutines run, where compute runs, and the I/O thread.
+//
+//   sluice::runtime rt;                       // arena with one thread per core
+//   int n = rt.block_on(main_task(rt));       // run a task from main()
+//
+// A runtime owns
+//  * a oneTBB task_arena: coroutines resume here (`co_await rt.schedule()`),
+//    and offload()ed compute runs here too, so tbb::parallel_for inside a
+//    stage shares the same threads instead of oversubscribing the machine;
+//  * a reactor thread for timers and sockets (sleep_for, the HTTP client);
+//  * a bounded blocking_pool for work that blocks (spawn_blocking).
+// Idle, it uses no CPU: arena workers sleep in TBB, the reactor in epoll_wait.
+//
+// Lifetime: the destructor waits for every spawn()ed task and every piece of
+// work handed to the arena, then joins the reactor and the blocking pool.
+// Tasks that never finish (e.g. waiting on a channel nobody closes) therefore
+// make destruction wait: close your channels.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "sluice/core/blocking_pool.hpp"
+#include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/tsan.hpp"
+#include "sluice/core/oneshot.hpp"
+#include "sluice/core/reactor.hpp"
+#include "sluice/core/sync_wait.hpp"
+#include "sluice/core/task.hpp"
+
+namespace sluice {
+
+template <typename T>
+class join_handle;
+
+/// Tunables for a runtime; designated-initialiser friendly.
+struct runtime_options {
+  /// Arena threads; 0 means std::thread::hardware_concurrency().
+  std::size_t threads = 0;
+  /// Upper bound of the spawn_blocking pool.
+  std::size_t max_blocking_threads = 64;
+  /// A blocking-pool thread with no work for this long exits.
+  std::chrono::milliseconds blocking_idle_timeout{10'000};
+};
+
+class runtime {
+ public:
+  explicit runtime(runtime_options options);
+  runtime() : runtime(runtime_options{}) {}
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// The runtime running the calling thread's current work, or null.
+  static runtime* current() noexcept { return detail::current_runtime(); }
+
+  /// Number of arena threads.
+  [[nodiscard]] std::size_t threads() const noexcept { return m_threads; }
+  /// The reactor (timers, sockets). Used by sleep_for and connectors.
+  [[nodiscard]] sluice::reactor& io() noexcept { return m_reactor; }
+  /// The arena, for code that wants tbb::task_arena::execute directly.
+  [[nodiscard]] tbb::task_arena& arena() noexcept { return m_arena; }
+
+  /// Awaitable that moves the awaiting coroutine onto this runtime's arena.
+  [[nodiscard]] auto schedule() noexcept {
+    struct awaiter {
+      runtime* m_rt;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) const { m_rt->post(h); }
+      void await_resume() const noexcept {}
+    };
+    return awaiter{this};
+  }
+
+  /// Resumes `h` on the arena (FIFO-ish, as tbb::task_arena::enqueue).
+  void post(std::coroutine_handle<> h) {
+    execute([h] { h.resume(); });
+  }
+
+  /// Runs `fn()` on the arena. `fn` may be move-only; it must not throw
+  /// (catch inside, as offload does).
+  template <typename F>
+  void execute(F&& fn) {
+    m_outstanding.fetch_add(1, std::memory_order_relaxed);
+    m_arena.enqueue(arena_job<std::decay_t<F>>{this, std::forward<F>(fn)});
+  }
+
+  /// Starts `t` now on the arena, detached from the caller; the returned
+  /// handle can be awaited (or get()) for its value or exception, or dropped.
+  template <typename T>
+  join_handle<T> spawn(task<T> t);
+
+  /// Runs `t` on the arena and blocks the calling (non-runtime) thread until
+  /// it finishes; returns its value or rethrows.
+  template <typename T>
+  T block_on(task<T> t) {
+    return sync_wait(run_here(std::move(t)));
+  }
+
+  /// Runs `fn()` on the arena and returns an awaitable (a oneshot_receiver)
+  /// for its result or exception: the rayon::spawn + oneshot pattern.
+  template <typename F>
+  auto offload(F&& fn) {
+    using result_t = std::invoke_result_t<std::decay_t<F>&>;
+    auto [tx, rx] = oneshot<result_t>();
+    execute(make_job(std::forward<F>(fn), std::move(tx)));
+    return std::move(rx);
+  }
+
+  /// Runs blocking `fn()` on the blocking pool; awaitable like offload().
+  template <typename F>
+  auto spawn_blocking(F&& fn) {
+    using result_t = std::invoke_result_t<std::decay_t<F>&>;
+    auto [tx, rx] = oneshot<result_t>();
+    m_blocking.submit(make_job(std::forward<F>(fn), std::move(tx)));
+    return std::move(rx);
+  }
+
+  /// Spawned tasks that have not finished yet.
+  [[nodiscard]] std::size_t live_tasks() const noexcept { return m_live_tasks.load(std::memory_order_acquire); }
+
+  // For sluice's own drivers: account a detached task's start and end.
+  void task_started() noexcept { m_live_tasks.fetch_add(1, std::memory_order_relaxed); }
+  void task_finished() noexcept;
+
+ private:
+  // Marks the thread as running this runtime's work (restores on exit).
+  class current_scope {
+   public:
+    explicit current_scope(runtime* rt) noexcept;
+    ~current_scope();
+    current_scope(const current_scope&) = delete;
+    current_scope& operator=(const current_scope&) = delete;
+
+   private:
+    runtime* m_previous;
+  };
+
+  template <typename T>
+  task<T> run_here(task<T> t) {
+    co_await schedule();
+    co_return co_await std::move(t);
+  }
+
+  template <typename F, typename R>
+  static auto make_job(F&& fn, oneshot_sender<R> tx) {
+    return [fn = std::forward<F>(fn), tx = std::move(tx)]() mutable {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          fn();
+          tx.send();
+        } else {
+          tx.send(fn());
+        }
+      } catch (...) {
+        tx.fail(std::current_exception());
+      }
+    };
+  }
+
+  // What the arena runs: TBB invokes functors as const, and a job may need
+  // to mutate or move its state (a oneshot sender), hence `mutable`.
+  template <typename F>
+  struct arena_job {
+    runtime* m_runtime;
+    mutable F m_fn;
+    arena_job(runtime* rt, F fn) : m_runtime(rt), m_fn(std::move(fn)) {
+      // TBB's hand-off is invisible to TSan (TBB is not instrumented).
+      detail::tsan_release(this);
+    }
+    arena_job(arena_job&& other) noexcept : m_runtime(other.m_runtime), m_fn(std::move(other.m_fn)) {
+      detail::tsan_release(this);
+    }
+    void operator()() const {
+      detail::tsan_acquire(this);
+      {
+        current_scope scope(m_runtime);
+        m_fn();
+      }
+      m_runtime->work_finished();
+    }
+  };
+
+  void work_finished() noexcept;
+
+  std::size_t m_threads;
+  std::optional<tbb::global_control> m_parallelism;
+  tbb::task_arena m_arena;
+  std::atomic<std::size_t> m_outstanding{0};
+  std::atomic<std::size_t> m_live_tasks{0};
+  std::mutex m_idle_mutex;
+  std::condition_variable m_idle;
+  // Declared after the arena: destroyed first, so no timer or blocking job
+  // can hand work to a dead arena.
+  sluice::reactor m_reactor;
+  blocking_pool m_blocking;
+};
+
+/// Awaitable result of runtime::spawn. Awaiting it (once) yields the task's
+/// value or rethrows its exception; dropping it detaches the task.
+template <typename T>
+class [[nodiscard]] join_handle {
+ public:
+  explicit join_handle(oneshot_receiver<T> rx) noexcept : m_result(std::move(rx)) {}
+  [[nodiscard]] bool done() const noexcept { return m_result.ready(); }
+  /// Blocks a plain thread until the task finishes.
+  T get() { return m_result.get(); }
+  auto operator co_await() && noexcept { return std::move(m_result).operator co_await(); }
+  auto operator co_await() & noexcept { return std::move(m_result).operator co_await(); }
+
+ private:
+  oneshot_receiver<T> m_result;
+};
+
+namespace detail {
+
+// A fire-and-forget coroutine: its frame frees itself when the body ends.
+struct detached_task {
+  struct promise_type {
+    detached_task get_return_object() noexcept { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    std::suspend_never final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    void unhandled_exception() const noexcept { std::terminate(); }  // bodies catch everything
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+// Awaits `t`, then calls done(result_or_nullopt, exception). `done` must not throw.
+template <typename T, typename Done>
+detached_task drive_detached(task<T> t, Done done) {
+  using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+  std::optional<stored_t> value;
+  std::exception_ptr error;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(t);
+      value.emplace();
+    } else {
+      value.emplace(co_await std::move(t));
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  done(std::move(value), error);
+}
+
+}  // namespace detail
+
+template <typename T>
+join_handle<T> runtime::spawn(task<T> t) {
+  auto [tx, rx] = oneshot<T>();
+  task_started();
+  auto driver =
+      detail::drive_detached(std::move(t), [this, tx = std::move(tx)](auto value, std::exception_ptr error) mutable {
+        if (error) {
+          tx.fail(error);
+        } else if constexpr (std::is_void_v<T>) {
+          tx.send();
+        } else {
+          tx.send(std::move(*value));
+        }
+        task_finished();
+      });
+  post(driver.handle);
+  return join_handle<T>{std::move(rx)};
+}
+
+/// Awaitable: suspends the calling coroutine for `d` without holding a
+/// thread, then resumes it on its runtime. Requires a current runtime
+/// (throws std::logic_error otherwise).
+[[nodiscard]] auto sleep_for(std::chrono::nanoseconds d);
+/// As sleep_for, until a steady_clock time point.
+[[nodiscard]] auto sleep_until(std::chrono::steady_clock::time_point deadline);
+
+namespace detail {
+struct sleep_awaiter {
+  std::chrono::steady_clock::time_point m_deadline;
+  bool await_ready() const noexcept { return m_deadline <= std::chrono::steady_clock::now(); }
+  void await_suspend(std::coroutine_handle<> h) const {
+    runtime* rt = current_runtime();
+    if (!rt) throw std::logic_error("sluice::sleep_for: no current runtime (co_await rt.schedule() first)");
+    rt->io().add_timer(m_deadline, [rt, h] { rt->post(h); });
+  }
+  void await_resume() const noexcept {}
+};
+}  // namespace detail
+
+inline auto sleep_until(std::chrono::steady_clock::time_point deadline) { return detail::sleep_awaiter{deadline}; }
+inline auto sleep_for(std::chrono::nanoseconds d) {
+  return detail::sleep_awaiter{std::chrono::steady_clock::now() + d};
+}
+
+/// offload(fn) on the current runtime (throws std::logic_error when there is none).
+template <typename F>
+auto offload(F&& fn) {
+  runtime* rt = runtime::current();
+  if (!rt) throw std::logic_error("sluice::offload: no current runtime; use rt.offload(fn)");
+  return rt->offload(std::forward<F>(fn));
+}
+
+/// spawn_blocking(fn) on the current runtime (throws std::logic_error when there is none).
+template <typename F>
+auto spawn_blocking(F&& fn) {
+  runtime* rt = runtime::current();
+  if (!rt) throw std::logic_error("sluice::spawn_blocking: no current runtime; use rt.spawn_blocking(fn)");
+  return rt->spawn_blocking(std::forward<F>(fn));
+}
+
+}  // namespace sluice

@@ -1,0 +1,164 @@
+// sluice::task<T>: a lazy, move-only coroutine task.
+//
+// A task does nothing until it is awaited (or handed to sync_wait / spawn).
+// Completion resumes the awaiting coroutine by symmetric transfer, so a chain
+// of a million nested `co_await`s runs in constant stack. An exception thrown
+// inside the task is stored and rethrown at the `co_await` that consumes it.
+//
+// Thread-safety: a task object is owned by one coroutine at a time; awaiting
+// it twice, or awaiting a moved-from task, is a logic error (asserted).
+#pragma once
+
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace sluice {
+
+template <typename T = void>
+class task;
+
+namespace detail {
+
+// Resumes whoever awaited the task, or returns to the resumer when detached.
+struct task_final_awaiter {
+  bool await_ready() const noexcept { return false; }
+  template <typename Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    auto continuation = h.promise().m_continuation;
+    return continuation ? continuation : std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+class task_promise_base {
+ public:
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  task_final_awaiter final_suspend() const noexcept { return {}; }
+  void set_continuation(std::coroutine_handle<> c) noexcept { m_continuation = c; }
+
+ protected:
+  friend struct task_final_awaiter;
+  std::coroutine_handle<> m_continuation;
+};
+
+template <typename T>
+class task_promise final : public task_promise_base {
+ public:
+  task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept { m_result.template emplace<2>(std::current_exception()); }
+
+  template <typename U>
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    m_result.template emplace<1>(std::forward<U>(value));
+  }
+
+  T take_result() {
+    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
+    assert(m_result.index() == 1 && "task finished without a value");
+    return std::move(std::get<1>(m_result));
+  }
+
+ private:
+  std::variant<std::monostate, T, std::exception_ptr> m_result;
+};
+
+template <>
+class task_promise<void> final : public task_promise_base {
+ public:
+  task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept { m_exception = std::current_exception(); }
+  void return_void() noexcept {}
+  void take_result() {
+    if (m_exception) std::rethrow_exception(m_exception);
+  }
+
+ private:
+  std::exception_ptr m_exception;
+};
+
+}  // namespace detail
+
+/// A lazily started coroutine producing a T (or void).
+///
+/// `co_await some_task` starts it, suspends the caller and resumes the caller
+/// when the task finishes, returning its value or rethrowing its exception.
+template <typename T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using handle_type = std::coroutine_handle<promise_type>;
+  using value_type = T;
+
+  task() noexcept = default;
+  explicit task(handle_type h) noexcept : m_handle(h) {}
+  task(task&& other) noexcept : m_handle(std::exchange(other.m_handle, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      m_handle = std::exchange(other.m_handle, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { destroy(); }
+
+  /// True when this object owns a coroutine (not default-constructed or moved from).
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(m_handle); }
+  /// True once the coroutine has run to completion.
+  [[nodiscard]] bool done() const noexcept { return !m_handle || m_handle.done(); }
+
+  auto operator co_await() && noexcept { return awaiter{m_handle}; }
+  auto operator co_await() & noexcept { return awaiter{m_handle}; }
+
+  /// For sluice's own drivers (sync_wait, spawn, when_all): the raw handle.
+  [[nodiscard]] handle_type handle() const noexcept { return m_handle; }
+
+ private:
+  struct awaiter {
+    handle_type m_coro;
+    bool await_ready() const noexcept {
+      assert(m_coro && "co_await on an empty or moved-from task");
+      return m_coro.done();
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+      m_coro.promise().set_continuation(awaiting);
+      return m_coro;
+    }
+    decltype(auto) await_resume() { return m_coro.promise().take_result(); }
+  };
+
+  void destroy() noexcept {
+    if (m_handle) m_handle.destroy();
+  }
+
+  handle_type m_handle;
+};
+
+namespace detail {
+template <typename T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+}  // namespace detail
+
+/// Satisfied by any type that can be `co_await`ed (has operator co_await or the awaiter trio).
+template <typename A>
+concept awaitable = requires(A&& a) {
+  std::forward<A>(a).operator co_await();
+}
+|| requires(A& a, std::coroutine_handle<> h) {
+  { a.await_ready() } -> std::convertible_to<bool>;
+  a.await_suspend(h);
+  a.await_resume();
+};
+
+}  // namespace sluice

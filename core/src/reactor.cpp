@@ -1,0 +1,222 @@
+#include "sluice/core/reactor.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+namespace {
+
+int check_fd(int fd, const char* what) {
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), what);
+  return fd;
+}
+
+void epoll_add(int epfd, int fd, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    throw std::system_error(errno, std::generic_category(), "reactor: epoll_ctl ADD");
+}
+
+}  // namespace
+
+struct reactor::state {
+  int epoll_fd = -1;
+  int wake_fd = -1;   // eventfd: posts, new earliest timers, stop
+  int timer_fd = -1;  // armed to the earliest deadline
+
+  mutable std::mutex mutex;  // guards posted, timers, timer_deadlines, stopping
+  std::deque<std::function<void()>> posted;
+  std::map<std::pair<clock::time_point, timer_id>, std::function<void()>> timers;
+  std::unordered_map<timer_id, clock::time_point> timer_deadlines;
+  timer_id next_timer_id = 1;
+  bool stopping = false;
+
+  // Reactor thread only.
+  std::unordered_map<int, std::shared_ptr<fd_callback>> watches;
+  std::atomic<std::thread::id> thread_id{};
+  std::thread thread;
+
+  void wake() const noexcept {
+    std::uint64_t one = 1;
+    // A full eventfd counter still wakes the loop, so a failed write is harmless.
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+  }
+
+  void drain_fd(int fd) const noexcept {
+    std::uint64_t value = 0;
+    [[maybe_unused]] auto n = ::read(fd, &value, sizeof value);
+  }
+
+  // Returns false once stopping and nothing posted remains.
+  bool run_posted() {
+    std::deque<std::function<void()>> batch;
+    bool stop = false;
+    {
+      std::lock_guard lock(mutex);
+      batch.swap(posted);
+      stop = stopping;
+    }
+    for (auto& fn : batch) fn();
+    return !(stop && batch.empty());
+  }
+
+  void fire_due_timers() {
+    std::vector<std::function<void()>> due;
+    {
+      std::lock_guard lock(mutex);
+      auto now = clock::now();
+      while (!timers.empty() && timers.begin()->first.first <= now) {
+        auto node = timers.extract(timers.begin());
+        timer_deadlines.erase(node.key().second);
+        due.push_back(std::move(node.mapped()));
+      }
+    }
+    for (auto& fn : due) fn();
+  }
+
+  void arm_timerfd() {
+    itimerspec spec{};
+    {
+      std::lock_guard lock(mutex);
+      if (!timers.empty()) {
+        auto wait = timers.begin()->first.first - clock::now();
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+        if (ns < 1) ns = 1;  // zero would disarm
+        spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+      }
+    }
+    ::timerfd_settime(timer_fd, 0, &spec, nullptr);
+  }
+
+  void dispatch(const epoll_event& ev) {
+    int fd = ev.data.fd;
+    if (fd == wake_fd || fd == timer_fd) {
+      drain_fd(fd);
+      return;
+    }
+    auto it = watches.find(fd);
+    if (it == watches.end()) return;  // unwatched by an earlier callback in this batch
+    auto callback = it->second;       // keeps it alive if the callback unwatches itself
+    (*callback)(ev.events);
+  }
+
+  void loop() {
+    std::vector<epoll_event> events(64);
+    while (run_posted()) {
+      fire_due_timers();
+      arm_timerfd();
+      {
+        std::lock_guard lock(mutex);
+        if (!posted.empty() || stopping) continue;
+      }
+      int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
+      if (n < 0 && errno == EINTR) continue;
+      for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
+    }
+  }
+};
+
+reactor::reactor() : m_state(std::make_unique<state>()) {
+  auto& s = *m_state;
+  s.epoll_fd = check_fd(::epoll_create1(EPOLL_CLOEXEC), "reactor: epoll_create1");
+  s.wake_fd = check_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "reactor: eventfd");
+  s.timer_fd = check_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC), "reactor: timerfd_create");
+  epoll_add(s.epoll_fd, s.wake_fd, EPOLLIN);
+  epoll_add(s.epoll_fd, s.timer_fd, EPOLLIN);
+  s.thread = std::thread([&s] {
+    s.thread_id = std::this_thread::get_id();
+    s.loop();
+  });
+}
+
+reactor::~reactor() {
+  {
+    std::lock_guard lock(m_state->mutex);
+    m_state->stopping = true;
+  }
+  m_state->wake();
+  m_state->thread.join();
+  ::close(m_state->timer_fd);
+  ::close(m_state->wake_fd);
+  ::close(m_state->epoll_fd);
+}
+
+void reactor::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(m_state->mutex);
+    m_state->posted.push_back(std::move(fn));
+  }
+  if (!on_reactor_thread()) m_state->wake();
+}
+
+reactor::timer_id reactor::add_timer(clock::time_point deadline, std::function<void()> fn) {
+  timer_id id = 0;
+  bool earliest = false;
+  {
+    std::lock_guard lock(m_state->mutex);
+    id = m_state->next_timer_id++;
+    auto it = m_state->timers.emplace(std::pair{deadline, id}, std::move(fn)).first;
+    m_state->timer_deadlines.emplace(id, deadline);
+    earliest = it == m_state->timers.begin();
+  }
+  if (earliest && !on_reactor_thread()) m_state->wake();
+  return id;
+}
+
+bool reactor::cancel_timer(timer_id id) {
+  std::function<void()> dropped;  // destroyed outside the lock
+  std::lock_guard lock(m_state->mutex);
+  auto it = m_state->timer_deadlines.find(id);
+  if (it == m_state->timer_deadlines.end()) return false;
+  auto node = m_state->timers.extract(std::pair{it->second, id});
+  dropped = std::move(node.mapped());
+  m_state->timer_deadlines.erase(it);
+  return true;
+}
+
+void reactor::watch(int fd, std::uint32_t events, fd_callback callback) {
+  auto& s = *m_state;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  auto [it, inserted] = s.watches.insert_or_assign(fd, std::make_shared<fd_callback>(std::move(callback)));
+  if (::epoll_ctl(s.epoll_fd, inserted ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
+    int err = errno;
+    s.watches.erase(it);
+    throw std::system_error(err, std::generic_category(), "reactor: epoll_ctl watch");
+  }
+}
+
+void reactor::unwatch(int fd) {
+  auto& s = *m_state;
+  if (s.watches.erase(fd) == 0) return;
+  // The fd may already be closed by its owner; ENOENT/EBADF are then expected.
+  ::epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+bool reactor::on_reactor_thread() const noexcept {
+  return std::this_thread::get_id() == m_state->thread_id.load(std::memory_order_relaxed);
+}
+
+std::size_t reactor::pending_timers() const {
+  std::lock_guard lock(m_state->mutex);
+  return m_state->timers.size();
+}
+
+}  // namespace sluice

@@ -1,0 +1,69 @@
+#include "sluice/core/runtime.hpp"
+
+#include <algorithm>
+#include <thread>
+
+namespace sluice {
+namespace {
+thread_local runtime* t_current_runtime = nullptr;
+
+std::size_t resolve_threads(std::size_t requested) {
+  if (requested) return requested;
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+}  // namespace
+
+namespace detail {
+runtime* current_runtime() noexcept { return t_current_runtime; }
+
+void resume_on(runtime* rt, std::coroutine_handle<> h) {
+  if (rt) {
+    rt->post(h);
+  } else {
+    h.resume();
+  }
+}
+}  // namespace detail
+
+runtime::current_scope::current_scope(runtime* rt) noexcept : m_previous(t_current_runtime) { t_current_runtime = rt; }
+runtime::current_scope::~current_scope() { t_current_runtime = m_previous; }
+
+runtime::runtime(runtime_options options)
+    : m_threads(resolve_threads(options.threads)),
+      // No slot is reserved for a master thread: all work is enqueued, so
+      // all `threads` slots are for TBB workers. TBB creates at most
+      // max_allowed_parallelism - 1 workers, hence the +1 when that is short.
+      m_parallelism([&]() -> std::optional<tbb::global_control> {
+        auto allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+        if (allowed >= m_threads + 1) return std::nullopt;
+        return std::optional<tbb::global_control>(std::in_place, tbb::global_control::max_allowed_parallelism,
+                                                  m_threads + 1);
+      }()),
+      m_arena(static_cast<int>(m_threads), 0),
+      m_blocking(blocking_pool::options{.max_threads = options.max_blocking_threads,
+                                        .idle_timeout = options.blocking_idle_timeout}) {
+  m_arena.initialize();
+}
+
+runtime::~runtime() {
+  std::unique_lock lock(m_idle_mutex);
+  m_idle.wait(lock, [this] {
+    return m_live_tasks.load(std::memory_order_acquire) == 0 && m_outstanding.load(std::memory_order_acquire) == 0;
+  });
+}
+
+void runtime::task_finished() noexcept {
+  if (m_live_tasks.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(m_idle_mutex);
+    m_idle.notify_all();
+  }
+}
+
+void runtime::work_finished() noexcept {
+  if (m_outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(m_idle_mutex);
+    m_idle.notify_all();
+  }
+}
+
+}  // namespace sluice
