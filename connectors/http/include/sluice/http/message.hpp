@@ -1,0 +1,133 @@
+// HTTP request, response and error values shared by sluice::http::client and
+// every connector built on it.
+//
+// Errors are values (sluice::http::result<T>), never exceptions, so a caller
+// fetching thousands of URLs handles a 404 or a timeout like any other outcome.
+// Every error names the URL it concerns.
+#pragma once
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice::http {
+
+/// An ordered list of header fields with case-insensitive lookup.
+class headers {
+ public:
+  struct field {
+    std::string name;
+    std::string value;
+  };
+
+  headers() = default;
+  headers(std::initializer_list<field> fields) : m_fields(fields) {}
+
+  /// Appends a field (repeated names are kept, as HTTP allows).
+  void add(std::string name, std::string value) { m_fields.push_back({std::move(name), std::move(value)}); }
+  /// Replaces every field named `name` with one field.
+  void set(std::string name, std::string value) {
+    erase(name);
+    add(std::move(name), std::move(value));
+  }
+  void erase(std::string_view name) {
+    std::erase_if(m_fields, [&](const field& f) { return iequals(f.name, name); });
+  }
+  /// The first value of `name`, compared case-insensitively.
+  [[nodiscard]] std::optional<std::string_view> get(std::string_view name) const {
+    for (const auto& f : m_fields)
+      if (iequals(f.name, name)) return std::string_view(f.value);
+    return std::nullopt;
+  }
+  [[nodiscard]] bool contains(std::string_view name) const { return get(name).has_value(); }
+  [[nodiscard]] const std::vector<field>& fields() const noexcept { return m_fields; }
+  [[nodiscard]] bool empty() const noexcept { return m_fields.empty(); }
+  auto begin() const noexcept { return m_fields.begin(); }
+  auto end() const noexcept { return m_fields.end(); }
+
+  static bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+             return lower(x) == lower(y);
+           });
+  }
+
+ private:
+  std::vector<field> m_fields;
+};
+
+/// One HTTP request. Unset timeouts fall back to the client's options.
+struct request {
+  std::string method = "GET";
+  std::string url;
+  http::headers headers;
+  std::string body;
+  std::optional<std::chrono::milliseconds> timeout;          // whole request
+  std::optional<std::chrono::milliseconds> connect_timeout;  // TCP + TLS handshake
+};
+
+/// A complete response: any status, including 4xx/5xx, is a response, not an error.
+struct response {
+  long status = 0;
+  http::headers headers;
+  std::string body;           // decompressed when the server used Content-Encoding
+  std::string effective_url;  // after redirects, if the client followed any
+};
+
+/// Why a request produced no response.
+struct error {
+  enum class kind {
+    transport,  // DNS, connect refused, reset, TLS failure (curl error text in message)
+    timeout,    // connect, whole-request or low-speed timeout
+    cancelled,  // the caller's stop_token fired or the client shut down
+    invalid,    // malformed URL or request
+  };
+  kind what = kind::transport;
+  std::string url;
+  std::string message;  // human-readable; never contains credentials
+  int curl_code = 0;    // CURLcode when libcurl reported one
+
+  [[nodiscard]] std::string to_string() const { return url + ": " + message; }
+};
+
+/// A value or an error (std::expected is C++23; this is the part sluice needs).
+template <typename T>
+class [[nodiscard]] result {
+ public:
+  result(T value) : m_data(std::in_place_index<0>, std::move(value)) {}        // NOLINT
+  result(http::error err) : m_data(std::in_place_index<1>, std::move(err)) {}  // NOLINT
+
+  [[nodiscard]] bool has_value() const noexcept { return m_data.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(m_data);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(m_data));
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(m_data);
+  }
+  [[nodiscard]] const http::error& error() const& {
+    assert(!has_value());
+    return std::get<1>(m_data);
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::variant<T, http::error> m_data;
+};
+
+}  // namespace sluice::http
