@@ -1,0 +1,500 @@
+#include "sluice/http/client.hpp"
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <coroutine>
+#include <deque>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "curl_share.hpp"
+#include "redact.hpp"
+#include "sluice/core/detail/resume.hpp"
+
+namespace sluice::http {
+
+namespace {
+
+error make_error(error::kind what, std::string_view url, std::string message, int curl_code = 0) {
+  return error{what, detail::redact_url(url), std::move(message), curl_code};
+}
+
+error::kind classify(CURLcode code) {
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return error::kind::timeout;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+      return error::kind::invalid;
+    default:
+      return error::kind::transport;
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 0x7fffffff)); }
+
+}  // namespace
+
+namespace detail {
+
+// One request from send() to the resumption of its awaiter. Owned jointly by
+// the awaiting coroutine, the client state while the transfer is queued or
+// running, and the stop callback.
+struct transfer {
+  // Where the transfer is; read and written on the reactor thread only.
+  enum class phase { created, queued, running, done };
+
+  transfer(client::state* owner_state, sluice::reactor* io, request r)
+      : owner(owner_state), reactor(io), req(std::move(r)) {}
+  ~transfer() { release_curl(); }
+  transfer(const transfer&) = delete;
+  transfer& operator=(const transfer&) = delete;
+
+  void release_curl() noexcept {
+    if (easy) curl_easy_cleanup(std::exchange(easy, nullptr));
+    if (header_list) curl_slist_free_all(std::exchange(header_list, nullptr));
+  }
+
+  client::state* owner;  // valid while `stage` is queued or running
+  sluice::reactor* reactor;
+  request req;
+  response resp;
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  char error_text[CURL_ERROR_SIZE] = {};
+  std::optional<http::error> failure;
+  sluice::detail::suspended_coroutine waiter;
+  std::atomic<bool> cancel_requested{false};
+  phase stage = phase::created;
+};
+
+}  // namespace detail
+
+using detail::transfer;
+
+class client::state {
+ public:
+  state(sluice::runtime& rt, client_options options)
+      : m_runtime(rt), m_reactor(rt.io()), m_options(std::move(options)), m_share(detail::curl_share::acquire()) {
+    m_multi = curl_multi_init();
+    if (!m_multi) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
+    curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
+    curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
+    curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, m_options.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+    curl_multi_setopt(m_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, to_long(m_options.max_connections));
+    curl_multi_setopt(m_multi, CURLMOPT_MAX_HOST_CONNECTIONS, to_long(m_options.max_connections_per_host));
+    // libcurl's default idle pool is 4x the handles currently added, which
+    // shrinks to nothing between bursts and closes warm connections.
+    if (m_options.max_connections) curl_multi_setopt(m_multi, CURLMOPT_MAXCONNECTS, to_long(m_options.max_connections));
+  }
+  ~state() = default;  // shutdown() has run on the reactor thread
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
+
+  // Any thread: builds the easy handle for `t`. Returns an error for
+  // requests libcurl refuses outright.
+  std::optional<error> prepare(transfer& t) const;
+
+  // Any thread: hands `t` to the reactor.
+  void submit(std::shared_ptr<transfer> t) {
+    m_queued.fetch_add(1, std::memory_order_relaxed);
+    m_reactor.post([this, t = std::move(t)]() mutable { start(std::move(t)); });
+  }
+
+  // Reactor thread: cancels `t` if it is still queued or running.
+  void cancel(std::shared_ptr<transfer> t, std::string_view why) {  // by value: may erase its owner
+    if (t->stage == transfer::phase::queued) {
+      std::erase(m_queue, t);
+      m_queued.fetch_sub(1, std::memory_order_relaxed);
+    } else if (t->stage == transfer::phase::running) {
+      detach(*t);
+    } else {
+      return;
+    }
+    t->failure = make_error(error::kind::cancelled, t->req.url, std::string(why));
+    complete(t);
+    launch_queued();
+  }
+
+  // Reactor thread: cancels everything and frees the multi handle.
+  void shutdown() {
+    m_closed = true;
+    while (!m_queue.empty()) cancel(m_queue.front(), "cancelled: client destroyed");
+    while (!m_running.empty()) cancel(m_running.begin()->second, "cancelled: client destroyed");
+    curl_multi_cleanup(std::exchange(m_multi, nullptr));
+    for (int fd : m_watched) m_reactor.unwatch(fd);
+    m_watched.clear();
+    if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
+  }
+
+  client_stats stats() const noexcept {
+    return {m_in_flight.load(std::memory_order_relaxed), m_queued.load(std::memory_order_relaxed),
+            m_completed.load(std::memory_order_relaxed), m_connections.load(std::memory_order_relaxed)};
+  }
+
+  sluice::runtime& m_runtime;
+  sluice::reactor& m_reactor;
+
+ private:
+  // Reactor thread: a transfer arrives from submit().
+  void start(std::shared_ptr<transfer> t) {
+    m_queued.fetch_sub(1, std::memory_order_relaxed);
+    if (m_closed || t->cancel_requested.load(std::memory_order_acquire)) {
+      t->failure = make_error(error::kind::cancelled, t->req.url,
+                              m_closed ? "cancelled: client destroyed" : "cancelled by stop token");
+      complete(t);
+      return;
+    }
+    if (m_options.max_in_flight && m_running.size() >= m_options.max_in_flight) {
+      t->stage = transfer::phase::queued;
+      m_queued.fetch_add(1, std::memory_order_relaxed);
+      m_queue.push_back(std::move(t));
+      return;
+    }
+    launch(std::move(t));
+  }
+
+  void launch(std::shared_ptr<transfer> t) {
+    CURL* easy = t->easy;
+    t->stage = transfer::phase::running;
+    m_running.emplace(easy, t);
+    m_in_flight.fetch_add(1, std::memory_order_relaxed);
+    if (CURLMcode rc = curl_multi_add_handle(m_multi, easy); rc != CURLM_OK) {
+      detach(*t);
+      t->failure = make_error(error::kind::transport, t->req.url,
+                              std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+      complete(t);
+    }
+  }
+
+  void launch_queued() {
+    while (!m_queue.empty() && !m_closed && (!m_options.max_in_flight || m_running.size() < m_options.max_in_flight)) {
+      auto t = std::move(m_queue.front());
+      m_queue.pop_front();
+      m_queued.fetch_sub(1, std::memory_order_relaxed);
+      launch(std::move(t));
+    }
+  }
+
+  // Takes `t` out of libcurl and frees its easy handle (connections stay in the pool).
+  void detach(transfer& t) {
+    long connects = 0;
+    if (curl_easy_getinfo(t.easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+      m_connections.fetch_add(static_cast<std::uint64_t>(connects), std::memory_order_relaxed);
+    curl_multi_remove_handle(m_multi, t.easy);
+    m_running.erase(t.easy);
+    m_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    t.release_curl();
+  }
+
+  // Resumes the awaiter on its own runtime: never run user code here.
+  void complete(const std::shared_ptr<transfer>& t) {
+    t->stage = transfer::phase::done;
+    m_completed.fetch_add(1, std::memory_order_relaxed);
+    if (t->waiter.home) {
+      t->waiter.resume();
+    } else {
+      m_runtime.post(t->waiter.handle);
+    }
+  }
+
+  // Reactor thread: collects the transfers libcurl has finished.
+  void collect_finished() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(m_multi, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURLcode code = msg->data.result;  // msg dies with remove_handle
+      auto it = m_running.find(msg->easy_handle);
+      if (it == m_running.end()) continue;
+      auto t = it->second;
+      if (code == CURLE_OK) {
+        long status = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        t->resp.status = status;
+        char* effective = nullptr;
+        if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
+          t->resp.effective_url = effective;
+      } else {
+        std::string message = curl_easy_strerror(code);
+        if (t->error_text[0] != '\0') message += std::string(": ") + t->error_text;
+        t->failure = make_error(classify(code), t->req.url, std::move(message), static_cast<int>(code));
+      }
+      detach(*t);
+      complete(t);
+    }
+    launch_queued();
+  }
+
+  void on_socket_ready(int fd, std::uint32_t events) {
+    int flags = 0;
+    if (events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+    if (events & EPOLLERR) flags |= CURL_CSELECT_ERR;
+    int running = 0;
+    curl_multi_socket_action(m_multi, fd, flags, &running);
+    collect_finished();
+  }
+
+  void on_timeout() {
+    int running = 0;
+    curl_multi_socket_action(m_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    collect_finished();
+  }
+
+  // CURLMOPT_SOCKETFUNCTION: runs on the reactor thread, inside libcurl.
+  static int on_socket_change(CURL*, curl_socket_t fd, int what, void* self_ptr, void*) {
+    auto* self = static_cast<state*>(self_ptr);
+    if (what == CURL_POLL_REMOVE) {
+      self->m_reactor.unwatch(fd);
+      self->m_watched.erase(fd);
+      return 0;
+    }
+    std::uint32_t events = 0;
+    if (what & CURL_POLL_IN) events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+    try {
+      self->m_reactor.watch(fd, events, [self, fd](std::uint32_t ready) { self->on_socket_ready(fd, ready); });
+      self->m_watched.insert(fd);
+    } catch (...) {
+      return -1;  // libcurl fails the transfers on this socket
+    }
+    return 0;
+  }
+
+  // CURLMOPT_TIMERFUNCTION: libcurl wants on_timeout() after `timeout_ms`
+  // (-1: never). At most one timer per client is armed.
+  static int on_timer_change(CURLM*, long timeout_ms, void* self_ptr) {
+    auto* self = static_cast<state*>(self_ptr);
+    if (self->m_timer) self->m_reactor.cancel_timer(std::exchange(self->m_timer, 0));
+    if (timeout_ms < 0 || self->m_closed) return 0;
+    try {
+      self->m_timer = self->m_reactor.add_timer(reactor::clock::now() + std::chrono::milliseconds(timeout_ms), [self] {
+        self->m_timer = 0;
+        self->on_timeout();
+      });
+    } catch (...) {
+      return -1;
+    }
+    return 0;
+  }
+
+  client_options m_options;
+  std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
+  CURLM* m_multi = nullptr;
+
+  // Reactor thread only.
+  std::unordered_map<CURL*, std::shared_ptr<transfer>> m_running;
+  std::deque<std::shared_ptr<transfer>> m_queue;
+  std::unordered_set<int> m_watched;
+  reactor::timer_id m_timer = 0;
+  bool m_closed = false;
+
+  // Any thread (stats).
+  std::atomic<std::size_t> m_in_flight{0};
+  std::atomic<std::size_t> m_queued{0};
+  std::atomic<std::uint64_t> m_completed{0};
+  std::atomic<std::uint64_t> m_connections{0};
+};
+
+namespace {
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+  static_cast<transfer*>(user)->resp.body.append(data, size * count);
+  return size * count;
+}
+
+std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
+  auto& t = *static_cast<transfer*>(user);
+  std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {
+    // A new status line: interim 1xx responses and redirects start over.
+    t.resp.headers = http::headers{};
+    return size * count;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return size * count;  // the blank line ending the block
+  auto name = trim(line.substr(0, colon));
+  auto value = trim(line.substr(colon + 1));
+  if (headers::iequals(name, "content-length")) {
+    // Avoid regrowing large bodies; capped so a lying server cannot make us allocate much.
+    std::size_t n = 0;
+    for (char c : value) {
+      if (c < '0' || c > '9') break;
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+      if (n > (std::size_t{64} << 20)) break;
+    }
+    t.resp.body.reserve(std::min(n, std::size_t{64} << 20));
+  }
+  t.resp.headers.add(std::string(name), std::string(value));
+  return size * count;
+}
+
+// Keeps the awaiting coroutine's transfer alive and asks the reactor to
+// cancel it; runs on whichever thread calls request_stop().
+struct stop_canceller {
+  std::shared_ptr<transfer> t;
+  void operator()() noexcept {
+    t->cancel_requested.store(true, std::memory_order_release);
+    try {
+      t->reactor->post([t = t] {
+        // `owner` is only valid while the transfer is queued or running.
+        if (t->stage == transfer::phase::queued || t->stage == transfer::phase::running)
+          t->owner->cancel(t, "cancelled by stop token");
+      });
+    } catch (...) {
+      // Out of memory: the transfer still ends, just without early cancellation.
+    }
+  }
+};
+
+struct submit_awaiter {
+  client::state* owner;
+  std::shared_ptr<transfer> t;
+  std::stop_token stop;
+  std::optional<std::stop_callback<stop_canceller>> on_stop;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    t->waiter = sluice::detail::suspended_coroutine::here(h);
+    // Registered before submitting: once submitted, the coroutine may be
+    // resumed (and this awaiter destroyed) on another thread at any moment.
+    if (stop.stop_possible()) on_stop.emplace(stop, stop_canceller{t});
+    owner->submit(t);
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+std::optional<error> client::state::prepare(transfer& t) const {
+  t.easy = curl_easy_init();
+  if (!t.easy) return make_error(error::kind::transport, t.req.url, "curl_easy_init failed");
+  CURL* e = t.easy;
+  const request& req = t.req;
+  CURLcode rc = CURLE_OK;
+  auto set = [&](CURLoption option, auto value) {
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
+  };
+  auto millis = [](std::chrono::milliseconds d) { return static_cast<long>(d.count()); };
+
+  set(CURLOPT_URL, req.url.c_str());
+  set(CURLOPT_PRIVATE, static_cast<void*>(&t));
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_ERRORBUFFER, t.error_text);
+  set(CURLOPT_WRITEFUNCTION, &on_body);
+  set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
+  set(CURLOPT_HEADERFUNCTION, &on_header_line);
+  set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
+  set(CURLOPT_SHARE, m_share->handle());
+  set(CURLOPT_PROTOCOLS_STR, "http,https");
+  set(CURLOPT_TCP_KEEPALIVE, 1L);
+  set(CURLOPT_HTTP_VERSION, m_options.http2 ? long{CURL_HTTP_VERSION_2TLS} : long{CURL_HTTP_VERSION_1_1});
+  if (m_options.send_accept_encoding) set(CURLOPT_ACCEPT_ENCODING, m_options.accept_encoding.c_str());
+  if (!m_options.user_agent.empty()) set(CURLOPT_USERAGENT, m_options.user_agent.c_str());
+
+  set(CURLOPT_CONNECTTIMEOUT_MS, millis(req.connect_timeout.value_or(m_options.connect_timeout)));
+  set(CURLOPT_TIMEOUT_MS, millis(req.timeout.value_or(m_options.request_timeout)));
+  if (m_options.low_speed_time.count() > 0) {
+    set(CURLOPT_LOW_SPEED_LIMIT, to_long(m_options.low_speed_limit));
+    set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(m_options.low_speed_time.count()));
+  }
+
+  set(CURLOPT_FOLLOWLOCATION, m_options.follow_redirects ? 1L : 0L);
+  if (m_options.follow_redirects) {
+    set(CURLOPT_MAXREDIRS, m_options.max_redirects);
+    set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_UNRESTRICTED_AUTH, 0L);  // never hand Authorization to another host
+  }
+  set(CURLOPT_SSL_VERIFYPEER, m_options.verify_tls ? 1L : 0L);
+  set(CURLOPT_SSL_VERIFYHOST, m_options.verify_tls ? 2L : 0L);
+
+  if (req.method == "HEAD") {
+    set(CURLOPT_NOBODY, 1L);
+  } else if (req.method == "GET" && req.body.empty()) {
+    set(CURLOPT_HTTPGET, 1L);
+  } else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    set(CURLOPT_POSTFIELDS, req.body.data());
+    if (req.method != "POST") set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  } else {
+    set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  }
+
+  // "Name;" is libcurl's spelling of a header with an empty value;
+  // "Expect:" stops the 100-continue round trip on large bodies.
+  bool has_expect = false;
+  for (const auto& field : req.headers) {
+    has_expect = has_expect || headers::iequals(field.name, "expect");
+    std::string line = field.value.empty() ? field.name + ";" : field.name + ": " + field.value;
+    curl_slist* grown = curl_slist_append(t.header_list, line.c_str());
+    if (!grown) return make_error(error::kind::transport, req.url, "out of memory building headers");
+    t.header_list = grown;
+  }
+  if (!has_expect && !req.body.empty()) {
+    curl_slist* grown = curl_slist_append(t.header_list, "Expect:");
+    if (!grown) return make_error(error::kind::transport, req.url, "out of memory building headers");
+    t.header_list = grown;
+  }
+  if (t.header_list) set(CURLOPT_HTTPHEADER, t.header_list);
+
+  if (rc != CURLE_OK)
+    return make_error(classify(rc), req.url, std::string("curl_easy_setopt: ") + curl_easy_strerror(rc),
+                      static_cast<int>(rc));
+  return std::nullopt;
+}
+
+client::client(sluice::runtime& rt, client_options options)
+    : m_runtime(&rt), m_state(std::make_unique<state>(rt, std::move(options))) {}
+
+client::~client() {
+  if (!m_state) return;
+  auto& io = m_runtime->io();
+  if (io.on_reactor_thread()) {
+    m_state->shutdown();
+    return;
+  }
+  std::promise<void> done;
+  io.post([&] {
+    m_state->shutdown();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+client_stats client::stats() const noexcept { return m_state->stats(); }
+
+task<result<response>> client::send(request req, std::stop_token stop) {
+  if (stop.stop_requested()) co_return make_error(error::kind::cancelled, req.url, "cancelled by stop token");
+  auto t = std::make_shared<transfer>(m_state.get(), &m_runtime->io(), std::move(req));
+  if (auto failure = m_state->prepare(*t)) co_return std::move(*failure);
+  co_await submit_awaiter{m_state.get(), t, std::move(stop), std::nullopt};
+  if (t->failure) co_return std::move(*t->failure);
+  co_return std::move(t->resp);
+}
+
+task<result<response>> client::get(std::string url, http::headers hdrs, std::stop_token stop) {
+  request req;
+  req.url = std::move(url);
+  req.headers = std::move(hdrs);
+  co_return co_await send(std::move(req), std::move(stop));
+}
+
+}  // namespace sluice::http
