@@ -1,0 +1,1 @@
+// The fetcher lands with the HTTP client.

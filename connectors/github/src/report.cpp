@@ -1,0 +1,237 @@
+#include "sluice/github/report.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <ostream>
+#include <vector>
+
+namespace sluice::github {
+namespace {
+
+std::string optional_number(const std::optional<double>& v) { return v ? format_number(*v) : std::string("null"); }
+
+std::string json_name_counts(const std::vector<name_count>& list, std::string_view key) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ", ";
+    out += "{\"";
+    out += key;
+    out += "\": ";
+    out += json_quote(list[i].name);
+    out += ", \"count\": ";
+    out += std::to_string(list[i].count);
+    out += "}";
+  }
+  return out + "]";
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string joined_counts(const std::vector<name_count>& list) {
+  std::string out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += "; ";
+    out += list[i].name + "=" + std::to_string(list[i].count);
+  }
+  return out;
+}
+
+// Display width: code points (good enough for the table; wide CJK glyphs
+// may misalign by a column).
+std::size_t display_width(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string optional_text(const std::optional<double>& v) { return v ? format_number(*v) : std::string("-"); }
+
+}  // namespace
+
+std::optional<output_format> parse_output_format(std::string_view name) {
+  if (name == "jsonl") return output_format::jsonl;
+  if (name == "csv") return output_format::csv;
+  if (name == "table") return output_format::table;
+  return std::nullopt;
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          constexpr std::string_view hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(static_cast<unsigned char>(c) >> 4) & 0xF];
+          out += hex[static_cast<unsigned char>(c) & 0xF];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string format_number(double value) {
+  std::array<char, 64> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  if (ec != std::errc{}) return "null";
+  return std::string(buf.data(), end);
+}
+
+void write_jsonl(std::ostream& out, const repo_report& r) {
+  std::string line = "{\"repo\": " + json_quote(r.repo);
+  if (r.stats) {
+    const repo_stats& s = *r.stats;
+    line += ", \"issues\": {\"total\": " + std::to_string(s.issues.total) +
+            ", \"open\": " + std::to_string(s.issues.open) + ", \"closed\": " + std::to_string(s.issues.closed) + "}";
+    line += ", \"pulls\": {\"total\": " + std::to_string(s.pulls.total) +
+            ", \"open\": " + std::to_string(s.pulls.open) + ", \"closed\": " + std::to_string(s.pulls.closed) +
+            ", \"merged\": " + std::to_string(s.pulls.merged) + ", \"draft\": " + std::to_string(s.pulls.draft) + "}";
+    line += ", \"issue_close_hours_median\": " + optional_number(s.issue_close_hours_median);
+    line += ", \"pull_merge_hours_median\": " + optional_number(s.pull_merge_hours_median);
+    line += ", \"top_labels\": " + json_name_counts(s.top_labels, "name");
+    line += ", \"top_authors\": " + json_name_counts(s.top_authors, "login");
+    line += ", \"comments_total\": " + std::to_string(s.comments_total);
+  } else {
+    line +=
+        ", \"issues\": null, \"pulls\": null, \"issue_close_hours_median\": null, \"pull_merge_hours_median\": null, "
+        "\"top_labels\": null, \"top_authors\": null, \"comments_total\": null";
+  }
+  if (r.failure) {
+    line += ", \"error\": {\"status\": " + std::to_string(r.failure->status) +
+            ", \"message\": " + json_quote(r.failure->message) + "}}\n";
+  } else {
+    line += ", \"error\": null}\n";
+  }
+  out << line;
+}
+
+void write_csv_header(std::ostream& out) {
+  out << "repo,issues_total,issues_open,issues_closed,pulls_total,pulls_open,pulls_closed,pulls_merged,pulls_draft,"
+         "issue_close_hours_median,pull_merge_hours_median,top_labels,top_authors,comments_total,error_status,"
+         "error_message\n";
+}
+
+void write_csv_row(std::ostream& out, const repo_report& r) {
+  std::string row = csv_field(r.repo);
+  if (r.stats) {
+    const repo_stats& s = *r.stats;
+    for (std::int64_t v : {s.issues.total, s.issues.open, s.issues.closed, s.pulls.total, s.pulls.open, s.pulls.closed,
+                           s.pulls.merged, s.pulls.draft})
+      row += "," + std::to_string(v);
+    row += "," + (s.issue_close_hours_median ? format_number(*s.issue_close_hours_median) : std::string());
+    row += "," + (s.pull_merge_hours_median ? format_number(*s.pull_merge_hours_median) : std::string());
+    row += "," + csv_field(joined_counts(s.top_labels));
+    row += "," + csv_field(joined_counts(s.top_authors));
+    row += "," + std::to_string(s.comments_total);
+  } else {
+    row += ",,,,,,,,,,,,,";
+  }
+  if (r.failure) {
+    row += "," + std::to_string(r.failure->status) + "," + csv_field(r.failure->message);
+  } else {
+    row += ",,";
+  }
+  out << row << "\n";
+}
+
+void write_table(std::ostream& out, std::span<const repo_report> reports) {
+  const std::vector<std::string> header = {"repo",     "issues",   "open",      "closed",     "prs",
+                                           "open",     "closed",   "merged",    "draft",      "close h~",
+                                           "merge h~", "comments", "top label", "top author", "error"};
+  std::vector<std::vector<std::string>> rows;
+  for (const repo_report& r : reports) {
+    std::vector<std::string> row{r.repo};
+    if (r.stats) {
+      const repo_stats& s = *r.stats;
+      for (std::int64_t v : {s.issues.total, s.issues.open, s.issues.closed, s.pulls.total, s.pulls.open,
+                             s.pulls.closed, s.pulls.merged, s.pulls.draft})
+        row.push_back(std::to_string(v));
+      row.push_back(optional_text(s.issue_close_hours_median));
+      row.push_back(optional_text(s.pull_merge_hours_median));
+      row.push_back(std::to_string(s.comments_total));
+      row.push_back(s.top_labels.empty() ? "-"
+                                         : s.top_labels[0].name + " (" + std::to_string(s.top_labels[0].count) + ")");
+      row.push_back(
+          s.top_authors.empty() ? "-" : s.top_authors[0].name + " (" + std::to_string(s.top_authors[0].count) + ")");
+    } else {
+      for (int i = 0; i < 13; ++i) row.emplace_back("-");
+    }
+    row.push_back(r.failure ? std::to_string(r.failure->status) + " " + r.failure->message : std::string());
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    width[c] = display_width(header[c]);
+    for (const auto& row : rows) width[c] = std::max(width[c], display_width(row[c]));
+  }
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const std::size_t pad = width[c] - display_width(row[c]);
+      const bool numeric = c >= 1 && c <= 11;  // right-align figures
+      if (c) line += "  ";
+      if (numeric) line.append(pad, ' ');
+      line += row[c];
+      if (!numeric && c + 1 < row.size()) line.append(pad, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  };
+  emit(header);
+  std::vector<std::string> rule;
+  for (std::size_t w : width) rule.emplace_back(w, '-');
+  emit(rule);
+  for (const auto& row : rows) emit(row);
+}
+
+void write_reports(std::ostream& out, output_format format, std::span<const repo_report> reports) {
+  switch (format) {
+    case output_format::jsonl:
+      for (const auto& r : reports) write_jsonl(out, r);
+      break;
+    case output_format::csv:
+      write_csv_header(out);
+      for (const auto& r : reports) write_csv_row(out, r);
+      break;
+    case output_format::table:
+      write_table(out, reports);
+      break;
+  }
+}
+
+}  // namespace sluice::github
