@@ -1,0 +1,118 @@
+#pragma once
+// A minimal compact JSON writer: the fake server generates all its JSON by hand
+// so that what it sends is exactly what we intend (escapes included).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sluice::fake_github::detail {
+
+/// Appends `text` to `out` as a JSON string literal (with quotes). Escapes `"`,
+/// `\` and control characters; with `ascii_only`, also writes every non-ASCII
+/// code point as \uXXXX (a surrogate pair above U+FFFF). Invalid UTF-8 bytes
+/// become U+FFFD.
+void append_json_string(std::string& out, std::string_view text, bool ascii_only = false);
+
+/// Appends JSON to a string, inserting commas itself. Not a validator: callers
+/// pair begin/end and put a key before every value inside an object.
+class json_writer {
+ public:
+  explicit json_writer(std::string& out) : m_out(out) {}
+
+  void begin_object() {
+    separate();
+    m_out += '{';
+    m_need_comma = false;
+  }
+  void end_object() {
+    m_out += '}';
+    m_need_comma = true;
+  }
+  void begin_array() {
+    separate();
+    m_out += '[';
+    m_need_comma = false;
+  }
+  void end_array() {
+    m_out += ']';
+    m_need_comma = true;
+  }
+  void key(std::string_view name) {
+    separate();
+    append_json_string(m_out, name);
+    m_out += ':';
+    m_after_key = true;
+  }
+  void str(std::string_view text) {
+    separate();
+    append_json_string(m_out, text, m_ascii_only);
+    m_need_comma = true;
+  }
+  void num(std::int64_t value) {
+    separate();
+    m_out += std::to_string(value);
+    m_need_comma = true;
+  }
+  void boolean(bool value) {
+    separate();
+    m_out += value ? "true" : "false";
+    m_need_comma = true;
+  }
+  void null() {
+    separate();
+    m_out += "null";
+    m_need_comma = true;
+  }
+  /// Inserts already-serialised JSON as one value.
+  void raw(std::string_view json) {
+    separate();
+    m_out += json;
+    m_need_comma = true;
+  }
+
+  // key + value shorthands
+  void field(std::string_view name, std::string_view text) {
+    key(name);
+    str(text);
+  }
+  void field(std::string_view name, const char* text) {
+    key(name);
+    str(text);
+  }
+  void field(std::string_view name, const std::string& text) {
+    key(name);
+    str(text);
+  }
+  void field_num(std::string_view name, std::int64_t value) {
+    key(name);
+    num(value);
+  }
+  void field_bool(std::string_view name, bool value) {
+    key(name);
+    boolean(value);
+  }
+  void field_null(std::string_view name) {
+    key(name);
+    null();
+  }
+
+  /// Strings written by str() escape non-ASCII as \uXXXX while set.
+  void set_ascii_only(bool on) { m_ascii_only = on; }
+
+ private:
+  void separate() {
+    if (m_after_key) {
+      m_after_key = false;
+      return;
+    }
+    if (m_need_comma) m_out += ',';
+  }
+
+  std::string& m_out;
+  bool m_need_comma = false;
+  bool m_after_key = false;
+  bool m_ascii_only = false;
+};
+
+}  // namespace sluice::fake_github::detail
