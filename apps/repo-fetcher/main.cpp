@@ -1,0 +1,21 @@
+// repo-fetcher: statistics over the issues and pull requests of many GitHub
+// repositories. See docs/repo-fetcher.md and `repo-fetcher --help`.
+#include <unistd.h>
+
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "sluice/repo_fetcher/cli.hpp"
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return sluice::repo_fetcher::run(args, std::cout, std::cerr, ::isatty(2) == 1);
+  } catch (const std::exception& e) {
+    std::cerr << "repo-fetcher: " << e.what() << "\n";
+    return sluice::repo_fetcher::exit_some_failed;
+  }
+}
