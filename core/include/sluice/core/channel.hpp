@@ -157,11 +157,15 @@ class channel_sender : public detail::channel_handle<T, true> {
     detail::channel_state<T>* m_channel;
     T* m_item;
     detail::channel_waiter m_waiter{};
-    int m_outcome = detail::channel_waiter::closed;
+    // pending: decided by a waker, read it from m_waiter.result.
+    int m_outcome = detail::channel_waiter::pending;
     bool m_started = false;
 
     bool await_ready() {
-      if (!m_channel->begin_send()) return true;  // closed: m_outcome stays closed
+      if (!m_channel->begin_send()) {
+        m_outcome = detail::channel_waiter::closed;
+        return true;
+      }
       m_started = true;
       if (!m_channel->try_acquire_slot()) return false;
       m_outcome = detail::channel_waiter::granted;
@@ -169,8 +173,12 @@ class channel_sender : public detail::channel_handle<T, true> {
     }
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
-      m_outcome = m_channel->wait_for_slot(m_waiter);
-      return m_outcome == detail::channel_waiter::pending;
+      int outcome = m_channel->wait_for_slot(m_waiter);
+      // Once queued, a waker on another thread may resume (and finish) this
+      // coroutine at any moment: do not touch *this after a pending outcome.
+      if (outcome == detail::channel_waiter::pending) return true;
+      m_outcome = outcome;
+      return false;
     }
     bool await_resume() {
       if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
@@ -280,8 +288,10 @@ class channel_receiver : public detail::channel_handle<T, false> {
     }
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
-      m_outcome = m_channel->wait_for_items(m_waiter);
-      return m_outcome == detail::channel_waiter::pending;
+      int outcome = m_channel->wait_for_items(m_waiter);
+      if (outcome == detail::channel_waiter::pending) return true;  // see send_awaiter
+      m_outcome = outcome;
+      return false;
     }
     std::optional<T> await_resume() {
       if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
@@ -306,8 +316,10 @@ class channel_receiver : public detail::channel_handle<T, false> {
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
       m_waiter.want = m_max;
-      m_outcome = m_channel->wait_for_items(m_waiter);
-      return m_outcome == detail::channel_waiter::pending;
+      int outcome = m_channel->wait_for_items(m_waiter);
+      if (outcome == detail::channel_waiter::pending) return true;  // see send_awaiter
+      m_outcome = outcome;
+      return false;
     }
     std::size_t await_resume() {
       if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);

@@ -113,7 +113,11 @@ class [[nodiscard]] task {
   /// True once the coroutine has run to completion.
   [[nodiscard]] bool done() const noexcept { return !m_handle || m_handle.done(); }
 
-  auto operator co_await() && noexcept { return awaiter{m_handle}; }
+  /// Awaiting an rvalue task consumes it: the task's frame, and with it the
+  /// coroutine's parameters (say, a channel sender), is destroyed as soon as
+  /// the result is taken, not when the task object would go out of scope.
+  auto operator co_await() && noexcept { return consuming_awaiter{std::exchange(m_handle, {})}; }
+  /// Awaiting an lvalue task leaves the finished frame to the task object.
   auto operator co_await() & noexcept { return awaiter{m_handle}; }
 
   /// For sluice's own drivers (sync_wait, spawn, when_all): the raw handle.
@@ -131,6 +135,24 @@ class [[nodiscard]] task {
       return m_coro;
     }
     decltype(auto) await_resume() { return m_coro.promise().take_result(); }
+  };
+
+  struct consuming_awaiter : awaiter {
+    explicit consuming_awaiter(handle_type h) noexcept : awaiter{h} {}
+    consuming_awaiter(consuming_awaiter&& o) noexcept : awaiter{std::exchange(o.m_coro, {})} {}
+    consuming_awaiter(const consuming_awaiter&) = delete;
+    consuming_awaiter& operator=(const consuming_awaiter&) = delete;
+    consuming_awaiter& operator=(consuming_awaiter&&) = delete;
+    ~consuming_awaiter() {
+      if (this->m_coro) this->m_coro.destroy();  // never resumed (the awaiting frame was destroyed)
+    }
+    T await_resume() {
+      struct destroy_on_exit {
+        handle_type h;
+        ~destroy_on_exit() { h.destroy(); }
+      } frame{std::exchange(this->m_coro, {})};
+      return frame.h.promise().take_result();
+    }
   };
 
   void destroy() noexcept {
