@@ -1,0 +1,235 @@
+// sluice::async_map(fn, {.concurrency = N}): fn(In) -> sluice::task<Out>,
+// with at most N items in flight. For I/O: fetches, queries, sleeps.
+//
+// Every item's task runs on the runtime's arena; while it waits on I/O it
+// holds no thread. Unordered (the default), results leave as they complete:
+// N worker coroutines pull items and send each result at once. Ordered
+// (`.ordered = true`), results leave in input order: one coroutine starts a
+// task per item and queues its result slot in a FIFO of N entries (the
+// bounded reorder buffer), another awaits the slots in order and sends. A
+// slow item then holds back at most N-1 finished ones.
+//
+// fn is called concurrently from up to N coroutines: it must be thread-safe.
+// Errors: `.on_error` (retry sleeps `backoff` between attempts without
+// holding a thread; cancellation cuts the sleep short).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/core/runtime.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/core/when_all.hpp"
+#include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/stage_options.hpp"
+
+namespace sluice {
+
+struct async_map_options {
+  std::string name = {};
+  /// Items in flight at once (at least 1).
+  std::size_t concurrency = 16;
+  /// Emit results in input order (bounded reorder buffer of `concurrency` items).
+  bool ordered = false;
+  /// Items the input channel holds; 0 = sluice::default_capacity.
+  std::size_t capacity = 0;
+  error_policy on_error = {};
+};
+
+namespace detail {
+
+template <typename T>
+struct is_task : std::false_type {};
+template <typename T>
+struct is_task<task<T>> : std::true_type {
+  using value_type = T;
+};
+
+template <typename F>
+class async_map_stage {
+ public:
+  using sluice_stage = void;
+  template <typename In>
+  using output = typename is_task<std::invoke_result_t<F&, In&&>>::value_type;
+
+  async_map_stage(F fn, async_map_options options, const char* kind = "async_map")
+      : m_fn(std::move(fn)), m_options(std::move(options)), m_kind(kind) {
+    if (m_options.concurrency == 0) m_options.concurrency = 1;
+  }
+
+  template <typename In>
+  static constexpr void check() {
+    static_assert(std::invocable<F&, In&&>,
+                  "sluice::async_map: the function cannot be called with the item type flowing into this stage");
+    static_assert(is_task<std::invoke_result_t<F&, In&&>>::value,
+                  "sluice::async_map: the function must return sluice::task<Out> (for plain functions use "
+                  "sluice::map or sluice::parallel_map)");
+    static_assert(!std::is_void_v<output<In>>,
+                  "sluice::async_map: the task must produce a value (task<void> "
+                  "cannot be sent downstream)");
+  }
+  template <typename In>
+  void prepare() const {
+    if (m_options.on_error.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
+      throw std::logic_error("sluice::async_map: retry needs a copyable item type");
+  }
+  [[nodiscard]] stage_info info() const {
+    std::string params = "concurrency " + std::to_string(m_options.concurrency);
+    if (m_options.ordered) params += ", ordered";
+    return {.name = name_or(m_options.name, m_kind), .kind = m_kind, .parameters = params, .capacity = 0};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
+  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 1; }
+
+  template <typename In>
+  task<void> run(stage_io<In, output<In>>& io) {
+    if (m_options.ordered) {
+      co_await run_ordered(io);
+    } else {
+      co_await run_unordered(io);
+    }
+  }
+
+ private:
+  // ---- unordered: N workers sharing the received chunks ----
+  template <typename In>
+  struct shared_input {
+    std::mutex mutex;
+    std::deque<std::pair<std::size_t, In>> items;  // (item index, item)
+    std::atomic<bool> downstream_gone{false};
+  };
+
+  template <typename In>
+  task<void> run_unordered(stage_io<In, output<In>>& io) {
+    shared_input<In> pool;
+    std::vector<task<void>> workers;
+    for (std::size_t i = 0; i < m_options.concurrency; ++i) workers.push_back(work(io, pool));
+    co_await when_all(std::move(workers));
+  }
+
+  template <typename In>
+  task<void> work(stage_io<In, output<In>>& io, shared_input<In>& pool) {
+    // Start on the arena rather than inline, so workers run in parallel.
+    co_await io.rt().schedule();
+    for (;;) {
+      std::optional<std::pair<std::size_t, In>> next;
+      {
+        std::lock_guard lock(pool.mutex);
+        if (!pool.items.empty()) {
+          next.emplace(std::move(pool.items.front()));
+          pool.items.pop_front();
+        }
+      }
+      if (!next) {
+        auto in = co_await io.recv();
+        if (!in) co_return;
+        std::lock_guard lock(pool.mutex);
+        for (std::size_t i = 0; i < in->items.size(); ++i)
+          pool.items.emplace_back(in->first_index + i, std::move(in->items[i]));
+        continue;
+      }
+      if (io.stopped() || pool.downstream_gone.load(std::memory_order_relaxed)) {
+        io.drop(1);
+        continue;
+      }
+      auto result =
+          co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(next->second), next->first);
+      if (!result) continue;
+      std::vector<output<In>> out;
+      out.push_back(std::move(*result));
+      if (!co_await io.send(out, 1)) {
+        // Downstream is gone: stop pulling; what is left is dropped.
+        pool.downstream_gone.store(true, std::memory_order_relaxed);
+        io.input().close();
+      }
+    }
+  }
+
+  // ---- ordered: a dispatcher and an emitter around a FIFO of result slots ----
+  template <typename In>
+  task<void> run_ordered(stage_io<In, output<In>>& io) {
+    using slot = join_handle<std::optional<output<In>>>;
+    auto [slots_tx, slots_rx] = channel<slot>(m_options.concurrency);
+    co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
+  }
+
+  template <typename In>
+  task<std::optional<output<In>>> process(stage_io<In, output<In>>& io, In item, std::size_t index) {
+    co_return co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(item), index);
+  }
+
+  template <typename In>
+  task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<join_handle<std::optional<output<In>>>> slots) {
+    while (auto in = co_await io.recv()) {
+      for (std::size_t i = 0; i < in->items.size(); ++i) {
+        if (io.stopped()) {
+          io.drop(in->items.size() - i);
+          break;
+        }
+        // Starts at once; the slot channel's capacity bounds how many run.
+        auto handle = io.rt().spawn(process(io, std::move(in->items[i]), in->first_index + i));
+        if (!co_await slots.send(handle)) {
+          // The emitter stopped: this item still runs, wait for it here.
+          if (co_await handle) io.drop(1);
+          io.drop(in->items.size() - i - 1);
+          slots.close();
+          io.input().close();
+          break;
+        }
+      }
+    }
+    slots.close();
+  }
+
+  template <typename In>
+  task<void> emit_in_order(stage_io<In, output<In>>& io,
+                           channel_receiver<join_handle<std::optional<output<In>>>> slots) {
+    bool downstream_open = true;
+    std::vector<output<In>> out;
+    auto flush = [&]() -> task<void> {
+      std::size_t n = out.size();
+      if (n == 0) co_return;
+      if (downstream_open && !co_await io.send(out, n)) {
+        downstream_open = false;
+        slots.close();  // stops the dispatcher
+      } else if (!downstream_open) {
+        io.drop(n);
+      }
+      out.clear();
+    };
+    // Every slot is awaited, even after downstream went away: each one is a
+    // running task that refers to this stage.
+    while (auto next = co_await slots.recv()) {
+      if (!next->done() && !out.empty()) co_await flush();
+      auto result = co_await *next;
+      if (!result) continue;
+      out.push_back(std::move(*result));
+      if (out.size() >= 64 || slots.size() == 0) co_await flush();
+    }
+    co_await flush();
+  }
+
+  F m_fn;
+  async_map_options m_options;
+  const char* m_kind;
+};
+
+}  // namespace detail
+
+/// Runs fn(item) -> task<Out> for up to `concurrency` items at once.
+template <typename F>
+auto async_map(F fn, async_map_options options = {}) {
+  return detail::async_map_stage<F>(std::move(fn), std::move(options));
+}
+
+}  // namespace sluice

@@ -1,0 +1,152 @@
+// sluice::batch(n, max_wait): groups items into std::vector<T> of up to n.
+//
+// A batch is sent when it holds n items, or when its oldest item has waited
+// `max_wait` (0: no time limit; a partial batch is then sent only at the
+// end). Useful in front of bulk APIs (one request per 100 rows). The time
+// limit is checked every few milliseconds by a second coroutine, so a batch
+// may leave up to ~5 ms later than max_wait.
+//
+// Accounting: items_in and items_out count items; `emitted` counts batches.
+// Batches leave in the order they were closed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/runtime.hpp"
+#include "sluice/core/when_all.hpp"
+#include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/stage_options.hpp"
+
+namespace sluice {
+
+struct batch_options {
+  std::string name = {};
+  std::size_t capacity = 0;
+};
+
+namespace detail {
+
+class batching_stage {
+ public:
+  using sluice_stage = void;
+  template <typename In>
+  using output = std::vector<In>;
+
+  batching_stage(std::size_t size, std::chrono::nanoseconds max_wait, batch_options options)
+      : m_size(size ? size : 1), m_max_wait(max_wait), m_options(std::move(options)) {}
+
+  template <typename In>
+  static constexpr void check() {}
+  template <typename In>
+  void prepare() const {}
+  [[nodiscard]] stage_info info() const {
+    std::string params = "size " + std::to_string(m_size);
+    if (m_max_wait.count() > 0)
+      params += ", max_wait " +
+                std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(m_max_wait).count()) + " us";
+    return {.name = name_or(m_options.name, "batch"), .kind = "batch", .parameters = params, .capacity = 0};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
+  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 1; }
+
+  template <typename In>
+  task<void> run(stage_io<In, std::vector<In>>& io) {
+    open_batch<In> current;
+    std::atomic<bool> done{false};
+    if (m_max_wait.count() > 0) {
+      co_await when_all(collect(io, current, done), flush_on_time(io, current, done));
+    } else {
+      co_await collect(io, current, done);
+    }
+  }
+
+ private:
+  template <typename In>
+  struct open_batch {
+    std::mutex mutex;
+    std::vector<In> items;
+    std::chrono::steady_clock::time_point oldest;
+  };
+
+  template <typename In>
+  static task<bool> emit(stage_io<In, std::vector<In>>& io, std::vector<In> items) {
+    std::size_t n = items.size();
+    std::vector<std::vector<In>> chunk;
+    chunk.push_back(std::move(items));
+    co_return co_await io.send(chunk, n);
+  }
+
+  template <typename In>
+  task<void> collect(stage_io<In, std::vector<In>>& io, open_batch<In>& current, std::atomic<bool>& done) {
+    while (auto in = co_await io.recv()) {
+      if (io.stopped()) {
+        io.drop(in->items.size());
+        continue;
+      }
+      for (std::size_t i = 0; i < in->items.size(); ++i) {
+        std::vector<In> full;
+        {
+          std::lock_guard lock(current.mutex);
+          if (current.items.empty()) {
+            current.items.reserve(m_size);
+            current.oldest = std::chrono::steady_clock::now();
+          }
+          current.items.push_back(std::move(in->items[i]));
+          if (current.items.size() >= m_size) full.swap(current.items);
+        }
+        if (!full.empty() && !co_await emit(io, std::move(full))) {
+          io.drop(in->items.size() - i - 1);
+          break;
+        }
+      }
+    }
+    std::vector<In> rest;
+    {
+      std::lock_guard lock(current.mutex);
+      rest.swap(current.items);
+    }
+    if (!rest.empty()) {
+      if (io.stopped()) {
+        io.drop(rest.size());
+      } else {
+        co_await emit(io, std::move(rest));
+      }
+    }
+    done.store(true, std::memory_order_release);
+  }
+
+  template <typename In>
+  task<void> flush_on_time(stage_io<In, std::vector<In>>& io, open_batch<In>& current, std::atomic<bool>& done) {
+    const auto slice = std::min<std::chrono::nanoseconds>(m_max_wait, std::chrono::milliseconds(5));
+    while (!done.load(std::memory_order_acquire) && !io.stopped()) {
+      co_await sleep_for(slice);
+      std::vector<In> due;
+      {
+        std::lock_guard lock(current.mutex);
+        if (!current.items.empty() && std::chrono::steady_clock::now() - current.oldest >= m_max_wait)
+          due.swap(current.items);
+      }
+      if (!due.empty() && !co_await emit(io, std::move(due))) co_return;
+    }
+  }
+
+  std::size_t m_size;
+  std::chrono::nanoseconds m_max_wait;
+  batch_options m_options;
+};
+
+}  // namespace detail
+
+/// Groups items into vectors of up to `size`, closing a batch early when its
+/// oldest item has waited `max_wait` (0 = never).
+inline auto batch(std::size_t size, std::chrono::nanoseconds max_wait = {}, batch_options options = {}) {
+  return detail::batching_stage(size, max_wait, std::move(options));
+}
+
+}  // namespace sluice

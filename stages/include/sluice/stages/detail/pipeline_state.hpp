@@ -1,0 +1,123 @@
+// The shared state of one pipeline run: per-stage counters, cancellation and
+// the first error. Every stage coroutine of the run holds a reference; run()
+// keeps it alive until all of them finished.
+//
+// Cancellation closes every channel of the run. That is the one mechanism
+// that wakes everything: a sender waiting on a full channel gets false, a
+// receiver drains what is left and then sees the end. Stages then discard
+// (count as dropped) whatever still reaches them, so nothing waits forever.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sluice/core/runtime.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/report.hpp"
+
+namespace sluice::detail {
+
+/// Static description of a stage, collected while composing (for describe()).
+struct stage_info {
+  std::string name = {};
+  std::string kind = {};
+  std::string parameters = {};  // human-readable, e.g. "concurrency 32, ordered"
+  std::size_t capacity = 0;     // input channel capacity in items (0 for sources)
+};
+
+/// Live item count and samples of one stage's input channel.
+struct queue_stats {
+  std::atomic<std::int64_t> depth{0};
+  std::atomic<std::int64_t> peak{0};
+  std::atomic<std::uint64_t> samples{0};
+  std::atomic<std::uint64_t> full{0};
+  std::atomic<std::uint64_t> empty{0};
+
+  void add(std::size_t n) noexcept {
+    auto now = depth.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed) + static_cast<std::int64_t>(n);
+    auto seen = peak.load(std::memory_order_relaxed);
+    while (now > seen && !peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+  }
+  void sub(std::size_t n) noexcept { depth.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed); }
+  void sample(std::size_t size, std::size_t capacity) noexcept {
+    samples.fetch_add(1, std::memory_order_relaxed);
+    if (size == 0) empty.fetch_add(1, std::memory_order_relaxed);
+    if (capacity != 0 && size >= capacity) full.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+/// Counters of one stage (see report.hpp for their meaning).
+struct stage_stats {
+  std::atomic<std::uint64_t> items_in{0};
+  std::atomic<std::uint64_t> items_out{0};
+  std::atomic<std::uint64_t> emitted{0};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::int64_t> busy_ns{0};
+  queue_stats input;
+
+  static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
+  void busy(std::chrono::steady_clock::duration d) noexcept {
+    busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(), std::memory_order_relaxed);
+  }
+};
+
+class pipeline_state {
+ public:
+  pipeline_state(runtime& rt, std::vector<stage_info> stages);
+  pipeline_state(const pipeline_state&) = delete;
+  pipeline_state& operator=(const pipeline_state&) = delete;
+
+  [[nodiscard]] runtime& rt() noexcept { return m_runtime; }
+  [[nodiscard]] stage_stats& stats(std::size_t stage) noexcept { return m_stats[stage]; }
+  [[nodiscard]] const stage_info& info(std::size_t stage) const noexcept { return m_stages[stage]; }
+  [[nodiscard]] std::size_t size() const noexcept { return m_stages.size(); }
+
+  /// True once cancelled or failed. Cheap: stages poll it per item.
+  [[nodiscard]] bool stopped() const noexcept { return m_stopped.load(std::memory_order_relaxed); }
+
+  /// Stops the run: sets stopped() and closes every registered channel. Idempotent.
+  void cancel();
+  /// Records the first error (later ones are counted by their stage only), then cancels.
+  void fail(std::size_t stage, std::size_t item_index, std::exception_ptr error);
+  /// Marks the run as cancelled by the user (for the report), then cancels.
+  void cancel_by_user();
+
+  /// Registers a close action run by cancel() (at once if already cancelled).
+  void on_cancel(std::function<void()> close);
+
+  /// Starts a stage coroutine on the runtime.
+  void start(task<void> stage) { m_stage_tasks.push_back(m_runtime.spawn(std::move(stage))); }
+  /// Awaits every started stage.
+  task<void> join();
+
+  /// Builds the report from the counters (call after join()).
+  [[nodiscard]] pipeline_report make_report(std::chrono::nanoseconds elapsed) const;
+  /// Throws pipeline_error for the first recorded error, if any.
+  void rethrow_if_failed(const pipeline_report& report) const;
+
+ private:
+  runtime& m_runtime;
+  std::vector<stage_info> m_stages;
+  std::unique_ptr<stage_stats[]> m_stats;
+  std::atomic<bool> m_stopped{false};
+  std::atomic<bool> m_user_cancelled{false};
+  std::mutex m_mutex;  // guards everything below
+  bool m_cancelled = false;
+  std::vector<std::function<void()>> m_closers;
+  std::exception_ptr m_error;
+  std::size_t m_error_stage = 0;
+  std::size_t m_error_item = 0;
+  std::vector<join_handle<void>> m_stage_tasks;
+};
+
+}  // namespace sluice::detail

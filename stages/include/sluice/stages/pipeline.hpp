@@ -1,0 +1,186 @@
+// Composing a pipeline: `source | stage | ... | sink`.
+//
+//   auto p = sluice::from(repos)                               // flow<repo>
+//          | sluice::async_map(fetch, {.concurrency = 32})     // flow<page>
+//          | sluice::parallel_map(analyse)                     // flow<stats>
+//          | sluice::to_vector(out);                           // pipeline
+//   auto report = sluice::run(rt, std::move(p));
+//
+// A `flow<T>` is a source with zero or more stages attached, producing T;
+// adding a sink makes a `pipeline`, which run() executes. Composition only
+// records what to build: channels and coroutines are created by run(), one
+// coroutine (or a few, for concurrent stages) per stage, all on the
+// runtime's arena.
+//
+// Stages are connected by bounded sluice channels. To keep the per-item cost
+// far below a channel operation, channels carry *chunks* (std::vector<T>) of
+// items: a source fills chunks of `.chunk` items, 1:1 stages transform a chunk
+// into a chunk, async_map sends each result as soon as it is ready. A stage's
+// `.capacity` is the number of items its input channel holds (rounded to
+// whole chunks, at least two), so memory stays bounded end to end: a fast
+// source waits for a slow sink.
+//
+// Thread-safety: flows and pipelines are values; compose on one thread. The
+// user's functions are called from arena threads (see each stage for whether
+// concurrently). Lifetime: a range passed to from() by lvalue reference, and
+// anything a sink writes to, must outlive run().
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/detail/stage_io.hpp"
+
+namespace sluice {
+
+/// Input channel capacity (items) of a stage that does not set `.capacity`.
+inline constexpr std::size_t default_capacity = 1024;
+/// Items per chunk of a source that does not set `.chunk`.
+inline constexpr std::size_t default_chunk = 128;
+
+namespace detail {
+
+/// What operator| accepts: sluice's stage descriptors (custom user stages are
+/// adapted in stage_concepts.hpp). A descriptor D provides
+///   using sluice_stage = void;
+///   template <class In> using output = ...;       // detail::none for a sink
+///   template <class In> static constexpr void check();  // readable static_asserts
+///   template <class In> void prepare() const;     // run-time option checks (throws std::logic_error)
+///   stage_info info() const; std::size_t capacity() const; std::size_t output_chunk(std::size_t) const;
+///   template <class In> task<void> run(stage_io<In, output<In>>&);
+template <typename D>
+concept stage_descriptor = requires {
+  typename D::sluice_stage;
+};
+
+inline std::size_t channel_chunks(std::size_t capacity_items, std::size_t chunk) {
+  if (chunk == 0) chunk = 1;
+  return std::max<std::size_t>(2, (capacity_items + chunk - 1) / chunk);
+}
+
+// Runs a stage body, turns an escaping exception into a pipeline failure,
+// then ends the stage's output and drains its input: whatever happened, the
+// neighbours are never left waiting.
+template <typename In, typename Out, typename D>
+task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
+  try {
+    co_await stage->template run<In>(io);
+  } catch (...) {
+    io.fail_unindexed(std::current_exception());
+  }
+  io.close_output();
+  co_await io.drain_input();
+}
+
+std::string describe_stages(const std::vector<stage_info>& stages);
+std::string stages_to_dot(const std::vector<stage_info>& stages);
+
+}  // namespace detail
+
+/// A source with stages attached, producing items of type T. Add stages with
+/// `|`; add a sink to get a runnable pipeline.
+template <typename T>
+class flow {
+ public:
+  using value_type = T;
+  using launcher = std::function<void(detail::pipeline_state&, channel_sender<std::vector<T>>)>;
+
+  flow(std::vector<detail::stage_info> stages, launcher launch, std::size_t chunk)
+      : m_stages(std::move(stages)), m_launch(std::move(launch)), m_chunk(chunk) {}
+
+  [[nodiscard]] const std::vector<detail::stage_info>& stages() const noexcept { return m_stages; }
+  /// Items per chunk on the output channel (a hint for the next stage).
+  [[nodiscard]] std::size_t chunk() const noexcept { return m_chunk; }
+  [[nodiscard]] std::string describe() const { return detail::describe_stages(m_stages); }
+  [[nodiscard]] std::string to_dot() const { return detail::stages_to_dot(m_stages); }
+
+  // For operator| and the stage library.
+  [[nodiscard]] std::vector<detail::stage_info> take_stages() { return std::move(m_stages); }
+  [[nodiscard]] launcher take_launcher() { return std::move(m_launch); }
+
+ private:
+  std::vector<detail::stage_info> m_stages;
+  launcher m_launch;
+  std::size_t m_chunk;
+};
+
+/// A complete pipeline (source ... sink), ready for sluice::run. Run it once.
+class pipeline {
+ public:
+  using launcher = std::function<void(detail::pipeline_state&)>;
+  pipeline(std::vector<detail::stage_info> stages, launcher launch)
+      : m_stages(std::move(stages)), m_launch(std::move(launch)) {}
+
+  [[nodiscard]] const std::vector<detail::stage_info>& stages() const noexcept { return m_stages; }
+  /// One line per stage: kind, name, parameters, input capacity.
+  [[nodiscard]] std::string describe() const { return detail::describe_stages(m_stages); }
+  /// The same as a Graphviz digraph.
+  [[nodiscard]] std::string to_dot() const { return detail::stages_to_dot(m_stages); }
+
+  /// Creates the channels and starts every stage on `state`'s runtime.
+  void launch(detail::pipeline_state& state) const { m_launch(state); }
+
+ private:
+  std::vector<detail::stage_info> m_stages;
+  launcher m_launch;
+};
+
+namespace detail {
+
+/// Wraps a source descriptor into a flow.
+template <typename T, typename D>
+flow<T> make_source(D source, std::size_t chunk) {
+  std::vector<stage_info> stages{source.info()};
+  auto shared = std::make_shared<D>(std::move(source));
+  return flow<T>(
+      std::move(stages),
+      [shared](pipeline_state& state, channel_sender<std::vector<T>> out) {
+        state.start(run_stage<none, T>(shared, stage_io<none, T>(state, 0, {}, std::move(out))));
+      },
+      chunk);
+}
+
+}  // namespace detail
+
+/// Attaches a stage (or a sink, which yields a pipeline) to a flow.
+template <typename T, detail::stage_descriptor D>
+auto operator|(flow<T> upstream, D stage) {
+  D::template check<T>();
+  stage.template prepare<T>();
+  using out_t = typename D::template output<T>;
+  constexpr bool is_sink = std::is_same_v<out_t, detail::none>;
+
+  auto stages = upstream.take_stages();
+  const std::size_t index = stages.size();
+  const std::size_t capacity = stage.capacity() ? stage.capacity() : default_capacity;
+  const std::size_t chunks = detail::channel_chunks(capacity, upstream.chunk());
+  auto info = stage.info();
+  info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
+  stages.push_back(std::move(info));
+  const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
+
+  auto shared = std::make_shared<D>(std::move(stage));
+  auto connect = [previous = upstream.take_launcher(), shared, index, chunks](detail::pipeline_state& state,
+                                                                              channel_sender<std::vector<out_t>> out) {
+    auto [tx, rx] = channel<std::vector<T>>(chunks);
+    state.on_cancel([rx]() { rx.close(); });
+    previous(state, std::move(tx));
+    state.start(
+        detail::run_stage<T, out_t>(shared, detail::stage_io<T, out_t>(state, index, std::move(rx), std::move(out))));
+  };
+  if constexpr (is_sink) {
+    return pipeline(std::move(stages), [connect](detail::pipeline_state& state) { connect(state, {}); });
+  } else {
+    return flow<out_t>(std::move(stages), std::move(connect), out_chunk);
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,74 @@
+// sluice::pipeline_report: what run() tells you about a finished pipeline.
+//
+// Accounting, per stage, in units of the stage's *input* items:
+//
+//     items_in == items_out + dropped + failed          (always, after run)
+//
+//   items_in   items the stage received (a source: items it pulled from its range);
+//   items_out  inputs fully handled: their results were delivered downstream
+//              (for a sink: consumed);
+//   dropped    inputs handled without a result downstream and without an
+//              error: rejected by filter, discarded by cancellation or because
+//              downstream stopped early, or whose result could not be sent;
+//   failed     inputs whose function threw (after retries), whether the
+//              pipeline then failed fast or the item went to a dead-letter sink.
+//   emitted    elements actually sent downstream. Equal to items_out for 1:1
+//              stages; differs for flat_map, batch, unbatch and batch stages.
+//              The next stage's items_in equals this stage's emitted.
+//
+// busy_time is the time spent in the stage's own work (user functions; for
+// async stages the sum of per-item latencies). peak_queue_depth is the largest
+// number of items seen waiting in the stage's input channel.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+/// Counters of one stage; see the file comment for their exact meaning.
+struct stage_report {
+  std::string name = {};
+  std::string kind;
+  std::uint64_t items_in = 0;
+  std::uint64_t items_out = 0;
+  std::uint64_t emitted = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t failed = 0;
+  std::chrono::nanoseconds busy_time{0};
+  /// Input channel: capacity and peak depth in items (0 for sources).
+  std::size_t queue_capacity = 0;
+  std::size_t peak_queue_depth = 0;
+  /// Fractions of this stage's receives that found its input channel full / empty.
+  double input_full_ratio = 0;
+  double input_empty_ratio = 0;
+
+  /// items_in == items_out + dropped + failed.
+  [[nodiscard]] bool balanced() const noexcept { return items_in == items_out + dropped + failed; }
+};
+
+/// The result of sluice::run.
+struct pipeline_report {
+  std::vector<stage_report> stages;
+  std::chrono::nanoseconds elapsed{0};
+  /// True when the run was stopped through its std::stop_token.
+  bool cancelled = false;
+
+  /// Index of the stage that limited throughput: the one whose input queue
+  /// was most often full while its output queue was most often empty (for a
+  /// source: downstream starving). Falls back to the busiest stage when no
+  /// queue ever filled. Empty report: 0.
+  [[nodiscard]] std::size_t bottleneck() const noexcept;
+  [[nodiscard]] const std::string& bottleneck_name() const;
+  /// Every stage balanced (see stage_report::balanced).
+  [[nodiscard]] bool balanced() const noexcept;
+  /// A table of the counters, one line per stage, naming the bottleneck.
+  [[nodiscard]] std::string describe() const;
+  /// Graphviz dot of the stages with their counters; the bottleneck in red.
+  [[nodiscard]] std::string to_dot() const;
+};
+
+}  // namespace sluice

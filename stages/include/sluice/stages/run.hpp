@@ -1,0 +1,55 @@
+// sluice::run: executes a pipeline and returns its report.
+//
+//   auto report = sluice::run(rt, sluice::from(v) | sluice::map(f) | sluice::to_vector(out));
+//   auto report = sluice::run(rt, std::move(p), stop_source.get_token());   // cancellable
+//   auto report = co_await sluice::run_async(rt, std::move(p));             // inside a coroutine
+//
+// Every stage runs as coroutines on `rt`'s arena. run() returns when every
+// stage has finished and every channel is drained, whatever happened:
+//  * success: the report;
+//  * the stop token fired: the sources stop, items in flight are dropped
+//    (counted), report.cancelled is true; no exception;
+//  * a fail-fast stage threw: the pipeline is cancelled and drained, then
+//    run() throws sluice::pipeline_error (stage, item index, the original
+//    exception nested, and the report).
+//
+// run() blocks the calling thread: call it from main or a plain thread, not
+// from an arena thread (use run_async there).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+#include "sluice/core/runtime.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/pipeline_error.hpp"
+#include "sluice/stages/report.hpp"
+
+namespace sluice {
+
+/// Awaitable form of run(): a task yielding the report (or throwing pipeline_error).
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+  auto state = std::make_shared<detail::pipeline_state>(rt, p.stages());
+  std::optional<std::stop_callback<std::function<void()>>> on_stop;
+  if (stop.stop_possible()) on_stop.emplace(stop, std::function<void()>([state] { state->cancel_by_user(); }));
+  auto started = std::chrono::steady_clock::now();
+  p.launch(*state);
+  co_await state->join();
+  on_stop.reset();
+  auto report = state->make_report(std::chrono::steady_clock::now() - started);
+  state->rethrow_if_failed(report);
+  co_return report;
+}
+
+/// Runs `p` on `rt` and blocks until it finished; see the file comment.
+inline pipeline_report run(runtime& rt, pipeline p, std::stop_token stop = {}) {
+  return rt.block_on(run_async(rt, std::move(p), std::move(stop)));
+}
+
+}  // namespace sluice

@@ -1,0 +1,150 @@
+// Sources: where a pipeline's items come from.
+//
+//   sluice::from(vec)                 // a range, iterated lazily (by reference: vec must outlive run)
+//   sluice::from(std::move(vec))      // an owned range: items are moved out
+//   sluice::from(numbers(1000))       // a sluice::generator coroutine
+//   sluice::from(rx)                  // a channel receiver: until the channel is closed and drained
+//
+// A source pulls items only as fast as the pipeline accepts them (the first
+// channel is bounded), so an infinite generator is fine. It stops pulling
+// when the run is cancelled or downstream has stopped. Items are sent in
+// chunks of `.chunk`; a channel source sends whatever is ready, up to that.
+//
+// Accounting: items_in counts items pulled. A range that throws fails the
+// pipeline (not tied to an item: pipeline_error::no_item).
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <ranges>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/stages/pipeline.hpp"
+
+namespace sluice {
+
+struct source_options {
+  /// Shown in describe() and reports; defaults to "from(range)" / "from(channel)".
+  std::string name = {};
+  /// Items per chunk sent downstream.
+  std::size_t chunk = default_chunk;
+};
+
+namespace detail {
+
+template <typename T>
+inline constexpr bool is_channel_receiver = false;
+template <typename T>
+inline constexpr bool is_channel_receiver<channel_receiver<T>> = true;
+
+template <typename View, bool Owned>
+class range_source {
+ public:
+  using value_type = std::ranges::range_value_t<View>;
+  range_source(View view, source_options options) : m_view(std::move(view)), m_options(std::move(options)) {
+    if (m_options.chunk == 0) m_options.chunk = 1;
+  }
+
+  [[nodiscard]] stage_info info() const {
+    return {.name = m_options.name.empty() ? "from(range)" : m_options.name,
+            .kind = "source",
+            .parameters = "chunk " + std::to_string(m_options.chunk),
+            .capacity = 0};
+  }
+
+  template <typename>
+  task<void> run(stage_io<none, value_type>& io) {
+    std::vector<value_type> chunk;
+    chunk.reserve(m_options.chunk);
+    try {
+      for (auto it = std::ranges::begin(m_view); it != std::ranges::end(m_view) && !io.stopped(); ++it) {
+        if constexpr (Owned) {
+          chunk.push_back(std::ranges::iter_move(it));
+        } else {
+          chunk.push_back(*it);
+        }
+        if (chunk.size() == m_options.chunk && !co_await send(io, chunk)) co_return;
+      }
+    } catch (...) {
+      // Items pulled but not sent are counted, so the stage stays balanced.
+      stage_stats::bump(io.stats().items_in, chunk.size());
+      io.drop(chunk.size());
+      throw;
+    }
+    if (!chunk.empty()) co_await send(io, chunk);
+  }
+
+ private:
+  task<bool> send(stage_io<none, value_type>& io, std::vector<value_type>& chunk) {
+    stage_stats::bump(io.stats().items_in, chunk.size());
+    bool sent = co_await io.send(chunk, chunk.size());
+    chunk = {};
+    chunk.reserve(m_options.chunk);
+    co_return sent;
+  }
+
+  View m_view;
+  source_options m_options;
+};
+
+template <typename T>
+class channel_source {
+ public:
+  channel_source(channel_receiver<T> rx, source_options options) : m_rx(std::move(rx)), m_options(std::move(options)) {
+    if (m_options.chunk == 0) m_options.chunk = 1;
+  }
+
+  [[nodiscard]] stage_info info() const {
+    return {.name = m_options.name.empty() ? "from(channel)" : m_options.name,
+            .kind = "source",
+            .parameters = "chunk " + std::to_string(m_options.chunk),
+            .capacity = 0};
+  }
+
+  template <typename>
+  task<void> run(stage_io<none, T>& io) {
+    // A cancelled run must not wait for a producer that may never close the
+    // channel: cancellation closes it (the producer's sends then fail).
+    io.state().on_cancel([rx = m_rx]() { rx.close(); });
+    while (!io.stopped()) {
+      std::vector<T> chunk;
+      std::size_t n = co_await m_rx.recv_batch(chunk, m_options.chunk);
+      if (n == 0) break;
+      stage_stats::bump(io.stats().items_in, n);
+      if (!co_await io.send(chunk, n)) break;
+    }
+  }
+
+ private:
+  channel_receiver<T> m_rx;
+  source_options m_options;
+};
+
+}  // namespace detail
+
+/// A source over any input range. An lvalue range is read in place (it must
+/// outlive run()); an rvalue range is owned and its items are moved out.
+template <std::ranges::input_range R>
+requires std::ranges::viewable_range<R> &&
+    (!detail::is_channel_receiver<std::remove_cvref_t<R>>)auto from(R&& range, source_options options = {}) {
+  using view_t = std::views::all_t<R>;
+  using value_t = std::ranges::range_value_t<view_t>;
+  constexpr bool owned = !std::is_lvalue_reference_v<R>;
+  std::size_t chunk = options.chunk ? options.chunk : 1;
+  return detail::make_source<value_t>(
+      detail::range_source<view_t, owned>(std::views::all(std::forward<R>(range)), std::move(options)), chunk);
+}
+
+/// A source receiving from a channel until it is closed and drained.
+/// Cancelling the run closes the channel.
+template <typename T>
+auto from(channel_receiver<T> rx, source_options options = {}) {
+  std::size_t chunk = options.chunk ? options.chunk : 1;
+  return detail::make_source<T>(detail::channel_source<T>(std::move(rx), std::move(options)), chunk);
+}
+
+}  // namespace sluice

@@ -1,0 +1,26 @@
+// Options shared by the per-item stages (map, filter, inspect, flat_map, sinks).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "sluice/stages/error_policy.hpp"
+
+namespace sluice {
+
+/// Tunables of a sequential stage; designated-initialiser friendly:
+/// `sluice::map(f, {.name = "parse", .on_error = sluice::skip_to(dead.sink())})`.
+struct stage_options {
+  /// Shown in describe() and reports; defaults to the stage's kind.
+  std::string name = {};
+  /// Items the stage's input channel holds; 0 = sluice::default_capacity.
+  std::size_t capacity = 0;
+  /// What to do when the function throws (default: fail fast).
+  error_policy on_error = {};
+};
+
+namespace detail {
+inline std::string name_or(const std::string& name, const char* kind) { return name.empty() ? kind : name; }
+}  // namespace detail
+
+}  // namespace sluice

@@ -1,0 +1,79 @@
+// sluice::to_channel(tx): sends every item into a channel the user reads.
+//
+// Backpressure carries on into that channel: a full channel pauses the
+// pipeline. The channel is closed when the pipeline ends (`.close = false`
+// keeps it open, e.g. when several pipelines feed it) and always when the
+// run is cancelled, so a cancelled run never waits on a reader that left.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/stage_options.hpp"
+
+namespace sluice {
+
+struct to_channel_options {
+  std::string name = {};
+  std::size_t capacity = 0;
+  /// Close `tx` when the pipeline ends.
+  bool close = true;
+};
+
+namespace detail {
+
+template <typename T>
+class to_channel_stage {
+ public:
+  using sluice_stage = void;
+  template <typename In>
+  using output = none;
+
+  to_channel_stage(channel_sender<T> tx, to_channel_options options)
+      : m_tx(std::move(tx)), m_options(std::move(options)) {}
+
+  template <typename In>
+  static constexpr void check() {
+    static_assert(std::is_same_v<In, T>, "sluice::to_channel: the channel's item type must equal the pipeline's");
+  }
+  template <typename In>
+  void prepare() const {}
+  [[nodiscard]] stage_info info() const {
+    return {.name = name_or(m_options.name, "to_channel"), .kind = "to_channel", .parameters = {}, .capacity = 0};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
+  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
+
+  template <typename In>
+  task<void> run(stage_io<In, none>& io) {
+    io.state().on_cancel([tx = m_tx]() { tx.close(); });
+    while (auto in = co_await io.recv()) {
+      auto& items = in->items;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (io.stopped() || !co_await m_tx.send(items[i])) {
+          io.drop(items.size() - i);
+          if (!io.stopped()) io.input().close();  // the reader left: stop upstream
+          break;
+        }
+        io.completed(1);
+      }
+    }
+    if (m_options.close) m_tx.close();
+  }
+
+ private:
+  channel_sender<T> m_tx;
+  to_channel_options m_options;
+};
+
+}  // namespace detail
+
+/// Sends every item into `tx`; closes it at the end unless `.close = false`.
+template <typename T>
+auto to_channel(channel_sender<T> tx, to_channel_options options = {}) {
+  return detail::to_channel_stage<T>(std::move(tx), std::move(options));
+}
+
+}  // namespace sluice

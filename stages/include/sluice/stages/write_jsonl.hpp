@@ -1,0 +1,139 @@
+// sluice::write_jsonl(stream, to_json): writes one JSON document per line.
+//
+//   | sluice::write_jsonl(file, [](const repo_stats& s) { return s.to_json(); })
+//   | sluice::write_jsonl(std::cout)      // strings are quoted, numbers as they are
+//
+// to_json(const T&) returns the line's text (without the newline); without
+// it, arithmetic items are written as numbers and string-like items as JSON
+// strings. The stream is written from one coroutine on an arena thread and
+// flushed at the end; a stream error (badbit/failbit) fails the pipeline.
+// The stream must outlive run().
+#pragma once
+
+#include <concepts>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/stage_options.hpp"
+
+namespace sluice {
+
+/// `s` as a JSON string literal (quotes and escapes included).
+inline std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(c >> 4) & 0xf];
+          out += hex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+namespace detail {
+
+struct default_json {
+  template <typename T>
+  std::string operator()(const T& item) const {
+    if constexpr (std::is_same_v<T, bool>) {
+      return item ? "true" : "false";
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      return std::to_string(item);
+    } else {
+      static_assert(std::is_convertible_v<const T&, std::string_view>,
+                    "sluice::write_jsonl: give a to_json function for this item type");
+      return json_quote(std::string_view(item));
+    }
+  }
+};
+
+template <typename F>
+class write_jsonl_stage {
+ public:
+  using sluice_stage = void;
+  template <typename In>
+  using output = none;
+
+  write_jsonl_stage(std::ostream& os, F to_json, stage_options options)
+      : m_os(&os), m_to_json(std::move(to_json)), m_options(std::move(options)) {}
+
+  template <typename In>
+  static constexpr void check() {
+    static_assert(std::invocable<F&, const In&>,
+                  "sluice::write_jsonl: to_json must be callable with the item type reaching the sink");
+  }
+  template <typename In>
+  void prepare() const {}
+  [[nodiscard]] stage_info info() const {
+    return {.name = name_or(m_options.name, "write_jsonl"), .kind = "write_jsonl", .parameters = {}, .capacity = 0};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
+  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
+
+  template <typename In>
+  task<void> run(stage_io<In, none>& io) {
+    auto write = [this](const In& item) {
+      std::string line = m_to_json(item);
+      line += '\n';
+      m_os->write(line.data(), static_cast<std::streamsize>(line.size()));
+      if (!*m_os) throw std::runtime_error("sluice::write_jsonl: stream write failed");
+    };
+    while (auto in = co_await io.recv()) {
+      auto& items = in->items;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (io.stopped()) {
+          io.drop(items.size() - i);
+          break;
+        }
+        const In& item = items[i];
+        if (io.call(m_options.on_error, write, item, in->first_index + i)) io.completed(1);
+      }
+    }
+    m_os->flush();
+  }
+
+ private:
+  std::ostream* m_os;
+  F m_to_json;
+  stage_options m_options;
+};
+
+}  // namespace detail
+
+/// Writes each item as one line of JSON to `os`.
+template <typename F = detail::default_json>
+auto write_jsonl(std::ostream& os, F to_json = {}, stage_options options = {}) {
+  return detail::write_jsonl_stage<F>(os, std::move(to_json), std::move(options));
+}
+
+}  // namespace sluice

@@ -1,0 +1,102 @@
+#include "sluice/stages/detail/pipeline_state.hpp"
+
+#include <string>
+#include <utility>
+
+#include "sluice/stages/pipeline_error.hpp"
+
+namespace sluice::detail {
+
+pipeline_state::pipeline_state(runtime& rt, std::vector<stage_info> stages)
+    : m_runtime(rt), m_stages(std::move(stages)), m_stats(std::make_unique<stage_stats[]>(m_stages.size())) {}
+
+void pipeline_state::cancel() {
+  std::vector<std::function<void()>> closers;
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopped.store(true, std::memory_order_relaxed);
+    if (m_cancelled) return;
+    m_cancelled = true;
+    closers.swap(m_closers);
+  }
+  // Outside the lock: closing may resume a waiter inline (one that suspended
+  // outside any runtime), and that code may call back into this state.
+  for (auto& close : closers) close();
+}
+
+void pipeline_state::cancel_by_user() {
+  m_user_cancelled.store(true, std::memory_order_relaxed);
+  cancel();
+}
+
+void pipeline_state::fail(std::size_t stage, std::size_t item_index, std::exception_ptr error) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_error) {
+      m_error = std::move(error);
+      m_error_stage = stage;
+      m_error_item = item_index;
+    }
+  }
+  cancel();
+}
+
+void pipeline_state::on_cancel(std::function<void()> close) {
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_cancelled) {
+      m_closers.push_back(std::move(close));
+      return;
+    }
+  }
+  close();
+}
+
+task<void> pipeline_state::join() {
+  // Stage coroutines never throw (they report through fail()), so awaiting
+  // them one after the other cannot leave a later one running unawaited.
+  for (auto& stage : m_stage_tasks) co_await stage;
+}
+
+pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) const {
+  pipeline_report report;
+  report.elapsed = elapsed;
+  report.cancelled = m_user_cancelled.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < m_stages.size(); ++i) {
+    const auto& s = m_stats[i];
+    stage_report r;
+    r.name = m_stages[i].name;
+    r.kind = m_stages[i].kind;
+    r.items_in = s.items_in.load(std::memory_order_relaxed);
+    r.items_out = s.items_out.load(std::memory_order_relaxed);
+    r.emitted = s.emitted.load(std::memory_order_relaxed);
+    r.dropped = s.dropped.load(std::memory_order_relaxed);
+    r.failed = s.failed.load(std::memory_order_relaxed);
+    r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed));
+    r.queue_capacity = m_stages[i].capacity;
+    r.peak_queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.peak.load()));
+    if (auto n = s.input.samples.load(std::memory_order_relaxed)) {
+      r.input_full_ratio = static_cast<double>(s.input.full.load()) / static_cast<double>(n);
+      r.input_empty_ratio = static_cast<double>(s.input.empty.load()) / static_cast<double>(n);
+    }
+    report.stages.push_back(std::move(r));
+  }
+  return report;
+}
+
+void pipeline_state::rethrow_if_failed(const pipeline_report& report) const {
+  if (!m_error) return;
+  auto shared = std::make_shared<const pipeline_report>(report);
+  const auto& name = m_stages[m_error_stage].name;
+  std::string what = "sluice pipeline failed in stage '" + name + "' (#" + std::to_string(m_error_stage) + ")";
+  if (m_error_item != pipeline_error::no_item) what += " on item " + std::to_string(m_error_item);
+  try {
+    std::rethrow_exception(m_error);
+  } catch (const std::exception& e) {
+    throw pipeline_error(name, m_error_stage, m_error_item, what + ": " + e.what(), shared);
+  } catch (...) {
+    throw pipeline_error(name, m_error_stage, m_error_item, what + ": unknown exception", shared);
+  }
+}
+
+}  // namespace sluice::detail

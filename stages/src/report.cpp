@@ -1,0 +1,123 @@
+#include "sluice/stages/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+namespace sluice {
+namespace {
+
+double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+
+std::string format(const char* fmt, auto... args) {
+  char buffer[512];
+  int n = std::snprintf(buffer, sizeof buffer, fmt, args...);
+  return std::string(buffer, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buffer) - 1)));
+}
+
+// A stage limits throughput when work piles up in front of it (input full)
+// while the stage after it starves (its input empty). A source has no input:
+// it is the bottleneck when its consumer starves.
+double bottleneck_score(const std::vector<stage_report>& stages, std::size_t i) {
+  double downstream_starving = i + 1 < stages.size() ? stages[i + 1].input_empty_ratio : 1.0;
+  double upstream_piling = i == 0 ? 1.0 : stages[i].input_full_ratio;
+  return upstream_piling * downstream_starving;
+}
+
+}  // namespace
+
+std::size_t pipeline_report::bottleneck() const noexcept {
+  if (stages.empty()) return 0;
+  std::size_t best = 0;
+  double best_score = -1;
+  bool any_full = false;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (i > 0 && stages[i].input_full_ratio > 0) any_full = true;
+    double score = bottleneck_score(stages, i);
+    if (score > best_score) best = i, best_score = score;
+  }
+  if (any_full) return best;
+  // No queue ever filled: nothing was held back by a slow consumer, so name
+  // the stage that worked the longest.
+  for (std::size_t i = 0; i < stages.size(); ++i)
+    if (stages[i].busy_time > stages[best].busy_time) best = i;
+  return best;
+}
+
+const std::string& pipeline_report::bottleneck_name() const {
+  static const std::string none;
+  return stages.empty() ? none : stages[bottleneck()].name;
+}
+
+bool pipeline_report::balanced() const noexcept {
+  return std::all_of(stages.begin(), stages.end(), [](const stage_report& s) { return s.balanced(); });
+}
+
+std::string pipeline_report::describe() const {
+  std::string out =
+      format("pipeline: %zu stages, %.3f ms%s\n", stages.size(), ms(elapsed), cancelled ? ", cancelled" : "");
+  out += format("  %-3s %-14s %-20s %10s %10s %10s %8s %8s %11s %9s\n", "#", "kind", "name", "in", "out", "emitted",
+                "dropped", "failed", "busy ms", "peak q");
+  std::size_t slow = bottleneck();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    out += format("  %-3zu %-14s %-20s %10llu %10llu %10llu %8llu %8llu %11.3f %4zu/%-4zu%s\n", i, s.kind.c_str(),
+                  s.name.c_str(), static_cast<unsigned long long>(s.items_in),
+                  static_cast<unsigned long long>(s.items_out), static_cast<unsigned long long>(s.emitted),
+                  static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.failed),
+                  ms(s.busy_time), s.peak_queue_depth, s.queue_capacity, i == slow ? "  <- bottleneck" : "");
+  }
+  return out;
+}
+
+std::string pipeline_report::to_dot() const {
+  std::string out = "digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n";
+  std::size_t slow = bottleneck();
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    out += format("  s%zu [label=\"%s\\n%s\\nin %llu  out %llu\\ndropped %llu  failed %llu\"%s];\n", i, s.name.c_str(),
+                  s.kind.c_str(), static_cast<unsigned long long>(s.items_in),
+                  static_cast<unsigned long long>(s.items_out), static_cast<unsigned long long>(s.dropped),
+                  static_cast<unsigned long long>(s.failed), i == slow ? " color=red" : "");
+    if (i > 0)
+      out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", i - 1, i, s.peak_queue_depth, s.queue_capacity);
+  }
+  return out + "}\n";
+}
+
+}  // namespace sluice
+
+#include "sluice/stages/pipeline.hpp"
+
+namespace sluice::detail {
+
+std::string describe_stages(const std::vector<stage_info>& stages) {
+  std::string out;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    out += i == 0 ? "  " : "  | ";
+    out += s.kind;
+    if (s.name != s.kind) out += " \"" + s.name + "\"";
+    std::string params = s.parameters;
+    if (i > 0) params += (params.empty() ? "" : ", ") + std::string("capacity ") + std::to_string(s.capacity);
+    if (!params.empty()) out += " [" + params + "]";
+    out += "\n";
+  }
+  return out;
+}
+
+std::string stages_to_dot(const std::vector<stage_info>& stages) {
+  std::string out = "digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n";
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& s = stages[i];
+    out += "  s" + std::to_string(i) + " [label=\"" + s.name + "\\n" + s.kind;
+    if (!s.parameters.empty()) out += "\\n" + s.parameters;
+    out += "\"];\n";
+    if (i > 0)
+      out += "  s" + std::to_string(i - 1) + " -> s" + std::to_string(i) + " [label=\"capacity " +
+             std::to_string(s.capacity) + "\"];\n";
+  }
+  return out + "}\n";
+}
+
+}  // namespace sluice::detail
