@@ -2,7 +2,7 @@
 add_library(sluice_warnings INTERFACE)
 target_compile_options(sluice_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-  -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
+  -Wcast-align -Wunused -Woverloaded-virtual
   $<$<BOOL:${SLUICE_WERROR}>:-Werror>)
 
 # Sanitizer builds: the presets set SLUICE_SANITIZE to "address;undefined" or "thread".
