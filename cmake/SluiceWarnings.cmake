@@ -15,5 +15,8 @@ if(SLUICE_SANITIZE)
     # oneTBB is not instrumented: sluice annotates its own hand-offs (see
     # core/include/sluice/core/detail/tsan.hpp); suppressions cover TBB internals.
     add_compile_definitions(SLUICE_TSAN=1)
+    # moodycamel and oneTBB headers use std::atomic_thread_fence, which TSan
+    # does not model; g++ warns about every use.
+    add_compile_options(-Wno-tsan)
   endif()
 endif()
