@@ -485,7 +485,10 @@ task<result<response>> client::send(request req, std::stop_token stop) {
   if (stop.stop_requested()) co_return make_error(error::kind::cancelled, req.url, "cancelled by stop token");
   auto t = std::make_shared<transfer>(m_state.get(), &m_runtime->io(), std::move(req));
   if (auto failure = m_state->prepare(*t)) co_return std::move(*failure);
-  co_await submit_awaiter{m_state.get(), t, std::move(stop), std::nullopt};
+  // A named awaiter, not a temporary: GCC 12 mishandles the lifetime of
+  // non-trivial temporaries inside co_await expressions.
+  submit_awaiter submit{m_state.get(), t, std::move(stop), std::nullopt};
+  co_await submit;
   if (t->failure) co_return std::move(*t->failure);
   co_return std::move(t->resp);
 }

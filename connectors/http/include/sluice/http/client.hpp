@@ -77,7 +77,7 @@ struct client_options {
   /// offers every encoding libcurl supports (gzip, deflate, br, zstd) and
   /// decompresses bodies transparently; set `send_accept_encoding = false`
   /// to send none and receive bodies as the server sends them.
-  std::string accept_encoding;
+  std::string accept_encoding{};
   bool send_accept_encoding = true;
 
   /// Follow 3xx redirects (at most max_redirects). Off by default. When on,

@@ -63,21 +63,23 @@ class headers {
 };
 
 /// One HTTP request. Unset timeouts fall back to the client's options.
+// Every member has an initialiser so `{.url = u}` leaves the rest out without
+// tripping -Wmissing-field-initializers in users' -Wextra builds.
 struct request {
   std::string method = "GET";
-  std::string url;
-  http::headers headers;
-  std::string body;
-  std::optional<std::chrono::milliseconds> timeout;          // whole request
-  std::optional<std::chrono::milliseconds> connect_timeout;  // TCP + TLS handshake
+  std::string url{};
+  http::headers headers{};
+  std::string body{};
+  std::optional<std::chrono::milliseconds> timeout{};          // whole request
+  std::optional<std::chrono::milliseconds> connect_timeout{};  // TCP + TLS handshake
 };
 
 /// A complete response: any status, including 4xx/5xx, is a response, not an error.
 struct response {
   long status = 0;
-  http::headers headers;
-  std::string body;           // decompressed when the server used Content-Encoding
-  std::string effective_url;  // after redirects, if the client followed any
+  http::headers headers{};
+  std::string body{};           // decompressed when the server used Content-Encoding
+  std::string effective_url{};  // after redirects, if the client followed any
 };
 
 /// Why a request produced no response.
@@ -89,9 +91,9 @@ struct error {
     invalid,    // malformed URL or request
   };
   kind what = kind::transport;
-  std::string url;
-  std::string message;  // human-readable; never contains credentials
-  int curl_code = 0;    // CURLcode when libcurl reported one
+  std::string url{};
+  std::string message{};  // human-readable; never contains credentials
+  int curl_code = 0;      // CURLcode when libcurl reported one
 
   [[nodiscard]] std::string to_string() const { return url + ": " + message; }
 };

@@ -30,11 +30,11 @@ namespace sluice::http {
 /// What the on_attempt hook sees after every attempt.
 struct retry_attempt {
   std::size_t attempt = 1;            // 1-based
-  std::string_view url;               // the request URL (may carry credentials: redact before logging)
+  std::string_view url{};             // the request URL (may carry credentials: redact before logging)
   const result<response>* outcome{};  // this attempt's response or error
   /// Sleep before the next attempt; nullopt when this attempt is the last
   /// (success, not retryable, or attempts exhausted).
-  std::optional<std::chrono::milliseconds> next_delay;
+  std::optional<std::chrono::milliseconds> next_delay{};
 };
 
 /// How send_with_retry retries; designated-initialiser friendly.
@@ -57,7 +57,7 @@ struct retry_policy {
   /// A Retry-After longer than this ends the retries (the response is returned).
   std::chrono::milliseconds max_retry_after{120'000};
   /// Called after every attempt, on the runtime thread that made it; must not throw.
-  std::function<void(const retry_attempt&)> on_attempt;
+  std::function<void(const retry_attempt&)> on_attempt{};
 };
 
 /// Parses a Retry-After value: delay-seconds or an HTTP-date (relative to

@@ -1,0 +1,381 @@
+#include <sluice/core/runtime.hpp>
+#include <sluice/core/when_all.hpp>
+#include <sluice/http/client.hpp>
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loopback_server.hpp"
+
+using namespace std::chrono_literals;
+using sluice::http::error;
+
+namespace {
+
+// A port on 127.0.0.1 with nothing listening: bound, then released.
+int refused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // NOLINT: the sockets API
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT: the sockets API
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string gzip(const std::string& plain) {
+  z_stream z{};
+  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);  // 15+16: gzip wrapper
+  std::string out(deflateBound(&z, static_cast<uLong>(plain.size())) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));  // NOLINT: zlib's C API
+  z.avail_in = static_cast<uInt>(plain.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());  // NOLINT: zlib's C API
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return s;
+}
+
+sluice::task<std::size_t> fetch_sequentially(sluice::http::client& c, std::string url, int count) {
+  std::size_t ok = 0;
+  for (int i = 0; i < count; ++i) {
+    auto r = co_await c.get(url);
+    if (r && r->status == 200) ++ok;
+  }
+  co_return ok;
+}
+
+sluice::task<std::size_t> fetch_concurrently(sluice::http::client& c, std::string url, int workers, int each) {
+  std::vector<sluice::task<std::size_t>> tasks;
+  for (int i = 0; i < workers; ++i) tasks.push_back(fetch_sequentially(c, url, each));
+  auto counts = co_await sluice::when_all(std::move(tasks));
+  std::size_t total = 0;
+  for (auto n : counts) total += n;
+  co_return total;
+}
+
+class HttpClient : public ::testing::Test {
+ protected:
+  HttpClient() : server(128) {
+    auto& r = server.routes();
+    r.Get("/hello", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      res.set_header("X-Custom-Thing", "abc");
+      res.set_content("hello", "text/plain");
+    });
+    r.Get("/slow", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      std::this_thread::sleep_for(20ms);
+      res.set_content("slow", "text/plain");
+    });
+    r.Get("/stall", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      server.stall();
+      res.set_content("late", "text/plain");
+    });
+    r.Get("/large", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      res.set_content(pattern(20u << 20), "application/octet-stream");
+    });
+    r.Get("/chunked", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      res.set_chunked_content_provider("application/octet-stream", [](std::size_t offset, httplib::DataSink& sink) {
+        if (offset >= 100'000) {
+          sink.done();
+          return true;
+        }
+        std::string chunk = pattern(100'000).substr(offset, 1000);
+        return sink.write(chunk.data(), chunk.size());
+      });
+    });
+    r.Get("/gzip", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      {
+        std::lock_guard lock(mutex);  // read by the test thread: sockets are invisible to TSan
+        accept_encoding = req.get_header_value("Accept-Encoding");
+      }
+      // application/octet-stream: cpp-httplib then leaves the body alone.
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(gzip(pattern(50'000)), "application/octet-stream");
+    });
+    r.Post("/echo", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      res.set_content(req.method + ":" + req.body, "application/octet-stream");
+    });
+    r.Get("/redirect", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      // "localhost" is another host name than 127.0.0.1 as far as credentials go.
+      res.set_redirect("http://localhost:" + std::to_string(server.port()) + "/landing");
+    });
+    r.Get("/landing", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      res.set_content(req.has_header("Authorization") ? "auth" : "no-auth", "text/plain");
+    });
+    server.start();
+  }
+
+  sluice::test::loopback_server server;
+  sluice::runtime rt;
+  std::mutex mutex;
+  std::string accept_encoding;
+};
+
+TEST_F(HttpClient, GetReturnsStatusHeadersAndBody) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/hello")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello");
+  EXPECT_EQ(r->effective_url, server.url("/hello"));
+}
+
+TEST_F(HttpClient, HeaderLookupIgnoresCase) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/hello")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->headers.get("x-custom-thing"), "abc");
+  EXPECT_EQ(r->headers.get("X-CUSTOM-THING"), "abc");
+  EXPECT_EQ(r->headers.get("content-TYPE"), "text/plain");
+  EXPECT_FALSE(r->headers.contains("x-missing"));
+}
+
+TEST_F(HttpClient, HundredConcurrentRequestsOverlapOnTheServer) {
+  sluice::http::client c(rt, {.max_in_flight = 100});
+  auto ok = rt.block_on(fetch_concurrently(c, server.url("/slow"), 100, 10));
+  EXPECT_EQ(ok, 1000u);
+  EXPECT_EQ(server.requests(), 1000u);
+  EXPECT_GE(server.peak_concurrency(), 50u);
+  EXPECT_LE(server.peak_concurrency(), 100u);  // max_in_flight holds
+  auto s = c.stats();
+  EXPECT_EQ(s.completed, 1000u);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ(s.queued, 0u);
+}
+
+TEST_F(HttpClient, MaxInFlightQueuesTheRest) {
+  sluice::http::client c(rt, {.max_in_flight = 5});
+  auto ok = rt.block_on(fetch_concurrently(c, server.url("/slow"), 40, 2));
+  EXPECT_EQ(ok, 80u);
+  EXPECT_LE(server.peak_concurrency(), 5u);
+  EXPECT_GE(server.peak_concurrency(), 2u);
+}
+
+TEST_F(HttpClient, SequentialRequestsReuseOneConnection) {
+  sluice::http::client c(rt);
+  auto ok = rt.block_on(fetch_sequentially(c, server.url("/hello"), 200));
+  EXPECT_EQ(ok, 200u);
+  EXPECT_EQ(server.distinct_connections(), 1u);
+  EXPECT_EQ(c.stats().connections_opened, 1u);
+}
+
+TEST_F(HttpClient, ConcurrentRequestsReuseConnectionsAcrossBursts) {
+  sluice::http::client c(rt);
+  EXPECT_EQ(rt.block_on(fetch_concurrently(c, server.url("/slow"), 10, 5)), 50u);
+  EXPECT_EQ(rt.block_on(fetch_concurrently(c, server.url("/slow"), 10, 5)), 50u);
+  // Ten at a time, twice: one connection per worker, kept across the bursts.
+  EXPECT_LE(server.distinct_connections(), 12u);
+  EXPECT_EQ(server.distinct_connections(), c.stats().connections_opened);
+}
+
+TEST_F(HttpClient, RefusedConnectionIsATransportErrorNamingTheUrl) {
+  sluice::http::client c(rt);
+  std::string url = "http://127.0.0.1:" + std::to_string(refused_port()) + "/nothing";
+  auto r = rt.block_on(c.get(url, {{"Authorization", "Bearer SECRET-TOKEN"}}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::transport);
+  EXPECT_EQ(r.error().url, url);
+  EXPECT_NE(r.error().to_string().find(url), std::string::npos);
+  EXPECT_NE(r.error().curl_code, 0);
+  EXPECT_FALSE(r.error().message.empty());
+  EXPECT_EQ(r.error().to_string().find("SECRET"), std::string::npos);
+}
+
+TEST_F(HttpClient, CredentialsInTheUrlAreRedactedFromErrors) {
+  sluice::http::client c(rt);
+  auto port = std::to_string(refused_port());
+  auto r = rt.block_on(c.get("http://user:hunter2@127.0.0.1:" + port + "/x"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().url, "http://127.0.0.1:" + port + "/x");
+  EXPECT_EQ(r.error().to_string().find("hunter2"), std::string::npos);
+}
+
+TEST_F(HttpClient, UnsupportedSchemeIsInvalid) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get("ftp://127.0.0.1/file"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::invalid);
+}
+
+TEST_F(HttpClient, StallingServerTimesOut) {
+  sluice::http::client c(rt, {.request_timeout = 300ms});
+  auto r = rt.block_on(c.get(server.url("/stall")));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::timeout) << r.error().to_string();
+  EXPECT_EQ(r.error().url, server.url("/stall"));
+}
+
+TEST_F(HttpClient, PerRequestTimeoutOverridesTheClients) {
+  sluice::http::client c(rt);  // no request timeout
+  sluice::http::request req{.url = server.url("/stall"), .timeout = 200ms};
+  auto r = rt.block_on(c.send(req));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::timeout);
+}
+
+TEST_F(HttpClient, LowSpeedLimitCatchesAStall) {
+  sluice::http::client c(rt, {.low_speed_limit = 1, .low_speed_time = 1s});
+  auto r = rt.block_on(c.get(server.url("/stall")));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::timeout);
+}
+
+TEST_F(HttpClient, LargeBodyArrivesIntact) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/large")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->body.size(), 20u << 20);
+  EXPECT_TRUE(r->body == pattern(20u << 20));
+}
+
+TEST_F(HttpClient, ChunkedBodyArrivesIntact) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/chunked")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->headers.get("transfer-encoding"), "chunked");
+  EXPECT_TRUE(r->body == pattern(100'000)) << r->body.size();
+}
+
+TEST_F(HttpClient, GzipBodyIsDecompressedTransparently) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/gzip")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_NE(accept_encoding.find("gzip"), std::string::npos) << accept_encoding;
+  }
+  EXPECT_EQ(r->headers.get("content-encoding"), "gzip");
+  EXPECT_TRUE(r->body == pattern(50'000)) << r->body.size();
+}
+
+TEST_F(HttpClient, PostSendsMethodAndBody) {
+  sluice::http::client c(rt);
+  sluice::http::request req{.method = "POST",
+                            .url = server.url("/echo"),
+                            .headers = {{"Content-Type", "application/octet-stream"}},
+                            .body = pattern(3u << 20)};
+  auto r = rt.block_on(c.send(req));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body.size(), 5 + (3u << 20));
+  EXPECT_TRUE(r->body == "POST:" + pattern(3u << 20));  // not EXPECT_EQ: it would print 3 MB
+}
+
+TEST_F(HttpClient, RedirectsAreOffByDefault) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(server.url("/redirect")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 302);
+}
+
+TEST_F(HttpClient, FollowedRedirectNeverForwardsAuthorizationToAnotherHost) {
+  sluice::http::client c(rt, {.follow_redirects = true});
+  auto r = rt.block_on(c.get(server.url("/redirect"), {{"Authorization", "Bearer SECRET-TOKEN"}}));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "no-auth");
+  EXPECT_NE(r->effective_url.find("localhost"), std::string::npos);
+}
+
+TEST_F(HttpClient, StopTokenCancelsARequestInFlight) {
+  sluice::http::client c(rt);
+  std::stop_source stop;
+  auto handle = rt.spawn(c.get(server.url("/stall"), {}, stop.get_token()));
+  ASSERT_TRUE(server.wait_for_requests(1));
+  EXPECT_EQ(c.stats().in_flight, 1u);
+  stop.request_stop();
+  auto r = handle.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::cancelled);
+  EXPECT_EQ(r.error().url, server.url("/stall"));
+  EXPECT_EQ(c.stats().in_flight, 0u);
+}
+
+TEST_F(HttpClient, StopTokenCancelsAQueuedRequest) {
+  sluice::http::client c(rt, {.max_in_flight = 1});
+  std::stop_source stop;
+  auto first = rt.spawn(c.get(server.url("/stall")));
+  ASSERT_TRUE(server.wait_for_requests(1));
+  auto second = rt.spawn(c.get(server.url("/stall"), {}, stop.get_token()));
+  while (c.stats().queued != 1) std::this_thread::yield();
+  stop.request_stop();
+  auto r = second.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::cancelled);
+  server.release();
+  auto r1 = first.get();
+  ASSERT_TRUE(r1) << r1.error().to_string();
+  EXPECT_EQ(server.requests(), 1u);
+}
+
+TEST_F(HttpClient, AlreadyStoppedTokenNeverReachesTheServer) {
+  sluice::http::client c(rt);
+  std::stop_source stop;
+  stop.request_stop();
+  auto r = rt.block_on(c.get(server.url("/hello"), {}, stop.get_token()));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, error::kind::cancelled);
+  EXPECT_EQ(server.requests(), 0u);
+}
+
+TEST_F(HttpClient, DestroyingTheClientCancelsRequestsInFlight) {
+  auto c = std::make_unique<sluice::http::client>(rt);
+  std::vector<sluice::join_handle<sluice::http::result<sluice::http::response>>> handles;
+  for (int i = 0; i < 20; ++i) handles.push_back(rt.spawn(c->get(server.url("/stall"))));
+  ASSERT_TRUE(server.wait_for_requests(20));
+  c.reset();
+  for (auto& h : handles) {
+    auto r = h.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().what, error::kind::cancelled);
+  }
+}
+
+TEST_F(HttpClient, ReactorHasNothingArmedWhenIdle) {
+  sluice::http::client c(rt);
+  EXPECT_EQ(rt.block_on(fetch_concurrently(c, server.url("/hello"), 10, 3)), 30u);
+  // libcurl's timer is cancelled once nothing is in flight: the reactor can sleep.
+  std::promise<std::size_t> timers;
+  rt.io().post([&] { timers.set_value(rt.io().pending_timers()); });
+  EXPECT_EQ(timers.get_future().get(), 0u);
+}
+
+TEST_F(HttpClient, WorksFromAPlainThreadUnderSyncWait) {
+  sluice::http::client c(rt);
+  auto r = sluice::sync_wait(c.get(server.url("/hello")));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->body, "hello");
+}
+
+}  // namespace
