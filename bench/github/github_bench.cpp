@@ -9,6 +9,10 @@
 //                       (depth 2: page 1, then pages 2..last fanned out);
 //      cpu_ms_per_MB    process CPU (user+sys) per MB of JSON received;
 //      maxrss_MB        peak resident set (getrusage);
+//      server_cpu_ms_per_MB  the fake server's CPU (from /proc) for context:
+//                       on a small machine the server, not the client, bounds
+//                       the wall time. Arg 0 runs the same graph against a
+//                       server without latency: the machine's throughput floor.
 //  * GithubJsonDecode: sluice::github::parse_{issue,pull}_page over the same
 //    pages versus a direct simdjson On-Demand loop reading the same fields
 //    (no records built); counter sluice_over_direct is the throughput ratio.
@@ -23,6 +27,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -61,14 +66,32 @@ std::vector<std::string> bench_names() {
   return names;
 }
 
-std::string g_server_url;  // set in main from the child's port
-pid_t g_server_pid = -1;
+// Base URLs of the forked servers: [0] with k_latency, [1] without latency
+// (the throughput floor of this machine for the same bytes).
+std::string g_server_url[2];
+pid_t g_server_pid[2] = {-1, -1};
 
 double cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds (user+sys) a child process has used so far, from /proc.
+double child_cpu_seconds(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return 0;
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // skip "pid (comm)"
+  unsigned long utime = 0, stime = 0;
+  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double maxrss_mb() {
@@ -78,18 +101,25 @@ double maxrss_mb() {
 }
 
 void GithubEndToEnd(benchmark::State& state) {
-  double wall_total = 0, ideal_total = 0, cpu_total = 0, mb_total = 0;
+  const bool with_latency = state.range(0) != 0;
+  const std::string& url = g_server_url[with_latency ? 0 : 1];
+  const pid_t server = g_server_pid[with_latency ? 0 : 1];
+  double wall_total = 0, ideal_total = 0, cpu_total = 0, mb_total = 0, server_cpu_total = 0;
   std::uint64_t requests = 0;
   for (auto _ : state) {
     sluice::runtime rt;
-    sluice::http::client http(rt, {.max_connections_per_host = k_concurrency, .max_in_flight = k_concurrency * 2});
-    gh::fetcher fetcher(rt, http,
-                        {.api_url = g_server_url, .concurrency = k_concurrency, .notice = [](std::string_view) {}});
+    // Identity encoding: on loopback gzip only burns CPU on both sides.
+    sluice::http::client http(
+        rt,
+        {.max_connections_per_host = k_concurrency, .max_in_flight = k_concurrency * 2, .send_accept_encoding = false});
+    gh::fetcher fetcher(rt, http, {.api_url = url, .concurrency = k_concurrency, .notice = [](std::string_view) {}});
     const double cpu0 = cpu_seconds();
+    const double server_cpu0 = child_cpu_seconds(server);
     const auto t0 = std::chrono::steady_clock::now();
     auto reports = rt.block_on(fetcher.fetch_all(bench_names()));
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
+    server_cpu_total += child_cpu_seconds(server) - server_cpu0;
     for (const auto& r : reports)
       if (!r.ok()) state.SkipWithError(("repository failed: " + r.failure->message).c_str());
     const auto stats = fetcher.stats();
@@ -101,13 +131,15 @@ void GithubEndToEnd(benchmark::State& state) {
     requests = stats.requests;
     state.SetIterationTime(wall);
   }
-  state.counters["wall_over_ideal"] = wall_total / ideal_total;
+  if (with_latency) state.counters["wall_over_ideal"] = wall_total / ideal_total;
   state.counters["cpu_ms_per_MB"] = 1000.0 * cpu_total / mb_total;
+  state.counters["server_cpu_ms_per_MB"] = 1000.0 * server_cpu_total / mb_total;
   state.counters["json_MB"] = mb_total / static_cast<double>(state.iterations());
   state.counters["requests"] = static_cast<double>(requests);
   state.counters["maxrss_MB"] = maxrss_mb();
 }
-BENCHMARK(GithubEndToEnd)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(5);
+// Arg 1: the 50 ms latency server; arg 0: the same data without latency.
+BENCHMARK(GithubEndToEnd)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseManualTime()->Iterations(5);
 
 // The pages a fetch receives, rendered by the generator: /issues pages of
 // 100 items (issues and pull requests) and /pulls pages.
@@ -122,25 +154,26 @@ const page_set& pages() {
     page_set s;
     for (const auto& spec : bench_repos()) {
       const fg::generated_repo repo = fg::generate(spec);
-      std::string page = "[";
+      std::string page(1, '[');
       int n = 0;
       auto flush = [&](std::vector<std::string>& out) {
         if (n == 0) return;
-        page += "]";
+        page.push_back(']');
         s.bytes += page.size();
         out.push_back(std::move(page));
-        page = "[";
+        page.clear();
+        page.push_back('[');
         n = 0;
       };
       for (auto it = repo.items.rbegin(); it != repo.items.rend(); ++it) {
-        if (n) page += ",";
+        if (n) page.push_back(',');
         page += fg::render_issue(repo, *it);
         if (++n == 100) flush(s.issue_pages);
       }
       flush(s.issue_pages);
       for (auto it = repo.items.rbegin(); it != repo.items.rend(); ++it) {
         if (!it->is_pull) continue;
-        if (n) page += ",";
+        if (n) page.push_back(',');
         page += fg::render_pull(repo, *it);
         if (++n == 100) flush(s.pull_pages);
       }
@@ -246,7 +279,7 @@ void GithubJsonDecode(benchmark::State& state) {
 BENCHMARK(GithubJsonDecode)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // Forks the fake server before any thread exists; returns its base URL.
-std::string start_server_process() {
+std::string start_server_process(std::chrono::milliseconds latency, pid_t& child) {
   int ready[2], hold[2];
   if (pipe(ready) != 0 || pipe(hold) != 0) return {};
   const pid_t pid = fork();
@@ -254,7 +287,7 @@ std::string start_server_process() {
     close(ready[0]);
     close(hold[1]);
     fg::server_options options{.repos = bench_repos()};
-    options.faults.latency = k_latency;
+    options.faults.latency = latency;
     options.rate_limit = 1'000'000;
     fg::server srv(std::move(options));
     const std::string url = srv.base_url() + "\n";
@@ -267,7 +300,7 @@ std::string start_server_process() {
   }
   close(ready[1]);
   close(hold[0]);  // the child exits when this process (and so hold[1]) goes away
-  g_server_pid = pid;
+  child = pid;
   std::string url;
   char c;
   while (read(ready[0], &c, 1) == 1 && c != '\n') url += c;
@@ -278,15 +311,18 @@ std::string start_server_process() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  g_server_url = start_server_process();
-  if (g_server_url.empty()) {
+  g_server_url[0] = start_server_process(k_latency, g_server_pid[0]);
+  g_server_url[1] = start_server_process(std::chrono::milliseconds(0), g_server_pid[1]);
+  if (g_server_url[0].empty() || g_server_url[1].empty()) {
     std::fprintf(stderr, "could not start the fake GitHub server\n");
     return 1;
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  kill(g_server_pid, SIGTERM);
-  waitpid(g_server_pid, nullptr, 0);
+  for (pid_t pid : g_server_pid) {
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
   return 0;
 }

@@ -89,12 +89,12 @@ struct fetch_options {
   /// or a local server. A trailing slash is ignored.
   std::string api_url = "https://api.github.com";
   /// Sent as `Authorization: Bearer` to the API host only.
-  std::optional<api_token> token;
+  std::optional<api_token> token{};
   /// Requests in flight at most (lowered adaptively on secondary limits).
   std::size_t concurrency = 32;
   std::string user_agent = "sluice-repo-fetcher/0.1 (+https://github.com/sluice)";
   /// ETag cache directory; none when unset.
-  std::optional<std::filesystem::path> cache_dir;
+  std::optional<std::filesystem::path> cache_dir{};
   int per_page = 100;
   /// Fetch pages 2..last concurrently when rel="last" is page-numbered.
   bool fan_out = true;
@@ -118,9 +118,9 @@ struct fetch_options {
 
   /// Human-readable notices (rate-limit waits, retries). Default: standard error.
   /// Called from runtime threads; must be thread-safe. Never given the token.
-  std::function<void(std::string_view)> notice;
+  std::function<void(std::string_view)> notice{};
   /// Called after each page and each finished repository (from runtime threads).
-  std::function<void(const fetch_progress&)> on_progress;
+  std::function<void(const fetch_progress&)> on_progress{};
 };
 
 /// Splits "owner/repo"; nullopt unless both parts are non-empty and made of
