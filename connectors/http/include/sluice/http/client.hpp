@@ -99,7 +99,7 @@ struct client_options {
 /// Counters for tests and metrics; a snapshot, read with relaxed atomics.
 struct client_stats {
   std::size_t in_flight = 0;             // handed to libcurl, not finished
-  std::size_t queued = 0;                // waiting for a max_in_flight slot
+  std::size_t queued = 0;                // submitted, not yet handed to libcurl (max_in_flight)
   std::uint64_t completed = 0;           // finished with a response or an error
   std::uint64_t connections_opened = 0;  // new connections (CURLINFO_NUM_CONNECTS summed)
 };

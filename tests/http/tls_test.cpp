@@ -1,0 +1,84 @@
+// TLS: verification is on unless explicitly (and dangerously) turned off.
+// The server is cpp-httplib's SSLServer with a throw-away self-signed
+// certificate made here with OpenSSL, so no file or CA is involved.
+#include <sluice/core/runtime.hpp>
+#include <sluice/http/client.hpp>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace {
+
+struct evp_pkey_free {
+  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+};
+struct x509_free {
+  void operator()(X509* c) const noexcept { X509_free(c); }
+};
+
+struct self_signed {
+  std::unique_ptr<EVP_PKEY, evp_pkey_free> key{EVP_EC_gen("P-256")};
+  std::unique_ptr<X509, x509_free> cert{X509_new()};
+
+  self_signed() {
+    X509* c = cert.get();
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
+    X509_gmtime_adj(X509_getm_notBefore(c), 0);
+    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+    X509_set_pubkey(c, key.get());
+    X509_NAME* name = X509_get_subject_name(c);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1,
+                               0);  // NOLINT: OpenSSL takes bytes
+    X509_set_issuer_name(c, name);
+    X509_sign(c, key.get(), EVP_sha256());
+  }
+};
+
+class HttpTls : public ::testing::Test {
+ protected:
+  HttpTls() : server(identity.cert.get(), identity.key.get()) {
+    server.Get("/secret",
+               [](const httplib::Request&, httplib::Response& res) { res.set_content("s3cret", "text/plain"); });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~HttpTls() override {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port) + "/secret"; }
+
+  self_signed identity;
+  httplib::SSLServer server;
+  int port = 0;
+  std::thread thread;
+  sluice::runtime rt;
+};
+
+TEST_F(HttpTls, UntrustedCertificateIsRejectedByDefault) {
+  sluice::http::client c(rt);
+  auto r = rt.block_on(c.get(url()));
+  ASSERT_FALSE(r) << "a self-signed certificate was accepted";
+  EXPECT_EQ(r.error().what, sluice::http::error::kind::transport);
+  EXPECT_EQ(r.error().url, url());
+  EXPECT_NE(r.error().curl_code, 0);
+}
+
+TEST_F(HttpTls, VerificationCanBeTurnedOffForTests) {
+  sluice::http::client c(rt, {.verify_tls = false});
+  auto r = rt.block_on(c.get(url()));
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "s3cret");  // and HTTP/2 was offered over ALPN, HTTP/1.1 accepted
+}
+
+}  // namespace
