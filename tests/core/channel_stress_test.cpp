@@ -149,3 +149,33 @@ TEST(ChannelStressClose, ExplicitCloseRacingSendsLosesNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// moodycamel orders items per producer; a coroutine hops between arena
+// threads, so each sender handle must be its own producer for FIFO to hold.
+TEST(ChannelStressOrder, EachCoroutineSendersItemsArriveInOrder) {
+  sluice::runtime rt({.threads = 2});
+  auto [tx, rx] = sluice::channel<std::uint64_t>(8);
+  std::vector<sluice::join_handle<void>> producers_done;
+  for (int p = 0; p < producers; ++p)
+    producers_done.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, int id) -> sluice::task<void> {
+      for (int i = 0; i < items_per_producer / 5; ++i) {
+        std::uint64_t v = encode(id, i);
+        co_await s.send(v);
+        if (i % 64 == 0) co_await sluice::runtime::current()->schedule();  // force migrations
+      }
+    }(tx, p)));
+  { auto drop = std::move(tx); }
+  std::vector<std::int64_t> last(producers, -1);
+  for (auto v : rx) {
+    auto id = static_cast<std::size_t>(v >> 32);
+    auto i = static_cast<std::int64_t>(v & 0xffffffffu);
+    ASSERT_EQ(i, last[id] + 1) << "producer " << id << " out of order";
+    last[id] = i;
+  }
+  for (auto& p : producers_done) p.get();
+  for (auto l : last) EXPECT_EQ(l, items_per_producer / 5 - 1);
+}
+
+}  // namespace

@@ -17,9 +17,11 @@
 // runtime worker) and `try_*` (never waits). recv_batch dequeues many items at
 // once for batch consumers such as parallel stages.
 //
-// Thread-safety: any number of threads may use any handles concurrently; a
-// single handle object may also be shared. Items from one sender arrive in
-// the order sent; there is no order across senders.
+// Thread-safety: any number of threads and coroutines may use the channel at
+// once, each through its own handle object (copies are cheap: copy a sender
+// per producer). One handle object must not be used by two threads at the
+// same time. Items sent through one sender object arrive in the order sent;
+// there is no order across senders.
 #pragma once
 
 #include <coroutine>
@@ -106,13 +108,34 @@ class channel_sender : public detail::channel_handle<T, true> {
 
  public:
   using value_type = T;
-  using base::base;
+
+  channel_sender() = default;
+  explicit channel_sender(std::shared_ptr<detail::channel_state<T>> s) noexcept : base(std::move(s)) {}
+  /// A copy is a new producer with its own FIFO order (and its own token).
+  channel_sender(const channel_sender& other) noexcept : base(other) {}
+  channel_sender(channel_sender&&) noexcept = default;
+  channel_sender& operator=(const channel_sender& other) {
+    if (this != &other) {
+      m_token.reset();
+      base::operator=(other);
+    }
+    return *this;
+  }
+  channel_sender& operator=(channel_sender&& other) noexcept(false) {
+    if (this != &other) {
+      m_token.reset();
+      base::operator=(std::move(other));
+      m_token = std::move(other.m_token);
+    }
+    return *this;
+  }
+  ~channel_sender() = default;  // m_token goes before the base releases the queue
 
   /// Awaitable: `bool sent = co_await tx.send(item);` Suspends while the
   /// channel is full. Moves from `item` only when it returns true; false
   /// means the channel was closed and `item` is left as it was.
-  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), &item}; }
-  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), &item}; }
+  [[nodiscard]] auto send(T& item) { return send_awaiter{m_state.get(), &token(), &item}; }
+  [[nodiscard]] auto send(T&& item) { return send_awaiter{m_state.get(), &token(), &item}; }
 
   /// Blocking form for plain threads; same contract as send().
   [[nodiscard]] bool send_blocking(T& item) {
@@ -148,13 +171,24 @@ class channel_sender : public detail::channel_handle<T, true> {
       detail::channel_state<T>* s;
       ~end_guard() { s->end_send(); }
     } guard{m_state.get()};
-    m_state->publish(std::move(item));
+    m_state->publish(token(), std::move(item));
+  }
+
+  // Items go through this handle's own moodycamel producer, which is what
+  // keeps one sender's items in order even when a coroutine migrates between
+  // threads (moodycamel orders per producer, and implicit producers are per thread).
+  moodycamel::ProducerToken& token() {
+    if (!m_token) m_token = m_state->make_token();
+    return *m_token;
   }
 
   int wait_thread(detail::channel_waiter& w, int outcome);
 
+  std::unique_ptr<moodycamel::ProducerToken> m_token;
+
   struct send_awaiter {
     detail::channel_state<T>* m_channel;
+    moodycamel::ProducerToken* m_token;
     T* m_item;
     detail::channel_waiter m_waiter{};
     // pending: decided by a waker, read it from m_waiter.result.
@@ -188,7 +222,7 @@ class channel_sender : public detail::channel_handle<T, true> {
         ~end_guard() { s->end_send(); }
       } guard{m_channel};
       if (m_outcome != detail::channel_waiter::granted) return false;
-      m_channel->publish(std::move(*m_item));
+      m_channel->publish(*m_token, std::move(*m_item));
       return true;
     }
   };

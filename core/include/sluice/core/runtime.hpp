@@ -95,7 +95,18 @@ class runtime {
   template <typename F>
   void execute(F&& fn) {
     m_outstanding.fetch_add(1, std::memory_order_relaxed);
+#if defined(SLUICE_TSAN)
+    // TBB recycles task memory through an uninstrumented pool and hands tasks
+    // over in uninstrumented code. Under TSan the job lives on the heap, its
+    // address carries the happens-before edge, and the two-pointer functor
+    // written into TBB's memory is hidden from TSan.
+    auto* job = new std::decay_t<F>(std::forward<F>(fn));
+    detail::tsan_release(job);
+    detail::tsan_ignore_writes hide;
+    m_arena.enqueue(heap_arena_job<std::decay_t<F>>{this, job});
+#else
     m_arena.enqueue(arena_job<std::decay_t<F>>{this, std::forward<F>(fn)});
+#endif
   }
 
   /// Starts `t` now on the arena, detached from the caller; the returned
@@ -177,22 +188,29 @@ class runtime {
   struct arena_job {
     runtime* m_runtime;
     mutable F m_fn;
-    arena_job(runtime* rt, F fn) : m_runtime(rt), m_fn(std::move(fn)) {
-      // TBB's hand-off is invisible to TSan (TBB is not instrumented).
-      detail::tsan_release(this);
-    }
-    arena_job(arena_job&& other) noexcept : m_runtime(other.m_runtime), m_fn(std::move(other.m_fn)) {
-      detail::tsan_release(this);
-    }
+    void operator()() const { m_runtime->run_job(m_fn); }
+  };
+
+  // The ThreadSanitizer build's functor: see execute().
+  template <typename F>
+  struct heap_arena_job {
+    runtime* m_runtime;
+    F* m_job;
     void operator()() const {
-      detail::tsan_acquire(this);
-      {
-        current_scope scope(m_runtime);
-        m_fn();
-      }
-      m_runtime->work_finished();
+      detail::tsan_acquire(m_job);
+      std::unique_ptr<F> job(m_job);
+      m_runtime->run_job(*job);
     }
   };
+
+  template <typename F>
+  void run_job(F& fn) {
+    {
+      current_scope scope(this);
+      fn();
+    }
+    work_finished();
+  }
 
   void work_finished() noexcept;
 

@@ -25,6 +25,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -130,9 +131,14 @@ class channel_state {
 
   bool try_acquire_slot() noexcept { return !bounded() || try_take(m_free_slots, 1) == 1; }
 
+  /// A moodycamel producer of its own for one sender handle.
+  std::unique_ptr<moodycamel::ProducerToken> make_token() {
+    return std::make_unique<moodycamel::ProducerToken>(m_queue);
+  }
+
   /// Enqueues an item whose slot is already held and wakes a waiting receiver.
-  void publish(T&& item) {
-    if (!m_queue.enqueue(std::move(item))) throw std::bad_alloc();
+  void publish(moodycamel::ProducerToken& token, T&& item) {
+    if (!m_queue.enqueue(token, std::move(item))) throw std::bad_alloc();
     m_items.fetch_add(1, std::memory_order_seq_cst);
     if (m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_receivers();
   }

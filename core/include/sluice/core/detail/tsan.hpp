@@ -9,6 +9,8 @@
 #if defined(SLUICE_TSAN)
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
 #endif
 
 namespace sluice::detail {
@@ -24,5 +26,24 @@ inline void tsan_acquire([[maybe_unused]] const void* addr) noexcept {
   __tsan_acquire(const_cast<void*>(addr));
 #endif
 }
+
+/// While alive, TSan ignores the calling thread's writes. Used around
+/// constructing a functor inside TBB's task memory: TBB recycles that memory
+/// across threads through its uninstrumented pool.
+class tsan_ignore_writes {
+ public:
+  tsan_ignore_writes() noexcept {
+#if defined(SLUICE_TSAN)
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+#endif
+  }
+  ~tsan_ignore_writes() {
+#if defined(SLUICE_TSAN)
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+#endif
+  }
+  tsan_ignore_writes(const tsan_ignore_writes&) = delete;
+  tsan_ignore_writes& operator=(const tsan_ignore_writes&) = delete;
+};
 
 }  // namespace sluice::detail
