@@ -349,8 +349,9 @@ task<result<fetched_page>> fetcher::state::get_page(std::string url, bool condit
     if (status == 403 || status == 429) {
       const auto remaining = header_int(resp.headers, "x-ratelimit-remaining");
       const auto retry_after_header = resp.headers.get("retry-after");
-      const bool secondary_limit = retry_after_header || status == 429 || mentions_secondary_limit(resp.body);
-      if (remaining == 0 && !retry_after_header) {
+      const bool says_secondary = mentions_secondary_limit(resp.body);
+      const bool secondary_limit = retry_after_header || status == 429 || says_secondary;
+      if (remaining == 0 && !retry_after_header && !says_secondary) {
         if (++primary > m_opt.max_primary_waits) co_return error{status, message()};
         pause_for_primary_limit(resp.headers);
         continue;

@@ -52,6 +52,14 @@ std::size_t display_width(std::string_view s) {
       std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
+// Table cells come from the network: control characters (a label with an
+// escape sequence) must not reach the terminal.
+std::string printable(std::string s) {
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
 std::string optional_text(const std::optional<double>& v) { return v ? format_number(*v) : std::string("-"); }
 
 }  // namespace
@@ -200,6 +208,7 @@ void write_table(std::ostream& out, std::span<const repo_report> reports) {
       for (int i = 0; i < 13; ++i) row.emplace_back("-");
     }
     row.push_back(r.failure ? std::to_string(r.failure->status) + " " + r.failure->message : std::string());
+    for (auto& cell : row) cell = printable(std::move(cell));
     rows.push_back(std::move(row));
   }
   std::vector<std::size_t> width(header.size());
