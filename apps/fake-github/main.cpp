@@ -34,7 +34,7 @@ Serves deterministic fake GitHub repositories (issues and pull requests) on
   --require-token          requests without a token get 401
   --rate-limit N           primary budget per token per window (default 5000)
   --rate-limit-window S    budget window in seconds (default 3600)
-  --pagination MODE        numbered | no-last | cursor, for --repos repositories
+  --pagination MODE        numbered | no-last | cursor, for every served repository
   --latency-ms N           added latency per request
   --fault-502-rate X       fraction of requests answered 502
   --malformed-rate X       fraction of list pages with broken JSON
@@ -95,6 +95,8 @@ std::vector<fg::repo_spec> parse_repos(const std::string& text) {
   if (out.empty()) usage_error("--repos lists no repository");
   return out;
 }
+
+extern "C" void on_stop_signal(int /*signal*/) {}  // never runs: the signals are blocked and sigwait()ed
 
 }  // namespace
 
@@ -168,8 +170,12 @@ int main(int argc, char** argv) {
     for (auto& spec : options.repos) spec.pagination = *pagination;
   }
 
-  // Block the stop signals before any thread starts, so they all inherit the
-  // mask and only sigwait() below sees them.
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal
+  // never reaches sigwait(): install a handler first so both signals are
+  // deliverable. Then block them before any thread starts, so every thread
+  // inherits the mask and only sigwait() below sees them.
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
