@@ -699,6 +699,9 @@ struct server::impl {
   // ------------------------------------------------------------ handler
   void handle(const httplib::Request& req, httplib::Response& res) {
     const std::uint64_t concurrent = ++in_flight;
+    // Decrements even if answering throws (httplib then sends a 500).
+    const std::unique_ptr<std::atomic<std::uint64_t>, void (*)(std::atomic<std::uint64_t>*)> leave(
+        &in_flight, [](std::atomic<std::uint64_t>* n) { --*n; });
     {
       std::lock_guard lock(stats_mutex);
       counters.peak_concurrency = std::max(counters.peak_concurrency, concurrent);
@@ -716,7 +719,6 @@ struct server::impl {
 
     reply r = answer(req, rt, auth, has_auth, concurrent);
     send(r, res);
-    --in_flight;
     record(req, r.status, has_auth, has_inm, r.body.size());
   }
 
