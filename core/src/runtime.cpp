@@ -46,24 +46,29 @@ runtime::runtime(runtime_options options)
 }
 
 runtime::~runtime() {
-  std::unique_lock lock(m_idle_mutex);
-  m_idle.wait(lock, [this] {
-    return m_live_tasks.load(std::memory_order_acquire) == 0 && m_outstanding.load(std::memory_order_acquire) == 0;
-  });
+  // Work in flight can spawn more tasks, and tasks post more work: wait
+  // until both counts are zero at once.
+  for (;;) {
+    for (auto n = m_live_tasks.load(std::memory_order_acquire); n != 0;
+         n = m_live_tasks.load(std::memory_order_acquire))
+      m_live_tasks.wait(n, std::memory_order_acquire);
+    for (auto n = m_outstanding.load(std::memory_order_acquire); n != 0;
+         n = m_outstanding.load(std::memory_order_acquire))
+      m_outstanding.wait(n, std::memory_order_acquire);
+    if (m_live_tasks.load(std::memory_order_acquire) == 0) break;
+  }
 }
 
+// notify_all touches only the futex word's address, never the runtime's
+// memory, so a destructor that wakes up and frees *this cannot race with it
+// (the pattern std::latch relies on). A mutex + condition_variable here
+// would be unlocked by the notifier after the waiter could already be gone.
 void runtime::task_finished() noexcept {
-  if (m_live_tasks.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    std::lock_guard lock(m_idle_mutex);
-    m_idle.notify_all();
-  }
+  if (m_live_tasks.fetch_sub(1, std::memory_order_acq_rel) == 1) m_live_tasks.notify_all();
 }
 
 void runtime::work_finished() noexcept {
-  if (m_outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    std::lock_guard lock(m_idle_mutex);
-    m_idle.notify_all();
-  }
+  if (m_outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) m_outstanding.notify_all();
 }
 
 }  // namespace sluice

@@ -19,7 +19,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -219,8 +218,6 @@ class runtime {
   tbb::task_arena m_arena;
   std::atomic<std::size_t> m_outstanding{0};
   std::atomic<std::size_t> m_live_tasks{0};
-  std::mutex m_idle_mutex;
-  std::condition_variable m_idle;
   // Declared after the arena: destroyed first, so no timer or blocking job
   // can hand work to a dead arena.
   sluice::reactor m_reactor;

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <coroutine>
 #include <exception>
 #include <mutex>
@@ -86,9 +85,8 @@ class task_scope {
   void child_done() {
     if (m_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (m_blocking_join.load(std::memory_order_acquire)) {
-      // Notify under the lock: the destructor cannot finish before we release it.
-      std::lock_guard lock(m_mutex);
-      m_all_done.notify_all();
+      // Touches only the futex address, not *this (see runtime::work_finished).
+      m_pending.notify_all();
     } else {
       m_joiner.resume();
     }
@@ -97,8 +95,8 @@ class task_scope {
   void release_join_reference_and_block() noexcept {
     m_blocking_join.store(true, std::memory_order_release);
     if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) return;
-    std::unique_lock lock(m_mutex);
-    m_all_done.wait(lock, [this] { return m_pending.load(std::memory_order_acquire) == 0; });
+    for (auto n = m_pending.load(std::memory_order_acquire); n != 0; n = m_pending.load(std::memory_order_acquire))
+      m_pending.wait(n, std::memory_order_acquire);
   }
 
   runtime& m_runtime;
@@ -106,8 +104,7 @@ class task_scope {
   std::atomic<bool> m_blocking_join{false};
   bool m_joined = false;
   detail::suspended_coroutine m_joiner;
-  std::mutex m_mutex;  // guards m_first_error; m_all_done's lock
-  std::condition_variable m_all_done;
+  std::mutex m_mutex;  // guards m_first_error
   std::exception_ptr m_first_error;
   std::stop_source m_stop;
 };
