@@ -108,3 +108,50 @@ TEST(Runtime, IdleRuntimeDoesNotSpin) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Sleep, CancellableSleepCompletesWhenNotStopped) {
+  sluice::runtime rt({.threads = 1});
+  std::stop_source never;
+  EXPECT_TRUE(rt.block_on([](std::stop_token st) -> sluice::task<bool> {
+    co_return co_await sluice::sleep_for(5ms, st);
+  }(never.get_token())));
+}
+
+TEST(Sleep, StopWakesASleeperEarlyAndCancelsItsTimer) {
+  sluice::runtime rt({.threads = 2});
+  std::stop_source stop;
+  auto sleeper = rt.spawn([](std::stop_token st) -> sluice::task<bool> {
+    co_return co_await sluice::sleep_for(std::chrono::hours(1), st);
+  }(stop.get_token()));
+  std::this_thread::sleep_for(20ms);
+  stop.request_stop();
+  EXPECT_FALSE(sleeper.get());  // a missed stop would hang here for an hour
+  EXPECT_EQ(rt.io().pending_timers(), 0u);
+}
+
+TEST(Sleep, AlreadyStoppedTokenReturnsAtOnce) {
+  sluice::runtime rt({.threads = 1});
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_FALSE(rt.block_on([](std::stop_token st) -> sluice::task<bool> {
+    co_return co_await sluice::sleep_for(std::chrono::hours(1), st);
+  }(stop.get_token())));
+}
+
+TEST(Sleep, StopRacingTheTimerResumesExactlyOnce) {
+  sluice::runtime rt({.threads = 2});
+  for (int round = 0; round < 200; ++round) {
+    std::stop_source stop;
+    auto sleeper = rt.spawn([](std::stop_token st) -> sluice::task<int> {
+      co_await sluice::sleep_for(std::chrono::microseconds(100), st);
+      co_return 1;
+    }(stop.get_token()));
+    std::this_thread::sleep_for(std::chrono::microseconds(round % 3 == 0 ? 0 : 100));
+    stop.request_stop();
+    EXPECT_EQ(sleeper.get(), 1);
+  }
+}
+
+}  // namespace

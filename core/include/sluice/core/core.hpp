@@ -6,6 +6,7 @@
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/sleep.hpp"
 #include "sluice/core/sync_wait.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/task_scope.hpp"
