@@ -9,7 +9,7 @@
 #include <string>
 
 #include "redact.hpp"
-#include "sluice/core/runtime.hpp"
+#include "sluice/core/sleep.hpp"
 
 namespace sluice::http {
 
@@ -55,19 +55,6 @@ std::optional<milliseconds> next_delay(std::size_t attempt, const result<respons
   return backoff(attempt, policy);
 }
 
-// Sleeps in slices so a stop request ends the sleep promptly without a
-// second wake-up path that could race the timer.
-task<bool> sleep_unless_stopped(milliseconds delay, const std::stop_token& stop) {
-  constexpr milliseconds slice{100};
-  auto deadline = std::chrono::steady_clock::now() + delay;
-  while (!stop.stop_requested()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) co_return true;
-    co_await sleep_until(stop.stop_possible() ? std::min(deadline, now + slice) : deadline);
-  }
-  co_return false;
-}
-
 }  // namespace
 
 std::optional<milliseconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
@@ -94,7 +81,9 @@ task<result<response>> send_with_retry(client& c, request req, const retry_polic
     auto delay = next_delay(attempt, outcome, policy);
     if (policy.on_attempt) policy.on_attempt(retry_attempt{attempt, req.url, &outcome, delay});
     if (!delay) co_return outcome;
-    if (stop.stop_requested() || !co_await sleep_unless_stopped(*delay, stop))
+    // A named awaiter: GCC 12 mishandles non-trivial temporaries in co_await.
+    auto nap = sleep_for(*delay, stop);  // ends early, timer cancelled, when stop is requested
+    if (!co_await nap)
       co_return error{error::kind::cancelled, detail::redact_url(req.url),
                       "cancelled by stop token while waiting to retry"};
   }

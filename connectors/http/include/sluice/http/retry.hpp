@@ -68,7 +68,7 @@ struct retry_policy {
 /// Sends `req` through `c`, retrying as `policy` says; returns the last
 /// attempt's outcome. Sleeps between attempts without holding a thread
 /// (sluice::sleep_for on the runtime). Requesting `stop` cancels the attempt
-/// in flight or ends a sleep within about 100 ms, yielding kind::cancelled.
+/// in flight or ends the sleep at once, yielding kind::cancelled.
 /// `policy` must outlive the returned task.
 [[nodiscard]] task<result<response>> send_with_retry(client& c, request req, const retry_policy& policy,
                                                      std::stop_token stop = {});
