@@ -90,6 +90,10 @@ class async_map_stage {
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 1; }
+  template <typename In>
+  [[nodiscard]] bool ordered_output() const noexcept {
+    return m_options.ordered;
+  }
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
@@ -111,6 +115,7 @@ class async_map_stage {
 
   template <typename In>
   task<void> run_unordered(stage_io<In, output<In>>& io) {
+    io.receive_unordered();  // several workers receive at once
     shared_input<In> pool;
     std::vector<task<void>> workers;
     for (std::size_t i = 0; i < m_options.concurrency; ++i) workers.push_back(work(io, pool));
@@ -121,7 +126,11 @@ class async_map_stage {
   task<void> work(stage_io<In, output<In>>& io, shared_input<In>& pool) {
     // Start on the arena rather than inline, so workers run in parallel.
     co_await io.rt().schedule();
-    for (;;) {
+    for (std::size_t handled = 1;; ++handled) {
+      // An item whose task finishes without suspending resumes this loop
+      // from inside its frame; unoptimised builds do not tail-call that, so
+      // hop through the arena now and then to keep the stack flat.
+      if (handled % 32 == 0) co_await io.rt().schedule();
       std::optional<std::pair<std::size_t, In>> next;
       {
         std::lock_guard lock(pool.mutex);
@@ -196,27 +205,40 @@ class async_map_stage {
                            channel_receiver<join_handle<std::optional<output<In>>>> slots) {
     bool downstream_open = true;
     std::vector<output<In>> out;
-    auto flush = [&]() -> task<void> {
-      std::size_t n = out.size();
-      if (n == 0) co_return;
-      if (downstream_open && !co_await io.send(out, n)) {
-        downstream_open = false;
-        slots.close();  // stops the dispatcher
-      } else if (!downstream_open) {
-        io.drop(n);
-      }
-      out.clear();
-    };
     // Every slot is awaited, even after downstream went away: each one is a
     // running task that refers to this stage.
     while (auto next = co_await slots.recv()) {
-      if (!next->done() && !out.empty()) co_await flush();
+      bool flush_now = !next->done() && !out.empty();
+      if (flush_now) {
+        std::size_t n = out.size();
+        if (downstream_open && !co_await io.send(out, n)) {
+          downstream_open = false;
+          slots.close();  // stops the dispatcher
+        } else if (!downstream_open) {
+          io.drop(n);
+        }
+        out.clear();
+      }
       auto result = co_await *next;
       if (!result) continue;
       out.push_back(std::move(*result));
-      if (out.size() >= 64 || slots.size() == 0) co_await flush();
+      if (out.size() >= 64 || slots.size() == 0) {
+        std::size_t n = out.size();
+        if (downstream_open && !co_await io.send(out, n)) {
+          downstream_open = false;
+          slots.close();
+        } else if (!downstream_open) {
+          io.drop(n);
+        }
+        out.clear();
+      }
     }
-    co_await flush();
+    if (!out.empty()) {
+      std::size_t n = out.size();
+      if (!downstream_open || !co_await io.send(out, n)) {
+        if (!downstream_open) io.drop(n);
+      }
+    }
   }
 
   F m_fn;

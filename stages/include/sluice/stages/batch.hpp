@@ -75,11 +75,10 @@ class batching_stage {
   };
 
   template <typename In>
-  static task<bool> emit(stage_io<In, std::vector<In>>& io, std::vector<In> items) {
-    std::size_t n = items.size();
+  static std::vector<std::vector<In>> one_batch(std::vector<In>& items) {
     std::vector<std::vector<In>> chunk;
     chunk.push_back(std::move(items));
-    co_return co_await io.send(chunk, n);
+    return chunk;
   }
 
   template <typename In>
@@ -100,7 +99,9 @@ class batching_stage {
           current.items.push_back(std::move(in->items[i]));
           if (current.items.size() >= m_size) full.swap(current.items);
         }
-        if (!full.empty() && !co_await emit(io, std::move(full))) {
+        std::size_t n = full.size();
+        auto out = one_batch(full);
+        if (n > 0 && !co_await io.send(out, n)) {
           io.drop(in->items.size() - i - 1);
           break;
         }
@@ -115,7 +116,9 @@ class batching_stage {
       if (io.stopped()) {
         io.drop(rest.size());
       } else {
-        co_await emit(io, std::move(rest));
+        std::size_t n = rest.size();
+        auto out = one_batch(rest);
+        co_await io.send(out, n);
       }
     }
     done.store(true, std::memory_order_release);
@@ -132,7 +135,10 @@ class batching_stage {
         if (!current.items.empty() && std::chrono::steady_clock::now() - current.oldest >= m_max_wait)
           due.swap(current.items);
       }
-      if (!due.empty() && !co_await emit(io, std::move(due))) co_return;
+      if (due.empty()) continue;
+      std::size_t n = due.size();
+      auto out = one_batch(due);
+      if (!co_await io.send(out, n)) co_return;
     }
   }
 

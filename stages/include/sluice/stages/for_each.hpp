@@ -63,6 +63,8 @@ class for_each_stage {
         }
         bool go_on = true;
         if constexpr (is_task<r>::value) {
+          // See async_map: keep the stack flat in unoptimised builds.
+          if ((in->first_index + i) % 32 == 31) co_await io.rt().schedule();
           using value_t = typename is_task<r>::value_type;
           if constexpr (std::is_void_v<value_t>) {
             auto call = [this](In item) -> task<std::monostate> {

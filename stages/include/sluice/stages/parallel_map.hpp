@@ -93,12 +93,17 @@ class parallel_map_stage {
     return m_options.capacity ? m_options.capacity : std::max(default_capacity, 4 * m_options.batch);
   }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return m_options.batch; }
+  template <typename In>
+  [[nodiscard]] bool ordered_output() const noexcept {
+    return m_options.drivers == 1;
+  }
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
     if (m_options.drivers == 1) {
       co_await drive(io);
     } else {
+      io.receive_unordered();  // several drivers receive at once
       std::vector<task<void>> drivers;
       for (std::size_t i = 0; i < m_options.drivers; ++i) drivers.push_back(drive_on_arena(io));
       co_await when_all(std::move(drivers));

@@ -91,14 +91,17 @@ template <typename T>
 class flow {
  public:
   using value_type = T;
-  using launcher = std::function<void(detail::pipeline_state&, channel_sender<std::vector<T>>)>;
+  using launcher = std::function<void(detail::pipeline_state&, channel_sender<detail::chunk<T>>)>;
 
-  flow(std::vector<detail::stage_info> stages, launcher launch, std::size_t chunk)
-      : m_stages(std::move(stages)), m_launch(std::move(launch)), m_chunk(chunk) {}
+  flow(std::vector<detail::stage_info> stages, launcher launch, std::size_t chunk, bool ordered = true)
+      : m_stages(std::move(stages)), m_launch(std::move(launch)), m_chunk(chunk), m_ordered(ordered) {}
 
   [[nodiscard]] const std::vector<detail::stage_info>& stages() const noexcept { return m_stages; }
   /// Items per chunk on the output channel (a hint for the next stage).
   [[nodiscard]] std::size_t chunk() const noexcept { return m_chunk; }
+  /// True when the last stage emits in a defined order (all but unordered
+  /// async_map / parallel_map); the next stage then keeps that order.
+  [[nodiscard]] bool ordered() const noexcept { return m_ordered; }
   [[nodiscard]] std::string describe() const { return detail::describe_stages(m_stages); }
   [[nodiscard]] std::string to_dot() const { return detail::stages_to_dot(m_stages); }
 
@@ -110,6 +113,7 @@ class flow {
   std::vector<detail::stage_info> m_stages;
   launcher m_launch;
   std::size_t m_chunk;
+  bool m_ordered;
 };
 
 /// A complete pipeline (source ... sink), ready for sluice::run. Run it once.
@@ -137,15 +141,15 @@ namespace detail {
 
 /// Wraps a source descriptor into a flow.
 template <typename T, typename D>
-flow<T> make_source(D source, std::size_t chunk) {
+flow<T> make_source(D source, std::size_t chunk_size) {
   std::vector<stage_info> stages{source.info()};
   auto shared = std::make_shared<D>(std::move(source));
   return flow<T>(
       std::move(stages),
-      [shared](pipeline_state& state, channel_sender<std::vector<T>> out) {
+      [shared](pipeline_state& state, channel_sender<chunk<T>> out) {
         state.start(run_stage<none, T>(shared, stage_io<none, T>(state, 0, {}, std::move(out))));
       },
-      chunk);
+      chunk_size);
 }
 
 }  // namespace detail
@@ -166,20 +170,23 @@ auto operator|(flow<T> upstream, D stage) {
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
+  const bool upstream_ordered = upstream.ordered();
+  bool ordered_output = true;
+  if constexpr (requires { stage.template ordered_output<T>(); }) ordered_output = stage.template ordered_output<T>();
 
   auto shared = std::make_shared<D>(std::move(stage));
-  auto connect = [previous = upstream.take_launcher(), shared, index, chunks](detail::pipeline_state& state,
-                                                                              channel_sender<std::vector<out_t>> out) {
-    auto [tx, rx] = channel<std::vector<T>>(chunks);
+  auto connect = [previous = upstream.take_launcher(), shared, index, chunks, upstream_ordered](
+                     detail::pipeline_state& state, channel_sender<detail::chunk<out_t>> out) {
+    auto [tx, rx] = channel<detail::chunk<T>>(chunks);
     state.on_cancel([rx]() { rx.close(); });
     previous(state, std::move(tx));
-    state.start(
-        detail::run_stage<T, out_t>(shared, detail::stage_io<T, out_t>(state, index, std::move(rx), std::move(out))));
+    state.start(detail::run_stage<T, out_t>(
+        shared, detail::stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));
   };
   if constexpr (is_sink) {
     return pipeline(std::move(stages), [connect](detail::pipeline_state& state) { connect(state, {}); });
   } else {
-    return flow<out_t>(std::move(stages), std::move(connect), out_chunk);
+    return flow<out_t>(std::move(stages), std::move(connect), out_chunk, ordered_output);
   }
 }
 

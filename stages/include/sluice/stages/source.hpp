@@ -67,7 +67,12 @@ class range_source {
         } else {
           chunk.push_back(*it);
         }
-        if (chunk.size() == m_options.chunk && !co_await send(io, chunk)) co_return;
+        if (chunk.size() == m_options.chunk) {
+          stage_stats::bump(io.stats().items_in, chunk.size());
+          if (!co_await io.send(chunk, chunk.size())) co_return;
+          chunk = std::vector<value_type>();
+          chunk.reserve(m_options.chunk);
+        }
       }
     } catch (...) {
       // Items pulled but not sent are counted, so the stage stays balanced.
@@ -75,18 +80,13 @@ class range_source {
       io.drop(chunk.size());
       throw;
     }
-    if (!chunk.empty()) co_await send(io, chunk);
+    if (!chunk.empty()) {
+      stage_stats::bump(io.stats().items_in, chunk.size());
+      co_await io.send(chunk, chunk.size());
+    }
   }
 
  private:
-  task<bool> send(stage_io<none, value_type>& io, std::vector<value_type>& chunk) {
-    stage_stats::bump(io.stats().items_in, chunk.size());
-    bool sent = co_await io.send(chunk, chunk.size());
-    chunk = {};
-    chunk.reserve(m_options.chunk);
-    co_return sent;
-  }
-
   View m_view;
   source_options m_options;
 };

@@ -140,6 +140,11 @@ class custom_stage_adapter {
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t in) const noexcept { return in; }
+  // Only the async form may reorder (and only when not asked to keep order).
+  template <typename In>
+  [[nodiscard]] bool ordered_output() const noexcept {
+    return !async_item_stage<S, In> || m_options.ordered;
+  }
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {

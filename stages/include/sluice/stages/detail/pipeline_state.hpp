@@ -63,6 +63,7 @@ struct stage_stats {
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::int64_t> busy_ns{0};
+  std::atomic<std::uint64_t> next_seq{0};  // numbers the chunks this stage sends
   queue_stats input;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -164,67 +165,111 @@ class stage_context {
   stage_stats* m_stats;
 };
 
+/// Holds an awaiter that can be neither copied nor moved (the channel's),
+/// constructed in place from a function returning it.
+template <typename A>
+struct in_place_awaiter {
+  A value;
+  template <typename F>
+  explicit in_place_awaiter(F make) : value(make()) {}
+};
+
+/// What the channels between stages carry: a chunk of items and its
+/// position in the sending stage's output. Sequence numbers are needed
+/// because a channel keeps order per sending *thread*, and a stage coroutine
+/// moves between threads, so consecutive chunks may overtake each other.
+template <typename T>
+struct chunk {
+  std::uint64_t seq = 0;
+  std::vector<T> items;
+};
+
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
 class stage_io : public stage_context {
  public:
-  using in_chunk = std::vector<In>;
-  using out_chunk = std::vector<Out>;
+  using in_channel_item = chunk<In>;
+  using out_channel_item = chunk<Out>;
 
-  stage_io(pipeline_state& state, std::size_t index, channel_receiver<in_chunk> in, channel_sender<out_chunk> out)
-      : stage_context(state, index), m_in(std::move(in)), m_out(std::move(out)) {
+  /// `upstream_ordered`: the upstream stage sends its chunks in a meaningful
+  /// order (from one coroutine), so this stage restores it on receipt.
+  stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, channel_sender<chunk<Out>> out,
+           bool upstream_ordered = true)
+      : stage_context(state, index), m_in(std::move(in)), m_out(std::move(out)), m_reorder(upstream_ordered) {
     if (index + 1 < state.size()) m_out_queue = &state.stats(index + 1).input;
   }
 
-  /// Awaitable: the next chunk (with its first item's index), or nullopt at the end.
+  /// Stages that receive from several coroutines at once (and so give no
+  /// order guarantee) switch off the reordering of chunks. Call before recv().
+  void receive_unordered() noexcept { m_reorder = false; }
+
+  /// Awaitable: the next chunk (with its first item's index), or nullopt at
+  /// the end. Chunks come in the order the upstream stage sent them, unless
+  /// receive_unordered() was called.
+  ///
+  /// Plain awaiters rather than tasks, here and in send(): a task that
+  /// completes without suspending resumes its awaiter by a call that g++
+  /// only turns into a tail call when optimising, so a loop of such awaits
+  /// would grow the stack by a frame per chunk in debug builds.
   [[nodiscard]] auto recv() noexcept {
-    using inner_t = decltype(std::declval<channel_receiver<in_chunk>&>().recv());
+    using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
     struct awaiter {
-      inner_t m_inner;
       stage_io* m_io;
+      std::optional<input_chunk<In>> m_result{};
+      std::optional<in_place_awaiter<inner_t>> m_inner{};
       bool await_ready() {
         m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
-        return m_inner.await_ready();
+        return m_io->poll(m_result);
       }
-      auto await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
+      bool await_suspend(std::coroutine_handle<> h) {
+        m_inner.emplace([this] { return m_io->m_in.recv(); });
+        if (m_inner->value.await_ready()) return false;
+        return m_inner->value.await_suspend(h);
+      }
       std::optional<input_chunk<In>> await_resume() {
-        auto chunk = m_inner.await_resume();
-        if (!chunk) return std::nullopt;
-        return m_io->received(std::move(*chunk));
+        if (m_result) return std::move(m_result);
+        auto c = m_inner->value.await_resume();
+        if (!c) return m_io->end_of_stream();
+        return m_io->accept(std::move(*c));
       }
     };
-    return awaiter{m_in.recv(), this};
+    return awaiter{this};
   }
 
-  /// A chunk if one is ready now.
+  /// A chunk if one is ready now and next in order (for topping up a batch).
   std::optional<input_chunk<In>> try_recv() {
-    auto chunk = m_in.try_recv();
-    if (!chunk) return std::nullopt;
-    return received(std::move(*chunk));
+    std::optional<input_chunk<In>> result;
+    poll(result);
+    return result;
   }
 
-  /// Awaitable bool: sends `chunk`, which carries the results of `inputs`
+  /// Awaitable bool: sends `items` (moved from), the results of `inputs`
   /// input items. Counts them out on success, dropped when downstream is gone.
-  [[nodiscard]] auto send(out_chunk& chunk, std::size_t inputs) noexcept {
-    using inner_t = decltype(std::declval<channel_sender<out_chunk>&>().send(chunk));
+  [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) {
+    using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
     struct awaiter {
-      inner_t m_inner;
       stage_io* m_io;
+      chunk<Out> m_chunk;
       std::size_t m_items;
       std::size_t m_inputs;
-      bool await_ready() { return m_inner.await_ready(); }
-      auto await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
+      std::optional<in_place_awaiter<inner_t>> m_inner{};
+      bool await_ready() {
+        m_inner.emplace([this] { return m_io->m_out.send(m_chunk); });
+        return m_inner->value.await_ready();
+      }
+      auto await_suspend(std::coroutine_handle<> h) { return m_inner->value.await_suspend(h); }
       bool await_resume() {
-        bool sent = m_inner.await_resume();
-        m_io->sent(sent, m_items, m_inputs);
-        return sent;
+        bool ok = m_inner->value.await_resume();
+        m_io->sent(ok, m_items, m_inputs);
+        return ok;
       }
     };
-    return awaiter{m_out.send(chunk), this, chunk.size(), inputs};
+    std::size_t n = items.size();
+    return awaiter{this, chunk<Out>{stats().next_seq.fetch_add(1, std::memory_order_relaxed), std::move(items)}, n,
+                   inputs};
   }
 
-  [[nodiscard]] channel_receiver<in_chunk>& input() noexcept { return m_in; }
-  [[nodiscard]] channel_sender<out_chunk>& output() noexcept { return m_out; }
+  [[nodiscard]] channel_receiver<chunk<In>>& input() noexcept { return m_in; }
 
   /// End of stream downstream (idempotent).
   void close_output() {
@@ -235,15 +280,67 @@ class stage_io : public stage_context {
   task<void> drain_input() {
     if (!m_in.valid()) co_return;
     m_in.close();
-    while (auto chunk = co_await recv()) drop(chunk->items.size());
+    while (auto c = co_await recv()) drop(c->items.size());
   }
 
  private:
-  input_chunk<In> received(in_chunk&& chunk) {
-    auto n = chunk.size();
+  // Sets `out` to the next chunk in order if one can be had without waiting.
+  bool poll(std::optional<input_chunk<In>>& out) {
+    for (;;) {
+      if (!m_pending.empty() && m_pending.front().first <= m_next_in) {
+        out = take_pending();
+        return true;
+      }
+      auto c = m_in.try_recv();
+      if (!c) return false;
+      if (!m_reorder || c->seq <= m_next_in) {
+        out = deliver(std::move(*c));
+        return true;
+      }
+      hold(c->seq, std::move(c->items));
+    }
+  }
+
+  // A chunk that came from waiting: deliver it, or hold it and find the one
+  // it overtook. The upstream stage sends from one coroutine, so every
+  // earlier chunk was published before this one: it is in the channel now,
+  // unless its send failed when the run was cancelled (a gap, skipped).
+  std::optional<input_chunk<In>> accept(chunk<In>&& c) {
+    if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
+    hold(c.seq, std::move(c.items));
+    std::optional<input_chunk<In>> out;
+    if (!poll(out)) out = take_pending();
+    return out;
+  }
+
+  std::optional<input_chunk<In>> end_of_stream() {
+    if (!m_pending.empty()) return take_pending();
+    return std::nullopt;
+  }
+
+  input_chunk<In> deliver(chunk<In>&& c) {
+    if (m_reorder && c.seq == m_next_in) ++m_next_in;
+    return received(std::move(c.items));
+  }
+
+  void hold(std::uint64_t seq, std::vector<In>&& items) {
+    auto at = std::upper_bound(m_pending.begin(), m_pending.end(), seq,
+                               [](std::uint64_t s, const auto& entry) { return s < entry.first; });
+    m_pending.emplace(at, seq, std::move(items));
+  }
+
+  input_chunk<In> take_pending() {
+    auto [seq, items] = std::move(m_pending.front());
+    m_pending.erase(m_pending.begin());
+    m_next_in = std::max(m_next_in, seq + 1);
+    return received(std::move(items));
+  }
+
+  input_chunk<In> received(std::vector<In>&& items) {
+    auto n = items.size();
     stats().input.sub(n);
     auto first = stats().items_in.fetch_add(n, std::memory_order_relaxed);
-    return {std::move(chunk), static_cast<std::size_t>(first)};
+    return {std::move(items), static_cast<std::size_t>(first)};
   }
 
   void sent(bool ok, std::size_t items, std::size_t inputs) {
@@ -256,9 +353,14 @@ class stage_io : public stage_context {
     completed(inputs);
   }
 
-  channel_receiver<in_chunk> m_in;
-  channel_sender<out_chunk> m_out;
+  channel_receiver<chunk<In>> m_in;
+  channel_sender<chunk<Out>> m_out;
   queue_stats* m_out_queue = nullptr;
+  bool m_reorder;
+  std::uint64_t m_next_in = 0;
+  // Chunks that overtook an earlier one, sorted by seq. Only a sender that
+  // moved threads between two sends causes this, so it holds a few at most.
+  std::vector<std::pair<std::uint64_t, std::vector<In>>> m_pending;
 };
 
 }  // namespace sluice::detail

@@ -1,0 +1,277 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using sluice_test::expect_chained;
+using sluice_test::iota;
+using sluice_test::tracked;
+
+namespace {
+
+sluice::generator<int> forever() {
+  for (int i = 0;; ++i) co_yield i;
+}
+
+struct boom : std::runtime_error {
+  boom() : std::runtime_error("boom") {}
+};
+
+TEST(Errors, FailFastRethrowsWithStageNameItemIndexAndCause) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto p = sluice::from(iota(10'000)) |
+           sluice::map(
+               [](int x) {
+                 if (x == 4321) throw boom();
+                 return x;
+               },
+               {.name = "picky"}) |
+           sluice::to_vector(out);
+  try {
+    sluice::run(rt, std::move(p));
+    FAIL() << "run returned";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.stage_name(), "picky");
+    EXPECT_EQ(e.stage_index(), 1u);
+    EXPECT_EQ(e.item_index(), 4321u);  // map is sequential: stage index == source index
+    EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos);
+    EXPECT_THROW(std::rethrow_if_nested(e), boom);
+    EXPECT_EQ(e.report().stages[1].failed, 1u);
+    expect_chained(e.report());
+  }
+}
+
+TEST(Errors, AnInfiniteSourceStopsWhenAStageFails) {
+  sluice::runtime rt({.threads = 2});
+  auto p = sluice::from(forever()) | sluice::parallel_map([](int x) {
+             if (x == 50'000) throw boom();
+             return x;
+           }) |
+           sluice::for_each([](int) {});
+  EXPECT_THROW(sluice::run(rt, std::move(p)), sluice::pipeline_error);
+}
+
+TEST(Errors, ThrowingSinkAndThrowingSourceDoNotHang) {
+  sluice::runtime rt({.threads = 2});
+  EXPECT_THROW(sluice::run(rt, sluice::from(forever()) | sluice::for_each([](int x) {
+                                 if (x == 777) throw boom();
+                               })),
+               sluice::pipeline_error);
+  auto bad_source = []() -> sluice::generator<int> {
+    co_yield 1;
+    throw boom();
+  };
+  try {
+    sluice::run(rt, sluice::from(bad_source()) | sluice::for_each([](int) {}));
+    FAIL() << "run returned";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.stage_index(), 0u);
+    EXPECT_EQ(e.item_index(), sluice::pipeline_error::no_item);
+    expect_chained(e.report());
+  }
+}
+
+TEST(Errors, AsyncFailureCancelsAFullPipeline) {
+  sluice::runtime rt({.threads = 2});
+  // The sink is slow, so every channel is full when the failure happens.
+  auto p = sluice::from(forever()) |
+           sluice::async_map(
+               [](int x) -> sluice::task<int> {
+                 if (x == 3000) throw boom();
+                 co_return x;
+               },
+               {.concurrency = 4, .ordered = true}) |
+           sluice::for_each([](int) { std::this_thread::sleep_for(1us); });
+  try {
+    sluice::run(rt, std::move(p));
+    FAIL();
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.item_index(), 3000u);
+    expect_chained(e.report());
+  }
+}
+
+TEST(Errors, RetryWithBackoffRecoversTransientFailures) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<int> calls{0};
+  auto flaky = [&](int x) -> sluice::task<int> {
+    // Every item fails on its first attempt.
+    static thread_local std::vector<int> seen;
+    ++calls;
+    if (std::find(seen.begin(), seen.end(), x) == seen.end()) {
+      seen.push_back(x);
+      throw boom();
+    }
+    co_return x;
+  };
+  std::vector<int> out;
+  // concurrency 1: one coroutine, but it may hop threads; use a shared record instead of thread_local.
+  std::mutex m;
+  std::vector<int> attempted;
+  auto flaky_shared = [&](int x) -> sluice::task<int> {
+    {
+      std::lock_guard lock(m);
+      ++calls;
+      if (std::find(attempted.begin(), attempted.end(), x) == attempted.end()) {
+        attempted.push_back(x);
+        throw boom();
+      }
+    }
+    co_return x;
+  };
+  (void)flaky;
+  auto report = sluice::run(
+      rt, sluice::from(iota(50)) |
+              sluice::async_map(flaky_shared, {.on_error = sluice::retry({.attempts = 3, .backoff = 1ms})}) |
+              sluice::to_vector(out));
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, iota(50));
+  EXPECT_EQ(calls.load(), 100);
+  EXPECT_EQ(report.stages[1].failed, 0u);
+  expect_chained(report);
+}
+
+TEST(Errors, RetriesExhaustedThenFailFast) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<int> calls{0};
+  auto always = [&](int) -> sluice::task<int> {
+    ++calls;
+    throw boom();
+    co_return 0;
+  };
+  EXPECT_THROW(
+      sluice::run(rt, sluice::from(iota(1)) |
+                          sluice::async_map(always, {.on_error = sluice::retry({.attempts = 4, .backoff = 1ms})}) |
+                          sluice::for_each([](int) {})),
+      sluice::pipeline_error);
+  EXPECT_EQ(calls.load(), 4);
+}
+
+TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
+  sluice::runtime rt({.threads = 2});
+  sluice::dead_letter_queue dead;
+  std::vector<int> out;
+  auto odd_fails = [](int x) {
+    if (x % 2) throw boom();
+    return x;
+  };
+  auto report =
+      sluice::run(rt, sluice::from(iota(1000)) |
+                          sluice::parallel_map(odd_fails, {.name = "evens", .on_error = sluice::skip_to(dead.sink())}) |
+                          sluice::to_vector(out));
+  EXPECT_EQ(out.size(), 500u);
+  auto letters = dead.take();
+  ASSERT_EQ(letters.size(), 500u);
+  EXPECT_EQ(letters[0].stage, "evens");
+  int item = std::any_cast<int>(letters[0].item);
+  EXPECT_EQ(item % 2, 1);
+  EXPECT_EQ(static_cast<int>(letters[0].item_index), item);  // single source chunking keeps indices
+  EXPECT_THROW(std::rethrow_exception(letters[0].error), boom);
+  EXPECT_EQ(report.stages[1].failed, 500u);
+  expect_chained(report);
+}
+
+TEST(Cancellation, StopTokenEndsAnInfinitePipelinePromptly) {
+  sluice::runtime rt({.threads = 2});
+  std::stop_source stop;
+  std::atomic<long> seen{0};
+  std::thread canceller([&] {
+    while (seen.load() < 10'000) std::this_thread::yield();
+    stop.request_stop();
+  });
+  auto report = sluice::run(rt,
+                            sluice::from(forever()) |
+                                sluice::async_map([](int x) -> sluice::task<int> { co_return x; }, {.concurrency = 8}) |
+                                sluice::parallel_map([](int x) { return x; }) | sluice::for_each([&](int) { ++seen; }),
+                            stop.get_token());
+  canceller.join();
+  EXPECT_TRUE(report.cancelled);
+  expect_chained(report);
+}
+
+TEST(Cancellation, StopBeforeStartRunsNothing) {
+  sluice::runtime rt({.threads = 2});
+  std::stop_source stop;
+  stop.request_stop();
+  std::atomic<int> calls{0};
+  auto report = sluice::run(rt, sluice::from(forever()) | sluice::for_each([&](int) { ++calls; }), stop.get_token());
+  EXPECT_TRUE(report.cancelled);
+  EXPECT_EQ(calls.load(), 0);
+  expect_chained(report);
+}
+
+TEST(Cancellation, SleepingRetriesObserveCancellation) {
+  sluice::runtime rt({.threads = 2});
+  std::stop_source stop;
+  std::atomic<int> calls{0};
+  auto always = [&](int) -> sluice::task<int> {
+    ++calls;
+    throw boom();
+    co_return 0;
+  };
+  std::thread canceller([&] {
+    while (calls.load() < 1) std::this_thread::yield();
+    stop.request_stop();
+  });
+  // Without cancellation this would sleep for about an hour.
+  auto report = sluice::run(
+      rt,
+      sluice::from(iota(1)) |
+          sluice::async_map(
+              always, {.on_error = sluice::retry(
+                           {.attempts = 2, .backoff = std::chrono::hours(1), .max_backoff = std::chrono::hours(1)})}) |
+          sluice::for_each([](int) {}),
+      stop.get_token());
+  canceller.join();
+  EXPECT_TRUE(report.cancelled);
+  EXPECT_EQ(report.stages[1].dropped, 1u);
+  expect_chained(report);
+}
+
+TEST(Cancellation, SinkStoppingEarlyEndsTheRunWithoutError) {
+  sluice::runtime rt({.threads = 2});
+  int taken = 0;
+  auto report = sluice::run(rt, sluice::from(forever()) | sluice::map([](int x) { return x; }) |
+                                    sluice::for_each([&](int) { return ++taken < 1000; }));
+  EXPECT_EQ(taken, 1000);
+  EXPECT_FALSE(report.cancelled);
+  EXPECT_EQ(report.stages[2].items_out, 1000u);
+  expect_chained(report);
+}
+
+TEST(Backpressure, SlowSinkKeepsLiveItemsBoundedByCapacities) {
+  tracked::reset();
+  {
+    sluice::runtime rt({.threads = 2});
+    auto make = [](int x) { return tracked(x); };
+    auto p =
+        sluice::from(forever(), {.chunk = 16}) | sluice::map(make, {.capacity = 64}) |
+        sluice::async_map([](tracked t) -> sluice::task<tracked> { co_return t; }, {.concurrency = 4, .capacity = 64}) |
+        sluice::map([](tracked t) { return t; }, {.capacity = 64}) |
+        sluice::for_each(
+            [](const tracked& t) {
+              std::this_thread::sleep_for(20us);
+              return t.value < 3000;
+            },
+            {.capacity = 64});
+    sluice::run(rt, std::move(p));
+  }
+  EXPECT_EQ(tracked::live.load(), 0);  // nothing leaked
+  // Channels after the first map hold at most 64 items each (3 x 64) plus
+  // what the stages hold while working (a chunk of 16 per sequential stage,
+  // 4 in flight and a pool chunk in async_map, temporaries). Without
+  // backpressure the forever() source would push millions.
+  EXPECT_LE(tracked::peak.load(), 3 * 64 + 6 * 16 + 64);
+}
+
+}  // namespace
