@@ -2,10 +2,18 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 namespace sluice {
 namespace {
 thread_local runtime* t_current_runtime = nullptr;
+// A coroutine woken by the job running on this arena thread: it runs on this
+// thread as soon as that job returns (Tokio's "LIFO slot"). A producer that
+// wakes its consumer, or an offloaded function that completes its awaiter's
+// oneshot, thus hands over on the same warm core instead of through TBB's
+// queue and a cross-thread wake-up.
+thread_local std::coroutine_handle<> t_lifo_slot;
+constexpr int lifo_budget = 64;  // consecutive hand-overs before yielding to the queue
 
 std::size_t resolve_threads(std::size_t requested) {
   if (requested) return requested;
@@ -17,10 +25,13 @@ namespace detail {
 runtime* current_runtime() noexcept { return t_current_runtime; }
 
 void resume_on(runtime* rt, std::coroutine_handle<> h) {
-  if (rt) {
-    rt->post(h);
-  } else {
+  if (!rt) {
     h.resume();
+  } else if (rt == t_current_runtime) {
+    // Only one slot: an earlier occupant goes to the shared queue.
+    if (auto previous = std::exchange(t_lifo_slot, h)) rt->post(previous);
+  } else {
+    rt->post(h);
   }
 }
 }  // namespace detail
@@ -65,6 +76,12 @@ runtime::~runtime() {
 // would be unlocked by the notifier after the waiter could already be gone.
 void runtime::task_finished() noexcept {
   if (m_live_tasks.fetch_sub(1, std::memory_order_acq_rel) == 1) m_live_tasks.notify_all();
+}
+
+void runtime::run_lifo_slot() {
+  for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) std::exchange(t_lifo_slot, {}).resume();
+  // Out of budget: let queued work run before the rest of this chain.
+  if (auto left = std::exchange(t_lifo_slot, {})) post(left);
 }
 
 void runtime::work_finished() noexcept {

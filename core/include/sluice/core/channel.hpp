@@ -140,9 +140,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// Blocking form for plain threads; same contract as send().
   [[nodiscard]] bool send_blocking(T& item) {
     if (!m_state->begin_send()) return false;
-    bool acquired = false;
-    detail::spin_until([&] { return (acquired = m_state->try_acquire_slot()) || m_state->is_closed(); });
-    if (!acquired) {
+    if (!m_state->try_acquire_slot()) {
       detail::channel_waiter w;
       if (wait_thread(w, m_state->wait_for_slot(w)) != detail::channel_waiter::granted) {
         m_state->end_send();
@@ -253,17 +251,14 @@ class channel_receiver : public detail::channel_handle<T, false> {
 
   /// Blocking forms for plain threads.
   std::optional<T> recv_blocking() {
-    bool claimed = false;
-    detail::spin_until([&] { return (claimed = m_state->try_claim(1) == 1) || m_state->drained(); });
-    if (claimed) return m_state->take_one();
+    if (m_state->try_claim(1)) return m_state->take_one();
     detail::channel_waiter w;
     if (wait_thread(w) == 0) return std::nullopt;
     return m_state->take_one();
   }
   std::size_t recv_batch_blocking(std::vector<T>& out, std::size_t max) {
     if (max == 0) max = 1;
-    std::size_t n = 0;
-    detail::spin_until([&] { return (n = m_state->try_claim(max)) > 0 || m_state->drained(); });
+    std::size_t n = m_state->try_claim(max);
     if (n == 0) {
       detail::channel_waiter w;
       w.want = max;

@@ -207,9 +207,12 @@ class runtime {
     {
       current_scope scope(this);
       fn();
+      run_lifo_slot();
     }
     work_finished();
   }
+
+  void run_lifo_slot();
 
   void work_finished() noexcept;
 

@@ -53,23 +53,6 @@ struct channel_waiter {
   [[nodiscard]] bool is_thread() const noexcept { return !coroutine.handle; }
 };
 
-/// Polls `ready` for a few microseconds before a thread falls back to
-/// sleeping (as moodycamel's LightweightSemaphore does): a thread that parks
-/// costs the waker a lock and a futex wake for every item, while a consumer
-/// that keeps pace with its producer usually finds the next item within this
-/// window. Returns whether `ready` became true. Threads only: coroutines
-/// suspend instead of spinning.
-template <typename Ready>
-bool spin_until(Ready&& ready) noexcept(noexcept(ready())) {
-  for (int i = 0; i < 2048; ++i) {
-    if (ready()) return true;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-  return ready();
-}
-
 class waiter_queue {
  public:
   void push(channel_waiter* w) noexcept {
