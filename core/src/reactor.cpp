@@ -45,11 +45,20 @@ struct reactor::state {
   std::unordered_map<timer_id, clock::time_point> timer_deadlines;
   timer_id next_timer_id = 1;
   bool stopping = false;
+  bool rearm_needed = false;  // a new earliest timer since the timerfd was armed
 
   // Reactor thread only.
   std::unordered_map<int, std::shared_ptr<fd_callback>> watches;
   std::atomic<std::thread::id> thread_id{};
+  // True while the loop is in (or about to enter) epoll_wait: only then does
+  // a post or an earlier timer need the eventfd write, one syscall we can
+  // otherwise skip on every submission.
+  std::atomic<bool> sleeping{false};
   std::thread thread;
+
+  void wake_if_sleeping() const noexcept {
+    if (sleeping.load(std::memory_order_seq_cst)) wake();
+  }
 
   void wake() const noexcept {
     std::uint64_t one = 1;
@@ -93,6 +102,7 @@ struct reactor::state {
     itimerspec spec{};
     {
       std::lock_guard lock(mutex);
+      rearm_needed = false;
       if (!timers.empty()) {
         auto wait = timers.begin()->first.first - clock::now();
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
@@ -121,11 +131,18 @@ struct reactor::state {
     while (run_posted()) {
       fire_due_timers();
       arm_timerfd();
+      // Announce the sleep before the last look at the queue; posters check
+      // the flag after queueing (seq_cst on both sides), so one of us sees the other.
+      sleeping.store(true, std::memory_order_seq_cst);
       {
         std::lock_guard lock(mutex);
-        if (!posted.empty() || stopping) continue;
+        if (!posted.empty() || stopping || rearm_needed) {
+          sleeping.store(false, std::memory_order_relaxed);
+          continue;
+        }
       }
       int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
+      sleeping.store(false, std::memory_order_relaxed);
       if (n < 0 && errno == EINTR) continue;
       for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     }
@@ -162,7 +179,7 @@ void reactor::post(std::function<void()> fn) {
     std::lock_guard lock(m_state->mutex);
     m_state->posted.push_back(std::move(fn));
   }
-  if (!on_reactor_thread()) m_state->wake();
+  if (!on_reactor_thread()) m_state->wake_if_sleeping();
 }
 
 reactor::timer_id reactor::add_timer(clock::time_point deadline, std::function<void()> fn) {
@@ -174,8 +191,9 @@ reactor::timer_id reactor::add_timer(clock::time_point deadline, std::function<v
     auto it = m_state->timers.emplace(std::pair{deadline, id}, std::move(fn)).first;
     m_state->timer_deadlines.emplace(id, deadline);
     earliest = it == m_state->timers.begin();
+    if (earliest) m_state->rearm_needed = true;
   }
-  if (earliest && !on_reactor_thread()) m_state->wake();
+  if (earliest && !on_reactor_thread()) m_state->wake_if_sleeping();
   return id;
 }
 

@@ -55,7 +55,7 @@ class reactor {
   /// True when the caller is the reactor thread.
   [[nodiscard]] bool on_reactor_thread() const noexcept;
 
-  /// Number of armed timers and watched fds (for tests and metrics).
+  /// Number of armed timers (for tests and metrics).
   [[nodiscard]] std::size_t pending_timers() const;
 
  private:
