@@ -1,5 +1,6 @@
 #include "sluice/stages/detail/pipeline_state.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -72,7 +73,8 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
     r.emitted = s.emitted.load(std::memory_order_relaxed);
     r.dropped = s.dropped.load(std::memory_order_relaxed);
     r.failed = s.failed.load(std::memory_order_relaxed);
-    r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed));
+    r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed) /
+                                           std::max<std::uint32_t>(1, s.busy_share.load(std::memory_order_relaxed)));
     r.queue_capacity = m_stages[i].capacity;
     r.peak_queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.peak.load()));
     if (auto n = s.input.samples.load(std::memory_order_relaxed)) {

@@ -1,6 +1,7 @@
 #include "sluice/stages/report.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -28,19 +29,17 @@ double bottleneck_score(const std::vector<stage_report>& stages, std::size_t i) 
 
 std::size_t pipeline_report::bottleneck() const noexcept {
   if (stages.empty()) return 0;
+  // Two signals, whichever is stronger: how much of the run the stage spent
+  // working (a saturated stage is the limit), and the queue pattern (work
+  // piles up in front of it while the stage after it starves).
   std::size_t best = 0;
   double best_score = -1;
-  bool any_full = false;
+  const double total = static_cast<double>(std::max<std::int64_t>(1, elapsed.count()));
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    if (i > 0 && stages[i].input_full_ratio > 0) any_full = true;
-    double score = bottleneck_score(stages, i);
+    double utilisation = static_cast<double>(stages[i].busy_time.count()) / total;
+    double score = std::max(utilisation, bottleneck_score(stages, i));
     if (score > best_score) best = i, best_score = score;
   }
-  if (any_full) return best;
-  // No queue ever filled: nothing was held back by a slow consumer, so name
-  // the stage that worked the longest.
-  for (std::size_t i = 0; i < stages.size(); ++i)
-    if (stages[i].busy_time > stages[best].busy_time) best = i;
   return best;
 }
 

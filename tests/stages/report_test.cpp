@@ -54,7 +54,9 @@ TEST(Report, NamesTheSlowSinkAsTheBottleneck) {
   auto report = sluice::run(
       rt, sluice::from(iota(3000), {.chunk = 8}) | sluice::map([](int x) { return x; }) |
               sluice::for_each([](int) { std::this_thread::sleep_for(50us); }, {.name = "slow sink", .capacity = 32}));
-  EXPECT_EQ(report.bottleneck_name(), "slow sink");
+  EXPECT_EQ(report.bottleneck_name(), "slow sink")
+      << report.describe() << report.stages[1].input_full_ratio << " " << report.stages[2].input_full_ratio << " "
+      << report.stages[2].input_empty_ratio;
   EXPECT_NE(report.describe().find("<- bottleneck"), std::string::npos);
 }
 

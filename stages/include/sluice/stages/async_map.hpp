@@ -97,6 +97,7 @@ class async_map_stage {
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
+    io.stats().busy_share.store(static_cast<std::uint32_t>(m_options.concurrency), std::memory_order_relaxed);
     if (m_options.ordered) {
       co_await run_ordered(io);
     } else {
@@ -126,6 +127,7 @@ class async_map_stage {
   task<void> work(stage_io<In, output<In>>& io, shared_input<In>& pool) {
     // Start on the arena rather than inline, so workers run in parallel.
     co_await io.rt().schedule();
+    auto tx = io.output_handle();
     for (std::size_t handled = 1;; ++handled) {
       // An item whose task finishes without suspending resumes this loop
       // from inside its frame; unoptimised builds do not tail-call that, so
@@ -156,7 +158,7 @@ class async_map_stage {
       if (!result) continue;
       std::vector<output<In>> out;
       out.push_back(std::move(*result));
-      if (!co_await io.send(out, 1)) {
+      if (!co_await io.send(out, 1, tx)) {
         // Downstream is gone: stop pulling; what is left is dropped.
         pool.downstream_gone.store(true, std::memory_order_relaxed);
         io.input().close();

@@ -127,6 +127,7 @@ class batching_stage {
   template <typename In>
   task<void> flush_on_time(stage_io<In, std::vector<In>>& io, open_batch<In>& current, std::atomic<bool>& done) {
     const auto slice = std::min<std::chrono::nanoseconds>(m_max_wait, std::chrono::milliseconds(5));
+    auto tx = io.output_handle();  // the collector sends concurrently through the stage's own
     while (!done.load(std::memory_order_acquire) && !io.stopped()) {
       co_await sleep_for(slice);
       std::vector<In> due;
@@ -138,7 +139,7 @@ class batching_stage {
       if (due.empty()) continue;
       std::size_t n = due.size();
       auto out = one_batch(due);
-      if (!co_await io.send(out, n)) co_return;
+      if (!co_await io.send(out, n, tx)) co_return;
     }
   }
 

@@ -119,6 +119,7 @@ class parallel_map_stage {
 
   template <typename In>
   task<void> drive(stage_io<In, output<In>>& io) {
+    auto tx = io.output_handle();  // drivers send concurrently: one handle each
     while (auto in = co_await io.recv()) {
       auto& items = in->items;
       // Top up to a full batch with what is already waiting (never wait).
@@ -142,7 +143,7 @@ class parallel_map_stage {
         io.drop(items.size() - failed);
         continue;
       }
-      if (!out.empty() && !co_await io.send(out, out.size())) {
+      if (!out.empty() && !co_await io.send(out, out.size(), tx)) {
         io.input().close();  // downstream gone: the drain drops the rest
       }
     }

@@ -57,10 +57,12 @@ struct pipeline_report {
   /// True when the run was stopped through its std::stop_token.
   bool cancelled = false;
 
-  /// Index of the stage that limited throughput: the one whose input queue
-  /// was most often full while its output queue was most often empty (for a
-  /// source: downstream starving). Falls back to the busiest stage when no
-  /// queue ever filled. Empty report: 0.
+  /// Index of the stage that limited throughput: the one with the highest
+  /// score, where a stage scores the larger of its utilisation (busy_time /
+  /// elapsed) and its queue pattern (fraction of its receives that found its
+  /// input full, times the fraction of the next stage's receives that found
+  /// its own input empty; a source counts as always full, a sink's output as
+  /// always empty). Empty report: 0.
   [[nodiscard]] std::size_t bottleneck() const noexcept;
   [[nodiscard]] const std::string& bottleneck_name() const;
   /// Every stage balanced (see stage_report::balanced).

@@ -64,6 +64,9 @@ struct stage_stats {
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::int64_t> busy_ns{0};
   std::atomic<std::uint64_t> next_seq{0};  // numbers the chunks this stage sends
+  // busy time is divided by this: concurrent stages (async_map) sum the
+  // latencies of up to this many items in flight at once.
+  std::atomic<std::uint32_t> busy_share{1};
   queue_stats input;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }

@@ -243,18 +243,26 @@ class stage_io : public stage_context {
     return result;
   }
 
+  /// A sender handle of its own for a coroutine that sends concurrently with
+  /// others of this stage: one handle must not be used from two coroutines
+  /// at once (each handle is one ordered producer of the channel).
+  [[nodiscard]] channel_sender<chunk<Out>> output_handle() const { return m_out; }
+
   /// Awaitable bool: sends `items` (moved from), the results of `inputs`
   /// input items. Counts them out on success, dropped when downstream is gone.
-  [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) {
+  /// Through `tx` (from output_handle()) or the stage's own handle.
+  [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) { return send(items, inputs, m_out); }
+  [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs, channel_sender<chunk<Out>>& tx) {
     using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
     struct awaiter {
       stage_io* m_io;
+      channel_sender<chunk<Out>>* m_tx;
       chunk<Out> m_chunk;
       std::size_t m_items;
       std::size_t m_inputs;
       std::optional<in_place_awaiter<inner_t>> m_inner{};
       bool await_ready() {
-        m_inner.emplace([this] { return m_io->m_out.send(m_chunk); });
+        m_inner.emplace([this] { return m_tx->send(m_chunk); });
         return m_inner->value.await_ready();
       }
       auto await_suspend(std::coroutine_handle<> h) { return m_inner->value.await_suspend(h); }
@@ -265,7 +273,7 @@ class stage_io : public stage_context {
       }
     };
     std::size_t n = items.size();
-    return awaiter{this, chunk<Out>{stats().next_seq.fetch_add(1, std::memory_order_relaxed), std::move(items)}, n,
+    return awaiter{this, &tx, chunk<Out>{stats().next_seq.fetch_add(1, std::memory_order_relaxed), std::move(items)}, n,
                    inputs};
   }
 
