@@ -35,9 +35,12 @@ std::size_t pipeline_report::bottleneck() const noexcept {
   std::size_t best = 0;
   double best_score = -1;
   const double total = static_cast<double>(std::max<std::int64_t>(1, elapsed.count()));
+  auto utilisation = [&](std::size_t i) { return static_cast<double>(stages[i].busy_time.count()) / total; };
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    double utilisation = static_cast<double>(stages[i].busy_time.count()) / total;
-    double score = std::max(utilisation, bottleneck_score(stages, i));
+    // A busy next stage explains its own empty input (it pulls everything
+    // in as soon as it can), so the queue signal counts less then.
+    double next_idle = i + 1 < stages.size() ? 1.0 - std::min(1.0, utilisation(i + 1)) : 1.0;
+    double score = std::max(utilisation(i), bottleneck_score(stages, i) * next_idle);
     if (score > best_score) best = i, best_score = score;
   }
   return best;
