@@ -1,19 +1,28 @@
 #include "sluice/core/runtime.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <thread>
 #include <utility>
 
 namespace sluice {
 namespace {
 thread_local runtime* t_current_runtime = nullptr;
-// A coroutine woken by the job running on this arena thread: it runs on this
-// thread as soon as that job returns (Tokio's "LIFO slot"). A producer that
-// wakes its consumer, or an offloaded function that completes its awaiter's
-// oneshot, thus hands over on the same warm core instead of through TBB's
-// queue and a cross-thread wake-up.
-thread_local std::coroutine_handle<> t_lifo_slot;
+
+// A coroutine woken by the job running on this arena thread is offered twice:
+// in this thread's LIFO slot, to run here as soon as the job returns (a
+// producer handing over to its consumer on the same warm core, as Tokio's LIFO
+// slot does), and as an ordinary arena job, so an idle thread can take it at
+// once if this job goes on for long. Whoever exchanges the claim first runs it.
+using lifo_claim = std::shared_ptr<std::atomic<void*>>;
+thread_local lifo_claim t_lifo_slot;
 constexpr int lifo_budget = 64;  // consecutive hand-overs before yielding to the queue
+
+void run_claim(const lifo_claim& claim) {
+  if (void* address = claim->exchange(nullptr, std::memory_order_acq_rel))
+    std::coroutine_handle<>::from_address(address).resume();
+}
 
 std::size_t resolve_threads(std::size_t requested) {
   if (requested) return requested;
@@ -28,8 +37,9 @@ void resume_on(runtime* rt, std::coroutine_handle<> h) {
   if (!rt) {
     h.resume();
   } else if (rt == t_current_runtime) {
-    // Only one slot: an earlier occupant goes to the shared queue.
-    if (auto previous = std::exchange(t_lifo_slot, h)) rt->post(previous);
+    auto claim = std::make_shared<std::atomic<void*>>(h.address());
+    t_lifo_slot = claim;  // an earlier occupant stays claimable through its queued job
+    rt->execute([claim = std::move(claim)] { run_claim(claim); });
   } else {
     rt->post(h);
   }
@@ -79,9 +89,9 @@ void runtime::task_finished() noexcept {
 }
 
 void runtime::run_lifo_slot() {
-  for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) std::exchange(t_lifo_slot, {}).resume();
-  // Out of budget: let queued work run before the rest of this chain.
-  if (auto left = std::exchange(t_lifo_slot, {})) post(left);
+  // Past the budget, whatever is left runs from the queue (its job is there).
+  for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) run_claim(std::exchange(t_lifo_slot, {}));
+  t_lifo_slot.reset();
 }
 
 void runtime::work_finished() noexcept {

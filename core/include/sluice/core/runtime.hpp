@@ -196,9 +196,17 @@ class runtime {
     runtime* m_runtime;
     F* m_job;
     void operator()() const {
-      detail::tsan_acquire(m_job);
-      std::unique_ptr<F> job(m_job);
-      m_runtime->run_job(*job);
+      F* raw = nullptr;
+      runtime* rt = nullptr;
+      {
+        // These two fields sit in TBB-recycled memory (see execute()).
+        detail::tsan_ignore_reads hide;
+        raw = m_job;
+        rt = m_runtime;
+      }
+      detail::tsan_acquire(raw);
+      std::unique_ptr<F> job(raw);
+      rt->run_job(*job);
     }
   };
 

@@ -11,6 +11,8 @@ extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
 extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
 #endif
 
 namespace sluice::detail {
@@ -44,6 +46,24 @@ class tsan_ignore_writes {
   }
   tsan_ignore_writes(const tsan_ignore_writes&) = delete;
   tsan_ignore_writes& operator=(const tsan_ignore_writes&) = delete;
+};
+
+/// While alive, TSan ignores the calling thread's reads (the other half of
+/// tsan_ignore_writes: reading a functor's fields out of TBB's task memory).
+class tsan_ignore_reads {
+ public:
+  tsan_ignore_reads() noexcept {
+#if defined(SLUICE_TSAN)
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+#endif
+  }
+  ~tsan_ignore_reads() {
+#if defined(SLUICE_TSAN)
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+#endif
+  }
+  tsan_ignore_reads(const tsan_ignore_reads&) = delete;
+  tsan_ignore_reads& operator=(const tsan_ignore_reads&) = delete;
 };
 
 }  // namespace sluice::detail
