@@ -1,5 +1,6 @@
 #include <sluice/core/channel.hpp>
 #include <sluice/core/runtime.hpp>
+#include <sluice/core/task_scope.hpp>
 #include <sluice/core/when_all.hpp>
 
 #include <gtest/gtest.h>
@@ -191,6 +192,32 @@ TEST(Channel, CoroutineProducerAndConsumerOnOneThread) {
     co_return sum;
   };
   EXPECT_EQ(rt.block_on(run(std::move(tx), std::move(rx))), 1000L * 1001 / 2);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Channel, OneSenderHandleSharedByManyCoroutinesLosesNothing) {
+  sluice::runtime rt({.threads = 2});
+  auto [tx, rx] = sluice::channel<int>(16);
+  auto run = [](sluice::runtime& r, sluice::channel_sender<int>& shared) -> sluice::task<void> {
+    sluice::task_scope scope(r);
+    for (int c = 0; c < 8; ++c)
+      scope.spawn([](sluice::channel_sender<int>& s) -> sluice::task<void> {
+        for (int i = 0; i < 2000; ++i) co_await s.send(1);
+      }(shared));
+    co_await scope.join();
+  };
+  long total = 0;
+  std::thread consumer([r = rx, &total]() mutable {
+    for (int v : r) total += v;
+  });
+  rt.block_on(run(rt, tx));
+  { auto drop = std::move(tx); }
+  { auto drop = std::move(rx); }
+  consumer.join();
+  EXPECT_EQ(total, 8 * 2000);
 }
 
 }  // namespace

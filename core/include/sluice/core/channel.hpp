@@ -18,10 +18,11 @@
 // once for batch consumers such as parallel stages.
 //
 // Thread-safety: any number of threads and coroutines may use the channel at
-// once, each through its own handle object (copies are cheap: copy a sender
-// per producer). One handle object must not be used by two threads at the
-// same time. Items sent through one sender object arrive in the order sent;
-// there is no order across senders.
+// once, through their own handles or a shared one. Items sent through one
+// sender handle by one coroutine or thread at a time arrive in the order sent
+// (even when the coroutine migrates between threads); there is no order
+// across senders, nor among items several threads push through one shared
+// handle at the same time. Copy a sender per producer for both speed and order.
 #pragma once
 
 #include <coroutine>
@@ -110,32 +111,34 @@ class channel_sender : public detail::channel_handle<T, true> {
   using value_type = T;
 
   channel_sender() = default;
-  explicit channel_sender(std::shared_ptr<detail::channel_state<T>> s) noexcept : base(std::move(s)) {}
-  /// A copy is a new producer with its own FIFO order (and its own token).
-  channel_sender(const channel_sender& other) noexcept : base(other) {}
+  explicit channel_sender(std::shared_ptr<detail::channel_state<T>> s)
+      : base(std::move(s)), m_producer(std::make_unique<detail::channel_producer<T>>()) {}
+  /// A copy is a new producer with its own FIFO order.
+  channel_sender(const channel_sender& other)
+      : base(other), m_producer(std::make_unique<detail::channel_producer<T>>()) {}
   channel_sender(channel_sender&&) noexcept = default;
   channel_sender& operator=(const channel_sender& other) {
     if (this != &other) {
-      m_token.reset();
+      m_producer = std::make_unique<detail::channel_producer<T>>();
       base::operator=(other);
     }
     return *this;
   }
   channel_sender& operator=(channel_sender&& other) noexcept(false) {
     if (this != &other) {
-      m_token.reset();
+      m_producer.reset();
       base::operator=(std::move(other));
-      m_token = std::move(other.m_token);
+      m_producer = std::move(other.m_producer);
     }
     return *this;
   }
-  ~channel_sender() = default;  // m_token goes before the base releases the queue
+  ~channel_sender() = default;  // m_producer goes before the base releases the queue
 
   /// Awaitable: `bool sent = co_await tx.send(item);` Suspends while the
   /// channel is full. Moves from `item` only when it returns true; false
   /// means the channel was closed and `item` is left as it was.
-  [[nodiscard]] auto send(T& item) { return send_awaiter{m_state.get(), &token(), &item}; }
-  [[nodiscard]] auto send(T&& item) { return send_awaiter{m_state.get(), &token(), &item}; }
+  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
+  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
 
   /// Blocking form for plain threads; same contract as send().
   [[nodiscard]] bool send_blocking(T& item) {
@@ -171,24 +174,16 @@ class channel_sender : public detail::channel_handle<T, true> {
       detail::channel_state<T>* s;
       ~end_guard() { s->end_send(); }
     } guard{m_state.get()};
-    m_state->publish(token(), std::move(item));
-  }
-
-  // Items go through this handle's own moodycamel producer, which is what
-  // keeps one sender's items in order even when a coroutine migrates between
-  // threads (moodycamel orders per producer, and implicit producers are per thread).
-  moodycamel::ProducerToken& token() {
-    if (!m_token) m_token = m_state->make_token();
-    return *m_token;
+    m_producer->publish(*m_state, std::move(item));
   }
 
   int wait_thread(detail::channel_waiter& w, int outcome);
 
-  std::unique_ptr<moodycamel::ProducerToken> m_token;
+  std::unique_ptr<detail::channel_producer<T>> m_producer;
 
   struct send_awaiter {
     detail::channel_state<T>* m_channel;
-    moodycamel::ProducerToken* m_token;
+    detail::channel_producer<T>* m_producer;
     T* m_item;
     detail::channel_waiter m_waiter{};
     // pending: decided by a waker, read it from m_waiter.result.
@@ -222,7 +217,7 @@ class channel_sender : public detail::channel_handle<T, true> {
         ~end_guard() { s->end_send(); }
       } guard{m_channel};
       if (m_outcome != detail::channel_waiter::granted) return false;
-      m_channel->publish(*m_token, std::move(*m_item));
+      m_producer->publish(*m_channel, std::move(*m_item));
       return true;
     }
   };

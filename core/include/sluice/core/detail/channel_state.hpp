@@ -131,14 +131,13 @@ class channel_state {
 
   bool try_acquire_slot() noexcept { return !bounded() || try_take(m_free_slots, 1) == 1; }
 
-  /// A moodycamel producer of its own for one sender handle.
-  std::unique_ptr<moodycamel::ProducerToken> make_token() {
-    return std::make_unique<moodycamel::ProducerToken>(m_queue);
-  }
+  [[nodiscard]] moodycamel::ConcurrentQueue<T>& queue() noexcept { return m_queue; }
 
-  /// Enqueues an item whose slot is already held and wakes a waiting receiver.
-  void publish(moodycamel::ProducerToken& token, T&& item) {
-    if (!m_queue.enqueue(token, std::move(item))) throw std::bad_alloc();
+  /// Enqueues an item whose slot is already held (through `token`, or the
+  /// calling thread's implicit producer when null) and wakes a waiting receiver.
+  void publish(moodycamel::ProducerToken* token, T&& item) {
+    bool queued = token ? m_queue.enqueue(*token, std::move(item)) : m_queue.enqueue(std::move(item));
+    if (!queued) throw std::bad_alloc();
     m_items.fetch_add(1, std::memory_order_seq_cst);
     if (m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_receivers();
   }
@@ -334,6 +333,37 @@ class channel_state {
   std::mutex m_mutex;  // guards the two waiter lists
   waiter_queue m_recv_waiters;
   waiter_queue m_send_waiters;
+};
+
+/// The moodycamel producer behind one sender handle. moodycamel keeps FIFO
+/// order per producer, and its implicit producers are per thread, so a
+/// coroutine that migrates between threads needs a producer token of its own
+/// to keep its items in order. A token must not be used by two threads at
+/// once: a send that finds it busy (a handle shared between threads) falls
+/// back to its thread's implicit producer instead of corrupting the queue.
+template <typename T>
+class channel_producer {
+ public:
+  channel_producer() = default;
+  channel_producer(const channel_producer&) = delete;
+  channel_producer& operator=(const channel_producer&) = delete;
+
+  void publish(channel_state<T>& channel, T&& item) {
+    if (m_busy.test_and_set(std::memory_order_acquire)) {
+      channel.publish(nullptr, std::move(item));
+      return;
+    }
+    struct release {
+      std::atomic_flag& busy;
+      ~release() { busy.clear(std::memory_order_release); }
+    } guard{m_busy};
+    if (!m_token) m_token = std::make_unique<moodycamel::ProducerToken>(channel.queue());
+    channel.publish(m_token.get(), std::move(item));
+  }
+
+ private:
+  std::atomic_flag m_busy;
+  std::unique_ptr<moodycamel::ProducerToken> m_token;  // created and used only while m_busy is held
 };
 
 }  // namespace sluice::detail
