@@ -1,5 +1,10 @@
 #include "sluice/github/fetcher.hpp"
 
+#include <sluice/stages/async_map.hpp>
+#include <sluice/stages/run.hpp>
+#include <sluice/stages/source.hpp>
+#include <sluice/stages/to_vector.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -518,10 +523,19 @@ task<repo_report> fetcher::state::fetch_repo(std::string full_name) {
 
 task<std::vector<repo_report>> fetcher::state::fetch_all(std::vector<std::string> names) {
   m_repos_total += names.size();
-  std::vector<task<repo_report>> tasks;
-  tasks.reserve(names.size());
-  for (auto& name : names) tasks.push_back(fetch_repo(std::move(name)));
-  co_return co_await when_all(std::move(tasks));
+  std::vector<repo_report> reports;
+  reports.reserve(names.size());
+  // Repositories flow through an async stage: each one pages through its
+  // issues and pull requests (pages parsed on the arena as they arrive) while
+  // the shared limiter caps the requests in flight across all of them.
+  auto fetch_one = [this](std::string name) { return fetch_repo(std::move(name)); };
+  auto pipeline = sluice::from(std::move(names)) |
+                  sluice::async_map(fetch_one, {.name = "fetch repository",
+                                                .concurrency = std::max<std::size_t>(m_opt.concurrency, 1),
+                                                .ordered = true}) |
+                  sluice::to_vector(reports);
+  co_await sluice::run_async(m_rt, std::move(pipeline));
+  co_return reports;
 }
 
 fetcher::fetcher(runtime& rt, http::client& http, fetch_options options)
