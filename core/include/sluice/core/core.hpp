@@ -5,6 +5,7 @@
 #include "sluice/core/channel.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"
+#include "sluice/core/result.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/sync_wait.hpp"

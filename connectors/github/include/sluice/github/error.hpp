@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cassert>
+#include <sluice/core/result.hpp>
 #include <string>
 #include <utility>
 #include <variant>
@@ -26,36 +27,6 @@ struct error {
 
 /// A value or a github::error.
 template <typename T>
-class [[nodiscard]] result {
- public:
-  result(T value) : m_data(std::in_place_index<0>, std::move(value)) {}          // NOLINT
-  result(github::error err) : m_data(std::in_place_index<1>, std::move(err)) {}  // NOLINT
-
-  [[nodiscard]] bool has_value() const noexcept { return m_data.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
-  T& value() & {
-    assert(has_value());
-    return std::get<0>(m_data);
-  }
-  T&& value() && {
-    assert(has_value());
-    return std::get<0>(std::move(m_data));
-  }
-  const T& value() const& {
-    assert(has_value());
-    return std::get<0>(m_data);
-  }
-  [[nodiscard]] const github::error& error() const& {
-    assert(!has_value());
-    return std::get<1>(m_data);
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, github::error> m_data;
-};
+using result = sluice::result<T, github::error>;
 
 }  // namespace sluice::github

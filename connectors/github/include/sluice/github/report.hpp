@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
+#include <sluice/stages/write_jsonl.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,9 +51,8 @@ void write_table(std::ostream& out, std::span<const repo_report> reports);
 /// Writes every report in `format` (header included for csv/table).
 void write_reports(std::ostream& out, output_format format, std::span<const repo_report> reports);
 
-/// `s` as a JSON string literal (quotes included, control characters and
-/// quotes escaped, UTF-8 passed through).
-[[nodiscard]] std::string json_quote(std::string_view s);
+/// `s` as a JSON string literal: the one sluice's jsonl sink uses.
+using sluice::json_quote;
 
 /// `value` in its shortest round-trip decimal form (12.5, 3.25, 0.8).
 [[nodiscard]] std::string format_number(double value);

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/core/result.hpp"
+
 namespace sluice::http {
 
 /// An ordered list of header fields with case-insensitive lookup.
@@ -98,38 +100,8 @@ struct error {
   [[nodiscard]] std::string to_string() const { return url + ": " + message; }
 };
 
-/// A value or an error (std::expected is C++23; this is the part sluice needs).
+/// A response (or other value) or an http::error.
 template <typename T>
-class [[nodiscard]] result {
- public:
-  result(T value) : m_data(std::in_place_index<0>, std::move(value)) {}        // NOLINT
-  result(http::error err) : m_data(std::in_place_index<1>, std::move(err)) {}  // NOLINT
-
-  [[nodiscard]] bool has_value() const noexcept { return m_data.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
-  T& value() & {
-    assert(has_value());
-    return std::get<0>(m_data);
-  }
-  T&& value() && {
-    assert(has_value());
-    return std::get<0>(std::move(m_data));
-  }
-  const T& value() const& {
-    assert(has_value());
-    return std::get<0>(m_data);
-  }
-  [[nodiscard]] const http::error& error() const& {
-    assert(!has_value());
-    return std::get<1>(m_data);
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, http::error> m_data;
-};
+using result = sluice::result<T, http::error>;
 
 }  // namespace sluice::http
