@@ -11,6 +11,7 @@ packages=(
   libsimdjson-dev       # On-Demand JSON parsing of GitHub pages
   libconcurrentqueue-dev # moodycamel::ConcurrentQueue under the channels
   libcpp-httplib-dev    # the fake GitHub server and HTTP test servers
+  nghttp2-server        # nghttpd: an HTTP/2 server for the client's multiplexing test
   zlib1g-dev            # gzip for the test servers
   libgtest-dev libgmock-dev
   libbenchmark-dev

@@ -98,7 +98,7 @@ class client::state {
     curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
     curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
-    curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, m_options.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+    curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, uses_http2() ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
     curl_multi_setopt(m_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, to_long(m_options.max_connections));
     curl_multi_setopt(m_multi, CURLMOPT_MAX_HOST_CONNECTIONS, to_long(m_options.max_connections_per_host));
     // libcurl's default idle pool is 4x the handles currently added, which
@@ -232,6 +232,9 @@ class client::state {
         char* effective = nullptr;
         if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
           t->resp.effective_url = effective;
+        long version = 0;
+        if (curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK)
+          t->resp.http_version = http_version_number(version);
       } else {
         std::string message = curl_easy_strerror(code);
         if (t->error_text[0] != '\0') message += std::string(": ") + t->error_text;
@@ -297,6 +300,23 @@ class client::state {
   }
 
   client_options m_options;
+
+  [[nodiscard]] bool uses_http2() const noexcept { return m_options.http2; }
+
+  static int http_version_number(long curl_version) noexcept {
+    switch (curl_version) {
+      case CURL_HTTP_VERSION_1_0:
+        return 10;
+      case CURL_HTTP_VERSION_1_1:
+        return 11;
+      case CURL_HTTP_VERSION_2_0:
+        return 20;
+      case CURL_HTTP_VERSION_3:
+        return 30;
+      default:
+        return 0;
+    }
+  }
   std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
   CURLM* m_multi = nullptr;
 
@@ -407,6 +427,9 @@ std::optional<error> client::state::prepare(transfer& t) const {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   set(CURLOPT_HTTP_VERSION, m_options.http2 ? long{CURL_HTTP_VERSION_2TLS} : long{CURL_HTTP_VERSION_1_1});
+  // Wait for a connection that may multiplex rather than open one per
+  // concurrent request while the first handshake is still under way.
+  if (uses_http2()) set(CURLOPT_PIPEWAIT, 1L);
   if (m_options.send_accept_encoding) set(CURLOPT_ACCEPT_ENCODING, m_options.accept_encoding.c_str());
   if (!m_options.user_agent.empty()) set(CURLOPT_USERAGENT, m_options.user_agent.c_str());
 

@@ -82,6 +82,7 @@ struct response {
   http::headers headers{};
   std::string body{};           // decompressed when the server used Content-Encoding
   std::string effective_url{};  // after redirects, if the client followed any
+  int http_version = 0;         // 10, 11, 20 or 30: the protocol the response came over
 };
 
 /// Why a request produced no response.
