@@ -427,9 +427,10 @@ std::optional<error> client::state::prepare(transfer& t) const {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   set(CURLOPT_HTTP_VERSION, m_options.http2 ? long{CURL_HTTP_VERSION_2TLS} : long{CURL_HTTP_VERSION_1_1});
-  // Wait for a connection that may multiplex rather than open one per
-  // concurrent request while the first handshake is still under way.
-  if (uses_http2()) set(CURLOPT_PIPEWAIT, 1L);
+  // Over https (where ALPN may pick h2) wait for the first connection's
+  // handshake rather than open one connection per concurrent request. Not on
+  // plain http: libcurl would hold every request behind the first response.
+  if (uses_http2() && req.url.starts_with("https://")) set(CURLOPT_PIPEWAIT, 1L);
   if (m_options.send_accept_encoding) set(CURLOPT_ACCEPT_ENCODING, m_options.accept_encoding.c_str());
   if (!m_options.user_agent.empty()) set(CURLOPT_USERAGENT, m_options.user_agent.c_str());
 
