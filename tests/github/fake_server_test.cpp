@@ -513,6 +513,23 @@ TEST(FakeGithubServer, MalformedBodiesAreInvalidJsonWithCorrectFraming) {
   EXPECT_NE(truncated.header("ETag"), good.header("ETag"));
 }
 
+// Pages are assembled once and shared between requests: corrupting one
+// response must never reach the shared copy.
+TEST(FakeGithubServer, MalformedBodyNeverCorruptsTheSharedPage) {
+  fg::server srv({.repos = {spec("r", 150, 20)}});
+  const page before = get(srv, "/repos/acme/r/issues?state=all&page=2");
+  srv.set_faults({.malformed_count = 2});
+  const page broken1 = get(srv, "/repos/acme/r/issues?state=all&page=2");
+  const page broken2 = get(srv, "/repos/acme/r/issues?state=all&page=2");
+  const page after = get(srv, "/repos/acme/r/issues?state=all&page=2");
+  ASSERT_TRUE(numbers_of(before.body).has_value());
+  EXPECT_FALSE(numbers_of(broken1.body).has_value());
+  EXPECT_FALSE(numbers_of(broken2.body).has_value());
+  EXPECT_EQ(after.body, before.body);
+  EXPECT_EQ(after.header("ETag"), before.header("ETag"));
+  EXPECT_EQ(after.header("Content-Length"), std::to_string(before.body.size()));
+}
+
 TEST(FakeGithubServer, SecondaryLimitByCountWithAndWithoutRetryAfter) {
   fg::server srv({.repos = {spec("r", 3, 0)}, .faults = {.secondary_limit_count = 2, .secondary_retry_after_s = 3}});
   const page a = get(srv, "/repos/acme/r/issues");

@@ -189,6 +189,15 @@ std::string message_body(std::string_view message, std::string_view doc, int sta
 
 // --------------------------------------------------------------- server state
 
+struct cached_page {
+  std::string body;
+  std::string etag;
+};
+
+// Bounds the page cache of one repository (distinct `since` values could
+// otherwise grow it without limit); past it pages are built per request.
+constexpr std::size_t k_max_cached_pages = 1024;
+
 struct repo_state {
   generated_repo data;
   std::string key;  // lower-case "owner/name"
@@ -197,6 +206,12 @@ struct repo_state {
   std::vector<std::string> issue_json;  // index: number - 1
   std::vector<std::string> pull_json;   // index: number - 1; empty for issues
   std::string repo_json;
+  // Assembled list pages with their ETags, by query. The data never changes
+  // once generated, so a page is built and hashed once and then sent without
+  // a copy: at benchmark scale the server would otherwise spend more CPU
+  // copying and hashing megabytes per page than the client spends parsing.
+  std::mutex page_mutex;
+  std::unordered_map<std::string, std::shared_ptr<const cached_page>> pages;
 };
 
 struct budget {
@@ -215,13 +230,16 @@ struct route {
 
 struct reply {
   int status = 200;
-  std::string body;
+  std::string body;                         // unless `page` is set
+  std::shared_ptr<const cached_page> page;  // a shared list page, sent without a copy
   std::string content_type = "application/json; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
   bool rate_headers = true;  // add x-ratelimit-*
   bool charge = true;        // spends one unit of the primary budget
   bool list_page = false;    // a 200 list page: eligible for malformed bodies
   bool cacheable = false;    // gets an ETag; If-None-Match may answer 304
+
+  [[nodiscard]] std::string_view content() const noexcept { return page ? std::string_view(page->body) : body; }
 };
 
 }  // namespace
@@ -555,18 +573,31 @@ struct server::impl {
       offset = static_cast<std::size_t>(std::min<long long>(page - 1, 1LL << 40)) * pp;
     }
 
-    std::string& body = r.body;
-    std::size_t bytes = 2;
     const std::size_t end = std::min(n, offset + pp);
     const auto& rendered = kind == endpoint::pulls ? repo.pull_json : repo.issue_json;
-    for (std::size_t i = offset; i < end; ++i) bytes += rendered[selected[i]].size() + 1;
-    body.reserve(bytes);
-    body += '[';
-    for (std::size_t i = offset; i < end; ++i) {
-      if (i > offset) body += ',';
-      body += rendered[selected[i]];
+    std::string key = std::to_string(static_cast<int>(kind)) + '|' + state + '|' +
+                      (since ? std::to_string(*since) : std::string("-")) + '|' + std::to_string(offset) + '|' +
+                      std::to_string(end);
+    {
+      std::lock_guard lock(repo.page_mutex);
+      if (auto it = repo.pages.find(key); it != repo.pages.end()) r.page = it->second;
     }
-    body += ']';
+    if (!r.page) {
+      auto built = std::make_shared<cached_page>();
+      std::size_t bytes = 2;
+      for (std::size_t i = offset; i < end; ++i) bytes += rendered[selected[i]].size() + 1;
+      built->body.reserve(bytes);
+      built->body += '[';
+      for (std::size_t i = offset; i < end; ++i) {
+        if (i > offset) built->body += ',';
+        built->body += rendered[selected[i]];
+      }
+      built->body += ']';
+      built->etag = etag_of(built->body);
+      r.page = built;
+      std::lock_guard lock(repo.page_mutex);
+      if (repo.pages.size() < k_max_cached_pages) repo.pages.emplace(std::move(key), std::move(built));
+    }
 
     const std::string link = link_header(req, repo, kind, mode, n, pp, offset, page);
     if (!link.empty()) r.headers.emplace_back("Link", link);
@@ -719,7 +750,7 @@ struct server::impl {
 
     reply r = answer(req, rt, auth, has_auth, concurrent);
     send(r, res);
-    record(req, r.status, has_auth, has_inm, r.body.size());
+    record(req, r.status, has_auth, has_inm, r.content().size());
   }
 
   reply answer(const httplib::Request& req, const route& rt, const std::string& auth, bool has_auth,
@@ -817,16 +848,20 @@ struct server::impl {
   // Malformed-body injection, conditional requests and the primary budget.
   reply finish(const httplib::Request& req, reply r, const std::string& identity, const repo_state* repo) {
     if (r.status == 200 && r.list_page) {
-      if (const int kind = take_malformed(repo); kind != 0) corrupt(r.body, kind);
+      if (const int kind = take_malformed(repo); kind != 0) {
+        if (r.page) r.body = std::exchange(r.page, nullptr)->body;  // corrupt a copy, never the shared page
+        corrupt(r.body, kind);
+      }
     }
     if (r.status == 200 && r.cacheable) {
       // The ETag hashes what is sent, so a corrupted page never matches a good one.
-      const std::string etag = etag_of(r.body);
+      const std::string etag = r.page ? r.page->etag : etag_of(r.body);
       r.headers.emplace_back("ETag", etag);
       r.headers.emplace_back("Cache-Control", "private, max-age=60, s-maxage=60");
       if (req.has_header("If-None-Match") && etag_matches(req.get_header_value("If-None-Match"), etag)) {
         r.status = 304;
         r.body.clear();
+        r.page.reset();
         r.charge = false;
         add_rate_headers(r, check_budget(identity, false));
         return r;
@@ -889,6 +924,14 @@ struct server::impl {
                    "X-RateLimit-Used, X-RateLimit-Resource, X-RateLimit-Reset");
     for (const auto& [name, value] : r.headers) res.set_header(name, value);
     if (r.status == 304) return;
+    if (r.page) {
+      // Streams the shared page straight from the cache: no per-request copy.
+      res.set_content_provider(r.page->body.size(), r.content_type,
+                               [page = r.page](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                                 return sink.write(page->body.data() + offset, length);
+                               });
+      return;
+    }
     res.set_content(r.body, r.content_type);
   }
 
@@ -934,6 +977,10 @@ int server::port() const { return m_impl->bound_port; }
 std::string server::base_url() const { return m_impl->base; }
 
 void server::stop() { m_impl->stop(); }
+
+void server::render_all() {
+  for (const auto& r : m_impl->repos) m_impl->render(*r);
+}
 
 const generated_repo* server::repo(std::string_view full_name) const {
   const auto it = m_impl->by_name.find(lower(full_name));

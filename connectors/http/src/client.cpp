@@ -336,6 +336,9 @@ class client::state {
 
 namespace {
 
+// Extra capacity reserved past Content-Length (simdjson::SIMDJSON_PADDING is 64).
+constexpr std::size_t k_body_slack = 64;
+
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
   static_cast<transfer*>(user)->resp.body.append(data, size * count);
   return size * count;
@@ -361,7 +364,9 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
       n = n * 10 + static_cast<std::size_t>(c - '0');
       if (n > (std::size_t{64} << 20)) break;
     }
-    t.resp.body.reserve(std::min(n, std::size_t{64} << 20));
+    // The slack lets parsers that need padding past the end (simdjson) pad in
+    // place instead of reallocating and copying the whole body.
+    t.resp.body.reserve(std::min(n, std::size_t{64} << 20) + k_body_slack);
   }
   t.resp.headers.add(std::string(name), std::string(value));
   return size * count;

@@ -127,6 +127,9 @@ class server {
   [[nodiscard]] std::string base_url() const;
   /// Stops accepting and waits for the worker threads. Idempotent.
   void stop();
+  /// Renders every repository's JSON now rather than on its first request,
+  /// so a benchmark's first round does not pay for it. Thread-safe.
+  void render_all();
 
   /// The ground truth of a served repository ("owner/name", case-insensitive),
   /// or nullptr.
