@@ -8,12 +8,14 @@
 #include <coroutine>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "curl_share.hpp"
 #include "redact.hpp"
@@ -111,7 +113,7 @@ class client::state {
 
   // Any thread: builds the easy handle for `t`. Returns an error for
   // requests libcurl refuses outright.
-  std::optional<error> prepare(transfer& t) const;
+  std::optional<error> prepare(transfer& t);
 
   // Any thread: hands `t` to the reactor.
   void submit(std::shared_ptr<transfer> t) {
@@ -140,6 +142,11 @@ class client::state {
     while (!m_queue.empty()) cancel(m_queue.front(), "cancelled: client destroyed");
     while (!m_running.empty()) cancel(m_running.begin()->second, "cancelled: client destroyed");
     curl_multi_cleanup(std::exchange(m_multi, nullptr));
+    {
+      std::lock_guard lock(m_idle_mutex);
+      for (CURL* easy : m_idle_easy) curl_easy_cleanup(easy);
+      m_idle_easy.clear();
+    }
     for (int fd : m_watched) m_reactor.unwatch(fd);
     m_watched.clear();
     if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
@@ -202,7 +209,36 @@ class client::state {
     curl_multi_remove_handle(m_multi, t.easy);
     m_running.erase(t.easy);
     m_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    recycle(std::exchange(t.easy, nullptr));
     t.release_curl();
+  }
+
+  // Easy handles are reused: curl_easy_init allocates and clears a large
+  // struct and the first transfer allocates its buffers, a measurable share
+  // of a small request. curl_easy_reset drops every option (so nothing of one
+  // request, its Authorization header included, leaks into the next).
+  CURL* acquire_easy() {
+    {
+      std::lock_guard lock(m_idle_mutex);
+      if (!m_idle_easy.empty()) {
+        CURL* easy = m_idle_easy.back();
+        m_idle_easy.pop_back();
+        return easy;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void recycle(CURL* easy) {
+    curl_easy_reset(easy);
+    {
+      std::lock_guard lock(m_idle_mutex);
+      if (m_idle_easy.size() < k_max_idle_easy) {
+        m_idle_easy.push_back(easy);
+        return;
+      }
+    }
+    curl_easy_cleanup(easy);
   }
 
   // Resumes the awaiter on its own runtime: never run user code here.
@@ -320,6 +356,11 @@ class client::state {
   std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
   CURLM* m_multi = nullptr;
 
+  // Idle easy handles, reset and ready for prepare() on any thread.
+  static constexpr std::size_t k_max_idle_easy = 256;
+  std::mutex m_idle_mutex;
+  std::vector<CURL*> m_idle_easy;
+
   // Reactor thread only.
   std::unordered_map<CURL*, std::shared_ptr<transfer>> m_running;
   std::deque<std::shared_ptr<transfer>> m_queue;
@@ -409,8 +450,8 @@ struct submit_awaiter {
 
 }  // namespace
 
-std::optional<error> client::state::prepare(transfer& t) const {
-  t.easy = curl_easy_init();
+std::optional<error> client::state::prepare(transfer& t) {
+  t.easy = acquire_easy();
   if (!t.easy) return make_error(error::kind::transport, t.req.url, "curl_easy_init failed");
   CURL* e = t.easy;
   const request& req = t.req;
