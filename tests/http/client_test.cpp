@@ -292,6 +292,26 @@ TEST_F(HttpClient, PostSendsMethodAndBody) {
   EXPECT_TRUE(r->body == "POST:" + pattern(3u << 20));  // not EXPECT_EQ: it would print 3 MB
 }
 
+// Easy handles are reused between requests: nothing of one request (its
+// headers, method or body) may carry over into the next.
+TEST_F(HttpClient, ReusedHandlesCarryNothingOverFromThePreviousRequest) {
+  sluice::http::client c(rt);
+  for (int i = 0; i < 3; ++i) {
+    auto with = rt.block_on(c.get(server.url("/landing"), {{"Authorization", "Bearer SECRET-TOKEN"}}));
+    ASSERT_TRUE(with) << with.error().to_string();
+    EXPECT_EQ(with->body, "auth");
+    auto without = rt.block_on(c.get(server.url("/landing")));
+    ASSERT_TRUE(without) << without.error().to_string();
+    EXPECT_EQ(without->body, "no-auth");
+    auto post = rt.block_on(c.send({.method = "POST", .url = server.url("/echo"), .body = "x"}));
+    ASSERT_TRUE(post) << post.error().to_string();
+    EXPECT_EQ(post->body, "POST:x");
+    auto get = rt.block_on(c.get(server.url("/hello")));
+    ASSERT_TRUE(get) << get.error().to_string();
+    EXPECT_EQ(get->body, "hello");
+  }
+}
+
 TEST_F(HttpClient, RedirectsAreOffByDefault) {
   sluice::http::client c(rt);
   auto r = rt.block_on(c.get(server.url("/redirect")));
