@@ -2,6 +2,7 @@
 #pragma once
 
 #include "sluice/core/core.hpp"
+#include "sluice/stages/async_generator.hpp"
 #include "sluice/stages/async_map.hpp"
 #include "sluice/stages/batch.hpp"
 #include "sluice/stages/error_policy.hpp"

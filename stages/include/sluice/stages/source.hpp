@@ -3,6 +3,9 @@
 //   sluice::from(vec)                 // a range, iterated lazily (by reference: vec must outlive run)
 //   sluice::from(std::move(vec))      // an owned range: items are moved out
 //   sluice::from(numbers(1000))       // a sluice::generator coroutine
+//   sluice::from(pages(http, url))    // a sluice::async_generator (may co_await between items)
+//   sluice::from([&](std::stop_token stop) { return pages(http, url, stop); })
+//                                     // the same, given a token that is stopped on cancellation
 //   sluice::from(rx)                  // a channel receiver: until the channel is closed and drained
 //
 // A source pulls items only as fast as the pipeline accepts them (the first
@@ -10,19 +13,30 @@
 // when the run is cancelled or downstream has stopped. Items are sent in
 // chunks of `.chunk`; a channel source sends whatever is ready, up to that.
 //
+// An async generator's items go downstream one by one as they are produced
+// (its next item may be a network round trip away, so nothing waits to fill a
+// chunk). Cancellation is seen between items; a body that waits long should
+// take the stop_token form and pass the token on (sleep_for(d, stop),
+// http::client::get(url, {}, stop)). A generator runs once: a pipeline run a
+// second time gets no items from it.
+//
 // Accounting: items_in counts items pulled. A range that throws fails the
 // pipeline (not tied to an item: pipeline_error::no_item).
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <iterator>
+#include <optional>
 #include <ranges>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/stages/async_generator.hpp"
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice {
@@ -124,7 +138,71 @@ class channel_source {
   source_options m_options;
 };
 
+template <typename T>
+inline constexpr bool is_async_generator = false;
+template <typename T>
+inline constexpr bool is_async_generator<async_generator<T>> = true;
+
+template <typename T>
+class async_generator_source {
+ public:
+  using factory = std::function<async_generator<T>(std::stop_token)>;
+
+  async_generator_source(async_generator<T> generator, source_options options)
+      : m_generator(std::move(generator)), m_options(std::move(options)) {}
+  async_generator_source(factory make, source_options options)
+      : m_make(std::move(make)), m_options(std::move(options)) {}
+
+  [[nodiscard]] stage_info info() const {
+    return {.name = m_options.name.empty() ? "from(async generator)" : m_options.name,
+            .kind = "source",
+            .parameters = "item by item",
+            .capacity = 0};
+  }
+
+  template <typename>
+  task<void> run(stage_io<none, T>& io) {
+    std::stop_source stop;
+    io.state().on_cancel([stop]() mutable { stop.request_stop(); });
+    async_generator<T> generator = m_make ? m_make(stop.get_token()) : std::move(*m_generator);
+    m_generator.reset();
+    while (!io.stopped()) {
+      auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
+      std::optional<T> item = co_await next;
+      if (!item) break;
+      stage_stats::bump(io.stats().items_in, 1);
+      std::vector<T> one;
+      one.push_back(std::move(*item));
+      if (!co_await io.send(one, 1)) break;
+    }
+  }
+
+ private:
+  std::optional<async_generator<T>> m_generator;
+  factory m_make;
+  source_options m_options;
+};
+
 }  // namespace detail
+
+/// A source over an async generator's items, sent on as each is produced.
+template <typename T>
+auto from(async_generator<T> generator, source_options options = {}) {
+  return detail::make_source<T>(detail::async_generator_source<T>(std::move(generator), std::move(options)), 1);
+}
+
+/// A source over the async generator `make(stop)` returns; `stop` is
+/// requested when the run is cancelled or fails, so the body can end its
+/// waits early. `make` is called when the run starts.
+template <typename F>
+requires std::invocable<F&, std::stop_token> && detail::is_async_generator<std::invoke_result_t<F&, std::stop_token>>
+auto from(F&& make, source_options options = {}) {
+  using value_t = typename std::invoke_result_t<F&, std::stop_token>::value_type;
+  return detail::make_source<value_t>(
+      detail::async_generator_source<value_t>(
+          typename detail::async_generator_source<value_t>::factory(std::forward<F>(make)), std::move(options)),
+      1);
+}
 
 /// A source over any input range. An lvalue range is read in place (it must
 /// outlive run()); an rvalue range is owned and its items are moved out.
