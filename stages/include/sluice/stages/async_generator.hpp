@@ -117,10 +117,12 @@ class [[nodiscard]] async_generator {
       p.m_value.reset();
       p.m_handoff.store(promise_type::running, std::memory_order_relaxed);
       handle.resume();
-      // Still running: the body is waiting on something and will resume us
-      // when it produces. Otherwise it already produced: carry on now.
-      int expected = promise_type::running;
-      return p.m_handoff.compare_exchange_strong(expected, promise_type::consumer_waiting, std::memory_order_acq_rel,
+      // Produced already (the common, synchronous case): carry on now, with
+      // a plain load. Still running: the body is waiting on something; unless
+      // it produces in the meantime, suspend and let it resume us.
+      int seen = p.m_handoff.load(std::memory_order_acquire);
+      if (seen == promise_type::produced_value) return false;
+      return p.m_handoff.compare_exchange_strong(seen, promise_type::consumer_waiting, std::memory_order_acq_rel,
                                                  std::memory_order_acquire);
     }
     std::optional<T> await_resume() {
