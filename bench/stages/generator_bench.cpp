@@ -1,4 +1,4 @@
-// Cost per item of the generator sources, beside a plain loop.
+// Cost per item of the generator sources, beside a hand-written coroutine generator.
 //
 //  * raw_coroutine: a minimal hand-written generator (promise holding the
 //    value, one coroutine_handle::resume() per item): the floor for any

@@ -578,32 +578,39 @@ struct server::impl {
     std::string key = std::to_string(static_cast<int>(kind)) + '|' + state + '|' +
                       (since ? std::to_string(*since) : std::string("-")) + '|' + std::to_string(offset) + '|' +
                       std::to_string(end);
-    {
-      std::lock_guard lock(repo.page_mutex);
-      if (auto it = repo.pages.find(key); it != repo.pages.end()) r.page = it->second;
-    }
-    if (!r.page) {
-      auto built = std::make_shared<cached_page>();
-      std::size_t bytes = 2;
-      for (std::size_t i = offset; i < end; ++i) bytes += rendered[selected[i]].size() + 1;
-      built->body.reserve(bytes);
-      built->body += '[';
-      for (std::size_t i = offset; i < end; ++i) {
-        if (i > offset) built->body += ',';
-        built->body += rendered[selected[i]];
-      }
-      built->body += ']';
-      built->etag = etag_of(built->body);
-      r.page = built;
-      std::lock_guard lock(repo.page_mutex);
-      if (repo.pages.size() < k_max_cached_pages) repo.pages.emplace(std::move(key), std::move(built));
-    }
+    r.page = shared_page(repo, std::move(key), rendered, selected, offset, end);
 
     const std::string link = link_header(req, repo, kind, mode, n, pp, offset, page);
     if (!link.empty()) r.headers.emplace_back("Link", link);
     r.list_page = true;
     r.cacheable = true;
     return r;
+  }
+
+  // The page of items selected[offset, end), assembled and hashed once per
+  // distinct query and then shared by every request for it.
+  static std::shared_ptr<const cached_page> shared_page(repo_state& repo, std::string key,
+                                                        const std::vector<std::string>& rendered,
+                                                        const std::vector<std::size_t>& selected, std::size_t offset,
+                                                        std::size_t end) {
+    {
+      std::lock_guard lock(repo.page_mutex);
+      if (auto it = repo.pages.find(key); it != repo.pages.end()) return it->second;
+    }
+    auto built = std::make_shared<cached_page>();
+    std::size_t bytes = 2;
+    for (std::size_t i = offset; i < end; ++i) bytes += rendered[selected[i]].size() + 1;
+    built->body.reserve(bytes);
+    built->body += '[';
+    for (std::size_t i = offset; i < end; ++i) {
+      if (i > offset) built->body += ',';
+      built->body += rendered[selected[i]];
+    }
+    built->body += ']';
+    built->etag = etag_of(built->body);
+    std::lock_guard lock(repo.page_mutex);
+    if (repo.pages.size() < k_max_cached_pages) repo.pages.emplace(std::move(key), built);
+    return built;
   }
 
   std::string link_header(const httplib::Request& req, const repo_state& repo, endpoint kind, pagination_mode mode,

@@ -113,8 +113,7 @@ class [[nodiscard]] async_generator {
     bool await_ready() const noexcept { return !handle || handle.done(); }
     bool await_suspend(std::coroutine_handle<> consumer) {
       promise_type& p = handle.promise();
-      p.m_consumer = consumer;
-      p.m_value.reset();
+      p.m_consumer = consumer;  // m_value is empty: await_resume takes every item
       p.m_handoff.store(promise_type::running, std::memory_order_relaxed);
       handle.resume();
       // Produced already (the common, synchronous case): carry on now, with
@@ -129,9 +128,7 @@ class [[nodiscard]] async_generator {
       if (!handle) return std::nullopt;
       promise_type& p = handle.promise();
       if (p.m_error) std::rethrow_exception(std::exchange(p.m_error, nullptr));
-      std::optional<T> out = std::move(p.m_value);
-      p.m_value.reset();
-      return out;
+      return std::exchange(p.m_value, std::nullopt);
     }
   };
 

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ranges>
 #include <stop_token>
@@ -146,10 +147,9 @@ inline constexpr bool is_async_generator<async_generator<T>> = true;
 template <typename T>
 class async_generator_source {
  public:
+  /// Makes the generator when the run starts, handing it the run's stop token.
   using factory = std::function<async_generator<T>(std::stop_token)>;
 
-  async_generator_source(async_generator<T> generator, source_options options)
-      : m_generator(std::move(generator)), m_options(std::move(options)) {}
   async_generator_source(factory make, source_options options)
       : m_make(std::move(make)), m_options(std::move(options)) {}
 
@@ -164,8 +164,7 @@ class async_generator_source {
   task<void> run(stage_io<none, T>& io) {
     std::stop_source stop;
     io.state().on_cancel([stop]() mutable { stop.request_stop(); });
-    async_generator<T> generator = m_make ? m_make(stop.get_token()) : std::move(*m_generator);
-    m_generator.reset();
+    async_generator<T> generator = m_make(stop.get_token());
     while (!io.stopped()) {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
       std::optional<T> item = co_await next;
@@ -178,18 +177,11 @@ class async_generator_source {
   }
 
  private:
-  std::optional<async_generator<T>> m_generator;
   factory m_make;
   source_options m_options;
 };
 
 }  // namespace detail
-
-/// A source over an async generator's items, sent on as each is produced.
-template <typename T>
-auto from(async_generator<T> generator, source_options options = {}) {
-  return detail::make_source<T>(detail::async_generator_source<T>(std::move(generator), std::move(options)), 1);
-}
 
 /// A source over the async generator `make(stop)` returns; `stop` is
 /// requested when the run is cancelled or fails, so the body can end its
@@ -202,6 +194,15 @@ auto from(F&& make, source_options options = {}) {
       detail::async_generator_source<value_t>(
           typename detail::async_generator_source<value_t>::factory(std::forward<F>(make)), std::move(options)),
       1);
+}
+
+/// A source over an async generator's items, sent on as each is produced.
+template <typename T>
+auto from(async_generator<T> generator, source_options options = {}) {
+  // std::function needs a copyable callable: share the (move-only) generator.
+  // Made once, it is handed out once: a second run gets a finished generator.
+  auto shared = std::make_shared<async_generator<T>>(std::move(generator));
+  return from([shared](std::stop_token) { return std::move(*shared); }, std::move(options));
 }
 
 /// A source over any input range. An lvalue range is read in place (it must
