@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
-#include <sluice/stages/write_jsonl.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "sluice/core/json.hpp"
 #include "sluice/github/error.hpp"
 #include "sluice/github/repo_stats.hpp"
 

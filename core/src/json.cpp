@@ -1,6 +1,6 @@
-#include "json_writer.hpp"
+#include "sluice/core/json.hpp"
 
-namespace sluice::fake_github::detail {
+namespace sluice {
 namespace {
 
 constexpr char k_hex[] = "0123456789abcdef";
@@ -126,4 +126,4 @@ void append_json_string(std::string& out, std::string_view text, bool ascii_only
   out += '"';
 }
 
-}  // namespace sluice::fake_github::detail
+}  // namespace sluice

@@ -16,13 +16,13 @@
 #include <thread>
 #include <unordered_map>
 
-#include "json_writer.hpp"
+#include "sluice/core/json.hpp"
 #include "random.hpp"
 
 namespace sluice::fake_github {
 namespace {
 
-using detail::json_writer;
+using sluice::json_writer;
 using detail::splitmix64;
 
 constexpr std::size_t k_log_capacity = 100000;

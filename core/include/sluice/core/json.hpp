@@ -1,18 +1,38 @@
+// sluice/core/json.hpp: the project's one JSON string escaper and writer.
+//
+//   std::string line;
+//   sluice::json_writer w(line);
+//   w.begin_object(); w.field("repo", name); w.field_num("issues", n); w.end_object();
+//   std::string quoted = sluice::json_quote(untrusted);   // always valid UTF-8 JSON
+//
+// Every string that came from the network or the environment goes through
+// append_json_string: quotes, backslashes and control characters are escaped,
+// and bytes that are not valid UTF-8 (overlong forms, surrogates, truncated
+// sequences) become U+FFFD, so the output is valid UTF-8 JSON whatever the
+// input. Used by the DSL's jsonl sink, the GitHub report writers and the fake
+// GitHub server. Thread-safety: free functions are pure; a json_writer is used
+// by one thread at a time.
 #pragma once
-// A minimal compact JSON writer: the fake server generates all its JSON by hand
-// so that what it sends is exactly what we intend (escapes included).
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace sluice::fake_github::detail {
+namespace sluice {
 
 /// Appends `text` to `out` as a JSON string literal (with quotes). Escapes `"`,
 /// `\` and control characters; with `ascii_only`, also writes every non-ASCII
 /// code point as \uXXXX (a surrogate pair above U+FFFF). Invalid UTF-8 bytes
 /// become U+FFFD.
 void append_json_string(std::string& out, std::string_view text, bool ascii_only = false);
+
+/// `text` as a JSON string literal (quotes included); see append_json_string.
+[[nodiscard]] inline std::string json_quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  append_json_string(out, text);
+  return out;
+}
 
 /// Appends JSON to a string, inserting commas itself. Not a validator: callers
 /// pair begin/end and put a key before every value inside an object.
@@ -115,4 +135,4 @@ class json_writer {
   bool m_ascii_only = false;
 };
 
-}  // namespace sluice::fake_github::detail
+}  // namespace sluice

@@ -7,13 +7,13 @@
 #include <ctime>
 #include <string_view>
 
-#include "json_writer.hpp"
+#include "sluice/core/json.hpp"
 #include "random.hpp"
 
 namespace sluice::fake_github {
 namespace {
 
-using detail::json_writer;
+using sluice::json_writer;
 using detail::splitmix64;
 
 // ---------------------------------------------------------------- vocabulary

@@ -1,0 +1,96 @@
+#include "sluice/files/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+namespace sluice::files {
+namespace {
+
+int open_directory(const std::filesystem::path& dir) {
+  return ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+}  // namespace
+
+atomic_file::atomic_file(std::filesystem::path target, atomic_file_options options)
+    : m_target(std::move(target)), m_options(options) {
+  if (m_target.empty() || !m_target.has_filename()) fail("not a file name", EINVAL);
+  std::string pattern = m_target.string() + ".XXXXXX";
+  m_fd = ::mkostemp(pattern.data(), O_CLOEXEC);
+  if (m_fd < 0) fail("cannot create a temporary file beside it", errno);
+  m_temporary = pattern;
+  m_buffer.reserve(m_options.buffer_bytes);
+}
+
+atomic_file::~atomic_file() { abandon(); }
+
+void atomic_file::fail(const char* what, int error) const {
+  throw std::system_error(error, std::generic_category(), "sluice: " + m_target.string() + ": " + what);
+}
+
+void atomic_file::write(std::string_view bytes) {
+  if (m_fd < 0) throw std::logic_error("sluice::files::atomic_file: write after commit or abandon");
+  if (m_buffer.size() + bytes.size() > m_options.buffer_bytes) flush_buffer();
+  if (bytes.size() >= m_options.buffer_bytes) {
+    m_buffer.assign(bytes);
+    flush_buffer();
+    return;
+  }
+  m_buffer.append(bytes);
+}
+
+void atomic_file::flush_buffer() {
+  std::size_t done = 0;
+  while (done < m_buffer.size()) {
+    const ssize_t n = ::write(m_fd, m_buffer.data() + done, m_buffer.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("write failed", errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  m_buffer.clear();
+}
+
+void atomic_file::commit() {
+  if (m_fd < 0) throw std::logic_error("sluice::files::atomic_file: commit after commit or abandon");
+  flush_buffer();
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(m_fd, m_options.mode & ~mask) != 0) fail("cannot set permissions", errno);
+  if (m_options.fsync && ::fsync(m_fd) != 0) fail("fsync failed", errno);
+  const int fd = std::exchange(m_fd, -1);
+  if (::close(fd) != 0) {
+    const int error = errno;
+    ::unlink(m_temporary.c_str());
+    fail("close failed", error);
+  }
+  if (::rename(m_temporary.c_str(), m_target.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(m_temporary.c_str());
+    fail("cannot rename the temporary file over it", error);
+  }
+  m_committed = true;
+  if (m_options.fsync) {
+    const int dir = open_directory(m_target.parent_path());
+    if (dir >= 0) {
+      const int rc = ::fsync(dir);
+      const int error = errno;
+      ::close(dir);
+      if (rc != 0) fail("fsync of the directory failed", error);
+    }
+  }
+}
+
+void atomic_file::abandon() noexcept {
+  if (m_fd < 0) return;
+  ::close(std::exchange(m_fd, -1));
+  ::unlink(m_temporary.c_str());
+}
+
+}  // namespace sluice::files
