@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -84,6 +87,8 @@ struct transfer {
   sluice::detail::suspended_coroutine waiter;
   std::atomic<bool> cancel_requested{false};
   phase stage = phase::created;
+  std::size_t body_limit = 0;  // 0: none; written before the transfer starts
+  bool over_limit = false;     // set by the write/header callbacks (reactor thread)
 };
 
 }  // namespace detail
@@ -271,6 +276,10 @@ class client::state {
         long version = 0;
         if (curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK)
           t->resp.http_version = http_version_number(version);
+      } else if (t->over_limit) {
+        t->failure = make_error(error::kind::too_large, t->req.url,
+                                "response body larger than the limit of " + std::to_string(t->body_limit) +
+                                    " bytes (after decompression); transfer aborted");
       } else {
         std::string message = curl_easy_strerror(code);
         if (t->error_text[0] != '\0') message += std::string(": ") + t->error_text;
@@ -379,10 +388,66 @@ namespace {
 
 // Extra capacity reserved past Content-Length (simdjson::SIMDJSON_PADDING is 64).
 constexpr std::size_t k_body_slack = 64;
+// Most reserved up front on a server's word (Content-Length).
+constexpr std::size_t k_max_reserve = std::size_t{16} << 20;
 
+// libcurl hands over decompressed bytes, so the limit bounds what a
+// compressed "bomb" expands to. Returning less than given aborts the transfer
+// (CURLE_WRITE_ERROR), before anything past the limit is stored.
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
-  static_cast<transfer*>(user)->resp.body.append(data, size * count);
-  return size * count;
+  auto& t = *static_cast<transfer*>(user);
+  const std::size_t n = size * count;
+  if (t.body_limit != 0 && n > t.body_limit - std::min(t.body_limit, t.resp.body.size())) {
+    t.over_limit = true;
+    return 0;
+  }
+  try {
+    t.resp.body.append(data, n);
+  } catch (const std::bad_alloc&) {
+    t.over_limit = true;  // out of memory below the limit: report it as too large, never abort
+    return 0;
+  }
+  return n;
+}
+
+// A header field name is an RFC 9110 token; a value may hold visible
+// characters, spaces and tabs, and obs-text (bytes >= 0x80), but no control
+// character: CR or LF would end the field and let the rest forge headers.
+bool is_token_char(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// Why `name: value` must not be sent, or nullopt. Never quotes the value.
+std::optional<std::string> header_problem(std::string_view name, std::string_view value) {
+  if (name.empty()) return "a header with an empty name";
+  for (unsigned char c : name)
+    if (!is_token_char(c)) {
+      std::string shown;
+      for (unsigned char k : name) shown += is_control(k) ? '?' : static_cast<char>(k);
+      return "header name \"" + shown + "\" contains a character not allowed in a field name";
+    }
+  for (unsigned char c : value)
+    if (is_control(c) && c != '\t') {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02x", static_cast<unsigned>(c));
+      return "header \"" + std::string(name) + "\" value contains the control character " + code;
+    }
+  return std::nullopt;
+}
+
+// URLs come from callers and from servers (Link, Location): a space or a
+// control character in one is refused rather than escaped or sent.
+std::optional<std::string> url_problem(std::string_view url) {
+  for (unsigned char c : url)
+    if (is_control(c) || c == ' ') {
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02x", static_cast<unsigned>(c));
+      return std::string("URL contains the control character or space ") + code + "; not sent";
+    }
+  return std::nullopt;
 }
 
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
@@ -398,16 +463,28 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
   auto name = trim(line.substr(0, colon));
   auto value = trim(line.substr(colon + 1));
   if (headers::iequals(name, "content-length")) {
-    // Avoid regrowing large bodies; capped so a lying server cannot make us allocate much.
+    // Any number of digits: saturate instead of wrapping.
     std::size_t n = 0;
+    bool digits = !value.empty();
     for (char c : value) {
-      if (c < '0' || c > '9') break;
-      n = n * 10 + static_cast<std::size_t>(c - '0');
-      if (n > (std::size_t{64} << 20)) break;
+      if (c < '0' || c > '9') {
+        digits = false;
+        break;
+      }
+      const auto d = static_cast<std::size_t>(c - '0');
+      n = n > (SIZE_MAX - d) / 10 ? SIZE_MAX : n * 10 + d;
     }
-    // The slack lets parsers that need padding past the end (simdjson) pad in
-    // place instead of reallocating and copying the whole body.
-    t.resp.body.reserve(std::min(n, std::size_t{64} << 20) + k_body_slack);
+    // A declared length past the limit fails now, before any body byte
+    // (returning short from a header callback aborts the transfer). Over
+    // http the length is of the encoded body, a lower bound of the decoded one.
+    if (digits && t.body_limit != 0 && n > t.body_limit) {
+      t.over_limit = true;
+      return 0;
+    }
+    // Avoid regrowing large bodies; capped so a lying server cannot make us
+    // allocate much. The slack lets parsers that need padding past the end
+    // (simdjson) pad in place instead of reallocating and copying the whole body.
+    if (digits) t.resp.body.reserve(std::min(n, k_max_reserve) + k_body_slack);
   }
   t.resp.headers.add(std::string(name), std::string(value));
   return size * count;
@@ -461,6 +538,14 @@ std::optional<error> client::state::prepare(transfer& t) {
   };
   auto millis = [](std::chrono::milliseconds d) { return static_cast<long>(d.count()); };
 
+  if (auto problem = url_problem(req.url)) return make_error(error::kind::invalid, req.url, std::move(*problem));
+  for (const auto& field : req.headers)
+    if (auto problem = header_problem(field.name, field.value))
+      return make_error(error::kind::invalid, req.url, *problem + "; request not sent");
+  if (auto problem = header_problem("User-Agent", m_options.user_agent))
+    return make_error(error::kind::invalid, req.url, *problem + " (client_options::user_agent); request not sent");
+  t.body_limit = req.max_body_bytes.value_or(m_options.max_body_bytes);
+
   set(CURLOPT_URL, req.url.c_str());
   set(CURLOPT_PRIVATE, static_cast<void*>(&t));
   set(CURLOPT_NOSIGNAL, 1L);
@@ -482,7 +567,14 @@ std::optional<error> client::state::prepare(transfer& t) {
 
   set(CURLOPT_CONNECTTIMEOUT_MS, millis(req.connect_timeout.value_or(m_options.connect_timeout)));
   set(CURLOPT_TIMEOUT_MS, millis(req.timeout.value_or(m_options.request_timeout)));
-  if (m_options.low_speed_time.count() > 0) {
+  const auto inactivity = req.inactivity_timeout.value_or(m_options.inactivity_timeout);
+  if (inactivity.count() > 0) {
+    // libcurl's check is "fewer than LIMIT bytes/s for TIME seconds": with
+    // a limit of 1 that is "no byte for TIME seconds" (rounded up).
+    const auto secs = std::max<long long>(1, (inactivity.count() + 999) / 1000);
+    set(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::min<long long>(secs, 0x7fffffff)));
+  } else if (m_options.low_speed_time.count() > 0) {
     set(CURLOPT_LOW_SPEED_LIMIT, to_long(m_options.low_speed_limit));
     set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(m_options.low_speed_time.count()));
   }
@@ -567,7 +659,14 @@ task<result<response>> client::get(std::string url, http::headers hdrs, std::sto
   request req;
   req.url = std::move(url);
   req.headers = std::move(hdrs);
-  co_return co_await send(std::move(req), std::move(stop));
+  auto sent = send(std::move(req), std::move(stop));  // named: see the g++ 12 note in client.hpp
+  co_return co_await std::move(sent);
 }
+
+task<result<response>> client::get(std::string url, std::stop_token stop) {
+  return get(std::move(url), http::headers(), std::move(stop));
+}
+
+task<result<response>> client::get(std::string url) { return get(std::move(url), http::headers(), {}); }
 
 }  // namespace sluice::http

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
-#include <random>
 #include <string>
 
 #include "redact.hpp"
@@ -17,61 +15,59 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool retryable(const result<response>& outcome, const retry_policy& policy) {
-  if (outcome) return std::ranges::find(policy.retry_statuses, outcome->status) != policy.retry_statuses.end();
-  switch (outcome.error().what) {
-    case error::kind::transport:
-      return policy.retry_transport_errors;
-    case error::kind::timeout:
-      return policy.retry_timeouts;
-    default:
-      return false;  // cancelled or invalid: trying again cannot help
-  }
-}
+// Larger than any wait anyone would take, small enough that adding it to a
+// clock never overflows: absurd Retry-After values saturate here.
+constexpr milliseconds k_saturated_wait = std::chrono::hours(24 * 365 * 100);
 
-milliseconds backoff(std::size_t attempt, const retry_policy& policy) {
-  // base * 2^(attempt-1) without overflow: stop doubling at max_delay.
-  milliseconds delay = policy.base_delay;
-  for (std::size_t i = 1; i < attempt && delay < policy.max_delay; ++i) delay *= 2;
-  delay = std::min(delay, policy.max_delay);
-  if (policy.jitter <= 0) return delay;
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_real_distribution<double> factor(std::max(0.0, 1.0 - policy.jitter), 1.0 + policy.jitter);
-  return milliseconds(static_cast<milliseconds::rep>(std::llround(static_cast<double>(delay.count()) * factor(rng))));
+bool retryable(const result<response>& outcome, const retry_policy& policy) {
+  if (!outcome && (outcome.error().what == error::kind::cancelled || outcome.error().what == error::kind::invalid ||
+                   outcome.error().what == error::kind::too_large))
+    return false;  // trying again cannot help, whatever the hook says
+  return policy.retryable ? policy.retryable(outcome) : default_retryable(outcome);
 }
 
 // The delay before the next attempt, or nullopt to stop here.
 std::optional<milliseconds> next_delay(std::size_t attempt, const result<response>& outcome,
                                        const retry_policy& policy) {
-  if (attempt >= policy.max_attempts || !retryable(outcome, policy)) return std::nullopt;
-  if (outcome && policy.honour_retry_after) {
-    if (auto header = outcome->headers.get("retry-after")) {
-      if (auto wait = parse_retry_after(*header)) {
-        if (*wait > policy.max_retry_after) return std::nullopt;
-        return *wait;
-      }
-    }
-  }
-  return backoff(attempt, policy);
+  if (!retryable(outcome, policy)) return std::nullopt;
+  std::optional<milliseconds> requested;
+  if (outcome && policy.honour_retry_after)
+    if (auto header = outcome->headers.get("retry-after")) requested = parse_retry_after(*header);
+  return policy.delay_for(attempt, requested);
 }
 
 }  // namespace
 
+bool default_retryable(const result<response>& outcome) noexcept {
+  if (outcome) return outcome->status == 502 || outcome->status == 503 || outcome->status == 504;
+  return outcome.error().what == error::kind::transport || outcome.error().what == error::kind::timeout;
+}
+
 std::optional<milliseconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
   if (std::ranges::all_of(value, [](char c) { return c >= '0' && c <= '9'; })) {
-    long long seconds = 0;
+    // Any number of digits: compare in seconds before converting, so a
+    // value beyond the range of milliseconds saturates instead of wrapping.
+    std::uint64_t seconds = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc{} || end != value.data() + value.size()) return milliseconds::max();  // absurdly large
-    return std::chrono::duration_cast<milliseconds>(std::chrono::seconds(seconds));
+    const auto cap =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(k_saturated_wait).count());
+    if (ec != std::errc{} || end != value.data() + value.size() || seconds >= cap) return k_saturated_wait;
+    return std::chrono::duration_cast<milliseconds>(std::chrono::seconds(static_cast<std::int64_t>(seconds)));
   }
   // libcurl parses all three HTTP-date formats (RFC 9110 section 5.6.7).
   std::string text(value);
-  time_t when = curl_getdate(text.c_str(), nullptr);
+  const time_t when = curl_getdate(text.c_str(), nullptr);
   if (when == -1) return std::nullopt;
-  auto diff = std::chrono::system_clock::from_time_t(when) - now;
+  // In whole seconds first: a date in the year 292277026596 must not overflow the clock.
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const auto cap_s = std::chrono::duration_cast<std::chrono::seconds>(k_saturated_wait).count();
+  const std::int64_t when_s = static_cast<std::int64_t>(when);
+  if (when_s <= now_s) return milliseconds(0);
+  if (when_s - now_s >= cap_s) return k_saturated_wait;
+  const auto diff = std::chrono::system_clock::time_point(std::chrono::seconds(when_s)) - now;
   return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(diff));
 }
 

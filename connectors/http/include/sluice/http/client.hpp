@@ -69,6 +69,18 @@ struct client_options {
   /// aborted as a timeout (CURLOPT_LOW_SPEED_LIMIT/TIME). A zero time disables it.
   std::size_t low_speed_limit = 1;
   std::chrono::seconds low_speed_time{60};
+  /// No byte received for this long (while waiting for the answer or
+  /// during the body) ends the attempt as kind::timeout. Whole seconds,
+  /// rounded up; 0 = none (low_speed_* still applies). A request's own
+  /// `inactivity_timeout` overrides it. Implemented as a low-speed limit of
+  /// 1 byte/s over this time, which is libcurl's inactivity check.
+  std::chrono::milliseconds inactivity_timeout{0};
+  /// Largest response body accepted, counted after decompression (so a
+  /// small gzip "bomb" is stopped as soon as its output passes the limit).
+  /// Enforced while the transfer runs: the transfer is aborted and the
+  /// result is error::kind::too_large; nothing beyond the limit is buffered.
+  /// A request's own `max_body_bytes` overrides it. 0 = no limit.
+  std::size_t max_body_bytes = std::size_t{1} << 30;
 
   /// Negotiate HTTP/2 over TLS (ALPN) and multiplex requests on one
   /// connection; plain http:// stays HTTP/1.1. false = HTTP/1.1 only.
@@ -117,17 +129,28 @@ class client {
 
   /// Performs `req`. The result is a response (any status) or an error:
   ///  * kind::transport: DNS failure, refused or reset connection, TLS failure;
-  ///  * kind::timeout:   connect, request or low-speed timeout;
+  ///  * kind::timeout:   connect, request, inactivity or low-speed timeout;
   ///  * kind::cancelled: `stop` was requested, or the client was destroyed;
-  ///  * kind::invalid:   malformed URL or unsupported scheme.
+  ///  * kind::invalid:   malformed URL or unsupported scheme, a URL with a
+  ///    control character or space, or a header name or value (the
+  ///    user-agent included) with CR, LF or another control character: the
+  ///    error names the header (never its value) and nothing is sent;
+  ///  * kind::too_large: the body passed max_body_bytes (aborted mid-transfer).
+  /// g++ 12: do not write `co_await c.send({.url = u})`: that compiler
+  /// destroys an aggregate temporary inside co_await twice. Name the request
+  /// first, or use get(url, ...).
   /// Per-request timeouts in `req` override the client's options. Requesting
   /// `stop` removes the transfer from libcurl (on the reactor thread) and
   /// resumes the caller promptly. The awaiting coroutine is resumed on the
   /// runtime it suspended on (or on the client's runtime if it had none).
   [[nodiscard]] task<result<response>> send(request req, std::stop_token stop = {});
 
-  /// send() of a GET for `url` with `hdrs`.
-  [[nodiscard]] task<result<response>> get(std::string url, http::headers hdrs = {}, std::stop_token stop = {});
+  /// send() of a GET for `url` with `hdrs`. Overloads instead of default
+  /// arguments, so `co_await c.get(url)` and `co_await c.get(url, stop)`
+  /// create no temporary besides the URL string.
+  [[nodiscard]] task<result<response>> get(std::string url, http::headers hdrs, std::stop_token stop = {});
+  [[nodiscard]] task<result<response>> get(std::string url, std::stop_token stop);
+  [[nodiscard]] task<result<response>> get(std::string url);
 
   /// Current counters.
   [[nodiscard]] client_stats stats() const noexcept;

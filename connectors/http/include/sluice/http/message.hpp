@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,7 +75,20 @@ struct request {
   std::string body{};
   std::optional<std::chrono::milliseconds> timeout{};          // whole request
   std::optional<std::chrono::milliseconds> connect_timeout{};  // TCP + TLS handshake
+  /// No byte received for this long ends the attempt (kind::timeout); see
+  /// client_options::inactivity_timeout.
+  std::optional<std::chrono::milliseconds> inactivity_timeout{};
+  /// Largest (decompressed) body accepted; see client_options::max_body_bytes.
+  std::optional<std::size_t> max_body_bytes{};
 };
+
+/// A GET request for `url` with everything else defaulted: lets callers
+/// build a request outside a co_await expression in one call.
+[[nodiscard]] inline request request_for(std::string_view url) {
+  request req;
+  req.url = std::string(url);
+  return req;
+}
 
 /// A complete response: any status, including 4xx/5xx, is a response, not an error.
 struct response {
@@ -91,7 +105,8 @@ struct error {
     transport,  // DNS, connect refused, reset, TLS failure (curl error text in message)
     timeout,    // connect, whole-request or low-speed timeout
     cancelled,  // the caller's stop_token fired or the client shut down
-    invalid,    // malformed URL or request
+    invalid,    // malformed URL or request, or a header with a control character: never sent
+    too_large,  // the body grew past the request's max_body_bytes: the transfer was aborted
   };
   kind what = kind::transport;
   std::string url{};

@@ -1,64 +1,48 @@
 // sluice::http::send_with_retry: exponential backoff with jitter, honouring Retry-After.
 //
 //   sluice::http::retry_policy policy{.max_attempts = 5,
-//                                     .on_attempt = [](const auto& a) { log(a.attempt, a.url); }};
-//   auto r = co_await send_with_retry(http, req, policy, stop);
+//                                     .on_attempt = [](const auto& a) { log(a.attempt, a.target); }};
+//   auto r = co_await send_with_retry(http, url, policy, stop);   // a GET
+//   auto p = co_await send_with_retry(http, req, policy, stop);   // any request (name it first)
 //
-// An attempt is retried when it failed with a transport error or a timeout,
-// or answered with a status in `retry_statuses` (502, 503, 504 by default).
-// Cancellation and invalid requests are never retried. The delay before
-// attempt n+1 is min(max_delay, base_delay * 2^(n-1)), scaled by a random
-// factor in [1 - jitter, 1 + jitter]; a Retry-After header on a retryable
-// response (seconds or an HTTP-date) replaces it, unless it asks for more
-// than max_retry_after, in which case that response is returned as is.
+// An attempt is retried when the policy's `retryable` hook says so, or by
+// default (default_retryable) when it failed with a transport error or a
+// timeout or answered 502, 503 or 504. Cancellation, invalid requests and
+// over-limit bodies are never retried. The waits are the policy's
+// (sluice/core/retry.hpp: capped exponential backoff with jitter); a
+// Retry-After header on a retryable response (seconds or an HTTP-date, of
+// any magnitude) replaces the backoff, unless it asks for more than
+// max_retry_after, in which case that response is returned as is.
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <string_view>
-#include <vector>
 
+#include "sluice/core/retry.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/http/client.hpp"
 #include "sluice/http/message.hpp"
 
 namespace sluice::http {
 
-/// What the on_attempt hook sees after every attempt.
-struct retry_attempt {
-  std::size_t attempt = 1;            // 1-based
-  std::string_view url{};             // the request URL (may carry credentials: redact before logging)
-  const result<response>* outcome{};  // this attempt's response or error
-  /// Sleep before the next attempt; nullopt when this attempt is the last
-  /// (success, not retryable, or attempts exhausted).
-  std::optional<std::chrono::milliseconds> next_delay{};
-};
+/// How send_with_retry retries: the project's one retry policy (see
+/// sluice/core/retry.hpp), with a response-or-error as the outcome.
+/// Default classification (when `retryable` is empty): see default_retryable().
+using retry_policy = sluice::retry_policy<result<response>>;
+/// What the policy's on_attempt hook sees after every attempt (`target` is the request URL).
+using retry_attempt = sluice::retry_attempt<result<response>>;
 
-/// How send_with_retry retries; designated-initialiser friendly.
-struct retry_policy {
-  /// Total attempts, the first included (1 = no retry).
-  std::size_t max_attempts = 4;
-  /// Backoff before the second attempt; doubled for every further attempt.
-  std::chrono::milliseconds base_delay{200};
-  /// Upper bound of one backoff delay (before jitter).
-  std::chrono::milliseconds max_delay{30'000};
-  /// Each delay is multiplied by a uniform random factor in [1 - jitter, 1 + jitter].
-  double jitter = 0.2;
-  /// Retry error::kind::transport and error::kind::timeout respectively.
-  bool retry_transport_errors = true;
-  bool retry_timeouts = true;
-  /// Statuses that are retried (add 429 to retry rate limiting).
-  std::vector<long> retry_statuses{502, 503, 504};
-  /// Use a retryable response's Retry-After instead of the backoff delay.
-  bool honour_retry_after = true;
-  /// A Retry-After longer than this ends the retries (the response is returned).
-  std::chrono::milliseconds max_retry_after{120'000};
-  /// Called after every attempt, on the runtime thread that made it; must not throw.
-  std::function<void(const retry_attempt&)> on_attempt{};
-};
+/// send_with_retry's classification when the policy has no `retryable`
+/// hook: transport errors, timeouts and the statuses 502, 503 and 504.
+/// Cancellation, invalid requests and over-limit bodies are never retried.
+/// To retry rate limiting as well:
+/// `.retryable = [](const auto& r) { return default_retryable(r) || (r && r->status == 429); }`.
+[[nodiscard]] bool default_retryable(const result<response>& outcome) noexcept;
 
 /// Parses a Retry-After value: delay-seconds or an HTTP-date (relative to
 /// `now`, clamped at zero). nullopt when it is neither.
@@ -72,5 +56,17 @@ struct retry_policy {
 /// `policy` must outlive the returned task.
 [[nodiscard]] task<result<response>> send_with_retry(client& c, request req, const retry_policy& policy,
                                                      std::stop_token stop = {});
+
+/// send_with_retry() of a GET for `url` (anything convertible to
+/// std::string_view): the natural spelling
+/// `co_await send_with_retry(client, url, policy, stop)` builds no aggregate
+/// inside the co_await (g++ 12 destroys such temporaries twice). A template
+/// so that a braced `{.url = u}` still selects the request overload.
+template <typename Url>
+requires std::convertible_to<const Url&, std::string_view>
+[[nodiscard]] task<result<response>> send_with_retry(client& c, const Url& url, const retry_policy& policy,
+                                                     std::stop_token stop = {}) {
+  return send_with_retry(c, request_for(std::string_view(url)), policy, std::move(stop));
+}
 
 }  // namespace sluice::http
