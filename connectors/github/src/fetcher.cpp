@@ -10,10 +10,13 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <deque>
+#include <limits>
 #include <mutex>
-#include <random>
 #include <unordered_set>
 
+#include "sluice/core/retry.hpp"
+#include "sluice/core/sleep.hpp"
 #include "sluice/core/when_all.hpp"
 #include "sluice/github/detail/adaptive_limiter.hpp"
 #include "sluice/github/etag_cache.hpp"
@@ -75,30 +78,9 @@ bool mentions_secondary_limit(std::string_view body) {
   return text.find("secondary rate limit") != std::string::npos || text.find("abuse") != std::string::npos;
 }
 
-milliseconds with_jitter(milliseconds d) {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_real_distribution<double> factor(0.8, 1.2);
-  return milliseconds(static_cast<milliseconds::rep>(static_cast<double>(d.count()) * factor(rng)));
-}
-
-milliseconds doubled(milliseconds base, std::size_t times, milliseconds cap) {
-  milliseconds d = base;
-  for (std::size_t i = 0; i < times && d < cap; ++i) d *= 2;
-  return std::min(d, cap);
-}
-
 std::string seconds_text(milliseconds d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
-  return buf;
-}
-
-std::string utc_clock_text(std::int64_t epoch) {
-  const std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%H:%M:%S UTC", &tm);
   return buf;
 }
 
@@ -133,6 +115,157 @@ using page_parser_fn = result<std::vector<Record>> (*)(std::string&);
 result<std::vector<issue_record>> parse_issues(std::string& body) { return parse_issue_page(body); }
 result<std::vector<pull_record>> parse_pulls(std::string& body) { return parse_pull_page(body); }
 
+// What one answer means for the page being fetched: get_page classifies
+// each outcome into one of these and its short loop carries it out.
+enum class page_action {
+  success,          // 2xx: the page
+  not_modified,     // 304: the cached page
+  redirect,         // 301/302/303/307/308: ask the Location instead
+  wait_for_reset,   // a primary or secondary rate limit: pause every request, then retry
+  back_off,         // 5xx, transport error, timeout: retry after the policy's backoff
+  fail_repository,  // an answer about this repository (404, 410 ...) or an unusable response
+  fail_run,         // 401: the credentials are rejected, nothing else can succeed
+};
+
+struct classified {
+  page_action action = page_action::fail_repository;
+  error failure{};                               // what to report if this ends the page
+  std::optional<milliseconds> requested_wait{};  // Retry-After, when the server sent one
+  bool primary_limit = false;                    // wait_for_reset: the primary budget, else secondary
+};
+
+// Per-page counts that bound the loop in get_page.
+struct page_tries {
+  std::size_t failures = 0;   // back_off and unexpected 304s (the retry policy's attempts)
+  std::size_t secondary = 0;  // secondary rate-limit answers
+  std::size_t primary = 0;    // primary rate-limit waits
+  int redirects = 0;
+};
+
+// A URL as it may appear in a message: no userinfo, control bytes shown as \xNN.
+std::string shown_url(std::string_view url) {
+  std::string out;
+  const auto scheme_end = url.find("://");
+  if (scheme_end != std::string_view::npos) {
+    const auto authority_end = url.find_first_of("/?#", scheme_end + 3);
+    const auto at = url.substr(0, authority_end).rfind('@');
+    if (at != std::string_view::npos && at > scheme_end) {
+      out = std::string(url.substr(0, scheme_end + 3));
+      url.remove_prefix(at + 1);
+    }
+  }
+  for (unsigned char c : url) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// "host[:port]" of a URL, for notices.
+std::string host_of(std::string_view url) {
+  const std::string origin = origin_of(url);
+  const auto scheme_end = origin.find("://");
+  return scheme_end == std::string::npos ? origin : origin.substr(scheme_end + 3);
+}
+
+// An instant as a full UTC date-time, 2026-11-30T15:04:05Z; absurd ones are said to be.
+std::string utc_datetime_text(std::int64_t epoch_seconds) {
+  const auto t = static_cast<std::time_t>(epoch_seconds);
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr || tm.tm_year > 9999 - 1900 || tm.tm_year < 0)
+    return "epoch second " + std::to_string(epoch_seconds) + " (not a representable date)";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t epoch_now() {
+  return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// When `wait` from now ends, as a UTC date-time (saturated: never overflows).
+std::string end_of_wait_text(milliseconds wait) {
+  const std::int64_t secs = std::chrono::duration_cast<seconds>(wait).count();
+  const std::int64_t now = epoch_now();
+  const std::int64_t end =
+      secs > std::numeric_limits<std::int64_t>::max() - now ? std::numeric_limits<std::int64_t>::max() : now + secs;
+  return utc_datetime_text(end);
+}
+
+// While a request is outstanding, says every `every` that it still is, so a
+// silent or trickling server is visible (also when stderr is not a TTY).
+// The reminder runs on the reactor thread; the destructor stops it.
+class stall_watch {
+ public:
+  stall_watch(reactor& io, milliseconds every, const std::function<void(std::string_view)>& notice, std::string what)
+      : m_shared(std::make_shared<shared>()) {
+    if (every.count() <= 0) return;
+    m_shared->io = &io;
+    m_shared->every = every;
+    m_shared->notice = &notice;
+    m_shared->what = std::move(what);
+    m_shared->start = steady::now();
+    std::lock_guard lock(m_shared->mutex);
+    arm(m_shared);
+  }
+  ~stall_watch() {
+    if (!m_shared->io) return;
+    std::lock_guard lock(m_shared->mutex);
+    m_shared->done = true;
+    m_shared->io->cancel_timer(m_shared->timer);
+  }
+  stall_watch(const stall_watch&) = delete;
+  stall_watch& operator=(const stall_watch&) = delete;
+
+ private:
+  struct shared {
+    std::mutex mutex;
+    bool done = false;
+    reactor* io = nullptr;
+    reactor::timer_id timer = 0;
+    milliseconds every{0};
+    const std::function<void(std::string_view)>* notice = nullptr;
+    std::string what;
+    steady::time_point start;
+  };
+  static void arm(const std::shared_ptr<shared>& s) {  // under s->mutex
+    s->timer = s->io->add_timer(steady::now() + s->every, [s] {
+      std::lock_guard lock(s->mutex);
+      if (s->done) return;
+      const auto waited = std::chrono::duration_cast<milliseconds>(steady::now() - s->start);
+      (*s->notice)("still waiting after " + seconds_text(waited) + ": " + s->what);
+      arm(s);
+    });
+  }
+  std::shared_ptr<shared> m_shared;
+};
+
+// The statistics sum `comments` over issues in 64 bits: a total that does
+// not fit is an error for the repository, never a wrapped number.
+std::optional<error> comments_overflow(const std::vector<issue_record>& issues) {
+  std::int64_t total = 0;
+  for (const issue_record& item : issues) {
+    if (item.is_pull_request) continue;
+    if (__builtin_add_overflow(total, item.comments, &total))
+      return error{0,
+                   "the issues' comment counts add up to more than a 64-bit integer holds: refusing to report a "
+                   "wrapped total"};
+  }
+  return std::nullopt;
+}
+
+struct stop_forwarder {
+  std::stop_source* target;
+  void operator()() const noexcept { target->request_stop(); }
+};
+
+error cancelled_error() { return error{0, "cancelled"}; }
+
 }  // namespace
 
 std::optional<std::pair<std::string, std::string>> split_repo_name(std::string_view full_name) {
@@ -156,6 +289,16 @@ class fetcher::state {
     if (!m_opt.notice) m_opt.notice = default_notice;
     m_opt.per_page = std::clamp(m_opt.per_page, 1, 100);
     m_opt.max_attempts = std::max<std::size_t>(1, m_opt.max_attempts);
+    m_opt.max_pages = std::max<std::size_t>(1, m_opt.max_pages);
+    m_policy.max_attempts = m_opt.max_attempts;
+    m_policy.base_delay = m_opt.backoff_base;
+    m_policy.max_delay = m_opt.backoff_max;
+    m_policy.max_retry_after = m_opt.max_wait;
+    // Secondary limits without retry-after: the floor, doubling per repeat, no jitter.
+    m_secondary_policy.base_delay = m_opt.secondary_limit_floor;
+    m_secondary_policy.max_delay = std::max(m_opt.backoff_max, m_opt.secondary_limit_floor * 8);
+    m_secondary_policy.jitter = 0;
+    m_forward_stop.emplace(m_opt.stop, stop_forwarder{&m_stop});
   }
 
   task<repo_report> fetch_repo(std::string full_name);
@@ -187,6 +330,10 @@ class fetcher::state {
   template <typename Record>
   task<result<std::vector<Record>>> list_endpoint(std::string url, page_parser_fn<Record> parse,
                                                   repo_counters& counters);
+  template <typename Record>
+  task<std::optional<error>> fan_out_pages(const std::string& last_url, int first_page, int last_page,
+                                           page_parser_fn<Record> parse, repo_counters& counters,
+                                           std::vector<Record>& records);
 
   http::request make_request(const std::string& url, const std::optional<etag_cache::entry>& cached) const {
     http::request req;
@@ -200,19 +347,29 @@ class fetcher::state {
       req.headers.add("Authorization", "Bearer " + std::string(m_opt.token->reveal()));
     if (cached) req.headers.add("If-None-Match", cached->etag);
     if (m_opt.request_timeout.count() > 0) req.timeout = m_opt.request_timeout;
+    req.inactivity_timeout = std::chrono::duration_cast<milliseconds>(m_opt.inactivity_timeout);
+    req.max_body_bytes = m_opt.max_body_bytes;
     return req;
   }
 
-  // Waits while a rate limit pauses every request.
-  task<void> wait_gate() {
+  // Why no further request may start: a 401 stopped the run, or the run was cancelled.
+  std::optional<error> stop_reason() const {
+    if (m_unauthorized.load(std::memory_order_acquire)) return stopped_error();
+    if (m_opt.stop.stop_requested()) return cancelled_error();
+    return std::nullopt;
+  }
+
+  // Waits while a rate limit pauses every request; false when stopped meanwhile.
+  task<bool> wait_gate() {
     for (;;) {
       steady::time_point until;
       {
         std::lock_guard lock(m_gate_mutex);
         until = m_pause_until;
       }
-      if (until <= steady::now()) co_return;
-      co_await sleep_until(until);
+      if (until <= steady::now()) co_return true;
+      auto nap = sleep_until(until, m_stop.get_token());
+      if (!co_await nap) co_return false;
     }
   }
 
@@ -221,31 +378,16 @@ class fetcher::state {
     m_pause_until = std::max(m_pause_until, until);
   }
 
-  // Primary limit spent: every request waits until reset + 1 s (retrying at
-  // the reset second itself is limited again).
-  void pause_for_primary_limit(const http::headers& h) {
-    const auto reset = header_int(h, "x-ratelimit-reset");
-    milliseconds wait = m_opt.secondary_limit_floor;
-    if (reset) {
-      const auto reset_at = std::chrono::system_clock::time_point(seconds(*reset)) + seconds(1);
-      wait = std::max<milliseconds>(
-          std::chrono::duration_cast<milliseconds>(reset_at - std::chrono::system_clock::now()), seconds(1));
-    }
-    pause_all_until(steady::now() + wait);
-    bool announce = false;
-    {
-      std::lock_guard lock(m_gate_mutex);
-      const std::int64_t key = reset.value_or(-1);
-      if (key != m_announced_reset) {
-        m_announced_reset = key;
-        announce = true;
-      }
-    }
-    if (announce) {
-      ++m_primary_waits;
-      m_opt.notice("GitHub API rate limit exhausted; waiting " + seconds_text(wait) + " until it resets" +
-                   (reset ? " (" + utc_clock_text(*reset) + ") plus 1 s" : std::string()) + ", then continuing");
-    }
+  classified classify(const http::result<http::response>& outcome, const std::string& url) const;
+  std::optional<error> wait_for_primary_limit(const http::response& resp, page_tries& tries, const std::string& url);
+  std::optional<error> wait_for_secondary_limit(const classified& c, long status, page_tries& tries,
+                                                const std::string& url);
+  result<std::string> redirect_target(const std::string& current, const http::response& resp, page_tries& tries);
+
+  std::string answer_message(const http::response& resp, const std::string& url) const {
+    std::string text = error_message(resp.body).value_or("HTTP " + std::to_string(resp.status));
+    if (m_opt.token) text = m_opt.token->redact(std::move(text));
+    return text + " (GET " + shown_url(url) + ")";
   }
 
   void report_progress() {
@@ -270,7 +412,9 @@ class fetcher::state {
   std::string m_api_origin;
   std::optional<etag_cache> m_cache;
   detail::adaptive_limiter m_limiter;
-  std::stop_source m_stop;
+  sluice::retry_policy<http::result<http::response>> m_policy{};            // back_off and malformed JSON
+  sluice::retry_policy<http::result<http::response>> m_secondary_policy{};  // secondary limits without retry-after
+  std::stop_source m_stop;  // requested on a 401 or when fetch_options::stop is
   std::atomic<bool> m_unauthorized{false};
 
   std::mutex m_gate_mutex;
@@ -280,119 +424,215 @@ class fetcher::state {
   std::atomic<std::uint64_t> m_requests{0}, m_not_modified{0}, m_retries{0}, m_malformed{0}, m_primary_waits{0},
       m_secondary{0}, m_redirects{0}, m_pages{0}, m_json_bytes{0}, m_parse_ns{0};
   std::atomic<std::size_t> m_repos_total{0}, m_repos_done{0};
+  std::optional<std::stop_callback<stop_forwarder>> m_forward_stop;  // last: unregistered first
 };
+
+classified fetcher::state::classify(const http::result<http::response>& outcome, const std::string& url) const {
+  if (!outcome) {
+    const http::error& e = outcome.error();
+    std::string text = shown_url(e.url) + ": " + e.message;
+    switch (e.what) {
+      case http::error::kind::transport:
+      case http::error::kind::timeout:
+        return {page_action::back_off, error{0, std::move(text)}};
+      case http::error::kind::cancelled:
+        return {page_action::fail_repository, cancelled_error()};
+      case http::error::kind::too_large:
+        return {page_action::fail_repository,
+                error{0, std::move(text) + " (raise max_body_bytes if this page is genuine)"}};
+      case http::error::kind::invalid:
+        return {page_action::fail_repository, error{0, std::move(text)}};
+    }
+    return {page_action::fail_repository, error{0, std::move(text)}};
+  }
+  const http::response& resp = *outcome;
+  const long status = resp.status;
+  if (status >= 200 && status < 300) return {page_action::success};
+  if (status == 304)
+    return {page_action::not_modified, error{304, "unexpected 304 Not Modified (GET " + shown_url(url) + ")"}};
+  if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308)
+    return {page_action::redirect, error{status, "redirect (GET " + shown_url(url) + ")"}};
+  if (status == 401) return {page_action::fail_run, error{401, answer_message(resp, url)}};
+  std::optional<milliseconds> retry_after;
+  const auto retry_after_header = resp.headers.get("retry-after");
+  if (retry_after_header) retry_after = http::parse_retry_after(*retry_after_header);
+  if (status == 403 || status == 429) {
+    const bool says_secondary = mentions_secondary_limit(resp.body);
+    const bool primary =
+        header_int(resp.headers, "x-ratelimit-remaining") == 0 && !retry_after_header && !says_secondary;
+    if (primary || retry_after_header || status == 429 || says_secondary)
+      return {page_action::wait_for_reset, error{status, answer_message(resp, url)}, retry_after, primary};
+    return {page_action::fail_repository, error{status, answer_message(resp, url)}};
+  }
+  if (status >= 500)
+    return {page_action::back_off, error{status, "HTTP " + std::to_string(status) + " (GET " + shown_url(url) + ")"},
+            retry_after};
+  // 404 missing or private, 409 empty, 410 gone/issues disabled, 422, 451
+  // blocked, other 4xx: an answer about this repository, not worth a retry.
+  return {page_action::fail_repository, error{status, answer_message(resp, url)}};
+}
+
+// Primary limit spent: every request waits until reset + 1 s (retrying at the
+// reset second itself is limited again), unless that is beyond max_wait.
+std::optional<error> fetcher::state::wait_for_primary_limit(const http::response& resp, page_tries& tries,
+                                                            const std::string& url) {
+  const long status = resp.status;
+  if (++tries.primary > m_opt.max_primary_waits) return error{status, answer_message(resp, url)};
+  const auto reset = header_int(resp.headers, "x-ratelimit-reset");
+  milliseconds wait = m_opt.secondary_limit_floor;
+  std::string until;
+  if (reset) {
+    // In whole seconds, compared before any conversion: a reset of any
+    // magnitude neither overflows nor turns into a wait of zero.
+    const std::int64_t now = epoch_now();
+    if (*reset < now) {
+      wait = seconds(1);  // already past: one second, never a burst
+    } else if (*reset - now >= std::chrono::duration_cast<seconds>(m_opt.max_wait).count()) {
+      return error{status, "GitHub API rate limit exhausted and it resets at " + utc_datetime_text(*reset) +
+                               ", more than max_wait (" + std::to_string(m_opt.max_wait.count()) +
+                               " s) from now: not waiting (GET " + shown_url(url) + ")"};
+    } else {
+      const auto reset_at = std::chrono::system_clock::time_point(seconds(*reset)) + seconds(1);
+      wait = std::max<milliseconds>(
+          std::chrono::duration_cast<milliseconds>(reset_at - std::chrono::system_clock::now()), seconds(1));
+    }
+  } else if (wait > m_opt.max_wait) {
+    return error{status, "GitHub API rate limit exhausted without x-ratelimit-reset; the wait of " +
+                             seconds_text(wait) + " is more than max_wait: not waiting (GET " + shown_url(url) + ")"};
+  }
+  pause_all_until(steady::now() + wait);
+  bool announce = false;
+  {
+    std::lock_guard lock(m_gate_mutex);
+    const std::int64_t key = reset.value_or(-1);
+    if (key != m_announced_reset) {
+      m_announced_reset = key;
+      announce = true;
+    }
+  }
+  if (announce) {
+    ++m_primary_waits;
+    m_opt.notice("GitHub API rate limit exhausted; waiting " + seconds_text(wait) + " until " + end_of_wait_text(wait) +
+                 (reset ? " (its reset plus 1 s)" : std::string()) + ", then continuing");
+  }
+  return std::nullopt;
+}
+
+// Secondary limit: every request pauses for retry-after (never less than the
+// backoff's floor, so "retry-after: 0" is no burst), or without one at least
+// the floor, doubling per repeat; the concurrency limit is halved.
+std::optional<error> fetcher::state::wait_for_secondary_limit(const classified& c, long status, page_tries& tries,
+                                                              const std::string& url) {
+  ++m_secondary;
+  if (++tries.secondary > m_opt.max_secondary_retries) return c.failure;
+  const milliseconds wait = c.requested_wait ? std::max(*c.requested_wait, m_policy.backoff(1, 0.0))
+                                             : m_secondary_policy.backoff(tries.secondary, 0.5);
+  if (wait > m_opt.max_wait)
+    return error{status, "secondary rate limit: the server asks to wait " + seconds_text(wait) + ", until " +
+                             end_of_wait_text(wait) + ", more than max_wait (" +
+                             std::to_string(m_opt.max_wait.count()) + " s): not waiting (GET " + shown_url(url) + ")"};
+  m_limiter.decrease();
+  pause_all_until(steady::now() + wait);
+  m_opt.notice("secondary rate limit (" + std::to_string(status) + "): pausing requests for " + seconds_text(wait) +
+               " until " + end_of_wait_text(wait) + " and lowering concurrency to " +
+               std::to_string(m_limiter.limit()));
+  return std::nullopt;
+}
+
+result<std::string> fetcher::state::redirect_target(const std::string& current, const http::response& resp,
+                                                    page_tries& tries) {
+  const long status = resp.status;
+  const auto location = resp.headers.get("location");
+  if (!location || location->empty())
+    return error{status, "redirect without Location (GET " + shown_url(current) + ")"};
+  if (++tries.redirects > m_opt.max_redirects)
+    return error{status, "too many redirects (GET " + shown_url(current) + ")"};
+  ++m_redirects;
+  return resolve_location(current, *location);
+}
 
 task<result<fetched_page>> fetcher::state::get_page(std::string url, bool conditional, repo_counters& counters) {
   std::string current = std::move(url);
-  std::size_t attempts = 0, secondary = 0, primary = 0;
-  int redirects = 0;
+  page_tries tries;
   for (;;) {
-    if (m_unauthorized.load(std::memory_order_acquire)) co_return stopped_error();
-    co_await wait_gate();
+    if (auto stopped = stop_reason()) co_return *stopped;
+    if (!co_await wait_gate()) continue;  // stopped: stop_reason() says why
     std::optional<etag_cache::entry> cached;
     if (m_cache && conditional) cached = m_cache->load(current);
     std::optional<http::result<http::response>> outcome;
     {
       auto permit = co_await m_limiter.acquire();
+      if (auto stopped = stop_reason()) co_return *stopped;
       ++m_requests;
       ++counters.requests;
-      outcome.emplace(co_await m_http.send(make_request(current, cached), m_stop.get_token()));
+      stall_watch watch(m_rt.io(), m_opt.stall_notice_after, m_opt.notice,
+                        "no complete answer from " + host_of(current) + " to GET " + shown_url(current));
+      auto sent = m_http.send(make_request(current, cached), m_stop.get_token());
+      outcome.emplace(co_await std::move(sent));
     }
-    if (!*outcome) {
-      const http::error& e = outcome->error();
-      if (e.what == http::error::kind::cancelled && m_unauthorized.load()) co_return stopped_error();
-      if (e.what == http::error::kind::invalid || e.what == http::error::kind::cancelled)
-        co_return error{0, e.to_string()};
-      if (++attempts >= m_opt.max_attempts)
-        co_return error{0, e.to_string() + " (gave up after " + std::to_string(attempts) + " attempts)"};
-      ++m_retries;
-      co_await sleep_for(with_jitter(doubled(m_opt.backoff_base, attempts - 1, m_opt.backoff_max)));
-      continue;
-    }
-    http::response& resp = outcome->value();
-    const long status = resp.status;
-    auto message = [&] {
-      std::string text = error_message(resp.body).value_or("HTTP " + std::to_string(status));
-      if (m_opt.token) text = m_opt.token->redact(std::move(text));
-      return text + " (GET " + current + ")";
-    };
-
-    if (status >= 200 && status < 300) {
-      m_limiter.record_success();
-      if (header_int(resp.headers, "x-ratelimit-remaining") == 0) pause_for_primary_limit(resp.headers);
-      fetched_page page{current, std::move(resp.body), std::string(resp.headers.get("link").value_or("")),
-                        std::string(resp.headers.get("etag").value_or("")), false};
-      co_return page;
-    }
-    if (status == 304) {
-      if (cached) {
-        ++m_not_modified;
+    classified c = classify(*outcome, current);
+    switch (c.action) {
+      case page_action::success: {
+        http::response& resp = outcome->value();
         m_limiter.record_success();
-        co_return fetched_page{current, std::move(cached->body), std::move(cached->link), std::move(cached->etag),
-                               true};
+        if (header_int(resp.headers, "x-ratelimit-remaining") == 0) {
+          // The last unit is spent: later requests wait (or fail beyond max_wait); this page is fine.
+          page_tries spare;
+          (void)wait_for_primary_limit(resp, spare, current);
+        }
+        co_return fetched_page{current, std::move(resp.body), std::string(resp.headers.get("link").value_or("")),
+                               std::string(resp.headers.get("etag").value_or("")), false};
       }
-      // 304 without a cached entry (removed meanwhile): ask unconditionally.
-      conditional = false;
-      if (++attempts >= m_opt.max_attempts) co_return error{304, "unexpected 304 Not Modified (GET " + current + ")"};
-      continue;
-    }
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-      const auto location = resp.headers.get("location");
-      if (!location || location->empty()) co_return error{status, "redirect without Location (GET " + current + ")"};
-      if (++redirects > m_opt.max_redirects) co_return error{status, "too many redirects (GET " + current + ")"};
-      ++m_redirects;
-      current = resolve_location(current, *location);
-      continue;
-    }
-    if (status == 401) {
-      if (!m_unauthorized.exchange(true)) {
-        m_opt.notice("401 " + message() + ": the credentials are rejected, stopping the run");
-        m_stop.request_stop();
-      }
-      co_return error{401, message()};
-    }
-    if (status == 403 || status == 429) {
-      const auto remaining = header_int(resp.headers, "x-ratelimit-remaining");
-      const auto retry_after_header = resp.headers.get("retry-after");
-      const bool says_secondary = mentions_secondary_limit(resp.body);
-      const bool secondary_limit = retry_after_header || status == 429 || says_secondary;
-      if (remaining == 0 && !retry_after_header && !says_secondary) {
-        if (++primary > m_opt.max_primary_waits) co_return error{status, message()};
-        pause_for_primary_limit(resp.headers);
+      case page_action::not_modified:
+        if (cached) {
+          ++m_not_modified;
+          m_limiter.record_success();
+          co_return fetched_page{current, std::move(cached->body), std::move(cached->link), std::move(cached->etag),
+                                 true};
+        }
+        // 304 without a cached entry (removed meanwhile): ask unconditionally.
+        conditional = false;
+        if (++tries.failures >= m_opt.max_attempts) co_return c.failure;
+        continue;
+      case page_action::redirect: {
+        auto target = redirect_target(current, outcome->value(), tries);
+        if (!target) co_return target.error();
+        current = std::move(target).value();
         continue;
       }
-      if (secondary_limit) {
-        ++m_secondary;
-        if (++secondary > m_opt.max_secondary_retries) co_return error{status, message()};
-        std::optional<milliseconds> wait;
-        if (retry_after_header) wait = http::parse_retry_after(*retry_after_header);
-        // No retry-after: at least the floor (a minute on GitHub), doubling on repeats.
-        if (!wait)
-          wait = doubled(m_opt.secondary_limit_floor, secondary - 1,
-                         std::max(m_opt.backoff_max, m_opt.secondary_limit_floor * 8));
-        m_limiter.decrease();
-        pause_all_until(steady::now() + *wait);
-        m_opt.notice("secondary rate limit (" + std::to_string(status) + "): pausing requests for " +
-                     seconds_text(*wait) + " and lowering concurrency to " + std::to_string(m_limiter.limit()));
+      case page_action::wait_for_reset: {
+        auto failed = c.primary_limit ? wait_for_primary_limit(outcome->value(), tries, current)
+                                      : wait_for_secondary_limit(c, outcome->value().status, tries, current);
+        if (failed) co_return *failed;
         continue;
       }
-      co_return error{status, message()};
+      case page_action::back_off: {
+        const auto delay = m_policy.delay_for(++tries.failures, c.requested_wait);
+        if (!delay) {
+          if (c.requested_wait && *c.requested_wait > m_opt.max_wait)
+            co_return error{c.failure.status, c.failure.message + ": the server asks to retry after " +
+                                                  seconds_text(*c.requested_wait) + ", more than max_wait"};
+          co_return error{c.failure.status,
+                          c.failure.message + " (gave up after " + std::to_string(tries.failures) + " attempts)"};
+        }
+        ++m_retries;
+        if (c.requested_wait && *delay >= seconds(1))
+          m_opt.notice("GET " + shown_url(current) + " answered " + std::to_string(c.failure.status) +
+                       " with retry-after: waiting until " + end_of_wait_text(*delay));
+        auto nap = sleep_for(*delay, m_stop.get_token());
+        co_await nap;  // stopped early: the loop's stop_reason() ends the page
+        continue;
+      }
+      case page_action::fail_run:
+        if (!m_unauthorized.exchange(true)) {
+          m_opt.notice("401 " + c.failure.message + ": the credentials are rejected, stopping the run");
+          m_stop.request_stop();
+        }
+        co_return c.failure;
+      case page_action::fail_repository:
+        if (auto stopped = stop_reason(); stopped && c.failure == cancelled_error()) co_return *stopped;
+        co_return c.failure;
     }
-    if (status >= 500) {
-      if (++attempts >= m_opt.max_attempts)
-        co_return error{status, "HTTP " + std::to_string(status) + " (GET " + current + "), gave up after " +
-                                    std::to_string(attempts) + " attempts"};
-      ++m_retries;
-      std::optional<milliseconds> wait;
-      if (auto ra = resp.headers.get("retry-after")) wait = http::parse_retry_after(*ra);
-      if (!wait || *wait > m_opt.backoff_max)
-        wait = with_jitter(doubled(m_opt.backoff_base, attempts - 1, m_opt.backoff_max));
-      co_await sleep_for(*wait);
-      continue;
-    }
-    // 404 missing or private, 409 empty, 410 gone/issues disabled, 422, 451
-    // blocked, other 4xx: an answer about this repository, not worth a retry.
-    co_return error{status, message()};
   }
 }
 
@@ -425,13 +665,70 @@ task<result<std::vector<Record>>> fetcher::state::page_records(std::string url, 
       co_return parsed;
     }
     ++m_malformed;
-    if (attempt >= m_opt.max_attempts)
-      co_return error{
-          0, parsed.error().message + " in " + url + " (gave up after " + std::to_string(attempt) + " attempts)"};
+    const auto delay = m_policy.delay_for(attempt);
+    if (!delay)
+      co_return error{0, parsed.error().message + " in " + shown_url(url) + " (gave up after " +
+                             std::to_string(attempt) + " attempts)"};
     ++m_retries;
     page.reset();
-    co_await sleep_for(with_jitter(doubled(m_opt.backoff_base, attempt - 1, m_opt.backoff_max)));
+    auto nap = sleep_for(*delay, m_stop.get_token());
+    if (!co_await nap) co_return stop_reason().value_or(cancelled_error());
   }
+}
+
+namespace {
+
+// Appends a page's records to the endpoint's, in page order.
+template <typename Record>
+void append_records(std::vector<Record>& into, std::vector<Record>&& page) {
+  if (into.empty()) {
+    into = std::move(page);
+  } else {
+    into.insert(into.end(), std::make_move_iterator(page.begin()), std::make_move_iterator(page.end()));
+  }
+}
+
+}  // namespace
+
+// Pages first_page..last_page of a page-numbered listing, at most a window
+// of them in flight; records are appended as pages complete, in order. A
+// page shorter than per_page is the end whatever rel="last" claimed, so a
+// rel="last" far beyond the data costs at most one window of empty pages.
+template <typename Record>
+task<std::optional<error>> fetcher::state::fan_out_pages(const std::string& last_url, int first_page, int last_page,
+                                                         page_parser_fn<Record> parse, repo_counters& counters,
+                                                         std::vector<Record>& records) {
+  const std::size_t window = std::max<std::size_t>(1, m_opt.concurrency / 2);  // both endpoints: <= concurrency
+  const auto cap = static_cast<long long>(m_opt.max_pages);
+  const long long stop_at = std::min<long long>(last_page, cap);
+  std::deque<join_handle<result<std::vector<Record>>>> in_flight;
+  std::optional<error> failure;
+  bool ended = false;  // a short page: the listing ends there
+  long long next = first_page;
+  bool last_full = false;
+  for (;;) {
+    while (!ended && !failure && next <= stop_at && in_flight.size() < window) {
+      auto part =
+          page_records<Record>(with_page_number(last_url, static_cast<int>(next)), std::nullopt, parse, counters);
+      in_flight.push_back(m_rt.spawn(std::move(part)));
+      ++next;
+    }
+    if (in_flight.empty()) break;
+    auto r = co_await std::move(in_flight.front());
+    in_flight.pop_front();
+    if (!r) {
+      if (!failure) failure = r.error();
+      continue;
+    }
+    last_full = r->size() >= static_cast<std::size_t>(m_opt.per_page);
+    if (!last_full) ended = true;
+    append_records(records, std::move(r).value());
+  }
+  if (!failure && !ended && last_full && last_page > cap)
+    failure = error{0, "more than max_pages (" + std::to_string(m_opt.max_pages) + ") pages at " + shown_url(last_url) +
+                           " (rel=\"last\" says " + std::to_string(last_page) +
+                           "): stopped; raise max_pages if the repository really is that large"};
+  co_return failure;
 }
 
 template <typename Record>
@@ -440,26 +737,37 @@ task<result<std::vector<Record>>> fetcher::state::list_endpoint(std::string url,
   auto first = co_await get_page(std::move(url), true, counters);
   if (!first) co_return first.error();
   const link_relations links = parse_link_header(first->link);
-  std::vector<join_handle<result<std::vector<Record>>>> parts;
+  std::vector<Record> records;
   std::optional<error> failure;
   const std::string first_url = first->url;
-  parts.push_back(m_rt.spawn(page_records<Record>(first_url, std::move(first).value(), parse, counters)));
+  {
+    auto parsed = co_await page_records<Record>(first_url, std::move(first).value(), parse, counters);
+    if (!parsed) co_return parsed.error();
+    append_records(records, std::move(parsed).value());
+  }
 
   const std::optional<int> next_page = links.next ? page_number(*links.next) : std::nullopt;
   const std::optional<int> last_page = links.last ? page_number(*links.last) : std::nullopt;
-  if (m_opt.fan_out && next_page && last_page && *next_page <= *last_page && *last_page - *next_page < 100'000) {
-    // rel="last" is page-numbered: fetch next..last concurrently (the
-    // limiter bounds how many are in flight).
-    for (int p = *next_page; p <= *last_page; ++p)
-      parts.push_back(
-          m_rt.spawn(page_records<Record>(with_page_number(*links.last, p), std::nullopt, parse, counters)));
+  if (m_opt.fan_out && next_page && last_page && *next_page <= *last_page) {
+    // rel="last" is page-numbered: fetch next..last a window at a time.
+    auto pages = fan_out_pages<Record>(*links.last, *next_page, *last_page, parse, counters, records);
+    failure = co_await std::move(pages);
   } else {
-    // Walk rel="next" exactly as given; parse each page while fetching the next.
+    // Walk rel="next" exactly as given; parse each page while fetching the
+    // next (at most one parse outstanding, so buffers stay bounded).
     std::unordered_set<std::string> seen{first_url};
     std::optional<std::string> next = links.next;
-    while (next) {
+    std::optional<join_handle<result<std::vector<Record>>>> parsing;
+    std::size_t pages = 1;
+    while (next && !failure) {
+      if (++pages > m_opt.max_pages) {
+        failure =
+            error{0, "more than max_pages (" + std::to_string(m_opt.max_pages) + ") pages: rel=\"next\" goes on at " +
+                         shown_url(*next) + "; stopped (raise max_pages if the repository really is that large)"};
+        break;
+      }
       if (!seen.insert(*next).second) {
-        failure = error{0, "pagination loop: rel=\"next\" repeats " + *next};
+        failure = error{0, "pagination loop: rel=\"next\" repeats " + shown_url(*next)};
         break;
       }
       auto page = co_await get_page(*next, true, counters);
@@ -468,21 +776,22 @@ task<result<std::vector<Record>>> fetcher::state::list_endpoint(std::string url,
         break;
       }
       next = parse_link_header(page->link).next;
+      if (parsing) {
+        auto r = co_await std::move(*parsing);
+        parsing.reset();
+        if (!r) {
+          failure = r.error();
+          break;
+        }
+        append_records(records, std::move(r).value());
+      }
       const std::string page_url = page->url;
-      parts.push_back(m_rt.spawn(page_records<Record>(page_url, std::move(page).value(), parse, counters)));
+      parsing.emplace(m_rt.spawn(page_records<Record>(page_url, std::move(page).value(), parse, counters)));
     }
-  }
-  std::vector<Record> records;
-  for (auto& part : parts) {
-    auto r = co_await std::move(part);
-    if (!r) {
-      if (!failure) failure = r.error();
-      continue;
-    }
-    if (records.empty()) {
-      records = std::move(r).value();
-    } else {
-      records.insert(records.end(), std::make_move_iterator(r->begin()), std::make_move_iterator(r->end()));
+    if (parsing) {
+      auto r = co_await std::move(*parsing);
+      if (!r && !failure) failure = r.error();
+      if (r) append_records(records, std::move(r).value());
     }
   }
   if (failure) co_return *failure;
@@ -495,8 +804,8 @@ task<repo_report> fetcher::state::fetch_repo(std::string full_name) {
   const auto names = split_repo_name(full_name);
   if (!names) {
     report.failure = error{0, "invalid repository name \"" + full_name + "\" (expected OWNER/REPO)"};
-  } else if (m_unauthorized.load()) {
-    report.failure = stopped_error();
+  } else if (auto stopped = stop_reason()) {
+    report.failure = std::move(*stopped);
   } else {
     repo_counters counters;
     const std::string repo_url = m_base + "/repos/" + names->first + "/" + names->second;
@@ -510,11 +819,20 @@ task<repo_report> fetcher::state::fetch_repo(std::string full_name) {
       report.failure = issues.error();
     } else if (!pulls) {
       report.failure = pulls.error();
+    } else if (auto overflow = comments_overflow(*issues)) {
+      report.failure = std::move(*overflow);
     } else {
       report.stats = co_await m_rt.offload([&] { return compute_repo_stats(*issues, *pulls); });
     }
-    // A repository cut short by another's 401 reports the 401 too.
-    if (report.failure && report.failure->status == 0 && m_unauthorized.load()) report.failure = stopped_error();
+    // A repository cut short by another's 401 reports the 401 too; one cut
+    // short by cancellation reports exactly "cancelled".
+    if (report.failure && report.failure->status == 0) {
+      if (m_unauthorized.load()) {
+        report.failure = stopped_error();
+      } else if (m_opt.stop.stop_requested()) {
+        report.failure = cancelled_error();
+      }
+    }
   }
   ++m_repos_done;
   report_progress();

@@ -14,16 +14,17 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
-#include "sluice/core/json.hpp"
 #include "random.hpp"
+#include "sluice/core/json.hpp"
 
 namespace sluice::fake_github {
 namespace {
 
-using sluice::json_writer;
 using detail::splitmix64;
+using sluice::json_writer;
 
 constexpr std::size_t k_log_capacity = 100000;
 constexpr int k_max_per_page = 100;
@@ -468,7 +469,11 @@ struct server::impl {
           "out to GitHub Support for help, please include the request ID F0B5:1234:5678:9ABC:DEF0.",
           "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", r.status);
       const bool omit = f.secondary_omit_retry_after_rate > 0 && fault_rng.chance(f.secondary_omit_retry_after_rate);
-      if (!omit) r.headers.emplace_back("retry-after", std::to_string(std::max(f.secondary_retry_after_s, 0)));
+      if (!f.retry_after_value.empty()) {
+        r.headers.emplace_back("retry-after", f.retry_after_value);
+      } else if (!omit) {
+        r.headers.emplace_back("retry-after", std::to_string(std::max(f.secondary_retry_after_s, 0)));
+      }
       return r;
     });
   }
@@ -505,6 +510,7 @@ struct server::impl {
 
   // ------------------------------------------------------------ pages
   reply list_page(const httplib::Request& req, repo_state& repo, endpoint kind) {
+    if (auto synthetic = synthetic_page(req, repo, kind)) return std::move(*synthetic);
     reply r;
     const std::string state = req.has_param("state") ? req.get_param_value("state") : "open";
     if (state != "open" && state != "closed" && state != "all") {
@@ -587,6 +593,29 @@ struct server::impl {
     return r;
   }
 
+  // faults.synthetic_pages: one-item pages numbered 1..N (or endless).
+  std::optional<reply> synthetic_page(const httplib::Request& req, const repo_state& repo, endpoint kind) {
+    const auto [pages, item, suffix] = with_faults(&repo, [](fault_options& f) {
+      return std::tuple{f.synthetic_pages, f.synthetic_item, f.link_suffix};
+    });
+    if (pages == 0) return std::nullopt;
+    long long page = 1;
+    if (req.has_param("page")) {
+      const auto v = parse_int(req.get_param_value("page"));
+      page = (v && *v > 0) ? *v : 1;
+    }
+    reply r;
+    r.charge = false;
+    r.body = (pages > 0 && page > pages) ? "[]" : "[" + item + "]";
+    const std::string endpoint_name = kind == endpoint::pulls ? "/pulls" : "/issues";
+    const std::string url = base + "/repos/" + repo.data.full_name() + endpoint_name + "?state=all&per_page=1&page=";
+    std::string link;
+    if (pages < 0 || page < pages) link = "<" + url + std::to_string(page + 1) + suffix + ">; rel=\"next\"";
+    if (pages > 0 && page < pages) link += ", <" + url + std::to_string(pages) + suffix + ">; rel=\"last\"";
+    if (!link.empty()) r.headers.emplace_back("Link", link);
+    return r;
+  }
+
   // The page of items selected[offset, end), assembled and hashed once per
   // distinct query and then shared by every request for it.
   static std::shared_ptr<const cached_page> shared_page(repo_state& repo, std::string key,
@@ -614,7 +643,7 @@ struct server::impl {
   }
 
   std::string link_header(const httplib::Request& req, const repo_state& repo, endpoint kind, pagination_mode mode,
-                          std::size_t n, std::size_t pp, std::size_t offset, long long page) const {
+                          std::size_t n, std::size_t pp, std::size_t offset, long long page) {
     // Keep the caller's query (raw, in order) minus the position parameters.
     std::string kept;
     const auto q = req.target.find('?');
@@ -638,14 +667,17 @@ struct server::impl {
                                 ? base + "/repositories/" + std::to_string(repo.data.id) + endpoint_name
                                 : base + "/repos/" + repo.data.full_name() + endpoint_name;
     std::vector<std::string> parts;
-    const auto add = [&](const std::string& position, std::string_view rel) {
-      parts.push_back("<" + url + "?" + kept + position + ">; rel=\"" + std::string(rel) + "\"");
+    const auto [fake_last, suffix] = with_faults(&repo, [](fault_options& f) {
+      return std::pair{f.fake_last_page, f.link_suffix};
+    });
+    const auto add = [&, suffix = suffix](const std::string& position, std::string_view rel) {
+      parts.push_back("<" + url + "?" + kept + position + suffix + ">; rel=\"" + std::string(rel) + "\"");
     };
     if (mode == pagination_mode::cursor) {
       if (offset + pp < n) add("after=" + make_cursor(repo.data.id, offset + pp), "next");
       if (offset > 0) add("before=" + make_cursor(repo.data.id, std::min(offset, n)), "prev");
     } else {
-      const long long last = static_cast<long long>((n + pp - 1) / pp);
+      const long long last = fake_last > 0 ? fake_last : static_cast<long long>((n + pp - 1) / pp);
       if (last <= 1 && page == 1) return {};
       const auto page_str = [](long long p) { return "page=" + std::to_string(p); };
       if (page > 1) add(page_str(std::min(page - 1, std::max(last, 1LL))), "prev");
@@ -756,6 +788,10 @@ struct server::impl {
     }
 
     reply r = answer(req, rt, auth, has_auth, concurrent);
+    const std::string reset_value = with_faults(rt.repo, [](fault_options& f) { return f.ratelimit_reset_value; });
+    if (!reset_value.empty())
+      for (auto& [name, value] : r.headers)
+        if (name == "x-ratelimit-reset") value = reset_value;
     send(r, res);
     record(req, r.status, has_auth, has_inm, r.content().size());
   }

@@ -100,8 +100,9 @@ struct fetch_options {
   bool fan_out = true;
 
   /// Attempts per page for 5xx, transport errors, timeouts and malformed JSON.
+  /// These three feed the one retry policy (sluice/core/retry.hpp).
   std::size_t max_attempts = 6;
-  /// Backoff before the second attempt; doubles per attempt up to backoff_max.
+  /// Backoff before the second attempt; doubles per attempt up to backoff_max (jitter 20 %).
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30'000};
   /// Pause after a secondary limit without retry-after (GitHub: at least a
@@ -115,6 +116,36 @@ struct fetch_options {
   std::chrono::milliseconds request_timeout{120'000};
   /// Redirects followed per request.
   int max_redirects = 5;
+
+  // ---- Limits and cancellation (each bounds what a hostile server can cost) ----
+
+  /// The run's stop token. When stop is requested, requests in flight are
+  /// cancelled and every wait (rate-limit pauses, backoff sleeps) ends at
+  /// once; repositories not finished report failure status 0 with message
+  /// "cancelled". Finished ones keep their results.
+  std::stop_token stop{};
+  /// Longest wait the fetcher takes on the server's word (a primary limit's
+  /// x-ratelimit-reset, a secondary limit's retry-after, a 5xx retry-after).
+  /// A longer one fails the repositories that hit it with a message saying
+  /// when the limit resets, instead of waiting. Waits that are taken are
+  /// announced through `notice` with their end as a UTC date-time.
+  std::chrono::seconds max_wait{900};
+  /// Largest page body accepted, counted after decompression and enforced
+  /// while it arrives (http::request::max_body_bytes): a larger page (or a
+  /// compression bomb) is an error for that repository; others are unaffected.
+  std::size_t max_body_bytes = std::size_t{64} << 20;
+  /// Pages per endpoint (issues, pulls) of one repository. An endless
+  /// rel="next" chain or a rel="last" beyond it is an error for the
+  /// repository once the cap is reached. Pages in flight per repository
+  /// stay <= concurrency whatever rel="last" claims.
+  std::size_t max_pages = 10'000;
+  /// No byte from the server for this long ends the attempt (then retried
+  /// like any timeout, up to max_attempts).
+  std::chrono::seconds inactivity_timeout{30};
+  /// A request still unanswered after this long is announced through
+  /// `notice` (host and request awaited), and again every such period, so a
+  /// silent or trickling server is visible. 0 = never.
+  std::chrono::milliseconds stall_notice_after{30'000};
 
   /// Human-readable notices (rate-limit waits, retries). Default: standard error.
   /// Called from runtime threads; must be thread-safe. Never given the token.

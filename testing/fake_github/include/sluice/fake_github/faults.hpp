@@ -2,6 +2,7 @@
 // Switchable misbehaviour of the fake GitHub server.
 
 #include <chrono>
+#include <string>
 
 namespace sluice::fake_github {
 
@@ -43,6 +44,29 @@ struct fault_options {
   double secondary_omit_retry_after_rate = 0.0;
   /// Secondary limit answers alternate 403 and 429 when true, else always 403.
   bool secondary_alternate_429 = true;
+
+  // ---- Hostile modes (issue 9): a server that lies or attacks. ----
+
+  /// Non-empty: secondary limit answers send this `retry-after` value
+  /// verbatim ("99999999999999999999", "-1", an HTTP-date ...).
+  std::string retry_after_value{};
+  /// Non-empty: every answer sends this `x-ratelimit-reset` verbatim (with
+  /// server::exhaust_rate_limit: a primary limit whose reset is absurd).
+  std::string ratelimit_reset_value{};
+  /// > 0: page-numbered list pages announce rel="last" as this page (and
+  /// rel="next" up to it), however few items exist; pages past the data are `[]`.
+  long long fake_last_page = 0;
+  /// Appended to every URL in a Link header (e.g. "\x01" or " x"): control
+  /// characters and spaces in server-chosen URLs.
+  std::string link_suffix{};
+  /// != 0: list endpoints ignore the repository's data and serve synthetic
+  /// one-item pages `[synthetic_item]`, page-numbered: > 0 serves that many
+  /// pages with rel="next" and rel="last"; < 0 serves an endless rel="next"
+  /// chain without rel="last". Answers are small, uncached and unlimited by
+  /// the primary budget, for memory and page-cap tests.
+  long long synthetic_pages = 0;
+  /// The item of synthetic pages (raw JSON, e.g. with a huge "comments").
+  std::string synthetic_item = R"({"number":1,"state":"open","user":{"login":"a"},"labels":[],"comments":1})";
 };
 
 }  // namespace sluice::fake_github
