@@ -9,8 +9,17 @@
 // Per repository it lists /repos/{o}/{r}/issues and /pulls with state=all and
 // per_page=100, following the Link header's rel="next" exactly as given;
 // when a page carries a page-numbered rel="last", the remaining pages are
-// fetched concurrently instead. Every page is parsed on the runtime's TBB
-// arena (runtime::offload), concurrently with the requests still in flight.
+// fetched concurrently instead, a window at a time (at most concurrency/2
+// per listing), stopping at the first short page whatever rel="last" said.
+// Every page is parsed on the runtime's TBB arena (runtime::offload),
+// concurrently with the requests still in flight, and its records are
+// appended as it completes, so memory is bounded by the window.
+//
+// Each answer is classified into one action (success, not-modified,
+// redirect, wait-for-reset, back-off, fail-repository, fail-run) and a short
+// loop carries it out; backoff is the one sluice::retry_policy
+// (sluice/core/retry.hpp) built from max_attempts/backoff_base/backoff_max.
+// Every wait observes fetch_options::stop.
 //
 // What a trustworthy GitHub client must do (docs/repo-fetcher.md):
 //  * headers Accept: application/vnd.github+json, X-GitHub-Api-Version:
@@ -19,7 +28,8 @@
 //    Link on another host, and never into a message;
 //  * primary rate limit (403/429 with x-ratelimit-remaining: 0, or a 2xx
 //    that spent the last unit): every request waits until x-ratelimit-reset
-//    plus one second, and the fetcher says so through `notice`;
+//    plus one second, and the fetcher says so through `notice` (with the
+//    end as a UTC date-time); a reset beyond max_wait fails the repository;
 //  * secondary rate limit (403/429 with retry-after or GitHub's "secondary
 //    rate limit" message): all requests pause for retry-after, or at least
 //    `secondary_limit_floor` doubling on each repeat, and the number of
