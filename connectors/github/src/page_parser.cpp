@@ -89,7 +89,10 @@ issue_record read_issue(od::object obj, cursor& at) {
       read_labels(field.value(), rec.labels);
     } else if (key == "comments") {
       at.field = "comments";
+      // get_int64 already rejects anything beyond 64 bits; a negative count
+      // is not a count (and would let a sum wrap the other way).
       rec.comments = field.value().get_int64();
+      if (rec.comments < 0) throw simdjson::simdjson_error(simdjson::NUMBER_OUT_OF_RANGE);
     } else if (key == "created_at") {
       at.field = "created_at";
       rec.created_at = timestamp_field(field.value());
