@@ -250,9 +250,19 @@ TEST_F(HttpHostile, NaturalSpellingsOfGetAndSendWithRetryAreSafe) {
     sluice::http::request named = sluice::http::request_for(u);  // a request: named first, then awaited
     auto e = co_await sluice::http::send_with_retry(client, std::move(named), policy, stop);
     ok += e && e->body == "fine";
+    // The spelling issue 14 found aborting with free(): invalid pointer under g++ 12.
+    auto f = co_await sluice::http::send_with_retry(client, {.url = u}, policy, stop);
+    ok += f && f->body == "fine";
+    const sluice::http::headers accept{{"Accept", "text/plain"}};
+    auto g = co_await sluice::http::send_with_retry(client, {.url = u, .headers = &accept}, policy);
+    ok += g && g->body == "fine";
+    auto h = co_await client.send({.url = u}, stop);
+    ok += h && h->body == "fine";
+    auto i = co_await client.send({.method = "GET", .url = server.url("/ok")});
+    ok += i && i->body == "fine";
     co_return ok;
   };
-  EXPECT_EQ(rt.block_on(body()), 5);
+  EXPECT_EQ(rt.block_on(body()), 9);
 }
 
 }  // namespace

@@ -643,7 +643,7 @@ client::~client() {
 
 client_stats client::stats() const noexcept { return m_state->stats(); }
 
-task<result<response>> client::send(request req, std::stop_token stop) {
+task<result<response>> client::perform(request req, std::stop_token stop) {
   if (stop.stop_requested()) co_return make_error(error::kind::cancelled, req.url, "cancelled by stop token");
   auto t = std::make_shared<transfer>(m_state.get(), &m_runtime->io(), std::move(req));
   if (auto failure = m_state->prepare(*t)) co_return std::move(*failure);

@@ -71,7 +71,8 @@ std::optional<milliseconds> parse_retry_after(std::string_view value, std::chron
   return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(diff));
 }
 
-task<result<response>> send_with_retry(client& c, request req, const retry_policy& policy, std::stop_token stop) {
+task<result<response>> send_request_with_retry(client& c, request req, const retry_policy& policy,
+                                               std::stop_token stop) {
   for (std::size_t attempt = 1;; ++attempt) {
     result<response> outcome = co_await c.send(req, stop);
     auto delay = next_delay(attempt, outcome, policy);

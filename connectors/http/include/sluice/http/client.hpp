@@ -36,6 +36,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -136,14 +137,21 @@ class client {
   ///    user-agent included) with CR, LF or another control character: the
   ///    error names the header (never its value) and nothing is sent;
   ///  * kind::too_large: the body passed max_body_bytes (aborted mid-transfer).
-  /// g++ 12: do not write `co_await c.send({.url = u})`: that compiler
-  /// destroys an aggregate temporary inside co_await twice. Name the request
-  /// first, or use get(url, ...).
-  /// Per-request timeouts in `req` override the client's options. Requesting
-  /// `stop` removes the transfer from libcurl (on the reactor thread) and
-  /// resumes the caller promptly. The awaiting coroutine is resumed on the
-  /// runtime it suspended on (or on the client's runtime if it had none).
-  [[nodiscard]] task<result<response>> send(request req, std::stop_token stop = {});
+  /// Per-request timeouts and limits in `req` override the client's options.
+  /// Requesting `stop` removes the transfer from libcurl (on the reactor
+  /// thread) and resumes the caller promptly. The awaiting coroutine is
+  /// resumed on the runtime it suspended on (or on the client's runtime if
+  /// it had none). A template only so that a braced list selects the
+  /// request_ref overload below; `R` is always http::request.
+  template <std::same_as<request> R>
+  [[nodiscard]] task<result<response>> send(R req, std::stop_token stop = {}) {
+    return perform(std::move(req), std::move(stop));
+  }
+  /// send() of `co_await c.send({.method = "POST", .url = u, .body = b})`:
+  /// safe on g++ 12 (see request_ref); the fields are copied before it returns.
+  [[nodiscard]] task<result<response>> send(const request_ref& req, std::stop_token stop = {}) {
+    return perform(to_request(req), std::move(stop));
+  }
 
   /// send() of a GET for `url` with `hdrs`. Overloads instead of default
   /// arguments, so `co_await c.get(url)` and `co_await c.get(url, stop)`
@@ -161,6 +169,8 @@ class client {
   class state;  // implementation detail (public only so the .cpp's helpers can name it)
 
  private:
+  task<result<response>> perform(request req, std::stop_token stop);
+
   sluice::runtime* m_runtime;
   std::unique_ptr<state> m_state;
 };

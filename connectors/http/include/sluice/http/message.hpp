@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -82,6 +83,38 @@ struct request {
   std::optional<std::size_t> max_body_bytes{};
 };
 
+/// The spelling `send({.url = u})` / `send_with_retry(c, {.url = u}, policy,
+/// stop)` takes: a request made of views of the caller's data. It is
+/// trivially destructible on purpose: g++ 12 destroys an aggregate temporary
+/// created inside a co_await expression twice (at a wrong address), which is
+/// harmless only for such a type. Every field is copied into an owned
+/// `request` before the call returns, so the viewed strings need only live
+/// for the call's full expression. `headers`, when set, is copied too.
+struct request_ref {
+  std::string_view method = "GET";
+  std::string_view url{};
+  const http::headers* headers = nullptr;
+  std::string_view body{};
+  std::optional<std::chrono::milliseconds> timeout{};
+  std::optional<std::chrono::milliseconds> connect_timeout{};
+  std::optional<std::chrono::milliseconds> inactivity_timeout{};
+  std::optional<std::size_t> max_body_bytes{};
+};
+
+/// An owned copy of `ref`.
+[[nodiscard]] inline request to_request(const request_ref& ref) {
+  request req;
+  req.method = std::string(ref.method);
+  req.url = std::string(ref.url);
+  if (ref.headers) req.headers = *ref.headers;
+  req.body = std::string(ref.body);
+  req.timeout = ref.timeout;
+  req.connect_timeout = ref.connect_timeout;
+  req.inactivity_timeout = ref.inactivity_timeout;
+  req.max_body_bytes = ref.max_body_bytes;
+  return req;
+}
+
 /// A GET request for `url` with everything else defaulted: lets callers
 /// build a request outside a co_await expression in one call.
 [[nodiscard]] inline request request_for(std::string_view url) {
@@ -115,6 +148,8 @@ struct error {
 
   [[nodiscard]] std::string to_string() const { return url + ": " + message; }
 };
+
+static_assert(std::is_trivially_destructible_v<request_ref>, "see request_ref: it must stay trivially destructible");
 
 /// A response (or other value) or an http::error.
 template <typename T>

@@ -54,8 +54,22 @@ using retry_attempt = sluice::retry_attempt<result<response>>;
 /// (sluice::sleep_for on the runtime). Requesting `stop` cancels the attempt
 /// in flight or ends the sleep at once, yielding kind::cancelled.
 /// `policy` must outlive the returned task.
-[[nodiscard]] task<result<response>> send_with_retry(client& c, request req, const retry_policy& policy,
-                                                     std::stop_token stop = {});
+[[nodiscard]] task<result<response>> send_request_with_retry(client& c, request req, const retry_policy& policy,
+                                                             std::stop_token stop = {});
+/// send_with_retry() of an owned request. A template only so that a braced
+/// list selects the request_ref overload; `R` is always http::request.
+template <std::same_as<request> R>
+[[nodiscard]] task<result<response>> send_with_retry(client& c, R req, const retry_policy& policy,
+                                                     std::stop_token stop = {}) {
+  return send_request_with_retry(c, std::move(req), policy, std::move(stop));
+}
+/// The documented spelling `co_await send_with_retry(client, {.url = u}, policy, stop)`:
+/// safe on g++ 12 because request_ref is trivially destructible; its fields
+/// are copied into an owned request before this returns.
+[[nodiscard]] inline task<result<response>> send_with_retry(client& c, const request_ref& req,
+                                                            const retry_policy& policy, std::stop_token stop = {}) {
+  return send_request_with_retry(c, to_request(req), policy, std::move(stop));
+}
 
 /// send_with_retry() of a GET for `url` (anything convertible to
 /// std::string_view): the natural spelling
@@ -66,7 +80,7 @@ template <typename Url>
 requires std::convertible_to<const Url&, std::string_view>
 [[nodiscard]] task<result<response>> send_with_retry(client& c, const Url& url, const retry_policy& policy,
                                                      std::stop_token stop = {}) {
-  return send_with_retry(c, request_for(std::string_view(url)), policy, std::move(stop));
+  return send_request_with_retry(c, request_for(std::string_view(url)), policy, std::move(stop));
 }
 
 }  // namespace sluice::http
