@@ -193,7 +193,11 @@ std::variant<cli_options, usage_error> parse_command_line(const std::vector<std:
       files.push_back(text);
     } else if (arg == "--api-url") {
       if (auto e = takes_value(text)) return *e;
-      if (auto problem = api_url_problem(text)) return usage_error{"--api-url " + quoted(text) + " " + *problem};
+      if (auto problem = api_url_problem(text)) {
+        // A URL with userinfo may carry a password: name the rule, not the URL.
+        const bool secret = text.find('@') != std::string::npos;
+        return usage_error{"--api-url " + (secret ? std::string() : quoted(text) + " ") + *problem};
+      }
       opt.api_url = text;
     } else if (arg == "--concurrency") {
       if (auto e = takes_value(text)) return *e;
@@ -217,7 +221,11 @@ std::variant<cli_options, usage_error> parse_command_line(const std::vector<std:
       if (!d)
         return usage_error{arg + " must be a duration such as 90, 90s, 10m or 2h, at most a week (got " +
                            quoted(text) + ")"};
-      (arg == "--timeout" ? opt.timeout : opt.max_wait) = *d;
+      if (arg == "--timeout") {
+        opt.timeout = *d;
+      } else {
+        opt.max_wait = *d;
+      }
     } else if (arg == "--max-body") {
       if (auto e = takes_value(text)) return *e;
       auto n = parse_scaled(text, 1024, std::uint64_t{1} << 40, {{"K", 1u << 10}, {"M", 1u << 20}, {"G", 1u << 30}});

@@ -57,9 +57,12 @@ class diagnostics {
     if (!m_progress) return;
     std::lock_guard lock(m_mutex);
     const auto now = std::chrono::steady_clock::now();
-    const bool finished = p.repos_done >= m_total;
-    if (!finished && now - m_last < std::chrono::milliseconds(100)) return;
+    // Throttled to 10 redraws a second, except when a repository finished
+    // (so the count a user or a script reads is never stale).
+    const bool repo_finished = p.repos_done != m_last_done;
+    if (!repo_finished && now - m_last < std::chrono::milliseconds(100)) return;
     m_last = now;
+    m_last_done = p.repos_done;
     char line[160];
     std::snprintf(line, sizeof line,
                   "\r\033[Krepo-fetcher: %zu/%zu repositories, %llu requests, %llu pages, %.1f MB JSON", p.repos_done,
@@ -88,6 +91,7 @@ class diagnostics {
   const std::optional<github::api_token>& m_token;
   std::size_t m_total;
   bool m_line_shown = false;
+  std::size_t m_last_done = 0;
   std::chrono::steady_clock::time_point m_last{};
 };
 

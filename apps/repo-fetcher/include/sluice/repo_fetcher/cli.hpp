@@ -59,7 +59,9 @@ struct usage_error {
 /// exit status. `err_is_terminal` decides the progress default. Stops early
 /// (exit 130/143) on SIGINT/SIGTERM, installing handlers for the call's
 /// duration (sluice::stop_on_signals); results for finished repositories are
-/// still written.
+/// still written. After such a stop (or --timeout) the fetch gets 0.7 s to
+/// wind down through fetch_options::stop; if it has not, the rows are written
+/// and the process ends with std::_Exit(status) instead of returning.
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool err_is_terminal);
 
 }  // namespace sluice::repo_fetcher
