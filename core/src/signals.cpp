@@ -44,7 +44,8 @@ struct signal_stop::state {
   std::atomic<int> fired{0};
 };
 
-signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals) : m_rt(rt), m_state(std::make_unique<state>()) {
+signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals)
+    : m_rt(rt), m_state(std::make_unique<state>()) {
   if (signals.size() == 0) throw std::invalid_argument("stop_on_signals: no signals given");
   for (int sig : signals)
     if (sig == SIGKILL || sig == SIGSTOP || sig <= 0 || sig >= NSIG)

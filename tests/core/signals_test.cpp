@@ -43,7 +43,8 @@ TEST(StopOnSignals, SigtermStopsAStopCallbackOnTheToken) {
 }
 
 TEST(StopOnSignals, DestructionRestoresThePreviousHandler) {
-  struct sigaction mine {}, seen {};
+  struct sigaction mine {
+  }, seen{};
   mine.sa_handler = count_usr2;
   sigemptyset(&mine.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR2, &mine, nullptr), 0);

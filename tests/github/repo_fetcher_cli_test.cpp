@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "github_test_support.hpp"
-#include "subprocess.hpp"
 #include "sluice/fake_github/demo.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
+#include "subprocess.hpp"
 
 namespace rf = sluice::repo_fetcher;
 namespace fg = sluice::fake_github;
@@ -138,8 +138,7 @@ TEST(RepoFetcherCli, TheDemoRunsTheFakeServerAndTheFetcherAsSeparateProcesses) {
   sluice::testing::child_process fetcher(args, {});
   ASSERT_TRUE(fetcher.started());
   EXPECT_EQ(fetcher.wait(std::chrono::seconds(300)), rf::exit_ok) << fetcher.stderr_text();
-  for (const auto& name : fg::demo_repo_names())
-    EXPECT_NE(fetcher.stdout_text().find(name), std::string::npos) << name;
+  for (const auto& name : fg::demo_repo_names()) EXPECT_NE(fetcher.stdout_text().find(name), std::string::npos) << name;
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait(std::chrono::seconds(60)), 0);
 }

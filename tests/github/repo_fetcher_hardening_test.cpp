@@ -151,9 +151,9 @@ TEST(RepoFetcherHardening, TheBinaryExitsTwoOnABadTokenAndNeverEchoesIt) {
 
 TEST(RepoFetcherHardening, RepositoryNamesAreValidatedAsGitHubDoesBeforeAnyRequest) {
   fg::server srv({.repos = {{.owner = "a", .name = "one", .issues = 3, .seed = 1}}});
-  for (const std::string& bad : std::vector<std::string>{"a/..", "a/.", "../x", "a/b/c", "a/b%2F..%2F..", "a/b?x",
-                                                        "a b/c", std::string(40, 'o') + "/x",
-                                                        "a/" + std::string(101, 'r'), "a_b/c"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"a/..", "a/.", "../x", "a/b/c", "a/b%2F..%2F..", "a/b?x", "a b/c",
+                                std::string(40, 'o') + "/x", "a/" + std::string(101, 'r'), "a_b/c"}) {
     std::ostringstream out, err;
     EXPECT_EQ(rf::run({"--api-url", srv.base_url(), "a/one", bad}, out, err, false), rf::exit_usage) << bad;
     EXPECT_NE(err.str().find("OWNER/REPO"), std::string::npos) << err.str();
@@ -174,11 +174,11 @@ TEST(RepoFetcherHardening, ApiUrlMustBeHttpWithAHostAndNothingElse) {
     const char* url;
     const char* says;
   };
-  for (const bad& b : {bad{"ftp://h", "http"}, bad{"http://", "no host"}, bad{"http:///path", "no host"},
-                       bad{"https://user:pw@h", "user:password@"}, bad{"https://tok@h/", "user:password@"},
-                       bad{"https://h/?x=1", "query"}, bad{"https://h/#f", "fragment"},
-                       bad{"https://h:99999", "port"}, bad{"https://h:x", "port"},
-                       bad{"https://h/\r\nX: y", "control"}, bad{"https://h /", "spaces"}}) {
+  for (const bad& b :
+       {bad{"ftp://h", "http"}, bad{"http://", "no host"}, bad{"http:///path", "no host"},
+        bad{"https://user:pw@h", "user:password@"}, bad{"https://tok@h/", "user:password@"},
+        bad{"https://h/?x=1", "query"}, bad{"https://h/#f", "fragment"}, bad{"https://h:99999", "port"},
+        bad{"https://h:x", "port"}, bad{"https://h/\r\nX: y", "control"}, bad{"https://h /", "spaces"}}) {
     const auto message = usage_error_of({"--api-url", b.url, "a/b"});
     EXPECT_NE(message.find(b.says), std::string::npos) << b.url << " -> " << message;
     EXPECT_FALSE(has_control_bytes(message, false)) << message;
@@ -197,9 +197,11 @@ TEST(RepoFetcherHardening, ADirectoryOrUnreadableReposFileIsAUsageError) {
 }
 
 TEST(RepoFetcherHardening, ControlCharactersInEchoedInputAreEscaped) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--frob\x1b[2J"}, {"a/b", "--format", "x\x1b]0;pwned\x07"},
-        {"a/b\x1b[31m"}, {"a/b", "--concurrency", "1\r\n2"}, {"--repos-file", "/nonexistent/\x1b[1m"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--frob\x1b[2J"},
+                                               {"a/b", "--format", "x\x1b]0;pwned\x07"},
+                                               {"a/b\x1b[31m"},
+                                               {"a/b", "--concurrency", "1\r\n2"},
+                                               {"--repos-file", "/nonexistent/\x1b[1m"}}) {
     const auto message = usage_error_of(args);
     ASSERT_FALSE(message.empty());
     EXPECT_FALSE(has_control_bytes(message, false)) << message;
@@ -208,8 +210,8 @@ TEST(RepoFetcherHardening, ControlCharactersInEchoedInputAreEscaped) {
 }
 
 TEST(RepoFetcherHardening, LimitFlagsParseAndAreChecked) {
-  auto parsed = rf::parse_command_line(
-      {"a/b", "--timeout", "10m", "--max-wait", "90", "--max-body", "8M", "--max-pages", "50"});
+  auto parsed =
+      rf::parse_command_line({"a/b", "--timeout", "10m", "--max-wait", "90", "--max-body", "8M", "--max-pages", "50"});
   ASSERT_TRUE(std::holds_alternative<rf::cli_options>(parsed)) << std::get<rf::usage_error>(parsed).message;
   const auto& o = std::get<rf::cli_options>(parsed);
   EXPECT_EQ(o.timeout, std::chrono::seconds(600));
@@ -299,8 +301,7 @@ void expect_fast_done_slow_failed(const std::string& jsonl, const fg::server& sr
   gh::write_jsonl(fast, {.repo = "f/fast", .stats = gh::testing::expected_stats(*srv.repo("f/fast")), .failure = {}});
   EXPECT_EQ(rows[0] + "\n", fast.str());
   EXPECT_EQ(rows[1].rfind("{\"repo\": \"s/slow\", \"issues\": null", 0), 0u) << rows[1];
-  EXPECT_NE(rows[1].find("\"error\": {\"status\": 0, \"message\": \"" + message + "\"}"), std::string::npos)
-      << rows[1];
+  EXPECT_NE(rows[1].find("\"error\": {\"status\": 0, \"message\": \"" + message + "\"}"), std::string::npos) << rows[1];
 }
 
 }  // namespace

@@ -9,8 +9,7 @@
 namespace gh = sluice::github;
 
 TEST(RepoName, AcceptsWhatGitHubAccepts) {
-  for (const char* ok : {"octocat/hello-world", "a/b", "A-1/x.y_z-9", "a/.github", "a/..x", "a/x..",
-                         "0/0", "o/_"}) {
+  for (const char* ok : {"octocat/hello-world", "a/b", "A-1/x.y_z-9", "a/.github", "a/..x", "a/x..", "0/0", "o/_"}) {
     auto n = gh::repo_name::parse(ok);
     ASSERT_TRUE(n) << ok << ": " << n.error();
     EXPECT_EQ(n->full(), ok);
@@ -64,5 +63,5 @@ TEST(RepoName, EscapeForDisplayLeavesNoControlCharacters) {
   EXPECT_EQ(gh::escape_for_display("a\x1b[2Jb\\c\td\x7f"), "a\\x1b[2Jb\\\\c\\x09d\\x7f");
   EXPECT_EQ(gh::escape_for_display("caf\xc3\xa9 \xe4\xb8\xad"), "caf\xc3\xa9 \xe4\xb8\xad");  // UTF-8 kept
   EXPECT_EQ(gh::escape_for_display("\xc2\x9b"), "\\u009b");                                   // C1 CSI
-  EXPECT_EQ(gh::escape_for_display("x\xff"), "x\xef\xbf\xbd");                               // invalid -> U+FFFD
+  EXPECT_EQ(gh::escape_for_display("x\xff"), "x\xef\xbf\xbd");                                // invalid -> U+FFFD
 }

@@ -136,8 +136,8 @@ TEST(RepoStats, IntervalsThatEndBeforeTheyStartAreLeftOutOfTheMedians) {
   fine.merged_at = t(1800);
   const std::vector<gh::pull_record> pulls{backwards, fine};
   const auto s = gh::compute_repo_stats(items, pulls);
-  EXPECT_EQ(s.issues.closed, 3);                // still counted as closed
-  EXPECT_EQ(s.issue_close_hours_median, 1.5);   // median of 2 h and 1 h only
-  EXPECT_EQ(s.pulls.merged, 2);                 // still counted as merged
-  EXPECT_EQ(s.pull_merge_hours_median, 0.5);    // the 30 min one only
+  EXPECT_EQ(s.issues.closed, 3);               // still counted as closed
+  EXPECT_EQ(s.issue_close_hours_median, 1.5);  // median of 2 h and 1 h only
+  EXPECT_EQ(s.pulls.merged, 2);                // still counted as merged
+  EXPECT_EQ(s.pull_merge_hours_median, 0.5);   // the 30 min one only
 }

@@ -105,13 +105,17 @@ namespace {
 // What the network may send in names and messages: escape sequences, NUL,
 // CR/LF, separators, invalid UTF-8 (a lone continuation byte, a truncated
 // sequence, an overlong '/', a surrogate), a C1 CSI.
-const std::string k_hostile = std::string("x\x1b[31m\0\r\n\t,;=\"\\", 15) + "\x80|\xe4\xb8|\xc0\xaf|\xed\xa0\x80|\xc2\x9b";
+const std::string k_hostile =
+    std::string("x\x1b[31m\0\r\n\t,;=\"\\", 15) + "\x80|\xe4\xb8|\xc0\xaf|\xed\xa0\x80|\xc2\x9b";
 
 gh::repo_report hostile_report() {
   gh::repo_report r = sample();
   r.repo = "o/" + k_hostile;
   r.stats->top_labels = {{k_hostile, 2}, {"a; b=1", 1}};
-  r.stats->top_authors = {{"bad\xff" "login", 3}};
+  r.stats->top_authors = {
+      {"bad\xff"
+       "login",
+       3}};
   r.failure = gh::error{500, "server said: " + k_hostile};
   return r;
 }
@@ -162,7 +166,7 @@ TEST(Report, CsvOfHostileStringsHasNoControlBytesAndUnambiguousLists) {
 
 TEST(Report, TableEscapesControlsAndAlignsByDisplayWidth) {
   std::vector<gh::repo_report> reports{hostile_report(), sample()};
-  reports[1].repo = "o/\xe4\xb8\xad\xe6\x96\x87";  // two wide characters: four columns
+  reports[1].repo = "o/\xe4\xb8\xad\xe6\x96\x87";     // two wide characters: four columns
   reports[1].stats->top_labels = {{"e\xcc\x81", 1}};  // e + combining acute: one column
   std::ostringstream out;
   gh::write_table(out, reports);
@@ -186,5 +190,5 @@ TEST(Report, TableEscapesControlsAndAlignsByDisplayWidth) {
     return width;
   };
   // Right-aligned "10" (issues) ends at the same column in both data rows.
-  EXPECT_EQ(column_of_issues(rows[2], "  10  ") , column_of_issues(rows[3], "  10  ")) << table;
+  EXPECT_EQ(column_of_issues(rows[2], "  10  "), column_of_issues(rows[3], "  10  ")) << table;
 }

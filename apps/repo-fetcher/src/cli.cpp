@@ -219,8 +219,8 @@ std::variant<cli_options, usage_error> parse_command_line(const std::vector<std:
       if (auto e = takes_value(text)) return *e;
       auto d = parse_duration(text, arg == "--timeout" ? 1 : 0);
       if (!d)
-        return usage_error{arg + " must be a duration such as 90, 90s, 10m or 2h, at most a week (got " +
-                           quoted(text) + ")"};
+        return usage_error{arg + " must be a duration such as 90, 90s, 10m or 2h, at most a week (got " + quoted(text) +
+                           ")"};
       if (arg == "--timeout") {
         opt.timeout = *d;
       } else {

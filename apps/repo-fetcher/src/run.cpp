@@ -252,10 +252,9 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     board.stop("cancelled");
     stop.request_stop();
   });
-  auto http = std::make_unique<http::client>(*rt, http::client_options{
-                                                      .max_connections_per_host = opt.concurrency,
-                                                      .max_in_flight = opt.concurrency * 2,
-                                                      .user_agent = "sluice-repo-fetcher/0.1"});
+  auto http = std::make_unique<http::client>(*rt, http::client_options{.max_connections_per_host = opt.concurrency,
+                                                                       .max_in_flight = opt.concurrency * 2,
+                                                                       .user_agent = "sluice-repo-fetcher/0.1"});
   github::fetch_options fo;
   fo.api_url = opt.api_url;
   fo.token = token;
@@ -315,8 +314,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   if (status != exit_ok && status != 128 + SIGPIPE) {
     if (const auto reason = board.stop_reason()) {
-      err << "repo-fetcher: " << reason.value() << "; " << (reports.size() - static_cast<std::size_t>(failed))
-          << " of " << reports.size() << " repositories finished\n";
+      err << "repo-fetcher: " << reason.value() << "; " << (reports.size() - static_cast<std::size_t>(failed)) << " of "
+          << reports.size() << " repositories finished\n";
     } else {
       err << "repo-fetcher: " << failed << " of " << reports.size() << " repositories failed\n";
     }

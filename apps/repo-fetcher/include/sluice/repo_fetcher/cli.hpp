@@ -32,9 +32,9 @@ struct cli_options {
   std::optional<bool> progress;          // default: on when standard error is a terminal
   /// Whole-run deadline; unfinished repositories then report status 0 "timeout".
   std::optional<std::chrono::seconds> timeout;
-  std::chrono::seconds max_wait{900};       // longest rate-limit wait taken
+  std::chrono::seconds max_wait{900};            // longest rate-limit wait taken
   std::size_t max_body = std::size_t{64} << 20;  // bytes per response (decompressed)
-  std::size_t max_pages = 10'000;           // pages per endpoint
+  std::size_t max_pages = 10'000;                // pages per endpoint
   bool help = false;
 };
 
