@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sluice/github/repo_name.hpp"
+#include "sluice/github/display_text.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
 
 int main(int argc, char** argv) {

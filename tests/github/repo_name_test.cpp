@@ -59,7 +59,7 @@ TEST(RepoName, ApiPathIsPercentEncodedPerSegment) {
   EXPECT_EQ(gh::percent_encode_path_segment("x.y_z-~9"), "x.y_z-~9");
 }
 
-TEST(RepoName, EscapeForDisplayLeavesNoControlCharacters) {
+TEST(DisplayText, EscapeForDisplayLeavesNoControlCharacters) {
   EXPECT_EQ(gh::escape_for_display("a\x1b[2Jb\\c\td\x7f"), "a\\x1b[2Jb\\\\c\\x09d\\x7f");
   EXPECT_EQ(gh::escape_for_display("caf\xc3\xa9 \xe4\xb8\xad"), "caf\xc3\xa9 \xe4\xb8\xad");  // UTF-8 kept
   EXPECT_EQ(gh::escape_for_display("\xc2\x9b"), "\\u009b");                                   // C1 CSI

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "sluice/github/display_text.hpp"
 #include "sluice/github/repo_name.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
 

@@ -19,9 +19,9 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/signals.hpp"
 #include "sluice/files/atomic_file.hpp"
+#include "sluice/github/display_text.hpp"
 #include "sluice/github/etag_cache.hpp"
 #include "sluice/github/fetcher.hpp"
-#include "sluice/github/repo_name.hpp"
 #include "sluice/http/client.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
 

@@ -6,7 +6,7 @@
 #include <ostream>
 #include <vector>
 
-#include "sluice/github/repo_name.hpp"
+#include "sluice/github/display_text.hpp"
 
 namespace sluice::github {
 namespace {

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "sluice/core/result.hpp"
+#include "sluice/github/display_text.hpp"
 
 namespace sluice::github {
 
@@ -53,10 +54,5 @@ class repo_name {
 /// (ALPHA / DIGIT / "-" / "." / "_" / "~") written as %XX; "." and ".."
 /// become "%2E" and "%2E%2E" so they are never dot-segments.
 [[nodiscard]] std::string percent_encode_path_segment(std::string_view segment);
-
-/// `text` safe to echo to a terminal or log: C0 controls and DEL are written
-/// as \xNN, C1 controls as \u00NN, a backslash as "\\", and bytes that are
-/// not valid UTF-8 become U+FFFD. Printable UTF-8 is kept.
-[[nodiscard]] std::string escape_for_display(std::string_view text);
 
 }  // namespace sluice::github
