@@ -341,7 +341,8 @@ TEST(RepoFetcherHardening, SigtermLeavesThePreviousOutUntouchedUntilTheNewOneIsC
 
 TEST(RepoFetcherHardening, TimeoutEndsTheRunLikeACancelButSaysTimeout) {
   half_stuck_server s;
-  child_process p({k_binary, "--timeout", "3", "--api-url", s.srv.base_url(), "f/fast", "s/slow"}, {});
+  // 8 s: generous, so the fast repository finishes first even on a loaded machine.
+  child_process p({k_binary, "--timeout", "8", "--api-url", s.srv.base_url(), "f/fast", "s/slow"}, {});
   ASSERT_TRUE(p.started());
   EXPECT_EQ(p.wait(120s), rf::exit_some_failed) << p.stderr_text();
   expect_fast_done_slow_failed(p.stdout_text(), s.srv, "timeout");
