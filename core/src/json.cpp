@@ -74,6 +74,17 @@ void append_code_point_utf8(std::string& out, std::uint32_t cp) {
 
 }  // namespace
 
+std::uint32_t next_code_point(std::string_view text, std::size_t& i) noexcept {
+  const auto c = static_cast<std::uint8_t>(text[i]);
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  return decode_utf8(text, i);
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) { append_code_point_utf8(out, cp); }
+
 void append_json_string(std::string& out, std::string_view text, bool ascii_only) {
   out += '"';
   std::size_t i = 0;

@@ -10,9 +10,12 @@
 #include <random>
 #include <sstream>
 
+#include <thread>
+
 #include "github_test_support.hpp"
 #include "sluice/fake_github/demo.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
+#include "subprocess.hpp"
 
 namespace rf = sluice::repo_fetcher;
 namespace fg = sluice::fake_github;
@@ -44,9 +47,7 @@ std::string usage_error_of(const std::vector<std::string>& args) {
   return e ? e->message : std::string();
 }
 
-std::filesystem::path temp_path(const std::string& tag) {
-  return std::filesystem::temp_directory_path() / ("sluice-rf-" + tag + "-" + std::to_string(std::random_device{}()));
-}
+using sluice::testing::temp_path;
 
 }  // namespace
 
@@ -91,7 +92,7 @@ TEST(RepoFetcherCli, HelpListsTheOptions) {
   std::ostringstream out, err;
   EXPECT_EQ(rf::run({"--help"}, out, err, false), rf::exit_ok);
   for (const char* option : {"--repos-file", "--api-url", "--concurrency", "--format", "--out", "--cache-dir",
-                             "--progress", "--no-progress", "--demo"})
+                             "--progress", "--no-progress", "--timeout", "--max-wait", "--max-body", "--max-pages"})
     EXPECT_NE(out.str().find(option), std::string::npos) << option;
 }
 
@@ -120,11 +121,26 @@ TEST(RepoFetcherCli, AllGoodExitsZero) {
   EXPECT_NE(out.str().find("a/one"), std::string::npos);
 }
 
-TEST(RepoFetcherCli, DemoRunsOfflineAndSaysSo) {
-  std::ostringstream out, err;
-  EXPECT_EQ(rf::run({"--demo"}, out, err, false), rf::exit_ok) << err.str();
-  EXPECT_NE(out.str().find("OFFLINE DEMO"), std::string::npos);
-  for (const auto& name : fg::demo_repo_names()) EXPECT_NE(out.str().find(name), std::string::npos) << name;
+TEST(RepoFetcherCli, TheDemoRunsTheFakeServerAndTheFetcherAsSeparateProcesses) {
+  // What scripts/demo.sh does: the server prints its URL on its first line;
+  // repo-fetcher fetches the demo set from it with --api-url.
+  sluice::testing::child_process server({SLUICE_FAKE_GITHUB_SERVER_BINARY, "--demo"}, {});
+  ASSERT_TRUE(server.started());
+  std::string url;
+  for (int i = 0; i < 12000 && url.empty(); ++i) {
+    const std::string text = server.stdout_text();
+    if (text.find('\n') != std::string::npos) url = text.substr(0, text.find('\n'));
+    if (url.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(url.empty()) << server.stderr_text();
+  std::vector<std::string> args{SLUICE_REPO_FETCHER_BINARY, "--api-url", url, "--format", "table"};
+  for (const auto& name : fg::demo_repo_names()) args.push_back(name);
+  sluice::testing::child_process fetcher(args, {});
+  ASSERT_TRUE(fetcher.started());
+  EXPECT_EQ(fetcher.wait(std::chrono::seconds(300)), rf::exit_ok) << fetcher.stderr_text();
+  for (const auto& name : fg::demo_repo_names()) EXPECT_NE(fetcher.stdout_text().find(name), std::string::npos) << name;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait(std::chrono::seconds(60)), 0);
 }
 
 TEST(RepoFetcherCli, TheTokenNeverAppearsInOutputOrLogs) {

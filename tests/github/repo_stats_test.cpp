@@ -121,3 +121,23 @@ TEST(RepoStats, RecordedGitHubPagesGiveTheFiguresComputedByHand) {
   // merge times 1.0586, 0.0128, 0.0478 h -> median 0.0478 -> 0.05
   EXPECT_EQ(s.pull_merge_hours_median, 0.05);
 }
+
+TEST(RepoStats, IntervalsThatEndBeforeTheyStartAreLeftOutOfTheMedians) {
+  using enum gh::item_state;
+  // closed 10 h *before* it was created: bad data, not a -10 h duration.
+  std::vector<gh::issue_record> items{issue(closed, "a", {}, 0, 36000, 0), issue(closed, "b", {}, 0, 0, 7200),
+                                      issue(closed, "c", {}, 0, 0, 3600)};
+  gh::pull_record backwards;
+  backwards.state = closed;
+  backwards.created_at = t(7200);
+  backwards.merged_at = t(0);
+  gh::pull_record fine = backwards;
+  fine.created_at = t(0);
+  fine.merged_at = t(1800);
+  const std::vector<gh::pull_record> pulls{backwards, fine};
+  const auto s = gh::compute_repo_stats(items, pulls);
+  EXPECT_EQ(s.issues.closed, 3);               // still counted as closed
+  EXPECT_EQ(s.issue_close_hours_median, 1.5);  // median of 2 h and 1 h only
+  EXPECT_EQ(s.pulls.merged, 2);                // still counted as merged
+  EXPECT_EQ(s.pull_merge_hours_median, 0.5);   // the 30 min one only
+}

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <simdjson.h>
+
+#include <algorithm>
 #include <sstream>
+#include <vector>
+
+#include "sluice/core/json.hpp"
 
 namespace gh = sluice::github;
 
@@ -92,4 +98,97 @@ TEST(Report, FormatNamesParse) {
   EXPECT_EQ(gh::parse_output_format("jsonl"), gh::output_format::jsonl);
   EXPECT_EQ(gh::parse_output_format("table"), gh::output_format::table);
   EXPECT_FALSE(gh::parse_output_format("xml"));
+}
+
+namespace {
+
+// What the network may send in names and messages: escape sequences, NUL,
+// CR/LF, separators, invalid UTF-8 (a lone continuation byte, a truncated
+// sequence, an overlong '/', a surrogate), a C1 CSI.
+const std::string k_hostile =
+    std::string("x\x1b[31m\0\r\n\t,;=\"\\", 15) + "\x80|\xe4\xb8|\xc0\xaf|\xed\xa0\x80|\xc2\x9b";
+
+gh::repo_report hostile_report() {
+  gh::repo_report r = sample();
+  r.repo = "o/" + k_hostile;
+  r.stats->top_labels = {{k_hostile, 2}, {"a; b=1", 1}};
+  r.stats->top_authors = {
+      {"bad\xff"
+       "login",
+       3}};
+  r.failure = gh::error{500, "server said: " + k_hostile};
+  return r;
+}
+
+// C1 controls are valid in JSON strings (RFC 8259 escapes only C0), so
+// `allow_c1` for jsonl; CSV and the table escape them too.
+bool valid_utf8_without_controls(std::string_view s, bool allow_newline_at_end, bool allow_c1 = false) {
+  if (allow_newline_at_end && !s.empty() && s.back() == '\n') s.remove_suffix(1);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t before = i;
+    const std::uint32_t cp = sluice::next_code_point(s, i);
+    const bool genuine_replacement = s.substr(before, 3) == "\xef\xbf\xbd";
+    if (cp == 0xFFFD && !genuine_replacement) return false;  // invalid byte kept
+    if (cp < 0x20 || cp == 0x7f || (!allow_c1 && cp >= 0x80 && cp <= 0x9f)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST(Report, JsonlOfHostileStringsIsValidUtf8JsonOnOneLine) {
+  std::ostringstream out;
+  gh::write_jsonl(out, hostile_report());
+  const std::string line = out.str();
+  ASSERT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  EXPECT_TRUE(valid_utf8_without_controls(line, true, true)) << line;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;  // strict: validates UTF-8 too
+  std::string_view label;
+  ASSERT_EQ(doc["top_labels"].at(0)["name"].get(label), simdjson::SUCCESS);
+  EXPECT_EQ(label.substr(0, 5), "x\x1b[31");  // escaped on the wire, the same text once parsed
+}
+
+TEST(Report, CsvOfHostileStringsHasNoControlBytesAndUnambiguousLists) {
+  std::ostringstream out;
+  gh::write_csv_row(out, hostile_report());
+  const std::string row = out.str();
+  ASSERT_EQ(std::count(row.begin(), row.end(), '\n'), 1);
+  EXPECT_TRUE(valid_utf8_without_controls(row, true)) << row;
+  // The label list: ';' and '=' inside names are escaped, so splitting on
+  // unescaped "; " gives the two entries back.
+  EXPECT_NE(row.find("=2; a\\; b\\=1=1\","), std::string::npos) << row;
+  EXPECT_NE(row.find("\\x1b[31m\\x00\\x0d\\x0a\\x09"), std::string::npos) << row;
+  EXPECT_NE(row.find("\\\\"), std::string::npos) << row;  // a backslash is doubled
+}
+
+TEST(Report, TableEscapesControlsAndAlignsByDisplayWidth) {
+  std::vector<gh::repo_report> reports{hostile_report(), sample()};
+  reports[1].repo = "o/\xe4\xb8\xad\xe6\x96\x87";     // two wide characters: four columns
+  reports[1].stats->top_labels = {{"e\xcc\x81", 1}};  // e + combining acute: one column
+  std::ostringstream out;
+  gh::write_table(out, reports);
+  const std::string table = out.str();
+  std::istringstream lines(table);
+  std::vector<std::string> rows;
+  for (std::string l; std::getline(lines, l);) {
+    EXPECT_TRUE(valid_utf8_without_controls(l, false)) << l;
+    rows.push_back(l);
+  }
+  ASSERT_EQ(rows.size(), 4u);
+  // The second column starts at the same display column in every row.
+  auto column_of_issues = [](const std::string& row, std::string_view issues) {
+    const auto at = row.find(issues);
+    std::size_t width = 0, i = 0;
+    const std::string_view head(row.data(), at);
+    while (i < head.size()) {
+      const std::uint32_t cp = sluice::next_code_point(head, i);
+      width += (cp >= 0x4E00 && cp <= 0x9FFF) ? 2 : (cp >= 0x300 && cp <= 0x36F) ? 0 : 1;
+    }
+    return width;
+  };
+  // Right-aligned "10" (issues) ends at the same column in both data rows.
+  EXPECT_EQ(column_of_issues(rows[2], "  10  "), column_of_issues(rows[3], "  10  ")) << table;
 }

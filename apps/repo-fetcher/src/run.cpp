@@ -1,16 +1,26 @@
+#include <sluice/stages/async_map.hpp>
+#include <sluice/stages/for_each.hpp>
+#include <sluice/stages/run.hpp>
+#include <sluice/stages/source.hpp>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
 #include <iostream>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "sluice/core/runtime.hpp"
-#include "sluice/fake_github/demo.hpp"
-#include "sluice/fake_github/server.hpp"
+#include "sluice/core/signals.hpp"
+#include "sluice/files/atomic_file.hpp"
+#include "sluice/github/display_text.hpp"
+#include "sluice/github/etag_cache.hpp"
 #include "sluice/github/fetcher.hpp"
 #include "sluice/http/client.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
@@ -18,16 +28,28 @@
 namespace sluice::repo_fetcher {
 namespace {
 
+using github::escape_for_display;
+
+// After a stop request (signal or --timeout), how long the fetch gets to wind
+// down through the stop token before the finished rows are written anyway
+// and the process ends without waiting for it (the "stop within 1 s" promise
+// holds even if some wait does not observe the token).
+constexpr auto k_stop_grace = std::chrono::milliseconds(700);
+
 // Serialises everything written to the diagnostics stream; the progress
-// line is redrawn in place and cleared before any other message.
+// line is redrawn in place and cleared before any other message. Every
+// message is redacted (the token) and escaped (control characters from the
+// network never reach the terminal).
 class diagnostics {
  public:
-  diagnostics(std::ostream& err, bool progress) : m_err(err), m_progress(progress) {}
+  diagnostics(std::ostream& err, bool progress, const std::optional<github::api_token>& token, std::size_t total)
+      : m_err(err), m_progress(progress), m_token(token), m_total(total) {}
 
   void notice(std::string_view text) {
+    std::string clean = escape_for_display(m_token ? m_token->redact(std::string(text)) : std::string(text));
     std::lock_guard lock(m_mutex);
     clear_line();
-    m_err << "repo-fetcher: " << text << "\n";
+    m_err << "repo-fetcher: " << clean << "\n";
     m_err.flush();
   }
 
@@ -35,13 +57,16 @@ class diagnostics {
     if (!m_progress) return;
     std::lock_guard lock(m_mutex);
     const auto now = std::chrono::steady_clock::now();
-    const bool finished = p.repos_done == p.repos_total;
-    if (!finished && now - m_last < std::chrono::milliseconds(100)) return;
+    // Throttled to 10 redraws a second, except when a repository finished
+    // (so the count a user or a script reads is never stale).
+    const bool repo_finished = p.repos_done != m_last_done;
+    if (!repo_finished && now - m_last < std::chrono::milliseconds(100)) return;
     m_last = now;
+    m_last_done = p.repos_done;
     char line[160];
     std::snprintf(line, sizeof line,
                   "\r\033[Krepo-fetcher: %zu/%zu repositories, %llu requests, %llu pages, %.1f MB JSON", p.repos_done,
-                  p.repos_total, static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
+                  m_total, static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
                   static_cast<double>(p.json_bytes) / 1e6);
     m_err << line;
     m_err.flush();
@@ -63,88 +88,250 @@ class diagnostics {
   std::mutex m_mutex;
   std::ostream& m_err;
   bool m_progress;
+  const std::optional<github::api_token>& m_token;
+  std::size_t m_total;
   bool m_line_shown = false;
+  std::size_t m_last_done = 0;
   std::chrono::steady_clock::time_point m_last{};
 };
+
+// Reports by input index, filled as repositories finish (from runtime
+// threads), read by the main thread, which may stop waiting early.
+class result_board {
+ public:
+  explicit result_board(std::size_t n) : m_reports(n) {}
+
+  void store(std::size_t index, github::repo_report report) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_reports[index] = std::move(report);
+    }
+    m_changed.notify_all();
+  }
+  void finish() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_finished = true;
+    }
+    m_changed.notify_all();
+  }
+  void stop(std::string reason) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_stop_reason) m_stop_reason = std::move(reason);
+    }
+    m_changed.notify_all();
+  }
+
+  // Waits until the fetch finished, a stop was requested, or `deadline`.
+  void wait_for_finish_or_stop(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    std::unique_lock lock(m_mutex);
+    auto ready = [&] { return m_finished || m_stop_reason.has_value(); };
+    if (deadline) {
+      m_changed.wait_until(lock, *deadline, ready);
+    } else {
+      m_changed.wait(lock, ready);
+    }
+  }
+  // Waits until the fetch finished or `deadline`; true when it finished.
+  bool wait_for_finish(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(m_mutex);
+    return m_changed.wait_until(lock, deadline, [&] { return m_finished; });
+  }
+
+  std::optional<std::string> stop_reason() const {
+    std::lock_guard lock(m_mutex);
+    return m_stop_reason;
+  }
+
+  // Every repository's row: its report, or an error row (status 0, the stop
+  // reason) for one that did not finish. A report the fetcher ended as
+  // "cancelled" carries the reason too (a --timeout says "timeout").
+  std::vector<github::repo_report> rows(const std::vector<std::string>& names) const {
+    std::lock_guard lock(m_mutex);
+    const std::string reason = m_stop_reason.value_or("cancelled");
+    std::vector<github::repo_report> out;
+    out.reserve(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (m_reports[i]) {
+        out.push_back(*m_reports[i]);
+        auto& f = out.back().failure;
+        if (m_stop_reason && f && f->status == 0 && f->message == "cancelled") f->message = reason;
+      } else {
+        out.push_back({.repo = names[i], .stats = {}, .failure = github::error{0, reason}});
+      }
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::vector<std::optional<github::repo_report>> m_reports;
+  std::optional<std::string> m_stop_reason;
+  bool m_finished = false;
+};
+
+// Fetches every repository (at most `concurrency` at once), storing each
+// report on the board as it finishes; stops starting new ones on `stop`.
+task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<std::string>& names,
+                      std::size_t concurrency, result_board& board, std::stop_token stop) {
+  std::vector<std::size_t> indices(names.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+  auto fetch_one = [&fetcher, &names, &board](std::size_t i) -> task<std::size_t> {
+    github::repo_report report = co_await fetcher.fetch_repo(names[i]);
+    board.store(i, std::move(report));
+    co_return i;
+  };
+  auto pipeline = sluice::from(std::move(indices)) |
+                  sluice::async_map(fetch_one, {.name = "fetch repository", .concurrency = concurrency}) |
+                  sluice::for_each([](std::size_t) {});
+  co_await sluice::run_async(rt, std::move(pipeline), std::move(stop));
+}
+
+void redact_reports(std::vector<github::repo_report>& reports, const std::optional<github::api_token>& token) {
+  if (!token) return;
+  for (auto& r : reports)
+    if (r.failure) r.failure->message = token->redact(std::move(r.failure->message));
+}
+
+int usage(std::ostream& err, std::string_view message) {
+  err << "repo-fetcher: " << message << "\n"
+      << "Try 'repo-fetcher --help' for the options.\n";
+  return exit_usage;
+}
+
+// Writes `text` to standard output; a closed pipe (EPIPE: `repo-fetcher |
+// head`) is a quiet exit with the shell's status for SIGPIPE.
+std::optional<int> write_stdout(std::ostream& out, std::ostream& err, const std::string& text) {
+  errno = 0;
+  out << text;
+  out.flush();
+  if (out) return std::nullopt;
+  if (errno == EPIPE) return 128 + SIGPIPE;
+  err << "repo-fetcher: writing the output failed\n";
+  return exit_some_failed;
+}
 
 }  // namespace
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool err_is_terminal) {
   auto parsed = parse_command_line(args);
-  if (auto* e = std::get_if<usage_error>(&parsed)) {
-    err << "repo-fetcher: " << e->message << "\n"
-        << "Try 'repo-fetcher --help' for the options.\n";
-    return exit_usage;
-  }
+  if (auto* e = std::get_if<usage_error>(&parsed)) return usage(err, e->message);
   cli_options opt = std::get<cli_options>(std::move(parsed));
   if (opt.help) {
     out << usage_text();
     return exit_ok;
   }
 
-  std::unique_ptr<fake_github::server> demo_server;
-  std::optional<github::api_token> token = github::api_token::from_environment();
-  if (opt.demo) {
-    // The offline demo: a fake GitHub on loopback serving generated data.
-    // A real token from the environment is not sent to it.
-    demo_server =
-        std::make_unique<fake_github::server>(fake_github::server_options{.repos = fake_github::demo_repos()});
-    opt.api_url = demo_server->base_url();
-    if (opt.repos.empty()) opt.repos = fake_github::demo_repo_names();
-    if (!opt.format_given) opt.format = github::output_format::table;
-    token.reset();
-    const std::string banner = "OFFLINE DEMO: generated repositories served by the built-in fake GitHub at " +
-                               opt.api_url + " (no network, no token; real runs use https://api.github.com)";
-    if (opt.format == github::output_format::table && !opt.out) {
-      out << banner << "\n\n";
-    } else {
-      err << "repo-fetcher: " << banner << "\n";
-    }
-  }
+  auto token_read = github::api_token::from_environment_checked();
+  if (!token_read) return usage(err, token_read.error());
+  const std::optional<github::api_token> token = std::move(token_read).value();
 
-  std::ofstream file;
+  if (opt.cache_dir) {
+    if (auto problem = github::etag_cache::directory_problem(*opt.cache_dir))
+      return usage(err, "--cache-dir \"" + escape_for_display(*opt.cache_dir) + "\" " + *problem);
+  }
+  // The temporary beside --out is created now, so an unwritable directory is
+  // reported before any request; the target itself is replaced only at commit.
+  std::optional<files::atomic_file> out_file;
   if (opt.out) {
-    file.open(*opt.out, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      err << "repo-fetcher: cannot write --out " << *opt.out << "\n";
-      return exit_usage;
+    try {
+      out_file.emplace(*opt.out);
+    } catch (const std::exception& e) {
+      return usage(err, "cannot write --out: " + escape_for_display(e.what()));
     }
   }
-  std::ostream& sink = opt.out ? static_cast<std::ostream&>(file) : out;
 
-  diagnostics diag(err, opt.progress.value_or(err_is_terminal));
-  std::vector<github::repo_report> reports;
-  {
-    runtime rt;
-    http::client http(rt, {.max_connections_per_host = std::max<std::size_t>(opt.concurrency, 1),
-                           .max_in_flight = opt.concurrency * 2,
-                           .user_agent = "sluice-repo-fetcher/0.1"});
-    github::fetch_options fo;
-    fo.api_url = opt.api_url;
-    fo.token = std::move(token);
-    fo.concurrency = opt.concurrency;
-    if (opt.cache_dir) fo.cache_dir = *opt.cache_dir;
-    fo.notice = [&diag](std::string_view text) { diag.notice(text); };
-    fo.on_progress = [&diag](const github::fetch_progress& p) { diag.progress(p); };
-    github::fetcher fetcher(rt, http, std::move(fo));
-    reports = rt.block_on(fetcher.fetch_all(opt.repos));
+  diagnostics diag(err, opt.progress.value_or(err_is_terminal), token, opt.repos.size());
+  result_board board(opt.repos.size());
+  auto rt = std::make_unique<runtime>();
+  auto signals = std::make_unique<signal_stop>(*rt, std::initializer_list<int>{SIGINT, SIGTERM});
+  std::stop_source stop;
+  std::stop_callback on_signal(signals->token(), [&] {
+    board.stop("cancelled");
+    stop.request_stop();
+  });
+  auto http = std::make_unique<http::client>(*rt, http::client_options{.max_connections_per_host = opt.concurrency,
+                                                                       .max_in_flight = opt.concurrency * 2,
+                                                                       .user_agent = "sluice-repo-fetcher/0.1"});
+  github::fetch_options fo;
+  fo.api_url = opt.api_url;
+  fo.token = token;
+  fo.concurrency = opt.concurrency;
+  if (opt.cache_dir) fo.cache_dir = *opt.cache_dir;
+  fo.notice = [&diag](std::string_view text) { diag.notice(text); };
+  fo.on_progress = [&diag](const github::fetch_progress& p) { diag.progress(p); };
+  fo.stop = stop.get_token();
+  fo.max_wait = opt.max_wait;
+  fo.max_body_bytes = opt.max_body;
+  fo.max_pages = opt.max_pages;
+  auto fetcher = std::make_unique<github::fetcher>(*rt, *http, std::move(fo));
+
+  // The fetch runs on its own thread so this one can keep the promises
+  // about stopping: it waits for completion, a signal or the deadline.
+  std::exception_ptr fetch_error;
+  std::thread worker([&] {
+    try {
+      rt->block_on(fetch_into(*rt, *fetcher, opt.repos, opt.concurrency, board, stop.get_token()));
+    } catch (...) {
+      fetch_error = std::current_exception();
+    }
+    board.finish();
+  });
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (opt.timeout) deadline = std::chrono::steady_clock::now() + *opt.timeout;
+  board.wait_for_finish_or_stop(deadline);
+  if (!board.wait_for_finish(std::chrono::steady_clock::now())) {
+    if (!board.stop_reason()) board.stop("timeout");  // the deadline passed
+    stop.request_stop();
   }
+  const bool finished = board.wait_for_finish(std::chrono::steady_clock::now() + k_stop_grace);
   diag.finish();
+  if (finished) worker.join();
+  if (fetch_error) std::rethrow_exception(fetch_error);
 
+  std::vector<github::repo_report> reports = board.rows(opt.repos);
+  redact_reports(reports, token);
   std::stable_sort(reports.begin(), reports.end(),
                    [](const github::repo_report& a, const github::repo_report& b) { return a.repo < b.repo; });
-  github::write_reports(sink, opt.format, reports);
-  sink.flush();
-  if (!sink) {
-    err << "repo-fetcher: writing the output failed\n";
-    return exit_some_failed;
-  }
+  std::ostringstream text;
+  github::write_reports(text, opt.format, reports);
+
   const auto failed = std::count_if(reports.begin(), reports.end(), [](const auto& r) { return !r.ok(); });
-  if (failed > 0) {
-    err << "repo-fetcher: " << failed << " of " << reports.size() << " repositories failed\n";
-    return exit_some_failed;
+  const int fired = signals->signal();
+  int status = fired != 0 ? 128 + fired : failed > 0 ? exit_some_failed : exit_ok;
+  if (out_file) {
+    try {
+      out_file->write(text.str());
+      out_file->commit();
+    } catch (const std::exception& e) {
+      err << "repo-fetcher: " << escape_for_display(e.what()) << "\n";
+      status = exit_some_failed;
+    }
+  } else if (auto quiet = write_stdout(out, err, text.str())) {
+    status = *quiet;
   }
-  return exit_ok;
+  if (status != exit_ok && status != 128 + SIGPIPE) {
+    if (const auto reason = board.stop_reason()) {
+      err << "repo-fetcher: " << reason.value() << "; " << (reports.size() - static_cast<std::size_t>(failed)) << " of "
+          << reports.size() << " repositories finished\n";
+    } else {
+      err << "repo-fetcher: " << failed << " of " << reports.size() << " repositories failed\n";
+    }
+  }
+  if (!finished) {
+    // Some request ignored the stop token past the grace period: the rows
+    // are written; end now rather than wait for it (nothing left to lose).
+    err.flush();
+    out.flush();
+    std::_Exit(status);
+  }
+  fetcher.reset();
+  http.reset();
+  signals.reset();
+  rt.reset();
+  return status;
 }
 
 }  // namespace sluice::repo_fetcher

@@ -20,6 +20,15 @@ std::vector<name_count> to_counts(const std::unordered_map<std::string_view, std
   return out;
 }
 
+// An interval for a median: both ends known and the end not before the start.
+// One that ends before it starts is bad data (clock skew, a hostile server):
+// it is left out of the median; the item itself is still counted.
+void add_interval(std::vector<std::int64_t>& seconds, const std::optional<timestamp>& start,
+                  const std::optional<timestamp>& end) {
+  if (!start || !end || *end < *start) return;
+  seconds.push_back((*end - *start).count());
+}
+
 }  // namespace
 
 std::optional<double> median_hours(std::vector<std::int64_t>& seconds) {
@@ -60,7 +69,7 @@ repo_stats compute_repo_stats(std::span<const issue_record> issue_items, std::sp
     if (item.state == item_state::open) ++stats.issues.open;
     if (item.state == item_state::closed) {
       ++stats.issues.closed;
-      if (item.created_at && item.closed_at) close_seconds.push_back((*item.closed_at - *item.created_at).count());
+      add_interval(close_seconds, item.created_at, item.closed_at);
     }
     for (const std::string& label : item.labels) ++labels[label];
     stats.comments_total += item.comments;
@@ -73,7 +82,7 @@ repo_stats compute_repo_stats(std::span<const issue_record> issue_items, std::sp
     if (pull.draft) ++stats.pulls.draft;
     if (pull.merged_at) {
       ++stats.pulls.merged;
-      if (pull.created_at) merge_seconds.push_back((*pull.merged_at - *pull.created_at).count());
+      add_interval(merge_seconds, pull.created_at, pull.merged_at);
     }
   }
   stats.issue_close_hours_median = median_hours(close_seconds);

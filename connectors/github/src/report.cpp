@@ -6,6 +6,8 @@
 #include <ostream>
 #include <vector>
 
+#include "sluice/github/display_text.hpp"
+
 namespace sluice::github {
 namespace {
 
@@ -36,28 +38,67 @@ std::string csv_field(std::string_view s) {
   return out + "\"";
 }
 
-std::string joined_counts(const std::vector<name_count>& list) {
+// CSV text: no raw control bytes and valid UTF-8 whatever the network sent.
+// A backslash is written "\\", C0 controls and DEL "\xNN", C1 controls
+// "\u00NN", invalid UTF-8 U+FFFD (escape_for_display); `also` lists further
+// ASCII characters written as "\c" (a list's separators). Not quoted yet.
+std::string csv_escaped(std::string_view s, std::string_view also = {}) {
+  std::string text = escape_for_display(s);
+  if (also.empty()) return text;
   std::string out;
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (i) out += "; ";
-    out += list[i].name + "=" + std::to_string(list[i].count);
+  out.reserve(text.size());
+  for (char c : text) {
+    if (also.find(c) != std::string_view::npos) out += '\\';
+    out += c;
   }
   return out;
 }
 
-// Display width: code points (good enough for the table; wide CJK glyphs
-// may misalign by a column).
-std::size_t display_width(std::string_view s) {
-  return static_cast<std::size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+// A CSV text field: escaped, then RFC 4180 quoting.
+std::string csv_text(std::string_view s) { return csv_field(csv_escaped(s)); }
+
+// top_labels/top_authors in one CSV cell: "name=count" joined by "; ", with
+// ';' and '=' inside a name written "\;" and "\=" (and '\' as "\\"), so a
+// reader splits on unescaped ';' and then on the unescaped '='.
+std::string joined_counts(const std::vector<name_count>& list) {
+  std::string out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += "; ";
+    out += csv_escaped(list[i].name, ";=");
+    out += "=" + std::to_string(list[i].count);
+  }
+  return csv_field(out);
 }
 
-// Table cells come from the network: control characters (a label with an
-// escape sequence) must not reach the terminal.
-std::string printable(std::string s) {
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return s;
+// Terminal columns a code point takes: 0 for combining marks and zero-width
+// characters, 2 for East Asian wide and fullwidth ones and emoji, else 1.
+// (A fixed table rather than wcwidth(3), which depends on the locale.)
+int column_width(std::uint32_t cp) {
+  struct range {
+    std::uint32_t first, last;
+  };
+  static constexpr range zero[] = {{0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},
+                                   {0x064B, 0x065F}, {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x1AB0, 0x1AFF},
+                                   {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x2064},
+                                   {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF}};
+  static constexpr range wide[] = {{0x1100, 0x115F},   {0x2E80, 0x303E},   {0x3041, 0x33FF},  {0x3400, 0x4DBF},
+                                   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},   {0xAC00, 0xD7A3},  {0xF900, 0xFAFF},
+                                   {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},  {0x1F300, 0x1F64F},
+                                   {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD}};
+  auto in = [cp](const auto& table) {
+    return std::any_of(std::begin(table), std::end(table),
+                       [cp](const range& r) { return cp >= r.first && cp <= r.last; });
+  };
+  if (in(zero)) return 0;
+  return in(wide) ? 2 : 1;
+}
+
+// Display width of text that escape_for_display already cleaned.
+std::size_t display_width(std::string_view s) {
+  std::size_t width = 0;
+  std::size_t i = 0;
+  while (i < s.size()) width += static_cast<std::size_t>(column_width(next_code_point(s, i)));
+  return width;
 }
 
 std::string optional_text(const std::optional<double>& v) { return v ? format_number(*v) : std::string("-"); }
@@ -115,7 +156,7 @@ void write_csv_header(std::ostream& out) {
 void write_csv_row(std::ostream& out, const repo_report& r) {
   // Built with push_back/append only: g++ 12 reports a bogus -Wrestrict for
   // `"," + std::string` at -O2 (GCC bug 105329).
-  std::string row = csv_field(r.repo);
+  std::string row = csv_text(r.repo);
   auto field = [&row](const std::string& value) {
     row.push_back(',');
     row.append(value);
@@ -127,15 +168,15 @@ void write_csv_row(std::ostream& out, const repo_report& r) {
       field(std::to_string(v));
     field(s.issue_close_hours_median ? format_number(*s.issue_close_hours_median) : std::string());
     field(s.pull_merge_hours_median ? format_number(*s.pull_merge_hours_median) : std::string());
-    field(csv_field(joined_counts(s.top_labels)));
-    field(csv_field(joined_counts(s.top_authors)));
+    field(joined_counts(s.top_labels));
+    field(joined_counts(s.top_authors));
     field(std::to_string(s.comments_total));
   } else {
     row.append(",,,,,,,,,,,,,");
   }
   if (r.failure) {
     field(std::to_string(r.failure->status));
-    field(csv_field(r.failure->message));
+    field(csv_text(r.failure->message));
   } else {
     row.append(",,");
   }
@@ -166,7 +207,7 @@ void write_table(std::ostream& out, std::span<const repo_report> reports) {
       for (int i = 0; i < 13; ++i) row.emplace_back("-");
     }
     row.push_back(r.failure ? std::to_string(r.failure->status) + " " + r.failure->message : std::string());
-    for (auto& cell : row) cell = printable(std::move(cell));
+    for (auto& cell : row) cell = escape_for_display(cell);
     rows.push_back(std::move(row));
   }
   std::vector<std::size_t> width(header.size());

@@ -26,6 +26,15 @@ namespace sluice {
 /// become U+FFFD.
 void append_json_string(std::string& out, std::string_view text, bool ascii_only = false);
 
+/// Decodes the code point starting at text[i] (i < text.size()) and advances
+/// `i` past it. Invalid UTF-8 (overlong forms, surrogates, truncated or stray
+/// bytes) yields U+FFFD and advances by one byte: the decoder behind
+/// append_json_string, for writers of other formats (CSV, terminal tables).
+[[nodiscard]] std::uint32_t next_code_point(std::string_view text, std::size_t& i) noexcept;
+
+/// Appends `cp` (<= U+10FFFF, not a surrogate) to `out` as UTF-8.
+void append_utf8(std::string& out, std::uint32_t cp);
+
 /// `text` as a JSON string literal (quotes included); see append_json_string.
 [[nodiscard]] inline std::string json_quote(std::string_view text) {
   std::string out;

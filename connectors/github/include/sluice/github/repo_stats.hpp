@@ -35,6 +35,8 @@ struct repo_stats {
   pull_counts pulls;    // /pulls items
   /// Median of closed_at - created_at in hours over closed issues that have
   /// both timestamps, rounded half away from zero to 2 decimals; nullopt if none.
+  /// An interval that ends before it starts is left out of the median (the
+  /// issue still counts as closed); so for the merge median below.
   std::optional<double> issue_close_hours_median;
   /// Median of merged_at - created_at in hours over merged pull requests.
   std::optional<double> pull_merge_hours_median;

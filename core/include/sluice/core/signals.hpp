@@ -1,0 +1,66 @@
+// sluice::stop_on_signals: a std::stop_token that is stopped by SIGINT or
+// SIGTERM, so a program ends cleanly on Ctrl-C in one line.
+//
+//   sluice::runtime rt;
+//   auto signals = sluice::stop_on_signals(rt, {SIGINT, SIGTERM});
+//   rt.block_on(run(..., signals.token()));          // every wait observes the token
+//   if (signals.signal() != 0) return 128 + signals.signal();
+//
+// How: a sigaction handler that only does async-signal-safe things (an atomic
+// exchange and a write(2) of one byte to a non-blocking self-pipe); the
+// pipe's read end is watched on the runtime's reactor, whose callback records
+// the signal and calls request_stop(). So stop callbacks registered on
+// token() run on the reactor thread: they must be quick and must not block.
+//
+// A second signal (any of the watched ones, at any time after the first and
+// before the signal_stop is destroyed) ends the process at once with
+// _exit(128 + signal): no destructors, no output flushing. That is the
+// user's escape hatch when a clean stop takes too long.
+//
+// Handlers are installed even when a signal was ignored (a shell starts
+// background jobs with SIGINT ignored), and the previous dispositions are
+// restored by the destructor. One signal_stop may be alive per process at a
+// time (signal dispositions are process-wide); a second constructor throws
+// std::logic_error. Lifetime: destroy it before the runtime. Thread-safety:
+// token() and signal() may be called from any thread.
+#pragma once
+
+#include <csignal>
+#include <initializer_list>
+#include <memory>
+#include <stop_token>
+
+#include "sluice/core/runtime.hpp"
+
+namespace sluice {
+
+class signal_stop {
+ public:
+  /// Installs handlers for `signals` and watches them on `rt`'s reactor.
+  /// Throws std::logic_error if another signal_stop is alive, std::system_error
+  /// when the pipe or a handler cannot be set up, std::invalid_argument for an
+  /// empty list or SIGKILL/SIGSTOP.
+  signal_stop(runtime& rt, std::initializer_list<int> signals);
+  /// Restores the previous dispositions and stops watching.
+  ~signal_stop();
+  signal_stop(const signal_stop&) = delete;
+  signal_stop& operator=(const signal_stop&) = delete;
+
+  /// Stopped once the first watched signal has arrived.
+  [[nodiscard]] std::stop_token token() const noexcept { return m_source.get_token(); }
+  /// The first signal that arrived, or 0 while none has.
+  [[nodiscard]] int signal() const noexcept;
+
+ private:
+  struct state;
+  runtime& m_rt;
+  std::stop_source m_source;
+  std::unique_ptr<state> m_state;
+};
+
+/// A signal_stop for `signals` (default SIGINT and SIGTERM) on `rt`.
+[[nodiscard]] inline signal_stop stop_on_signals(runtime& rt, std::initializer_list<int> signals = {SIGINT, SIGTERM}) {
+  return signal_stop(rt, signals);
+}
+
+}  // namespace sluice
