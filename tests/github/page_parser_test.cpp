@@ -147,6 +147,12 @@ TEST(PageParser, TimestampsParseAsUtc) {
   EXPECT_EQ(gh::parse_timestamp("2017-10-10T18:00:00+02:00")->time_since_epoch().count(), 1507651200);
   EXPECT_EQ(gh::parse_timestamp("2017-10-10T16:00:00.123Z")->time_since_epoch().count(), 1507651200);
   EXPECT_FALSE(gh::parse_timestamp("2017-13-10T16:00:00Z"));
+  EXPECT_FALSE(gh::parse_timestamp("2017-02-30T16:00:00Z"));
+  EXPECT_FALSE(gh::parse_timestamp("2017-10-10T24:00:00Z"));
+  EXPECT_FALSE(gh::parse_timestamp("2024-01-01T00:00:00+99:99"));
+  EXPECT_FALSE(gh::parse_timestamp("2024-01-01T00:00:00+18:01"));
+  EXPECT_FALSE(gh::parse_timestamp("2024-01-01T00:00:00-12:60"));
+  EXPECT_TRUE(gh::parse_timestamp("2024-01-01T00:00:00-18:00"));
   EXPECT_FALSE(gh::parse_timestamp("2017-10-10 16:00"));
   EXPECT_FALSE(gh::parse_timestamp(""));
 }

@@ -23,12 +23,21 @@
 #include "sluice/github/etag_cache.hpp"
 #include "sluice/github/fetcher.hpp"
 #include "sluice/http/client.hpp"
+#include "sluice/http/redact.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
 
 namespace sluice::repo_fetcher {
 namespace {
 
 using github::escape_for_display;
+
+// A message with every secret taken out: the token wherever it appears (a
+// server may reflect it) and the userinfo of any URL, including URLs the
+// server chose (Link, Location).
+std::string redact(std::string_view text, const std::optional<github::api_token>& token) {
+  std::string clean = http::redact_userinfo(text);
+  return token ? token->redact(std::move(clean)) : clean;
+}
 
 // After a stop request (signal or --timeout), how long the fetch gets to wind
 // down through the stop token before the finished rows are written anyway
@@ -38,7 +47,7 @@ constexpr auto k_stop_grace = std::chrono::milliseconds(700);
 
 // Serialises everything written to the diagnostics stream; the progress
 // line is redrawn in place and cleared before any other message. Every
-// message is redacted (the token) and escaped (control characters from the
+// message is redacted (the token, URL userinfo) and escaped (control characters from the
 // network never reach the terminal).
 class diagnostics {
  public:
@@ -46,7 +55,7 @@ class diagnostics {
       : m_err(err), m_progress(progress), m_token(token), m_total(total) {}
 
   void notice(std::string_view text) {
-    std::string clean = escape_for_display(m_token ? m_token->redact(std::string(text)) : std::string(text));
+    std::string clean = escape_for_display(redact(text, m_token));
     std::lock_guard lock(m_mutex);
     clear_line();
     m_err << "repo-fetcher: " << clean << "\n";
@@ -190,9 +199,8 @@ task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<s
 }
 
 void redact_reports(std::vector<github::repo_report>& reports, const std::optional<github::api_token>& token) {
-  if (!token) return;
   for (auto& r : reports)
-    if (r.failure) r.failure->message = token->redact(std::move(r.failure->message));
+    if (r.failure) r.failure->message = redact(r.failure->message, token);
 }
 
 int usage(std::ostream& err, std::string_view message) {

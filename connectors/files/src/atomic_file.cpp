@@ -4,12 +4,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
+#include <cstdio>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
 
 namespace sluice::files {
 namespace {
+
+// The process umask, read once. umask(2) can only be read by setting it, and
+// setting it briefly would race with files created on other threads, so read
+// it from /proc (Linux 4.7+) and fall back to the common 022.
+mode_t process_umask() {
+  static const mode_t mask = [] {
+    mode_t value = 022;
+    if (FILE* status = std::fopen("/proc/self/status", "re")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, status)) {
+        unsigned parsed = 0;
+        if (std::sscanf(line, "Umask: %o", &parsed) == 1) {
+          value = static_cast<mode_t>(parsed & 0777u);
+          break;
+        }
+      }
+      std::fclose(status);
+    }
+    return value;
+  }();
+  return mask;
+}
 
 int open_directory(const std::filesystem::path& dir) {
   return ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -60,9 +83,7 @@ void atomic_file::flush_buffer() {
 void atomic_file::commit() {
   if (m_fd < 0) throw std::logic_error("sluice::files::atomic_file: commit after commit or abandon");
   flush_buffer();
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  if (::fchmod(m_fd, m_options.mode & ~mask) != 0) fail("cannot set permissions", errno);
+  if (::fchmod(m_fd, m_options.mode & ~process_umask()) != 0) fail("cannot set permissions", errno);
   if (m_options.fsync && ::fsync(m_fd) != 0) fail("fsync failed", errno);
   const int fd = std::exchange(m_fd, -1);
   if (::close(fd) != 0) {

@@ -22,6 +22,7 @@
 #include "sluice/github/etag_cache.hpp"
 #include "sluice/github/link_header.hpp"
 #include "sluice/github/page_parser.hpp"
+#include "sluice/github/repo_name.hpp"
 #include "sluice/http/retry.hpp"
 
 namespace sluice::github {
@@ -88,10 +89,6 @@ void default_notice(std::string_view text) {
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   std::fprintf(stderr, "sluice-github: %.*s\n", static_cast<int>(text.size()), text.data());
-}
-
-bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
 // One page as received: its (final) URL, body and Link header.
@@ -267,16 +264,6 @@ struct stop_forwarder {
 error cancelled_error() { return error{0, "cancelled"}; }
 
 }  // namespace
-
-std::optional<std::pair<std::string, std::string>> split_repo_name(std::string_view full_name) {
-  const auto slash = full_name.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == full_name.size()) return std::nullopt;
-  const std::string_view owner = full_name.substr(0, slash), name = full_name.substr(slash + 1);
-  if (!std::all_of(owner.begin(), owner.end(), is_name_char) || !std::all_of(name.begin(), name.end(), is_name_char))
-    return std::nullopt;
-  if (name == "." || name == "..") return std::nullopt;
-  return std::pair{std::string(owner), std::string(name)};
-}
 
 class fetcher::state {
  public:
@@ -801,14 +788,14 @@ task<result<std::vector<Record>>> fetcher::state::list_endpoint(std::string url,
 task<repo_report> fetcher::state::fetch_repo(std::string full_name) {
   repo_report report;
   report.repo = full_name;
-  const auto names = split_repo_name(full_name);
-  if (!names) {
-    report.failure = error{0, "invalid repository name \"" + full_name + "\" (expected OWNER/REPO)"};
+  const auto name = repo_name::parse(full_name);
+  if (!name) {
+    report.failure = error{0, name.error()};
   } else if (auto stopped = stop_reason()) {
     report.failure = std::move(*stopped);
   } else {
     repo_counters counters;
-    const std::string repo_url = m_base + "/repos/" + names->first + "/" + names->second;
+    const std::string repo_url = m_base + name->api_path();
     const std::string query = "?state=all&per_page=" + std::to_string(m_opt.per_page);
     auto [issues, pulls] =
         co_await when_all(list_endpoint<issue_record>(repo_url + "/issues" + query, parse_issues, counters),

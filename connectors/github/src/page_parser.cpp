@@ -238,7 +238,9 @@ std::optional<timestamp> parse_timestamp(std::string_view s) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     const int oh = digits(s, pos + 1, 2), om = digits(s, pos + 4, 2);
-    if (oh < 0 || om < 0 || s[pos + 3] != ':') return std::nullopt;
+    // Real UTC offsets lie within ±18:00 (ISO 8601 / java.time's bound); a
+    // larger one is malformed input, not a time to compute with.
+    if (oh < 0 || om < 0 || s[pos + 3] != ':' || oh > 18 || om > 59 || (oh == 18 && om > 0)) return std::nullopt;
     offset = std::chrono::hours{oh} + std::chrono::minutes{om};
     if (s[pos] == '-') offset = -offset;
     pos += 6;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "curl_share.hpp"
-#include "redact.hpp"
+#include "sluice/http/redact.hpp"
 #include "sluice/core/detail/resume.hpp"
 
 namespace sluice::http {
@@ -29,7 +29,7 @@ namespace sluice::http {
 namespace {
 
 error make_error(error::kind what, std::string_view url, std::string message, int curl_code = 0) {
-  return error{what, detail::redact_url(url), std::move(message), curl_code};
+  return error{what, redact_url(url), std::move(message), curl_code};
 }
 
 error::kind classify(CURLcode code) {

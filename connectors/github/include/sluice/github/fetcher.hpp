@@ -162,16 +162,7 @@ struct fetch_options {
   std::function<void(std::string_view)> notice{};
   /// Called after each page and each finished repository (from runtime threads).
   std::function<void(const fetch_progress&)> on_progress{};
-  std::stop_token stop{};
-  std::chrono::seconds max_wait{900};
-  std::size_t max_body_bytes = 64u << 20;
-  std::size_t max_pages = 10'000;
-  std::chrono::seconds inactivity_timeout{30};
 };
-
-/// Splits "owner/repo"; nullopt unless both parts are non-empty and made of
-/// GitHub's name characters [A-Za-z0-9._-].
-[[nodiscard]] std::optional<std::pair<std::string, std::string>> split_repo_name(std::string_view full_name);
 
 class fetcher {
  public:
