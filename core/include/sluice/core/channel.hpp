@@ -1,5 +1,7 @@
 // sluice::channel<T>: a multi-producer multi-consumer channel for coroutines
-// and threads alike, built on moodycamel::ConcurrentQueue.
+// and threads alike. Bounded channels keep their items in a ring of stamped
+// slots (crossbeam-channel's design, detail/channel_ring.hpp); unbounded ones
+// in a moodycamel::ConcurrentQueue.
 //
 //   auto [tx, rx] = sluice::channel<int>(1024);   // bounded: backpressure
 //   co_await tx.send(42);                         // suspends while full
@@ -214,7 +216,8 @@ class channel_receiver : public detail::channel_handle<T, false> {
   [[nodiscard]] auto recv() noexcept { return recv_awaiter{m_state.get()}; }
 
   /// Awaitable: appends between 1 and `max` items to `out` and returns how
-  /// many; 0 means closed and drained. One claim for the whole batch.
+  /// many; 0 means closed and drained. One claim (one CAS on a bounded
+  /// channel's ring) for the whole batch.
   [[nodiscard]] auto recv_batch(std::vector<T>& out, std::size_t max) noexcept {
     return recv_batch_awaiter{m_state.get(), &out, max == 0 ? 1 : max};
   }
