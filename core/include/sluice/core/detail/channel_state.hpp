@@ -165,7 +165,7 @@ class channel_state {
   }
 
   /// True when the channel is closed and every item has been received.
-  [[nodiscard]] bool drained() noexcept {
+  [[nodiscard]] bool drained() const noexcept {
     // The ring's size counts a slot claimed before the mark and still being
     // written, so "closed and empty" is final.
     if (m_ring) return m_ring->closed() && m_ring->size() == 0;
