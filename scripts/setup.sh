@@ -2,6 +2,10 @@
 # Installs every Debian package sluice's build, tests, benchmarks and demo need.
 # Idempotent: checks each package with `dpkg -s` first and runs
 # `apt-get update` only when something is missing.
+#
+#   scripts/setup.sh                  what the build, tests and demo need
+#   scripts/setup.sh --bench-anchors  also the Rust anchors of the benchmarks
+#                                     (bench/crossbeam: cargo + crossbeam-channel)
 set -euo pipefail
 
 packages=(
@@ -16,6 +20,13 @@ packages=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
 )
+
+for arg in "$@"; do
+  case "$arg" in
+    --bench-anchors) packages+=(cargo librust-crossbeam-channel-dev) ;;
+    *) echo "setup: unknown option $arg (known: --bench-anchors)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

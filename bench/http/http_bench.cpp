@@ -6,13 +6,21 @@
 //    counter `sluice_x_ideal` is wall time over that (aim: <= 1.1).
 //  * throughput: the same N with no server delay; `req_per_s` for both, and
 //    for sluice `x_curl_loop` = its rate over the hand-written loop's rate
-//    (aim: >= 0.9). The two clients alternate and medians are compared.
+//    (aim: >= 0.95). The two clients alternate and medians are compared.
+//
+// Both report `*_cpu_us_per_req`: process CPU time (user + system, every
+// thread) per request, median over the rounds. The loopback server runs in
+// this process too, so the figures include its (equal) share; the difference
+// between the two is the clients' difference. In the latency-bound run the
+// server mostly sleeps, so there the figures are mostly client CPU, including
+// what idle arena workers spend spinning before they sleep.
 //
 // The server is cpp-httplib on loopback with a thread per connection, sized
 // above the concurrency so it is not the bottleneck. Run in Release; numbers
 // on a shared machine are noisy, so compare the two clients within one run.
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
+#include <time.h>
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/when_all.hpp>
 #include <sluice/http/client.hpp>
@@ -166,14 +174,26 @@ sluice_setup& sluice_side() {
 
 using seconds = std::chrono::duration<double>;
 
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct run_cost {
+  double wall = 0;
+  double cpu = 0;
+};
+
 template <typename Run>
-double time_run(benchmark::State& state, Run run) {
+run_cost time_run(benchmark::State& state, Run run) {
   auto t0 = std::chrono::steady_clock::now();
+  double cpu0 = process_cpu_seconds();
   int ok = run();
-  double elapsed = seconds(std::chrono::steady_clock::now() - t0).count();
+  run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0};
   if (ok != total_requests)
     state.SkipWithError(("only " + std::to_string(ok) + " of " + std::to_string(total_requests) + " OK").c_str());
-  return elapsed;
+  return cost;
 }
 
 double median(std::vector<double> v) {
@@ -181,19 +201,31 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+struct compared {
+  double curl_time, sluice_time, curl_cpu, sluice_cpu;
+};
+
 // The two clients take turns, round after round, and each reports its median:
 // on a shared machine the load drifts, and alternating exposes both to the same drift.
 template <typename RunCurl, typename RunSluice>
-std::pair<double, double> interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, RunSluice sluice) {
-  std::vector<double> curl_times;
-  std::vector<double> sluice_times;
+compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, RunSluice sluice) {
+  std::vector<double> curl_times, sluice_times, curl_cpu, sluice_cpu;
   for (auto _ : state) {
     for (int i = 0; i < rounds; ++i) {
-      curl_times.push_back(time_run(state, curl));
-      sluice_times.push_back(time_run(state, sluice));
+      auto c = time_run(state, curl);
+      auto s = time_run(state, sluice);
+      curl_times.push_back(c.wall);
+      curl_cpu.push_back(c.cpu);
+      sluice_times.push_back(s.wall);
+      sluice_cpu.push_back(s.cpu);
     }
   }
-  return {median(curl_times), median(sluice_times)};
+  return {median(curl_times), median(sluice_times), median(curl_cpu), median(sluice_cpu)};
+}
+
+void report_cpu(benchmark::State& state, const compared& m) {
+  state.counters["curl_loop_cpu_us_per_req"] = m.curl_cpu * 1e6 / total_requests;
+  state.counters["sluice_cpu_us_per_req"] = m.sluice_cpu * 1e6 / total_requests;
 }
 
 void throughput(benchmark::State& state) {
@@ -202,12 +234,13 @@ void throughput(benchmark::State& state) {
   auto url = server().url("/fast");
   loop.run(url, concurrency);  // warm: open the connections on both sides
   s.rt.block_on(run_sluice(s.client, url, concurrency));
-  auto [curl_time, sluice_time] = interleaved_medians(
+  auto m = interleaved_medians(
       state, 9, [&] { return loop.run(url, total_requests); },
       [&] { return s.rt.block_on(run_sluice(s.client, url, total_requests)); });
-  state.counters["curl_loop_req_per_s"] = total_requests / curl_time;
-  state.counters["sluice_req_per_s"] = total_requests / sluice_time;
-  state.counters["x_curl_loop"] = curl_time / sluice_time;  // sluice's rate over the loop's
+  state.counters["curl_loop_req_per_s"] = total_requests / m.curl_time;
+  state.counters["sluice_req_per_s"] = total_requests / m.sluice_time;
+  state.counters["x_curl_loop"] = m.curl_time / m.sluice_time;  // sluice's rate over the loop's
+  report_cpu(state, m);
 }
 
 void latency_bound(benchmark::State& state) {
@@ -217,11 +250,12 @@ void latency_bound(benchmark::State& state) {
   loop.run(url, concurrency);
   s.rt.block_on(run_sluice(s.client, url, concurrency));
   const double ideal = seconds(server_delay).count() * ((total_requests + concurrency - 1) / concurrency);
-  auto [curl_time, sluice_time] = interleaved_medians(
+  auto m = interleaved_medians(
       state, 3, [&] { return loop.run(url, total_requests); },
       [&] { return s.rt.block_on(run_sluice(s.client, url, total_requests)); });
-  state.counters["curl_loop_x_ideal"] = curl_time / ideal;
-  state.counters["sluice_x_ideal"] = sluice_time / ideal;
+  state.counters["curl_loop_x_ideal"] = m.curl_time / ideal;
+  state.counters["sluice_x_ideal"] = m.sluice_time / ideal;
+  report_cpu(state, m);
 }
 
 BENCHMARK(throughput)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

@@ -32,6 +32,22 @@ void epoll_add(int epfd, int fd, std::uint32_t events) {
     throw std::system_error(errno, std::generic_category(), "reactor: epoll_ctl ADD");
 }
 
+// Registers `fd` for `events`: MOD when it is believed registered, ADD when
+// not, and the other one when the kernel disagrees (an fd closed and reopened
+// behind our back is no longer registered; one we deregistered may be).
+void epoll_set(int epfd, int fd, std::uint32_t events, bool registered) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  int op = registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (::epoll_ctl(epfd, op, fd, &ev) == 0) return;
+  if ((op == EPOLL_CTL_MOD && errno == ENOENT) || (op == EPOLL_CTL_ADD && errno == EEXIST)) {
+    op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (::epoll_ctl(epfd, op, fd, &ev) == 0) return;
+  }
+  throw std::system_error(errno, std::generic_category(), "reactor: epoll_ctl watch");
+}
+
 }  // namespace
 
 struct reactor::state {
@@ -48,7 +64,13 @@ struct reactor::state {
   bool rearm_needed = false;  // a new earliest timer since the timerfd was armed
 
   // Reactor thread only.
-  std::unordered_map<int, std::shared_ptr<fd_callback>> watches;
+  struct watch_entry {
+    std::shared_ptr<fd_callback> callback;
+    std::uint32_t events = 0;
+    bool registered = false;  // in the epoll set
+    bool parked = false;      // registered, but events are not delivered
+  };
+  std::unordered_map<int, watch_entry> watches;
   std::atomic<std::thread::id> thread_id{};
   // True while the loop is in (or about to enter) epoll_wait: only then does
   // a post or an earlier timer need the eventfd write, one syscall we can
@@ -122,7 +144,14 @@ struct reactor::state {
     }
     auto it = watches.find(fd);
     if (it == watches.end()) return;  // unwatched by an earlier callback in this batch
-    auto callback = it->second;       // keeps it alive if the callback unwatches itself
+    if (it->second.parked) {
+      // An idle pooled socket became ready (usually: the peer closed it).
+      // Level-triggered, it would fire again on every wait: deregister it.
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      it->second.registered = false;
+      return;
+    }
+    auto callback = it->second.callback;  // keeps it alive if the callback unwatches itself
     (*callback)(ev.events);
   }
 
@@ -210,22 +239,47 @@ bool reactor::cancel_timer(timer_id id) {
 
 void reactor::watch(int fd, std::uint32_t events, fd_callback callback) {
   auto& s = *m_state;
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.fd = fd;
-  auto [it, inserted] = s.watches.insert_or_assign(fd, std::make_shared<fd_callback>(std::move(callback)));
-  if (::epoll_ctl(s.epoll_fd, inserted ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
-    int err = errno;
-    s.watches.erase(it);
-    throw std::system_error(err, std::generic_category(), "reactor: epoll_ctl watch");
+  auto [it, inserted] = s.watches.try_emplace(fd);
+  auto& entry = it->second;
+  try {
+    epoll_set(s.epoll_fd, fd, events, entry.registered);
+  } catch (...) {
+    if (inserted) s.watches.erase(it);
+    throw;
   }
+  entry.callback = std::make_shared<fd_callback>(std::move(callback));
+  entry.events = events;
+  entry.registered = true;
+  entry.parked = false;
+}
+
+bool reactor::rearm(int fd, std::uint32_t events) {
+  auto& s = *m_state;
+  auto it = s.watches.find(fd);
+  if (it == s.watches.end()) return false;
+  auto& entry = it->second;
+  if (!entry.registered || entry.events != events) {
+    epoll_set(s.epoll_fd, fd, events, entry.registered);
+    entry.events = events;
+    entry.registered = true;
+  }
+  entry.parked = false;
+  return true;
+}
+
+void reactor::park(int fd) {
+  auto it = m_state->watches.find(fd);
+  if (it != m_state->watches.end()) it->second.parked = true;
 }
 
 void reactor::unwatch(int fd) {
   auto& s = *m_state;
-  if (s.watches.erase(fd) == 0) return;
+  auto it = s.watches.find(fd);
+  if (it == s.watches.end()) return;
+  bool registered = it->second.registered;
+  s.watches.erase(it);
   // The fd may already be closed by its owner; ENOENT/EBADF are then expected.
-  ::epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  if (registered) ::epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 bool reactor::on_reactor_thread() const noexcept {

@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -155,6 +157,7 @@ class client::state {
     for (int fd : m_watched) m_reactor.unwatch(fd);
     m_watched.clear();
     if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
+    *m_alive = false;
   }
 
   client_stats stats() const noexcept {
@@ -189,6 +192,7 @@ class client::state {
     t->stage = transfer::phase::running;
     m_running.emplace(easy, t);
     m_in_flight.fetch_add(1, std::memory_order_relaxed);
+    watch_sockets_of(easy);
     if (CURLMcode rc = curl_multi_add_handle(m_multi, easy); rc != CURLM_OK) {
       detach(*t);
       t->failure = make_error(error::kind::transport, t->req.url,
@@ -308,17 +312,25 @@ class client::state {
   }
 
   // CURLMOPT_SOCKETFUNCTION: runs on the reactor thread, inside libcurl.
+  // A connection's socket going back to the pool is parked, not unwatched,
+  // and the next request on it re-arms the same watch: no epoll_ctl and no
+  // callback allocation per request (see reactor::park).
   static int on_socket_change(CURL*, curl_socket_t fd, int what, void* self_ptr, void*) {
     auto* self = static_cast<state*>(self_ptr);
     if (what == CURL_POLL_REMOVE) {
-      self->m_reactor.unwatch(fd);
-      self->m_watched.erase(fd);
+      if (self->m_sockets.contains(fd)) {
+        self->m_reactor.park(fd);  // on_close_socket unwatches it
+      } else {
+        self->m_reactor.unwatch(fd);  // not ours to track (a resolver's fd): its closing is not reported
+        self->m_watched.erase(fd);
+      }
       return 0;
     }
     std::uint32_t events = 0;
     if (what & CURL_POLL_IN) events |= EPOLLIN;
     if (what & CURL_POLL_OUT) events |= EPOLLOUT;
     try {
+      if (self->m_watched.contains(fd) && self->m_reactor.rearm(fd, events)) return 0;
       self->m_reactor.watch(fd, events, [self, fd](std::uint32_t ready) { self->on_socket_ready(fd, ready); });
       self->m_watched.insert(fd);
     } catch (...) {
@@ -327,13 +339,51 @@ class client::state {
     return 0;
   }
 
+  // Connection sockets are opened and closed through these two, so that a
+  // parked watch is always removed before its fd is closed (and the number
+  // can be reused), and so that they are close-on-exec: a child process
+  // must not keep a connection (or its epoll registration) alive.
+  void watch_sockets_of(CURL* easy) {
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &state::on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, static_cast<void*>(this));
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &state::on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
+  }
+
+  static curl_socket_t on_open_socket(void* self_ptr, curlsocktype, curl_sockaddr* address) {
+    auto* self = static_cast<state*>(self_ptr);
+    int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd < 0) return CURL_SOCKET_BAD;
+    self->m_sockets.insert(fd);
+    return fd;
+  }
+
+  static int on_close_socket(void* self_ptr, curl_socket_t fd) {
+    auto* self = static_cast<state*>(self_ptr);
+    if (self->m_watched.erase(fd)) self->m_reactor.unwatch(fd);
+    self->m_sockets.erase(fd);
+    return ::close(fd);
+  }
+
   // CURLMOPT_TIMERFUNCTION: libcurl wants on_timeout() after `timeout_ms`
   // (-1: never). At most one timer per client is armed.
+  // "Now" (0 ms, what every new transfer asks for) is a post, not a timer,
+  // and one post serves all the transfers started in the same reactor round.
   static int on_timer_change(CURLM*, long timeout_ms, void* self_ptr) {
     auto* self = static_cast<state*>(self_ptr);
     if (self->m_timer) self->m_reactor.cancel_timer(std::exchange(self->m_timer, 0));
     if (timeout_ms < 0 || self->m_closed) return 0;
     try {
+      if (timeout_ms == 0) {
+        if (!std::exchange(self->m_timeout_posted, true)) {
+          self->m_reactor.post([self, alive = self->m_alive] {
+            if (!*alive) return;  // the client was destroyed on the reactor thread meanwhile
+            self->m_timeout_posted = false;
+            self->on_timeout();
+          });
+        }
+        return 0;
+      }
       self->m_timer = self->m_reactor.add_timer(reactor::clock::now() + std::chrono::milliseconds(timeout_ms), [self] {
         self->m_timer = 0;
         self->on_timeout();
@@ -373,8 +423,11 @@ class client::state {
   // Reactor thread only.
   std::unordered_map<CURL*, std::shared_ptr<transfer>> m_running;
   std::deque<std::shared_ptr<transfer>> m_queue;
-  std::unordered_set<int> m_watched;
+  std::unordered_set<int> m_watched;  // fds with a reactor watch, active or parked
+  std::unordered_set<int> m_sockets;  // connection sockets libcurl opened through on_open_socket
   reactor::timer_id m_timer = 0;
+  bool m_timeout_posted = false;                                 // an on_timeout() post is queued
+  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // false once shut down; read by posts
   bool m_closed = false;
 
   // Any thread (stats).

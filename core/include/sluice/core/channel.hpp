@@ -1,5 +1,7 @@
 // sluice::channel<T>: a multi-producer multi-consumer channel for coroutines
-// and threads alike, built on moodycamel::ConcurrentQueue.
+// and threads alike. Bounded channels keep their items in a ring of stamped
+// slots (crossbeam-channel's design, detail/channel_ring.hpp); unbounded ones
+// in a moodycamel::ConcurrentQueue.
 //
 //   auto [tx, rx] = sluice::channel<int>(1024);   // bounded: backpressure
 //   co_await tx.send(42);                         // suspends while full
@@ -140,85 +142,61 @@ class channel_sender : public detail::channel_handle<T, true> {
   [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
   [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
 
-  /// Blocking form for plain threads; same contract as send().
+  /// Blocking form for plain threads; same contract as send(). A full
+  /// channel is retried for a few microseconds (spinning, then yielding)
+  /// before the thread parks, as crossbeam-channel does: a slot usually frees
+  /// up sooner than a futex wake-up takes.
   [[nodiscard]] bool send_blocking(T& item) {
-    if (!m_state->begin_send()) return false;
-    if (!m_state->try_acquire_slot()) {
-      detail::channel_waiter w;
-      if (wait_thread(w, m_state->wait_for_slot(w)) != detail::channel_waiter::granted) {
-        m_state->end_send();
-        return false;
-      }
+    auto op = m_state->try_send(m_producer.get(), item);
+    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
+      backoff.snooze();
+      op = m_state->try_send(m_producer.get(), item);
     }
-    publish_and_end(item);
-    return true;
+    if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
+    detail::channel_waiter<T> w;
+    w.send_item = &item;
+    int outcome = m_state->wait_for_slot(w);
+    if (outcome == detail::channel_waiter<T>::pending) outcome = m_state->wait_blocking(w);
+    return outcome == detail::channel_waiter<T>::granted;
   }
   [[nodiscard]] bool send_blocking(T&& item) { return send_blocking(item); }
 
   /// Never waits: false when the channel is full or closed (item untouched then).
-  [[nodiscard]] bool try_send(T& item) {
-    if (!m_state->begin_send()) return false;
-    if (!m_state->try_acquire_slot()) {
-      m_state->end_send();
-      return false;
-    }
-    publish_and_end(item);
-    return true;
-  }
+  [[nodiscard]] bool try_send(T& item) { return m_state->try_send(m_producer.get(), item) == detail::channel_op::done; }
   [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
 
  private:
-  void publish_and_end(T& item) {
-    // end_send must run even if enqueue throws bad_alloc, or close would wait forever.
-    struct end_guard {
-      detail::channel_state<T>* s;
-      ~end_guard() { s->end_send(); }
-    } guard{m_state.get()};
-    m_producer->publish(*m_state, std::move(item));
-  }
-
-  int wait_thread(detail::channel_waiter& w, int outcome);
-
   std::unique_ptr<detail::channel_producer<T>> m_producer;
 
   struct send_awaiter {
+    using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
     detail::channel_producer<T>* m_producer;
     T* m_item;
-    detail::channel_waiter m_waiter{};
+    waiter m_waiter{};
     // pending: decided by a waker, read it from m_waiter.result.
-    int m_outcome = detail::channel_waiter::pending;
-    bool m_started = false;
+    int m_outcome = waiter::pending;
 
     bool await_ready() {
-      if (!m_channel->begin_send()) {
-        m_outcome = detail::channel_waiter::closed;
-        return true;
-      }
-      m_started = true;
-      if (!m_channel->try_acquire_slot()) return false;
-      m_outcome = detail::channel_waiter::granted;
+      auto op = m_channel->try_send(m_producer, *m_item);
+      if (op == detail::channel_op::would_block) return false;
+      m_outcome = op == detail::channel_op::done ? waiter::granted : waiter::closed;
       return true;
     }
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_waiter.send_item = m_item;
       int outcome = m_channel->wait_for_slot(m_waiter);
-      // Once queued, a waker on another thread may resume (and finish) this
-      // coroutine at any moment: do not touch *this after a pending outcome.
-      if (outcome == detail::channel_waiter::pending) return true;
+      // Once queued, a waker on another thread may send for us and resume
+      // (and finish) this coroutine at any moment: do not touch *this after
+      // a pending outcome.
+      if (outcome == waiter::pending) return true;
       m_outcome = outcome;
       return false;
     }
-    bool await_resume() {
-      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
-      if (!m_started) return false;
-      struct end_guard {
-        detail::channel_state<T>* s;
-        ~end_guard() { s->end_send(); }
-      } guard{m_channel};
-      if (m_outcome != detail::channel_waiter::granted) return false;
-      m_producer->publish(*m_channel, std::move(*m_item));
-      return true;
+    bool await_resume() noexcept {
+      if (m_outcome == waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      return m_outcome == waiter::granted;
     }
   };
 };
@@ -238,42 +216,52 @@ class channel_receiver : public detail::channel_handle<T, false> {
   [[nodiscard]] auto recv() noexcept { return recv_awaiter{m_state.get()}; }
 
   /// Awaitable: appends between 1 and `max` items to `out` and returns how
-  /// many; 0 means closed and drained. One claim and one bulk dequeue for the
-  /// whole batch.
+  /// many; 0 means closed and drained. One claim (one CAS on a bounded
+  /// channel's ring) for the whole batch.
   [[nodiscard]] auto recv_batch(std::vector<T>& out, std::size_t max) noexcept {
     return recv_batch_awaiter{m_state.get(), &out, max == 0 ? 1 : max};
   }
 
-  /// Blocking forms for plain threads.
+  /// Blocking forms for plain threads. An empty channel is retried for a few
+  /// microseconds before the thread parks (see send_blocking).
   std::optional<T> recv_blocking() {
-    if (m_state->try_claim(1)) return m_state->take_one();
-    detail::channel_waiter w;
-    if (wait_thread(w) == 0) return std::nullopt;
-    return m_state->take_one();
+    std::optional<T> out;
+    auto op = m_state->try_recv(out);
+    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
+      backoff.snooze();
+      op = m_state->try_recv(out);
+    }
+    if (op != detail::channel_op::would_block) return out;
+    detail::channel_waiter<T> w;
+    if (wait_thread(w) != detail::channel_waiter<T>::granted) return std::nullopt;
+    return std::move(w.item);
   }
   std::size_t recv_batch_blocking(std::vector<T>& out, std::size_t max) {
     if (max == 0) max = 1;
-    std::size_t n = m_state->try_claim(max);
-    if (n == 0) {
-      detail::channel_waiter w;
-      w.want = max;
-      n = wait_thread(w);
-      if (n == 0) return 0;
+    detail::channel_op op;
+    std::size_t n = m_state->try_recv_batch(out, max, op);
+    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
+      backoff.snooze();
+      n = m_state->try_recv_batch(out, max, op);
     }
-    m_state->take_many(std::back_inserter(out), n);
-    return n;
+    if (op != detail::channel_op::would_block) return n;
+    detail::channel_waiter<T> w;
+    w.batch = &out;
+    w.want = max;
+    return wait_thread(w) == detail::channel_waiter<T>::granted ? w.got : 0;
   }
 
   /// Never waits: an item if one is ready now.
   std::optional<T> try_recv() {
-    if (m_state->try_claim(1)) return m_state->take_one();
-    return std::nullopt;
+    std::optional<T> out;
+    (void)m_state->try_recv(out);
+    return out;
   }
   /// Never waits: appends up to `max` ready items, returns how many.
   std::size_t try_recv_batch(std::vector<T>& out, std::size_t max) {
-    std::size_t n = m_state->try_claim(max);
-    if (n) m_state->take_many(std::back_inserter(out), n);
-    return n;
+    if (max == 0) return 0;
+    detail::channel_op op;
+    return m_state->try_recv_batch(out, max, op);
   }
 
   /// True once closed and every item has been received.
@@ -302,75 +290,69 @@ class channel_receiver : public detail::channel_handle<T, false> {
   std::default_sentinel_t end() { return {}; }
 
  private:
-  // Returns the number of items claimed for `w` (0: closed and drained).
-  std::size_t wait_thread(detail::channel_waiter& w);
+  // Queues `w` and blocks until a waker decides; returns the outcome.
+  int wait_thread(detail::channel_waiter<T>& w) {
+    int outcome = m_state->wait_for_items(w);
+    if (outcome == detail::channel_waiter<T>::pending) outcome = m_state->wait_blocking(w);
+    return outcome;
+  }
 
   struct recv_awaiter {
+    using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
-    detail::channel_waiter m_waiter{};
-    int m_outcome = detail::channel_waiter::pending;
+    waiter m_waiter{};
+    int m_outcome = waiter::pending;
 
-    bool await_ready() noexcept {
-      if (m_channel->try_claim(1) == 0) return false;
-      m_outcome = detail::channel_waiter::granted;
+    bool await_ready() {
+      auto op = m_channel->try_recv(m_waiter.item);
+      if (op == detail::channel_op::would_block) return false;
+      m_outcome = op == detail::channel_op::done ? waiter::granted : waiter::closed;
       return true;
     }
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
       int outcome = m_channel->wait_for_items(m_waiter);
-      if (outcome == detail::channel_waiter::pending) return true;  // see send_awaiter
+      if (outcome == waiter::pending) return true;  // see send_awaiter
       m_outcome = outcome;
       return false;
     }
     std::optional<T> await_resume() {
-      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
-      if (m_outcome != detail::channel_waiter::granted) return std::nullopt;
-      return m_channel->take_one();
+      if (m_outcome == waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      if (m_outcome != waiter::granted) return std::nullopt;
+      return std::move(m_waiter.item);
     }
   };
 
   struct recv_batch_awaiter {
+    using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
     std::vector<T>* m_out;
     std::size_t m_max;
-    detail::channel_waiter m_waiter{};
-    int m_outcome = detail::channel_waiter::pending;
+    waiter m_waiter{};
+    int m_outcome = waiter::pending;
 
-    bool await_ready() noexcept {
-      m_waiter.got = m_channel->try_claim(m_max);
-      if (m_waiter.got == 0) return false;
-      m_outcome = detail::channel_waiter::granted;
+    bool await_ready() {
+      detail::channel_op op;
+      m_waiter.got = m_channel->try_recv_batch(*m_out, m_max, op);
+      if (op == detail::channel_op::would_block) return false;
+      m_outcome = op == detail::channel_op::done ? waiter::granted : waiter::closed;
       return true;
     }
     bool await_suspend(std::coroutine_handle<> h) {
       m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_waiter.batch = m_out;
       m_waiter.want = m_max;
       int outcome = m_channel->wait_for_items(m_waiter);
-      if (outcome == detail::channel_waiter::pending) return true;  // see send_awaiter
+      if (outcome == waiter::pending) return true;  // see send_awaiter
       m_outcome = outcome;
       return false;
     }
-    std::size_t await_resume() {
-      if (m_outcome == detail::channel_waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
-      if (m_outcome != detail::channel_waiter::granted) return 0;
-      m_channel->take_many(std::back_inserter(*m_out), m_waiter.got);
-      return m_waiter.got;
+    std::size_t await_resume() noexcept {
+      if (m_outcome == waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      return m_outcome == waiter::granted ? m_waiter.got : 0;
     }
   };
 };
-
-template <typename T>
-int channel_sender<T>::wait_thread(detail::channel_waiter& w, int outcome) {
-  if (outcome != detail::channel_waiter::pending) return outcome;
-  return m_state->wait_blocking(w);
-}
-
-template <typename T>
-std::size_t channel_receiver<T>::wait_thread(detail::channel_waiter& w) {
-  int outcome = m_state->wait_for_items(w);
-  if (outcome == detail::channel_waiter::pending) outcome = m_state->wait_blocking(w);
-  return outcome == detail::channel_waiter::granted ? w.got : 0;
-}
 
 /// Creates a channel; `capacity` 0 means unbounded. Returns {sender, receiver}.
 template <typename T>

@@ -52,6 +52,23 @@ class reactor {
   /// Removes the watch on `fd` (no-op if none). Reactor thread only.
   void unwatch(int fd);
 
+  /// Changes the events of an existing watch on `fd` (active or parked),
+  /// keeping its callback: no allocation, and no epoll_ctl when the events
+  /// are unchanged. Returns false when `fd` has no watch (then call watch()).
+  /// Reactor thread only.
+  bool rearm(int fd, std::uint32_t events);
+
+  /// Stops delivering `fd`'s events but leaves it registered with epoll, so
+  /// that a later rearm() costs no system call: for sockets going back to a
+  /// connection pool, where an unwatch now and a watch for the next request
+  /// would cost two. If a parked fd becomes ready (the peer closed an idle
+  /// connection), the reactor deregisters it then, without calling back, and
+  /// the next rearm() registers it again. Contract: the owner must call
+  /// unwatch(fd) before it closes a parked fd, because epoll forgets a closed
+  /// fd silently and a reused fd number would otherwise inherit the watch.
+  /// No-op when `fd` has no watch. Reactor thread only.
+  void park(int fd);
+
   /// True when the caller is the reactor thread.
   [[nodiscard]] bool on_reactor_thread() const noexcept;
 

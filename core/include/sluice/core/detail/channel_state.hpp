@@ -1,22 +1,26 @@
 // The shared state behind sluice::channel handles.
 //
-// Items live in a moodycamel::ConcurrentQueue. Three counters make the queue
-// bounded, closable and awaitable without a lock on the fast path:
-//   m_items       items fully enqueued and not yet claimed by a receiver;
-//   m_free_slots  capacity left (bounded channels only);
-//   m_send_state  a CLOSED bit plus the number of sends in progress.
-// A receiver first claims an item by decrementing m_items, then dequeues it
-// (the claim guarantees one is there), so close can never strand an item:
-// the channel reports "closed and drained" only when CLOSED is set, no send is
-// in progress and m_items is zero.
+// Two storages, one protocol:
+//   * bounded channels keep their items in a channel_ring (detail/
+//     channel_ring.hpp): slots with stamps, one CAS per side per item, a
+//     closed mark in the ring's tail;
+//   * unbounded channels keep them in a moodycamel::ConcurrentQueue with two
+//     counters: m_items (enqueued, not yet claimed; a receiver claims by
+//     decrementing, then dequeues) and m_send_state (a CLOSED bit plus the
+//     number of sends in progress). Closed and drained is CLOSED, no send in
+//     progress, m_items zero.
+// Either way a send that loses the race with close fails with its item
+// untouched, and every item sent before is received.
 //
 // Waiting is the slow path. A waiter (a suspended coroutine or a blocked
 // thread) registers under m_mutex; whoever makes progress possible (a send, a
-// receive freeing a slot, close, the last in-flight send after close) claims
-// the item or slot *on the waiter's behalf* and then wakes it, so a waiter
-// wakes only with a definite outcome and never has to wait again.
-// Counter updates and waiter-count reads are seq_cst on both sides, so either
-// the registering waiter sees the new item or the sender sees the waiter.
+// receive freeing a slot, close) performs the waiter's operation *on its
+// behalf* (receives the item into the waiter, or sends the waiter's item)
+// and then wakes it, so a waiter wakes with a definite outcome and never has
+// to wait again. The waiting counts are incremented (seq_cst RMW) before the
+// waiter looks at the storage a last time, and the fast paths load them
+// (seq_cst) after their own seq_cst RMW on the ring's position or m_items:
+// either the waiter sees the new item or slot, or the waker sees the waiter.
 #pragma once
 
 #include <concurrentqueue/concurrentqueue.h>
@@ -30,7 +34,9 @@
 #include <new>
 #include <optional>
 #include <utility>
+#include <vector>
 
+#include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
 
 namespace sluice::detail {
@@ -39,23 +45,32 @@ namespace sluice::detail {
 // may differ between compilers and so must not shape a type's layout.
 inline constexpr std::size_t cache_line_size = 64;
 
+/// What a channel operation did: done, would have to wait, or closed (a send
+/// on a closed channel; a receive on a closed and drained one).
+enum class channel_op { done, would_block, closed };
+
 /// One suspended receiver or sender. Lives in the awaiter (coroutine frame) or
 /// on the blocked thread's stack; linked into the state's lists under m_mutex.
+template <typename T>
 struct channel_waiter {
   enum outcome : int { pending = 0, granted = 1, closed = 2 };
 
   channel_waiter* next = nullptr;
-  suspended_coroutine coroutine;  // null handle: a blocked thread
-  std::size_t want = 1;           // items a receiver wants (recv_batch), 1 otherwise
-  std::size_t got = 0;            // items or slots claimed for it by the waker
+  suspended_coroutine coroutine;    // null handle: a blocked thread
+  T* send_item = nullptr;           // a sender: the item the waker sends for it
+  std::optional<T> item;            // a single receive: the item received for it
+  std::vector<T>* batch = nullptr;  // a batch receive: where the waker appends
+  std::size_t want = 1;             // items a batch receiver wants at most
+  std::size_t got = 0;              // items appended to *batch
   std::atomic<int> result{pending};
 
   [[nodiscard]] bool is_thread() const noexcept { return !coroutine.handle; }
 };
 
+template <typename T>
 class waiter_queue {
  public:
-  void push(channel_waiter* w) noexcept {
+  void push(channel_waiter<T>* w) noexcept {
     w->next = nullptr;
     if (m_tail) {
       m_tail->next = w;
@@ -64,7 +79,7 @@ class waiter_queue {
     }
     m_tail = w;
   }
-  channel_waiter* pop() noexcept {
+  channel_waiter<T>* pop() noexcept {
     auto* w = m_head;
     if (w) {
       m_head = w->next;
@@ -72,7 +87,7 @@ class waiter_queue {
     }
     return w;
   }
-  void push_front(channel_waiter* w) noexcept {
+  void push_front(channel_waiter<T>* w) noexcept {
     w->next = m_head;
     m_head = w;
     if (!m_tail) m_tail = w;
@@ -80,25 +95,38 @@ class waiter_queue {
   [[nodiscard]] bool empty() const noexcept { return m_head == nullptr; }
 
  private:
-  channel_waiter* m_head = nullptr;
-  channel_waiter* m_tail = nullptr;
+  channel_waiter<T>* m_head = nullptr;
+  channel_waiter<T>* m_tail = nullptr;
 };
+
+template <typename T>
+class channel_producer;
 
 template <typename T>
 class channel_state {
  public:
+  using waiter = channel_waiter<T>;
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
 
-  explicit channel_state(std::size_t capacity)
-      : m_capacity(capacity), m_queue(capacity ? capacity : 32), m_free_slots(static_cast<std::int64_t>(capacity)) {}
+  explicit channel_state(std::size_t capacity) : m_capacity(capacity) {
+    if (capacity) {
+      m_ring.emplace(capacity);
+    } else {
+      m_queue.emplace(32);
+    }
+  }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return m_capacity; }
   [[nodiscard]] bool bounded() const noexcept { return m_capacity != 0; }
   [[nodiscard]] std::size_t size() const noexcept {
+    if (m_ring) return m_ring->size();
     auto n = m_items.load(std::memory_order_relaxed);
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  [[nodiscard]] bool is_closed() const noexcept { return m_send_state.load(std::memory_order_acquire) & closed_bit; }
+  [[nodiscard]] bool is_closed() const noexcept {
+    if (m_ring) return m_ring->closed();
+    return m_send_state.load(std::memory_order_acquire) & closed_bit;
+  }
 
   // ---- handle counting ----------------------------------------------------
   void add_sender() noexcept { m_senders.fetch_add(1, std::memory_order_relaxed); }
@@ -112,109 +140,82 @@ class channel_state {
     if (m_receivers.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
   }
 
-  // ---- send side ------------------------------------------------------------
-  // A send is: begin_send, acquire a slot, publish, end_send.
+  // ---- fast paths -------------------------------------------------------------
 
-  /// Registers a send in progress; false once closed.
-  bool begin_send() noexcept {
-    auto s = m_send_state.load(std::memory_order_relaxed);
-    do {
-      if (s & closed_bit) return false;
-    } while (!m_send_state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_relaxed));
-    return true;
+  /// Sends `item` if there is room now; moves from it only when done.
+  channel_op try_send(channel_producer<T>* producer, T& item) {
+    channel_op op = send_now(producer, item);
+    if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
+    return op;
   }
 
-  void end_send() {
-    auto previous = m_send_state.fetch_sub(1, std::memory_order_acq_rel);
-    if (previous == (closed_bit | 1)) wake_receivers_after_close();
+  /// Receives one item into `out` if one is ready now.
+  channel_op try_recv(std::optional<T>& out) {
+    channel_op op = recv_now(out);
+    if (op == channel_op::done) after_recv();
+    return op;
   }
 
-  bool try_acquire_slot() noexcept { return !bounded() || try_take(m_free_slots, 1) == 1; }
-
-  [[nodiscard]] moodycamel::ConcurrentQueue<T>& queue() noexcept { return m_queue; }
-
-  /// Enqueues an item whose slot is already held (through `token`, or the
-  /// calling thread's implicit producer when null) and wakes a waiting receiver.
-  void publish(moodycamel::ProducerToken* token, T&& item) {
-    bool queued = token ? m_queue.enqueue(*token, std::move(item)) : m_queue.enqueue(std::move(item));
-    if (!queued) throw std::bad_alloc();
-    m_items.fetch_add(1, std::memory_order_seq_cst);
-    if (m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_receivers();
+  /// Appends up to `max` ready items to `out`; returns how many, and in `op`
+  /// why it returned 0.
+  std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op) {
+    std::size_t n = recv_many_now(out, max, op);
+    if (n) after_recv();
+    return n;
   }
 
-  /// Slow path for a sender that found no free slot. Returns pending after
-  /// queueing `w`, or granted/closed when the outcome was decided right away.
-  int wait_for_slot(channel_waiter& w) {
-    std::lock_guard lock(m_mutex);
-    m_senders_waiting.fetch_add(1, std::memory_order_seq_cst);
-    if (try_acquire_slot()) {
-      m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
-      return channel_waiter::granted;
-    }
-    if (is_closed()) {
-      m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
-      return channel_waiter::closed;
-    }
-    m_send_waiters.push(&w);
-    return channel_waiter::pending;
-  }
-
-  // ---- receive side ---------------------------------------------------------
-
-  /// Claims up to `max` published items (returns how many); they are then
-  /// guaranteed to be dequeued by take().
-  std::size_t try_claim(std::size_t max) noexcept { return try_take(m_items, max); }
-
-  /// Dequeues one claimed item. The claim guarantees an element is in the
-  /// queue; try_dequeue can still miss it momentarily while another consumer
-  /// is mid-dequeue, hence the (short) retry loop, as in BlockingConcurrentQueue.
-  T take_one() {
-    std::optional<T> out;
-    while (!m_queue.try_dequeue(out)) {
-    }
-    release_slots(1);
-    return std::move(*out);
-  }
-
-  /// Dequeues `n` claimed items into `out`.
-  template <typename OutputIt>
-  OutputIt take_many(OutputIt out, std::size_t n) {
-    std::size_t left = n;
-    while (left > 0) {
-      std::size_t got = m_queue.try_dequeue_bulk(out, left);
-      left -= got;
-    }
-    release_slots(n);
-    return out;
-  }
-
-  /// True when the channel is closed, no send is in progress and nothing is left.
+  /// True when the channel is closed and every item has been received.
   [[nodiscard]] bool drained() const noexcept {
-    return m_send_state.load(std::memory_order_seq_cst) == closed_bit && m_items.load(std::memory_order_seq_cst) <= 0;
+    // The ring's size counts a slot claimed before the mark and still being
+    // written, so "closed and empty" is final.
+    if (m_ring) return m_ring->closed() && m_ring->size() == 0;
+    return unbounded_drained();
   }
 
-  /// Slow path for a receiver that found nothing to claim; see wait_for_slot.
-  int wait_for_items(channel_waiter& w) {
-    std::lock_guard lock(m_mutex);
-    m_receivers_waiting.fetch_add(1, std::memory_order_seq_cst);
-    if (std::size_t n = try_claim(w.want)) {
-      m_receivers_waiting.fetch_sub(1, std::memory_order_relaxed);
-      w.got = n;
-      return channel_waiter::granted;
+  // ---- waiting ------------------------------------------------------------------
+
+  /// Slow path for a sender that found no free slot (`w.send_item` set).
+  /// Returns pending after queueing `w`, or granted/closed when decided at once.
+  int wait_for_slot(waiter& w) {
+    channel_op op;
+    {
+      std::lock_guard lock(m_mutex);
+      m_senders_waiting.fetch_add(1, std::memory_order_seq_cst);
+      op = send_now(nullptr, *w.send_item);
+      if (op == channel_op::would_block) {
+        m_send_waiters.push(&w);
+        return waiter::pending;
+      }
+      m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
     }
-    if (drained()) {
+    if (op != channel_op::done) return waiter::closed;
+    if (m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
+    return waiter::granted;
+  }
+
+  /// Slow path for a receiver that found nothing (`w.batch` set for a batch).
+  int wait_for_items(waiter& w) {
+    int outcome = waiter::pending;
+    {
+      std::lock_guard lock(m_mutex);
+      m_receivers_waiting.fetch_add(1, std::memory_order_seq_cst);
+      channel_op op = recv_for(w);
+      if (op == channel_op::would_block) {
+        m_recv_waiters.push(&w);
+        return waiter::pending;
+      }
       m_receivers_waiting.fetch_sub(1, std::memory_order_relaxed);
-      return channel_waiter::closed;
+      outcome = op == channel_op::done ? waiter::granted : waiter::closed;
     }
-    m_recv_waiters.push(&w);
-    return channel_waiter::pending;
+    if (outcome == waiter::granted) after_recv();
+    return outcome;
   }
 
   /// Blocks a thread whose waiter was queued until a waker decides its
   /// outcome, then passes through the lock once: the waker notifies under the
   /// lock, so after this the waker no longer touches `w` (on our stack).
-  int wait_blocking(channel_waiter& w) {
-    for (int r = w.result.load(std::memory_order_acquire); r == channel_waiter::pending;
+  int wait_blocking(waiter& w) {
+    for (int r = w.result.load(std::memory_order_acquire); r == waiter::pending;
          r = w.result.load(std::memory_order_acquire))
       w.result.wait(r, std::memory_order_acquire);
     std::lock_guard pass_through(m_mutex);
@@ -225,42 +226,146 @@ class channel_state {
 
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
+    if (m_ring) {
+      if (!m_ring->close()) return;
+      wake_after_close();
+      return;
+    }
     auto previous = m_send_state.fetch_or(closed_bit, std::memory_order_acq_rel);
     if (previous & closed_bit) return;
-    wake_all_senders_closed();
-    if (previous == 0) wake_receivers_after_close();  // no send in progress
+    // With sends in progress, the last of them (end_send) wakes the receivers.
+    wake_after_close();
+  }
+
+  [[nodiscard]] moodycamel::ConcurrentQueue<T>& queue() noexcept { return *m_queue; }
+
+  /// Unbounded only: enqueues through `token` (or the calling thread's
+  /// implicit producer when null) and counts the item in.
+  void enqueue(moodycamel::ProducerToken* token, T&& item) {
+    bool queued = token ? m_queue->enqueue(*token, std::move(item)) : m_queue->enqueue(std::move(item));
+    if (!queued) throw std::bad_alloc();
+    m_items.fetch_add(1, std::memory_order_seq_cst);
   }
 
  private:
-  // Atomically takes up to `max` from a non-negative counter.
-  static std::size_t try_take(std::atomic<std::int64_t>& counter, std::size_t max) noexcept {
-    auto have = counter.load(std::memory_order_seq_cst);
+  friend class channel_producer<T>;
+
+  // ---- storage operations, no waking ------------------------------------------
+
+  // Called under m_mutex only for bounded channels (unbounded sends never
+  // wait), so end_send's wake_after_close never re-takes the lock.
+  channel_op send_now(channel_producer<T>* producer, T& item);
+
+  channel_op recv_now(std::optional<T>& out) {
+    if (m_ring) {
+      auto st = m_ring->try_pop([&out](T&& v) { out.emplace(std::move(v)); });
+      return from(st);
+    }
+    if (try_claim(1)) {
+      take_one(out);
+      return channel_op::done;
+    }
+    return unbounded_drained() ? channel_op::closed : channel_op::would_block;
+  }
+
+  std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op) {
+    out.reserve(out.size() + max);
+    if (m_ring) {
+      typename channel_ring<T>::status st;
+      std::size_t n = m_ring->try_pop_many(out, max, st);
+      op = n ? channel_op::done : from(st);
+      return n;
+    }
+    std::size_t n = try_claim(max);
+    if (n) {
+      take_many(out, n);
+      op = channel_op::done;
+    } else {
+      op = unbounded_drained() ? channel_op::closed : channel_op::would_block;
+    }
+    return n;
+  }
+
+  channel_op recv_for(waiter& w) {
+    if (!w.batch) return recv_now(w.item);
+    channel_op op;
+    w.got = recv_many_now(*w.batch, w.want, op);
+    return op;
+  }
+
+  static channel_op from(typename channel_ring<T>::status st) noexcept {
+    switch (st) {
+      case channel_ring<T>::status::ok:
+        return channel_op::done;
+      case channel_ring<T>::status::would_block:
+        return channel_op::would_block;
+      default:
+        return channel_op::closed;
+    }
+  }
+
+  void after_recv() {
+    if (m_senders_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
+  }
+
+  // ---- unbounded (moodycamel) helpers -------------------------------------------
+
+  bool begin_send() noexcept {
+    auto s = m_send_state.load(std::memory_order_relaxed);
+    do {
+      if (s & closed_bit) return false;
+    } while (!m_send_state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_relaxed));
+    return true;
+  }
+
+  void end_send() {
+    auto previous = m_send_state.fetch_sub(1, std::memory_order_acq_rel);
+    if (previous == (closed_bit | 1)) wake_after_close();
+  }
+
+  // Atomically takes up to `max` from m_items.
+  std::size_t try_claim(std::size_t max) noexcept {
+    auto have = m_items.load(std::memory_order_seq_cst);
     while (have > 0) {
       auto n = std::min<std::int64_t>(have, static_cast<std::int64_t>(max));
-      if (counter.compare_exchange_weak(have, have - n, std::memory_order_seq_cst, std::memory_order_seq_cst))
+      if (m_items.compare_exchange_weak(have, have - n, std::memory_order_seq_cst, std::memory_order_seq_cst))
         return static_cast<std::size_t>(n);
     }
     return 0;
   }
 
-  void release_slots(std::size_t n) {
-    if (!bounded()) return;
-    m_free_slots.fetch_add(static_cast<std::int64_t>(n), std::memory_order_seq_cst);
-    if (m_senders_waiting.load(std::memory_order_seq_cst) > 0) wake_senders();
+  // Dequeues one claimed item. The claim guarantees an element is in the
+  // queue; try_dequeue can still miss it momentarily while another consumer
+  // is mid-dequeue, hence the (short) retry loop, as in BlockingConcurrentQueue.
+  void take_one(std::optional<T>& out) {
+    out.reset();
+    while (!m_queue->try_dequeue(out)) {
+    }
   }
 
-  // Collects waiters to resume while holding the lock; resumes after
+  void take_many(std::vector<T>& out, std::size_t n) {
+    auto it = std::back_inserter(out);
+    for (std::size_t left = n; left > 0;) left -= m_queue->try_dequeue_bulk(it, left);
+  }
+
+  [[nodiscard]] bool unbounded_drained() const noexcept {
+    return m_send_state.load(std::memory_order_seq_cst) == closed_bit && m_items.load(std::memory_order_seq_cst) <= 0;
+  }
+
+  // ---- waking -------------------------------------------------------------------
+
+  // Collects coroutines to resume while holding the lock; resumes them after
   // unlocking, because a coroutine resumed inline may re-enter the channel.
   class wake_list {
    public:
-    void add(channel_waiter* w, int outcome) {
+    void add(waiter* w, int outcome) {
       if (w->is_thread()) {
         // Still under the lock: the thread re-takes the lock before it
         // returns, so the node (on its stack) outlives this notify.
         w->result.store(outcome, std::memory_order_release);
         w->result.notify_one();
       } else {
-        w->result.store(outcome, std::memory_order_relaxed);
+        w->result.store(outcome, std::memory_order_release);
         m_coroutines.push(w);
       }
     }
@@ -269,73 +374,73 @@ class channel_state {
     }
 
    private:
-    waiter_queue m_coroutines;
+    waiter_queue<T> m_coroutines;
   };
 
-  void wake_receivers() {
+  // Serves waiting receivers and senders for as long as one side's progress
+  // lets the other go on (a receive served frees a slot for a waiting sender,
+  // a send served gives a waiting receiver an item).
+  void wake_waiters() {
     wake_list woken;
     std::lock_guard lock(m_mutex);
-    while (!m_recv_waiters.empty()) {
-      // Peek by popping; a waiter we cannot serve goes back to the front.
-      auto* w = m_recv_waiters.pop();
-      std::size_t n = try_claim(w->want);
-      if (n == 0) {
+    for (bool progress = true; progress;) progress = serve_receivers(woken) | serve_senders(woken);
+  }
+
+  bool serve_receivers(wake_list& woken) {
+    bool served = false;
+    while (auto* w = m_recv_waiters.pop()) {
+      channel_op op = recv_for(*w);
+      if (op == channel_op::would_block) {
         m_recv_waiters.push_front(w);
         break;
       }
-      w->got = n;
       m_receivers_waiting.fetch_sub(1, std::memory_order_relaxed);
-      woken.add(w, channel_waiter::granted);
+      woken.add(w, op == channel_op::done ? waiter::granted : waiter::closed);
+      served |= op == channel_op::done;
     }
+    return served;
   }
 
-  void wake_senders() {
-    wake_list woken;
-    std::lock_guard lock(m_mutex);
-    while (!m_send_waiters.empty() && try_acquire_slot()) {
-      auto* w = m_send_waiters.pop();
-      w->got = 1;
-      m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
-      woken.add(w, channel_waiter::granted);
-    }
-  }
-
-  void wake_all_senders_closed() {
-    wake_list woken;
-    std::lock_guard lock(m_mutex);
+  bool serve_senders(wake_list& woken) {
+    bool served = false;
     while (auto* w = m_send_waiters.pop()) {
+      channel_op op = send_now(nullptr, *w->send_item);
+      if (op == channel_op::would_block) {
+        m_send_waiters.push_front(w);
+        break;
+      }
       m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
-      woken.add(w, channel_waiter::closed);
+      woken.add(w, op == channel_op::done ? waiter::granted : waiter::closed);
+      served |= op == channel_op::done;
     }
+    return served;
   }
 
-  // Runs once no send can add items: every waiting receiver gets what is
+  // Runs once no send can add items (ring marked; unbounded: CLOSED and no
+  // send in progress): waiting senders fail, waiting receivers get what is
   // left, then the end of the stream.
-  void wake_receivers_after_close() {
+  void wake_after_close() {
     wake_list woken;
     std::lock_guard lock(m_mutex);
-    while (auto* w = m_recv_waiters.pop()) {
-      m_receivers_waiting.fetch_sub(1, std::memory_order_relaxed);
-      w->got = try_claim(w->want);
-      woken.add(w, w->got ? channel_waiter::granted : channel_waiter::closed);
-    }
+    serve_senders(woken);  // all fail: closed
+    serve_receivers(woken);
   }
 
-  const std::size_t m_capacity;  // 0: unbounded
-  moodycamel::ConcurrentQueue<T> m_queue;
+  const std::size_t m_capacity;                           // 0: unbounded
+  std::optional<channel_ring<T>> m_ring;                  // bounded
+  std::optional<moodycamel::ConcurrentQueue<T>> m_queue;  // unbounded
   alignas(cache_line_size) std::atomic<std::int64_t> m_items{0};
-  alignas(cache_line_size) std::atomic<std::int64_t> m_free_slots;
   alignas(cache_line_size) std::atomic<std::uint64_t> m_send_state{0};
   alignas(cache_line_size) std::atomic<int> m_receivers_waiting{0};
-  std::atomic<int> m_senders_waiting{0};
-  std::atomic<std::size_t> m_senders{0};
+  alignas(cache_line_size) std::atomic<int> m_senders_waiting{0};
+  alignas(cache_line_size) std::atomic<std::size_t> m_senders{0};
   std::atomic<std::size_t> m_receivers{0};
   std::mutex m_mutex;  // guards the two waiter lists
-  waiter_queue m_recv_waiters;
-  waiter_queue m_send_waiters;
+  waiter_queue<T> m_recv_waiters;
+  waiter_queue<T> m_send_waiters;
 };
 
-/// The moodycamel producer behind one sender handle. moodycamel keeps FIFO
+/// Unbounded channels: the moodycamel producer behind one sender handle. moodycamel keeps FIFO
 /// order per producer, and its implicit producers are per thread, so a
 /// coroutine that migrates between threads needs a producer token of its own
 /// to keep its items in order. A token must not be used by two threads at
@@ -350,7 +455,7 @@ class channel_producer {
 
   void publish(channel_state<T>& channel, T&& item) {
     if (m_busy.test_and_set(std::memory_order_acquire)) {
-      channel.publish(nullptr, std::move(item));
+      channel.enqueue(nullptr, std::move(item));
       return;
     }
     struct release {
@@ -358,12 +463,29 @@ class channel_producer {
       ~release() { busy.clear(std::memory_order_release); }
     } guard{m_busy};
     if (!m_token) m_token = std::make_unique<moodycamel::ProducerToken>(channel.queue());
-    channel.publish(m_token.get(), std::move(item));
+    channel.enqueue(m_token.get(), std::move(item));
   }
 
  private:
   std::atomic_flag m_busy;
   std::unique_ptr<moodycamel::ProducerToken> m_token;  // created and used only while m_busy is held
 };
+
+template <typename T>
+channel_op channel_state<T>::send_now(channel_producer<T>* producer, T& item) {
+  if (m_ring) return from(m_ring->try_push(item));
+  if (!begin_send()) return channel_op::closed;
+  // end_send must run even if enqueue throws bad_alloc, or close would wait forever.
+  struct end_guard {
+    channel_state* s;
+    ~end_guard() { s->end_send(); }
+  } guard{this};
+  if (producer) {
+    producer->publish(*this, std::move(item));
+  } else {
+    enqueue(nullptr, std::move(item));
+  }
+  return channel_op::done;
+}
 
 }  // namespace sluice::detail

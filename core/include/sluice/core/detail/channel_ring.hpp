@@ -1,0 +1,267 @@
+// The storage of a bounded sluice::channel: a fixed ring of slots, each with a
+// stamp, after Dmitry Vyukov's bounded MPMC queue and crossbeam-channel's
+// array flavour.
+//
+// `m_tail` and `m_head` are positions: an index into the ring plus a lap
+// counter above it. A slot's stamp says whose turn it is: `pos` means "empty,
+// waiting for the sender holding position pos", `pos + 1` means "full, waiting
+// for the receiver holding position pos". A sender claims a position with one
+// CAS on m_tail, writes the value, then publishes it by storing the stamp; a
+// receiver does the mirror image on m_head. So per item each side writes only
+// its own position counter and the slot: no counter is written by both sides,
+// and with several small items per cache line the slot lines are the only
+// cross-core traffic.
+//
+// Close sets a mark bit in m_tail. A sender's claim is a CAS on m_tail, so it
+// either happened before the mark (the item is in, and will be received) or
+// it fails and sees the mark (the send fails, the item untouched). A receiver
+// that finds its slot not yet published while m_tail is past it waits for the
+// sender that holds it (it is between its CAS and its stamp store); "closed
+// and drained" is "marked and head == tail", which is exact.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sluice::detail {
+
+/// Short waits inside the ring: a claimed slot whose owner has not finished
+/// writing or reading it. Spins briefly, then yields, because on a machine
+/// with fewer cores than threads the owner may need our core to finish.
+class ring_backoff {
+ public:
+  void spin() noexcept {
+    for (unsigned i = 0; i < (1u << std::min(m_step, 6u)); ++i) pause();
+    if (m_step <= 6) ++m_step;
+  }
+  void snooze() noexcept {
+    if (m_step <= 6) {
+      for (unsigned i = 0; i < (1u << m_step); ++i) pause();
+    } else {
+      std::this_thread::yield();
+    }
+    if (m_step <= 10) ++m_step;
+  }
+  [[nodiscard]] bool completed() const noexcept { return m_step > 10; }
+
+ private:
+  static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  unsigned m_step = 0;
+};
+
+template <typename T>
+class channel_ring {
+ public:
+  enum class status { ok, would_block, closed };
+
+  explicit channel_ring(std::size_t capacity)
+      : m_capacity(capacity),
+        m_mark_bit(std::bit_ceil(capacity + 1)),
+        m_one_lap(m_mark_bit * 2),
+        m_slots(std::make_unique<slot[]>(capacity)) {
+    for (std::size_t i = 0; i < capacity; ++i) m_slots[i].stamp.store(i, std::memory_order_relaxed);
+  }
+  channel_ring(const channel_ring&) = delete;
+  channel_ring& operator=(const channel_ring&) = delete;
+  ~channel_ring() {
+    // Whatever nobody received. No operation runs concurrently with this.
+    std::uint64_t head = m_head.load(std::memory_order_relaxed);
+    const std::uint64_t tail = m_tail.load(std::memory_order_relaxed) & ~m_mark_bit;
+    while (head != tail) {
+      slot& s = m_slots[index(head)];
+      s.value()->~stored();
+      head = next(head);
+    }
+  }
+
+  /// Moves `item` into the ring. would_block: full; closed: marked closed.
+  /// `item` is moved from only on ok.
+  status try_push(T& item) {
+    if constexpr (boxed) {
+      auto box = std::make_unique<T>(std::move(item));
+      status st = push_stored(box);
+      if (st != status::ok) item = std::move(*box);  // give it back as it was
+      return st;
+    } else {
+      return push_stored(item);
+    }
+  }
+
+  /// Takes the oldest item and passes it (as T&&) to `sink`, which must not
+  /// throw. would_block: empty; closed: marked closed and empty (drained).
+  template <typename Sink>
+  status try_pop(Sink&& sink) {
+    ring_backoff backoff;
+    std::uint64_t head = m_head.load(std::memory_order_relaxed);
+    for (;;) {
+      slot& s = m_slots[index(head)];
+      const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
+      if (stamp == head + 1) {
+        if (m_head.compare_exchange_weak(head, next(head), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+          consume(s, head, sink);
+          return status::ok;
+        }
+        backoff.spin();
+      } else if (stamp == head) {
+        status st = empty_or_wait(head, backoff);
+        if (st != status::ok) return st;  // ok: a sender is mid-write, look again
+        head = m_head.load(std::memory_order_relaxed);
+      } else {
+        backoff.snooze();
+        head = m_head.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  /// Takes up to `max` published items with one claim, appending them to
+  /// `out` (whose capacity the caller has reserved). Returns how many;
+  /// `st` says why it returned 0 (would_block or closed).
+  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st) {
+    ring_backoff backoff;
+    std::uint64_t head = m_head.load(std::memory_order_relaxed);
+    for (;;) {
+      // Count the consecutive published slots from head.
+      std::size_t n = 0;
+      std::uint64_t end = head;
+      while (n < max && m_slots[index(end)].stamp.load(std::memory_order_acquire) == end + 1) {
+        end = next(end);
+        ++n;
+      }
+      if (n > 0) {
+        if (m_head.compare_exchange_weak(head, end, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+          // No reallocation (reserved); only a boxed type's move can throw.
+          auto append = [&out](T&& v) { out.push_back(std::move(v)); };
+          for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(m_slots[index(pos)], pos, append);
+          st = status::ok;
+          return n;
+        }
+        backoff.spin();
+        continue;
+      }
+      const std::uint64_t stamp = m_slots[index(head)].stamp.load(std::memory_order_acquire);
+      if (stamp == head) {
+        st = empty_or_wait(head, backoff);
+        if (st != status::ok) return 0;
+      } else {
+        backoff.snooze();
+      }
+      head = m_head.load(std::memory_order_relaxed);
+    }
+  }
+
+  /// Sets the closed mark; true for the call that set it.
+  bool close() noexcept { return !(m_tail.fetch_or(m_mark_bit, std::memory_order_seq_cst) & m_mark_bit); }
+  [[nodiscard]] bool closed() const noexcept { return m_tail.load(std::memory_order_acquire) & m_mark_bit; }
+
+  /// Items in the ring (a snapshot).
+  [[nodiscard]] std::size_t size() const noexcept {
+    for (;;) {
+      const std::uint64_t tail = m_tail.load(std::memory_order_seq_cst);
+      const std::uint64_t head = m_head.load(std::memory_order_seq_cst);
+      if (m_tail.load(std::memory_order_seq_cst) != tail) continue;
+      const std::uint64_t hix = index(head), tix = index(tail);
+      if (hix < tix) return tix - hix;
+      if (hix > tix) return m_capacity - hix + tix;
+      return (tail & ~m_mark_bit) == head ? 0 : m_capacity;
+    }
+  }
+
+ private:
+  // A type whose move may throw is boxed before its slot is claimed, so
+  // that nothing between claiming and publishing a slot can throw.
+  static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
+  using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
+
+  struct slot {
+    std::atomic<std::uint64_t> stamp{0};
+    alignas(stored) unsigned char storage[sizeof(stored)];
+    stored* value() noexcept { return std::launder(reinterpret_cast<stored*>(storage)); }
+  };
+
+  status push_stored(stored& value) noexcept {
+    ring_backoff backoff;
+    std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+    for (;;) {
+      if (tail & m_mark_bit) return status::closed;
+      slot& s = m_slots[index(tail)];
+      const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
+      if (stamp == tail) {
+        if (m_tail.compare_exchange_weak(tail, next(tail), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+          ::new (s.storage) stored(std::move(value));  // nothrow: a claimed slot must be published
+          s.stamp.store(tail + 1, std::memory_order_release);
+          return status::ok;
+        }
+        backoff.spin();
+      } else if (stamp + m_one_lap == tail + 1) {
+        // The slot still holds last lap's item: full, unless a receiver has
+        // claimed it and is reading it right now.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (m_head.load(std::memory_order_relaxed) + m_one_lap == tail) return status::would_block;
+        backoff.spin();
+        tail = m_tail.load(std::memory_order_relaxed);
+      } else {
+        backoff.snooze();  // another sender claimed this slot; catch up
+        tail = m_tail.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // Hands the item at `pos` (claimed by the caller) to `sink`, then frees
+  // the slot for the sender one lap later, even if `sink` throws (a boxed
+  // type's move), so the ring never stalls on a claimed slot.
+  template <typename Sink>
+  void consume(slot& s, std::uint64_t pos, Sink& sink) {
+    struct release_slot {
+      slot& s;
+      std::uint64_t stamp;
+      ~release_slot() {
+        s.value()->~stored();
+        s.stamp.store(stamp, std::memory_order_release);
+      }
+    } release{s, pos + m_one_lap};
+    if constexpr (boxed) {
+      sink(std::move(*release.s.value()->get()));
+    } else {
+      sink(std::move(*release.s.value()));
+    }
+  }
+
+  // The slot at head is empty: the ring is empty (or closed and drained)
+  // unless a sender holds the slot and is writing it; then wait for it (ok).
+  status empty_or_wait(std::uint64_t head, ring_backoff& backoff) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+    if ((tail & ~m_mark_bit) == head) return (tail & m_mark_bit) ? status::closed : status::would_block;
+    backoff.spin();
+    return status::ok;
+  }
+
+  [[nodiscard]] std::uint64_t index(std::uint64_t pos) const noexcept { return pos & (m_mark_bit - 1); }
+  [[nodiscard]] std::uint64_t next(std::uint64_t pos) const noexcept {
+    return index(pos) + 1 < m_capacity ? pos + 1 : (pos & ~(m_one_lap - 1)) + m_one_lap;
+  }
+
+  const std::size_t m_capacity;
+  const std::uint64_t m_mark_bit;  // closed flag in m_tail; also the index mask + 1
+  const std::uint64_t m_one_lap;
+  std::unique_ptr<slot[]> m_slots;
+  alignas(64) std::atomic<std::uint64_t> m_head{0};
+  alignas(64) std::atomic<std::uint64_t> m_tail{0};
+};
+
+}  // namespace sluice::detail
