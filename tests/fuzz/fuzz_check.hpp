@@ -5,18 +5,20 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <source_location>
 #include <string>
 #include <string_view>
+
+// A macro for __FILE__/__LINE__: clang 14 with libstdc++ 12 has no
+// std::source_location.
+#define SLUICE_FUZZ_CHECK(ok, property) \
+  ((ok) ? void() : ::sluice::fuzz::property_violated(property, __FILE__, __LINE__))
 
 namespace sluice::fuzz {
 
 /// A violated property: says which and aborts, so libFuzzer saves the input
-/// as a crash (scripts/fuzz.sh then fails).
-inline void check(bool ok, const char* property, std::source_location where = std::source_location::current()) {
-  if (ok) return;
-  std::fprintf(stderr, "fuzz property violated: %s (%s:%u)\n", property, where.file_name(),
-               static_cast<unsigned>(where.line()));
+/// as a crash (scripts/fuzz.sh then fails). Use through SLUICE_FUZZ_CHECK.
+[[noreturn]] inline void property_violated(const char* property, const char* file, int line) {
+  std::fprintf(stderr, "fuzz property violated: %s (%s:%d)\n", property, file, line);
   std::abort();
 }
 

@@ -25,8 +25,6 @@
 
 namespace {
 
-using sluice::fuzz::check;
-
 const std::string& repos_file_path() {
   static const std::string path = [] {
     char name[] = "/tmp/sluice-fuzz-cli-XXXXXX";
@@ -61,18 +59,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto parsed = sluice::repo_fetcher::parse_command_line(args);
   if (const auto* e = std::get_if<sluice::repo_fetcher::usage_error>(&parsed)) {
-    check(!e->message.empty(), "a usage error says what is wrong");
+    SLUICE_FUZZ_CHECK(!e->message.empty(), "a usage error says what is wrong");
     return 0;
   }
   const auto& opt = std::get<sluice::repo_fetcher::cli_options>(parsed);
   if (opt.help) return 0;
-  check(opt.concurrency >= 1 && opt.concurrency <= 1000, "concurrency is 1..1000");
-  check(opt.api_url.starts_with("http://") || opt.api_url.starts_with("https://"), "the API URL is http(s)");
-  check(opt.demo || !opt.repos.empty(), "some repository unless --demo");
+  SLUICE_FUZZ_CHECK(opt.concurrency >= 1 && opt.concurrency <= 1000, "concurrency is 1..1000");
+  SLUICE_FUZZ_CHECK(opt.api_url.starts_with("http://") || opt.api_url.starts_with("https://"),
+                    "the API URL is http(s)");
+  SLUICE_FUZZ_CHECK(opt.demo || !opt.repos.empty(), "some repository unless --demo");
   std::set<std::string> seen;
   for (const auto& repo : opt.repos) {
-    check(sluice::github::split_repo_name(repo).has_value(), "every repository is OWNER/REPO");
-    check(seen.insert(repo).second, "no repository twice");
+    SLUICE_FUZZ_CHECK(sluice::github::split_repo_name(repo).has_value(), "every repository is OWNER/REPO");
+    SLUICE_FUZZ_CHECK(seen.insert(repo).second, "no repository twice");
   }
   return 0;
 }

@@ -21,7 +21,6 @@
 
 namespace {
 
-using sluice::fuzz::check;
 using record = std::vector<std::string>;
 
 // A strict RFC 4180 reader (LF or CRLF line ends; every record ends with
@@ -149,35 +148,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sluice::github::write_csv_row(out, report);
   const std::string text = out.str();
 
-  check(simdjson::validate_utf8(text.data(), text.size()), "CSV output is valid UTF-8");
+  SLUICE_FUZZ_CHECK(simdjson::validate_utf8(text.data(), text.size()), "CSV output is valid UTF-8");
   std::size_t line_ends = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (b == '\n') ++line_ends;
-    check(b == '\n' || (b >= 0x20 && b != 0x7F), "no control byte in CSV output but line ends");
-    check(!(b == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0),
-          "no C1 control character in CSV output");
+    SLUICE_FUZZ_CHECK(b == '\n' || (b >= 0x20 && b != 0x7F), "no control byte in CSV output but line ends");
+    SLUICE_FUZZ_CHECK(!(b == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0),
+                      "no C1 control character in CSV output");
   }
-  check(line_ends == 2, "one line per record");
+  SLUICE_FUZZ_CHECK(line_ends == 2, "one line per record");
 
   const auto records = read_csv_strict(text);
-  check(records.has_value(), "CSV output is RFC 4180");
-  check(records->size() == 2, "header and one row");
-  check((*records)[0].size() == 16 && (*records)[1].size() == 16, "16 fields per record");
+  SLUICE_FUZZ_CHECK(records.has_value(), "CSV output is RFC 4180");
+  SLUICE_FUZZ_CHECK(records->size() == 2, "header and one row");
+  SLUICE_FUZZ_CHECK((*records)[0].size() == 16 && (*records)[1].size() == 16, "16 fields per record");
   const record& row = (*records)[1];
-  check(row[0] == expected_cell(report.repo), "repo round-trips");
+  SLUICE_FUZZ_CHECK(row[0] == expected_cell(report.repo), "repo round-trips");
   if (report.stats) {
-    check(row[1] == std::to_string(report.stats->issues.total), "issues_total round-trips");
-    check(row[11] == expected_list(report.stats->top_labels), "top_labels round-trips");
-    check(row[12] == expected_list(report.stats->top_authors), "top_authors round-trips");
+    SLUICE_FUZZ_CHECK(row[1] == std::to_string(report.stats->issues.total), "issues_total round-trips");
+    SLUICE_FUZZ_CHECK(row[11] == expected_list(report.stats->top_labels), "top_labels round-trips");
+    SLUICE_FUZZ_CHECK(row[12] == expected_list(report.stats->top_authors), "top_authors round-trips");
   } else {
-    for (std::size_t f = 1; f <= 13; ++f) check(row[f].empty(), "a failed repository has empty figures");
+    for (std::size_t f = 1; f <= 13; ++f) SLUICE_FUZZ_CHECK(row[f].empty(), "a failed repository has empty figures");
   }
   if (report.failure) {
-    check(row[14] == std::to_string(report.failure->status), "error_status round-trips");
-    check(row[15] == expected_cell(report.failure->message), "error_message round-trips");
+    SLUICE_FUZZ_CHECK(row[14] == std::to_string(report.failure->status), "error_status round-trips");
+    SLUICE_FUZZ_CHECK(row[15] == expected_cell(report.failure->message), "error_message round-trips");
   } else {
-    check(row[14].empty() && row[15].empty(), "no error, empty error fields");
+    SLUICE_FUZZ_CHECK(row[14].empty() && row[15].empty(), "no error, empty error fields");
   }
   return 0;
 }

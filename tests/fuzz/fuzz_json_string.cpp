@@ -13,13 +13,11 @@
 
 namespace {
 
-using sluice::fuzz::check;
-
 std::string_view parsed_string(simdjson::dom::parser& parser, const std::string& json) {
   simdjson::dom::element doc;
-  check(parser.parse(json).get(doc) == simdjson::SUCCESS, "json_quote output parses");
+  SLUICE_FUZZ_CHECK(parser.parse(json).get(doc) == simdjson::SUCCESS, "json_quote output parses");
   std::string_view text;
-  check(doc.get_string().get(text) == simdjson::SUCCESS, "json_quote output is a string");
+  SLUICE_FUZZ_CHECK(doc.get_string().get(text) == simdjson::SUCCESS, "json_quote output is a string");
   return text;
 }
 
@@ -31,16 +29,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static simdjson::dom::parser parser;
 
   const std::string quoted = sluice::json_quote(input);
-  for (char c : quoted) check(static_cast<unsigned char>(c) >= 0x20, "no raw control byte in JSON output");
-  check(parsed_string(parser, quoted) == expected, "json_quote round-trips (U+FFFD for invalid UTF-8)");
+  for (char c : quoted) SLUICE_FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20, "no raw control byte in JSON output");
+  SLUICE_FUZZ_CHECK(parsed_string(parser, quoted) == expected, "json_quote round-trips (U+FFFD for invalid UTF-8)");
 
   std::string ascii;
   sluice::append_json_string(ascii, input, /*ascii_only=*/true);
   for (char c : ascii) {
     const auto b = static_cast<unsigned char>(c);
-    check(b >= 0x20 && b < 0x80, "ascii_only output is printable ASCII");
+    SLUICE_FUZZ_CHECK(b >= 0x20 && b < 0x80, "ascii_only output is printable ASCII");
   }
-  check(parsed_string(parser, ascii) == expected, "ascii_only output round-trips");
+  SLUICE_FUZZ_CHECK(parsed_string(parser, ascii) == expected, "ascii_only output round-trips");
 
   // The writer: the input as a key and as values, among other members.
   std::string line;
@@ -55,25 +53,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   w.end_array();
   w.end_object();
   simdjson::dom::object object;
-  check(parser.parse(line).get(object) == simdjson::SUCCESS, "json_writer output parses as an object");
+  SLUICE_FUZZ_CHECK(parser.parse(line).get(object) == simdjson::SUCCESS, "json_writer output parses as an object");
   int member = 0;
   for (auto [key, value] : object) {
     if (member == 0) {
-      check(key == expected, "first key round-trips");
-      check(value.is_string() && std::string_view(value.get_string().value_unsafe()) == expected,
-            "first value round-trips");
+      SLUICE_FUZZ_CHECK(key == expected, "first key round-trips");
+      SLUICE_FUZZ_CHECK(value.is_string() && std::string_view(value.get_string().value_unsafe()) == expected,
+                        "first value round-trips");
     } else {
       simdjson::dom::array list;
-      check(key == "list" && value.get_array().get(list) == simdjson::SUCCESS, "second member is the list");
-      check(list.size() == 3, "list has three values");
-      check(list.at(0).is_string() && std::string_view(list.at(0).get_string().value_unsafe()) == expected,
-            "list string round-trips");
-      check(list.at(1).is_int64() && list.at(1).get_int64().value_unsafe() == static_cast<std::int64_t>(size),
-            "list number round-trips");
-      check(list.at(2).is_null(), "list null round-trips");
+      SLUICE_FUZZ_CHECK(key == "list" && value.get_array().get(list) == simdjson::SUCCESS, "second member is the list");
+      SLUICE_FUZZ_CHECK(list.size() == 3, "list has three values");
+      SLUICE_FUZZ_CHECK(list.at(0).is_string() && std::string_view(list.at(0).get_string().value_unsafe()) == expected,
+                        "list string round-trips");
+      SLUICE_FUZZ_CHECK(
+          list.at(1).is_int64() && list.at(1).get_int64().value_unsafe() == static_cast<std::int64_t>(size),
+          "list number round-trips");
+      SLUICE_FUZZ_CHECK(list.at(2).is_null(), "list null round-trips");
     }
     ++member;
   }
-  check(member == 2, "object has two members");
+  SLUICE_FUZZ_CHECK(member == 2, "object has two members");
   return 0;
 }

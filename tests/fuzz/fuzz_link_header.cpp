@@ -12,18 +12,17 @@
 
 namespace {
 
-using sluice::fuzz::check;
 namespace gh = sluice::github;
 
 void check_page_rewrite(std::string_view url) {
   const std::optional<int> page = gh::page_number(url);
   if (!page) return;
-  check(*page > 0, "page numbers are positive");
-  check(gh::page_number(gh::with_page_number(url, *page)) == page, "rewriting the same page reads back");
+  SLUICE_FUZZ_CHECK(*page > 0, "page numbers are positive");
+  SLUICE_FUZZ_CHECK(gh::page_number(gh::with_page_number(url, *page)) == page, "rewriting the same page reads back");
   const int other = *page % 1000 + 1;
   const std::string moved = gh::with_page_number(url, other);
-  check(gh::page_number(moved) == other, "a rewritten page number reads back");
-  check(gh::with_page_number(moved, *page) == url, "rewriting back restores the URL");
+  SLUICE_FUZZ_CHECK(gh::page_number(moved) == other, "a rewritten page number reads back");
+  SLUICE_FUZZ_CHECK(gh::with_page_number(moved, *page) == url, "rewriting back restores the URL");
 }
 
 }  // namespace
@@ -33,8 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const gh::link_relations links = gh::parse_link_header(value);
   for (const auto* rel : {&links.next, &links.prev, &links.first, &links.last}) {
     if (!*rel) continue;
-    check(value.find(**rel) != std::string_view::npos, "a relation's target comes from the header");
-    check((*rel)->find_first_of("<>") == std::string::npos, "a target holds no angle bracket");
+    SLUICE_FUZZ_CHECK(value.find(**rel) != std::string_view::npos, "a relation's target comes from the header");
+    SLUICE_FUZZ_CHECK((*rel)->find_first_of("<>") == std::string::npos, "a target holds no angle bracket");
     check_page_rewrite(**rel);
   }
   check_page_rewrite(value);

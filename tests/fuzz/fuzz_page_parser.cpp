@@ -15,19 +15,19 @@
 
 namespace {
 
-using sluice::fuzz::check;
 namespace gh = sluice::github;
 
 bool valid_utf8(const std::string& s) { return simdjson::validate_utf8(s.data(), s.size()); }
 
 template <typename Result>
 void check_agree(const Result& in_place, const Result& copied) {
-  check(in_place.has_value() == copied.has_value(), "both overloads succeed or fail together");
+  SLUICE_FUZZ_CHECK(in_place.has_value() == copied.has_value(), "both overloads succeed or fail together");
   if (in_place) {
-    check(*in_place == *copied, "both overloads read the same records");
+    SLUICE_FUZZ_CHECK(*in_place == *copied, "both overloads read the same records");
   } else {
-    check(in_place.error() == copied.error(), "both overloads report the same error");
-    check(in_place.error().status == 0 && !in_place.error().message.empty(), "a parse error has status 0 and text");
+    SLUICE_FUZZ_CHECK(in_place.error() == copied.error(), "both overloads report the same error");
+    SLUICE_FUZZ_CHECK(in_place.error().status == 0 && !in_place.error().message.empty(),
+                      "a parse error has status 0 and text");
   }
 }
 
@@ -38,12 +38,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string issues_body(input);
   const auto issues = gh::parse_issue_page(issues_body);
-  check(issues_body == input, "parsing in place leaves the body unchanged");
+  SLUICE_FUZZ_CHECK(issues_body == input, "parsing in place leaves the body unchanged");
   check_agree(issues, gh::parse_issue_page(input));
   if (issues) {
     for (const auto& rec : *issues) {
-      check(valid_utf8(rec.author), "author is valid UTF-8");
-      for (const auto& label : rec.labels) check(valid_utf8(label), "label is valid UTF-8");
+      SLUICE_FUZZ_CHECK(valid_utf8(rec.author), "author is valid UTF-8");
+      for (const auto& label : rec.labels) SLUICE_FUZZ_CHECK(valid_utf8(label), "label is valid UTF-8");
     }
   }
 
@@ -51,13 +51,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto pulls = gh::parse_pull_page(pulls_body);
   check_agree(pulls, gh::parse_pull_page(input));
   if (pulls)
-    for (const auto& rec : *pulls) check(valid_utf8(rec.author), "author is valid UTF-8");
+    for (const auto& rec : *pulls) SLUICE_FUZZ_CHECK(valid_utf8(rec.author), "author is valid UTF-8");
 
-  if (const auto message = gh::error_message(input)) check(valid_utf8(*message), "error message is valid UTF-8");
+  if (const auto message = gh::error_message(input))
+    SLUICE_FUZZ_CHECK(valid_utf8(*message), "error message is valid UTF-8");
 
   if (const auto t = gh::parse_timestamp(input)) {
     const auto day = std::chrono::floor<std::chrono::days>(*t);
-    check(std::chrono::year_month_day{day}.ok(), "a parsed timestamp is a calendar date");
+    SLUICE_FUZZ_CHECK(std::chrono::year_month_day{day}.ok(), "a parsed timestamp is a calendar date");
   }
   return 0;
 }

@@ -13,8 +13,8 @@ namespace {
 
 bool name_chars(std::string_view s) {
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -23,14 +23,13 @@ bool name_chars(std::string_view s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using sluice::fuzz::check;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const auto parts = sluice::github::split_repo_name(input);
   if (!parts) return 0;
   const auto& [owner, repo] = *parts;
-  check(!owner.empty() && !repo.empty(), "both parts are non-empty");
-  check(owner + "/" + repo == input, "the parts rebuild the input");
-  check(name_chars(owner) && name_chars(repo), "only GitHub's name characters");
-  check(repo != "." && repo != "..", "the repository is never . or ..");
+  SLUICE_FUZZ_CHECK(!owner.empty() && !repo.empty(), "both parts are non-empty");
+  SLUICE_FUZZ_CHECK(owner + "/" + repo == input, "the parts rebuild the input");
+  SLUICE_FUZZ_CHECK(name_chars(owner) && name_chars(repo), "only GitHub's name characters");
+  SLUICE_FUZZ_CHECK(repo != "." && repo != "..", "the repository is never . or ..");
   return 0;
 }

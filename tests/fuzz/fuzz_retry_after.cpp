@@ -16,6 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A fixed clock (2026-01-01T00:00:00Z) keeps every run reproducible.
   const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'767'225'600));
   if (const auto wait = sluice::http::parse_retry_after(value, now))
-    sluice::fuzz::check(wait->count() >= 0, "a Retry-After wait is never negative");
+    SLUICE_FUZZ_CHECK(wait->count() >= 0, "a Retry-After wait is never negative");
   return 0;
 }

@@ -26,21 +26,65 @@ std::string json_name_counts(const std::vector<name_count>& list, std::string_vi
   return out + "]";
 }
 
+constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// A CSV cell's text: valid UTF-8 (U+FFFD for invalid bytes, as in jsonl), tab,
+// CR and LF as a space so every record stays one line for line-based tools,
+// and any other control character (C0, DEL, C1) as U+FFFD so none reaches a
+// terminal or a spreadsheet raw.
+std::string csv_text(std::string_view s) {
+  std::string valid;
+  append_valid_utf8(valid, s);
+  std::string out;
+  out.reserve(valid.size());
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    const auto c = static_cast<unsigned char>(valid[i]);
+    if (c == '\t' || c == '\r' || c == '\n') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7F) {
+      out += k_replacement;
+    } else if (c == 0xC2 && static_cast<unsigned char>(valid[i + 1]) < 0xA0) {
+      out += k_replacement;  // U+0080..U+009F (valid UTF-8: a continuation byte follows 0xC2)
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// RFC 4180: quoted when the text holds a comma or a quote (csv_text leaves no
+// line breaks), quotes doubled.
 std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string text = csv_text(s);
+  if (text.find_first_of(",\"") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : text) {
     if (c == '"') out += '"';
     out += c;
   }
   return out + "\"";
 }
 
+// "name=count; name=count" with `%`, `;` and `=` in names percent-encoded,
+// so a label such as "a; b=1" cannot be mistaken for two entries.
 std::string joined_counts(const std::vector<name_count>& list) {
   std::string out;
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (i) out += "; ";
-    out += list[i].name + "=" + std::to_string(list[i].count);
+    for (char c : csv_text(list[i].name)) {
+      if (c == '%') {
+        out += "%25";
+      } else if (c == ';') {
+        out += "%3B";
+      } else if (c == '=') {
+        out += "%3D";
+      } else {
+        out += c;
+      }
+    }
+    out += '=';
+    out += std::to_string(list[i].count);
   }
   return out;
 }

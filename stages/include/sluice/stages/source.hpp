@@ -234,8 +234,7 @@ requires std::ranges::viewable_range<R> &&
   } else {
     using view_t = detail::range_in_place<std::remove_reference_t<R>>;
     using value_t = std::ranges::range_value_t<view_t>;
-    return detail::make_source<value_t>(detail::range_source<view_t, owned>(view_t(range), std::move(options)),
-                                        chunk);
+    return detail::make_source<value_t>(detail::range_source<view_t, owned>(view_t(range), std::move(options)), chunk);
   }
 }
 
