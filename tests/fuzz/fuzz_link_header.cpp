@@ -22,7 +22,9 @@ void check_page_rewrite(std::string_view url) {
   const int other = *page % 1000 + 1;
   const std::string moved = gh::with_page_number(url, other);
   SLUICE_FUZZ_CHECK(gh::page_number(moved) == other, "a rewritten page number reads back");
-  SLUICE_FUZZ_CHECK(gh::with_page_number(moved, *page) == url, "rewriting back restores the URL");
+  // Equal up to the page value's spelling ("page=09" reads as 9, is written as 9).
+  SLUICE_FUZZ_CHECK(gh::with_page_number(moved, *page) == gh::with_page_number(url, *page),
+                    "rewriting back restores the URL");
 }
 
 }  // namespace
