@@ -19,6 +19,8 @@ packages=(
   zlib1g-dev            # gzip for the test servers
   libgtest-dev libgmock-dev
   libbenchmark-dev
+  clang                 # the second supported compiler (clang 14) and the fuzz preset
+  libfuzzer-14-dev libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes
 )
 
 for arg in "$@"; do

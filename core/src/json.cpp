@@ -23,7 +23,7 @@ std::uint32_t decode_utf8(std::string_view text, std::size_t& i) {
   if (lead >= 0xF0 && lead <= 0xF4) {
     extra = 3;
     cp = lead & 0x07u;
-  } else if (lead >= 0xE0) {
+  } else if (lead >= 0xE0 && lead <= 0xEF) {  // not F5..FF: those never start a sequence
     extra = 2;
     cp = lead & 0x0Fu;
   } else if (lead >= 0xC2 && lead <= 0xDF) {
@@ -84,6 +84,18 @@ std::uint32_t next_code_point(std::string_view text, std::size_t& i) noexcept {
 }
 
 void append_utf8(std::string& out, std::uint32_t cp) { append_code_point_utf8(out, cp); }
+
+void append_valid_utf8(std::string& out, std::string_view text) {
+  out.reserve(out.size() + text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<std::uint8_t>(text[i]) < 0x80) {
+      out += text[i++];
+    } else {
+      append_code_point_utf8(out, decode_utf8(text, i));
+    }
+  }
+}
 
 void append_json_string(std::string& out, std::string_view text, bool ascii_only) {
   out += '"';

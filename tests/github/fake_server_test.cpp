@@ -567,15 +567,14 @@ TEST(FakeGithubServer, ServesAtLeast128ConcurrentRequests) {
   fg::server srv({.repos = {spec("r", 3, 0)}, .faults = {.latency = 500ms}});
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
-  const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 128; ++i) {
     threads.emplace_back([&] { ok += get(srv, "/repos/acme/r/issues").status == 200 ? 1 : 0; });
   }
   for (auto& t : threads) t.join();
-  const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(ok.load(), 128);
+  // In parallel, not 128 x 500 ms: measured as requests in flight at once, not
+  // as wall time (which took 3.4 s under TSan on a loaded host).
   EXPECT_GE(srv.stats().peak_concurrency, 100u);
-  EXPECT_LT(elapsed, 3s);  // in parallel, not 128 x 500 ms
 }
 
 TEST(FakeGithubServer, LatencyIsAddedPerRequest) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../fuzz/regression_input.hpp"
+
 namespace gh = sluice::github;
 
 TEST(LinkHeader, ParsesAllFourRelationsFromARecordedGitHubPage) {
@@ -69,4 +71,24 @@ TEST(LinkHeader, WithPageNumberReplacesOnlyThePageValue) {
   EXPECT_EQ(gh::with_page_number("https://h/repositories/1/issues?per_page=100&page=5&state=all", 3),
             "https://h/repositories/1/issues?per_page=100&page=3&state=all");
   EXPECT_EQ(gh::with_page_number("https://h/x?page=14", 2), "https://h/x?page=2");
+}
+
+TEST(LinkHeader, AMalformedEntryDoesNotSwallowTheNextLink) {
+  auto links = gh::parse_link_header("<broken, <https://x.test/r?page=5>; rel=\"last\"");
+  EXPECT_EQ(links.last, "https://x.test/r?page=5");
+  links = gh::parse_link_header("<a<https://x.test/r?page=2>; rel=\"next\"");
+  EXPECT_EQ(links.next, "https://x.test/r?page=2");
+}
+
+// Found by tests/fuzz/fuzz_link_header: a damaged first entry ran into the
+// second, so rel="last" came back as "<garbage>, <https://...page=5".
+TEST(LinkHeader, FuzzRegressionMalformedEntrySwallowsTheNextLink) {
+  const std::string value =
+      sluice::testing::fuzz_regression_input("link_header", "malformed-entry-swallows-the-next-link");
+  const auto open = value.rfind('<'), close = value.rfind('>');
+  ASSERT_LT(open, close);
+  const auto links = gh::parse_link_header(value);
+  EXPECT_EQ(links.last, value.substr(open + 1, close - open - 1));
+  EXPECT_EQ(gh::page_number(*links.last), 5);
+  EXPECT_FALSE(links.next);  // its rel is damaged: "n-----ext"
 }

@@ -809,7 +809,9 @@ task<repo_report> fetcher::state::fetch_repo(std::string full_name) {
     } else if (auto overflow = comments_overflow(*issues)) {
       report.failure = std::move(*overflow);
     } else {
-      report.stats = co_await m_rt.offload([&] { return compute_repo_stats(*issues, *pulls); });
+      // Named captures: clang 14 cannot capture structured bindings (P1091).
+      report.stats =
+          co_await m_rt.offload([&issues = issues, &pulls = pulls] { return compute_repo_stats(*issues, *pulls); });
     }
     // A repository cut short by another's 401 reports the 401 too; one cut
     // short by cancellation reports exactly "cancelled".

@@ -61,10 +61,13 @@ link_relations parse_link_header(std::string_view value) {
   link_relations out;
   std::size_t pos = 0;
   while (pos < value.size()) {
-    const auto open = value.find('<', pos);
+    auto open = value.find('<', pos);
     if (open == std::string_view::npos) break;
     const auto close = value.find('>', open + 1);
     if (close == std::string_view::npos) break;
+    // A URI reference holds no '<': one before this '>' means the entry that
+    // began at `open` is malformed; skip it rather than swallow the next link.
+    open = value.rfind('<', close);
     const std::string_view target = value.substr(open + 1, close - open - 1);
     // Parameters run until the next "<" that starts a new link (a comma
     // separates links; commas cannot appear in the quoted rel we care about).

@@ -28,46 +28,67 @@ std::string json_name_counts(const std::vector<name_count>& list, std::string_vi
   return out + "]";
 }
 
+constexpr std::string_view k_replacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// A CSV cell's text: valid UTF-8 (U+FFFD for invalid bytes, as in jsonl), tab,
+// CR and LF as a space so every record stays one line for line-based tools,
+// and any other control character (C0, DEL, C1) as U+FFFD so none reaches a
+// terminal or a spreadsheet raw.
+std::string csv_text(std::string_view s) {
+  std::string valid;
+  append_valid_utf8(valid, s);
+  std::string out;
+  out.reserve(valid.size());
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    const auto c = static_cast<unsigned char>(valid[i]);
+    if (c == '\t' || c == '\r' || c == '\n') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7F) {
+      out += k_replacement;
+    } else if (c == 0xC2 && static_cast<unsigned char>(valid[i + 1]) < 0xA0) {
+      out += k_replacement;  // U+0080..U+009F (valid UTF-8: a continuation byte follows 0xC2)
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// RFC 4180: quoted when the text holds a comma or a quote (csv_text leaves no
+// line breaks), quotes doubled.
 std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string text = csv_text(s);
+  if (text.find_first_of(",\"") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : text) {
     if (c == '"') out += '"';
     out += c;
   }
   return out + "\"";
 }
 
-// CSV text: no raw control bytes and valid UTF-8 whatever the network sent.
-// A backslash is written "\\", C0 controls and DEL "\xNN", C1 controls
-// "\u00NN", invalid UTF-8 U+FFFD (escape_for_display); `also` lists further
-// ASCII characters written as "\c" (a list's separators). Not quoted yet.
-std::string csv_escaped(std::string_view s, std::string_view also = {}) {
-  std::string text = escape_for_display(s);
-  if (also.empty()) return text;
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (also.find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-// A CSV text field: escaped, then RFC 4180 quoting.
-std::string csv_text(std::string_view s) { return csv_field(csv_escaped(s)); }
-
-// top_labels/top_authors in one CSV cell: "name=count" joined by "; ", with
-// ';' and '=' inside a name written "\;" and "\=" (and '\' as "\\"), so a
-// reader splits on unescaped ';' and then on the unescaped '='.
+// "name=count; name=count" with `%`, `;` and `=` in names percent-encoded,
+// so a label such as "a; b=1" cannot be mistaken for two entries.
 std::string joined_counts(const std::vector<name_count>& list) {
   std::string out;
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (i) out += "; ";
-    out += csv_escaped(list[i].name, ";=");
-    out += "=" + std::to_string(list[i].count);
+    for (char c : csv_text(list[i].name)) {
+      if (c == '%') {
+        out += "%25";
+      } else if (c == ';') {
+        out += "%3B";
+      } else if (c == '=') {
+        out += "%3D";
+      } else {
+        out += c;
+      }
+    }
+    out += '=';
+    out += std::to_string(list[i].count);
   }
-  return csv_field(out);
+  return out;
 }
 
 // Terminal columns a code point takes: 0 for combining marks and zero-width
@@ -156,7 +177,7 @@ void write_csv_header(std::ostream& out) {
 void write_csv_row(std::ostream& out, const repo_report& r) {
   // Built with push_back/append only: g++ 12 reports a bogus -Wrestrict for
   // `"," + std::string` at -O2 (GCC bug 105329).
-  std::string row = csv_text(r.repo);
+  std::string row = csv_field(r.repo);
   auto field = [&row](const std::string& value) {
     row.push_back(',');
     row.append(value);
@@ -168,15 +189,15 @@ void write_csv_row(std::ostream& out, const repo_report& r) {
       field(std::to_string(v));
     field(s.issue_close_hours_median ? format_number(*s.issue_close_hours_median) : std::string());
     field(s.pull_merge_hours_median ? format_number(*s.pull_merge_hours_median) : std::string());
-    field(joined_counts(s.top_labels));
-    field(joined_counts(s.top_authors));
+    field(csv_field(joined_counts(s.top_labels)));
+    field(csv_field(joined_counts(s.top_authors)));
     field(std::to_string(s.comments_total));
   } else {
     row.append(",,,,,,,,,,,,,");
   }
   if (r.failure) {
     field(std::to_string(r.failure->status));
-    field(csv_text(r.failure->message));
+    field(csv_field(r.failure->message));
   } else {
     row.append(",,");
   }

@@ -35,6 +35,11 @@ void append_json_string(std::string& out, std::string_view text, bool ascii_only
 /// Appends `cp` (<= U+10FFFF, not a surrogate) to `out` as UTF-8.
 void append_utf8(std::string& out, std::uint32_t cp);
 
+/// Appends `text` to `out` unchanged except that every byte that does not
+/// start a well-formed UTF-8 sequence becomes U+FFFD (one per byte): the UTF-8
+/// policy of append_json_string, for writers of other text formats (CSV).
+void append_valid_utf8(std::string& out, std::string_view text);
+
 /// `text` as a JSON string literal (quotes included); see append_json_string.
 [[nodiscard]] inline std::string json_quote(std::string_view text) {
   std::string out;

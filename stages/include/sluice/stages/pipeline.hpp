@@ -178,7 +178,8 @@ auto operator|(flow<T> upstream, D stage) {
   auto connect = [previous = upstream.take_launcher(), shared, index, chunks, upstream_ordered](
                      detail::pipeline_state& state, channel_sender<detail::chunk<out_t>> out) {
     auto [tx, rx] = channel<detail::chunk<T>>(chunks);
-    state.on_cancel([rx]() { rx.close(); });
+    // An init-capture: clang 14 cannot capture a structured binding by name (P1091).
+    state.on_cancel([rx = rx]() { rx.close(); });
     previous(state, std::move(tx));
     state.start(detail::run_stage<T, out_t>(
         shared, detail::stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));

@@ -56,6 +56,19 @@ inline constexpr bool is_channel_receiver = false;
 template <typename T>
 inline constexpr bool is_channel_receiver<channel_receiver<T>> = true;
 
+// An lvalue range read in place. Not std::views::all's ref_view: clang 14
+// cannot instantiate libstdc++ 12's ref_view and owning_view.
+template <typename R>
+class range_in_place {
+ public:
+  explicit range_in_place(R& range) : m_range(&range) {}
+  auto begin() const { return std::ranges::begin(*m_range); }
+  auto end() const { return std::ranges::end(*m_range); }
+
+ private:
+  R* m_range;
+};
+
 template <typename View, bool Owned>
 class range_source {
  public:
@@ -210,12 +223,19 @@ auto from(async_generator<T> generator, source_options options = {}) {
 template <std::ranges::input_range R>
 requires std::ranges::viewable_range<R> &&
     (!detail::is_channel_receiver<std::remove_cvref_t<R>>)auto from(R&& range, source_options options = {}) {
-  using view_t = std::views::all_t<R>;
-  using value_t = std::ranges::range_value_t<view_t>;
   constexpr bool owned = !std::is_lvalue_reference_v<R>;
   std::size_t chunk = options.chunk ? options.chunk : 1;
-  return detail::make_source<value_t>(
-      detail::range_source<view_t, owned>(std::views::all(std::forward<R>(range)), std::move(options)), chunk);
+  if constexpr (owned) {
+    // The range itself, not std::views::all's owning_view (see range_in_place).
+    using range_t = std::remove_cvref_t<R>;
+    using value_t = std::ranges::range_value_t<range_t>;
+    return detail::make_source<value_t>(
+        detail::range_source<range_t, owned>(range_t(std::forward<R>(range)), std::move(options)), chunk);
+  } else {
+    using view_t = detail::range_in_place<std::remove_reference_t<R>>;
+    using value_t = std::ranges::range_value_t<view_t>;
+    return detail::make_source<value_t>(detail::range_source<view_t, owned>(view_t(range), std::move(options)), chunk);
+  }
 }
 
 /// A source receiving from a channel until it is closed and drained.

@@ -42,7 +42,10 @@ void write_jsonl(std::ostream& out, const repo_report& report);
 
 /// The CSV header line (RFC 4180), newline-terminated.
 void write_csv_header(std::ostream& out);
-/// One CSV row. top_labels/top_authors are "name=count" joined by "; ".
+/// One CSV row (RFC 4180, one line). top_labels/top_authors are "name=count"
+/// joined by "; ", with `%`, `;` and `=` in names percent-encoded. Text from
+/// the network is made safe: invalid UTF-8 bytes and control characters other
+/// than tab, CR and LF become U+FFFD; tab, CR and LF become a space.
 void write_csv_row(std::ostream& out, const repo_report& report);
 
 /// An aligned, human-readable table of all reports (header + one row each).
