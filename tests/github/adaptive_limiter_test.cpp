@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -64,6 +65,31 @@ TEST(AdaptiveLimiter, PermitsBeyondTheLimitWaitAndGrowthWakesThem) {
     co_return 2;
   }(limiter));
   EXPECT_EQ(again, 2);
+}
+
+TEST(AdaptiveLimiter, AWaitForAPermitEndsEmptyWhenTheRunStops) {
+  sluice::runtime rt({.threads = 2});
+  adaptive_limiter limiter(rt, 1);
+  std::stop_source stop;
+  auto held = sluice::sync_wait(
+      [](adaptive_limiter& l) -> sluice::task<adaptive_limiter::permit> { co_return co_await l.acquire(); }(limiter));
+  std::atomic<bool> asked{false};
+  auto waiter = rt.spawn([](adaptive_limiter& l, std::stop_token t, std::atomic<bool>& a) -> sluice::task<bool> {
+    auto op = l.acquire(t);
+    a = true;
+    auto p = co_await op;
+    co_return p.has_value();
+  }(limiter, stop.get_token(), asked));
+  while (!asked.load()) std::this_thread::yield();
+  stop.request_stop();
+  EXPECT_FALSE(waiter.get());
+  held.reset();
+  auto again = sluice::sync_wait([](adaptive_limiter& l) -> sluice::task<bool> {
+    std::stop_source unused;
+    auto p = co_await l.acquire(unused.get_token());
+    co_return p.has_value();
+  }(limiter));
+  EXPECT_TRUE(again);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <coroutine>
 #include <cstddef>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <utility>
 
 #include "sluice/core/runtime.hpp"
@@ -63,6 +65,27 @@ class adaptive_limiter {
       decltype(std::declval<semaphore&>().acquire()) m_inner;
     };
     return awaiter(*this);
+  }
+
+  /// Awaitable std::optional<permit>: empty when `stop` (the run's token) is
+  /// requested before a permit is free; the waiter is then withdrawn.
+  [[nodiscard]] auto acquire(std::stop_token stop) noexcept {
+    class awaiter {
+     public:
+      awaiter(adaptive_limiter& self, std::stop_token token) noexcept
+          : m_self(self), m_inner(self.m_semaphore.acquire(std::move(token))) {}
+      bool await_ready() noexcept { return m_inner.await_ready(); }
+      bool await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
+      std::optional<permit> await_resume() noexcept {
+        if (!m_inner.await_resume()) return std::nullopt;
+        return std::optional<permit>(std::in_place, &m_self);
+      }
+
+     private:
+      adaptive_limiter& m_self;
+      decltype(std::declval<semaphore&>().acquire(std::stop_token{})) m_inner;
+    };
+    return awaiter(*this, std::move(stop));
   }
 
   /// Halves the limit (never below 1). Permits already out stay out.
