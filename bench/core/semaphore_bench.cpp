@@ -14,6 +14,13 @@
 //
 // Counters: ns_per_op, and x_std = std::counting_semaphore ns / this row's ns
 // (above 1: faster than the anchor). The anchor rows run first.
+//
+// Reading the contended rows: sluice::semaphore is FIFO, so while anyone
+// waits every release hands the permit to the oldest waiter, which resumes
+// on the arena (one hop per operation). std::counting_semaphore lets the
+// releasing thread take its permit straight back (barging), so most of its
+// operations never hand over. The gap is the price of fairness, not of the
+// fast path (the uncontended rows).
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/concurrent_queue.h>
 
