@@ -8,9 +8,10 @@
 //
 // A branch is either
 //  * a callable taking a std::stop_token and returning an awaitable (a
-//    task<T>, sleep_for(d, token), sem.acquire(token), ...): when_any calls it
-//    with a token that is stopped as soon as another branch wins, or when
-//    `parent` (the run's token, the project's one cancellation model) stops;
+//    task<T>, sleep_for(d, token), sem.acquire_permit(token), ...): when_any
+//    calls it with a token that is stopped as soon as another branch wins, or
+//    when `parent` (the run's token, the project's one cancellation model)
+//    stops;
 //  * a task<T> the caller built already, ideally around a token of its own:
 //    when_any cannot reach inside it, so it runs to completion.
 //
@@ -19,16 +20,18 @@
 // exception is rethrown; what losers return or throw after the stop request
 // is destroyed unseen, so have branches return owning values (a
 // semaphore_permit, an async_mutex::scoped_lock): one that lost the race
-// after acquiring gives it back instead of leaking it. Structured: when_any completes only after *every* branch has
-// finished, so no branch outlives the frames it references; a loser that
-// ignores its token delays the result (it is never abandoned mid-flight).
+// after acquiring gives it back instead of leaking it. Structured: when_any
+// completes only after *every* branch has finished, so no branch outlives the
+// frames it references; a loser that ignores its token delays the result (it
+// is never abandoned mid-flight).
 // Branches start on the awaiting thread, in order, and run until their
 // first suspension, as in when_all.
 //
 // Do not race an awaitable that consumes something it cannot give back, such
-// as a plain channel recv(): when it loses after taking an item, that item is
-// discarded. (A channel receive that can be withdrawn needs a hook in the
-// channel; see docs/architecture.md, "Primitives".)
+// as a plain channel recv(): it cannot be withdrawn, so as a loser it waits
+// for the next item (delaying when_any) and that item is then discarded. A
+// channel receive that can be withdrawn needs a hook in the channel; see
+// docs/architecture.md, "Primitives".
 //
 // g++ 12: a capturing lambda created inside the co_await expression is
 // destroyed twice (docs/known-issues.md); name the branches first, as above.
