@@ -2,11 +2,13 @@
 //
 //   auto fetch = [&](std::stop_token s) { return http.get(url, s); };
 //   auto r = co_await sluice::timeout(5s, fetch, run_stop);
-//   if (!r) log("gave up: " + std::string(r.error().what()));   // r.error().reason
+//   if (!r) log("gave up: " + std::string(r.error().what()));   // r.error().why
 //   else use(*r);
 //
 // The operation is a callable taking a std::stop_token and returning an
-// awaitable (a task<T>, a cancellable sleep, sem.acquire(token), ...). It
+// awaitable (a task<T>, a cancellable sleep, sem.acquire_permit(token), ...),
+// not a ready-made awaitable: a timeout that cannot reach the operation to
+// stop it could only wait for it to finish (or abandon it mid-flight). It
 // races a timer on the current runtime's reactor (sleep_for with a token,
 // no thread held). When the timer fires first, the operation's token is
 // stopped and timeout waits for it to wind down, then yields
@@ -17,7 +19,8 @@
 // the operation throws first is rethrown. Built on when_any: the same rules
 // apply (structured, a value produced after losing is discarded).
 //
-// Awaiting outside a runtime throws std::logic_error (there is no reactor).
+// Outside a runtime an operation that has to wait makes it throw
+// std::logic_error (there is no reactor for the timer).
 // g++ 12: name a capturing lambda before the co_await (docs/known-issues.md).
 #pragma once
 
