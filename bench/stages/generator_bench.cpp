@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <exception>
 
+#include "sluice/core/async_generator.hpp"
+#include "sluice/core/generator.hpp"
 #include "sluice/core/runtime.hpp"
-#include "sluice/stages/async_generator.hpp"
-#include "sluice/stages/generator.hpp"
 
 namespace {
 

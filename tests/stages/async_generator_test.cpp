@@ -1,4 +1,4 @@
-// sluice::async_generator on its own and as a pipeline source.
+// sluice::async_generator as a pipeline source (the generator itself: tests/core).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,14 +14,8 @@
 
 using namespace std::chrono_literals;
 using sluice_test::expect_chained;
-using sluice_test::iota;
 
 namespace {
-
-// Yields without ever suspending in between: the hand-over must not grow the stack.
-sluice::async_generator<int> synchronous(int n) {
-  for (int i = 0; i < n; ++i) co_yield i;
-}
 
 // Hops onto the runtime (another thread, often) before some items.
 sluice::async_generator<int> hopping(sluice::runtime& rt, int n) {
@@ -44,70 +38,6 @@ sluice::async_generator<int> slow(std::stop_token stop, std::atomic<int>& produc
     ++produced;
     if (!co_await sluice::sleep_for(1h, stop)) co_return;
   }
-}
-
-template <typename T>
-sluice::task<std::vector<T>> drain(sluice::async_generator<T> gen) {
-  std::vector<T> out;
-  for (;;) {
-    auto next = gen.next();
-    auto item = co_await next;
-    if (!item) break;
-    out.push_back(std::move(*item));
-  }
-  co_return out;
-}
-
-TEST(AsyncGenerator, YieldsEveryItemInOrderThenEnds) {
-  sluice::runtime rt({.threads = 2});
-  EXPECT_EQ(rt.block_on(drain(synchronous(1000))), iota(1000));
-  EXPECT_TRUE(rt.block_on(drain(synchronous(0))).empty());
-}
-
-TEST(AsyncGenerator, ALongSynchronousStreamDoesNotGrowTheStack) {
-  sluice::runtime rt({.threads = 2});
-  // Far more hand-overs than a thread's stack could hold nested frames for.
-  const auto out = rt.block_on(drain(synchronous(2'000'000)));
-  ASSERT_EQ(out.size(), 2'000'000u);
-  EXPECT_EQ(out.back(), 1'999'999);
-}
-
-TEST(AsyncGenerator, ItemsSurviveSuspensionsAndThreadHops) {
-  sluice::runtime rt({.threads = 2});
-  for (int round = 0; round < 20; ++round) EXPECT_EQ(rt.block_on(drain(hopping(rt, 500))), iota(500));
-}
-
-TEST(AsyncGenerator, RethrowsWhatTheBodyThrewAfterTheItemsBeforeIt) {
-  sluice::runtime rt({.threads = 2});
-  auto consume = [](sluice::async_generator<std::string> gen, std::vector<std::string>& seen) -> sluice::task<void> {
-    for (;;) {
-      auto next = gen.next();
-      auto item = co_await next;
-      if (!item) co_return;
-      seen.push_back(*item);
-    }
-  };
-  std::vector<std::string> seen;
-  EXPECT_THROW(rt.block_on(consume(throws_after(3), seen)), std::runtime_error);
-  EXPECT_EQ(seen, (std::vector<std::string>{"0", "1", "2"}));
-}
-
-TEST(AsyncGenerator, DestroyingAnUnfinishedGeneratorDestroysItsLocals) {
-  sluice::runtime rt({.threads = 2});
-  sluice_test::tracked::live = 0;
-  {
-    auto gen = [](int n) -> sluice::async_generator<int> {
-      sluice_test::tracked guard(1);
-      for (int i = 0; i < n; ++i) co_yield i;
-    }(10);
-    auto first = [](sluice::async_generator<int>& g) -> sluice::task<std::optional<int>> {
-      auto next = g.next();
-      co_return co_await next;
-    };
-    EXPECT_EQ(rt.block_on(first(gen)), 0);
-    EXPECT_EQ(sluice_test::tracked::live.load(), 1);
-  }
-  EXPECT_EQ(sluice_test::tracked::live.load(), 0);
 }
 
 TEST(AsyncGeneratorSource, FeedsAPipelineItemByItem) {

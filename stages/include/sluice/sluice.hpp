@@ -2,14 +2,12 @@
 #pragma once
 
 #include "sluice/core/core.hpp"
-#include "sluice/stages/async_generator.hpp"
 #include "sluice/stages/async_map.hpp"
 #include "sluice/stages/batch.hpp"
 #include "sluice/stages/error_policy.hpp"
 #include "sluice/stages/filter.hpp"
 #include "sluice/stages/flat_map.hpp"
 #include "sluice/stages/for_each.hpp"
-#include "sluice/stages/generator.hpp"
 #include "sluice/stages/inspect.hpp"
 #include "sluice/stages/map.hpp"
 #include "sluice/stages/parallel_map.hpp"

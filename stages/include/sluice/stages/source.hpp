@@ -36,8 +36,8 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/async_generator.hpp"
 #include "sluice/core/channel.hpp"
-#include "sluice/stages/async_generator.hpp"
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice {

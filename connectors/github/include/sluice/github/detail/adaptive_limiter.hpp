@@ -1,17 +1,20 @@
-// An asynchronous counting semaphore whose limit can change while permits are
-// out: the fetcher halves it on a secondary rate limit and raises it by one
-// after a run of successes (AIMD, as TCP does).
+// The fetcher's concurrency limit: a sluice::semaphore whose limit follows
+// AIMD, as TCP does. It halves on a secondary rate limit and grows by one
+// after a run of successes, up to the initial limit. Waiting, FIFO order and
+// resumption on the runtime's arena are the semaphore's (core owns the
+// primitive); this class only adds the policy.
 #pragma once
 
 #include <algorithm>
 #include <coroutine>
 #include <cstddef>
-#include <deque>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <utility>
-#include <vector>
 
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/semaphore.hpp"
 
 namespace sluice::github::detail {
 
@@ -34,88 +37,81 @@ class adaptive_limiter {
     permit& operator=(const permit&) = delete;
     ~permit() { reset(); }
     void reset() noexcept {
-      if (m_owner) std::exchange(m_owner, nullptr)->release();
+      if (m_owner) std::exchange(m_owner, nullptr)->m_semaphore.release();
     }
 
    private:
     adaptive_limiter* m_owner = nullptr;
   };
 
-  adaptive_limiter(runtime& rt, std::size_t limit)
-      : m_runtime(rt), m_limit(std::max<std::size_t>(1, limit)), m_max(m_limit) {}
+  /// Woken waiters resume on the runtime they suspended on (the fetcher's `rt`).
+  adaptive_limiter(runtime& /*rt*/, std::size_t limit) : m_max(std::max<std::size_t>(1, limit)), m_semaphore(m_max) {}
 
   /// Awaitable yielding a permit; waiters are served first come, first served
   /// and resumed on the runtime's arena.
   [[nodiscard]] auto acquire() noexcept {
-    struct awaiter {
-      adaptive_limiter* m_self;
-      bool await_ready() const noexcept { return false; }
-      bool await_suspend(std::coroutine_handle<> h) {
-        std::lock_guard lock(m_self->m_mutex);
-        if (m_self->m_waiters.empty() && m_self->m_in_flight < m_self->m_limit) {
-          ++m_self->m_in_flight;
-          return false;
-        }
-        m_self->m_waiters.push_back(h);
-        return true;
+    class awaiter {
+     public:
+      explicit awaiter(adaptive_limiter& self) noexcept : m_self(self), m_inner(self.m_semaphore.acquire()) {}
+      bool await_ready() noexcept { return m_inner.await_ready(); }
+      bool await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
+      permit await_resume() noexcept {
+        m_inner.await_resume();
+        return permit(&m_self);
       }
-      permit await_resume() const noexcept { return permit(m_self); }
+
+     private:
+      adaptive_limiter& m_self;
+      decltype(std::declval<semaphore&>().acquire()) m_inner;
     };
-    return awaiter{this};
+    return awaiter(*this);
+  }
+
+  /// Awaitable std::optional<permit>: empty when `stop` (the run's token) is
+  /// requested before a permit is free; the waiter is then withdrawn.
+  [[nodiscard]] auto acquire(std::stop_token stop) noexcept {
+    class awaiter {
+     public:
+      awaiter(adaptive_limiter& self, std::stop_token token) noexcept
+          : m_self(self), m_inner(self.m_semaphore.acquire(std::move(token))) {}
+      bool await_ready() noexcept { return m_inner.await_ready(); }
+      bool await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
+      std::optional<permit> await_resume() noexcept {
+        if (!m_inner.await_resume()) return std::nullopt;
+        return std::optional<permit>(std::in_place, &m_self);
+      }
+
+     private:
+      adaptive_limiter& m_self;
+      decltype(std::declval<semaphore&>().acquire(std::stop_token{})) m_inner;
+    };
+    return awaiter(*this, std::move(stop));
   }
 
   /// Halves the limit (never below 1). Permits already out stay out.
   void decrease() noexcept {
     std::lock_guard lock(m_mutex);
-    m_limit = std::max<std::size_t>(1, m_limit / 2);
+    m_semaphore.set_limit(std::max<std::size_t>(1, m_semaphore.limit() / 2));
     m_successes = 0;
   }
 
   /// Counts a success; after `limit` of them the limit grows by one (up to
-  /// the initial limit).
+  /// the initial limit), waking a waiter.
   void record_success() {
-    std::vector<std::coroutine_handle<>> wake;
-    {
-      std::lock_guard lock(m_mutex);
-      if (m_limit >= m_max || ++m_successes < m_limit) return;
-      m_successes = 0;
-      ++m_limit;
-      take_ready(wake);
-    }
-    for (auto h : wake) m_runtime.post(h);
+    std::lock_guard lock(m_mutex);
+    std::size_t limit = m_semaphore.limit();
+    if (limit >= m_max || ++m_successes < limit) return;
+    m_successes = 0;
+    m_semaphore.set_limit(limit + 1);
   }
 
-  [[nodiscard]] std::size_t limit() const {
-    std::lock_guard lock(m_mutex);
-    return m_limit;
-  }
+  [[nodiscard]] std::size_t limit() const noexcept { return m_semaphore.limit(); }
 
  private:
-  void release() {
-    std::vector<std::coroutine_handle<>> wake;
-    {
-      std::lock_guard lock(m_mutex);
-      --m_in_flight;
-      take_ready(wake);
-    }
-    for (auto h : wake) m_runtime.post(h);
-  }
-
-  void take_ready(std::vector<std::coroutine_handle<>>& wake) {
-    while (!m_waiters.empty() && m_in_flight < m_limit) {
-      ++m_in_flight;
-      wake.push_back(m_waiters.front());
-      m_waiters.pop_front();
-    }
-  }
-
-  runtime& m_runtime;
-  mutable std::mutex m_mutex;
-  std::size_t m_in_flight = 0;
-  std::size_t m_limit;
   std::size_t m_max;
+  semaphore m_semaphore;
+  std::mutex m_mutex;  // serialises the AIMD read-modify-write of the limit
   std::size_t m_successes = 0;
-  std::deque<std::coroutine_handle<>> m_waiters;
 };
 
 }  // namespace sluice::github::detail
