@@ -9,8 +9,10 @@
 //   anchor       read(2) 256 KiB at a time + memchr, string_views, one thread
 //   io_uring     files::lines(path) | for_each, io_uring backend
 //   pool         files::lines(path) | for_each, pread on the blocking pool
+//   fold         files::lines(path) | fold (per-worker tallies), automatic backend
 // Counters: GB/s of each, and throughput ratios sluice/anchor (target >= 0.8)
-// and io_uring/pool.
+// and io_uring/pool. Run it on a quiet machine: the anchor is one thread,
+// sluice's pipeline several, so an overloaded machine penalises sluice.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -122,6 +124,23 @@ tally sluice_lines(sluice::runtime& rt, const std::filesystem::path& p, files::i
   return t;
 }
 
+// The same with the parallel fold as the sink: per-worker tallies, no
+// per-item atomics.
+tally sluice_fold(sluice::runtime& rt, const std::filesystem::path& p) {
+  tally t;
+  sluice::run(rt, files::lines(p) | sluice::fold(
+                                        t,
+                                        [](tally& acc, const files::line& l) {
+                                          ++acc.lines;
+                                          acc.bytes += l.size();
+                                        },
+                                        [](tally& acc, tally&& other) {
+                                          acc.lines += other.lines;
+                                          acc.bytes += other.bytes;
+                                        }));
+  return t;
+}
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -131,7 +150,7 @@ void BM_LinesVsReadMemchr(benchmark::State& state) {
   sluice::runtime rt({.threads = std::max(2u, std::thread::hardware_concurrency())});
   const bool uring = files::io_uring_available();
   (void)read_memchr(file.path());  // warm the page cache
-  double t_anchor = 0, t_uring = 0, t_pool = 0;
+  double t_anchor = 0, t_uring = 0, t_pool = 0, t_fold = 0;
   for (auto _ : state) {
     auto t0 = clock_type::now();
     const tally a = read_memchr(file.path());
@@ -146,12 +165,18 @@ void BM_LinesVsReadMemchr(benchmark::State& state) {
     const tally p = sluice_lines(rt, file.path(), files::io_backend::blocking_pool);
     t_pool += seconds_since(t0);
     if (!(p == a)) state.SkipWithError("pool lines disagree with the anchor");
+    t0 = clock_type::now();
+    const tally f = sluice_fold(rt, file.path());
+    t_fold += seconds_since(t0);
+    if (!(f == a)) state.SkipWithError("fold lines disagree with the anchor");
   }
   const double gb = static_cast<double>(file.bytes()) * static_cast<double>(state.iterations()) / 1e9;
   state.counters["file_MB"] = static_cast<double>(file.bytes() >> 20);
   state.counters["anchor_GBps"] = gb / t_anchor;
   state.counters["pool_GBps"] = gb / t_pool;
   state.counters["pool_vs_anchor"] = t_anchor / t_pool;
+  state.counters["fold_GBps"] = gb / t_fold;
+  state.counters["fold_vs_anchor"] = t_anchor / t_fold;
   if (uring) {
     state.counters["uring_GBps"] = gb / t_uring;
     state.counters["uring_vs_anchor"] = t_anchor / t_uring;

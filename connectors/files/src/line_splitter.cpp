@@ -36,20 +36,25 @@ void line_splitter::feed(const shared_bytes& owner, std::string_view bytes, std:
     emit_carry(out);
     p = nl + 1;
   }
-  // Views into `owner`: the references are taken in one step afterwards.
+  // Views into `owner`, whose handles are counted in one step afterwards
+  // (`owner` holds a reference meanwhile, and nothing releases them before).
   const std::size_t first = out.size();
-  while (p < end) {
-    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-    if (nl == nullptr) break;
-    out.emplace_back(trimmed(std::string_view(p, static_cast<std::size_t>(nl - p))), shared_bytes());
-    p = nl + 1;
+  try {
+    while (p < end) {
+      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (nl == nullptr) break;
+      // Grow first: once the uncounted handle exists nothing may throw.
+      if (out.size() == out.capacity()) out.reserve(out.capacity() * 2 + 256);
+      out.emplace_back(trimmed(std::string_view(p, static_cast<std::size_t>(nl - p))), owner.uncounted());
+      p = nl + 1;
+    }
+  } catch (...) {
+    owner.add_refs(out.size() - first);  // the handles made so far must own their reference
+    throw;
   }
   const std::size_t made = out.size() - first;
   m_lines += made;
-  if (made > 0) {
-    auto refs = owner.share(made);
-    for (std::size_t i = first; i < out.size(); ++i) out[i] = line(out[i].text(), refs.take());
-  }
+  owner.add_refs(made);
   if (p < end) {
     m_carry.assign(p, end);
     m_has_carry = true;

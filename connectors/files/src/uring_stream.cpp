@@ -75,6 +75,10 @@ struct ring_state {
     ::io_uring_prep_read(sqe, file->fd, slot->bytes.data() + slot->filled,
                          static_cast<unsigned>(slot->want - slot->filled), at);
     ::io_uring_sqe_set_data(sqe, slot);
+    // A regular file's read would otherwise be served inline, by the
+    // submitting arena thread: IOSQE_ASYNC hands the copy to the kernel's
+    // io-wq workers, so reading ahead overlaps the splitting of the block before.
+    if (file->regular) sqe->flags |= IOSQE_ASYNC;
     const int rc = ::io_uring_submit(&ring);
     if (rc < 0) finish(slot, rc);
   }

@@ -32,6 +32,10 @@
 
 namespace sluice::files {
 
+namespace detail {
+class line_splitter;
+}
+
 /// A reference-counted buffer of bytes. Written by its producer before it is
 /// shared, read-only afterwards.
 class shared_bytes {
@@ -63,11 +67,6 @@ class shared_bytes {
     return m_storage ? m_storage->refs.load(std::memory_order_relaxed) : 0;
   }
 
-  /// `n` more handles on the same buffer for the price of one atomic add:
-  /// adopt() hands them out one by one. For producers of many views.
-  class batch;
-  [[nodiscard]] batch share(std::size_t n) const;
-
  private:
   // The header of an allocation; the bytes follow it.
   struct storage {
@@ -75,7 +74,11 @@ class shared_bytes {
     std::size_t capacity;
     [[nodiscard]] char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
   };
+  friend class detail::line_splitter;  // makes handles first, counts them once after
   explicit shared_bytes(storage* s) noexcept : m_storage(s) {}
+  // A handle that does not own a reference yet: add_refs() must follow
+  // before any handle can be released.
+  [[nodiscard]] shared_bytes uncounted() const noexcept { return shared_bytes(m_storage); }
   void add_refs(std::size_t n) const noexcept {
     if (m_storage && n) m_storage->refs.fetch_add(n, std::memory_order_relaxed);
   }
@@ -86,31 +89,6 @@ class shared_bytes {
   static void destroy(storage* s) noexcept;
 
   storage* m_storage = nullptr;
-};
-
-/// Handles obtained by shared_bytes::share(n), taken one at a time.
-class shared_bytes::batch {
- public:
-  batch(const batch&) = delete;
-  batch& operator=(const batch&) = delete;
-  batch(batch&& other) noexcept
-      : m_storage(std::exchange(other.m_storage, nullptr)), m_left(std::exchange(other.m_left, 0)) {}
-  batch& operator=(batch&&) = delete;
-  /// Returns the references not taken.
-  ~batch() {
-    while (m_left > 0) (void)take();
-  }
-  /// One handle (at most n calls).
-  [[nodiscard]] shared_bytes take() noexcept {
-    --m_left;
-    return shared_bytes(m_storage);
-  }
-
- private:
-  friend class shared_bytes;
-  batch(storage* s, std::size_t n) noexcept : m_storage(s), m_left(n) {}
-  storage* m_storage;
-  std::size_t m_left;
 };
 
 /// One line of text: a view into a shared block, without its terminator.
@@ -153,8 +131,3 @@ class file_block {
 };
 
 }  // namespace sluice::files
-
-inline sluice::files::shared_bytes::batch sluice::files::shared_bytes::share(std::size_t n) const {
-  add_refs(n);
-  return batch(m_storage, m_storage ? n : 0);
-}

@@ -28,6 +28,7 @@
 // already sent from the failing file stay sent).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <exception>
@@ -52,8 +53,9 @@ namespace sluice::files {
 struct lines_options {
   /// Shown in describe() and reports; defaults to "lines(<path>)" / "read_lines".
   std::string name = {};
-  /// Lines per chunk sent downstream.
-  std::size_t chunk = 1024;
+  /// Most lines per chunk sent downstream. The lines of one read (a block)
+  /// go as one chunk when they fit, without being copied or moved.
+  std::size_t chunk = 4096;
   /// Drop a "\r" before each "\n" (and at the end of the last line).
   bool strip_cr = true;
   /// A longer line fails the run (protects memory from a file without newlines).
@@ -80,62 +82,63 @@ template <typename T, typename In>
 task<bool> send_lines(byte_stream& stream, const lines_options& options, sluice::detail::stage_io<In, T>& io) {
   constexpr bool source = std::is_same_v<In, sluice::detail::none>;
   line_splitter split(options.strip_cr, options.max_line_bytes, stream.name());
-  std::vector<line> lines;
-  std::vector<T> out;
   const std::size_t chunk = options.chunk ? options.chunk : 1;
-  out.reserve(chunk);
-  auto send = [&io, &out](std::size_t inputs) {
-    if constexpr (source) sluice::detail::stage_stats::bump(io.stats().items_in, out.size());
-    return io.send(out, source ? out.size() : inputs);
+  std::vector<line> lines;  // what one read produced
+  // Sends `lines` (moved from) in chunks of at most `chunk`; the whole
+  // vector goes as it is when it fits, without copying a line.
+  auto send_all = [&](bool last) -> task<bool> {
+    std::size_t at = 0;
+    while (at < lines.size()) {
+      const std::size_t n = std::min(chunk, lines.size() - at);
+      std::vector<T> out;
+      if (at == 0 && n == lines.size() && std::is_same_v<T, line>) {
+        if constexpr (std::is_same_v<T, line>) out = std::move(lines);
+      } else {
+        out.reserve(n);
+        for (std::size_t i = at; i < at + n; ++i) {
+          if constexpr (std::is_same_v<T, line>) {
+            out.push_back(std::move(lines[i]));
+          } else {
+            out.emplace_back(lines[i].text());
+          }
+        }
+      }
+      at += n;
+      const bool final_send = last && at >= lines.size();
+      if constexpr (source) sluice::detail::stage_stats::bump(io.stats().items_in, n);
+      auto sending = io.send(out, source ? n : (final_send ? 1 : 0));
+      if (!co_await sending) {
+        if constexpr (!source) {
+          if (!final_send) io.drop(1);
+        }
+        co_return false;
+      }
+    }
+    lines = std::vector<line>();
+    co_return true;
   };
-  bool at_end = false;
-  while (!at_end) {
+  for (;;) {
     if (io.stopped()) {
       if constexpr (!source) io.drop(1);
       co_return false;
     }
-    // What one read produced goes downstream before the next read, which on
-    // a pipe may wait for a long time: stdin lines flow as they are typed.
-    if (!out.empty()) {
-      auto sending = send(0);
-      if (!co_await sending) {
-        if constexpr (!source) io.drop(1);
-        co_return false;
-      }
-      out = std::vector<T>();
-      out.reserve(chunk);
-    }
-    lines.clear();
     stream_piece piece = co_await stream.next();
-    if (piece.size == 0) {
+    const bool last = piece.size == 0;
+    if (last) {
       split.finish(lines);
-      at_end = true;
     } else {
       split.feed(piece.bytes, std::string_view(piece.bytes.data(), piece.size), lines);
     }
-    for (auto& l : lines) {
-      if constexpr (std::is_same_v<T, line>) {
-        out.push_back(std::move(l));
-      } else {
-        out.emplace_back(l.text());
-      }
-      if (out.size() == chunk) {
-        auto sending = send(0);
-        if (!co_await sending) {
-          if constexpr (!source) io.drop(1);
-          co_return false;
-        }
-        out = std::vector<T>();
-        out.reserve(chunk);
-      }
+    // What one read produced goes downstream before the next read, which on
+    // a pipe may wait for a long time: stdin lines flow as they are typed.
+    if (!lines.empty()) {
+      auto sending = send_all(last);
+      if (!co_await sending) co_return false;
+    } else if (last) {
+      if constexpr (!source) io.completed(1);
     }
+    if (last) co_return true;
   }
-  if (out.empty()) {
-    if constexpr (!source) io.completed(1);
-    co_return true;
-  }
-  auto sending = send(1);
-  co_return co_await sending;
 }
 
 // Opens, reads and closes one stream; the stream is closed (reads in flight
