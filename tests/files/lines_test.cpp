@@ -314,7 +314,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, Lines,
                          ::testing::Values(files::io_backend::io_uring, files::io_backend::blocking_pool),
                          [](const auto& param_info) {
                            return param_info.param == files::io_backend::io_uring ? std::string("IoUring")
-                                                                            : std::string("BlockingPool");
+                                                                                  : std::string("BlockingPool");
                          });
 
 TEST(LinesBackend, EnvironmentVariableForcesTheFallback) {
