@@ -16,7 +16,8 @@ packages=(
   libconcurrentqueue-dev # moodycamel::ConcurrentQueue under the channels
   libcpp-httplib-dev    # the fake GitHub server and HTTP test servers
   nghttp2-server        # nghttpd: an HTTP/2 server for the client's multiplexing test
-  zlib1g-dev            # gzip for the test servers
+  zlib1g-dev            # gzip for the test servers and the files connector (.gz input)
+  liburing-dev          # io_uring reads in the files connector
   libgtest-dev libgmock-dev
   libbenchmark-dev
   clang                 # the second supported compiler (clang 14) and the fuzz preset

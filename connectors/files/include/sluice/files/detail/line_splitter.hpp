@@ -1,0 +1,46 @@
+// Splits a stream of byte pieces into lines (views into the pieces). A line
+// that spans pieces is copied into a small block of its own. Internal.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/files/line.hpp"
+
+namespace sluice::files::detail {
+
+class line_splitter {
+ public:
+  /// `name` is the file's, for the error a too-long line raises.
+  line_splitter(bool strip_cr, std::size_t max_line_bytes, std::string name)
+      : m_strip_cr(strip_cr), m_max_line(max_line_bytes), m_name(std::move(name)) {}
+
+  /// Appends the lines that end in `bytes` (a view into `owner`) to `out`;
+  /// keeps the unterminated rest for the next piece. Throws
+  /// std::length_error when a line grows past max_line_bytes.
+  void feed(const shared_bytes& owner, std::string_view bytes, std::vector<line>& out);
+  /// End of input: the last line, if the input did not end with a newline.
+  void finish(std::vector<line>& out);
+  /// Lines produced so far.
+  [[nodiscard]] std::uint64_t lines() const noexcept { return m_lines; }
+
+ private:
+  [[nodiscard]] std::string_view trimmed(std::string_view s) const noexcept {
+    if (m_strip_cr && !s.empty() && s.back() == '\r') s.remove_suffix(1);
+    return s;
+  }
+  void emit_carry(std::vector<line>& out);
+  void check_carry() const;
+
+  bool m_strip_cr;
+  std::size_t m_max_line;
+  std::string m_name;
+  std::string m_carry;  // an unterminated line from earlier pieces
+  bool m_has_carry = false;
+  std::uint64_t m_lines = 0;
+};
+
+}  // namespace sluice::files::detail

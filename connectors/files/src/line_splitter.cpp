@@ -1,0 +1,69 @@
+#include "sluice/files/detail/line_splitter.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace sluice::files::detail {
+
+void line_splitter::check_carry() const {
+  if (m_carry.size() > m_max_line)
+    throw std::length_error("sluice::files: " + m_name + ": line " + std::to_string(m_lines + 1) + " is longer than " +
+                            std::to_string(m_max_line) + " bytes (lines_options::max_line_bytes)");
+}
+
+void line_splitter::emit_carry(std::vector<line>& out) {
+  std::string_view text = trimmed(m_carry);
+  shared_bytes own = shared_bytes::allocate(text.size());
+  if (!text.empty()) std::memcpy(own.data(), text.data(), text.size());
+  out.emplace_back(std::string_view(own.data(), text.size()), std::move(own));
+  m_carry.clear();
+  m_has_carry = false;
+  ++m_lines;
+}
+
+void line_splitter::feed(const shared_bytes& owner, std::string_view bytes, std::vector<line>& out) {
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  if (m_has_carry) {
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (nl == nullptr) {
+      m_carry.append(p, end);
+      check_carry();
+      return;
+    }
+    m_carry.append(p, nl);
+    check_carry();
+    emit_carry(out);
+    p = nl + 1;
+  }
+  // Views into `owner`, whose handles are counted in one step afterwards
+  // (`owner` holds a reference meanwhile, and nothing releases them before).
+  const std::size_t first = out.size();
+  try {
+    while (p < end) {
+      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (nl == nullptr) break;
+      // Grow first: once the uncounted handle exists nothing may throw.
+      if (out.size() == out.capacity()) out.reserve(out.capacity() * 2 + 256);
+      out.emplace_back(trimmed(std::string_view(p, static_cast<std::size_t>(nl - p))), owner.uncounted());
+      p = nl + 1;
+    }
+  } catch (...) {
+    owner.add_refs(out.size() - first);  // the handles made so far must own their reference
+    throw;
+  }
+  const std::size_t made = out.size() - first;
+  m_lines += made;
+  owner.add_refs(made);
+  if (p < end) {
+    m_carry.assign(p, end);
+    m_has_carry = true;
+    check_carry();
+  }
+}
+
+void line_splitter::finish(std::vector<line>& out) {
+  if (m_has_carry) emit_carry(out);
+}
+
+}  // namespace sluice::files::detail

@@ -1,0 +1,345 @@
+// The io_uring reader. Each stream owns a small ring with an eventfd
+// registered for its completions (io_uring_register_eventfd); the runtime's
+// reactor watches that eventfd, reaps completions on its thread and resumes
+// the waiting coroutine on the arena. A read the kernel serves at once (page
+// cache) has completed by the time the reader looks, and the reader reaps it
+// itself before it would suspend: no wait for the reactor, no thread switch.
+// No thread blocks on a read.
+//
+// A regular file has up to `read_ahead` block reads in flight at increasing
+// offsets; a short read is resubmitted for the rest of its block, so blocks
+// stay aligned and only the last one is partial. A pipe or terminal has one
+// read in flight at a time (at the current position). cancel() submits
+// IORING_OP_ASYNC_CANCEL for reads in flight (a read on an idle pipe would
+// otherwise never finish); close() waits for every read to complete before
+// the ring and the buffers it writes to can go away.
+#include <liburing.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <cerrno>
+#include <coroutine>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "file_stream.hpp"
+
+namespace sluice::files::detail {
+namespace {
+
+struct read_slot {
+  shared_bytes bytes;
+  std::uint64_t offset = 0;
+  std::size_t want = 0;
+  std::size_t filled = 0;
+  int error = 0;
+  bool done = false;
+};
+
+// Shared by the stream and the reactor's watch on the eventfd.
+struct ring_state {
+  runtime* rt = nullptr;
+  std::shared_ptr<file_handle> file;
+  io_uring ring{};
+  int event_fd = -1;
+  bool ring_ready = false;
+
+  std::mutex mutex;                              // guards everything below (and the ring's submission queue)
+  std::deque<std::unique_ptr<read_slot>> slots;  // in file order; addresses are the user_data
+  std::size_t in_flight = 0;
+  bool cancelled = false;
+  std::coroutine_handle<> waiter;
+
+  ring_state() = default;
+  ring_state(const ring_state&) = delete;
+  ring_state& operator=(const ring_state&) = delete;
+  ~ring_state() {
+    if (ring_ready) ::io_uring_queue_exit(&ring);
+    if (event_fd >= 0) ::close(event_fd);
+  }
+
+  // Caller holds the mutex.
+  void submit_read(read_slot* slot) {
+    io_uring_sqe* sqe = ::io_uring_get_sqe(&ring);
+    if (sqe == nullptr) {
+      ::io_uring_submit(&ring);
+      sqe = ::io_uring_get_sqe(&ring);
+    }
+    if (sqe == nullptr) {
+      finish(slot, -EBUSY);
+      return;
+    }
+    const std::uint64_t at = file->regular ? slot->offset + slot->filled : static_cast<std::uint64_t>(-1);
+    ::io_uring_prep_read(sqe, file->fd, slot->bytes.data() + slot->filled,
+                         static_cast<unsigned>(slot->want - slot->filled), at);
+    ::io_uring_sqe_set_data(sqe, slot);
+    // A regular file's read would otherwise be served inline, by the
+    // submitting arena thread: IOSQE_ASYNC hands the copy to the kernel's
+    // io-wq workers, so reading ahead overlaps the splitting of the block before.
+    if (file->regular) sqe->flags |= IOSQE_ASYNC;
+    const int rc = ::io_uring_submit(&ring);
+    if (rc < 0) finish(slot, rc);
+  }
+
+  void finish(read_slot* slot, int error) {
+    if (error < 0) slot->error = -error;
+    slot->done = true;
+    --in_flight;
+  }
+
+  // A completion for `slot` with result `res` (caller holds the mutex).
+  void complete(read_slot* slot, int res) {
+    if (res == -EINTR || res == -EAGAIN) {
+      submit_read(slot);
+    } else if (res < 0) {
+      finish(slot, res);
+    } else if (res == 0) {
+      finish(slot, 0);  // end of file
+    } else {
+      slot->filled += static_cast<std::size_t>(res);
+      if (file->regular && slot->filled < slot->want && !cancelled) {
+        submit_read(slot);  // a short read: fetch the rest of the block
+      } else {
+        finish(slot, 0);
+      }
+    }
+  }
+
+  // Processes every completion in the queue; true when there was one for
+  // a read. Caller holds the mutex.
+  bool reap_locked() {
+    io_uring_cqe* cqe = nullptr;
+    bool any = false;
+    while (::io_uring_peek_cqe(&ring, &cqe) == 0) {
+      auto* slot = static_cast<read_slot*>(::io_uring_cqe_get_data(cqe));
+      const int res = cqe->res;
+      ::io_uring_cqe_seen(&ring, cqe);
+      if (slot != nullptr) {  // null: the completion of a cancel request
+        complete(slot, res);
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  // On the reactor thread when the eventfd is readable. The reader may have
+  // reaped the completion already (then there is nothing to do).
+  void reap() {
+    std::uint64_t count = 0;
+    (void)!::read(event_fd, &count, sizeof count);
+    std::coroutine_handle<> wake;
+    {
+      std::lock_guard lock(mutex);
+      if (reap_locked()) wake = std::exchange(waiter, {});
+    }
+    if (wake) rt->post(wake);
+  }
+
+  void cancel_in_flight() {
+    for (auto& slot : slots) {
+      if (slot->done) continue;
+      io_uring_sqe* sqe = ::io_uring_get_sqe(&ring);
+      if (sqe == nullptr) break;
+      ::io_uring_prep_cancel(sqe, slot.get(), 0);
+      ::io_uring_sqe_set_data(sqe, nullptr);
+    }
+    ::io_uring_submit(&ring);
+  }
+};
+
+// Suspends until `ready()` holds (checked under the state's mutex, so no
+// completion slips between the check and the suspension).
+template <typename Ready>
+struct until {
+  ring_state* state;
+  Ready ready;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    std::lock_guard lock(state->mutex);
+    state->reap_locked();  // a read served at once need not wait for the reactor
+    if (ready()) return false;
+    state->waiter = h;
+    return true;
+  }
+  void await_resume() const noexcept {}
+};
+
+class uring_stream final : public byte_stream {
+ public:
+  uring_stream(std::shared_ptr<ring_state> state, const read_options& options)
+      : m_state(std::move(state)),
+        m_block(options.block_bytes),
+        m_depth(m_state->file->regular ? options.read_ahead : 1),
+        m_next_offset(m_state->file->start) {}
+
+  ~uring_stream() override { release(); }
+
+  task<stream_piece> next() override {
+    ring_state* s = m_state.get();
+    if (m_end || s == nullptr) co_return stream_piece{};
+    {
+      std::lock_guard lock(s->mutex);
+      if (s->cancelled) co_return stream_piece{};
+      top_up();
+    }
+    auto front_done = [s] { return s->slots.front()->done; };
+    while (true) {
+      {
+        std::lock_guard lock(s->mutex);
+        s->reap_locked();
+        if (front_done()) break;
+      }
+      co_await until<decltype(front_done)>{s, front_done};
+    }
+    std::unique_ptr<read_slot> slot;
+    {
+      std::lock_guard lock(s->mutex);
+      slot = std::move(s->slots.front());
+      s->slots.pop_front();
+    }
+    if (slot->error == ECANCELED) {
+      m_end = true;
+      co_return stream_piece{};
+    }
+    if (slot->error != 0) throw_file_error(s->file->name, "read failed", slot->error);
+    if (slot->filled == 0 || (s->file->regular && slot->filled < slot->want)) m_end = true;
+    const std::uint64_t offset = s->file->regular ? slot->offset : m_stream_offset;
+    if (!s->file->regular) m_stream_offset += slot->filled;
+    co_return stream_piece{std::move(slot->bytes), slot->filled, offset};
+  }
+
+  void cancel() noexcept override {
+    auto state = m_state;
+    if (!state) return;
+    // The reads end with -ECANCELED (or finish normally); reap() then wakes next().
+    std::coroutine_handle<> wake;
+    {
+      std::lock_guard lock(state->mutex);
+      if (state->cancelled) return;
+      state->cancelled = true;
+      state->cancel_in_flight();
+      // A cancellation may complete the read at once.
+      if (state->reap_locked()) wake = std::exchange(state->waiter, {});
+    }
+    if (wake) state->rt->post(wake);
+  }
+
+  task<void> close() override {
+    ring_state* s = m_state.get();
+    if (s == nullptr) co_return;
+    m_end = true;
+    {
+      std::lock_guard lock(s->mutex);
+      if (!s->file->regular && s->in_flight > 0) s->cancel_in_flight();
+    }
+    auto idle = [s] { return s->in_flight == 0; };
+    while (true) {
+      {
+        std::lock_guard lock(s->mutex);
+        s->reap_locked();
+        if (idle()) break;
+      }
+      co_await until<decltype(idle)>{s, idle};
+    }
+    release();
+  }
+
+  [[nodiscard]] std::string backend() const override { return "io_uring"; }
+  [[nodiscard]] const std::string& name() const noexcept override { return m_name; }
+
+  void set_name(std::string name) { m_name = std::move(name); }
+
+ private:
+  // Caller holds the mutex.
+  void top_up() {
+    ring_state& s = *m_state;
+    while (s.slots.size() < m_depth) {
+      auto slot = std::make_unique<read_slot>();
+      slot->bytes = shared_bytes::allocate(m_block);
+      slot->offset = m_next_offset;
+      slot->want = m_block;
+      m_next_offset += m_block;
+      ++s.in_flight;
+      read_slot* raw = slot.get();
+      s.slots.push_back(std::move(slot));
+      s.submit_read(raw);
+    }
+  }
+
+  // Stops the reactor's watch; the state (ring, eventfd) goes with the last
+  // reference, after the unwatch, so the descriptor number cannot be reused
+  // while still watched.
+  void release() noexcept {
+    if (!m_state) return;
+    auto state = std::move(m_state);
+    try {
+      runtime* rt = state->rt;
+      rt->io().post([state]() mutable {
+        state->rt->io().unwatch(state->event_fd);
+        state.reset();
+      });
+    } catch (...) {
+      // Posting failed (out of memory): keep the state alive rather than
+      // free a ring the reactor may still touch.
+      new std::shared_ptr<ring_state>(std::move(state));
+    }
+  }
+
+  std::shared_ptr<ring_state> m_state;
+  std::string m_name;
+  std::size_t m_block;
+  std::size_t m_depth;
+  std::uint64_t m_next_offset;
+  std::uint64_t m_stream_offset = 0;
+  bool m_end = false;
+};
+
+}  // namespace
+
+std::shared_ptr<byte_stream> make_uring_stream(runtime& rt, std::shared_ptr<file_handle> file,
+                                               const read_options& options, int& error) {
+  auto state = std::make_shared<ring_state>();
+  state->rt = &rt;
+  state->file = file;
+  const unsigned entries = static_cast<unsigned>(2 * options.read_ahead + 2);
+  int rc = ::io_uring_queue_init(entries, &state->ring, 0);
+  if (rc < 0) {
+    error = -rc;
+    return nullptr;
+  }
+  state->ring_ready = true;
+  state->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (state->event_fd < 0) {
+    error = errno;
+    return nullptr;
+  }
+  // Every completion signals the eventfd. (Not _async: completions that the
+  // kernel posts through task_work, as for a pipe read that waited, would
+  // then never signal it.)
+  rc = ::io_uring_register_eventfd(&state->ring, state->event_fd);
+  if (rc < 0) {
+    error = -rc;
+    return nullptr;
+  }
+  // watch() runs on the reactor thread. Completions before it is in place
+  // are not lost: the eventfd stays readable (level-triggered).
+  rt.io().post([state] {
+    try {
+      state->rt->io().watch(state->event_fd, EPOLLIN, [raw = state.get()](std::uint32_t) { raw->reap(); });
+    } catch (...) {
+      // epoll refused the eventfd: nothing would ever be reaped. Fail the
+      // reads in flight so the reader sees an error instead of hanging.
+      std::lock_guard lock(state->mutex);
+      for (auto& slot : state->slots)
+        if (!slot->done) state->finish(slot.get(), -EIO);
+      if (auto h = std::exchange(state->waiter, {})) state->rt->post(h);
+    }
+  });
+  auto stream = std::make_shared<uring_stream>(state, options);
+  stream->set_name(file->name);
+  return stream;
+}
+
+}  // namespace sluice::files::detail

@@ -1,0 +1,352 @@
+// files::lines, read_lines, read_blocks, files(): content, block boundaries,
+// gzip, stdin, errors and cancellation, on both I/O backends.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <sluice/files/files.hpp>
+#include <sluice/sluice.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "files_test_support.hpp"
+
+namespace files = sluice::files;
+using files_test::temp_dir;
+
+namespace {
+
+std::string nested_message(const std::exception& e) {
+  std::string s = e.what();
+  try {
+    std::rethrow_if_nested(e);
+  } catch (const std::exception& inner) {
+    s += " | " + nested_message(inner);
+  } catch (...) {
+  }
+  return s;
+}
+
+// The message of the pipeline_error a run throws, or "" when it succeeds.
+std::string run_error(sluice::runtime& rt, sluice::pipeline p) {
+  try {
+    sluice::run(rt, std::move(p));
+  } catch (const sluice::pipeline_error& e) {
+    return nested_message(e);
+  }
+  return {};
+}
+
+class Lines : public ::testing::TestWithParam<files::io_backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == files::io_backend::io_uring && !files::io_uring_available())
+      GTEST_SKIP() << files::backend_description({});
+  }
+  [[nodiscard]] files::read_options read(std::size_t block = 4096, std::size_t ahead = 4) const {
+    return {.block_bytes = block, .read_ahead = ahead, .backend = GetParam()};
+  }
+  std::vector<std::string> collect(const std::filesystem::path& p, files::lines_options o) {
+    std::vector<std::string> out;
+    sluice::run(m_rt, files::lines(p, std::move(o)) |
+                          sluice::for_each([&out](const files::line& l) { out.emplace_back(l.text()); }));
+    return out;
+  }
+  sluice::runtime m_rt{{.threads = 2}};
+  temp_dir m_dir;
+};
+
+}  // namespace
+
+TEST_P(Lines, ReadsEveryLineOfALargeFileAcrossManyBlocks) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(200'000 / files_test::scale, expected);
+  files_test::write_file(m_dir / "big.txt", text);
+  // 4 KiB blocks: hundreds of blocks, and lines spanning their boundaries.
+  std::vector<std::string> got;
+  auto p = files::lines(m_dir / "big.txt", {.read = read(4096)}) |
+           sluice::for_each([&got](const files::line& l) { got.emplace_back(l.text()); });
+  auto report = sluice::run(m_rt, std::move(p));
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], expected[i]) << "line " << i;
+  EXPECT_TRUE(report.balanced());
+  EXPECT_EQ(report.stages[0].items_in, expected.size());
+}
+
+TEST_P(Lines, TinyBlocksSplitLinesAnywhere) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(300, expected);
+  files_test::write_file(m_dir / "t.txt", text);
+  for (std::size_t block : {1, 2, 7, 64, 1000}) {
+    auto got = collect(m_dir / "t.txt", {.read = read(block, 3)});
+    EXPECT_EQ(got, expected) << "block " << block;
+  }
+}
+
+TEST_P(Lines, HandlesCrlfNoTrailingNewlineAndEmptyFiles) {
+  files_test::write_file(m_dir / "crlf.txt", "a\r\nbb\r\n\r\nccc");
+  EXPECT_EQ(collect(m_dir / "crlf.txt", {.read = read(3)}), (std::vector<std::string>{"a", "bb", "", "ccc"}));
+  EXPECT_EQ(collect(m_dir / "crlf.txt", {.strip_cr = false, .read = read()}),
+            (std::vector<std::string>{"a\r", "bb\r", "\r", "ccc"}));
+  files_test::write_file(m_dir / "empty.txt", "");
+  EXPECT_TRUE(collect(m_dir / "empty.txt", {.read = read()}).empty());
+  files_test::write_file(m_dir / "nl.txt", "\n");
+  EXPECT_EQ(collect(m_dir / "nl.txt", {.read = read()}), (std::vector<std::string>{""}));
+  files_test::write_file(m_dir / "last.txt", "x\ny");
+  EXPECT_EQ(collect(m_dir / "last.txt", {.read = read(1)}), (std::vector<std::string>{"x", "y"}));
+}
+
+TEST_P(Lines, LinesStayValidAfterTheRunAndAcrossThreads) {
+  std::vector<std::string> expected;
+  files_test::write_file(m_dir / "keep.txt", files_test::numbered_lines(5000, expected));
+  std::vector<files::line> kept;
+  sluice::run(m_rt, files::lines(m_dir / "keep.txt", {.read = read(512)}) |
+                        sluice::parallel_map([](files::line l) { return l; }, {.ordered = true}) |
+                        sluice::to_vector(kept));
+  ASSERT_EQ(kept.size(), expected.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) ASSERT_EQ(kept[i].text(), expected[i]);
+}
+
+TEST_P(Lines, StringFormOwnsItsText) {
+  files_test::write_file(m_dir / "s.txt", "alpha\nbeta\n");
+  std::vector<std::string> out;
+  sluice::run(m_rt, files::lines<std::string>(m_dir / "s.txt", {.read = read()}) | sluice::to_vector(out));
+  EXPECT_EQ(out, (std::vector<std::string>{"alpha", "beta"}));
+}
+
+TEST_P(Lines, DecodesGzipIncludingConcatenatedMembers) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(20'000 / files_test::scale, expected);
+  const std::size_t half = text.find('\n', text.size() / 2) + 1;
+  files_test::write_file(m_dir / "two.txt.gz",
+                         files_test::gzip(text.substr(0, half)) + files_test::gzip(text.substr(half)));
+  EXPECT_EQ(collect(m_dir / "two.txt.gz", {.read = read(1000)}), expected);
+}
+
+TEST_P(Lines, TruncatedOrInvalidGzipFailsTheRunNamingTheFile) {
+  std::vector<std::string> expected;
+  const std::string gz = files_test::gzip(files_test::numbered_lines(2000, expected));
+  files_test::write_file(m_dir / "cut.gz", gz.substr(0, gz.size() / 2));
+  auto msg = run_error(m_rt, files::lines(m_dir / "cut.gz", {.read = read()}) | sluice::for_each([](files::line) {}));
+  EXPECT_NE(msg.find("truncated gzip"), std::string::npos) << msg;
+  EXPECT_NE(msg.find((m_dir / "cut.gz").string()), std::string::npos) << msg;
+
+  files_test::write_file(m_dir / "plain.gz", "this is not gzip\n");
+  msg = run_error(m_rt, files::lines(m_dir / "plain.gz", {.read = read()}) | sluice::for_each([](files::line) {}));
+  EXPECT_NE(msg.find("not valid gzip"), std::string::npos) << msg;
+}
+
+TEST_P(Lines, MissingFileAndDirectoryFailWithThePath) {
+  auto msg = run_error(m_rt, files::lines(m_dir / "nope.txt", {.read = read()}) | sluice::for_each([](files::line) {}));
+  EXPECT_NE(msg.find((m_dir / "nope.txt").string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("No such file"), std::string::npos) << msg;
+  msg = run_error(m_rt, files::lines(m_dir.path(), {.read = read()}) | sluice::for_each([](files::line) {}));
+  EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+}
+
+TEST_P(Lines, AnOverlongLineFailsTheRun) {
+  files_test::write_file(m_dir / "long.txt", "short\n" + std::string(10'000, 'x') + "\n");
+  auto msg = run_error(m_rt, files::lines(m_dir / "long.txt", {.max_line_bytes = 1000, .read = read(256)}) |
+                                 sluice::for_each([](files::line) {}));
+  EXPECT_NE(msg.find("line 2 is longer than 1000 bytes"), std::string::npos) << msg;
+}
+
+TEST_P(Lines, UnreadableFileFailsWithPermissionDenied) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto file = m_dir / "secret.txt";
+  files_test::write_file(file, "x\n");
+  ::chmod(file.c_str(), 0);
+  ::chmod(m_dir.path().c_str(), 0755);
+  const auto backend = GetParam();
+  SLUICE_EXPECT_AS_UNPRIVILEGED([&] {
+    sluice::runtime rt({.threads = 1});
+    auto msg = run_error(rt, files::lines(file, {.read = {.backend = backend}}) | sluice::for_each([](files::line) {}));
+    return msg.find(file.string()) != std::string::npos && msg.find("Permission denied") != std::string::npos;
+  });
+}
+
+TEST_P(Lines, StopTokenEndsTheRunMidFile) {
+  std::vector<std::string> expected;
+  files_test::write_file(m_dir / "mid.txt", files_test::numbered_lines(100'000 / files_test::scale, expected));
+  std::stop_source stop;
+  std::size_t seen = 0;
+  auto p = files::lines(m_dir / "mid.txt", {.chunk = 64, .read = read(4096)}) | sluice::for_each([&](files::line) {
+             if (++seen == 1000) stop.request_stop();
+           });
+  auto report = sluice::run(m_rt, std::move(p), stop.get_token());
+  EXPECT_TRUE(report.cancelled);
+  EXPECT_LT(report.stages[0].items_in, expected.size());
+  EXPECT_TRUE(report.balanced());
+}
+
+TEST_P(Lines, ReadsStdinStyleDescriptorsFromAPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::thread writer([w = fds[1]] {
+    for (int i = 0; i < 2000; ++i) {
+      std::string l = "row " + std::to_string(i) + "\n";
+      if (::write(w, l.data(), l.size()) != static_cast<ssize_t>(l.size())) break;
+    }
+    ::close(w);
+  });
+  std::vector<std::string> got;
+  auto p = files::lines<std::string>(in, {.read = read(100)}) | sluice::to_vector(got);
+  EXPECT_NE(p.stages()[0].name.find("fd "), std::string::npos);
+  sluice::run(m_rt, std::move(p));
+  writer.join();
+  std::fclose(in);
+  ASSERT_EQ(got.size(), 2000u);
+  EXPECT_EQ(got[1999], "row 1999");
+}
+
+TEST_P(Lines, CancellingWhileAPipeHasNoDataDoesNotHang) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_EQ(::write(fds[1], "first\n", 6), 6);
+  std::stop_source stop;
+  std::atomic<int> seen{0};
+  auto p = files::lines(in, {.read = read()}) | sluice::for_each([&](files::line) { seen.fetch_add(1); });
+  std::thread canceller([&] {
+    while (seen.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the source is now waiting on the empty pipe
+    stop.request_stop();
+  });
+  auto report = sluice::run(m_rt, std::move(p), stop.get_token());
+  canceller.join();
+  EXPECT_TRUE(report.cancelled);
+  EXPECT_EQ(seen.load(), 1);
+  ::close(fds[1]);
+  std::fclose(in);
+}
+
+TEST_P(Lines, ReadBlocksAreAlignedAndCoverTheFile) {
+  std::string data;
+  for (int i = 0; i < 100'000; ++i) data += static_cast<char>(i * 7 % 251);
+  files_test::write_file(m_dir / "b.bin", data);
+  std::vector<files::file_block> blocks;
+  sluice::run(m_rt, files::read_blocks(m_dir / "b.bin", 4096, {.read = read()}) | sluice::to_vector(blocks));
+  ASSERT_EQ(blocks.size(), (data.size() + 4095) / 4096);
+  std::string joined;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    EXPECT_EQ(blocks[i].offset(), i * 4096);
+    if (i + 1 < blocks.size()) {
+      EXPECT_EQ(blocks[i].size(), 4096u);
+    }
+    joined += blocks[i].bytes();
+  }
+  EXPECT_EQ(joined, data);
+
+  files_test::write_file(m_dir / "b.bin.gz", files_test::gzip(data));
+  blocks.clear();
+  sluice::run(m_rt, files::read_blocks(m_dir / "b.bin.gz", 10'000, {.read = read()}) | sluice::to_vector(blocks));
+  ASSERT_EQ(blocks.size(), 10u);
+  joined.clear();
+  for (const auto& b : blocks) joined += b.bytes();
+  EXPECT_EQ(joined, data);
+
+  files_test::write_file(m_dir / "none.bin", "");
+  blocks.clear();
+  sluice::run(m_rt, files::read_blocks(m_dir / "none.bin", 4096, {.read = read()}) | sluice::to_vector(blocks));
+  EXPECT_TRUE(blocks.empty());
+}
+
+TEST_P(Lines, ReadLinesReadsEveryFileOfADirectoryInOrder) {
+  std::filesystem::create_directories(m_dir / "logs/sub");
+  files_test::write_file(m_dir / "logs/b.jsonl.gz", files_test::gzip("{\"n\":3}\n{\"n\":4}\n"));
+  files_test::write_file(m_dir / "logs/a.jsonl.gz", files_test::gzip("{\"n\":1}\n{\"n\":2}\n"));
+  files_test::write_file(m_dir / "logs/sub/c.jsonl.gz", files_test::gzip("{\"n\":5}\n"));
+  files_test::write_file(m_dir / "logs/notes.txt", "ignored\n");
+  files_test::write_file(m_dir / "logs/.hidden.jsonl.gz", files_test::gzip("{\"n\":99}\n"));
+  std::vector<std::string> got;
+  auto p = files::files(m_dir / "logs", "*.jsonl.gz") | files::read_lines<std::string>({.read = read(5)}) |
+           sluice::to_vector(got);
+  auto report = sluice::run(m_rt, std::move(p));
+  EXPECT_EQ(got, (std::vector<std::string>{"{\"n\":1}", "{\"n\":2}", "{\"n\":3}", "{\"n\":4}"}));
+  EXPECT_TRUE(report.balanced());
+  EXPECT_EQ(report.stages[1].items_in, 2u);
+
+  got.clear();
+  sluice::run(m_rt, files::files(m_dir / "logs", "*.jsonl.gz", {.recursive = true}) | files::read_lines<std::string>() |
+                        sluice::to_vector(got));
+  EXPECT_EQ(got.size(), 5u);
+}
+
+TEST_P(Lines, ReadLinesSendsAFailingFileToTheDeadLetters) {
+  files_test::write_file(m_dir / "1.gz", files_test::gzip("one\n"));
+  files_test::write_file(m_dir / "2.gz", "broken");
+  files_test::write_file(m_dir / "3.gz", files_test::gzip("three\n"));
+  sluice::dead_letter_queue dead;
+  std::vector<std::string> got;
+  auto p = files::files(m_dir.path(), "*.gz") |
+           files::read_lines<std::string>({.on_error = sluice::skip_to(dead.sink()), .read = read()}) |
+           sluice::to_vector(got);
+  auto report = sluice::run(m_rt, std::move(p));
+  EXPECT_EQ(got, (std::vector<std::string>{"one", "three"}));
+  auto letters = dead.take();
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(std::any_cast<std::filesystem::path>(letters[0].item), m_dir / "2.gz");
+  EXPECT_TRUE(report.balanced());
+}
+
+TEST_P(Lines, DescribeNamesTheBackend) {
+  files_test::write_file(m_dir / "d.txt", "x\n");
+  auto p = files::lines(m_dir / "d.txt", {.read = read()}) | sluice::for_each([](files::line) {});
+  const std::string shown = p.describe();
+  if (GetParam() == files::io_backend::io_uring) {
+    EXPECT_NE(shown.find("io_uring"), std::string::npos) << shown;
+  } else {
+    EXPECT_NE(shown.find("blocking pool (requested)"), std::string::npos) << shown;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Lines,
+                         ::testing::Values(files::io_backend::io_uring, files::io_backend::blocking_pool),
+                         [](const auto& param_info) {
+                           return param_info.param == files::io_backend::io_uring ? std::string("IoUring")
+                                                                                  : std::string("BlockingPool");
+                         });
+
+TEST(LinesBackend, EnvironmentVariableForcesTheFallback) {
+  ::setenv("SLUICE_FILES_IO", "pool", 1);
+  EXPECT_FALSE(files::io_uring_available());
+  EXPECT_EQ(files::backend_description({}), "blocking pool (SLUICE_FILES_IO=pool)");
+  temp_dir dir;
+  files_test::write_file(dir / "e.txt", "1\n2\n");
+  sluice::runtime rt({.threads = 1});
+  std::vector<std::string> got;
+  sluice::run(rt, files::lines<std::string>(dir / "e.txt") | sluice::to_vector(got));
+  ::unsetenv("SLUICE_FILES_IO");
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2"}));
+}
+
+TEST(ListFiles, MissingDirectoryOrAFileFailsWithThePath) {
+  temp_dir dir;
+  sluice::runtime rt({.threads = 1});
+  std::vector<std::filesystem::path> out;
+  auto msg = run_error(rt, files::files(dir / "absent") | sluice::to_vector(out));
+  EXPECT_NE(msg.find((dir / "absent").string()), std::string::npos) << msg;
+  files_test::write_file(dir / "f", "");
+  msg = run_error(rt, files::files(dir / "f") | sluice::to_vector(out));
+  EXPECT_NE(msg.find("is not a directory"), std::string::npos) << msg;
+}
+
+TEST(ListFiles, MatchesNamesSortedWithGlobClasses) {
+  temp_dir dir;
+  for (const char* n : {"b1.log", "a2.log", "a1.log", "c.txt", "a10.log"}) files_test::write_file(dir / n, "");
+  auto names = files::list_matching(dir.path(), "a?.log", false);
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0].filename(), "a1.log");
+  EXPECT_EQ(names[1].filename(), "a2.log");
+  EXPECT_EQ(files::list_matching(dir.path(), "[ab]*.log", false).size(), 4u);
+}
