@@ -412,7 +412,7 @@ bool format_all(const std::vector<command_args>& commands, std::vector<std::stri
 }  // namespace
 
 void connection::send(const std::vector<command_args>& commands, std::chrono::milliseconds timeout,
-                        std::function<void(result<std::vector<reply>>)> deliver) const {
+                      std::function<void(result<std::vector<reply>>)> deliver) const {
   auto b = std::make_shared<command_batch>();
   b->deliver = std::move(deliver);
   b->timeout = timeout;

@@ -14,12 +14,16 @@ bool has_control(std::string_view s) {
 }
 
 [[noreturn]] void refuse(std::string_view url, const char* why) {
-  // Only a prefix of the URL, with anything after an '@' cut: it may hold a secret.
-  std::string shown(url.substr(0, url.find('@')).substr(0, 200));
+  // Whatever sits before an '@' may be a secret: shown as ***.
+  std::string shown(url.substr(0, 200));
+  if (auto at = shown.rfind('@'); at != std::string::npos) {
+    auto scheme = shown.find("://");
+    std::size_t from = scheme == std::string::npos ? 0 : scheme + 3;
+    if (from <= at) shown.replace(from, at - from, "***");
+  }
   for (auto& c : shown)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  throw std::invalid_argument(std::string("sluice::redis::endpoint: ") + why + ": \"" + shown +
-                              (url.find('@') != std::string_view::npos ? "@...\"" : "\""));
+  throw std::invalid_argument(std::string("sluice::redis::endpoint: ") + why + ": \"" + shown + "\"");
 }
 
 template <typename N>

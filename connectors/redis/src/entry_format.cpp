@@ -31,11 +31,16 @@ sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std:
   const std::string* d = nullptr;
   const std::string* end = nullptr;
   for (const auto& [key, value] : e.fields) {
-    if (key == "v") v = &value;
-    else if (key == "f") f = &value;
-    else if (key == "n") n = &value;
-    else if (key == "d") d = &value;
-    else if (key == "end") end = &value;
+    if (key == "v")
+      v = &value;
+    else if (key == "f")
+      f = &value;
+    else if (key == "n")
+      n = &value;
+    else if (key == "d")
+      d = &value;
+    else if (key == "end")
+      end = &value;
   }
   if (!v) return std::string("not a sluice entry (no format version field \"v\")");
   if (*v != envelope_version)
@@ -60,7 +65,8 @@ sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std:
   for (std::size_t i = 0; i < count; ++i) {
     if (rest.size() < 4) return "payload truncated at item " + std::to_string(i) + " of " + std::to_string(count);
     std::size_t len = 0;
-    for (int b = 0; b < 4; ++b) len |= std::size_t{static_cast<unsigned char>(rest[static_cast<std::size_t>(b)])} << (8 * b);
+    for (int b = 0; b < 4; ++b)
+      len |= std::size_t{static_cast<unsigned char>(rest[static_cast<std::size_t>(b)])} << (8 * b);
     rest.remove_prefix(4);
     if (len > rest.size())
       return "payload truncated: item " + std::to_string(i) + " declares " + std::to_string(len) + " bytes, " +
@@ -68,7 +74,8 @@ sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std:
     out.items.push_back(rest.substr(0, len));
     rest.remove_prefix(len);
   }
-  if (!rest.empty()) return "payload has " + std::to_string(rest.size()) + " trailing bytes after " + std::to_string(count) + " items";
+  if (!rest.empty())
+    return "payload has " + std::to_string(rest.size()) + " trailing bytes after " + std::to_string(count) + " items";
   return out;
 }
 

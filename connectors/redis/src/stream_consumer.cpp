@@ -59,10 +59,14 @@ std::optional<group_info> find_group(const reply& groups, const std::string& nam
     for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) {
       auto key = g.elements[i].text();
       const auto& v = g.elements[i + 1];
-      if (key == "name") match = v.text() == name;
-      else if (key == "pending") info.pending = v.integer;
-      else if (key == "lag") info.lag = v.is_nil() ? -1 : v.integer;
-      else if (key == "last-delivered-id") info.last_delivered = v.str;
+      if (key == "name")
+        match = v.text() == name;
+      else if (key == "pending")
+        info.pending = v.integer;
+      else if (key == "lag")
+        info.lag = v.is_nil() ? -1 : v.integer;
+      else if (key == "last-delivered-id")
+        info.last_delivered = v.str;
     }
     if (match) return info;
   }
@@ -186,7 +190,7 @@ task<std::vector<raw_entry>> consumer_core::next() {
 
 // A restarted worker (same consumer name) first re-reads what it had.
 task<std::vector<raw_entry>> consumer_core::read_own_pending() {
-  command_args args{"XREADGROUP", "GROUP",  m_group, m_consumer, "COUNT", std::to_string(m_options.batch),
+  command_args args{"XREADGROUP", "GROUP",  m_group,     m_consumer, "COUNT", std::to_string(m_options.batch),
                     "STREAMS",    m_stream, m_own_cursor};
   auto rx = m_conn.command(std::move(args));
   auto r = co_await std::move(rx);
@@ -265,8 +269,14 @@ task<std::vector<raw_entry>> consumer_core::redeliver_due() {
 
 task<std::vector<raw_entry>> consumer_core::autoclaim() {
   m_next_claim = clock::now() + m_options.claim_interval;
-  command_args args{"XAUTOCLAIM", m_stream, m_group, m_consumer, ms(m_options.claim_idle), m_claim_cursor,
-                    "COUNT",      std::to_string(m_options.batch)};
+  command_args args{"XAUTOCLAIM",
+                    m_stream,
+                    m_group,
+                    m_consumer,
+                    ms(m_options.claim_idle),
+                    m_claim_cursor,
+                    "COUNT",
+                    std::to_string(m_options.batch)};
   auto rx = m_conn.command(std::move(args));
   auto r = co_await std::move(rx);
   std::vector<raw_entry> out;
@@ -299,8 +309,9 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
 }
 
 task<std::vector<raw_entry>> consumer_core::read_new() {
-  command_args args{"XREADGROUP", "GROUP",  m_group, m_consumer, "COUNT", std::to_string(m_options.batch),
-                    "BLOCK",      ms(m_options.block), "STREAMS", m_stream, ">"};
+  command_args args{
+      "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
+      ms(m_options.block), "STREAMS", m_stream, ">"};
   auto rx = m_block_conn.command(std::move(args));
   auto r = co_await std::move(rx);
   std::vector<raw_entry> out;
@@ -335,7 +346,8 @@ task<void> consumer_core::fill_delivery_counts(std::vector<raw_entry>& entries) 
   if (!r || !r->is_array()) co_return;  // counts unknown: deliveries stay 1 (a later delivery counts again)
   std::unordered_map<std::string, std::uint64_t> counts;
   for (const auto& p : r->elements)
-    if (p.is_array() && p.elements.size() >= 4) counts[p.elements[0].str] = static_cast<std::uint64_t>(p.elements[3].integer);
+    if (p.is_array() && p.elements.size() >= 4)
+      counts[p.elements[0].str] = static_cast<std::uint64_t>(p.elements[3].integer);
   for (auto& e : entries)
     if (auto it = counts.find(e.id); it != counts.end()) e.deliveries = it->second;
 }
@@ -425,8 +437,9 @@ void consumer_core::end_marker(const std::string& id) {
 }
 
 task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& reason) {
-  command_args args{"EVAL", std::string(scripts::dead_letter), "2", m_stream, m_options.dead_letter_stream,
-                    m_group, e.id, reason, std::to_string(e.deliveries), m_consumer};
+  command_args args{
+      "EVAL", std::string(scripts::dead_letter), "2",       m_stream, m_options.dead_letter_stream, m_group, e.id,
+      reason, std::to_string(e.deliveries),      m_consumer};
   for (const auto& [k, v] : e.fields) {
     args.push_back(k);
     args.push_back(v);
@@ -541,7 +554,7 @@ task<bool> consumer_core::drained() {
   m_stats->pending.store(g->pending, std::memory_order_relaxed);
   if (!m_options.wait_for_end) co_return false;
   if (!m_all_ended) m_all_ended = replies[0].integer >= static_cast<long long>(m_options.producers);
-  co_return m_all_ended && lag == 0 && g->pending == 0;
+  co_return m_all_ended&& lag == 0 && g->pending == 0;
 }
 
 task<void> consumer_core::settle() {

@@ -180,7 +180,8 @@ task<void> producer_core::mark_end() {
       co_await transport_failed(r.error());
       continue;
     }
-    if (r->is_error()) throw std::runtime_error("sluice::redis::to_stream: end marker on " + m_stream + ": " + describe(*r));
+    if (r->is_error())
+      throw std::runtime_error("sluice::redis::to_stream: end marker on " + m_stream + ": " + describe(*r));
     co_return;
   }
 }

@@ -117,8 +117,8 @@ class from_stream_source {
     if (e.deliveries > m_options.max_deliveries) {
       auto last = core.failure_of(e.id);
       return "delivered " + std::to_string(e.deliveries) + " times (max_deliveries " +
-          std::to_string(m_options.max_deliveries) + ") without being acknowledged" +
-          (last.empty() ? std::string() : "; last error: " + last);
+             std::to_string(m_options.max_deliveries) + ") without being acknowledged" +
+             (last.empty() ? std::string() : "; last error: " + last);
     }
     std::vector<T> values;
     values.reserve(decoded->items.size());

@@ -26,15 +26,15 @@ struct stream_stats {
   // Consumer side (from_stream).
   std::atomic<std::uint64_t> entries_delivered{0};  ///< entries handed downstream (incl. redeliveries)
   std::atomic<std::uint64_t> items_delivered{0};
-  std::atomic<std::uint64_t> redelivered{0};        ///< entries delivered with a delivery count > 1
-  std::atomic<std::uint64_t> claimed{0};            ///< entries taken over from idle consumers (XAUTOCLAIM)
-  std::atomic<std::uint64_t> acked{0};              ///< entries acknowledged (XACK)
-  std::atomic<std::uint64_t> nacked{0};             ///< entries given back for redelivery (an item failed or was dropped)
-  std::atomic<std::uint64_t> dead_lettered{0};      ///< entries moved to the dead-letter stream
-  std::atomic<std::uint64_t> keepalives{0};         ///< in-flight entries refreshed (XCLAIM JUSTID)
-  std::atomic<std::uint64_t> end_markers{0};        ///< end-of-stream markers read
-  std::atomic<std::int64_t> lag{-1};                ///< group lag at the last look (-1: unknown)
-  std::atomic<std::int64_t> pending{-1};            ///< group pending entries at the last look
+  std::atomic<std::uint64_t> redelivered{0};    ///< entries delivered with a delivery count > 1
+  std::atomic<std::uint64_t> claimed{0};        ///< entries taken over from idle consumers (XAUTOCLAIM)
+  std::atomic<std::uint64_t> acked{0};          ///< entries acknowledged (XACK)
+  std::atomic<std::uint64_t> nacked{0};         ///< entries given back for redelivery (an item failed or was dropped)
+  std::atomic<std::uint64_t> dead_lettered{0};  ///< entries moved to the dead-letter stream
+  std::atomic<std::uint64_t> keepalives{0};     ///< in-flight entries refreshed (XCLAIM JUSTID)
+  std::atomic<std::uint64_t> end_markers{0};    ///< end-of-stream markers read
+  std::atomic<std::int64_t> lag{-1};            ///< group lag at the last look (-1: unknown)
+  std::atomic<std::int64_t> pending{-1};        ///< group pending entries at the last look
 
   // Producer side (to_stream).
   std::atomic<std::uint64_t> entries_added{0};

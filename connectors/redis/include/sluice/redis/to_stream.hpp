@@ -45,7 +45,10 @@ class to_stream_sink {
   using T = typename S::value_type;
 
   to_stream_sink(endpoint ep, std::string stream, S ser, to_stream_options options)
-      : m_endpoint(std::move(ep)), m_stream(std::move(stream)), m_serializer(std::move(ser)), m_options(std::move(options)) {
+      : m_endpoint(std::move(ep)),
+        m_stream(std::move(stream)),
+        m_serializer(std::move(ser)),
+        m_options(std::move(options)) {
     if (!m_options.stats) m_options.stats = std::make_shared<stream_stats>();
   }
 
