@@ -15,6 +15,8 @@ packages=(
   zlib1g-dev            # gzip for the test servers
   libgtest-dev libgmock-dev
   libbenchmark-dev
+  redis-server          # Redis Streams: the distributed channel's tests, demo and benchmark
+  libhiredis-dev        # hiredis async client under sluice::redis
 )
 
 missing=()
