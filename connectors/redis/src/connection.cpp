@@ -46,6 +46,12 @@ reply convert(const redisReply* r) {
 
 }  // namespace
 
+bool is_transient(const reply& r) noexcept {
+  if (!r.is_error()) return false;
+  auto t = r.text();
+  return t.starts_with("LOADING") || t.starts_with("BUSY ") || t.starts_with("TRYAGAIN") || t.starts_with("MASTERDOWN");
+}
+
 std::string describe(const reply& r) {
   static constexpr const char* names[] = {"string", "status", "error", "integer", "nil", "array"};
   std::string out = names[static_cast<int>(r.type)];
@@ -142,7 +148,14 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
       return;
     }
     b->replies.push_back(convert(static_cast<redisReply*>(r)));
-    if (b->replies.size() == b->wire.size()) ref->owner->finish(b, std::move(b->replies));
+    if (b->replies.size() < b->wire.size()) return;
+    for (const auto& one : b->replies) {
+      if (is_transient(one)) {
+        ref->owner->fail(b, error::kind::unavailable, "redis " + ref->owner->where() + ": " + describe(one));
+        return;
+      }
+    }
+    ref->owner->finish(b, std::move(b->replies));
   }
 
   void arm_timer(const std::shared_ptr<command_batch>& b) {
@@ -375,7 +388,11 @@ connection::connection(runtime& rt, redis::endpoint ep, connection_options optio
 connection::~connection() {
   auto& io = m_state->io();
   if (io.on_reactor_thread()) {
-    m_state->close();
+    // Possibly inside one of this connection's own hiredis callbacks (a reply
+    // callback dropped the last owner): freeing the context here would free
+    // it under hiredis's feet. Close after the callback; the post keeps the
+    // state alive until then.
+    io.post([s = m_state] { s->close(); });
     return;
   }
   std::promise<void> closed;

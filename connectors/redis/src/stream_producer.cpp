@@ -172,6 +172,9 @@ task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::fun
 }
 
 task<void> producer_core::mark_end() {
+  // The marker is an entry too: it waits for room like any other.
+  std::function<bool()> never = [] { return false; };
+  co_await wait_for_room(1, never);
   for (;;) {
     command_args args{"EVAL", std::string(scripts::mark_end), "2", m_stream, m_stream + ":ended", m_options.producer};
     auto rx = m_conn.command(std::move(args));

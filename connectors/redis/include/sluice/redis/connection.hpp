@@ -17,6 +17,9 @@
 // (10 ms doubling to 1 s). hiredis 0.14 has no timeouts: a reactor timer per
 // command fails it with error::timeout and resets the connection, since a
 // reply that arrives later would be matched to the wrong command otherwise.
+// A server answering LOADING / BUSY / TRYAGAIN / MASTERDOWN (it restarted
+// and is reading its data, ...) yields error::unavailable for the whole
+// command or pipeline, so callers retry it like a broken connection.
 // Whether a command that failed with a transport error ran on the server is
 // unknown: callers retry idempotent commands only, or accept duplicates
 // (the streams layer is at-least-once).
@@ -28,7 +31,8 @@
 // concurrently; commands of one pipeline() are contiguous on the wire.
 // Lifetime: the runtime must outlive the connection; the destructor closes
 // the socket on the reactor thread and fails outstanding commands with
-// error::closed (it must not run on the reactor thread).
+// error::closed (on the reactor thread itself it closes right after the
+// current callback instead of waiting).
 #pragma once
 
 #include <chrono>

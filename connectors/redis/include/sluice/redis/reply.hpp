@@ -33,9 +33,10 @@ struct reply {
 /// error). Messages never contain the password.
 struct error {
   enum class kind : std::uint8_t {
-    connection,  // could not connect, or the connection broke with the command in flight
-    timeout,     // no reply within the command's timeout (the connection is then reset)
-    closed,      // the client is shutting down
+    connection,   // could not connect, or the connection broke with the command in flight
+    timeout,      // no reply within the command's timeout (the connection is then reset)
+    closed,       // the client is shutting down
+    unavailable,  // the server answered that it cannot serve now (LOADING, BUSY, TRYAGAIN, MASTERDOWN)
   };
   kind type = kind::connection;
   std::string message = {};
@@ -43,6 +44,12 @@ struct error {
 
 template <typename T>
 using result = sluice::result<T, error>;
+
+/// True for error replies that mean "not now" rather than "never": the
+/// server is loading its data after a restart, busy in a script, or a
+/// replica without its primary. The connection turns them into
+/// error::unavailable so callers retry them like a broken connection.
+bool is_transient(const reply& r) noexcept;
 
 /// A reply's text for error messages: type and at most 200 escaped bytes.
 std::string describe(const reply& r);
