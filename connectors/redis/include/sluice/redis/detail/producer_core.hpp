@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,7 +51,8 @@ class producer_core {
   to_stream_options m_options;
   std::shared_ptr<stream_stats> m_stats;
   connection m_conn;
-  std::int64_t m_known_unacked = 0;
+  // Unknown until the first reading: the stream may hold entries already.
+  std::int64_t m_known_unacked = std::numeric_limits<std::int32_t>::max();
   std::int64_t m_added_since_check = 0;
   std::optional<std::chrono::steady_clock::time_point> m_failing_since;
 };
