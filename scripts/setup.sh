@@ -22,6 +22,8 @@ packages=(
   libbenchmark-dev
   clang                 # the second supported compiler (clang 14) and the fuzz preset
   libfuzzer-14-dev libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes
+  redis-server          # Redis Streams: the distributed channel's tests, demo and benchmark
+  libhiredis-dev        # hiredis async client under sluice::redis
 )
 
 for arg in "$@"; do

@@ -1,0 +1,65 @@
+// The layout of a sluice stream entry (format version 1), shared by
+// to_stream (writes) and from_stream (reads):
+//
+//   v  "1"                      envelope version: a worker that does not know
+//                               it dead-letters the entry ("unknown format version")
+//   f  serializer format        e.g. "string/1", "json:repo/2"
+//   n  item count               items packed into this entry (1..max_items_per_entry)
+//   d  payload                  n x (u32 little-endian length, bytes)
+//
+// An end-of-stream marker is {v "1", end <producer id>}. Everything read
+// from a stream is untrusted: counts and lengths are bounded and checked.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/result.hpp"
+
+namespace sluice::redis {
+
+inline constexpr std::string_view envelope_version = "1";
+/// Largest item count one entry may declare.
+inline constexpr std::size_t max_items_per_entry = 65536;
+
+/// One stream entry as read: id, fields, and how often the group delivered it.
+struct raw_entry {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::uint64_t deliveries = 1;
+};
+
+/// A checked entry: an end marker, or `items` (views into the entry's payload).
+struct decoded_entry {
+  bool end_marker = false;
+  std::string producer = {};
+  std::string format = {};
+  std::vector<std::string_view> items = {};
+};
+
+/// Appends one item to `payload`: reserves the length prefix, lets `write`
+/// append the bytes, then patches the length. Throws std::length_error above
+/// 512 MiB (Redis's bulk limit).
+template <typename Write>
+void append_item(std::string& payload, Write&& write) {
+  const std::size_t at = payload.size();
+  payload.append(4, '\0');
+  write(payload);
+  const std::size_t n = payload.size() - at - 4;
+  if (n > (std::size_t{512} << 20)) throw std::length_error("sluice::redis: item larger than 512 MiB");
+  for (int i = 0; i < 4; ++i) payload[at + static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+}
+
+/// Validates `e` against `expected_format`; the error is a human-readable
+/// reason naming what was found (escaped, bounded) and what was expected.
+sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std::string_view expected_format);
+
+/// `text` escaped for a message: printable ASCII kept, the rest \xNN, at most `limit` bytes.
+std::string printable(std::string_view text, std::size_t limit = 80);
+
+}  // namespace sluice::redis

@@ -1,0 +1,473 @@
+#include "sluice/redis/connection.hpp"
+
+#include <sys/epoll.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <future>
+#include <utility>
+
+namespace sluice::redis {
+namespace {
+
+reply convert(const redisReply* r) {
+  reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = reply::kind::string;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = reply::kind::status;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = reply::kind::error;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = reply::kind::integer;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = reply::kind::array;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      out.type = reply::kind::nil;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool is_transient(const reply& r) noexcept {
+  if (!r.is_error()) return false;
+  auto t = r.text();
+  return t.starts_with("LOADING") || t.starts_with("BUSY ") || t.starts_with("TRYAGAIN") || t.starts_with("MASTERDOWN");
+}
+
+std::string describe(const reply& r) {
+  static constexpr const char* names[] = {"string", "status", "error", "integer", "nil", "array"};
+  std::string out = names[static_cast<int>(r.type)];
+  if (r.type == reply::kind::integer) return out + " " + std::to_string(r.integer);
+  if (r.type == reply::kind::array) return out + " of " + std::to_string(r.elements.size());
+  if (r.text().empty()) return out;
+  out += " \"";
+  std::size_t n = 0;
+  for (unsigned char c : r.text()) {
+    if (++n > 200) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A group of commands sent back to back and answered as one.
+struct command_batch {
+  std::vector<std::string> wire;  // RESP-formatted commands
+  std::vector<reply> replies;
+  // Delivers the outcome once (pipeline: all replies; command: the first).
+  std::function<void(result<std::vector<reply>>)> deliver;
+  std::chrono::milliseconds timeout{0};
+  reactor::timer_id timer = 0;
+  bool has_timer = false;
+  bool sent = false;
+  bool done = false;  // reactor thread only
+};
+
+struct connection::state : std::enable_shared_from_this<connection::state> {
+  runtime* m_rt;
+  redis::endpoint m_endpoint;
+  connection_options m_options;
+  std::atomic<std::uint64_t> m_connects{0};
+
+  // Reactor thread only.
+  redisAsyncContext* m_ac = nullptr;
+  std::uint64_t m_generation = 0;
+  bool m_ready = false;
+  bool m_closing = false;
+  int m_fd = -1;
+  std::uint32_t m_mask = 0;
+  std::deque<std::shared_ptr<command_batch>> m_waiting;
+  std::chrono::milliseconds m_backoff;
+  reactor::timer_id m_reconnect_timer = 0;
+  bool m_reconnect_armed = false;
+  std::string m_last_error = "not connected yet";
+
+  state(runtime& rt, redis::endpoint ep, connection_options options)
+      : m_rt(&rt), m_endpoint(std::move(ep)), m_options(std::move(options)), m_backoff(m_options.reconnect_initial) {}
+
+  reactor& io() const { return m_rt->io(); }
+  std::string where() const { return m_endpoint.to_string(); }
+  std::string clean(std::string text) const {
+    return redact(redact(std::move(text), m_endpoint.password), m_endpoint.user.size() > 3 ? m_endpoint.user : "");
+  }
+
+  // --- batches ---------------------------------------------------------
+
+  void finish(const std::shared_ptr<command_batch>& b, result<std::vector<reply>> r) {
+    if (b->done) return;
+    b->done = true;
+    if (b->has_timer) io().cancel_timer(b->timer);
+    auto deliver = std::move(b->deliver);
+    deliver(std::move(r));
+  }
+
+  void fail(const std::shared_ptr<command_batch>& b, error::kind kind, std::string message) {
+    finish(b, error{kind, clean(std::move(message))});
+  }
+
+  struct callback_ref {
+    std::shared_ptr<command_batch> batch;
+    std::shared_ptr<state> owner;
+  };
+
+  static void on_reply(redisAsyncContext*, void* r, void* privdata) {
+    std::unique_ptr<callback_ref> ref(static_cast<callback_ref*>(privdata));
+    auto& b = ref->batch;
+    if (b->done) return;
+    if (!r) {
+      ref->owner->fail(b, error::kind::connection,
+                       "redis " + ref->owner->where() + ": connection lost with the command in flight (" +
+                           ref->owner->m_last_error + ")");
+      return;
+    }
+    b->replies.push_back(convert(static_cast<redisReply*>(r)));
+    if (b->replies.size() < b->wire.size()) return;
+    for (const auto& one : b->replies) {
+      if (is_transient(one)) {
+        ref->owner->fail(b, error::kind::unavailable, "redis " + ref->owner->where() + ": " + describe(one));
+        return;
+      }
+    }
+    ref->owner->finish(b, std::move(b->replies));
+  }
+
+  void arm_timer(const std::shared_ptr<command_batch>& b) {
+    auto timeout = b->timeout.count() > 0 ? b->timeout : m_options.timeout;
+    std::weak_ptr<command_batch> weak_batch = b;
+    std::weak_ptr<state> weak_self = weak_from_this();
+    b->has_timer = true;
+    b->timer = io().add_timer(reactor::clock::now() + timeout, [weak_batch, weak_self, timeout] {
+      auto batch = weak_batch.lock();
+      auto self = weak_self.lock();
+      if (!batch || !self || batch->done) return;
+      batch->has_timer = false;
+      bool was_sent = batch->sent;
+      self->fail(batch, error::kind::timeout,
+                 "redis " + self->where() + ": no reply within " + std::to_string(timeout.count()) + " ms" +
+                     (self->m_ready ? "" : " (not connected: " + self->m_last_error + ")"));
+      // The late reply would be taken for the next command's: start afresh.
+      if (was_sent) self->reset("command timed out");
+    });
+  }
+
+  void start(std::shared_ptr<command_batch> b) {
+    if (m_closing) {
+      fail(b, error::kind::closed, "redis " + where() + ": connection closed");
+      return;
+    }
+    arm_timer(b);
+    if (m_ready) {
+      send(b);
+    } else {
+      m_waiting.push_back(std::move(b));
+    }
+  }
+
+  void send(const std::shared_ptr<command_batch>& b) {
+    if (b->done) return;
+    b->sent = true;
+    for (auto& w : b->wire) {
+      auto* ref = new callback_ref{b, shared_from_this()};
+      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, w.data(), w.size()) != REDIS_OK) {
+        delete ref;
+        fail(b, error::kind::connection, "redis " + where() + ": connection is shutting down");
+        return;
+      }
+    }
+  }
+
+  // --- hiredis event hooks -> reactor watches ---------------------------
+
+  void update_watch() {
+    if (m_fd < 0) return;
+    if (m_mask == 0) {
+      io().unwatch(m_fd);
+      return;
+    }
+    std::weak_ptr<state> weak_self = weak_from_this();
+    auto generation = m_generation;
+    io().watch(m_fd, m_mask, [weak_self, generation](std::uint32_t events) {
+      auto self = weak_self.lock();
+      if (!self || !self->m_ac || self->m_generation != generation) return;
+      redisAsyncContext* ac = self->m_ac;
+      if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) redisAsyncHandleRead(ac);
+      // The read may have freed the context (server closed the connection).
+      if ((events & EPOLLOUT) && self->m_ac == ac && self->m_generation == generation) redisAsyncHandleWrite(ac);
+    });
+  }
+  static state* of(void* data) { return static_cast<state*>(data); }
+  static void add_read(void* d) {
+    of(d)->m_mask |= EPOLLIN;
+    of(d)->update_watch();
+  }
+  static void del_read(void* d) {
+    of(d)->m_mask &= ~static_cast<std::uint32_t>(EPOLLIN);
+    of(d)->update_watch();
+  }
+  static void add_write(void* d) {
+    of(d)->m_mask |= EPOLLOUT;
+    of(d)->update_watch();
+  }
+  static void del_write(void* d) {
+    of(d)->m_mask &= ~static_cast<std::uint32_t>(EPOLLOUT);
+    of(d)->update_watch();
+  }
+  static void cleanup(void* d) {
+    auto* s = of(d);
+    if (s->m_fd >= 0) s->io().unwatch(s->m_fd);
+    s->m_mask = 0;
+    s->m_fd = -1;
+  }
+
+  // --- connection lifecycle ---------------------------------------------
+
+  void connect() {
+    m_reconnect_armed = false;
+    if (m_closing || m_ac) return;
+    redisAsyncContext* ac = m_endpoint.is_unix() ? redisAsyncConnectUnix(m_endpoint.unix_path.c_str())
+                                                 : redisAsyncConnect(m_endpoint.host.c_str(), m_endpoint.port);
+    if (!ac) {
+      m_last_error = "out of memory";
+      schedule_reconnect();
+      return;
+    }
+    if (ac->err) {
+      m_last_error = clean(ac->errstr);
+      redisAsyncFree(ac);
+      schedule_reconnect();
+      return;
+    }
+    ++m_generation;
+    m_ac = ac;
+    m_fd = ac->c.fd;
+    m_mask = 0;
+    ac->data = this;
+    ac->ev.data = this;
+    ac->ev.addRead = &state::add_read;
+    ac->ev.delRead = &state::del_read;
+    ac->ev.addWrite = &state::add_write;
+    ac->ev.delWrite = &state::del_write;
+    ac->ev.cleanup = &state::cleanup;
+    redisAsyncSetDisconnectCallback(ac, &state::on_disconnect);
+    redisAsyncSetConnectCallback(ac, &state::on_connect);  // arms the write watch
+  }
+
+  static void on_connect(const redisAsyncContext* ac, int status) {
+    auto* s = of(ac->data);
+    if (s->m_ac != ac) return;
+    if (status != REDIS_OK) {
+      // hiredis frees the context after this callback.
+      s->m_last_error = s->clean(ac->errstr);
+      s->m_ac = nullptr;
+      s->m_ready = false;
+      s->schedule_reconnect();
+      return;
+    }
+    s->m_backoff = s->m_options.reconnect_initial;
+    s->m_connects.fetch_add(1, std::memory_order_relaxed);
+    s->send_preamble();
+    s->m_ready = true;
+    s->m_last_error = "connected";
+    while (!s->m_waiting.empty()) {
+      auto b = std::move(s->m_waiting.front());
+      s->m_waiting.pop_front();
+      s->send(b);
+      if (!s->m_ready) break;
+    }
+  }
+
+  // AUTH, CLIENT SETNAME and SELECT go first; their errors become the
+  // connection's last error (a later command then reports NOAUTH itself).
+  void send_preamble() {
+    auto issue = [this](std::vector<std::string> args) {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      redisAsyncCommandArgv(m_ac, &state::on_preamble_reply, this, static_cast<int>(argv.size()), argv.data(),
+                            lens.data());
+    };
+    if (!m_endpoint.password.empty()) {
+      if (m_endpoint.user.empty()) {
+        issue({"AUTH", m_endpoint.password});
+      } else {
+        issue({"AUTH", m_endpoint.user, m_endpoint.password});
+      }
+    }
+    if (!m_options.client_name.empty()) issue({"CLIENT", "SETNAME", m_options.client_name});
+    if (m_endpoint.db != 0) issue({"SELECT", std::to_string(m_endpoint.db)});
+  }
+
+  static void on_preamble_reply(redisAsyncContext*, void* r, void* privdata) {
+    auto* s = of(privdata);
+    auto* rep = static_cast<redisReply*>(r);
+    if (rep && rep->type == REDIS_REPLY_ERROR) s->m_last_error = s->clean(std::string(rep->str, rep->len));
+  }
+
+  static void on_disconnect(const redisAsyncContext* ac, int status) {
+    auto* s = of(ac->data);
+    if (s->m_ac != ac) return;  // a reset we started ourselves
+    s->m_last_error = status == REDIS_OK ? "server closed the connection" : s->clean(ac->errstr);
+    s->m_ac = nullptr;
+    s->m_ready = false;
+    s->schedule_reconnect();
+  }
+
+  // Drops the current context (failing what is in flight) and reconnects.
+  void reset(const char* why) {
+    if (!m_ac) return;
+    redisAsyncContext* ac = std::exchange(m_ac, nullptr);
+    m_ready = false;
+    m_last_error = why;
+    redisAsyncFree(ac);  // in-flight callbacks run with a null reply
+    schedule_reconnect();
+  }
+
+  void schedule_reconnect() {
+    if (m_closing || m_reconnect_armed) return;
+    m_reconnect_armed = true;
+    std::weak_ptr<state> weak_self = weak_from_this();
+    m_reconnect_timer = io().add_timer(reactor::clock::now() + m_backoff, [weak_self] {
+      if (auto self = weak_self.lock()) self->connect();
+    });
+    m_backoff = std::min(m_backoff * 2, m_options.reconnect_max);
+  }
+
+  void close() {
+    m_closing = true;
+    if (m_reconnect_armed) io().cancel_timer(m_reconnect_timer);
+    m_reconnect_armed = false;
+    if (m_ac) {
+      redisAsyncContext* ac = std::exchange(m_ac, nullptr);
+      m_ready = false;
+      m_last_error = "connection closed";
+      redisAsyncFree(ac);
+    }
+    while (!m_waiting.empty()) {
+      auto b = std::move(m_waiting.front());
+      m_waiting.pop_front();
+      fail(b, error::kind::closed, "redis " + where() + ": connection closed");
+    }
+  }
+};
+
+connection::connection(runtime& rt, redis::endpoint ep, connection_options options)
+    : m_state(std::make_shared<state>(rt, std::move(ep), std::move(options))) {
+  rt.io().post([s = m_state] { s->connect(); });
+}
+
+connection::~connection() {
+  auto& io = m_state->io();
+  if (io.on_reactor_thread()) {
+    // Possibly inside one of this connection's own hiredis callbacks (a reply
+    // callback dropped the last owner): freeing the context here would free
+    // it under hiredis's feet. Close after the callback; the post keeps the
+    // state alive until then.
+    io.post([s = m_state] { s->close(); });
+    return;
+  }
+  std::promise<void> closed;
+  io.post([s = m_state, &closed] {
+    s->close();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
+
+namespace {
+
+// Formats on the caller's thread; false when hiredis cannot allocate.
+bool format_all(const std::vector<command_args>& commands, std::vector<std::string>& wire) {
+  wire.reserve(commands.size());
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (auto& args : commands) {
+    argv.clear();
+    lens.clear();
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* cmd = nullptr;
+    long long n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+    if (n < 0 || !cmd) return false;
+    wire.emplace_back(cmd, static_cast<std::size_t>(n));
+    redisFreeCommand(cmd);
+  }
+  return true;
+}
+
+}  // namespace
+
+void connection::send(const std::vector<command_args>& commands, std::chrono::milliseconds timeout,
+                      std::function<void(result<std::vector<reply>>)> deliver) const {
+  auto b = std::make_shared<command_batch>();
+  b->deliver = std::move(deliver);
+  b->timeout = timeout;
+  if (!format_all(commands, b->wire)) {
+    b->deliver(error{error::kind::connection, "redis: cannot format command (out of memory)"});
+    return;
+  }
+  b->replies.reserve(b->wire.size());
+  if (b->wire.empty()) {
+    b->deliver(std::vector<reply>{});
+    return;
+  }
+  m_state->io().post([s = m_state, b] { s->start(b); });
+}
+
+oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vector<command_args>& commands,
+                                                                  std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<std::vector<reply>>>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
+  send(commands, timeout, [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); });
+  return std::move(rx);
+}
+
+oneshot_receiver<result<reply>> connection::command(const command_args& args, std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<reply>>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<reply>>>(std::move(tx));
+  std::vector<command_args> one{args};
+  send(one, timeout, [shared_tx](result<std::vector<reply>> r) {
+    if (!r) {
+      shared_tx->send(r.error());
+    } else {
+      shared_tx->send(std::move(std::move(r).value().front()));
+    }
+  });
+  return std::move(rx);
+}
+
+const redis::endpoint& connection::endpoint() const noexcept { return m_state->m_endpoint; }
+std::uint64_t connection::connects() const noexcept { return m_state->m_connects.load(std::memory_order_relaxed); }
+
+}  // namespace sluice::redis

@@ -1,0 +1,82 @@
+#include "sluice/redis/entry_format.hpp"
+
+#include <charconv>
+
+namespace sluice::redis {
+
+std::string printable(std::string_view text, std::size_t limit) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == limit) {
+      out += "...";
+      break;
+    }
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std::string_view expected_format) {
+  const std::string* v = nullptr;
+  const std::string* f = nullptr;
+  const std::string* n = nullptr;
+  const std::string* d = nullptr;
+  const std::string* end = nullptr;
+  for (const auto& [key, value] : e.fields) {
+    if (key == "v")
+      v = &value;
+    else if (key == "f")
+      f = &value;
+    else if (key == "n")
+      n = &value;
+    else if (key == "d")
+      d = &value;
+    else if (key == "end")
+      end = &value;
+  }
+  if (!v) return std::string("not a sluice entry (no format version field \"v\")");
+  if (*v != envelope_version)
+    return "unknown format version \"" + printable(*v) + "\" (this worker reads version " +
+           std::string(envelope_version) + "): written by a newer producer?";
+  decoded_entry out;
+  if (end) {
+    out.end_marker = true;
+    out.producer = *end;
+    return out;
+  }
+  if (!f || !n || !d) return std::string("entry lacks a field (f, n and d are required)");
+  if (*f != expected_format)
+    return "payload format \"" + printable(*f) + "\" but this worker reads \"" + printable(expected_format) + "\"";
+  std::size_t count = 0;
+  auto [ptr, ec] = std::from_chars(n->data(), n->data() + n->size(), count);
+  if (ec != std::errc() || ptr != n->data() + n->size() || count == 0 || count > max_items_per_entry)
+    return "bad item count \"" + printable(*n) + "\"";
+  out.format = *f;
+  out.items.reserve(count);
+  std::string_view rest(*d);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (rest.size() < 4) return "payload truncated at item " + std::to_string(i) + " of " + std::to_string(count);
+    std::size_t len = 0;
+    for (int b = 0; b < 4; ++b)
+      len |= std::size_t{static_cast<unsigned char>(rest[static_cast<std::size_t>(b)])} << (8 * b);
+    rest.remove_prefix(4);
+    if (len > rest.size())
+      return "payload truncated: item " + std::to_string(i) + " declares " + std::to_string(len) + " bytes, " +
+             std::to_string(rest.size()) + " left";
+    out.items.push_back(rest.substr(0, len));
+    rest.remove_prefix(len);
+  }
+  if (!rest.empty())
+    return "payload has " + std::to_string(rest.size()) + " trailing bytes after " + std::to_string(count) + " items";
+  return out;
+}
+
+}  // namespace sluice::redis

@@ -1,0 +1,592 @@
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "sluice/core/sleep.hpp"
+#include "sluice/redis/detail/consumer_core.hpp"
+#include "sluice/redis/stream_scripts.hpp"
+
+namespace sluice::redis::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Entries of an XREADGROUP/XCLAIM/XAUTOCLAIM reply: [[id, [f, v, ...] or nil], ...].
+// A nil field list is an entry deleted (XDEL) while pending: `vanished`.
+void parse_entries(const reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
+  if (!list.is_array()) return;
+  for (const auto& e : list.elements) {
+    if (!e.is_array() || e.elements.size() < 2 || e.elements[0].text().empty()) continue;
+    const auto& fields = e.elements[1];
+    if (!fields.is_array()) {
+      if (vanished) vanished->emplace_back(e.elements[0].str);
+      continue;
+    }
+    raw_entry r;
+    r.id = e.elements[0].str;
+    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
+      r.fields.emplace_back(fields.elements[i].str, fields.elements[i + 1].str);
+    out.push_back(std::move(r));
+  }
+}
+
+[[noreturn]] void server_error(const std::string& what, const reply& r) {
+  throw std::runtime_error("sluice::redis: " + what + ": " + describe(r));
+}
+
+// "ms-seq" ordering for ids (both parts fit in 64 bits).
+std::pair<std::uint64_t, std::uint64_t> split_id(std::string_view id) {
+  auto dash = id.find('-');
+  std::uint64_t ms = 0, seq = 0;
+  for (char c : id.substr(0, dash)) ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
+  if (dash != std::string_view::npos)
+    for (char c : id.substr(dash + 1)) seq = seq * 10 + static_cast<std::uint64_t>(c - '0');
+  return {ms, seq};
+}
+
+// One XINFO GROUPS entry (a flat key/value array in RESP2).
+struct group_info {
+  std::int64_t pending = 0;
+  std::int64_t lag = -1;  // -1: the server could not compute it (nil)
+  std::string last_delivered;
+};
+
+std::optional<group_info> find_group(const reply& groups, const std::string& name) {
+  if (!groups.is_array()) return std::nullopt;
+  for (const auto& g : groups.elements) {
+    group_info info;
+    bool match = false;
+    for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2) {
+      auto key = g.elements[i].text();
+      const auto& v = g.elements[i + 1];
+      if (key == "name")
+        match = v.text() == name;
+      else if (key == "pending")
+        info.pending = v.integer;
+      else if (key == "lag")
+        info.lag = v.is_nil() ? -1 : v.integer;
+      else if (key == "last-delivered-id")
+        info.last_delivered = v.str;
+    }
+    if (match) return info;
+  }
+  return std::nullopt;
+}
+
+class entry_ack_impl final : public entry_ack {
+ public:
+  entry_ack_impl(std::shared_ptr<consumer_core> core, std::string id, std::uint32_t items, std::uint64_t deliveries)
+      : m_core(std::move(core)), m_id(std::move(id)), m_remaining(items), m_deliveries(deliveries) {}
+
+  void resolve(bool ok, std::string_view reason) noexcept override {
+    if (!ok) {
+      std::lock_guard lock(m_mutex);
+      if (m_reason.empty()) m_reason = reason.empty() ? "item not taken" : std::string(reason.substr(0, 1000));
+      m_failed = true;
+    }
+    if (m_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    bool failed = false;
+    std::string reason_copy;
+    {
+      std::lock_guard lock(m_mutex);
+      failed = m_failed;
+      reason_copy = m_reason;
+    }
+    try {
+      m_core->resolved(m_id, !failed, std::move(reason_copy));
+    } catch (...) {
+      // Out of memory while queueing the ack: the entry stays pending and is claimed later.
+    }
+  }
+  const std::string& entry_id() const noexcept override { return m_id; }
+  std::uint64_t deliveries() const noexcept override { return m_deliveries; }
+
+ private:
+  std::shared_ptr<consumer_core> m_core;
+  std::string m_id;
+  std::atomic<std::uint32_t> m_remaining;
+  std::uint64_t m_deliveries;
+  std::mutex m_mutex;
+  bool m_failed = false;
+  std::string m_reason;
+};
+
+connection_options blocking_options(const from_stream_options& o) {
+  auto c = o.connection;
+  c.timeout = o.block + c.timeout;
+  return c;
+}
+
+std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+}  // namespace
+
+consumer_core::consumer_core(runtime& rt, endpoint ep, std::string stream, std::string group, std::string consumer,
+                             from_stream_options options)
+    : m_rt(&rt),
+      m_stream(std::move(stream)),
+      m_group(std::move(group)),
+      m_consumer(std::move(consumer)),
+      m_options(std::move(options)),
+      m_stats(m_options.stats ? m_options.stats : std::make_shared<stream_stats>()),
+      m_conn(rt, ep, m_options.connection),
+      m_block_conn(rt, ep, blocking_options(m_options)) {
+  if (m_options.batch == 0) m_options.batch = 1;
+  if (m_options.keepalive.count() <= 0) m_options.keepalive = std::max(m_options.claim_idle / 3, 1ms);
+  if (m_options.dead_letter_stream.empty()) m_options.dead_letter_stream = m_stream + ":dead";
+  if (m_options.max_deliveries == 0) m_options.max_deliveries = 1;
+  m_stats->stream = m_stream;
+  m_stats->group = m_group;
+  m_stats->consumer = m_consumer;
+}
+
+consumer_core::~consumer_core() = default;
+
+task<void> consumer_core::transport_failed(const error& e) {
+  m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
+  auto now = clock::now();
+  if (!m_failing_since) m_failing_since = now;
+  if (now - *m_failing_since > m_options.give_up_after)
+    throw std::runtime_error("sluice::redis::from_stream(" + m_stream + "): giving up after " +
+                             ms(m_options.give_up_after) + " ms without the server: " + e.message);
+  co_await sleep_for(std::min<std::chrono::milliseconds>(m_options.block, 100ms));
+}
+
+task<void> consumer_core::start() {
+  for (;;) {
+    command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
+    auto rx = m_conn.command(std::move(args));
+    auto r = co_await std::move(rx);
+    if (!r) {
+      co_await transport_failed(r.error());
+      continue;
+    }
+    transport_ok();
+    if (r->is_error() && !r->text().starts_with("BUSYGROUP")) server_error("XGROUP CREATE " + m_stream, *r);
+    co_return;
+  }
+}
+
+bool consumer_core::is_in_flight(const std::string& id) const {
+  std::lock_guard lock(m_mutex);
+  return m_in_flight.contains(id);
+}
+
+task<std::vector<raw_entry>> consumer_core::next() {
+  co_await maintenance();
+  std::vector<raw_entry> out;
+  if (m_recovering) {
+    out = co_await read_own_pending();
+    if (!out.empty()) co_return out;
+  }
+  out = co_await redeliver_due();
+  if (!out.empty()) co_return out;
+  if (clock::now() >= m_next_claim) {
+    out = co_await autoclaim();
+    if (!out.empty()) co_return out;
+  }
+  co_return co_await read_new();
+}
+
+// A restarted worker (same consumer name) first re-reads what it had.
+task<std::vector<raw_entry>> consumer_core::read_own_pending() {
+  command_args args{"XREADGROUP", "GROUP",  m_group,     m_consumer, "COUNT", std::to_string(m_options.batch),
+                    "STREAMS",    m_stream, m_own_cursor};
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  std::vector<raw_entry> out;
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return out;
+  }
+  transport_ok();
+  if (r->is_error()) {
+    if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+      co_return out;
+    }
+    server_error("XREADGROUP (own pending) on " + m_stream, *r);
+  }
+  std::vector<std::string> vanished;
+  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
+    parse_entries(r->elements[0].elements[1], out, &vanished);
+  std::size_t seen = 0;
+  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
+    seen = r->elements[0].elements[1].elements.size();
+  if (seen == 0) {
+    m_recovering = false;
+    co_return out;
+  }
+  m_own_cursor = r->elements[0].elements[1].elements.back().elements[0].str;
+  if (!vanished.empty()) {
+    // Deleted while pending: nothing to process, and XACK clears the pending slot.
+    command_args ack{"XACK", m_stream, m_group};
+    ack.insert(ack.end(), vanished.begin(), vanished.end());
+    auto arx = m_conn.command(std::move(ack));
+    (void)co_await std::move(arx);
+  }
+  co_await fill_delivery_counts(out);
+  for (auto& e : out)
+    if (e.deliveries > 1) m_stats->redelivered.fetch_add(1, std::memory_order_relaxed);
+  co_return out;
+}
+
+task<std::vector<raw_entry>> consumer_core::redeliver_due() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_mutex);
+    auto now = clock::now();
+    while (!m_retries.empty() && m_retries.front().due <= now && ids.size() < m_options.batch) {
+      ids.push_back(std::move(m_retries.front().id));
+      m_retries.pop_front();
+    }
+  }
+  std::vector<raw_entry> out;
+  if (ids.empty()) co_return out;
+  // XCLAIM to ourselves with min-idle 0 re-delivers and counts a delivery.
+  command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
+  args.insert(args.end(), ids.begin(), ids.end());
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  if (!r || r->is_error()) {
+    std::lock_guard lock(m_mutex);
+    for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
+    if (!r) {
+      co_await transport_failed(r.error());
+    } else if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+    } else {
+      server_error("XCLAIM on " + m_stream, *r);
+    }
+    co_return out;
+  }
+  transport_ok();
+  parse_entries(*r, out, nullptr);
+  co_await fill_delivery_counts(out);
+  m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
+  co_return out;
+}
+
+task<std::vector<raw_entry>> consumer_core::autoclaim() {
+  m_next_claim = clock::now() + m_options.claim_interval;
+  command_args args{"XAUTOCLAIM",
+                    m_stream,
+                    m_group,
+                    m_consumer,
+                    ms(m_options.claim_idle),
+                    m_claim_cursor,
+                    "COUNT",
+                    std::to_string(m_options.batch)};
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  std::vector<raw_entry> out;
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return out;
+  }
+  transport_ok();
+  if (r->is_error()) {
+    if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+      co_return out;
+    }
+    server_error("XAUTOCLAIM on " + m_stream, *r);
+  }
+  if (!r->is_array() || r->elements.size() < 2) co_return out;
+  m_claim_cursor = r->elements[0].str.empty() ? "0-0" : r->elements[0].str;
+  // More to claim: come back at once rather than after claim_interval.
+  if (m_claim_cursor != "0-0") m_next_claim = clock::now();
+  std::vector<raw_entry> claimed;
+  parse_entries(r->elements[1], claimed, nullptr);
+  // Our own slow entries can be idle too (a keepalive was late): we still
+  // hold them, so do not deliver them twice.
+  for (auto& e : claimed)
+    if (!is_in_flight(e.id)) out.push_back(std::move(e));
+  co_await fill_delivery_counts(out);
+  m_stats->claimed.fetch_add(out.size(), std::memory_order_relaxed);
+  m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
+  co_return out;
+}
+
+task<std::vector<raw_entry>> consumer_core::read_new() {
+  command_args args{
+      "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
+      ms(m_options.block), "STREAMS", m_stream, ">"};
+  auto rx = m_block_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  std::vector<raw_entry> out;
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return out;
+  }
+  transport_ok();
+  if (r->is_error()) {
+    if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+      co_return out;
+    }
+    server_error("XREADGROUP on " + m_stream, *r);
+  }
+  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
+    parse_entries(r->elements[0].elements[1], out, nullptr);
+  co_return out;
+}
+
+// Delivery counts of re-read or claimed entries come from the pending list.
+task<void> consumer_core::fill_delivery_counts(std::vector<raw_entry>& entries) {
+  if (entries.empty()) co_return;
+  auto lo = entries.front().id, hi = entries.front().id;
+  for (auto& e : entries) {
+    if (split_id(e.id) < split_id(lo)) lo = e.id;
+    if (split_id(e.id) > split_id(hi)) hi = e.id;
+  }
+  command_args args{"XPENDING", m_stream, m_group, lo, hi, std::to_string(entries.size() * 4 + 64), m_consumer};
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  if (!r || !r->is_array()) co_return;  // counts unknown: deliveries stay 1 (a later delivery counts again)
+  std::unordered_map<std::string, std::uint64_t> counts;
+  for (const auto& p : r->elements)
+    if (p.is_array() && p.elements.size() >= 4)
+      counts[p.elements[0].str] = static_cast<std::uint64_t>(p.elements[3].integer);
+  for (auto& e : entries)
+    if (auto it = counts.find(e.id); it != counts.end()) e.deliveries = it->second;
+}
+
+std::shared_ptr<entry_ack> consumer_core::track(const raw_entry& e, std::uint32_t items) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_in_flight[e.id] = clock::now();
+  }
+  m_stats->entries_delivered.fetch_add(1, std::memory_order_relaxed);
+  m_stats->items_delivered.fetch_add(items, std::memory_order_relaxed);
+  return std::make_shared<entry_ack_impl>(shared_from_this(), e.id, items, e.deliveries);
+}
+
+void consumer_core::resolved(const std::string& id, bool ok, std::string reason) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_in_flight.erase(id);
+    if (ok) {
+      m_ack_queue.push_back(id);
+      m_failures.erase(id);
+    } else {
+      m_retries.push_back({id, clock::now() + m_options.redeliver_after});
+      if (m_failures.size() < 10'000) m_failures[id] = std::move(reason);
+    }
+  }
+  if (ok) {
+    flush_acks();
+  } else {
+    m_stats->nacked.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::string consumer_core::failure_of(const std::string& id) const {
+  std::lock_guard lock(m_mutex);
+  auto it = m_failures.find(id);
+  return it == m_failures.end() ? std::string() : it->second;
+}
+
+// Acks pile up while one XACK is in flight and go out together in the next:
+// under load one XACK carries many ids.
+void consumer_core::flush_acks() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_ack_in_flight || m_ack_queue.empty()) return;
+    m_ack_in_flight = true;
+    ids.swap(m_ack_queue);
+  }
+  command_args args{"XACK", m_stream, m_group};
+  args.insert(args.end(), ids.begin(), ids.end());
+  std::vector<command_args> one;
+  one.push_back(std::move(args));
+  std::weak_ptr<consumer_core> weak = weak_from_this();
+  m_conn.send(std::move(one), {}, [weak, ids = std::move(ids)](result<std::vector<reply>> r) mutable {
+    auto self = weak.lock();
+    if (!self) return;
+    bool again = false;
+    {
+      std::lock_guard lock(self->m_mutex);
+      self->m_ack_in_flight = false;
+      if (!r || r->front().is_error()) {
+        // Kept for the next flush (the source loop retries); if we die first
+        // the entries are redelivered: at-least-once.
+        self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
+                                 std::make_move_iterator(ids.end()));
+      } else {
+        again = !self->m_ack_queue.empty();
+      }
+    }
+    if (!r || r->front().is_error()) {
+      self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
+    }
+    if (again) self->flush_acks();
+  });
+}
+
+void consumer_core::end_marker(const std::string& id) {
+  m_stats->end_markers.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(m_mutex);
+    m_ack_queue.push_back(id);
+  }
+  flush_acks();
+}
+
+task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& reason) {
+  command_args args{
+      "EVAL", std::string(scripts::dead_letter), "2",       m_stream, m_options.dead_letter_stream, m_group, e.id,
+      reason, std::to_string(e.deliveries),      m_consumer};
+  for (const auto& [k, v] : e.fields) {
+    args.push_back(k);
+    args.push_back(v);
+  }
+  for (;;) {
+    auto rx = m_conn.command(args);
+    auto r = co_await std::move(rx);
+    if (!r) {
+      co_await transport_failed(r.error());
+      continue;
+    }
+    transport_ok();
+    if (r->is_error()) server_error("dead-lettering " + e.id + " of " + m_stream, *r);
+    if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(m_mutex);
+      m_failures.erase(e.id);
+    }
+    co_return;
+  }
+}
+
+task<void> consumer_core::maintenance() {
+  flush_acks();  // retries acks a broken connection sent back
+  auto now = clock::now();
+  if (now >= m_next_keepalive) {
+    m_next_keepalive = now + m_options.keepalive / 2;
+    co_await keepalive();
+  }
+  if (m_options.trim && now >= m_next_trim) {
+    m_next_trim = now + m_options.trim_interval;
+    co_await trim();
+  }
+  if (now >= m_next_info) {
+    m_next_info = now + 500ms;
+    co_await refresh_group_info();
+  }
+}
+
+// Entries held by a slow stage: reset their idle time without counting a
+// delivery, so no other worker claims them.
+task<void> consumer_core::keepalive() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_mutex);
+    auto now = clock::now();
+    for (auto& [id, since] : m_in_flight) {
+      if (now - since >= m_options.keepalive) {
+        ids.push_back(id);
+        since = now;
+      }
+      if (ids.size() >= 1000) break;
+    }
+  }
+  if (ids.empty()) co_return;
+  command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
+  args.insert(args.end(), ids.begin(), ids.end());
+  args.emplace_back("JUSTID");
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  if (r && !r->is_error()) m_stats->keepalives.fetch_add(ids.size(), std::memory_order_relaxed);
+}
+
+task<void> consumer_core::trim() {
+  command_args args{"EVAL", std::string(scripts::trim_acknowledged), "1", m_stream};
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  if (r && r->type == reply::kind::integer && r->integer > 0)
+    m_stats->trimmed.fetch_add(static_cast<std::uint64_t>(r->integer), std::memory_order_relaxed);
+}
+
+task<void> consumer_core::refresh_group_info() {
+  command_args args{"XINFO", "GROUPS", m_stream};
+  auto rx = m_conn.command(std::move(args));
+  auto r = co_await std::move(rx);
+  if (!r || r->is_error()) co_return;
+  if (auto g = find_group(*r, m_group)) {
+    m_stats->lag.store(g->lag, std::memory_order_relaxed);
+    m_stats->pending.store(g->pending, std::memory_order_relaxed);
+  }
+}
+
+task<bool> consumer_core::drained() {
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || m_ack_in_flight) co_return false;
+  }
+  std::vector<command_args> cmds;
+  cmds.push_back({"SCARD", m_stream + ":ended"});
+  cmds.push_back({"XINFO", "GROUPS", m_stream});
+  cmds.push_back({"XINFO", "STREAM", m_stream});
+  auto rx = m_conn.pipeline(std::move(cmds));
+  auto r = co_await std::move(rx);
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return false;
+  }
+  transport_ok();
+  const auto& replies = *r;
+  auto g = find_group(replies[1], m_group);
+  if (!g) co_return false;
+  // 7.0 reports lag as nil when it cannot compute it (entries deleted with
+  // XDEL after the group's position): then compare the group's position
+  // with the stream's last id.
+  std::int64_t lag = g->lag;
+  if (lag < 0 && replies[2].is_array()) {
+    const auto& s = replies[2].elements;
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
+      if (s[i].text() == "last-generated-id") lag = s[i + 1].str == g->last_delivered ? 0 : 1;
+  }
+  m_stats->lag.store(g->lag, std::memory_order_relaxed);
+  m_stats->pending.store(g->pending, std::memory_order_relaxed);
+  if (!m_options.wait_for_end) co_return false;
+  if (!m_all_ended) m_all_ended = replies[0].integer >= static_cast<long long>(m_options.producers);
+  co_return m_all_ended&& lag == 0 && g->pending == 0;
+}
+
+task<void> consumer_core::settle() {
+  auto deadline = clock::now() + m_options.settle_timeout;
+  for (;;) {
+    bool idle = false;
+    {
+      std::lock_guard lock(m_mutex);
+      idle = m_in_flight.empty() && m_ack_queue.empty() && !m_ack_in_flight;
+    }
+    if (idle || clock::now() >= deadline) break;
+    flush_acks();
+    co_await sleep_for(2ms);
+  }
+  // Whatever is left (given back, or still held by a stage that did not
+  // finish) becomes claimable at once: idle time set beyond claim_idle,
+  // without counting a delivery.
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(m_mutex);
+    for (auto& r : m_retries) ids.push_back(r.id);
+    for (auto& [id, since] : m_in_flight) ids.push_back(id);
+    m_retries.clear();
+  }
+  if (!ids.empty()) {
+    command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
+    args.insert(args.end(), ids.begin(), ids.end());
+    args.insert(args.end(), {"IDLE", std::to_string(m_options.claim_idle.count() + 1000), "JUSTID"});
+    auto rx = m_conn.command(std::move(args));
+    (void)co_await std::move(rx);
+  }
+  co_await refresh_group_info();
+}
+
+}  // namespace sluice::redis::detail

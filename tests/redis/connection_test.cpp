@@ -1,0 +1,174 @@
+// redis::endpoint and redis::connection against a real redis-server.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+
+#include <sluice/redis/connection.hpp>
+#include <sluice/sluice.hpp>
+
+#include "redis_test_support.hpp"
+
+namespace redis = sluice::redis;
+using redis::testing::redis_server;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Sets an environment variable for one scope.
+struct scoped_env {
+  std::string name;
+  scoped_env(std::string n, const char* value) : name(std::move(n)) { setenv(name.c_str(), value, 1); }
+  ~scoped_env() { unsetenv(name.c_str()); }
+};
+
+redis::result<redis::reply> run_command(sluice::runtime& rt, const redis::connection& c, redis::command_args args,
+                                        std::chrono::milliseconds timeout = {}) {
+  auto rx = c.command(args, timeout);
+  return rx.get();
+  (void)rt;
+}
+
+}  // namespace
+
+TEST(Endpoint, ParsesTcpAndUnixUrls) {
+  auto tcp = redis::endpoint::parse("redis://127.0.0.1:6380/3");
+  EXPECT_EQ(tcp.host, "127.0.0.1");
+  EXPECT_EQ(tcp.port, 6380);
+  EXPECT_EQ(tcp.db, 3u);
+  EXPECT_EQ(tcp.to_string(), "redis://127.0.0.1:6380/3");
+  auto dflt = redis::endpoint::parse("redis://localhost");
+  EXPECT_EQ(dflt.port, 6379);
+  EXPECT_EQ(dflt.db, 0u);
+  auto v6 = redis::endpoint::parse("redis://[::1]:7000");
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 7000);
+  auto unix_ep = redis::endpoint::parse("unix:///tmp/r.sock?db=2");
+  EXPECT_TRUE(unix_ep.is_unix());
+  EXPECT_EQ(unix_ep.unix_path, "/tmp/r.sock");
+  EXPECT_EQ(unix_ep.db, 2u);
+}
+
+TEST(Endpoint, RefusesMalformedUrlsCredentialsAndControlCharacters) {
+  EXPECT_THROW(redis::endpoint::parse("http://x"), std::invalid_argument);
+  EXPECT_THROW(redis::endpoint::parse("redis://host:0"), std::invalid_argument);
+  EXPECT_THROW(redis::endpoint::parse("redis://host:99999"), std::invalid_argument);
+  EXPECT_THROW(redis::endpoint::parse("redis://host/notanumber"), std::invalid_argument);
+  EXPECT_THROW(redis::endpoint::parse("unix://relative"), std::invalid_argument);
+  EXPECT_THROW(redis::endpoint::parse("redis://ho\nst"), std::invalid_argument);
+  try {
+    redis::endpoint::parse("redis://user:hunter2@host");
+    FAIL() << "credentials in the URL must be refused";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Endpoint, CredentialsComeFromTheEnvironmentAndAreNeverPrinted) {
+  scoped_env user("SLUICE_REDIS_USER", "alice");
+  scoped_env pass("SLUICE_REDIS_PASSWORD", "s3cret-pw");
+  auto ep = redis::endpoint::parse("redis://127.0.0.1:6379/0");
+  EXPECT_EQ(ep.user, "alice");
+  EXPECT_EQ(ep.password, "s3cret-pw");
+  EXPECT_EQ(ep.to_string().find("s3cret"), std::string::npos);
+  EXPECT_EQ(redis::redact("ERR bad s3cret-pw here", ep.password), "ERR bad *** here");
+}
+
+TEST(Connection, RunsCommandsAndPipelinesOnTheReactor) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse(server.url()));
+  auto r = run_command(rt, c, {"SET", "k", std::string("a\0b", 3)});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text(), "OK");
+  auto rx = c.pipeline({{"GET", "k"}, {"INCR", "n"}, {"INCR", "n"}, {"LPUSH", "k", "x"}});
+  auto rs = rx.get();
+  ASSERT_TRUE(rs);
+  ASSERT_EQ(rs->size(), 4u);
+  EXPECT_EQ((*rs)[0].str, std::string("a\0b", 3));
+  EXPECT_EQ((*rs)[2].integer, 2);
+  EXPECT_TRUE((*rs)[3].is_error());  // WRONGTYPE is a reply, not a transport error
+  EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST(Connection, ManyConcurrentCommandsFromCoroutinesAllComplete) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse(server.url()));
+  std::vector<int> n(2000);
+  std::iota(n.begin(), n.end(), 0);
+  std::atomic<long long> sum{0};
+  auto p = sluice::from(n) |
+           sluice::async_map(
+               [&](int i) -> sluice::task<long long> {
+                 auto rx = c.command({"INCRBY", "total", std::to_string(i)});
+                 auto r = co_await std::move(rx);
+                 if (!r) throw std::runtime_error(r.error().message);
+                 co_return r->integer;
+               },
+               {.concurrency = 64}) |
+           sluice::for_each([&](long long) { sum.fetch_add(1); });
+  sluice::run(rt, std::move(p));
+  EXPECT_EQ(sum.load(), 2000);
+  auto r = run_command(rt, c, {"GET", "total"});
+  EXPECT_EQ(r->str, std::to_string(1999LL * 2000 / 2));
+}
+
+TEST(Connection, ReconnectsAfterTheServerRestarts) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse(server.url()), {.timeout = 10s});
+  ASSERT_TRUE(run_command(rt, c, {"PING"}));
+  server.stop();
+  auto down = run_command(rt, c, {"PING"}, 200ms);
+  EXPECT_FALSE(down);  // connection lost or timed out while the server is gone
+  server.start();
+  // A command issued while reconnecting waits for the connection.
+  auto up = run_command(rt, c, {"PING"});
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(up->text(), "PONG");
+  EXPECT_GE(c.connects(), 2u);
+}
+
+TEST(Connection, ACommandWithoutReplyTimesOutAndTheConnectionRecovers) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse(server.url()));
+  auto r = run_command(rt, c, {"BLPOP", "never", "5"}, 100ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().type, redis::error::kind::timeout);
+  EXPECT_NE(r.error().message.find("100 ms"), std::string::npos) << r.error().message;
+  auto after = run_command(rt, c, {"PING"});
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->text(), "PONG");
+}
+
+TEST(Connection, AnUnreachableServerIsATimeoutNamingTheEndpoint) {
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse("unix:///nonexistent/sluice.sock"));
+  auto r = run_command(rt, c, {"PING"}, 150ms);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("/nonexistent/sluice.sock"), std::string::npos) << r.error().message;
+}
+
+TEST(Connection, AuthenticatesWithThePasswordFromTheEnvironmentAndNeverEchoesIt) {
+  redis_server server(false, {"--requirepass", "pw-Xy7-secret"});
+  sluice::runtime rt({.threads = 2});
+  {
+    scoped_env pass("SLUICE_REDIS_PASSWORD", "pw-Xy7-secret");
+    redis::connection c(rt, redis::endpoint::parse(server.url()));
+    auto r = run_command(rt, c, {"SET", "a", "1"});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->text(), "OK");
+  }
+  {
+    scoped_env pass("SLUICE_REDIS_PASSWORD", "wrong-pw-zz9");
+    redis::connection c(rt, redis::endpoint::parse(server.url()));
+    auto r = run_command(rt, c, {"GET", "a"});
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->is_error());  // NOAUTH: the AUTH failed
+    EXPECT_EQ(redis::describe(*r).find("wrong-pw"), std::string::npos);
+  }
+}
