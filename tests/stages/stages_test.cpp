@@ -22,14 +22,49 @@ sluice::generator<int> count_to(int n) {
   for (int i = 0; i < n; ++i) co_yield i;
 }
 
-TEST(Source, ReadsAnLvalueRangeInPlace) {
+TEST(Source, CopiesAnLvalueRange) {
   sluice::runtime rt({.threads = 2});
-  const auto in = iota(1000);
+  auto in = iota(1000);
   std::vector<int> out;
-  auto report = sluice::run(rt, sluice::from(in, {.chunk = 7}) | sluice::to_vector(out));
-  EXPECT_EQ(out, in);
+  auto p = sluice::from(in, {.chunk = 7}) | sluice::to_vector(out);
+  in.assign(5, -1);  // the source holds its own copy
+  auto report = sluice::run(rt, std::move(p));
+  EXPECT_EQ(out, iota(1000));
   EXPECT_EQ(report.stages[0].items_in, 1000u);
   expect_chained(report);
+}
+
+// The footgun from(range) used to be: a flow over a helper's local vector.
+sluice::flow<int> squares(int n) {
+  std::vector<int> local;
+  for (int i = 0; i < n; ++i) local.push_back(i * i);
+  return sluice::from(local) | sluice::map([](int x) { return x; });
+}
+
+TEST(Source, AFlowOverAHelpersLocalVectorKeepsItsItems) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto report = sluice::run(rt, squares(300) | sluice::to_vector(out));
+  ASSERT_EQ(out.size(), 300u);
+  EXPECT_EQ(out[299], 299 * 299);
+  expect_chained(report);
+}
+
+TEST(Source, BorrowsOnlyWhenAskedTo) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> in{1, 2};
+  std::vector<int> by_ref, by_std_ref, by_cref;
+  auto a = sluice::from_ref(in) | sluice::to_vector(by_ref);
+  auto b = sluice::from(std::ref(in), {.chunk = 1}) | sluice::to_vector(by_std_ref);
+  auto c = sluice::from(std::cref(in)) | sluice::to_vector(by_cref);
+  in.push_back(3);  // seen by the borrowing sources when they run
+  sluice::run(rt, std::move(a));
+  sluice::run(rt, std::move(b));
+  sluice::run(rt, std::move(c));
+  EXPECT_EQ(by_ref, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(by_std_ref, by_ref);
+  EXPECT_EQ(by_cref, by_ref);
+  EXPECT_EQ(in, (std::vector<int>{1, 2, 3}));  // borrowed items are copied, never moved out
 }
 
 TEST(Source, MovesItemsOutOfAnOwnedRange) {
