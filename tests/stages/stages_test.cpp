@@ -347,3 +347,50 @@ TEST(Run, IsAwaitableInsideACoroutine) {
 }
 
 }  // namespace
+
+namespace protocol_test {
+
+// A new built-in-style stage is this much: output, check, run; stage_base
+// supplies the tag, prepare (the retry copy check), info, capacity and
+// output_chunk.
+class negate_stage : public sluice::detail::stage_base<negate_stage> {
+ public:
+  template <typename In>
+  using output = In;
+  explicit negate_stage(sluice::stage_options options = {}) : stage_base(std::move(options), "negate") {}
+  template <typename In>
+  static constexpr bool check() {
+    constexpr bool ok = std::is_arithmetic_v<In>;
+    static_assert(ok, "negate: arithmetic items only");
+    return ok;
+  }
+  template <typename In>
+  sluice::task<void> run(sluice::detail::stage_io<In, In>& io) {
+    while (auto in = co_await io.recv()) {
+      for (auto& x : in->items) x = -x;
+      if (!co_await io.send(in->items, in->items.size())) co_return;
+    }
+  }
+};
+
+using sluice::detail::stage_protocol;
+static_assert(stage_protocol<negate_stage, int>);
+static_assert(stage_protocol<decltype(sluice::map([](int x) { return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::async_map([](int x) -> sluice::task<int> { co_return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::parallel_map([](int x) { return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::filter([](int) { return true; })), int>);
+static_assert(stage_protocol<decltype(sluice::batch(4)), int>);
+static_assert(stage_protocol<decltype(sluice::for_each([](int) {})), int>);
+
+TEST(StageProtocol, AStageDerivedFromStageBaseRunsWithTheBuiltIns) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto p = sluice::from(iota(100)) | negate_stage({.name = "flip"}) | sluice::to_vector(out);
+  EXPECT_NE(p.describe().find("negate \"flip\""), std::string::npos);
+  auto report = sluice::run(rt, std::move(p));
+  ASSERT_EQ(out.size(), 100u);
+  EXPECT_EQ(out[7], -7);
+  expect_chained(report);
+}
+
+}  // namespace protocol_test
