@@ -52,7 +52,7 @@ constexpr std::size_t live_tokens = 2048;
 double run_sluice_pipeline(sluice::runtime& rt, const std::vector<std::uint64_t>& in, std::uint64_t work_ns) {
   std::uint64_t sum = 0;
   auto t0 = clock_type::now();
-  sluice::run(rt, sluice::from(in, {.chunk = 128}) |
+  sluice::run(rt, sluice::from_ref(in, {.chunk = 128}) |
                       sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
                                            {.batch = 256, .capacity = live_tokens / 2}) |
                       sluice::for_each([&](std::uint64_t x) { sum += x; }, {.capacity = live_tokens / 2}));
@@ -161,7 +161,7 @@ void BM_ParallelMapVsParallelFor(benchmark::State& state) {
     std::vector<std::uint64_t> out_sluice;
     out_sluice.reserve(n);
     t0 = clock_type::now();
-    sluice::run(rt, sluice::from(in, {.chunk = 1024}) |
+    sluice::run(rt, sluice::from_ref(in, {.chunk = 1024}) |
                         sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
                                              {.batch = 4096, .capacity = 16384}) |
                         sluice::to_vector(out_sluice));

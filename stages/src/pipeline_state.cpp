@@ -9,13 +9,15 @@
 namespace sluice::detail {
 
 pipeline_state::pipeline_state(runtime& rt, std::vector<stage_info> stages)
-    : m_runtime(rt), m_stages(std::move(stages)), m_stats(std::make_unique<stage_stats[]>(m_stages.size())) {}
+    : m_runtime(rt),
+      m_stages(std::move(stages)),
+      m_stats(std::make_unique<stage_stats[]>(m_stages.size())),
+      m_on_stop(m_stop.get_token(), closers_on_stop{this}) {}
 
-void pipeline_state::cancel() {
+void pipeline_state::run_closers() {
   std::vector<std::function<void()>> closers;
   {
     std::lock_guard lock(m_mutex);
-    m_stopped.store(true, std::memory_order_relaxed);
     if (m_cancelled) return;
     m_cancelled = true;
     closers.swap(m_closers);
@@ -73,6 +75,8 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
     r.emitted = s.emitted.load(std::memory_order_relaxed);
     r.dropped = s.dropped.load(std::memory_order_relaxed);
     r.failed = s.failed.load(std::memory_order_relaxed);
+    r.cancelled = s.cancelled.load(std::memory_order_relaxed);
+    r.retries = s.retries.load(std::memory_order_relaxed);
     r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed) /
                                            std::max<std::uint32_t>(1, s.busy_share.load(std::memory_order_relaxed)));
     r.queue_capacity = m_stages[i].capacity;

@@ -8,6 +8,8 @@
 namespace sluice {
 namespace {
 
+unsigned long long ull(std::uint64_t n) { return static_cast<unsigned long long>(n); }
+
 double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
 
 std::string format(const char* fmt, auto... args) {
@@ -58,16 +60,15 @@ bool pipeline_report::balanced() const noexcept {
 std::string pipeline_report::describe() const {
   std::string out =
       format("pipeline: %zu stages, %.3f ms%s\n", stages.size(), ms(elapsed), cancelled ? ", cancelled" : "");
-  out += format("  %-3s %-14s %-20s %10s %10s %10s %8s %8s %11s %9s\n", "#", "kind", "name", "in", "out", "emitted",
-                "dropped", "failed", "busy ms", "peak q");
+  out += format("  %-3s %-14s %-20s %10s %10s %10s %8s %8s %9s %7s %11s %9s\n", "#", "kind", "name", "in", "out",
+                "emitted", "dropped", "failed", "cancelled", "retries", "busy ms", "peak q");
   std::size_t slow = bottleneck();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += format("  %-3zu %-14s %-20s %10llu %10llu %10llu %8llu %8llu %11.3f %4zu/%-4zu%s\n", i, s.kind.c_str(),
-                  s.name.c_str(), static_cast<unsigned long long>(s.items_in),
-                  static_cast<unsigned long long>(s.items_out), static_cast<unsigned long long>(s.emitted),
-                  static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.failed),
-                  ms(s.busy_time), s.peak_queue_depth, s.queue_capacity, i == slow ? "  <- bottleneck" : "");
+    out += format("  %-3zu %-14s %-20s %10llu %10llu %10llu %8llu %8llu %9llu %7llu %11.3f %4zu/%-4zu%s\n", i,
+                  s.kind.c_str(), s.name.c_str(), ull(s.items_in), ull(s.items_out), ull(s.emitted), ull(s.dropped),
+                  ull(s.failed), ull(s.cancelled), ull(s.retries), ms(s.busy_time), s.peak_queue_depth,
+                  s.queue_capacity, i == slow ? "  <- bottleneck" : "");
   }
   return out;
 }
@@ -77,10 +78,9 @@ std::string pipeline_report::to_dot() const {
   std::size_t slow = bottleneck();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += format("  s%zu [label=\"%s\\n%s\\nin %llu  out %llu\\ndropped %llu  failed %llu\"%s];\n", i, s.name.c_str(),
-                  s.kind.c_str(), static_cast<unsigned long long>(s.items_in),
-                  static_cast<unsigned long long>(s.items_out), static_cast<unsigned long long>(s.dropped),
-                  static_cast<unsigned long long>(s.failed), i == slow ? " color=red" : "");
+    out += format("  s%zu [label=\"%s\\n%s\\nin %llu  out %llu\\ndropped %llu  failed %llu  cancelled %llu\"%s];\n", i,
+                  s.name.c_str(), s.kind.c_str(), ull(s.items_in), ull(s.items_out), ull(s.dropped), ull(s.failed),
+                  ull(s.cancelled), i == slow ? " color=red" : "");
     if (i > 0)
       out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", i - 1, i, s.peak_queue_depth, s.queue_capacity);
   }

@@ -1,7 +1,10 @@
-// Compile-check input for check_compile_error.cmake: `not_a_stage` lacks
-// process(); built with -DSLUICE_GOOD_STAGE it has it and must compile.
+// Compile-check input for check_compile_error.cmake. Each SLUICE_CASE_* is
+// one misuse that must fail with sluice's static_assert first and few lines
+// after it (the failed stage poisons the flow); SLUICE_GOOD_STAGE is the
+// same program written correctly, which must compile.
 #include <sluice/sluice.hpp>
 
+#include <string>
 #include <vector>
 
 struct not_a_stage {
@@ -13,7 +16,21 @@ struct not_a_stage {
 };
 
 int main() {
+  sluice::runtime rt;
   std::vector<int> in{1, 2, 3}, out;
-  auto p = sluice::from(in) | not_a_stage{} | sluice::to_vector(out);
-  return static_cast<int>(p.stages().size());
+#if defined(SLUICE_CASE_ASYNC_MAP_PLAIN_FUNCTION)
+  // async_map given a function that does not return a task.
+  auto p = sluice::from(in) | sluice::async_map([](int x) { return x + 1; }) |
+           sluice::map([](int x) { return std::to_string(x); }) | sluice::for_each([](const std::string&) {});
+#elif defined(SLUICE_CASE_UNCOPYABLE_LVALUE_RANGE)
+  // from() owns its range: a generator lvalue cannot be copied.
+  auto numbers = [](int n) -> sluice::generator<int> {
+    for (int i = 0; i < n; ++i) co_yield i;
+  }(3);
+  auto p = sluice::from(numbers) | sluice::to_vector(out);
+#else
+  auto p = sluice::from(in) | not_a_stage{} | sluice::map([](int x) { return x * 2; }) | sluice::to_vector(out);
+#endif
+  auto report = sluice::run(rt, std::move(p));
+  return static_cast<int>(report.stages.size() + p.stages().size());
 }

@@ -138,6 +138,8 @@ TEST(Errors, RetryWithBackoffRecoversTransientFailures) {
   EXPECT_EQ(out, iota(50));
   EXPECT_EQ(calls.load(), 100);
   EXPECT_EQ(report.stages[1].failed, 0u);
+  EXPECT_EQ(report.stages[1].retries, 50u);  // one extra call per item
+  EXPECT_NE(report.describe().find("retries"), std::string::npos);
   expect_chained(report);
 }
 
@@ -149,11 +151,16 @@ TEST(Errors, RetriesExhaustedThenFailFast) {
     throw boom();
     co_return 0;
   };
-  EXPECT_THROW(
-      sluice::run(rt, sluice::from(iota(1)) |
-                          sluice::async_map(always, {.on_error = sluice::retry({.attempts = 4, .backoff = 1ms})}) |
-                          sluice::for_each([](int) {})),
-      sluice::pipeline_error);
+  try {
+    sluice::run(rt, sluice::from(iota(1)) |
+                        sluice::async_map(always, {.on_error = sluice::retry({.attempts = 4, .backoff = 1ms})}) |
+                        sluice::for_each([](int) {}));
+    ADD_FAILURE() << "run did not throw";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.report().stages[1].retries, 3u);
+    EXPECT_EQ(e.report().stages[1].failed, 1u);
+    EXPECT_EQ(e.report().stages[1].cancelled, 0u);
+  }
   EXPECT_EQ(calls.load(), 4);
 }
 
@@ -234,7 +241,9 @@ TEST(Cancellation, SleepingRetriesObserveCancellation) {
       stop.get_token());
   canceller.join();
   EXPECT_TRUE(report.cancelled);
-  EXPECT_EQ(report.stages[1].dropped, 1u);
+  EXPECT_EQ(report.stages[1].cancelled, 1u);  // abandoned by the stop, not failed
+  EXPECT_EQ(report.stages[1].failed, 0u);
+  EXPECT_EQ(report.stages[1].dropped, 0u);
   expect_chained(report);
 }
 

@@ -22,14 +22,50 @@ sluice::generator<int> count_to(int n) {
   for (int i = 0; i < n; ++i) co_yield i;
 }
 
-TEST(Source, ReadsAnLvalueRangeInPlace) {
+TEST(Source, CopiesAnLvalueRange) {
   sluice::runtime rt({.threads = 2});
-  const auto in = iota(1000);
+  auto in = iota(1000);
   std::vector<int> out;
-  auto report = sluice::run(rt, sluice::from(in, {.chunk = 7}) | sluice::to_vector(out));
-  EXPECT_EQ(out, in);
+  auto p = sluice::from(in, {.chunk = 7}) | sluice::to_vector(out);
+  in.assign(5, -1);  // the source holds its own copy
+  auto report = sluice::run(rt, std::move(p));
+  EXPECT_EQ(out, iota(1000));
   EXPECT_EQ(report.stages[0].items_in, 1000u);
   expect_chained(report);
+}
+
+// The footgun from(range) used to be: a flow over a helper's local vector.
+sluice::flow<int> squares(int n) {
+  std::vector<int> local;
+  for (int i = 0; i < n; ++i) local.push_back(i * i);
+  return sluice::from(local) | sluice::map([](int x) { return x; });
+}
+
+TEST(Source, AFlowOverAHelpersLocalVectorKeepsItsItems) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto report = sluice::run(rt, squares(300) | sluice::to_vector(out));
+  ASSERT_EQ(out.size(), 300u);
+  EXPECT_EQ(out[299], 299 * 299);
+  expect_chained(report);
+}
+
+TEST(Source, BorrowsOnlyWhenAskedTo) {
+  sluice::runtime rt({.threads = 2});
+  // Strings, so an item moved out of the borrowed vector would be seen empty.
+  std::vector<std::string> in{"a", "b"};
+  std::vector<std::string> by_ref, by_std_ref, by_cref;
+  auto a = sluice::from_ref(in) | sluice::to_vector(by_ref);
+  auto b = sluice::from(std::ref(in), {.chunk = 1}) | sluice::to_vector(by_std_ref);
+  auto c = sluice::from(std::cref(in)) | sluice::to_vector(by_cref);
+  in.push_back("c");  // seen by the borrowing sources when they run
+  sluice::run(rt, std::move(a));
+  sluice::run(rt, std::move(b));
+  sluice::run(rt, std::move(c));
+  EXPECT_EQ(by_ref, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(by_std_ref, by_ref);
+  EXPECT_EQ(by_cref, by_ref);
+  EXPECT_EQ(in, (std::vector<std::string>{"a", "b", "c"}));  // borrowed items are copied, never moved out
 }
 
 TEST(Source, MovesItemsOutOfAnOwnedRange) {
@@ -312,3 +348,50 @@ TEST(Run, IsAwaitableInsideACoroutine) {
 }
 
 }  // namespace
+
+namespace protocol_test {
+
+// A new built-in-style stage is this much: output, check, run; stage_base
+// supplies the tag, prepare (the retry copy check), info, capacity and
+// output_chunk.
+class negate_stage : public sluice::detail::stage_base<negate_stage> {
+ public:
+  template <typename In>
+  using output = In;
+  explicit negate_stage(sluice::stage_options options = {}) : stage_base(std::move(options), "negate") {}
+  template <typename In>
+  static constexpr bool check() {
+    constexpr bool ok = std::is_arithmetic_v<In>;
+    static_assert(ok, "negate: arithmetic items only");
+    return ok;
+  }
+  template <typename In>
+  sluice::task<void> run(sluice::detail::stage_io<In, In>& io) {
+    while (auto in = co_await io.recv()) {
+      for (auto& x : in->items) x = -x;
+      if (!co_await io.send(in->items, in->items.size())) co_return;
+    }
+  }
+};
+
+using sluice::detail::stage_protocol;
+static_assert(stage_protocol<negate_stage, int>);
+static_assert(stage_protocol<decltype(sluice::map([](int x) { return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::async_map([](int x) -> sluice::task<int> { co_return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::parallel_map([](int x) { return x; })), int>);
+static_assert(stage_protocol<decltype(sluice::filter([](int) { return true; })), int>);
+static_assert(stage_protocol<decltype(sluice::batch(4)), int>);
+static_assert(stage_protocol<decltype(sluice::for_each([](int) {})), int>);
+
+TEST(StageProtocol, AStageDerivedFromStageBaseRunsWithTheBuiltIns) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto p = sluice::from(iota(100)) | negate_stage({.name = "flip"}) | sluice::to_vector(out);
+  EXPECT_NE(p.describe().find("negate \"flip\""), std::string::npos);
+  auto report = sluice::run(rt, std::move(p));
+  ASSERT_EQ(out.size(), 100u);
+  EXPECT_EQ(out[7], -7);
+  expect_chained(report);
+}
+
+}  // namespace protocol_test

@@ -55,7 +55,7 @@ inline void expect_chained(const sluice::pipeline_report& r) {
   }
   for (const auto& s : r.stages)
     EXPECT_TRUE(s.balanced()) << s.name << ": in " << s.items_in << " out " << s.items_out << " dropped " << s.dropped
-                              << " failed " << s.failed;
+                              << " failed " << s.failed << " cancelled " << s.cancelled;
 }
 
 }  // namespace sluice_test

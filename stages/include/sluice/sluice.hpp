@@ -21,6 +21,7 @@
 #include "sluice/stages/source.hpp"
 #include "sluice/stages/stage_concepts.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 #include "sluice/stages/to_channel.hpp"
 #include "sluice/stages/to_vector.hpp"
 #include "sluice/stages/top_k.hpp"

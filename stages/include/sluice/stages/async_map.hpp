@@ -10,6 +10,10 @@
 // slow item then holds back at most N-1 finished ones.
 //
 // fn is called concurrently from up to N coroutines: it must be thread-safe.
+// fn may take the run's std::stop_token as a last parameter,
+// fn(In, std::stop_token) -> task<Out>: pass it to its waits
+// (sleep_for(d, stop), HTTP requests) so a cancelled run does not wait for
+// bodies in flight; items cut short count as `cancelled`.
 // Errors: `.on_error` (retry sleeps `backoff` between attempts without
 // holding a thread; cancellation cuts the sleep short).
 #pragma once
@@ -32,6 +36,7 @@
 #include "sluice/core/when_all.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -48,47 +53,41 @@ struct async_map_options {
 
 namespace detail {
 
-template <typename T>
-struct is_task : std::false_type {};
-template <typename T>
-struct is_task<task<T>> : std::true_type {
-  using value_type = T;
-};
-
 template <typename F>
-class async_map_stage {
+class async_map_stage : public stage_base<async_map_stage<F>, async_map_options> {
  public:
-  using sluice_stage = void;
   template <typename In>
-  using output = typename is_task<std::invoke_result_t<F&, In&&>>::value_type;
+  using output = typename is_task<stage_call_result_t<F, In>>::value_type;
 
   async_map_stage(F fn, async_map_options options, const char* kind = "async_map")
-      : m_fn(std::move(fn)), m_options(std::move(options)), m_kind(kind) {
+      : stage_base<async_map_stage<F>, async_map_options>(std::move(options), kind), m_fn(std::move(fn)) {
     if (m_options.concurrency == 0) m_options.concurrency = 1;
   }
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(std::invocable<F&, In&&>,
+  static constexpr bool check() {
+    constexpr bool callable = stage_callable<F, In>;
+    static_assert(callable,
                   "sluice::async_map: the function cannot be called with the item type flowing into this stage");
-    static_assert(is_task<std::invoke_result_t<F&, In&&>>::value,
-                  "sluice::async_map: the function must return sluice::task<Out> (for plain functions use "
-                  "sluice::map or sluice::parallel_map)");
-    static_assert(!std::is_void_v<output<In>>,
-                  "sluice::async_map: the task must produce a value (task<void> "
-                  "cannot be sent downstream)");
+    if constexpr (callable) {
+      constexpr bool returns_task = is_task<stage_call_result_t<F, In>>::value;
+      static_assert(returns_task,
+                    "sluice::async_map: the function must return sluice::task<Out> (for plain functions use "
+                    "sluice::map or sluice::parallel_map)");
+      if constexpr (returns_task) {
+        constexpr bool has_value = !std::is_void_v<output<In>>;
+        static_assert(has_value,
+                      "sluice::async_map: the task must produce a value (task<void> cannot be sent downstream)");
+        return has_value;
+      }
+    }
+    return false;
   }
-  template <typename In>
-  void prepare() const {
-    if (m_options.on_error.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
-      throw std::logic_error("sluice::async_map: retry needs a copyable item type");
-  }
-  [[nodiscard]] stage_info info() const {
+  [[nodiscard]] std::string parameters() const {
     std::string params = "concurrency " + std::to_string(m_options.concurrency);
     if (m_options.ordered) params += ", ordered";
-    return {.name = name_or(m_options.name, m_kind), .kind = m_kind, .parameters = params, .capacity = 0};
+    return params;
   }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 1; }
   template <typename In>
   [[nodiscard]] bool ordered_output() const noexcept {
@@ -243,9 +242,8 @@ class async_map_stage {
     }
   }
 
+  using stage_base<async_map_stage<F>, async_map_options>::m_options;
   F m_fn;
-  async_map_options m_options;
-  const char* m_kind;
 };
 
 }  // namespace detail

@@ -22,6 +22,7 @@
 #include "sluice/core/when_all.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -32,27 +33,25 @@ struct batch_options {
 
 namespace detail {
 
-class batching_stage {
+class batching_stage : public stage_base<batching_stage, batch_options> {
  public:
-  using sluice_stage = void;
   template <typename In>
   using output = std::vector<In>;
 
   batching_stage(std::size_t size, std::chrono::nanoseconds max_wait, batch_options options)
-      : m_size(size ? size : 1), m_max_wait(max_wait), m_options(std::move(options)) {}
+      : stage_base(std::move(options), "batch"), m_size(size ? size : 1), m_max_wait(max_wait) {}
 
   template <typename In>
-  static constexpr void check() {}
-  template <typename In>
-  void prepare() const {}
-  [[nodiscard]] stage_info info() const {
+  static constexpr bool check() {
+    return true;
+  }
+  [[nodiscard]] std::string parameters() const {
     std::string params = "size " + std::to_string(m_size);
     if (m_max_wait.count() > 0)
       params += ", max_wait " +
                 std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(m_max_wait).count()) + " us";
-    return {.name = name_or(m_options.name, "batch"), .kind = "batch", .parameters = params, .capacity = 0};
+    return params;
   }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 1; }
 
   template <typename In>
@@ -129,7 +128,8 @@ class batching_stage {
     const auto slice = std::min<std::chrono::nanoseconds>(m_max_wait, std::chrono::milliseconds(5));
     auto tx = io.output_handle();  // the collector sends concurrently through the stage's own
     while (!done.load(std::memory_order_acquire) && !io.stopped()) {
-      co_await sleep_for(slice);
+      auto tick = sleep_for(slice, io.stop_token());  // ends early when the run stops
+      co_await tick;
       std::vector<In> due;
       {
         std::lock_guard lock(current.mutex);
@@ -145,7 +145,6 @@ class batching_stage {
 
   std::size_t m_size;
   std::chrono::nanoseconds m_max_wait;
-  batch_options m_options;
 };
 
 }  // namespace detail

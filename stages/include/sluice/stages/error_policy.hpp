@@ -13,6 +13,7 @@
 // is no "skip" without a sink.
 #pragma once
 
+#include <algorithm>
 #include <any>
 #include <chrono>
 #include <cstddef>
@@ -77,6 +78,19 @@ struct retry_options {
   /// Upper bound of a single wait.
   std::chrono::milliseconds max_backoff{1000};
 };
+
+namespace detail {
+/// The wait after failed call number `attempt` (1-based): backoff times
+/// multiplier^(attempt-1), at most max_backoff. The one place the stage
+/// retry computes its backoff.
+inline std::chrono::nanoseconds retry_backoff(const retry_options& options, std::size_t attempt) {
+  const auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(options.max_backoff);
+  auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(options.backoff);
+  for (std::size_t i = 1; i < attempt && wait < cap; ++i)
+    wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait * options.multiplier);
+  return std::min(wait, cap);
+}
+}  // namespace detail
 
 /// A stage's reaction to exceptions from the user's function.
 /// Aggregate: `{.retry = {.attempts = 2}, .dead_letters = q.sink()}` works too.

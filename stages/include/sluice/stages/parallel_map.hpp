@@ -39,6 +39,7 @@
 #include "sluice/core/when_all.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -60,34 +61,33 @@ struct parallel_map_options {
 namespace detail {
 
 template <typename F>
-class parallel_map_stage {
+class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map_options> {
  public:
-  using sluice_stage = void;
   template <typename In>
   using output = std::invoke_result_t<F&, In&&>;
 
   parallel_map_stage(F fn, parallel_map_options options, const char* kind = "parallel_map")
-      : m_fn(std::move(fn)), m_options(std::move(options)), m_kind(kind) {
+      : stage_base<parallel_map_stage<F>, parallel_map_options>(std::move(options), kind), m_fn(std::move(fn)) {
     if (m_options.batch == 0) m_options.batch = 1;
     if (m_options.drivers == 0 || m_options.ordered) m_options.drivers = 1;
   }
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(std::invocable<F&, In&&>,
+  static constexpr bool check() {
+    constexpr bool callable = std::invocable<F&, In&&>;
+    static_assert(callable,
                   "sluice::parallel_map: the function cannot be called with the item type flowing into this stage");
-    static_assert(!std::is_void_v<std::invoke_result_t<F&, In&&>>,
-                  "sluice::parallel_map: the function returns void; nothing could be sent downstream");
+    if constexpr (callable) {
+      constexpr bool has_value = !std::is_void_v<output<In>>;
+      static_assert(has_value, "sluice::parallel_map: the function returns void; nothing could be sent downstream");
+      return has_value;
+    }
+    return false;
   }
-  template <typename In>
-  void prepare() const {
-    if (m_options.on_error.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
-      throw std::logic_error("sluice::parallel_map: retry needs a copyable item type");
-  }
-  [[nodiscard]] stage_info info() const {
+  [[nodiscard]] std::string parameters() const {
     std::string params = "batch " + std::to_string(m_options.batch);
     params += m_options.ordered ? ", ordered" : ", drivers " + std::to_string(m_options.drivers);
-    return {.name = name_or(m_options.name, m_kind), .kind = m_kind, .parameters = params, .capacity = 0};
+    return params;
   }
   [[nodiscard]] std::size_t capacity() const noexcept {
     return m_options.capacity ? m_options.capacity : std::max(default_capacity, 4 * m_options.batch);
@@ -182,7 +182,7 @@ class parallel_map_stage {
       failures.push_back(i);
     };
     auto apply = [&](std::size_t i) -> std::optional<out_t> {
-      if (io.stopped()) return std::nullopt;  // counted as dropped by the caller
+      if (io.stopped()) return std::nullopt;  // counted as cancelled by the caller
       auto r = io.call(m_options.on_error, m_fn, items[i], first_index + i);
       if (!r) note_failure(i);
       return r;
@@ -224,9 +224,8 @@ class parallel_map_stage {
     return out;
   }
 
+  using stage_base<parallel_map_stage<F>, parallel_map_options>::m_options;
   F m_fn;
-  parallel_map_options m_options;
-  const char* m_kind;
 };
 
 }  // namespace detail

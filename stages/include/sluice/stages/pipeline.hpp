@@ -22,8 +22,13 @@
 //
 // Thread-safety: flows and pipelines are values; compose on one thread. The
 // user's functions are called from arena threads (see each stage for whether
-// concurrently). Lifetime: a range passed to from() by lvalue reference, and
-// anything a sink writes to, must outlive run().
+// concurrently). Lifetime: from() owns its range unless told to borrow
+// (from_ref(v), from(std::ref(v))); a borrowed range, and anything a sink
+// writes to, must outlive run().
+//
+// A stage is anything implementing the stage protocol (stage_protocol.hpp).
+// A stage whose compile-time check fails yields a poisoned flow, so its
+// static_assert is the only error the compiler reports.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +43,7 @@
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_io.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -47,19 +53,6 @@ inline constexpr std::size_t default_capacity = 1024;
 inline constexpr std::size_t default_chunk = 128;
 
 namespace detail {
-
-/// What operator| accepts: sluice's stage descriptors (custom user stages are
-/// adapted in stage_concepts.hpp). A descriptor D provides
-///   using sluice_stage = void;
-///   template <class In> using output = ...;       // detail::none for a sink
-///   template <class In> static constexpr void check();  // readable static_asserts
-///   template <class In> void prepare() const;     // run-time option checks (throws std::logic_error)
-///   stage_info info() const; std::size_t capacity() const; std::size_t output_chunk(std::size_t) const;
-///   template <class In> task<void> run(stage_io<In, output<In>>&);
-template <typename D>
-concept stage_descriptor = requires {
-  typename D::sluice_stage;
-};
 
 inline std::size_t channel_chunks(std::size_t capacity_items, std::size_t chunk) {
   if (chunk == 0) chunk = 1;
@@ -154,18 +147,19 @@ flow<T> make_source(D source, std::size_t chunk_size) {
 
 }  // namespace detail
 
-/// Attaches a stage (or a sink, which yields a pipeline) to a flow.
-template <typename T, detail::stage_descriptor D>
-auto operator|(flow<T> upstream, D stage) {
-  D::template check<T>();
+namespace detail {
+
+/// Attaches a stage that passed its checks (see operator|).
+template <typename T, typename D>
+auto attach(flow<T> upstream, D stage) {
   stage.template prepare<T>();
   using out_t = typename D::template output<T>;
-  constexpr bool is_sink = std::is_same_v<out_t, detail::none>;
+  constexpr bool is_sink = std::is_same_v<out_t, none>;
 
   auto stages = upstream.take_stages();
   const std::size_t index = stages.size();
   const std::size_t capacity = stage.capacity() ? stage.capacity() : default_capacity;
-  const std::size_t chunks = detail::channel_chunks(capacity, upstream.chunk());
+  const std::size_t chunks = channel_chunks(capacity, upstream.chunk());
   auto info = stage.info();
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
   stages.push_back(std::move(info));
@@ -176,18 +170,37 @@ auto operator|(flow<T> upstream, D stage) {
 
   auto shared = std::make_shared<D>(std::move(stage));
   auto connect = [previous = upstream.take_launcher(), shared, index, chunks, upstream_ordered](
-                     detail::pipeline_state& state, channel_sender<detail::chunk<out_t>> out) {
-    auto [tx, rx] = channel<detail::chunk<T>>(chunks);
+                     pipeline_state& state, channel_sender<chunk<out_t>> out) {
+    auto [tx, rx] = channel<chunk<T>>(chunks);
     // An init-capture: clang 14 cannot capture a structured binding by name (P1091).
     state.on_cancel([rx = rx]() { rx.close(); });
     previous(state, std::move(tx));
-    state.start(detail::run_stage<T, out_t>(
-        shared, detail::stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));
+    state.start(
+        run_stage<T, out_t>(shared, stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));
   };
   if constexpr (is_sink) {
-    return pipeline(std::move(stages), [connect](detail::pipeline_state& state) { connect(state, {}); });
+    return pipeline(std::move(stages), [connect](pipeline_state& state) { connect(state, {}); });
   } else {
     return flow<out_t>(std::move(stages), std::move(connect), out_chunk, ordered_output);
+  }
+}
+
+}  // namespace detail
+
+/// Attaches a stage (or a sink, which yields a pipeline) to a flow. The
+/// stage's check() runs first; if it fails the result is a poisoned flow
+/// (no further errors), else the stage must implement the protocol.
+template <typename T, detail::stage_descriptor D>
+auto operator|(flow<T> upstream, D stage) {
+  if constexpr (detail::stage_accepts<D, T>()) {
+    return detail::attach(std::move(upstream), std::move(stage));
+  } else {
+    constexpr bool check_passed = detail::stage_check_passes<D, T>();
+    static_assert(!check_passed,
+                  "sluice: this stage type does not implement the stage protocol for the items flowing into it "
+                  "(output<In>, check, prepare, info, capacity, output_chunk, run: see "
+                  "sluice/stages/stage_protocol.hpp)");
+    return detail::poisoned_flow{};
   }
 }
 

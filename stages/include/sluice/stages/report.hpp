@@ -2,16 +2,23 @@
 //
 // Accounting, per stage, in units of the stage's *input* items:
 //
-//     items_in == items_out + dropped + failed          (always, after run)
+//     items_in == items_out + dropped + failed + cancelled     (always, after run)
 //
 //   items_in   items the stage received (a source: items it pulled from its range);
 //   items_out  inputs fully handled: their results were delivered downstream
 //              (for a sink: consumed);
 //   dropped    inputs handled without a result downstream and without an
-//              error: rejected by filter, discarded by cancellation or because
-//              downstream stopped early, or whose result could not be sent;
+//              error while the run went on: rejected by filter, or discarded
+//              because downstream stopped early (a for_each returned false,
+//              a to_channel reader left);
 //   failed     inputs whose function threw (after retries), whether the
-//              pipeline then failed fast or the item went to a dead-letter sink.
+//              pipeline then failed fast or the item went to a dead-letter sink;
+//   cancelled  inputs abandoned because the run was stopped (its stop token
+//              fired, or a fail-fast error tore it down): not started, cut
+//              short while waiting (e.g. a retry backoff, a body honouring the
+//              token), or whose result could no longer be sent.
+//   retries    extra calls of the stage's function made by a retry policy
+//              (not an item count: it is outside the balance).
 //   emitted    elements actually sent downstream. Equal to items_out for 1:1
 //              stages; differs for flat_map, batch, unbatch and batch stages.
 //              The next stage's items_in equals this stage's emitted.
@@ -38,6 +45,8 @@ struct stage_report {
   std::uint64_t emitted = 0;
   std::uint64_t dropped = 0;
   std::uint64_t failed = 0;
+  std::uint64_t cancelled = 0;
+  std::uint64_t retries = 0;
   std::chrono::nanoseconds busy_time{0};
   /// Input channel: capacity and peak depth in items (0 for sources).
   std::size_t queue_capacity = 0;
@@ -46,8 +55,8 @@ struct stage_report {
   double input_full_ratio = 0;
   double input_empty_ratio = 0;
 
-  /// items_in == items_out + dropped + failed.
-  [[nodiscard]] bool balanced() const noexcept { return items_in == items_out + dropped + failed; }
+  /// items_in == items_out + dropped + failed + cancelled.
+  [[nodiscard]] bool balanced() const noexcept { return items_in == items_out + dropped + failed + cancelled; }
 };
 
 /// The result of sluice::run.

@@ -1,7 +1,9 @@
 // Sources: where a pipeline's items come from.
 //
-//   sluice::from(vec)                 // a range, iterated lazily (by reference: vec must outlive run)
-//   sluice::from(std::move(vec))      // an owned range: items are moved out
+//   sluice::from(vec)                 // owns a copy of the range (vec may go away before run)
+//   sluice::from(std::move(vec))      // owns the range: no copy, items are moved out
+//   sluice::from_ref(vec)             // borrows: iterated in place, vec must outlive run()
+//   sluice::from(std::ref(vec))       // the same as from_ref(vec); std::cref(vec) too
 //   sluice::from(numbers(1000))       // a sluice::generator coroutine
 //   sluice::from(pages(http, url))    // a sluice::async_generator (may co_await between items)
 //   sluice::from([&](std::stop_token stop) { return pages(http, url, stop); })
@@ -13,11 +15,15 @@
 // when the run is cancelled or downstream has stopped. Items are sent in
 // chunks of `.chunk`; a channel source sends whatever is ready, up to that.
 //
+// from(range) always owns what it iterates, so a helper may return a flow
+// built over its local vector; borrowing is spelled out (from_ref). A range
+// that cannot be copied (a generator, a move-only view) must be moved in.
+//
 // An async generator's items go downstream one by one as they are produced
 // (its next item may be a network round trip away, so nothing waits to fill a
 // chunk). Cancellation is seen between items; a body that waits long should
 // take the stop_token form and pass the token on (sleep_for(d, stop),
-// http::client::get(url, {}, stop)). A generator runs once: a pipeline run a
+// http::client::get(url, {}, stop)): the token is the run's own. A generator runs once: a pipeline run a
 // second time gets no items from it.
 //
 // Accounting: items_in counts items pulled. A range that throws fails the
@@ -56,10 +62,11 @@ inline constexpr bool is_channel_receiver = false;
 template <typename T>
 inline constexpr bool is_channel_receiver<channel_receiver<T>> = true;
 
-// An lvalue range read in place. Not std::views::all's ref_view: clang 14
-// cannot instantiate libstdc++ 12's ref_view and owning_view.
+// A borrowed range read in place; a view, so range_source copies its items
+// instead of moving them out of the caller's container. Not std::ranges::
+// ref_view: clang 14 cannot instantiate libstdc++ 12's ref_view.
 template <typename R>
-class range_in_place {
+class range_in_place : public std::ranges::view_base {
  public:
   explicit range_in_place(R& range) : m_range(&range) {}
   auto begin() const { return std::ranges::begin(*m_range); }
@@ -69,11 +76,13 @@ class range_in_place {
   R* m_range;
 };
 
-template <typename View, bool Owned>
+// Iterates a range it holds: an owned container (its items are moved out)
+// or a view (range_in_place when borrowing; its items are copied).
+template <typename Range>
 class range_source {
  public:
-  using value_type = std::ranges::range_value_t<View>;
-  range_source(View view, source_options options) : m_view(std::move(view)), m_options(std::move(options)) {
+  using value_type = std::ranges::range_value_t<Range>;
+  range_source(Range range, source_options options) : m_range(std::move(range)), m_options(std::move(options)) {
     if (m_options.chunk == 0) m_options.chunk = 1;
   }
 
@@ -89,8 +98,8 @@ class range_source {
     std::vector<value_type> chunk;
     chunk.reserve(m_options.chunk);
     try {
-      for (auto it = std::ranges::begin(m_view); it != std::ranges::end(m_view) && !io.stopped(); ++it) {
-        if constexpr (Owned) {
+      for (auto it = std::ranges::begin(m_range); it != std::ranges::end(m_range) && !io.stopped(); ++it) {
+        if constexpr (!std::ranges::view<Range>) {
           chunk.push_back(std::ranges::iter_move(it));
         } else {
           chunk.push_back(*it);
@@ -115,7 +124,7 @@ class range_source {
   }
 
  private:
-  View m_view;
+  Range m_range;
   source_options m_options;
 };
 
@@ -175,9 +184,7 @@ class async_generator_source {
 
   template <typename>
   task<void> run(stage_io<none, T>& io) {
-    std::stop_source stop;
-    io.state().on_cancel([stop]() mutable { stop.request_stop(); });
-    async_generator<T> generator = m_make(stop.get_token());
+    async_generator<T> generator = m_make(io.stop_token());
     while (!io.stopped()) {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
       std::optional<T> item = co_await next;
@@ -218,24 +225,40 @@ auto from(async_generator<T> generator, source_options options = {}) {
   return from([shared](std::stop_token) { return std::move(*shared); }, std::move(options));
 }
 
-/// A source over any input range. An lvalue range is read in place (it must
-/// outlive run()); an rvalue range is owned and its items are moved out.
+/// A source over any input range, which it owns: an lvalue is copied, an
+/// rvalue moved in (its items are then moved out). To iterate a range in
+/// place instead, borrow it with from_ref(r) or from(std::ref(r)).
 template <std::ranges::input_range R>
-requires std::ranges::viewable_range<R> &&
-    (!detail::is_channel_receiver<std::remove_cvref_t<R>>)auto from(R&& range, source_options options = {}) {
-  constexpr bool owned = !std::is_lvalue_reference_v<R>;
-  std::size_t chunk = options.chunk ? options.chunk : 1;
-  if constexpr (owned) {
-    // The range itself, not std::views::all's owning_view (see range_in_place).
-    using range_t = std::remove_cvref_t<R>;
-    using value_t = std::ranges::range_value_t<range_t>;
+requires(!detail::is_channel_receiver<std::remove_cvref_t<R>>) auto from(R&& range, source_options options = {}) {
+  using owned_t = std::remove_cvref_t<R>;
+  constexpr bool can_own = std::is_constructible_v<owned_t, R&&>;
+  static_assert(can_own,
+                "sluice::from: this range cannot be copied; move it in (from(std::move(r))) or borrow it "
+                "(from_ref(r), which must then outlive run())");
+  if constexpr (can_own) {
+    using value_t = std::ranges::range_value_t<owned_t>;
+    std::size_t chunk = options.chunk ? options.chunk : 1;
     return detail::make_source<value_t>(
-        detail::range_source<range_t, owned>(range_t(std::forward<R>(range)), std::move(options)), chunk);
+        detail::range_source<owned_t>(owned_t(std::forward<R>(range)), std::move(options)), chunk);
   } else {
-    using view_t = detail::range_in_place<std::remove_reference_t<R>>;
-    using value_t = std::ranges::range_value_t<view_t>;
-    return detail::make_source<value_t>(detail::range_source<view_t, owned>(view_t(range), std::move(options)), chunk);
+    return detail::poisoned_flow{};  // the static_assert above is the only error
   }
+}
+
+/// A source borrowing `range.get()`: iterated in place, items copied. The
+/// range must outlive run() and must not change while the pipeline runs.
+template <std::ranges::input_range R>
+auto from(std::reference_wrapper<R> range, source_options options = {}) {
+  using view_t = detail::range_in_place<R>;  // not std::ranges::ref_view: see range_in_place
+  using value_t = std::ranges::range_value_t<view_t>;
+  std::size_t chunk = options.chunk ? options.chunk : 1;
+  return detail::make_source<value_t>(detail::range_source<view_t>(view_t(range.get()), std::move(options)), chunk);
+}
+
+/// Borrows `range` (same as from(std::ref(range))): it must outlive run().
+template <std::ranges::input_range R>
+auto from_ref(R& range, source_options options = {}) {
+  return from(std::ref(range), std::move(options));
 }
 
 /// A source receiving from a channel until it is closed and drained.

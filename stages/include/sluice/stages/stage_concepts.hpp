@@ -6,7 +6,7 @@
 //   };
 //   struct fetch_page {                                   // async, per item
 //     sluice::task<page> process(url u);                  // called concurrently (up to .concurrency)
-//   };
+//   };                                                    // or process(url u, std::stop_token stop)
 //   struct dedupe {                                       // batch
 //     std::vector<row> process_batch(std::vector<row>& rows);
 //   };
@@ -22,7 +22,8 @@
 //           per received chunk (up to `.batch` items), inline, in order.
 // A struct fitting none of them fails to compile with one static_assert
 // message that lists them. The struct is moved into the pipeline; process
-// is called on that copy.
+// is called on that copy. The per-item forms may take the run's
+// std::stop_token as a last parameter (stopped when the run is cancelled).
 #pragma once
 
 #include <chrono>
@@ -30,6 +31,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -39,6 +41,7 @@
 #include "sluice/stages/async_map.hpp"
 #include "sluice/stages/map.hpp"
 #include "sluice/stages/pipeline.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 namespace detail {
@@ -46,22 +49,44 @@ template <typename T>
 struct is_vector : std::false_type {};
 template <typename T, typename A>
 struct is_vector<std::vector<T, A>> : std::true_type {};
+
+template <typename S, typename In>
+concept process_takes_stop = requires(S& s, In&& item, std::stop_token stop) {
+  s.process(std::forward<In>(item), stop);
+};
+template <typename S, typename In>
+concept has_process = process_takes_stop<S, In> || requires(S& s, In&& item) {
+  s.process(std::forward<In>(item));
+};
+
+/// The per-item function of a custom stage: calls process on the shared
+/// struct, with the run's token when process takes one.
+template <typename S>
+struct call_process {
+  std::shared_ptr<S> stage;
+  template <typename In>
+  requires has_process<S, In>
+  auto operator()(In&& item, std::stop_token stop) const {
+    if constexpr (process_takes_stop<S, In>) {
+      return stage->process(std::forward<In>(item), std::move(stop));
+    } else {
+      return stage->process(std::forward<In>(item));
+    }
+  }
+};
+
+template <typename S, typename In>
+using process_result_t = std::invoke_result_t<const call_process<S>&, In&&, std::stop_token>;
 }  // namespace detail
 
 /// `Out process(In)` with a non-task, non-void Out.
 template <typename S, typename In>
-concept sync_item_stage = requires(S& s, In&& item) {
-  {s.process(std::forward<In>(item))};
-}
-&&!detail::is_task<decltype(std::declval<S&>().process(std::declval<In&&>()))>::value &&
-    !std::is_void_v<decltype(std::declval<S&>().process(std::declval<In&&>()))>;
+concept sync_item_stage = detail::has_process<S, In> && !detail::is_task<detail::process_result_t<S, In>>::value &&
+                          !std::is_void_v<detail::process_result_t<S, In>>;
 
 /// `task<Out> process(In)`.
 template <typename S, typename In>
-concept async_item_stage = requires(S& s, In&& item) {
-  {s.process(std::forward<In>(item))};
-}
-&&detail::is_task<decltype(std::declval<S&>().process(std::declval<In&&>()))>::value;
+concept async_item_stage = detail::has_process<S, In> && detail::is_task<detail::process_result_t<S, In>>::value;
 
 /// `std::vector<Out> process_batch(std::vector<In>&)`.
 template <typename S, typename In>
@@ -90,56 +115,46 @@ struct custom_stage_options {
 namespace detail {
 
 template <typename S>
-std::string custom_name(const custom_stage_options& options) {
-  if (!options.name.empty()) return options.name;
-  if constexpr (requires { S::name; }) return std::string(S::name);
-  return "custom";
+custom_stage_options named_custom(custom_stage_options options) {
+  if constexpr (requires { S::name; }) {
+    if (options.name.empty()) options.name = S::name;
+  }
+  if (options.batch == 0) options.batch = 1;
+  return options;
 }
 
 template <typename S>
-class custom_stage_adapter {
+class custom_stage_adapter : public stage_base<custom_stage_adapter<S>, custom_stage_options> {
  public:
-  using sluice_stage = void;
-
   template <typename In>
   static auto output_of() {
     if constexpr (sync_item_stage<S, In>) {
-      return std::type_identity<decltype(std::declval<S&>().process(std::declval<In&&>()))>{};
+      return std::type_identity<process_result_t<S, In>>{};
     } else if constexpr (async_item_stage<S, In>) {
-      return std::type_identity<
-          typename is_task<decltype(std::declval<S&>().process(std::declval<In&&>()))>::value_type>{};
+      return std::type_identity<typename is_task<process_result_t<S, In>>::value_type>{};
     } else if constexpr (batch_stage<S, In>) {
       return std::type_identity<typename decltype(std::declval<S&>().process_batch(
           std::declval<std::vector<In>&>()))::value_type>{};
     } else {
-      return std::type_identity<none>{};
+      return std::type_identity<poisoned>{};
     }
   }
   template <typename In>
   using output = typename decltype(output_of<In>())::type;
 
   custom_stage_adapter(S s, custom_stage_options options)
-      : m_stage(std::make_shared<S>(std::move(s))), m_options(std::move(options)) {
-    if (m_options.batch == 0) m_options.batch = 1;
-  }
+      : stage_base<custom_stage_adapter<S>, custom_stage_options>(named_custom<S>(std::move(options)), "custom"),
+        m_stage(std::make_shared<S>(std::move(s))) {}
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(custom_stage<S, In>,
+  static constexpr bool check() {
+    constexpr bool ok = custom_stage<S, In>;
+    static_assert(ok,
                   "sluice: this type is not a pipeline stage for the items flowing into it. A custom stage needs "
                   "one of: `Out process(In)` (sync, per item), `sluice::task<Out> process(In)` (async, per item) "
                   "or `std::vector<Out> process_batch(std::vector<In>&)` (batch), where In is the item type.");
+    return ok;
   }
-  template <typename In>
-  void prepare() const {
-    if (m_options.on_error.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
-      throw std::logic_error("sluice::stage: retry needs a copyable item type");
-  }
-  [[nodiscard]] stage_info info() const {
-    return {.name = custom_name<S>(m_options), .kind = "custom", .parameters = {}, .capacity = 0};
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
-  [[nodiscard]] std::size_t output_chunk(std::size_t in) const noexcept { return in; }
   // Only the async form may reorder (and only when not asked to keep order).
   template <typename In>
   [[nodiscard]] bool ordered_output() const noexcept {
@@ -148,19 +163,17 @@ class custom_stage_adapter {
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
-    auto s = m_stage;
     if constexpr (sync_item_stage<S, In>) {
-      auto fn = [s](In item) { return s->process(std::move(item)); };
-      map_stage<decltype(fn)> inner(
-          std::move(fn), {.name = m_options.name, .capacity = m_options.capacity, .on_error = m_options.on_error});
+      map_stage<call_process<S>> inner(
+          call_process<S>{m_stage},
+          {.name = m_options.name, .capacity = m_options.capacity, .on_error = m_options.on_error});
       co_await inner.template run<In>(io);
     } else if constexpr (async_item_stage<S, In>) {
-      auto fn = [s](In item) { return s->process(std::move(item)); };
-      async_map_stage<decltype(fn)> inner(std::move(fn), {.name = m_options.name,
-                                                          .concurrency = m_options.concurrency,
-                                                          .ordered = m_options.ordered,
-                                                          .capacity = m_options.capacity,
-                                                          .on_error = m_options.on_error});
+      async_map_stage<call_process<S>> inner(call_process<S>{m_stage}, {.name = m_options.name,
+                                                                        .concurrency = m_options.concurrency,
+                                                                        .ordered = m_options.ordered,
+                                                                        .capacity = m_options.capacity,
+                                                                        .on_error = m_options.on_error});
       co_await inner.template run<In>(io);
     } else {
       co_await run_batches(io);
@@ -209,8 +222,8 @@ class custom_stage_adapter {
   template <typename In>
   using output_vector = std::vector<output<In>>;
 
+  using stage_base<custom_stage_adapter<S>, custom_stage_options>::m_options;
   std::shared_ptr<S> m_stage;
-  custom_stage_options m_options;
 };
 
 }  // namespace detail

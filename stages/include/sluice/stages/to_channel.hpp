@@ -7,11 +7,13 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "sluice/core/channel.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -25,26 +27,20 @@ struct to_channel_options {
 namespace detail {
 
 template <typename T>
-class to_channel_stage {
+class to_channel_stage : public stage_base<to_channel_stage<T>, to_channel_options> {
  public:
-  using sluice_stage = void;
   template <typename In>
   using output = none;
 
   to_channel_stage(channel_sender<T> tx, to_channel_options options)
-      : m_tx(std::move(tx)), m_options(std::move(options)) {}
+      : stage_base<to_channel_stage<T>, to_channel_options>(std::move(options), "to_channel"), m_tx(std::move(tx)) {}
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(std::is_same_v<In, T>, "sluice::to_channel: the channel's item type must equal the pipeline's");
+  static constexpr bool check() {
+    constexpr bool same = std::is_same_v<In, T>;
+    static_assert(same, "sluice::to_channel: the channel's item type must equal the pipeline's");
+    return same;
   }
-  template <typename In>
-  void prepare() const {}
-  [[nodiscard]] stage_info info() const {
-    return {.name = name_or(m_options.name, "to_channel"), .kind = "to_channel", .parameters = {}, .capacity = 0};
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
-  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
@@ -60,12 +56,11 @@ class to_channel_stage {
         io.completed(1);
       }
     }
-    if (m_options.close) m_tx.close();
+    if (this->m_options.close) m_tx.close();
   }
 
  private:
   channel_sender<T> m_tx;
-  to_channel_options m_options;
 };
 
 }  // namespace detail

@@ -5,35 +5,31 @@
 #pragma once
 
 #include <iterator>
+#include <type_traits>
 #include <vector>
 
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 namespace detail {
 
 template <typename T>
-class to_vector_stage {
+class to_vector_stage : public stage_base<to_vector_stage<T>> {
  public:
-  using sluice_stage = void;
   template <typename In>
   using output = none;
 
-  to_vector_stage(std::vector<T>& out, stage_options options) : m_out(&out), m_options(std::move(options)) {}
+  to_vector_stage(std::vector<T>& out, stage_options options)
+      : stage_base<to_vector_stage<T>>(std::move(options), "to_vector"), m_out(&out) {}
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(std::is_constructible_v<T, In&&>,
-                  "sluice::to_vector: the vector's element type cannot be constructed from the items reaching it");
+  static constexpr bool check() {
+    constexpr bool ok = std::is_constructible_v<T, In&&>;
+    static_assert(ok, "sluice::to_vector: the vector's element type cannot be constructed from the items reaching it");
+    return ok;
   }
-  template <typename In>
-  void prepare() const {}
-  [[nodiscard]] stage_info info() const {
-    return {.name = name_or(m_options.name, "to_vector"), .kind = "to_vector", .parameters = {}, .capacity = 0};
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
-  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
@@ -56,7 +52,6 @@ class to_vector_stage {
 
  private:
   std::vector<T>* m_out;
-  stage_options m_options;
 };
 
 }  // namespace detail

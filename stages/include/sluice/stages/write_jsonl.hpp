@@ -21,6 +21,7 @@
 #include "sluice/core/json.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/stage_protocol.hpp"
 
 namespace sluice {
 
@@ -42,27 +43,20 @@ struct default_json {
 };
 
 template <typename F>
-class write_jsonl_stage {
+class write_jsonl_stage : public stage_base<write_jsonl_stage<F>> {
  public:
-  using sluice_stage = void;
   template <typename In>
   using output = none;
 
   write_jsonl_stage(std::ostream& os, F to_json, stage_options options)
-      : m_os(&os), m_to_json(std::move(to_json)), m_options(std::move(options)) {}
+      : stage_base<write_jsonl_stage<F>>(std::move(options), "write_jsonl"), m_os(&os), m_to_json(std::move(to_json)) {}
 
   template <typename In>
-  static constexpr void check() {
-    static_assert(std::invocable<F&, const In&>,
-                  "sluice::write_jsonl: to_json must be callable with the item type reaching the sink");
+  static constexpr bool check() {
+    constexpr bool ok = std::invocable<F&, const In&>;
+    static_assert(ok, "sluice::write_jsonl: to_json must be callable with the item type reaching the sink");
+    return ok;
   }
-  template <typename In>
-  void prepare() const {}
-  [[nodiscard]] stage_info info() const {
-    return {.name = name_or(m_options.name, "write_jsonl"), .kind = "write_jsonl", .parameters = {}, .capacity = 0};
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
-  [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
@@ -73,15 +67,10 @@ class write_jsonl_stage {
       if (!*m_os) throw std::runtime_error("sluice::write_jsonl: stream write failed");
     };
     while (auto in = co_await io.recv()) {
-      auto& items = in->items;
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if (io.stopped()) {
-          io.drop(items.size() - i);
-          break;
-        }
-        const In& item = items[i];
-        if (io.call(m_options.on_error, write, item, in->first_index + i)) io.completed(1);
-      }
+      io.for_each_item(*in, [&](In& item, std::size_t index) {
+        const In& line = item;
+        if (io.call(this->m_options.on_error, write, line, index)) io.completed(1);
+      });
     }
     m_os->flush();
   }
@@ -89,7 +78,6 @@ class write_jsonl_stage {
  private:
   std::ostream* m_os;
   F m_to_json;
-  stage_options m_options;
 };
 
 }  // namespace detail

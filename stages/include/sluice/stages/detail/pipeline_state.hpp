@@ -2,10 +2,14 @@
 // the first error. Every stage coroutine of the run holds a reference; run()
 // keeps it alive until all of them finished.
 //
-// Cancellation closes every channel of the run. That is the one mechanism
-// that wakes everything: a sender waiting on a full channel gets false, a
-// receiver drains what is left and then sees the end. Stages then discard
-// (count as dropped) whatever still reaches them, so nothing waits forever.
+// One cancellation model: the run owns a std::stop_source. The user's stop
+// token (run's argument) is chained into it, a fail-fast error requests it,
+// and every wait of the run listens to its token: retry backoff sleeps
+// (sleep_for(d, token)), async generator sources, user functions that take a
+// std::stop_token, and the channels between stages, which a stop callback
+// closes (a sender waiting on a full channel gets false, a receiver drains
+// what is left and then sees the end). Stages then discard whatever still
+// reaches them, counted as `cancelled`, so nothing waits forever.
 #pragma once
 
 #include <atomic>
@@ -16,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -62,6 +68,8 @@ struct stage_stats {
   std::atomic<std::uint64_t> emitted{0};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> cancelled{0};
+  std::atomic<std::uint64_t> retries{0};
   std::atomic<std::int64_t> busy_ns{0};
   std::atomic<std::uint64_t> next_seq{0};  // numbers the chunks this stage sends
   // busy time is divided by this: concurrent stages (async_map) sum the
@@ -86,17 +94,21 @@ class pipeline_state {
   [[nodiscard]] const stage_info& info(std::size_t stage) const noexcept { return m_stages[stage]; }
   [[nodiscard]] std::size_t size() const noexcept { return m_stages.size(); }
 
-  /// True once cancelled or failed. Cheap: stages poll it per item.
-  [[nodiscard]] bool stopped() const noexcept { return m_stopped.load(std::memory_order_relaxed); }
+  /// True once cancelled or failed. Cheap (one atomic load): stages poll it per item.
+  [[nodiscard]] bool stopped() const noexcept { return m_stop.stop_requested(); }
+  /// The run's token: stopped when the run is cancelled or fails.
+  [[nodiscard]] std::stop_token token() const noexcept { return m_stop.get_token(); }
 
-  /// Stops the run: sets stopped() and closes every registered channel. Idempotent.
-  void cancel();
+  /// Stops the run: requests stop on the run's source, which closes every
+  /// registered channel (on_cancel). Idempotent.
+  void cancel() { m_stop.request_stop(); }
   /// Records the first error (later ones are counted by their stage only), then cancels.
   void fail(std::size_t stage, std::size_t item_index, std::exception_ptr error);
   /// Marks the run as cancelled by the user (for the report), then cancels.
   void cancel_by_user();
 
-  /// Registers a close action run by cancel() (at once if already cancelled).
+  /// Registers a close action run when the run's token is stopped (at once
+  /// if it already is).
   void on_cancel(std::function<void()> close);
 
   /// Starts a stage coroutine on the runtime.
@@ -113,7 +125,9 @@ class pipeline_state {
   runtime& m_runtime;
   std::vector<stage_info> m_stages;
   std::unique_ptr<stage_stats[]> m_stats;
-  std::atomic<bool> m_stopped{false};
+  void run_closers();
+
+  std::stop_source m_stop;
   std::atomic<bool> m_user_cancelled{false};
   std::mutex m_mutex;  // guards everything below
   bool m_cancelled = false;
@@ -122,6 +136,12 @@ class pipeline_state {
   std::size_t m_error_stage = 0;
   std::size_t m_error_item = 0;
   std::vector<join_handle<void>> m_stage_tasks;
+  // Last member: destroyed first, so no closer runs on a half-destroyed state.
+  struct closers_on_stop {
+    pipeline_state* state;
+    void operator()() const { state->run_closers(); }
+  };
+  std::stop_callback<closers_on_stop> m_on_stop;
 };
 
 }  // namespace sluice::detail

@@ -13,6 +13,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -20,8 +21,10 @@
 
 #include "sluice/core/channel.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/detail/stage_call.hpp"
 #include "sluice/stages/error_policy.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 
@@ -41,17 +44,51 @@ struct input_chunk {
 class stage_context {
  public:
   stage_context(pipeline_state& state, std::size_t index) noexcept
-      : m_state(&state), m_index(index), m_stats(&state.stats(index)) {}
+      : m_state(&state), m_index(index), m_stats(&state.stats(index)), m_token(state.token()) {}
 
   [[nodiscard]] pipeline_state& state() const noexcept { return *m_state; }
   [[nodiscard]] runtime& rt() const noexcept { return m_state->rt(); }
   [[nodiscard]] stage_stats& stats() const noexcept { return *m_stats; }
   [[nodiscard]] std::size_t index() const noexcept { return m_index; }
   [[nodiscard]] const std::string& name() const noexcept { return m_state->info(m_index).name; }
+  /// True once the run is cancelled or failed (its token is stopped).
   [[nodiscard]] bool stopped() const noexcept { return m_state->stopped(); }
+  /// The run's stop token: pass it to every wait a stage makes.
+  [[nodiscard]] const std::stop_token& stop_token() const noexcept { return m_token; }
 
-  void drop(std::size_t n) const noexcept { stage_stats::bump(m_stats->dropped, n); }
+  /// `n` inputs discarded without a result and without an error: counted as
+  /// cancelled when the run is stopped (abandoned), else as dropped (e.g.
+  /// downstream stopped early).
+  void drop(std::size_t n) const noexcept { stage_stats::bump(stopped() ? m_stats->cancelled : m_stats->dropped, n); }
+  /// `n` inputs rejected on purpose (filter): always dropped.
+  void reject(std::size_t n) const noexcept { stage_stats::bump(m_stats->dropped, n); }
   void completed(std::size_t n) const noexcept { stage_stats::bump(m_stats->items_out, n); }
+
+  /// Runs body(item, index) on each item of a received chunk, one after
+  /// another, and counts the time as busy. Stops when the run stops (the
+  /// rest count as cancelled) or when body returns false (the rest count as
+  /// dropped; for_each_item then returns false).
+  template <typename In, typename Body>
+  bool for_each_item(input_chunk<In>& in, Body&& body) const {
+    auto& items = in.items;
+    const auto started = std::chrono::steady_clock::now();
+    bool go_on = true;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (stopped()) {
+        drop(items.size() - i);
+        break;
+      }
+      if constexpr (std::is_void_v<decltype(body(items[i], i))>) {
+        body(items[i], in.first_index + i);
+      } else if (!body(items[i], in.first_index + i)) {
+        drop(items.size() - i - 1);
+        go_on = false;
+        break;
+      }
+    }
+    m_stats->busy(std::chrono::steady_clock::now() - started);
+    return go_on;
+  }
 
   /// An exception not tied to an item (a source's range threw): fail fast.
   void fail_unindexed(std::exception_ptr error) const {
@@ -78,12 +115,13 @@ class stage_context {
     }
   }
 
-  /// Calls `fn(item)` under `policy` for a synchronous stage: retries at once.
-  /// Returns the result, or nullopt when the item failed (already counted and
-  /// reported). void results come back as std::monostate.
+  /// Calls `fn(item)` (or `fn(item, stop_token())`) under `policy` for a
+  /// synchronous stage: retries at once. Returns the result, or nullopt when
+  /// the item failed or was abandoned (already counted and reported). void
+  /// results come back as std::monostate.
   template <typename F, typename In>
   auto call(const error_policy& policy, F& fn, In& item, std::size_t item_index) const {
-    using result_t = std::invoke_result_t<F&, In&&>;
+    using result_t = stage_call_result_t<F, In>;
     using stored_t = std::conditional_t<std::is_void_v<result_t>, std::monostate, result_t>;
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
@@ -97,23 +135,26 @@ class stage_context {
       } catch (...) {
         error = std::current_exception();
       }
-      if (attempt >= policy.retry.attempts || stopped()) break;
+      if (attempt >= policy.retry.attempts) break;
+      if (stopped()) {
+        drop(1);  // a retry was due, but the run stopped: abandoned
+        return std::optional<stored_t>();
+      }
+      count_retry();
     }
     item_failed(policy, item_index, &item, std::move(error));
     return std::optional<stored_t>();
   }
 
   /// As call(), for fn(In) -> task<Out>: awaits it, sleeping with backoff
-  /// between attempts. A stop request ends the waiting and drops the item.
+  /// between attempts on the run's token. A stop request ends the waiting;
+  /// the item then counts as cancelled, as does an error raised once the run
+  /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
   task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
     std::exception_ptr error;
-    auto backoff = std::chrono::duration_cast<std::chrono::nanoseconds>(policy.retry.backoff);
     for (std::size_t attempt = 1;; ++attempt) {
-      if (stopped()) {
-        drop(1);
-        co_return std::nullopt;
-      }
+      if (stopped()) break;
       auto started = std::chrono::steady_clock::now();
       try {
         auto work = invoke_keeping(policy, fn, item);
@@ -124,14 +165,12 @@ class stage_context {
         error = std::current_exception();
       }
       m_stats->busy(std::chrono::steady_clock::now() - started);
-      if (attempt >= policy.retry.attempts) break;
-      if (!co_await sleep_unless_stopped(backoff)) break;
-      backoff = std::min<std::chrono::nanoseconds>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(backoff * policy.retry.multiplier),
-          policy.retry.max_backoff);
+      if (attempt >= policy.retry.attempts || stopped()) break;
+      auto wait = retry_backoff(policy.retry, attempt);  // named first: see the g++ 12 note in docs/known-issues.md
+      if (!co_await sleep_for(wait, stop_token())) break;
+      count_retry();
     }
-    if (stopped() && policy.fails_fast()) {
-      // The run is already being torn down; this item simply did not finish.
+    if (stopped()) {
       drop(1);
       co_return std::nullopt;
     }
@@ -140,29 +179,22 @@ class stage_context {
   }
 
  private:
-  // Passes a copy while the item may be needed again (retry, dead letter).
+  // Passes a copy while the item may be needed again (retry, dead letter),
+  // and the run's token when fn takes one.
   template <typename F, typename In>
-  static decltype(auto) invoke_keeping(const error_policy& policy, F& fn, In& item) {
+  decltype(auto) invoke_keeping(const error_policy& policy, F& fn, In& item) const {
     if constexpr (std::is_copy_constructible_v<In>) {
-      if (policy.keeps_items()) return std::invoke(fn, In(item));
+      if (policy.keeps_items()) return invoke_stage_fn(fn, In(item), m_token);
     }
-    return std::invoke(fn, std::move(item));
+    return invoke_stage_fn(fn, std::move(item), m_token);
   }
 
-  // Sleeps in short slices so cancellation is noticed within a few ms.
-  task<bool> sleep_unless_stopped(std::chrono::nanoseconds d) const {
-    auto deadline = std::chrono::steady_clock::now() + d;
-    while (!stopped()) {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) co_return true;
-      co_await sleep_for(std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(5)));
-    }
-    co_return false;
-  }
+  void count_retry() const noexcept { stage_stats::bump(m_stats->retries, 1); }
 
   pipeline_state* m_state;
   std::size_t m_index;
   stage_stats* m_stats;
+  std::stop_token m_token;  // a copy per stage: passing it costs no atomic operation per item
 };
 
 /// Holds an awaiter that can be neither copied nor moved (the channel's),
