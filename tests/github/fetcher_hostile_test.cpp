@@ -5,9 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <regex>
 #include <stop_token>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "github_test_support.hpp"
 
@@ -239,4 +243,27 @@ TEST(GithubHostile, StopEndsARateLimitWait) {
     EXPECT_EQ(r.failure->status, 0);
     EXPECT_EQ(r.failure->message, "cancelled");
   }
+}
+
+TEST(GithubHostile, ARateLimitWaitCountsDownInTheProgressReports) {
+  fg::server srv({.repos = {{.owner = "a", .name = "b", .issues = 3, .pulls = 1, .seed = 2}}});
+  srv.exhaust_rate_limit(3s);
+  auto options = quick_options(srv);
+  std::mutex mutex;
+  std::vector<std::int64_t> remaining;  // distinct values, in the order seen
+  std::vector<std::string> ends;
+  options.on_progress = [&](const gh::fetch_progress& p) {
+    if (p.wait_remaining.count() <= 0) return;
+    std::lock_guard lock(mutex);
+    if (remaining.empty() || remaining.back() != p.wait_remaining.count()) remaining.push_back(p.wait_remaining.count());
+    ends.push_back(p.wait_until);
+  };
+  auto run = fetch(options, {"a/b"});
+  ASSERT_TRUE(run.reports[0].ok()) << run.reports[0].failure->message;
+  EXPECT_EQ(*run.reports[0].stats, expected_stats(*srv.repo("a/b")));
+  // The pause (reset + 1 s, about 4 s) was reported at least once a second, counting down.
+  ASSERT_GE(remaining.size(), 2u);
+  for (std::size_t i = 1; i < remaining.size(); ++i) EXPECT_LT(remaining[i], remaining[i - 1]);
+  const std::regex utc(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$)");
+  for (const auto& end : ends) EXPECT_TRUE(std::regex_match(end, utc)) << end;
 }

@@ -71,9 +71,11 @@ TEST(Cancellation, BodiesHonouringTheTokenLetARunStopWithinMilliseconds) {
   EXPECT_TRUE(report.cancelled);
   EXPECT_TRUE(out.empty());
   const auto& stage = report.stages[1];
-  EXPECT_GE(stage.cancelled, static_cast<std::uint64_t>(concurrency));  // the bodies cut short
+  // The bodies cut short: cancelled, except that a body which returned its
+  // value just as the stop arrived may have passed it on (the sink then
+  // counts it as cancelled: `out` stays empty and the counters balance).
+  EXPECT_GE(stage.cancelled + stage.items_out, static_cast<std::uint64_t>(concurrency));
   EXPECT_EQ(stage.failed, 0u);
-  EXPECT_EQ(stage.items_out, 0u);
   expect_chained(report);
 }
 

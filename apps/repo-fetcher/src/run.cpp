@@ -78,6 +78,9 @@ class diagnostics {
                   m_total, static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
                   static_cast<double>(p.json_bytes) / 1e6);
     m_err << line;
+    // A rate-limit pause counts down (the fetcher reports once a second).
+    if (p.wait_remaining.count() > 0)
+      m_err << ", rate limit: waiting " << p.wait_remaining.count() << " s until " << p.wait_until;
     m_err.flush();
     m_line_shown = true;
   }

@@ -346,18 +346,23 @@ class fetcher::state {
     return std::nullopt;
   }
 
-  // Waits while a rate limit pauses every request; false when stopped meanwhile.
+  // Waits while a rate limit pauses every request; false when stopped
+  // meanwhile. Wakes at least once a second to report progress, so a
+  // progress display counts the pause down.
   task<bool> wait_gate() {
     for (;;) {
-      steady::time_point until;
-      {
-        std::lock_guard lock(m_gate_mutex);
-        until = m_pause_until;
-      }
-      if (until <= steady::now()) co_return true;
-      auto nap = sleep_until(until, m_stop.get_token());
+      const steady::time_point until = pause_end();
+      const auto now = steady::now();
+      if (until <= now) co_return true;
+      auto nap = sleep_until(std::min(until, now + seconds(1)), m_stop.get_token());
       if (!co_await nap) co_return false;
+      report_progress();
     }
+  }
+
+  steady::time_point pause_end() const {
+    std::lock_guard lock(m_gate_mutex);
+    return m_pause_until;
   }
 
   void pause_all_until(steady::time_point until) {
@@ -385,6 +390,11 @@ class fetcher::state {
     p.requests = m_requests.load();
     p.pages = m_pages.load();
     p.json_bytes = m_json_bytes.load();
+    const auto left = pause_end() - steady::now();
+    if (left > steady::duration::zero()) {
+      p.wait_remaining = std::chrono::ceil<seconds>(left);
+      p.wait_until = end_of_wait_text(std::chrono::ceil<milliseconds>(left));
+    }
     m_opt.on_progress(p);
   }
 
@@ -404,7 +414,7 @@ class fetcher::state {
   std::stop_source m_stop;  // requested on a 401 or when fetch_options::stop is
   std::atomic<bool> m_unauthorized{false};
 
-  std::mutex m_gate_mutex;
+  mutable std::mutex m_gate_mutex;
   steady::time_point m_pause_until{};
   std::int64_t m_announced_reset = 0;
 

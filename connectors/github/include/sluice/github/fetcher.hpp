@@ -76,6 +76,12 @@ struct fetch_progress {
   std::uint64_t requests = 0;
   std::uint64_t pages = 0;
   std::uint64_t json_bytes = 0;
+  /// While a rate limit pauses every request: the time left (whole seconds,
+  /// rounded up) and the pause's end as a UTC date-time; 0 and empty
+  /// otherwise. Reported at least once a second during a pause, so a
+  /// progress display can count down.
+  std::chrono::seconds wait_remaining{0};
+  std::string wait_until{};
 };
 
 /// Counters over a fetcher's lifetime (tests, benchmarks).
