@@ -37,6 +37,7 @@
 #include "sluice/files/atomic_file.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
+#include "sluice/stages/write_jsonl.hpp"
 
 namespace sluice::files {
 
@@ -62,21 +63,6 @@ struct as_text {
     static_assert(std::is_convertible_v<const T&, std::string_view>,
                   "sluice::files::write_lines: items must be string-like; give a to_text function");
     return std::string_view(item);
-  }
-};
-
-struct as_json {
-  template <typename T>
-  std::string operator()(const T& item) const {
-    if constexpr (std::is_same_v<T, bool>) {
-      return item ? "true" : "false";
-    } else if constexpr (std::is_arithmetic_v<T>) {
-      return std::to_string(item);
-    } else {
-      static_assert(std::is_convertible_v<const T&, std::string_view>,
-                    "sluice::files::write_jsonl: give a to_json function for this item type");
-      return json_quote(std::string_view(item));
-    }
   }
 };
 
@@ -180,7 +166,7 @@ auto write_lines(std::filesystem::path path, write_options options = {}, F to_te
 }
 
 /// Writes each item as one line of JSON to `path`, atomically.
-template <typename F = detail::as_json>
+template <typename F = sluice::detail::default_json>  // the DSL jsonl sink's: one JSON rule for items
 auto write_jsonl(std::filesystem::path path, F to_json = {}, write_options options = {}) {
   return detail::file_sink_stage<F>(std::move(path), std::move(to_json), std::move(options), "write_jsonl");
 }
