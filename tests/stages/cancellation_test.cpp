@@ -186,7 +186,7 @@ TEST(Retries, SyncAndAsyncStagesCountTheirRetries) {
   };
   std::vector<int> out;
   auto report = sluice::run(rt, sluice::from(iota(40)) |
-                                    sluice::map(fails_first_time, {.on_error = sluice::retry({.attempts = 2})}) |
+                                    sluice::map(fails_first_time, {.on_error = sluice::retry({.max_attempts = 2})}) |
                                     sluice::parallel_map([](int x) { return x; }) | sluice::to_vector(out));
   EXPECT_EQ(out.size(), 40u);
   EXPECT_EQ(report.stages[1].retries, 40u);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <stdexcept>
 #include <stop_token>
@@ -132,7 +133,7 @@ TEST(Errors, RetryWithBackoffRecoversTransientFailures) {
   (void)flaky;
   auto report = sluice::run(
       rt, sluice::from(iota(50)) |
-              sluice::async_map(flaky_shared, {.on_error = sluice::retry({.attempts = 3, .backoff = 1ms})}) |
+              sluice::async_map(flaky_shared, {.on_error = sluice::retry({.max_attempts = 3, .base_delay = 1ms})}) |
               sluice::to_vector(out));
   std::sort(out.begin(), out.end());
   EXPECT_EQ(out, iota(50));
@@ -153,7 +154,7 @@ TEST(Errors, RetriesExhaustedThenFailFast) {
   };
   try {
     sluice::run(rt, sluice::from(iota(1)) |
-                        sluice::async_map(always, {.on_error = sluice::retry({.attempts = 4, .backoff = 1ms})}) |
+                        sluice::async_map(always, {.on_error = sluice::retry({.max_attempts = 4, .base_delay = 1ms})}) |
                         sluice::for_each([](int) {}));
     ADD_FAILURE() << "run did not throw";
   } catch (const sluice::pipeline_error& e) {
@@ -162,6 +163,44 @@ TEST(Errors, RetriesExhaustedThenFailFast) {
     EXPECT_EQ(e.report().stages[1].cancelled, 0u);
   }
   EXPECT_EQ(calls.load(), 4);
+}
+
+TEST(Errors, TheRetryPolicysClassifierStopsRetriesForExceptionsItRefuses) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<int> async_calls{0}, sync_calls{0};
+  // The one retry policy's hook: invalid_argument is permanent, anything else worth another try.
+  sluice::retry_options policy{.max_attempts = 5, .base_delay = 1ms};
+  policy.retryable = [](const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::invalid_argument&) {
+      return false;
+    } catch (...) {
+      return true;
+    }
+  };
+  auto permanent = [&](int) -> sluice::task<int> {
+    ++async_calls;
+    throw std::invalid_argument("permanent");
+    co_return 0;
+  };
+  auto transient = [&](int x) {
+    if (++sync_calls < 3) throw std::runtime_error("transient");
+    return x;
+  };
+  sluice::dead_letter_queue dead;
+  std::vector<int> out;
+  auto report = sluice::run(
+      rt, sluice::from(iota(1)) | sluice::map(transient, {.on_error = sluice::retry(policy)}) |
+              sluice::async_map(permanent, {.on_error = sluice::retry(policy, sluice::skip_to(dead.sink()))}) |
+              sluice::to_vector(out));
+  EXPECT_EQ(sync_calls.load(), 3);   // retried while the classifier allowed it
+  EXPECT_EQ(async_calls.load(), 1);  // refused at once: no retry, straight to the dead letters
+  EXPECT_EQ(report.stages[1].retries, 2u);
+  EXPECT_EQ(report.stages[2].retries, 0u);
+  EXPECT_EQ(dead.size(), 1u);
+  EXPECT_TRUE(out.empty());
+  expect_chained(report);
 }
 
 TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
@@ -231,14 +270,14 @@ TEST(Cancellation, SleepingRetriesObserveCancellation) {
     stop.request_stop();
   });
   // Without cancellation this would sleep for about an hour.
-  auto report = sluice::run(
-      rt,
-      sluice::from(iota(1)) |
-          sluice::async_map(
-              always, {.on_error = sluice::retry(
-                           {.attempts = 2, .backoff = std::chrono::hours(1), .max_backoff = std::chrono::hours(1)})}) |
-          sluice::for_each([](int) {}),
-      stop.get_token());
+  auto report =
+      sluice::run(rt,
+                  sluice::from(iota(1)) |
+                      sluice::async_map(always, {.on_error = sluice::retry({.max_attempts = 2,
+                                                                            .base_delay = std::chrono::hours(1),
+                                                                            .max_delay = std::chrono::hours(1)})}) |
+                      sluice::for_each([](int) {}),
+                  stop.get_token());
   canceller.join();
   EXPECT_TRUE(report.cancelled);
   EXPECT_EQ(report.stages[1].cancelled, 1u);  // abandoned by the stop, not failed

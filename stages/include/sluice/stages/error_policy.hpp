@@ -1,13 +1,14 @@
 // sluice::error_policy: what a stage does when the user's function throws.
 //
 //   map(parse)                                                   // fail fast (default)
-//   async_map(fetch, {.on_error = sluice::retry({.attempts = 3})})
+//   async_map(fetch, {.on_error = sluice::retry({.max_attempts = 3, .base_delay = 10ms})})
 //   parallel_map(score, {.on_error = sluice::skip_to(dead.sink())})
 //
 // Fail fast cancels the whole pipeline and makes run() throw a
 // sluice::pipeline_error naming the stage and the item. Retry calls the
-// function again (async stages sleep `backoff` between attempts, growing by
-// `multiplier`; sync stages retry at once); when attempts run out the
+// function again (async stages sleep between attempts with the one retry
+// policy's jittered exponential backoff; sync stages retry at once); when
+// attempts run out, or `retryable` refuses the exception, the
 // fallback applies. Skip hands the item and its exception to a dead-letter
 // sink and carries on: an error is never dropped silently, which is why there
 // is no "skip" without a sink.
@@ -23,6 +24,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sluice/core/retry.hpp"
 
 namespace sluice {
 
@@ -67,42 +70,26 @@ class dead_letter_queue {
   std::vector<dead_letter> m_letters;
 };
 
-/// How often and how patiently to call a failing function again.
-struct retry_options {
-  /// Total calls, the first one included (1 = no retry).
-  std::size_t attempts = 3;
-  /// Wait before the second call (async stages only).
-  std::chrono::milliseconds backoff{10};
-  /// Each further wait is the previous one times this.
-  double multiplier = 2.0;
-  /// Upper bound of a single wait.
-  std::chrono::milliseconds max_backoff{1000};
-};
-
-namespace detail {
-/// The wait after failed call number `attempt` (1-based): backoff times
-/// multiplier^(attempt-1), at most max_backoff. The one place the stage
-/// retry computes its backoff.
-inline std::chrono::nanoseconds retry_backoff(const retry_options& options, std::size_t attempt) {
-  const auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(options.max_backoff);
-  auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(options.backoff);
-  for (std::size_t i = 1; i < attempt && wait < cap; ++i)
-    wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait * options.multiplier);
-  return std::min(wait, cap);
-}
-}  // namespace detail
+/// How often and how patiently a stage calls a failing function again: the
+/// project's one retry policy (sluice/core/retry.hpp), so a stage, the HTTP
+/// client and the GitHub fetcher describe and compute their backoff the same
+/// way. Stages use max_attempts, base_delay, max_delay and jitter (async
+/// stages sleep on the run's token; sync stages retry at once), and
+/// `retryable`, when set, decides per exception (false: no further attempt).
+/// Retry-After and on_attempt do not apply to stages.
+using retry_options = retry_policy<std::exception_ptr>;
 
 /// A stage's reaction to exceptions from the user's function.
-/// Aggregate: `{.retry = {.attempts = 2}, .dead_letters = q.sink()}` works too.
+/// Aggregate: `{.retry = {.max_attempts = 2}, .dead_letters = q.sink()}` works too.
 struct error_policy {
-  /// attempts == 1: no retry.
-  retry_options retry{.attempts = 1};
+  /// max_attempts == 1: no retry.
+  retry_options retry{.max_attempts = 1};
   /// Empty: fail fast once attempts are exhausted. Set: skip the item and send it here.
   dead_letter_sink dead_letters = {};
 
   [[nodiscard]] bool fails_fast() const noexcept { return !dead_letters; }
   /// True when the item must be kept after a call (for another attempt or a dead letter).
-  [[nodiscard]] bool keeps_items() const noexcept { return retry.attempts > 1 || !fails_fast(); }
+  [[nodiscard]] bool keeps_items() const noexcept { return retry.max_attempts > 1 || !fails_fast(); }
 };
 
 /// The default: the first exception cancels the pipeline and is rethrown by run().
@@ -117,7 +104,7 @@ struct error_policy {
 
 /// Skips failing items, sending each (with its exception) to `sink`.
 [[nodiscard]] inline error_policy skip_to(dead_letter_sink sink) {
-  return error_policy{.retry = {.attempts = 1}, .dead_letters = std::move(sink)};
+  return error_policy{.retry = {.max_attempts = 1}, .dead_letters = std::move(sink)};
 }
 
 }  // namespace sluice

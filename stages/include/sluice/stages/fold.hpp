@@ -85,7 +85,7 @@ class aggregate_stage {
   }
   template <typename In>
   void prepare() const {
-    if (m_options.on_error.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
+    if (m_options.on_error.retry.max_attempts > 1 && !std::is_copy_constructible_v<In>)
       throw std::logic_error(std::string("sluice::") + m_aggregator.kind() + ": retry needs a copyable item type");
   }
   [[nodiscard]] stage_info info() const {

@@ -106,7 +106,7 @@ constexpr bool stage_accepts() {
 /// passes the item again, so it needs a copy.
 template <typename In>
 void require_copyable_for_retry(const error_policy& policy, const char* kind) {
-  if (policy.retry.attempts > 1 && !std::is_copy_constructible_v<In>)
+  if (policy.retry.max_attempts > 1 && !std::is_copy_constructible_v<In>)
     throw std::logic_error("sluice::" + std::string(kind) + ": retry needs a copyable item type");
 }
 

@@ -135,7 +135,7 @@ class stage_context {
       } catch (...) {
         error = std::current_exception();
       }
-      if (attempt >= policy.retry.attempts) break;
+      if (attempt >= policy.retry.max_attempts || !worth_retrying(policy, error)) break;
       if (stopped()) {
         drop(1);  // a retry was due, but the run stopped: abandoned
         return std::optional<stored_t>();
@@ -165,9 +165,10 @@ class stage_context {
         error = std::current_exception();
       }
       m_stats->busy(std::chrono::steady_clock::now() - started);
-      if (attempt >= policy.retry.attempts || stopped()) break;
-      auto wait = retry_backoff(policy.retry, attempt);  // named first: see the g++ 12 note in docs/known-issues.md
-      if (!co_await sleep_for(wait, stop_token())) break;
+      if (stopped() || !worth_retrying(policy, error)) break;
+      const auto wait = policy.retry.delay_for(attempt);  // nullopt: attempts exhausted
+      if (!wait) break;
+      if (!co_await sleep_for(*wait, stop_token())) break;
       count_retry();
     }
     if (stopped()) {
@@ -179,6 +180,12 @@ class stage_context {
   }
 
  private:
+  // The policy's classifier hook, when set, decides whether this exception
+  // is worth another attempt.
+  static bool worth_retrying(const error_policy& policy, const std::exception_ptr& error) {
+    return !policy.retry.retryable || policy.retry.retryable(error);
+  }
+
   // Passes a copy while the item may be needed again (retry, dead letter),
   // and the run's token when fn takes one.
   template <typename F, typename In>
