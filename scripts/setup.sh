@@ -10,6 +10,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
+  ccache                # CI reuses objects across runs on one machine
   libtbb-dev            # oneTBB: task_arena, parallel_for, parallel_pipeline, flow graph
   libcurl4-openssl-dev  # async HTTP through the curl multi interface
   libsimdjson-dev       # On-Demand JSON parsing of GitHub pages
