@@ -185,8 +185,8 @@ TEST(ChannelRing, LastReceiverDroppedFailsWaitingSendersWithItemsIntact) {
 TEST(ChannelRing, WrapsAroundOddCapacitiesInOrder) {
   for (std::size_t capacity : {1u, 3u, 5u, 7u, 1000u}) {
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
-    const int n = 2000 * scale;
-    std::thread producer([s = std::move(tx), n]() mutable {
+    constexpr int n = 2000 * scale;  // a constant: used in the lambda without a capture
+    std::thread producer([s = std::move(tx)]() mutable {
       for (int i = 0; i < n; ++i) ASSERT_TRUE(s.send_blocking(static_cast<std::uint64_t>(i)));
     });
     std::uint64_t expect = 0;
@@ -239,14 +239,14 @@ TEST(ChannelRing, ItemsWhoseMoveMayThrowAreCarriedIntact) {
 TEST(ChannelRing, HandOffBetweenCoroutineAndThreadEndsBothWays) {
   sluice::runtime rt({.threads = 2});
   auto [tx, rx] = sluice::channel<int>(1);
-  const int n = 200 * scale;
+  constexpr int n = 200 * scale;  // a constant: used in the lambdas without a capture
   auto consumer = rt.spawn([](sluice::channel_receiver<int> r) -> sluice::task<long> {
     long sum = 0;
     while (auto v = co_await r.recv()) sum += *v;
     co_return sum;
   }(rx));
   { auto drop = std::move(rx); }
-  std::thread producer([s = std::move(tx), n]() mutable {
+  std::thread producer([s = std::move(tx)]() mutable {
     for (int i = 1; i <= n; ++i) ASSERT_TRUE(s.send_blocking(i));
   });
   producer.join();
