@@ -383,11 +383,7 @@ class channel_state {
   void wake_waiters() {
     wake_list woken;
     std::lock_guard lock(m_mutex);
-    for (bool progress = true; progress;) {
-      const bool received = serve_receivers(woken);  // both sides every round: no short-circuit
-      const bool sent = serve_senders(woken);
-      progress = received || sent;
-    }
+    for (bool progress = true; progress;) progress = serve_receivers(woken) | serve_senders(woken);
   }
 
   bool serve_receivers(wake_list& woken) {
