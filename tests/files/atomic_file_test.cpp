@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "files_test_support.hpp"
+
 #include <sys/stat.h>
 #include <fstream>
 #include <sstream>
@@ -10,30 +12,11 @@
 #include <system_error>
 
 namespace fs = std::filesystem;
+using files_test::read_file;
+using files_test::temp_dir;
 using sluice::files::atomic_file;
 
 namespace {
-
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "sluice-atomic-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    m_path = pattern;
-  }
-  ~temp_dir() { fs::remove_all(m_path); }
-  [[nodiscard]] const fs::path& path() const { return m_path; }
-
- private:
-  fs::path m_path;
-};
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::size_t entries(const fs::path& dir) {
   return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
@@ -50,11 +33,11 @@ TEST(AtomicFile, CommitReplacesTheTargetWithEverythingWritten) {
     f.write("hello ");
     f.write(std::string(10'000, 'x'));
     f.write("!");
-    EXPECT_EQ(read_all(target), "old");  // nothing visible before commit
+    EXPECT_EQ(read_file(target), "old");  // nothing visible before commit
     f.commit();
     EXPECT_TRUE(f.committed());
   }
-  EXPECT_EQ(read_all(target), "hello " + std::string(10'000, 'x') + "!");
+  EXPECT_EQ(read_file(target), "hello " + std::string(10'000, 'x') + "!");
   EXPECT_EQ(entries(dir.path()), 1u);  // the temporary is gone
 }
 
@@ -66,7 +49,7 @@ TEST(AtomicFile, DestroyedWithoutCommitLeavesThePreviousFileIntact) {
     atomic_file f(target);
     f.write("half a report");
   }
-  EXPECT_EQ(read_all(target), "previous run");
+  EXPECT_EQ(read_file(target), "previous run");
   EXPECT_EQ(entries(dir.path()), 1u);
 }
 

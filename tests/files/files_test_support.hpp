@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,6 +47,18 @@ class temp_dir {
  private:
   fs::path m_path;
 };
+
+// An exception's message followed by those of the exceptions nested in it.
+inline std::string nested_message(const std::exception& e) {
+  std::string s = e.what();
+  try {
+    std::rethrow_if_nested(e);
+  } catch (const std::exception& inner) {
+    s += " | " + nested_message(inner);
+  } catch (...) {
+  }
+  return s;
+}
 
 inline void write_file(const fs::path& p, std::string_view bytes) {
   std::ofstream out(p, std::ios::binary);

@@ -20,20 +20,10 @@
 #include "files_test_support.hpp"
 
 namespace files = sluice::files;
+using files_test::nested_message;
 using files_test::temp_dir;
 
 namespace {
-
-std::string nested_message(const std::exception& e) {
-  std::string s = e.what();
-  try {
-    std::rethrow_if_nested(e);
-  } catch (const std::exception& inner) {
-    s += " | " + nested_message(inner);
-  } catch (...) {
-  }
-  return s;
-}
 
 // The message of the pipeline_error a run throws, or "" when it succeeds.
 std::string run_error(sluice::runtime& rt, sluice::pipeline p) {

@@ -19,20 +19,10 @@
 #include <sys/mount.h>
 
 namespace files = sluice::files;
+using files_test::nested_message;
 using files_test::temp_dir;
 
 namespace {
-
-std::string nested_message(const std::exception& e) {
-  std::string s = e.what();
-  try {
-    std::rethrow_if_nested(e);
-  } catch (const std::exception& inner) {
-    s += " | " + nested_message(inner);
-  } catch (...) {
-  }
-  return s;
-}
 
 std::vector<std::string> words(std::size_t n) {
   std::vector<std::string> v;

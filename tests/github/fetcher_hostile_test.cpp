@@ -255,7 +255,8 @@ TEST(GithubHostile, ARateLimitWaitCountsDownInTheProgressReports) {
   options.on_progress = [&](const gh::fetch_progress& p) {
     if (p.wait_remaining.count() <= 0) return;
     std::lock_guard lock(mutex);
-    if (remaining.empty() || remaining.back() != p.wait_remaining.count()) remaining.push_back(p.wait_remaining.count());
+    if (remaining.empty() || remaining.back() != p.wait_remaining.count())
+      remaining.push_back(p.wait_remaining.count());
     ends.push_back(p.wait_until);
   };
   auto run = fetch(options, {"a/b"});

@@ -21,6 +21,7 @@ TEST(Redact, EveryUrlInAMessageLosesItsUserinfo) {
 
 TEST(Redact, TextWithoutUserinfoIsUnchanged) {
   EXPECT_EQ(redact_userinfo(""), "");
-  EXPECT_EQ(redact_userinfo("mail me@example.com about https://host/p@q"), "mail me@example.com about https://host/p@q");
+  EXPECT_EQ(redact_userinfo("mail me@example.com about https://host/p@q"),
+            "mail me@example.com about https://host/p@q");
   EXPECT_EQ(redact_userinfo("://@"), "://");
 }

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "curl_share.hpp"
-#include "sluice/http/redact.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/http/redact.hpp"
 
 namespace sluice::http {
 

@@ -6,8 +6,8 @@
 #include <charconv>
 #include <string>
 
-#include "sluice/http/redact.hpp"
 #include "sluice/core/sleep.hpp"
+#include "sluice/http/redact.hpp"
 
 namespace sluice::http {
 
@@ -81,8 +81,7 @@ task<result<response>> send_request_with_retry(client& c, request req, const ret
     // A named awaiter: GCC 12 mishandles non-trivial temporaries in co_await.
     auto nap = sleep_for(*delay, stop);  // ends early, timer cancelled, when stop is requested
     if (!co_await nap)
-      co_return error{error::kind::cancelled, redact_url(req.url),
-                      "cancelled by stop token while waiting to retry"};
+      co_return error{error::kind::cancelled, redact_url(req.url), "cancelled by stop token while waiting to retry"};
   }
 }
 

@@ -7,14 +7,14 @@
 #include <ctime>
 #include <string_view>
 
-#include "sluice/core/json.hpp"
 #include "random.hpp"
+#include "sluice/core/json.hpp"
 
 namespace sluice::fake_github {
 namespace {
 
-using sluice::json_writer;
 using detail::splitmix64;
+using sluice::json_writer;
 
 // ---------------------------------------------------------------- vocabulary
 
