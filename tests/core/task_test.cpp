@@ -62,6 +62,22 @@ constexpr int deep_chain = 1'000;
 
 TEST(Task, DeepAwaitChainsDoNotGrowTheStack) { EXPECT_EQ(sluice::sync_wait(depth(deep_chain)), deep_chain); }
 
+// A loop awaiting tasks that finish without suspending (reads already done,
+// values already there) must not grow the stack in any build: without a tail
+// call each iteration would nest a frame, and 200'000 of them overflow an
+// 8 MiB stack under TSan or unoptimised.
+sluice::task<int> ready_value(int v) { co_return v; }
+
+TEST(Task, ALoopOfTasksFinishingWithoutSuspendingRunsInConstantStack) {
+  constexpr long iterations = 400'000;
+  auto loop = []() -> sluice::task<long> {
+    long sum = 0;
+    for (long i = 0; i < iterations; ++i) sum += co_await ready_value(1);
+    co_return sum;
+  };
+  EXPECT_EQ(sluice::sync_wait(loop()), iterations);
+}
+
 TEST(Task, AwaitingAnRvalueTaskDestroysItsFrameOnCompletion) {
   auto token = std::make_shared<int>(0);
   auto holder = [](std::shared_ptr<int> t) -> sluice::task<long> { co_return t.use_count(); };

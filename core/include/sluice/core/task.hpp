@@ -1,14 +1,25 @@
 // sluice::task<T>: a lazy, move-only coroutine task.
 //
 // A task does nothing until it is awaited (or handed to sync_wait / spawn).
-// Completion resumes the awaiting coroutine by symmetric transfer, so a chain
-// of a million nested `co_await`s runs in constant stack. An exception thrown
-// inside the task is stored and rethrown at the `co_await` that consumes it.
+// Completion resumes the awaiting coroutine by symmetric transfer, so in an
+// optimised build a chain of a million nested `co_await`s runs in constant
+// stack. An exception thrown inside the task is stored and rethrown at the
+// `co_await` that consumes it.
+//
+// Symmetric transfer is only constant-stack when the compiler turns it into a
+// tail call, which g++ does not do unoptimised or under ASan/TSan
+// instrumentation. There a loop that awaits tasks finishing without
+// suspending (say, reads already done) would grow the stack by a frame per
+// iteration until it overflowed. So those builds start the awaited task with
+// an ordinary resume and a handshake (one atomic exchange on each side): a
+// task that finished inside that resume lets its awaiter continue in place.
+// Nesting depth still costs stack there; a loop no longer does.
 //
 // Thread-safety: a task object is owned by one coroutine at a time; awaiting
 // it twice, or awaiting a moved-from task, is a logic error (asserted).
 #pragma once
 
+#include <atomic>
 #include <cassert>
 #include <coroutine>
 #include <exception>
@@ -23,12 +34,25 @@ class task;
 
 namespace detail {
 
+#if !defined(__OPTIMIZE__) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(SLUICE_TSAN)
+#define SLUICE_DETAIL_TASK_HANDSHAKE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SLUICE_DETAIL_TASK_HANDSHAKE 1
+#endif
+#endif
+
 // Resumes whoever awaited the task, or returns to the resumer when detached.
 struct task_final_awaiter {
   bool await_ready() const noexcept { return false; }
   template <typename Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
-    auto continuation = h.promise().m_continuation;
+    auto& promise = h.promise();
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+    // The awaiter has not yet seen the task suspend: it continues by itself.
+    if (!promise.m_handed_off.exchange(true, std::memory_order_acq_rel)) return std::noop_coroutine();
+#endif
+    auto continuation = promise.m_continuation;
     return continuation ? continuation : std::noop_coroutine();
   }
   void await_resume() const noexcept {}
@@ -38,11 +62,33 @@ class task_promise_base {
  public:
   std::suspend_always initial_suspend() const noexcept { return {}; }
   task_final_awaiter final_suspend() const noexcept { return {}; }
-  void set_continuation(std::coroutine_handle<> c) noexcept { m_continuation = c; }
+  /// For drivers that resume the task themselves: `c` runs when it finishes.
+  void set_continuation(std::coroutine_handle<> c) noexcept {
+    m_continuation = c;
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+    m_handed_off.store(true, std::memory_order_relaxed);
+#endif
+  }
+
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+  // Starts the task from an awaiter on this thread's stack. Returns true when
+  // it finished inside that call, so the awaiter continues without suspending
+  // (no frame for the continuation, whatever the compiler does with tail
+  // calls). Otherwise the task resumes `c` when it finishes.
+  bool start_and_check_done(std::coroutine_handle<> self, std::coroutine_handle<> c) noexcept {
+    m_continuation = c;
+    m_handed_off.store(false, std::memory_order_relaxed);
+    self.resume();
+    return m_handed_off.exchange(true, std::memory_order_acq_rel);
+  }
+#endif
 
  protected:
   friend struct task_final_awaiter;
   std::coroutine_handle<> m_continuation;
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+  std::atomic<bool> m_handed_off{true};
+#endif
 };
 
 template <typename T>
@@ -130,10 +176,16 @@ class [[nodiscard]] task {
       assert(m_coro && "co_await on an empty or moved-from task");
       return m_coro.done();
     }
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+    bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+      return !m_coro.promise().start_and_check_done(m_coro, awaiting);
+    }
+#else
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
       m_coro.promise().set_continuation(awaiting);
       return m_coro;
     }
+#endif
     decltype(auto) await_resume() { return m_coro.promise().take_result(); }
   };
 
