@@ -18,6 +18,7 @@
 
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/signals.hpp"
+#include "sluice/core/trace.hpp"
 #include "sluice/files/atomic_file.hpp"
 #include "sluice/github/display_text.hpp"
 #include "sluice/github/etag_cache.hpp"
@@ -88,6 +89,16 @@ class diagnostics {
   void finish() {
     std::lock_guard lock(m_mutex);
     clear_line();
+  }
+
+  // A pipeline dump (SIGQUIT, stall watchdog): multi-line text whose names
+  // are already escaped (JSON strings); written whole, under the lock.
+  void dump(std::string_view text) {
+    std::string clean = redact(text, m_token);
+    std::lock_guard lock(m_mutex);
+    clear_line();
+    m_err << clean;
+    m_err.flush();
   }
 
  private:
@@ -187,7 +198,7 @@ class result_board {
 // Fetches every repository (at most `concurrency` at once), storing each
 // report on the board as it finishes; stops starting new ones on `stop`.
 task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<std::string>& names,
-                      std::size_t concurrency, result_board& board, std::stop_token stop) {
+                      std::size_t concurrency, result_board& board, run_options options, std::stop_token stop) {
   std::vector<std::size_t> indices(names.size());
   for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
   auto fetch_one = [&fetcher, &names, &board](std::size_t i) -> task<std::size_t> {
@@ -198,7 +209,8 @@ task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<s
   auto pipeline = sluice::from(std::move(indices)) |
                   sluice::async_map(fetch_one, {.name = "fetch repository", .concurrency = concurrency}) |
                   sluice::for_each([](std::size_t) {});
-  co_await sluice::run_async(rt, std::move(pipeline), std::move(stop));
+  auto running = sluice::run_async(rt, std::move(pipeline), std::move(options), std::move(stop));  // named: g++ 12
+  co_await std::move(running);
 }
 
 void redact_reports(std::vector<github::repo_report>& reports, const std::optional<github::api_token>& token) {
@@ -254,10 +266,24 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
   }
 
+  // Recording starts now, so an unwritable --trace is reported before any request.
+  std::optional<trace_session> trace;
+  if (opt.trace) {
+    try {
+      trace.emplace(*opt.trace);
+    } catch (const std::exception& e) {
+      return usage(err, "cannot write --trace: " + escape_for_display(e.what()));
+    }
+  }
+
   diagnostics diag(err, opt.progress.value_or(err_is_terminal), token, opt.repos.size());
   result_board board(opt.repos.size());
   auto rt = std::make_unique<runtime>();
-  auto signals = std::make_unique<signal_stop>(*rt, std::initializer_list<int>{SIGINT, SIGTERM});
+  // SIGQUIT prints the pipeline's picture (as a stall does) and goes on.
+  run_monitor monitor;
+  auto signals = std::make_unique<signal_stop>(
+      *rt, std::initializer_list<int>{SIGINT, SIGTERM},
+      signal_notify{.signals = {SIGQUIT}, .on_notify = [&](int) { diag.dump(monitor.dump()); }});
   std::stop_source stop;
   std::stop_callback on_signal(signals->token(), [&] {
     board.stop("cancelled");
@@ -284,7 +310,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   std::exception_ptr fetch_error;
   std::thread worker([&] {
     try {
-      rt->block_on(fetch_into(*rt, *fetcher, opt.repos, opt.concurrency, board, stop.get_token()));
+      run_options observe{.on_stall = [&diag](std::string_view d) { diag.dump(d); }, .monitor = &monitor};
+      rt->block_on(fetch_into(*rt, *fetcher, opt.repos, opt.concurrency, board, std::move(observe), stop.get_token()));
     } catch (...) {
       fetch_error = std::current_exception();
     }
@@ -299,6 +326,15 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   const bool finished = board.wait_for_finish(std::chrono::steady_clock::now() + k_stop_grace);
   diag.finish();
+  bool trace_failed = false;
+  if (trace) {
+    try {
+      trace->finish();  // also when some request overstayed the grace period: what it did so far
+    } catch (const std::exception& e) {
+      err << "repo-fetcher: " << escape_for_display(e.what()) << "\n";
+      trace_failed = true;
+    }
+  }
   if (finished) worker.join();
   if (fetch_error) std::rethrow_exception(fetch_error);
 
@@ -311,7 +347,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 
   const auto failed = std::count_if(reports.begin(), reports.end(), [](const auto& r) { return !r.ok(); });
   const int fired = signals->signal();
-  int status = fired != 0 ? 128 + fired : failed > 0 ? exit_some_failed : exit_ok;
+  int status = fired != 0 ? 128 + fired : (failed > 0 || trace_failed) ? exit_some_failed : exit_ok;
   if (out_file) {
     try {
       out_file->write(text.str());

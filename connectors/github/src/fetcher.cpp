@@ -17,6 +17,8 @@
 
 #include "sluice/core/retry.hpp"
 #include "sluice/core/sleep.hpp"
+#include "sluice/core/trace.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/core/when_all.hpp"
 #include "sluice/github/detail/adaptive_limiter.hpp"
 #include "sluice/github/etag_cache.hpp"
@@ -350,13 +352,35 @@ class fetcher::state {
   // meanwhile. Wakes at least once a second to report progress, so a
   // progress display counts the pause down.
   task<bool> wait_gate() {
+    std::optional<steady::time_point> paused_at;  // set once this request had to wait
+    std::optional<wait_note> note;                // what a stall dump shows meanwhile
     for (;;) {
       const steady::time_point until = pause_end();
       const auto now = steady::now();
-      if (until <= now) co_return true;
+      if (until <= now) break;
+      if (!paused_at) {
+        paused_at = now;
+        if (waits_watched()) note.emplace(wait_kind::rate_limit, "GitHub API rate-limit pause", until);
+      }
       auto nap = sleep_until(std::min(until, now + seconds(1)), m_stop.get_token());
-      if (!co_await nap) co_return false;
+      if (!co_await nap) {
+        trace_pause(paused_at);
+        co_return false;
+      }
       report_progress();
+    }
+    trace_pause(paused_at);
+    co_return true;
+  }
+
+  // A rate-limit pause this request sat out, as an async span when tracing.
+  static void trace_pause(std::optional<steady::time_point> paused_at) noexcept {
+    auto* tracer = trace_active();
+    if (!tracer || !paused_at) return;
+    try {
+      tracer->async_span("rate_limit", "GitHub rate-limit pause", *paused_at, steady::now());
+    } catch (...) {
+      // Out of memory while tracing: the span is lost.
     }
   }
 

@@ -18,6 +18,7 @@
 #include "sluice/stages/reduce.hpp"
 #include "sluice/stages/report.hpp"
 #include "sluice/stages/run.hpp"
+#include "sluice/stages/run_options.hpp"
 #include "sluice/stages/source.hpp"
 #include "sluice/stages/stage_concepts.hpp"
 #include "sluice/stages/stage_options.hpp"
@@ -25,4 +26,5 @@
 #include "sluice/stages/to_channel.hpp"
 #include "sluice/stages/to_vector.hpp"
 #include "sluice/stages/top_k.hpp"
+#include "sluice/stages/watchdog.hpp"
 #include "sluice/stages/write_jsonl.hpp"

@@ -18,6 +18,8 @@
 #include "sluice/core/task.hpp"
 #include "sluice/core/task_scope.hpp"
 #include "sluice/core/timeout.hpp"
+#include "sluice/core/trace.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/core/when_all.hpp"
 #include "sluice/core/when_any.hpp"
 #include "sluice/core/yield_now.hpp"

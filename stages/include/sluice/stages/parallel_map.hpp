@@ -163,9 +163,13 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     // workers, and their results back to this coroutine.
     int handoff = 0;
     tsan_release(&handoff);
+    stage_span<In> span(&io.state(), &io.rt(), io.index(), io.name());
+    span.items(n);
     auto for_each_index = [&](auto&& body) {
       auto range_body = [&](const tbb::blocked_range<std::size_t>& r) {
         tsan_acquire(&handoff);
+        stage_span<In> part(&io.state(), &io.rt(), io.index(), io.name());  // this thread's share
+        part.items(r.size());
         for (std::size_t i = r.begin(); i != r.end(); ++i) body(i);
         tsan_release(&handoff);
       };

@@ -30,12 +30,18 @@
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 #include "sluice/stages/report.hpp"
+#include "sluice/stages/run_options.hpp"
+#include "sluice/stages/watchdog.hpp"
 
 namespace sluice {
 
-/// Awaitable form of run(): a task yielding the report (or throwing pipeline_error).
-inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+/// Awaitable form of run(): a task yielding the report (or throwing
+/// pipeline_error). `options`: trace file, stall watchdog, monitor (see
+/// run_options.hpp); a trace file that cannot be written throws
+/// std::system_error naming it (after the run, unless the run failed).
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options, std::stop_token stop = {}) {
   auto state = std::make_shared<detail::pipeline_state>(rt, p.stages());
+  detail::run_observation observation(state, options);
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
   if (stop.stop_possible()) on_stop.emplace(stop, std::function<void()>([state] { state->cancel_by_user(); }));
   auto started = std::chrono::steady_clock::now();
@@ -43,13 +49,28 @@ inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token 
   co_await state->join();
   on_stop.reset();
   auto report = state->make_report(std::chrono::steady_clock::now() - started);
-  state->rethrow_if_failed(report);
+  try {
+    state->rethrow_if_failed(report);
+  } catch (...) {
+    observation.finish(true);
+    throw;
+  }
+  observation.finish(false);
   co_return report;
+}
+
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+  return run_async(rt, std::move(p), run_options{}, std::move(stop));
 }
 
 /// Runs `p` on `rt` and blocks until it finished; see the file comment.
 inline pipeline_report run(runtime& rt, pipeline p, std::stop_token stop = {}) {
-  return rt.block_on(run_async(rt, std::move(p), std::move(stop)));
+  return rt.block_on(run_async(rt, std::move(p), run_options{}, std::move(stop)));
+}
+
+/// run() with observation options (trace file, stall watchdog, monitor).
+inline pipeline_report run(runtime& rt, pipeline p, run_options options, std::stop_token stop = {}) {
+  return rt.block_on(run_async(rt, std::move(p), std::move(options), std::move(stop)));
 }
 
 }  // namespace sluice

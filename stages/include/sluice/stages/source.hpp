@@ -98,18 +98,14 @@ class range_source {
     std::vector<value_type> chunk;
     chunk.reserve(m_options.chunk);
     try {
-      for (auto it = std::ranges::begin(m_range); it != std::ranges::end(m_range) && !io.stopped(); ++it) {
-        if constexpr (!std::ranges::view<Range>) {
-          chunk.push_back(std::ranges::iter_move(it));
-        } else {
-          chunk.push_back(*it);
-        }
-        if (chunk.size() == m_options.chunk) {
-          stage_stats::bump(io.stats().items_in, chunk.size());
-          if (!co_await io.send(chunk, chunk.size())) co_return;
-          chunk = std::vector<value_type>();
-          chunk.reserve(m_options.chunk);
-        }
+      auto it = std::ranges::begin(m_range);
+      for (;;) {
+        // One chunk filled synchronously (a traced span), then sent.
+        if (!fill(io, it, chunk)) break;
+        stage_stats::bump(io.stats().items_in, chunk.size());
+        if (!co_await io.send(chunk, chunk.size())) co_return;
+        chunk = std::vector<value_type>();
+        chunk.reserve(m_options.chunk);
       }
     } catch (...) {
       // Items pulled but not sent are counted, so the stage stays balanced.
@@ -124,6 +120,28 @@ class range_source {
   }
 
  private:
+  // Pulls items into `chunk` until it is full (true) or the range ends or
+  // the run stops (false; `chunk` keeps what was pulled).
+  template <typename It>
+  bool fill(stage_io<none, value_type>& io, It& it, std::vector<value_type>& chunk) {
+    stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name());
+    bool full = false;
+    for (; it != std::ranges::end(m_range) && !io.stopped(); ++it) {
+      if constexpr (!std::ranges::view<Range>) {
+        chunk.push_back(std::ranges::iter_move(it));
+      } else {
+        chunk.push_back(*it);
+      }
+      if (chunk.size() == m_options.chunk) {
+        ++it;
+        full = true;
+        break;
+      }
+    }
+    span.items(chunk.size());
+    return full;
+  }
+
   Range m_range;
   source_options m_options;
 };

@@ -27,6 +27,7 @@
 
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/stage_activity.hpp"
 #include "sluice/stages/report.hpp"
 
 namespace sluice::detail {
@@ -76,6 +77,7 @@ struct stage_stats {
   // latencies of up to this many items in flight at once.
   std::atomic<std::uint32_t> busy_share{1};
   queue_stats input;
+  stage_activity activity;  // live waits and items in flight (stall watchdog, trace)
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void busy(std::chrono::steady_clock::duration d) noexcept {

@@ -71,6 +71,8 @@ class stage_context {
   template <typename In, typename Body>
   bool for_each_item(input_chunk<In>& in, Body&& body) const {
     auto& items = in.items;
+    stage_span<In> span(m_state, &rt(), m_index, name());
+    span.items(items.size());
     const auto started = std::chrono::steady_clock::now();
     bool go_on = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -152,6 +154,7 @@ class stage_context {
   /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
   task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
+    async_item_scope<In> in_flight(*this, item_index);
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
       if (stopped()) break;
@@ -197,6 +200,37 @@ class stage_context {
   }
 
   void count_retry() const noexcept { stage_stats::bump(m_stats->retries, 1); }
+
+  // An async item from start to end: counted in flight, traced as an async span.
+  template <typename Tag>
+  class async_item_scope {
+   public:
+    async_item_scope(const stage_context& ctx, std::size_t index) noexcept
+        : m_ctx(ctx), m_index(index), m_trace(SLUICE_TRACE_ACTIVE()) {
+      m_ctx.m_stats->activity.in_flight.fetch_add(1, std::memory_order_relaxed);
+      if (m_trace) [[unlikely]]
+        m_start = trace_recorder::clock::now();
+    }
+    ~async_item_scope() {
+      m_ctx.m_stats->activity.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (m_trace) [[unlikely]] {
+        try {
+          m_trace->async_span("item", m_ctx.name(), m_start, trace_recorder::clock::now(),
+                              {trace_arg::num("item", static_cast<std::int64_t>(m_index))});
+        } catch (...) {
+          // Out of memory while tracing: the span is lost, the run goes on.
+        }
+      }
+    }
+    async_item_scope(const async_item_scope&) = delete;
+    async_item_scope& operator=(const async_item_scope&) = delete;
+
+   private:
+    const stage_context& m_ctx;
+    std::size_t m_index;
+    trace_recorder* m_trace;
+    trace_recorder::clock::time_point m_start{};
+  };
 
   pipeline_state* m_state;
   std::size_t m_index;
@@ -256,6 +290,7 @@ class stage_io : public stage_context {
       stage_io* m_io;
       std::optional<input_chunk<In>> m_result{};
       std::optional<in_place_awaiter<inner_t>> m_inner{};
+      channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
         m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
         return m_io->poll(m_result);
@@ -263,9 +298,12 @@ class stage_io : public stage_context {
       bool await_suspend(std::coroutine_handle<> h) {
         m_inner.emplace([this] { return m_io->m_in.recv(); });
         if (m_inner->value.await_ready()) return false;
+        // Counted before suspending: once suspended, another thread may resume us.
+        m_wait.begin(m_io->stats().activity.blocked_recv);
         return m_inner->value.await_suspend(h);
       }
       std::optional<input_chunk<In>> await_resume() {
+        m_wait.end(m_io->name(), "waiting for input");
         if (m_result) return std::move(m_result);
         auto c = m_inner->value.await_resume();
         if (!c) return m_io->end_of_stream();
@@ -300,12 +338,18 @@ class stage_io : public stage_context {
       std::size_t m_items;
       std::size_t m_inputs;
       std::optional<in_place_awaiter<inner_t>> m_inner{};
+      channel_wait<stage_io> m_wait{};
       bool await_ready() {
         m_inner.emplace([this] { return m_tx->send(m_chunk); });
         return m_inner->value.await_ready();
       }
-      auto await_suspend(std::coroutine_handle<> h) { return m_inner->value.await_suspend(h); }
+      auto await_suspend(std::coroutine_handle<> h) {
+        // Counted before suspending: once suspended, another thread may resume us.
+        m_wait.begin(m_io->stats().activity.blocked_send);
+        return m_inner->value.await_suspend(h);
+      }
       bool await_resume() {
+        m_wait.end(m_io->name(), "waiting to send (output full)");
         bool ok = m_inner->value.await_resume();
         m_io->sent(ok, m_items, m_inputs);
         return ok;
