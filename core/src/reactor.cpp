@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/trace.hpp"
+
 namespace sluice {
 namespace {
 

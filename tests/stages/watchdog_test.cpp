@@ -7,6 +7,7 @@
 #include <sluice/sluice.hpp>
 
 #include <condition_variable>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -69,6 +70,7 @@ TEST(Watchdog, AStuckSinkDumpNamesTheFullEdgeTheBlockedStagesAndTheBusyThread) {
   runner.join();
 
   ASSERT_TRUE(dump) << "no stall dump within the deadline";
+  std::cout << *dump;  // for the record (docs/observability.md quotes one)
   SCOPED_TRACE(*dump);
   EXPECT_TRUE(contains(*dump, "no stage made progress"));
   // The edge into the stuck sink is full and the relay is blocked sending into it.
