@@ -4,8 +4,11 @@
 //   compiled_out  trace points removed at compile time (SLUICE_NO_TRACE; the anchor)
 //   off           trace points compiled in, no trace_session active
 //   on            a trace_session recording to a file in the temp directory
-// Counters: per-item times, off_vs_compiled_out and on_vs_off (ratios of the
-// summed times; 1.00 = no cost) with their min and max over iterations.
+//   watchdog      trace points compiled in, no trace, the stall watchdog on
+//                 (run()'s default; the other variants switch it off)
+// Counters: per-item times, off_vs_compiled_out, on_vs_off and
+// watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
+// min and max over iterations.
 // "on" times the run only; finish_ms is the final flush + fsync + rename.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -49,12 +52,13 @@ void BM_TraceOverhead(benchmark::State& state) {
   const auto file =
       (std::filesystem::temp_directory_path() / ("sluice-trace-bench-" + std::to_string(::getpid()) + ".json"))
           .string();
-  double t_out = 0, t_off = 0, t_on = 0, t_finish = 0, bytes = 0;
-  ratio_range off_ratio, on_ratio;
+  double t_out = 0, t_off = 0, t_on = 0, t_dog = 0, t_finish = 0, bytes = 0;
+  ratio_range off_ratio, on_ratio, dog_ratio;
   std::uint64_t sum = 0;
   for (auto _ : state) {
     const double out = trace_bench::run_compiled_out(rt, n, spins, sum);
     const double off = trace_bench::run_shape(rt, in, spins, sum);
+    const double dog = trace_bench::run_shape(rt, in, spins, sum, true);
     double on = 0;
     {
       sluice::trace_session session(file);
@@ -66,8 +70,10 @@ void BM_TraceOverhead(benchmark::State& state) {
     t_out += out;
     t_off += off;
     t_on += on;
+    t_dog += dog;
     off_ratio.add(off / out);
     on_ratio.add(on / off);
+    dog_ratio.add(dog / off);
   }
   std::filesystem::remove(file);
   benchmark::DoNotOptimize(sum);
@@ -81,6 +87,9 @@ void BM_TraceOverhead(benchmark::State& state) {
   state.counters["on_vs_off"] = t_on / t_off;
   state.counters["on_vs_off_min"] = on_ratio.min;
   state.counters["on_vs_off_max"] = on_ratio.max;
+  state.counters["watchdog_vs_off"] = t_dog / t_off;
+  state.counters["watchdog_vs_off_min"] = dog_ratio.min;
+  state.counters["watchdog_vs_off_max"] = dog_ratio.max;
   state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
   state.counters["trace_MB"] = bytes / 1e6;
 }

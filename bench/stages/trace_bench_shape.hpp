@@ -18,9 +18,11 @@ inline std::uint64_t spin(std::uint64_t x, std::uint64_t spins) {
   return x;
 }
 
-/// Seconds for one run over `in`; `spins` of busy work per item; stall watchdog off.
+/// Seconds for one run over `in`; `spins` of busy work per item; the stall
+/// watchdog off unless `watchdog` (then run()'s default, 30 s).
 template <typename Item>
-double run_shape(sluice::runtime& rt, const std::vector<Item>& in, std::uint64_t spins, std::uint64_t& sum) {
+double run_shape(sluice::runtime& rt, const std::vector<Item>& in, std::uint64_t spins, std::uint64_t& sum,
+                 bool watchdog = false) {
   constexpr std::size_t live_tokens = 2048;
   auto t0 = std::chrono::steady_clock::now();
   sluice::run(rt,
@@ -28,7 +30,7 @@ double run_shape(sluice::runtime& rt, const std::vector<Item>& in, std::uint64_t
                   sluice::parallel_map([spins](Item x) { return Item{spin(x.value, spins)}; },
                                        {.name = "work", .batch = 256, .capacity = live_tokens / 2}) |
                   sluice::for_each([&](Item x) { sum += x.value; }, {.name = "sum", .capacity = live_tokens / 2}),
-              {.stall_timeout = std::chrono::milliseconds(0)});
+              {.stall_timeout = watchdog ? sluice::run_options{}.stall_timeout : std::chrono::milliseconds(0)});
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

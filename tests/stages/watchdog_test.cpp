@@ -112,6 +112,7 @@ TEST(Watchdog, AStalledAsyncStageDumpShowsWhatItsItemsAwait) {
   runner.join();
 
   ASSERT_TRUE(dump) << "no stall dump within the deadline";
+  std::cout << *dump;  // for the record
   SCOPED_TRACE(*dump);
   EXPECT_TRUE(contains(*dump, "#1 \"ask\" (\"async_map\"): in"));
   EXPECT_TRUE(contains(*dump, "3 async items in flight"));
