@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "../stages/trace_check.hpp"
 #include "sluice/fake_github/server.hpp"
@@ -48,6 +51,37 @@ TEST(RepoFetcherTrace, TraceHasTheStageAndEveryRequestButNeverTheToken) {
   }
   EXPECT_GE(requests, 4u);  // issues and pulls of two repositories, at least a page each
   EXPECT_EQ(items, 2u);
+}
+
+TEST(RepoFetcherTrace, ARateLimitPauseIsTracedAndSigquitPrintsThePipeline) {
+  fg::server srv({.repos = {{.owner = "a", .name = "one", .issues = 30, .pulls = 3, .seed = 1}}});
+  srv.exhaust_rate_limit(std::chrono::seconds(1));  // the fetcher pauses until the reset
+  const auto file =
+      (std::filesystem::temp_directory_path() / ("repo-fetcher-pause-" + std::to_string(::getpid()) + ".json"))
+          .string();
+  std::ostringstream out, err;
+  std::atomic<bool> done{false};
+  // Ignored outside rf::run (whose handler restores this), so a late raise is harmless.
+  std::signal(SIGQUIT, SIG_IGN);
+  // SIGQUIT once the first request was answered: a dump, and the run goes on.
+  std::thread quitter([&] {
+    while (!done.load() && srv.stats().requests == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!done.load()) ::raise(SIGQUIT);
+  });
+  const int status = rf::run({"--api-url", srv.base_url(), "--trace", file, "a/one"}, out, err, false);
+  done = true;
+  quitter.join();
+  std::signal(SIGQUIT, SIG_DFL);
+  EXPECT_EQ(status, rf::exit_ok) << err.str();
+  EXPECT_NE(err.str().find("sluice pipeline dump"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("#1 \"fetch repository\""), std::string::npos) << err.str();
+
+  auto t = sluice_test::load_trace(file);
+  std::filesystem::remove(file);
+  sluice_test::expect_spans_nest(t);
+  bool paused = false;
+  for (const auto& s : t.async) paused = paused || (s.category == "rate_limit" && s.end_ns > s.start_ns);
+  EXPECT_TRUE(paused);
 }
 
 TEST(RepoFetcherTrace, AnUnwritableTraceIsAUsageErrorBeforeAnyRequest) {

@@ -156,7 +156,7 @@ options:
 
 The token comes from GITHUB_TOKEN, else GH_TOKEN (never printed); one with
 whitespace or control characters is refused.
-SIGQUIT (Ctrl-\\) prints a picture of the running pipeline on standard error
+SIGQUIT (Ctrl-\) prints a picture of the running pipeline on standard error
 and goes on; so does a stall of 30 s without progress.
 SIGINT/SIGTERM stop the run within about a second: finished repositories are
 reported, the others get status 0 "cancelled"; exit 130/143. A second signal
