@@ -71,6 +71,15 @@ class wait_note {
   }
   wait_note(const wait_note&) = delete;
   wait_note& operator=(const wait_note&) = delete;
+  wait_note(wait_note&& other) noexcept : m_id(other.m_id) { other.m_id = 0; }
+  wait_note& operator=(wait_note&& other) noexcept {
+    if (this != &other) {
+      if (m_id != 0) remove(m_id);
+      m_id = other.m_id;
+      other.m_id = 0;
+    }
+    return *this;
+  }
 
  private:
   static std::uint64_t add(wait_kind kind, std::string_view what,

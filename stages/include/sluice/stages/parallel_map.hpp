@@ -168,8 +168,8 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     auto for_each_index = [&](auto&& body) {
       auto range_body = [&](const tbb::blocked_range<std::size_t>& r) {
         tsan_acquire(&handoff);
-        stage_span<In> part(&io.state(), &io.rt(), io.index(), io.name());  // this thread's share
-        part.items(r.size());
+        // This thread is in the stage (for a stall dump); the batch's span covers the trace.
+        stage_span<In> part(&io.state(), &io.rt(), io.index(), io.name(), false);
         for (std::size_t i = r.begin(); i != r.end(); ++i) body(i);
         tsan_release(&handoff);
       };

@@ -56,20 +56,23 @@ std::vector<worker_view> worker_views();
 
 /// Marks the calling thread as running `stage` of the run `state` for a
 /// synchronous section, and records it as a complete span ("X") on the
-/// thread's track when tracing. Must not live across a co_await. `Tag` is
+/// thread's track when tracing (unless `traced` is false: pieces too small
+/// to be worth an event, such as one thread's range of a parallel_for).
+/// Must not live across a co_await. `Tag` is
 /// the stage's item type: it makes every instantiation belong to its
 /// pipeline's types (see SLUICE_NO_TRACE in trace.hpp).
 template <typename Tag>
 class stage_span {
  public:
-  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name) noexcept
+  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name,
+             bool traced = true) noexcept
       : m_slot(this_worker_slot()), m_name(name) {
     m_previous_run = m_slot.run.load(std::memory_order_relaxed);
     m_previous_stage = m_slot.stage.load(std::memory_order_relaxed);
     m_slot.runtime.store(rt, std::memory_order_relaxed);
     m_slot.stage.store(static_cast<std::uint32_t>(stage), std::memory_order_relaxed);
     m_slot.run.store(state, std::memory_order_relaxed);
-    m_trace = SLUICE_TRACE_ACTIVE();
+    m_trace = traced ? SLUICE_TRACE_ACTIVE() : nullptr;
     if (m_trace) [[unlikely]]
       m_start = trace_recorder::clock::now();
   }
