@@ -83,9 +83,9 @@ TEST(Watchdog, AStuckSinkDumpNamesTheFullEdgeTheBlockedStagesAndTheBusyThread) {
   std::cout << *dump;  // for the record (docs/observability.md quotes one)
   SCOPED_TRACE(*dump);
   EXPECT_TRUE(contains(*dump, "no stage made progress"));
-  // The relay is blocked sending into the edge to the stuck sink. (The edge
-  // holds whole chunks, and a chunk's slot may be freed a little after the
-  // sink took it: the depth is at most the capacity, not always equal.)
+  // The relay is blocked sending into the edge to the stuck sink. (The depth
+  // counts a chunk when its sender resumes; a receiver freeing a slot sends
+  // the waiting sender's chunk on its behalf, so the depth may lag a chunk.)
   const std::string edge = line_with(*dump, "#1 \"relay\" -> #2 \"stuck \\u001b[2Jsink\": ");
   EXPECT_TRUE(contains(edge, "/64")) << edge;
   EXPECT_TRUE(contains(edge, "; 1 sender blocked")) << edge;
