@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -75,7 +76,8 @@ void BM_TraceOverhead(benchmark::State& state) {
     on_ratio.add(on / off);
     dog_ratio.add(dog / off);
   }
-  std::filesystem::remove(file);
+  // SLUICE_TRACE_BENCH_KEEP=1 keeps the last trace, to look at what it records.
+  if (std::getenv("SLUICE_TRACE_BENCH_KEEP") == nullptr) std::filesystem::remove(file);
   benchmark::DoNotOptimize(sum);
   const double items = static_cast<double>(n) * static_cast<double>(state.iterations());
   state.counters["compiled_out_ns"] = t_out / items * 1e9;
