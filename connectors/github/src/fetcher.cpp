@@ -875,7 +875,11 @@ task<std::vector<repo_report>> fetcher::state::fetch_all(std::vector<std::string
                                                 .concurrency = std::max<std::size_t>(m_opt.concurrency, 1),
                                                 .ordered = true}) |
                   sluice::to_vector(reports);
-  co_await sluice::run_async(m_rt, std::move(pipeline));
+  // No stall watchdog: a rate-limit pause stalls this pipeline on purpose,
+  // and the fetcher reports long waits itself (stall_notice_after, notice).
+  run_options observe{.stall_timeout = std::chrono::milliseconds(0)};
+  auto running = sluice::run_async(m_rt, std::move(pipeline), std::move(observe));  // named: g++ 12
+  co_await std::move(running);
   co_return reports;
 }
 
