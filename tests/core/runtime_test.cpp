@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <ctime>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -92,6 +94,48 @@ double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// A coroutine parks its handle in `parked` and waits for someone to resume it.
+struct park_here {
+  std::mutex* mutex;
+  std::vector<std::coroutine_handle<>>* parked;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const {
+    std::lock_guard lock(*mutex);
+    parked->push_back(h);
+  }
+  void await_resume() const noexcept {}
+};
+
+TEST(Runtime, PostBatchResumesEveryHandleExactlyOnceOnTheArena) {
+  sluice::runtime rt({.threads = 2});
+  // Sizes around the per-job split: one handle, one job's worth, several jobs.
+  for (int n : {1, 2, 8, 9, 100}) {
+    std::mutex mutex;
+    std::vector<std::coroutine_handle<>> parked;
+    std::vector<int> resumed(static_cast<std::size_t>(n), 0);
+    std::atomic<int> off_arena{0};
+    std::vector<sluice::join_handle<void>> tasks;
+    for (int i = 0; i < n; ++i)
+      tasks.push_back(rt.spawn([](park_here park, int& count, std::atomic<int>& off) -> sluice::task<void> {
+        co_await park;
+        ++count;
+        if (sluice::runtime::current() == nullptr) off.fetch_add(1);
+      }(park_here{&mutex, &parked}, resumed[static_cast<std::size_t>(i)], off_arena)));
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (parked.size() == static_cast<std::size_t>(n)) break;
+      }
+      std::this_thread::yield();
+    }
+    rt.post_batch(std::move(parked));  // from a thread outside the arena, as the reactor does
+    for (auto& t : tasks) t.get();
+    for (int i = 0; i < n; ++i) EXPECT_EQ(resumed[static_cast<std::size_t>(i)], 1) << "n=" << n << " i=" << i;
+    EXPECT_EQ(off_arena.load(), 0);
+  }
+  rt.post_batch({});  // nothing to do
 }
 
 TEST(Runtime, IdleRuntimeDoesNotSpin) {
