@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <coroutine>
+#include <cstddef>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -136,6 +138,50 @@ TEST(Runtime, PostBatchResumesEveryHandleExactlyOnceOnTheArena) {
     EXPECT_EQ(off_arena.load(), 0);
   }
   rt.post_batch({});  // nothing to do
+}
+
+// Several outside threads (reactors of several clients, say) hand over
+// batches at once, and the resumed coroutines post more work of their own:
+// every coroutine runs exactly once and the runtime's destructor still waits
+// for all of it.
+TEST(Runtime, PostBatchFromSeveralThreadsAtOnceLosesNothing) {
+  constexpr int threads = 3;
+  constexpr int per_thread = 200;
+  std::atomic<int> finished{0};
+  {
+    sluice::runtime rt({.threads = 2});
+    std::mutex mutex;
+    std::vector<std::coroutine_handle<>> parked;
+    std::vector<sluice::join_handle<void>> tasks;
+    for (int i = 0; i < threads * per_thread; ++i)
+      tasks.push_back(rt.spawn([](park_here park, sluice::runtime& r, std::atomic<int>& done) -> sluice::task<void> {
+        co_await park;
+        co_await r.schedule();  // more arena work from inside the batch
+        done.fetch_add(1);
+      }(park_here{&mutex, &parked}, rt, finished)));
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (parked.size() == static_cast<std::size_t>(threads * per_thread)) break;
+      }
+      std::this_thread::yield();
+    }
+    std::vector<std::thread> posters;
+    for (int t = 0; t < threads; ++t) {
+      std::vector<std::coroutine_handle<>> share(parked.begin() + t * per_thread,
+                                                 parked.begin() + (t + 1) * per_thread);
+      posters.emplace_back([&rt, share = std::move(share)]() mutable {
+        // Uneven batches: 1, 2, 3, ... handles.
+        for (std::size_t at = 0, n = 1; at < share.size(); at += n, ++n) {
+          auto end = share.begin() + static_cast<std::ptrdiff_t>(std::min(share.size(), at + n));
+          rt.post_batch(std::vector<std::coroutine_handle<>>(share.begin() + static_cast<std::ptrdiff_t>(at), end));
+        }
+      });
+    }
+    for (auto& p : posters) p.join();
+    tasks.clear();  // detached: the runtime's destructor must wait for them
+  }
+  EXPECT_EQ(finished.load(), threads * per_thread);
 }
 
 TEST(Runtime, IdleRuntimeDoesNotSpin) {
