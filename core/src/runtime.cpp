@@ -108,11 +108,12 @@ void runtime::post_batch(std::vector<std::coroutine_handle<>> batch) {
   };
   auto shared = std::make_shared<shared_batch>();
   shared->handles = std::move(batch);
-  // A few handles per job: each job wakes a worker, and a worker woken for
-  // a few microseconds of work spends more than that spinning before it
-  // sleeps again.
-  constexpr std::size_t handles_per_job = 8;
-  const std::size_t jobs = std::min((shared->handles.size() + handles_per_job - 1) / handles_per_job, m_threads);
+  // One job per arena thread (or per handle, if fewer) keeps this
+  // work-conserving: while a handle is unclaimed, every arena thread has a
+  // job that can claim it, as with one job per handle. Fewer jobs would wake
+  // fewer workers, but a coroutine that computes for long before it next
+  // suspends would then hold up the rest of the batch with a worker idle.
+  const std::size_t jobs = std::min(shared->handles.size(), m_threads);
   for (std::size_t j = 0; j < jobs; ++j) {
     execute([shared] {
       for (std::size_t i = shared->next.fetch_add(1, std::memory_order_relaxed); i < shared->handles.size();

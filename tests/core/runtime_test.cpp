@@ -112,7 +112,7 @@ struct park_here {
 
 TEST(Runtime, PostBatchResumesEveryHandleExactlyOnceOnTheArena) {
   sluice::runtime rt({.threads = 2});
-  // Sizes around the per-job split: one handle, one job's worth, several jobs.
+  // One handle (a plain post), as many as arena threads, many more.
   for (int n : {1, 2, 8, 9, 100}) {
     std::mutex mutex;
     std::vector<std::coroutine_handle<>> parked;
