@@ -94,6 +94,35 @@ void runtime::run_lifo_slot() {
   t_lifo_slot.reset();
 }
 
+void runtime::post_batch(std::vector<std::coroutine_handle<>> batch) {
+  if (batch.empty()) return;
+  if (batch.size() == 1) {
+    post(batch.front());
+    return;
+  }
+  // Handles are claimed one at a time, so a coroutine that runs long holds
+  // up only its own job: the others go on with the rest of the batch.
+  struct shared_batch {
+    std::vector<std::coroutine_handle<>> handles;
+    std::atomic<std::size_t> next{0};
+  };
+  auto shared = std::make_shared<shared_batch>();
+  shared->handles = std::move(batch);
+  // One job per arena thread (or per handle, if fewer) keeps this
+  // work-conserving: while a handle is unclaimed, every arena thread has a
+  // job that can claim it, as with one job per handle. Fewer jobs would wake
+  // fewer workers, but a coroutine that computes for long before it next
+  // suspends would then hold up the rest of the batch with a worker idle.
+  const std::size_t jobs = std::min(shared->handles.size(), m_threads);
+  for (std::size_t j = 0; j < jobs; ++j) {
+    execute([shared] {
+      for (std::size_t i = shared->next.fetch_add(1, std::memory_order_relaxed); i < shared->handles.size();
+           i = shared->next.fetch_add(1, std::memory_order_relaxed))
+        shared->handles[i].resume();
+    });
+  }
+}
+
 void runtime::work_finished() noexcept {
   if (m_outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) m_outstanding.notify_all();
 }

@@ -187,6 +187,7 @@ class client::state {
     for (int fd : m_watched) m_reactor.unwatch(fd);
     m_watched.clear();
     if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
+    resume_completed();  // the posted hand-over will find the client gone
     *m_alive = false;
   }
 
@@ -280,16 +281,43 @@ class client::state {
     curl_easy_cleanup(easy);
   }
 
-  // Resumes the awaiter on its own runtime: never run user code here.
+  // Queues the awaiter to be resumed on its own runtime (never run user code
+  // here). The queue is handed over once per reactor round (see
+  // resume_completed): a round that finishes fifty transfers wakes the arena
+  // once, not fifty times.
   void complete(const std::shared_ptr<transfer>& t) {
     t->stage = transfer::phase::done;
     if (auto* tracer = trace_active()) [[unlikely]]
       trace_request(*tracer, *t);
     m_completed.fetch_add(1, std::memory_order_relaxed);
-    if (t->waiter.home) {
-      t->waiter.resume();
-    } else {
-      m_runtime.post(t->waiter.handle);
+    m_completed_waiters.push_back(t->waiter);
+    if (std::exchange(m_resume_posted, true)) return;
+    try {
+      // Runs after the rest of this round's socket events (posted work runs
+      // before the reactor waits again).
+      m_reactor.post([this, alive = m_alive] {
+        if (*alive) resume_completed();
+      });
+    } catch (...) {
+      resume_completed();  // out of memory: hand this one over now
+    }
+  }
+
+  // Reactor thread: resumes every completed transfer's awaiter, grouped by
+  // runtime.
+  void resume_completed() {
+    m_resume_posted = false;
+    auto waiters = std::exchange(m_completed_waiters, {});
+    while (!waiters.empty()) {
+      sluice::runtime* home = waiters.front().home ? waiters.front().home : &m_runtime;
+      std::vector<std::coroutine_handle<>> batch;
+      batch.reserve(waiters.size());
+      std::erase_if(waiters, [&](const sluice::detail::suspended_coroutine& w) {
+        if ((w.home ? w.home : &m_runtime) != home) return false;
+        batch.push_back(w.handle);
+        return true;
+      });
+      home->post_batch(std::move(batch));
     }
   }
 
@@ -503,8 +531,10 @@ class client::state {
   std::unordered_set<int> m_watched;  // fds with a reactor watch, active or parked
   std::unordered_set<int> m_sockets;  // connection sockets libcurl opened through on_open_socket
   reactor::timer_id m_timer = 0;
-  bool m_timeout_posted = false;                                 // an on_timeout() post is queued
-  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // false once shut down; read by posts
+  bool m_timeout_posted = false;                                         // an on_timeout() post is queued
+  std::vector<sluice::detail::suspended_coroutine> m_completed_waiters;  // to resume this round
+  bool m_resume_posted = false;                                          // a resume_completed() post is queued
+  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
 
   // Any thread (stats).

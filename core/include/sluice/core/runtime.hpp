@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
@@ -88,6 +89,14 @@ class runtime {
   void post(std::coroutine_handle<> h) {
     execute([h] { h.resume(); });
   }
+
+  /// Resumes every handle in `batch` on the arena, like post() on each, but
+  /// through at most threads() arena jobs that share the batch: each resumes
+  /// the next unclaimed handle until none is left. For a thread outside the
+  /// arena (the reactor) handing over many coroutines at once: one enqueue
+  /// and at most one worker wake-up per arena thread instead of one per
+  /// coroutine. Order of resumption follows the batch per job. Thread-safe.
+  void post_batch(std::vector<std::coroutine_handle<>> batch);
 
   /// Runs `fn()` on the arena. `fn` may be move-only; it must not throw
   /// (catch inside, as offload does).
