@@ -17,6 +17,12 @@ struct stage_options {
   std::size_t capacity = 0;
   /// What to do when the function throws (default: fail fast).
   error_policy on_error = {};
+  /// map, filter, inspect, flat_map: run in the coroutine of the stage
+  /// before them when that one sends from a single coroutine (a source or
+  /// another such stage), with no channel between (see pipeline.hpp,
+  /// "Fusion"). false gives the stage its own coroutine and input channel,
+  /// e.g. so a slow function overlaps with the stage before it.
+  bool fuse = true;
 };
 
 namespace detail {

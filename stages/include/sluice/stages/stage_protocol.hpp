@@ -133,6 +133,14 @@ class stage_base {
   [[nodiscard]] std::string parameters() const { return {}; }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t in) const noexcept { return in; }
+  /// Whether a stage that can run fused (has on_chunk) may be: its `.fuse` option.
+  [[nodiscard]] bool fuses() const noexcept {
+    if constexpr (requires { m_options.fuse; }) {
+      return m_options.fuse;
+    } else {
+      return false;
+    }
+  }
 
  protected:
   Options m_options;

@@ -37,6 +37,7 @@ struct stage_info {
   std::string kind = {};
   std::string parameters = {};  // human-readable, e.g. "concurrency 32, ordered"
   std::size_t capacity = 0;     // input channel capacity in items (0 for sources)
+  bool fused = false;           // runs in the coroutine of the stage before it (no input channel)
 };
 
 /// Live item count and samples of one stage's input channel.

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -23,6 +24,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
 #include "sluice/stages/error_policy.hpp"
@@ -213,6 +215,20 @@ struct in_place_awaiter {
   explicit in_place_awaiter(F make) : value(make()) {}
 };
 
+/// await_suspend of any awaiter (void, bool or handle form) as the handle form.
+template <typename A>
+std::coroutine_handle<> suspend_as_handle(A& awaiter, std::coroutine_handle<> h) {
+  using result_t = decltype(awaiter.await_suspend(h));
+  if constexpr (std::is_void_v<result_t>) {
+    awaiter.await_suspend(h);
+    return std::noop_coroutine();
+  } else if constexpr (std::is_same_v<result_t, bool>) {
+    return awaiter.await_suspend(h) ? std::coroutine_handle<>(std::noop_coroutine()) : h;
+  } else {
+    return awaiter.await_suspend(h);
+  }
+}
+
 /// What the channels between stages carry: a chunk of items and its
 /// position in the sending stage's output. Sequence numbers are needed
 /// because a channel keeps order per sending *thread*, and a stage coroutine
@@ -232,10 +248,15 @@ class stage_io : public stage_context {
 
   /// `upstream_ordered`: the upstream stage sends its chunks in a meaningful
   /// order (from one coroutine), so this stage restores it on receipt.
-  stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, channel_sender<chunk<Out>> out,
+  /// `out` is a channel or, for a fused link, the next stage itself.
+  stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, outlet<Out> out,
            bool upstream_ordered = true)
-      : stage_context(state, index), m_in(std::move(in)), m_out(std::move(out)), m_reorder(upstream_ordered) {
-    if (index + 1 < state.size()) m_out_queue = &state.stats(index + 1).input;
+      : stage_context(state, index),
+        m_in(std::move(in)),
+        m_out(std::move(out.tx)),
+        m_fused(std::move(out.fused)),
+        m_reorder(upstream_ordered) {
+    if (index + 1 < state.size() && !m_fused) m_out_queue = &state.stats(index + 1).input;
   }
 
   /// Stages that receive from several coroutines at once (and so give no
@@ -293,6 +314,9 @@ class stage_io : public stage_context {
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) { return send(items, inputs, m_out); }
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs, channel_sender<chunk<Out>>& tx) {
     using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
+    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
+    // Through the channel, or (fused) by running the next stage on the chunk
+    // right here: same accounting either way.
     struct awaiter {
       stage_io* m_io;
       channel_sender<chunk<Out>>* m_tx;
@@ -300,12 +324,27 @@ class stage_io : public stage_context {
       std::size_t m_items;
       std::size_t m_inputs;
       std::optional<in_place_awaiter<inner_t>> m_inner{};
+      std::optional<task<bool>> m_push{};
+      std::optional<in_place_awaiter<push_t>> m_pushing{};
       bool await_ready() {
+        if (m_io->m_fused) {
+          m_push.emplace(m_io->m_fused->push(std::move(m_chunk.items)));
+          m_pushing.emplace([this] { return m_push->operator co_await(); });
+          return m_pushing->value.await_ready();
+        }
         m_inner.emplace([this] { return m_tx->send(m_chunk); });
         return m_inner->value.await_ready();
       }
-      auto await_suspend(std::coroutine_handle<> h) { return m_inner->value.await_suspend(h); }
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+        return m_pushing ? suspend_as_handle(m_pushing->value, h) : suspend_as_handle(m_inner->value, h);
+      }
       bool await_resume() {
+        if (m_pushing) {
+          // The fused stage took the items (and counts whatever becomes of
+          // them); false only says that downstream is gone.
+          m_io->sent(true, m_items, m_inputs);
+          return m_pushing->value.await_resume();
+        }
         bool ok = m_inner->value.await_resume();
         m_io->sent(ok, m_items, m_inputs);
         return ok;
@@ -321,6 +360,14 @@ class stage_io : public stage_context {
   /// End of stream downstream (idempotent).
   void close_output() {
     if (m_out.valid()) m_out.close();
+    if (m_fused) std::exchange(m_fused, nullptr)->finish();
+  }
+
+  /// For a fused stage: takes `items`, pushed by the stage before it, as
+  /// the next input chunk (counts them in, numbers them).
+  input_chunk<In> accept_pushed(std::vector<In>&& items) {
+    auto first = stats().items_in.fetch_add(items.size(), std::memory_order_relaxed);
+    return {std::move(items), static_cast<std::size_t>(first)};
   }
 
   /// Stops upstream and counts whatever it still delivers as dropped.
@@ -402,6 +449,7 @@ class stage_io : public stage_context {
 
   channel_receiver<chunk<In>> m_in;
   channel_sender<chunk<Out>> m_out;
+  std::shared_ptr<fused_inlet<Out>> m_fused;  // set instead of m_out when the next stage is fused
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;
