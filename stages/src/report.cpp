@@ -104,6 +104,7 @@ std::string describe_stages(const std::vector<stage_info>& stages) {
     if (i > 0)
       params += (params.empty() ? "" : ", ") +
                 (s.fused ? std::string("fused") : std::string("capacity ") + std::to_string(s.capacity));
+    if (s.capacity_bytes) params += ", capacity_bytes " + std::to_string(s.capacity_bytes);
     if (!params.empty()) out += " [" + params + "]";
     out += "\n";
   }

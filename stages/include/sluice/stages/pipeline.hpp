@@ -98,6 +98,16 @@ concept fusable_stage = requires(D& d, const D& cd, stage_io<In, typename D::tem
   { cd.fuses() } -> std::convertible_to<bool>;
 };
 
+/// A stage's input bound in bytes (0 for stages without the option).
+template <typename D>
+std::size_t stage_capacity_bytes(const D& stage) {
+  if constexpr (requires { stage.capacity_bytes(); }) {
+    return stage.capacity_bytes();
+  } else {
+    return 0;
+  }
+}
+
 /// Flow constructor tag: the flow's last stage sends from one coroutine, so
 /// a fusable stage may be attached to it fused.
 struct single_sender_t {};
@@ -219,6 +229,7 @@ class fused_stage final : public fused_inlet<In> {
     co_return false;
   }
   void finish() override { m_io.close_output(); }
+  void runs_in_source() override { m_io.hold_back(); }
 
  private:
   std::shared_ptr<D> m_stage;
@@ -250,7 +261,8 @@ template <typename T, typename D>
 auto attach(flow<T> upstream, D stage) {
   stage.template prepare<T>();
   if constexpr (fusable_stage<D, T>) {
-    if (stage.fuses() && upstream.single_sender()) return attach_fused(std::move(upstream), std::move(stage));
+    if (stage.fuses() && stage_capacity_bytes(stage) == 0 && upstream.single_sender())
+      return attach_fused(std::move(upstream), std::move(stage));
   }
   using out_t = typename D::template output<T>;
   constexpr bool is_sink = std::is_same_v<out_t, none>;
@@ -261,6 +273,7 @@ auto attach(flow<T> upstream, D stage) {
   const std::size_t chunks = channel_chunks(capacity, upstream.chunk());
   auto info = stage.info();
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
+  info.capacity_bytes = stage_capacity_bytes(stage);
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   const bool upstream_ordered = upstream.ordered();

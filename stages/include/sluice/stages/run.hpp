@@ -30,12 +30,16 @@
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 #include "sluice/stages/report.hpp"
+#include "sluice/stages/run_options.hpp"
 
 namespace sluice {
 
-/// Awaitable form of run(): a task yielding the report (or throwing pipeline_error).
-inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+/// Awaitable form of run(): a task yielding the report (or throwing
+/// pipeline_error). `options` may limit what is in flight (run_options.hpp).
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options) {
   auto state = std::make_shared<detail::pipeline_state>(rt, p.stages());
+  state->limit_in_flight(options.max_items_in_flight, options.max_bytes_in_flight);
+  std::stop_token stop = std::move(options.stop);
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
   if (stop.stop_possible()) on_stop.emplace(stop, std::function<void()>([state] { state->cancel_by_user(); }));
   auto started = std::chrono::steady_clock::now();
@@ -47,9 +51,19 @@ inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token 
   co_return report;
 }
 
+/// run_async with only a stop token.
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+  return run_async(rt, std::move(p), run_options{.stop = std::move(stop)});
+}
+
 /// Runs `p` on `rt` and blocks until it finished; see the file comment.
 inline pipeline_report run(runtime& rt, pipeline p, std::stop_token stop = {}) {
   return rt.block_on(run_async(rt, std::move(p), std::move(stop)));
+}
+
+/// The same with run_options: limits in flight, stop token.
+inline pipeline_report run(runtime& rt, pipeline p, run_options options) {
+  return rt.block_on(run_async(rt, std::move(p), std::move(options)));
 }
 
 }  // namespace sluice

@@ -32,6 +32,9 @@ class fused_inlet {
   virtual task<bool> push(std::vector<T> items) = 0;
   /// End of input: the stage ends its own output.
   virtual void finish() = 0;
+  /// Says that push() is called from the source's coroutine: this stage's
+  /// sends then wait on the run's limits in flight, as the source's would.
+  virtual void runs_in_source() = 0;
 };
 
 /// A channel sender or a fused stage. Converts from a channel sender, so
