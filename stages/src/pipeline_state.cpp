@@ -12,7 +12,23 @@ pipeline_state::pipeline_state(runtime& rt, std::vector<stage_info> stages)
     : m_runtime(rt),
       m_stages(std::move(stages)),
       m_stats(std::make_unique<stage_stats[]>(m_stages.size())),
-      m_on_stop(m_stop.get_token(), closers_on_stop{this}) {}
+      m_on_stop(m_stop.get_token(), closers_on_stop{this}) {
+  m_bounds.inputs.resize(m_stages.size());
+  bool any = false;
+  for (std::size_t i = 0; i < m_stages.size(); ++i) {
+    if (m_stages[i].capacity_bytes == 0) continue;
+    m_bounds.inputs[i] = std::make_unique<byte_gate>(m_stages[i].capacity_bytes);
+    any = true;
+  }
+  if (any) on_cancel([this] { m_bounds.close(); });
+}
+
+void pipeline_state::limit_in_flight(std::size_t items, std::size_t bytes) {
+  const bool had = m_bounds.active();
+  if (items) m_bounds.flight_items = std::make_unique<byte_gate>(items);
+  if (bytes) m_bounds.flight_bytes = std::make_unique<byte_gate>(bytes);
+  if (!had && m_bounds.active()) on_cancel([this] { m_bounds.close(); });
+}
 
 void pipeline_state::run_closers() {
   std::vector<std::function<void()>> closers;

@@ -101,7 +101,10 @@ std::string describe_stages(const std::vector<stage_info>& stages) {
     out += s.kind;
     if (s.name != s.kind) out += " \"" + s.name + "\"";
     std::string params = s.parameters;
-    if (i > 0) params += (params.empty() ? "" : ", ") + std::string("capacity ") + std::to_string(s.capacity);
+    if (i > 0)
+      params += (params.empty() ? "" : ", ") +
+                (s.fused ? std::string("fused") : std::string("capacity ") + std::to_string(s.capacity));
+    if (s.capacity_bytes) params += ", capacity_bytes " + std::to_string(s.capacity_bytes);
     if (!params.empty()) out += " [" + params + "]";
     out += "\n";
   }
@@ -116,8 +119,8 @@ std::string stages_to_dot(const std::vector<stage_info>& stages) {
     if (!s.parameters.empty()) out += "\\n" + s.parameters;
     out += "\"];\n";
     if (i > 0)
-      out += "  s" + std::to_string(i - 1) + " -> s" + std::to_string(i) + " [label=\"capacity " +
-             std::to_string(s.capacity) + "\"];\n";
+      out += "  s" + std::to_string(i - 1) + " -> s" + std::to_string(i) + " [label=\"" +
+             (s.fused ? std::string("fused") : "capacity " + std::to_string(s.capacity)) + "\"];\n";
   }
   return out + "}\n";
 }

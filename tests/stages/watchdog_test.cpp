@@ -71,8 +71,9 @@ TEST(Watchdog, AStuckSinkDumpNamesTheFullEdgeTheBlockedStagesAndTheBusyThread) {
                             {.name = "stuck \x1b[2Jsink", .capacity = 64});
   std::optional<sluice::pipeline_report> report;
   std::thread runner([&] {
-    report = sluice::run(rt, std::move(p), {.stall_timeout = 200ms, .on_stall = catcher.sink(), .monitor = &monitor},
-                         stop.get_token());
+    report = sluice::run(
+        rt, std::move(p),
+        {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink(), .monitor = &monitor});
   });
   auto dump = catcher.wait_first();
   std::string on_demand = monitor.dump();
@@ -119,7 +120,7 @@ TEST(Watchdog, AStalledAsyncStageDumpShowsWhatItsItemsAwait) {
            sluice::for_each([](int) {}, {.name = "sink"});
   std::optional<sluice::pipeline_report> report;
   std::thread runner([&] {
-    report = sluice::run(rt, std::move(p), {.stall_timeout = 200ms, .on_stall = catcher.sink()}, stop.get_token());
+    report = sluice::run(rt, std::move(p), {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink()});
   });
   auto dump = catcher.wait_first();
   stop.request_stop();

@@ -209,7 +209,8 @@ task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<s
   auto pipeline = sluice::from(std::move(indices)) |
                   sluice::async_map(fetch_one, {.name = "fetch repository", .concurrency = concurrency}) |
                   sluice::for_each([](std::size_t) {});
-  auto running = sluice::run_async(rt, std::move(pipeline), std::move(options), std::move(stop));  // named: g++ 12
+  options.stop = std::move(stop);
+  auto running = sluice::run_async(rt, std::move(pipeline), std::move(options));  // named: g++ 12
   co_await std::move(running);
 }
 

@@ -11,6 +11,7 @@
 #include "sluice/stages/for_each.hpp"
 #include "sluice/stages/group_by.hpp"
 #include "sluice/stages/inspect.hpp"
+#include "sluice/stages/item_bytes.hpp"
 #include "sluice/stages/map.hpp"
 #include "sluice/stages/parallel_map.hpp"
 #include "sluice/stages/pipeline.hpp"

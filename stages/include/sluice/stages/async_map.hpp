@@ -48,6 +48,8 @@ struct async_map_options {
   bool ordered = false;
   /// Items the input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
   error_policy on_error = {};
 };
 

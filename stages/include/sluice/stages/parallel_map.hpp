@@ -53,6 +53,8 @@ struct parallel_map_options {
   std::size_t drivers = 2;
   /// Items the input channel holds; 0 = max(default_capacity, 4 * batch).
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
   /// tbb::parallel_for grain size; 0 lets TBB's auto partitioner choose.
   std::size_t grain = 0;
   error_policy on_error = {};

@@ -36,11 +36,14 @@
 namespace sluice {
 
 /// Awaitable form of run(): a task yielding the report (or throwing
-/// pipeline_error). `options`: trace file, stall watchdog, monitor (see
-/// run_options.hpp); a trace file that cannot be written throws
-/// std::system_error naming it (after the run, unless the run failed).
-inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options, std::stop_token stop = {}) {
+/// pipeline_error). `options`: limits in flight, the stop token, trace
+/// file, stall watchdog, monitor (see run_options.hpp); a trace file that
+/// cannot be written throws std::system_error naming it (after the run,
+/// unless the run failed).
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options) {
   auto state = std::make_shared<detail::pipeline_state>(rt, p.stages());
+  state->limit_in_flight(options.max_items_in_flight, options.max_bytes_in_flight);
+  std::stop_token stop = std::move(options.stop);
   detail::run_observation observation(state, options);
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
   if (stop.stop_possible()) on_stop.emplace(stop, std::function<void()>([state] { state->cancel_by_user(); }));
@@ -59,18 +62,19 @@ inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options opti
   co_return report;
 }
 
+/// run_async with only a stop token.
 inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
-  return run_async(rt, std::move(p), run_options{}, std::move(stop));
+  return run_async(rt, std::move(p), run_options{.stop = std::move(stop)});
 }
 
 /// Runs `p` on `rt` and blocks until it finished; see the file comment.
 inline pipeline_report run(runtime& rt, pipeline p, std::stop_token stop = {}) {
-  return rt.block_on(run_async(rt, std::move(p), run_options{}, std::move(stop)));
+  return rt.block_on(run_async(rt, std::move(p), std::move(stop)));
 }
 
-/// run() with observation options (trace file, stall watchdog, monitor).
-inline pipeline_report run(runtime& rt, pipeline p, run_options options, std::stop_token stop = {}) {
-  return rt.block_on(run_async(rt, std::move(p), std::move(options), std::move(stop)));
+/// The same with run_options: limits in flight, stop token, observation.
+inline pipeline_report run(runtime& rt, pipeline p, run_options options) {
+  return rt.block_on(run_async(rt, std::move(p), std::move(options)));
 }
 
 }  // namespace sluice

@@ -1,16 +1,32 @@
-// sluice::run_options: how run() observes a pipeline while it runs.
+// sluice::run_options: how sluice::run executes and observes a pipeline.
 //
 //   sluice::run_monitor monitor;
-//   auto report = sluice::run(rt, std::move(p), {.trace = "run.trace.json",
+//   auto report = sluice::run(rt, std::move(p), {.max_bytes_in_flight = 64 << 20,
+//                                                .stop = stop.get_token(),
+//                                                .trace = "run.trace.json",
 //                                                .stall_timeout = std::chrono::seconds(10),
 //                                                .monitor = &monitor});
 //
 // Designated-initialiser friendly; every field has a default that costs
-// nothing measurable. See docs/observability.md for a walkthrough.
+// nothing measurable ("no limit", "no trace", watchdog after 30 s).
+//
+// The limits in flight bound what waits in the pipeline's channels, summed
+// over all of them, like parallel_pipeline's token count: while the sum is
+// at the limit, the source (and the stages fused with it) wait; the stages
+// after it never wait on the limit, so they always drain (no deadlock). A
+// chunk larger than the whole limit still goes, alone, when nothing else
+// is in flight. What stages hold while working on it (a chunk each, a batch
+// per parallel_map worker) comes on top: keep chunks small for big items
+// (`.chunk = 1` on the source) and see docs/pipeline.md, "Choosing the
+// item granularity". Bytes are measured with sluice::item_bytes (item_bytes.hpp).
+//
+// Observation: see docs/observability.md for a walkthrough.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 
@@ -19,6 +35,12 @@ namespace sluice {
 class run_monitor;
 
 struct run_options {
+  /// Items waiting in the pipeline's channels at most (0: no limit).
+  std::size_t max_items_in_flight = 0;
+  /// Bytes (sluice::item_bytes) waiting in the pipeline's channels at most (0: no limit).
+  std::size_t max_bytes_in_flight = 0;
+  /// Cancels the run when stopped (see run.hpp): the run's one stop token.
+  std::stop_token stop = {};
   /// Write a Chrome Trace Event file of the run here (open it in Perfetto;
   /// see sluice/core/trace.hpp). Empty: the SLUICE_TRACE environment
   /// variable's value, when set. When a trace_session is already active

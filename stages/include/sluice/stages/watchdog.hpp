@@ -5,7 +5,7 @@
 //   sluice::run_monitor monitor;
 //   auto signals = sluice::stop_on_signals(rt, {SIGINT, SIGTERM},
 //                                          {.notify = {SIGQUIT}, .on_notify = [&](int) { monitor.print(); }});
-//   sluice::run(rt, std::move(p), {.monitor = &monitor}, signals.token());
+//   sluice::run(rt, std::move(p), {.stop = signals.token(), .monitor = &monitor});
 //
 // A dump looks like this (names are printed as JSON strings, so a hostile
 // name cannot forge lines or terminal escapes):

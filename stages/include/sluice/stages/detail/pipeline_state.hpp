@@ -28,6 +28,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/stage_activity.hpp"
+#include "sluice/stages/detail/memory_bounds.hpp"
 #include "sluice/stages/report.hpp"
 
 namespace sluice::detail {
@@ -36,8 +37,10 @@ namespace sluice::detail {
 struct stage_info {
   std::string name = {};
   std::string kind = {};
-  std::string parameters = {};  // human-readable, e.g. "concurrency 32, ordered"
-  std::size_t capacity = 0;     // input channel capacity in items (0 for sources)
+  std::string parameters = {};     // human-readable, e.g. "concurrency 32, ordered"
+  std::size_t capacity = 0;        // input channel capacity in items (0 for sources)
+  bool fused = false;              // runs in the coroutine of the stage before it (no input channel)
+  std::size_t capacity_bytes = 0;  // input channel bound in bytes (sluice::item_bytes), 0 = none
 };
 
 /// Live item count and samples of one stage's input channel.
@@ -113,6 +116,11 @@ class pipeline_state {
   /// if it already is).
   void on_cancel(std::function<void()> close);
 
+  /// The run's memory bounds (byte capacities, limits in flight).
+  [[nodiscard]] memory_bounds& bounds() noexcept { return m_bounds; }
+  /// Sets the pipeline-wide limits in flight (0: none). Call before launching.
+  void limit_in_flight(std::size_t items, std::size_t bytes);
+
   /// Starts a stage coroutine on the runtime.
   void start(task<void> stage) { m_stage_tasks.push_back(m_runtime.spawn(std::move(stage))); }
   /// Awaits every started stage.
@@ -127,6 +135,7 @@ class pipeline_state {
   runtime& m_runtime;
   std::vector<stage_info> m_stages;
   std::unique_ptr<stage_stats[]> m_stats;
+  memory_bounds m_bounds;
   void run_closers();
 
   std::stop_source m_stop;
