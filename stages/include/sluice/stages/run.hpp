@@ -3,6 +3,8 @@
 //   auto report = sluice::run(rt, sluice::from(v) | sluice::map(f) | sluice::to_vector(out));
 //   auto report = sluice::run(rt, std::move(p), stop_source.get_token());   // cancellable
 //   auto report = co_await sluice::run_async(rt, std::move(p));             // inside a coroutine
+//   auto report = sluice::run(rt, std::move(p), options);                   // sluice::run_options:
+//                                                                            // stop token, live progress
 //
 // Every stage runs as coroutines on `rt`'s arena. run() returns when every
 // stage has finished and every channel is drained, whatever happened:
@@ -27,24 +29,40 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/detail/progress_sampler.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 #include "sluice/stages/report.hpp"
+#include "sluice/stages/run_options.hpp"
 
 namespace sluice {
 
 /// Awaitable form of run(): a task yielding the report (or throwing pipeline_error).
-inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options) {
   auto state = std::make_shared<detail::pipeline_state>(rt, p.stages());
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
-  if (stop.stop_possible()) on_stop.emplace(stop, std::function<void()>([state] { state->cancel_by_user(); }));
+  if (options.stop.stop_possible())
+    on_stop.emplace(options.stop, std::function<void()>([state] { state->cancel_by_user(); }));
   auto started = std::chrono::steady_clock::now();
+  detail::progress_sampler progress(*state, std::move(options.progress), started);
   p.launch(*state);
+  progress.start();
   co_await state->join();
   on_stop.reset();
   auto report = state->make_report(std::chrono::steady_clock::now() - started);
+  if (progress.enabled()) co_await progress.finish(report);
   state->rethrow_if_failed(report);
   co_return report;
+}
+
+/// run_async with only a stop token.
+inline task<pipeline_report> run_async(runtime& rt, pipeline p, std::stop_token stop = {}) {
+  return run_async(rt, std::move(p), run_options{.stop = std::move(stop)});
+}
+
+/// Runs `p` on `rt` and blocks until it finished; see the file comment.
+inline pipeline_report run(runtime& rt, pipeline p, run_options options) {
+  return rt.block_on(run_async(rt, std::move(p), std::move(options)));
 }
 
 /// Runs `p` on `rt` and blocks until it finished; see the file comment.

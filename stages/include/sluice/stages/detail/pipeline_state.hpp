@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/core/latency_histogram.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/report.hpp"
@@ -76,6 +77,10 @@ struct stage_stats {
   // latencies of up to this many items in flight at once.
   std::atomic<std::uint32_t> busy_share{1};
   queue_stats input;
+  // Bytes the stage read or wrote, where it knows them (count_bytes).
+  std::atomic<std::uint64_t> bytes{0};
+  // Per call of an async stage's function (call_async): its latency.
+  latency_histogram latency;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void busy(std::chrono::steady_clock::duration d) noexcept {
