@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
+#include <memory>
 #include <mutex>
+#include <sstream>
 #include <ranges>
 #include <stdexcept>
 #include <thread>
@@ -200,6 +203,66 @@ TEST(Progress, StopTokenInOptionsCancelsTheRun) {
   EXPECT_TRUE(report.cancelled);
   EXPECT_TRUE(report.balanced()) << report.describe();
   EXPECT_GE(calls.load(), 2);
+}
+
+TEST(TerminalProgress, RedrawsInPlaceOnATerminalAndEscapesStageNames) {
+  std::ostringstream os;
+  auto display = std::make_shared<sluice::status_display>(os, true, 200);
+  auto draw = sluice::terminal_progress(display, "job");
+  sluice::progress_snapshot s;
+  s.stages.push_back({.name = "evil\x1b]0;pwned\x07name", .kind = "source", .items_in = 12'345, .items_out = 12'000});
+  s.stages.push_back({.name = "sink", .kind = "for_each", .items_in = 10, .queue_depth = 3, .queue_capacity = 64});
+  draw(s);
+  const std::string first = os.str();
+  EXPECT_EQ(first.find('\x1b'), first.find("\x1b[")) << "the only escape sequences are the display's own";
+  EXPECT_EQ(first.find("\x07"), std::string::npos);
+  EXPECT_NE(first.find("evil\\x1b]0;pwned\\x07name"), std::string::npos) << first;
+  EXPECT_NE(first.find("in 12.3k"), std::string::npos) << first;
+  EXPECT_NE(first.find("q 3/64"), std::string::npos) << first;
+  s.final = true;
+  draw(s);
+  const std::string second = os.str().substr(first.size());
+  // Cursor up over the 3 lines drawn before, clear to the end, redraw.
+  EXPECT_EQ(second.rfind("\x1b[3A\r\x1b[J", 0), 0u) << second;
+  EXPECT_NE(second.find("done"), std::string::npos);
+  display.reset();  // the final picture stays: nothing more is written
+  EXPECT_EQ(os.str().size(), first.size() + second.size());
+}
+
+TEST(TerminalProgress, WritesOneCompactLinePerSnapshotElsewhere) {
+  std::ostringstream os;
+  auto draw = sluice::terminal_progress({.title = "job", .os = &os, .terminal = false});
+  sluice::progress_snapshot s;
+  s.stages.push_back({.name = "a\nb", .kind = "source", .items_in = 5});
+  draw(s);
+  draw(s);
+  const std::string text = os.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  EXPECT_NE(text.find("job 0.0 s | #0 source     a\\x0ab  in 5"), std::string::npos) << text;
+}
+
+TEST(TerminalProgress, MessagesGoAboveTheBlock) {
+  std::ostringstream os;
+  sluice::status_display display(os, true, 80);
+  display.show({"one", "two"});
+  display.message("note\r");
+  EXPECT_EQ(os.str(), "one\ntwo\n\x1b[2A\r\x1b[Jnote\\x0d\none\ntwo\n");
+  display.clear();
+  EXPECT_EQ(os.str().substr(os.str().size() - 8), "\x1b[2A\r\x1b[J");
+}
+
+TEST(TerminalProgress, DrawsALiveRunWithoutTouchingStdout) {
+  sluice::runtime rt({.threads = 2});
+  std::ostringstream os;
+  sluice::run_options options;
+  options.on_progress(1ms, sluice::terminal_progress({.title = "live", .os = &os, .terminal = false}));
+  std::vector<int> out;
+  auto report = sluice::run(rt, sluice::from(iota(3000), {.name = "numbers"}) | sluice::to_vector(out),
+                            std::move(options));
+  EXPECT_EQ(out.size(), 3000u);
+  EXPECT_NE(os.str().find("live "), std::string::npos);
+  EXPECT_NE(os.str().find(", done | #0 source     numbers  in 3000  out 3000"), std::string::npos) << os.str();
 }
 
 }  // namespace
