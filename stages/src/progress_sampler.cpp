@@ -89,6 +89,11 @@ progress_snapshot progress_sampler::take(bool final) {
     p.bytes = s.bytes.load(std::memory_order_relaxed);
     const std::uint64_t outcomes = p.items_out + p.dropped + p.failed + p.cancelled;
     p.in_flight = p.items_in > outcomes ? p.items_in - outcomes : 0;
+    // Async stages: the calls running now. Finished calls first (a call is
+    // counted as started before it can finish), then started ones.
+    const std::uint64_t finished = s.latency.count();
+    if (const std::uint64_t started = s.calls.load(std::memory_order_relaxed); started != 0)
+      p.in_flight = started > finished ? started - finished : 0;
     p.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.depth.load(std::memory_order_relaxed)));
     p.queue_capacity = info.capacity;
     // The depth counter is updated just after a send and just after a

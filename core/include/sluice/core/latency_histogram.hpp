@@ -51,6 +51,13 @@ class latency_histogram {
     }
   }
 
+  /// Durations recorded so far (sums the buckets: for snapshots, not per item).
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& b : m_buckets) n += b.load(std::memory_order_relaxed);
+    return n;
+  }
+
   /// Count, sum, p50/p90/p99 (bucket midpoints, see the file comment) and the exact maximum.
   [[nodiscard]] latency_summary summary() const noexcept {
     std::array<std::uint64_t, bucket_count> counts{};

@@ -48,9 +48,10 @@ struct stage_progress {
   /// Items waiting in the stage's input channel now, and its capacity (0 for sources).
   std::size_t queue_depth = 0;
   std::size_t queue_capacity = 0;
-  /// Inputs received and not yet handled: in - (out + dropped + failed +
-  /// cancelled). For async stages, the items being awaited (or queued for a
-  /// slot); for the others, the rest of the chunk being worked on.
+  /// Async stages (async_map, async for_each): calls of the function
+  /// running now (each retry attempt is a call). Other stages: inputs
+  /// received and not yet handled, in - (out + dropped + failed + cancelled),
+  /// i.e. the rest of the chunk being worked on.
   std::uint64_t in_flight = 0;
   /// Fraction (0..1) of the last interval the stage spent busy; for
   /// concurrent stages, divided by the concurrency. Busy time is counted

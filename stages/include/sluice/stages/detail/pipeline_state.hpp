@@ -79,7 +79,9 @@ struct stage_stats {
   queue_stats input;
   // Bytes the stage read or wrote, where it knows them (count_bytes).
   std::atomic<std::uint64_t> bytes{0};
-  // Per call of an async stage's function (call_async): its latency.
+  // Per call of an async stage's function (call_async): calls started, and
+  // the latency of each finished one (started - finished = in flight).
+  std::atomic<std::uint64_t> calls{0};
   latency_histogram latency;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }

@@ -158,6 +158,7 @@ class stage_context {
     for (std::size_t attempt = 1;; ++attempt) {
       if (stopped()) break;
       auto started = std::chrono::steady_clock::now();
+      stage_stats::bump(m_stats->calls, 1);
       try {
         auto work = invoke_keeping(policy, fn, item);
         Out value = co_await std::move(work);
