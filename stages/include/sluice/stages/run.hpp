@@ -26,6 +26,7 @@
 #include <stop_token>
 #include <utility>
 
+#include "sluice/core/metrics_endpoint.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
@@ -36,6 +37,17 @@
 #include "sluice/stages/run_options.hpp"
 
 namespace sluice {
+namespace detail {
+
+// What run_options::metrics_endpoint serves: the report as it stands now.
+inline std::function<std::string()> live_prometheus(std::shared_ptr<pipeline_state> state,
+                                                    std::chrono::steady_clock::time_point started) {
+  return [state = std::move(state), started] {
+    return state->make_report(std::chrono::steady_clock::now() - started).to_prometheus();
+  };
+}
+
+}  // namespace detail
 
 /// Awaitable form of run(): a task yielding the report (or throwing pipeline_error).
 inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options options) {
@@ -45,10 +57,13 @@ inline task<pipeline_report> run_async(runtime& rt, pipeline p, run_options opti
     on_stop.emplace(options.stop, std::function<void()>([state] { state->cancel_by_user(); }));
   auto started = std::chrono::steady_clock::now();
   detail::progress_sampler progress(*state, std::move(options.progress), started);
+  std::optional<metrics_endpoint> metrics;
+  if (options.metrics) metrics.emplace(rt, *options.metrics, detail::live_prometheus(state, started));
   p.launch(*state);
   progress.start();
   co_await state->join();
   on_stop.reset();
+  if (metrics) metrics->stop();
   auto report = state->make_report(std::chrono::steady_clock::now() - started);
   if (progress.enabled()) co_await progress.finish(report);
   state->rethrow_if_failed(report);

@@ -5,12 +5,17 @@
 //   auto report = sluice::run(rt, std::move(p), std::move(options));
 //
 // Every field is optional; a default run_options is exactly run(rt, p).
+//   options.metrics_endpoint(9464);                            // GET 127.0.0.1:9464/metrics
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <stop_token>
+#include <string>
 #include <utility>
 
+#include "sluice/core/metrics_endpoint.hpp"
 #include "sluice/stages/progress.hpp"
 
 namespace sluice {
@@ -21,6 +26,8 @@ struct run_options {
   std::stop_token stop{};
   /// Live progress; see on_progress().
   progress_options progress{};
+  /// Serve the run's live report over HTTP; see metrics_endpoint().
+  std::optional<metrics_endpoint_options> metrics{};
 
   /// Calls `callback` with a progress_snapshot every `interval` while the run
   /// goes on, and once more, with `final` set, after it ended (also when it
@@ -38,6 +45,19 @@ struct run_options {
   /// An interval below 1 ms is raised to 1 ms.
   run_options& on_progress(std::chrono::milliseconds interval, progress_callback callback) {
     progress = {.interval = interval, .callback = std::move(callback)};
+    return *this;
+  }
+
+  /// While the run goes on, answers GET http://host:port/metrics with the
+  /// live report in Prometheus text format (pipeline_report::to_prometheus;
+  /// counters as in a progress snapshot). Loopback only unless `host` says
+  /// otherwise; the limits of sluice::metrics_endpoint apply. The socket is
+  /// bound before any stage starts (run() throws std::system_error when it
+  /// cannot be) and closed when the run ends. A worker running many
+  /// pipelines, that wants one address for all of them, creates a
+  /// sluice::metrics_endpoint itself instead.
+  run_options& metrics_endpoint(std::uint16_t port, std::string host = "127.0.0.1") {
+    metrics = metrics_endpoint_options{.port = port, .host = std::move(host)};
     return *this;
   }
 };

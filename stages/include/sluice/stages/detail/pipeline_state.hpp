@@ -123,7 +123,8 @@ class pipeline_state {
   /// Awaits every started stage.
   task<void> join();
 
-  /// Builds the report from the counters (call after join()).
+  /// Builds the report from the counters: final after join(), a live view
+  /// (relaxed reads) while the run goes on.
   [[nodiscard]] pipeline_report make_report(std::chrono::nanoseconds elapsed) const;
   /// Throws pipeline_error for the first recorded error, if any.
   void rethrow_if_failed(const pipeline_report& report) const;
