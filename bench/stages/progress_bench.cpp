@@ -83,8 +83,7 @@ void BM_ProgressOverhead(benchmark::State& state) {
   state.counters["on_ns"] = t[2] / items * 1e9;
   state.counters["off_vs_plain"] = t[1] / t[0];
   state.counters["on_vs_plain"] = t[2] / t[0];
-  state.counters["snapshots_per_run"] =
-      static_cast<double>(snapshots.load()) / static_cast<double>(state.iterations());
+  state.counters["snapshots_per_run"] = static_cast<double>(snapshots.load()) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_ProgressOverhead)
     ->Args({1'000'000, 0})

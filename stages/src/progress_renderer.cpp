@@ -11,7 +11,8 @@ std::string format(const char* fmt, auto... args) {
   char buffer[128];
   int n = std::snprintf(buffer, sizeof buffer, fmt, args...);
   if (n < 0) return {};
-  return std::string(buffer, static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer - 1);
+  return std::string(buffer,
+                     static_cast<std::size_t>(n) < sizeof buffer ? static_cast<std::size_t>(n) : sizeof buffer - 1);
 }
 
 std::string count(std::uint64_t n) { return compact_count(static_cast<double>(n)); }

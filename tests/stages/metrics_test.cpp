@@ -2,8 +2,8 @@
 // counters that add up, and the Prometheus text exposition.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -88,8 +88,7 @@ TEST(Metrics, GeneratorSourceBusyTimeIncludesItsWaits) {
                                     co_await sluice::sleep_for(2ms);
                                     co_yield i;
                                   }
-                                }) |
-                                    sluice::for_each([](int) {}));
+                                }) | sluice::for_each([](int) {}));
   EXPECT_GE(report.stages[0].busy_time, 10ms);
   EXPECT_EQ(report.stages[0].items_in, 5u);
 }
@@ -123,9 +122,9 @@ TEST(Metrics, RetriesFailuresAndCancellationsAddUp) {
   };
   auto policy = sluice::retry({.max_attempts = 3, .base_delay = 0ms, .jitter = 0}, sluice::skip_to(dead.sink()));
   std::vector<int> out;
-  auto report = sluice::run(rt, sluice::from(iota(770)) |
-                                    sluice::async_map(flaky, {.concurrency = 4, .on_error = policy}) |
-                                    sluice::to_vector(out));
+  auto report =
+      sluice::run(rt, sluice::from(iota(770)) | sluice::async_map(flaky, {.concurrency = 4, .on_error = policy}) |
+                          sluice::to_vector(out));
   const auto& s = report.stages[1];
   const std::uint64_t sevens = 110, elevens = 70 - 10;  // 0..769: 110 multiples of 7, 70 of 11, 10 of 77
   EXPECT_EQ(s.failed, elevens);
@@ -192,10 +191,10 @@ void expect_valid_exposition(const std::string& text) {
 TEST(Prometheus, WritesValidExpositionWithEscapedLabels) {
   sluice::runtime rt({.threads = 2});
   std::vector<int> out;
-  auto report = sluice::run(rt, sluice::from(iota(100), {.name = "from \"db\"\nrow\\s"}) |
-                                    sluice::async_map([](int x) -> sluice::task<int> { co_return x; },
-                                                      {.name = "fetch\x1b[31m"}) |
-                                    sluice::to_vector(out));
+  auto report = sluice::run(
+      rt, sluice::from(iota(100), {.name = "from \"db\"\nrow\\s"}) |
+              sluice::async_map([](int x) -> sluice::task<int> { co_return x; }, {.name = "fetch\x1b[31m"}) |
+              sluice::to_vector(out));
   const std::string text = report.to_prometheus();
   expect_valid_exposition(text);
   EXPECT_NE(text.find(R"(sluice_stage_items_in_total{stage="from \"db\"\nrow\\s",index="0",kind="source"} 100)"),

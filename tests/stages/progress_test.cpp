@@ -1,13 +1,13 @@
 // run_options::on_progress: live snapshots while a pipeline runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <ranges>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -192,13 +192,10 @@ TEST(Progress, StopTokenInOptionsCancelsTheRun) {
     // Cancel from the observer once items flow.
     if (calls.fetch_add(1) >= 0 && s.stages[1].items_out > 0) stop.request_stop();
   });
-  auto report = sluice::run(rt,
-                            sluice::from(std::views::iota(0)) |
-                                sluice::async_map([](int x) -> sluice::task<int> {
+  auto report = sluice::run(rt, sluice::from(std::views::iota(0)) | sluice::async_map([](int x) -> sluice::task<int> {
                                   co_await sluice::sleep_for(100us);
                                   co_return x;
-                                }) |
-                                sluice::for_each([](int) {}),
+                                }) | sluice::for_each([](int) {}),
                             std::move(options));
   EXPECT_TRUE(report.cancelled);
   EXPECT_TRUE(report.balanced()) << report.describe();
@@ -258,8 +255,8 @@ TEST(TerminalProgress, DrawsALiveRunWithoutTouchingStdout) {
   sluice::run_options options;
   options.on_progress(1ms, sluice::terminal_progress({.title = "live", .os = &os, .terminal = false}));
   std::vector<int> out;
-  auto report = sluice::run(rt, sluice::from(iota(3000), {.name = "numbers"}) | sluice::to_vector(out),
-                            std::move(options));
+  auto report =
+      sluice::run(rt, sluice::from(iota(3000), {.name = "numbers"}) | sluice::to_vector(out), std::move(options));
   EXPECT_EQ(out.size(), 3000u);
   EXPECT_NE(os.str().find("live "), std::string::npos);
   EXPECT_NE(os.str().find(", done | #0 source     numbers  in 3000  out 3000"), std::string::npos) << os.str();

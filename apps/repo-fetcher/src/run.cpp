@@ -102,11 +102,12 @@ class diagnostics {
     m_last = std::chrono::steady_clock::now();
     const auto& p = m_fetch;
     char line[200];
-    std::snprintf(line, sizeof line,
-                  "repo-fetcher: %zu/%zu repositories (%llu in flight, %.1f/s), %llu requests, %llu pages, %.1f MB JSON",
-                  p.repos_done, m_total, static_cast<unsigned long long>(m_in_flight), m_rate,
-                  static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
-                  static_cast<double>(p.json_bytes) / 1e6);
+    std::snprintf(
+        line, sizeof line,
+        "repo-fetcher: %zu/%zu repositories (%llu in flight, %.1f/s), %llu requests, %llu pages, %.1f MB JSON",
+        p.repos_done, m_total, static_cast<unsigned long long>(m_in_flight), m_rate,
+        static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
+        static_cast<double>(p.json_bytes) / 1e6);
     std::vector<std::string> lines{line};
     std::string limit = "rate limit: ";
     if (p.rate_limit_remaining >= 0) {

@@ -97,8 +97,8 @@ class latency_histogram {
  private:
   // The value below which `percent`% of the items lie: the first bucket whose
   // running count reaches ceil(count * percent / 100).
-  static std::chrono::nanoseconds quantile(const std::array<std::uint64_t, bucket_count>& counts,
-                                           std::uint64_t count, unsigned percent, std::uint64_t max) noexcept {
+  static std::chrono::nanoseconds quantile(const std::array<std::uint64_t, bucket_count>& counts, std::uint64_t count,
+                                           unsigned percent, std::uint64_t max) noexcept {
     const std::uint64_t rank = (count * percent + 99) / 100;
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < bucket_count; ++i) {
