@@ -10,7 +10,8 @@ namespace sluice::detail {
 
 progress_sampler::progress_sampler(pipeline_state& state, progress_options options,
                                    std::chrono::steady_clock::time_point started)
-    : m_state(state), m_options(std::move(options)), m_started(started), m_last(started), m_previous(state.size()) {
+    : m_state(state), m_options(std::move(options)), m_started(started), m_last(started) {
+  if (enabled()) m_previous.resize(state.size());  // a run without progress allocates nothing
   if (m_options.interval.count() > 0 && m_options.interval < std::chrono::milliseconds(1))
     m_options.interval = std::chrono::milliseconds(1);
 }
