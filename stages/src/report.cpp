@@ -70,6 +70,13 @@ std::string pipeline_report::describe() const {
                   ull(s.failed), ull(s.cancelled), ull(s.retries), ms(s.busy_time), s.peak_queue_depth,
                   s.queue_capacity, i == slow ? "  <- bottleneck" : "");
   }
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& l = stages[i].latency;
+    if (l.count == 0) continue;
+    out += format("  latency of #%zu %s: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms over %llu calls\n", i,
+                  stages[i].name.c_str(), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max), ull(l.count));
+  }
+  if (!progress_error.empty()) out += "  progress: " + progress_error + "\n";
   return out;
 }
 

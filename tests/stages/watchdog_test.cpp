@@ -120,7 +120,8 @@ TEST(Watchdog, AStalledAsyncStageDumpShowsWhatItsItemsAwait) {
            sluice::for_each([](int) {}, {.name = "sink"});
   std::optional<sluice::pipeline_report> report;
   std::thread runner([&] {
-    report = sluice::run(rt, std::move(p), {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink()});
+    report =
+        sluice::run(rt, std::move(p), {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink()});
   });
   auto dump = catcher.wait_first();
   stop.request_stop();

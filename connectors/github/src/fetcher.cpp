@@ -406,9 +406,19 @@ class fetcher::state {
     return text + " (GET " + shown_url(url) + ")";
   }
 
+  // The last stated rate limit, for progress displays (relaxed: a display value).
+  void note_rate_limit(const http::headers& headers) {
+    auto left = header_int(headers, "x-ratelimit-remaining");
+    if (left && *left >= 0) m_rate_remaining.store(*left, std::memory_order_relaxed);
+    auto limit = header_int(headers, "x-ratelimit-limit");
+    if (limit && *limit >= 0) m_rate_limit.store(*limit, std::memory_order_relaxed);
+  }
+
   void report_progress() {
     if (!m_opt.on_progress) return;
     fetch_progress p;
+    p.rate_limit_remaining = m_rate_remaining.load(std::memory_order_relaxed);
+    p.rate_limit = m_rate_limit.load(std::memory_order_relaxed);
     p.repos_total = m_repos_total.load();
     p.repos_done = m_repos_done.load();
     p.requests = m_requests.load();
@@ -442,6 +452,7 @@ class fetcher::state {
   steady::time_point m_pause_until{};
   std::int64_t m_announced_reset = 0;
 
+  std::atomic<std::int64_t> m_rate_remaining{-1}, m_rate_limit{-1};
   std::atomic<std::uint64_t> m_requests{0}, m_not_modified{0}, m_retries{0}, m_malformed{0}, m_primary_waits{0},
       m_secondary{0}, m_redirects{0}, m_pages{0}, m_json_bytes{0}, m_parse_ns{0};
   std::atomic<std::size_t> m_repos_total{0}, m_repos_done{0};
@@ -591,6 +602,7 @@ task<result<fetched_page>> fetcher::state::get_page(std::string url, bool condit
       auto sent = m_http.send(make_request(current, cached), m_stop.get_token());
       outcome.emplace(co_await std::move(sent));
     }
+    if (outcome->has_value()) note_rate_limit(outcome->value().headers);
     classified c = classify(*outcome, current);
     switch (c.action) {
       case page_action::success: {

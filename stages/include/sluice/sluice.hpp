@@ -16,6 +16,8 @@
 #include "sluice/stages/parallel_map.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/pipeline_error.hpp"
+#include "sluice/stages/progress.hpp"
+#include "sluice/stages/progress_renderer.hpp"
 #include "sluice/stages/reduce.hpp"
 #include "sluice/stages/report.hpp"
 #include "sluice/stages/run.hpp"

@@ -30,6 +30,7 @@
 // pipeline (not tied to an item: pipeline_error::no_item).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <iterator>
@@ -97,15 +98,20 @@ class range_source {
   task<void> run(stage_io<none, value_type>& io) {
     std::vector<value_type> chunk;
     chunk.reserve(m_options.chunk);
+    // Busy time: pulling items from the range, one clock read per chunk
+    // (the waits in send() are the consumer's pace, not this stage's work).
+    auto pulling = std::chrono::steady_clock::now();
     try {
       auto it = std::ranges::begin(m_range);
       for (;;) {
         // One chunk filled synchronously (a traced span), then sent.
         if (!fill(io, it, chunk)) break;
         stage_stats::bump(io.stats().items_in, chunk.size());
+        io.stats().busy(std::chrono::steady_clock::now() - pulling);
         if (!co_await io.send(chunk, chunk.size())) co_return;
         chunk = std::vector<value_type>();
         chunk.reserve(m_options.chunk);
+        pulling = std::chrono::steady_clock::now();
       }
     } catch (...) {
       // Items pulled but not sent are counted, so the stage stays balanced.
@@ -113,6 +119,7 @@ class range_source {
       io.drop(chunk.size());
       throw;
     }
+    io.stats().busy(std::chrono::steady_clock::now() - pulling);
     if (!chunk.empty()) {
       stage_stats::bump(io.stats().items_in, chunk.size());
       co_await io.send(chunk, chunk.size());
@@ -205,7 +212,9 @@ class async_generator_source {
     async_generator<T> generator = m_make(io.stop_token());
     while (!io.stopped()) {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
+      const auto started = std::chrono::steady_clock::now();
       std::optional<T> item = co_await next;
+      io.stats().busy(std::chrono::steady_clock::now() - started);  // the generator's own work and waits
       if (!item) break;
       stage_stats::bump(io.stats().items_in, 1);
       std::vector<T> one;

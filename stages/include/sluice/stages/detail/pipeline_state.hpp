@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/core/latency_histogram.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/stage_activity.hpp"
@@ -81,6 +82,12 @@ struct stage_stats {
   std::atomic<std::uint32_t> busy_share{1};
   queue_stats input;
   stage_activity activity;  // live waits and items in flight (stall watchdog, trace)
+  // Bytes the stage read or wrote, where it knows them (count_bytes).
+  std::atomic<std::uint64_t> bytes{0};
+  // Per call of an async stage's function (call_async): calls started, and
+  // the latency of each finished one (started - finished = in flight).
+  std::atomic<std::uint64_t> calls{0};
+  latency_histogram latency;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void busy(std::chrono::steady_clock::duration d) noexcept {
@@ -126,7 +133,8 @@ class pipeline_state {
   /// Awaits every started stage.
   task<void> join();
 
-  /// Builds the report from the counters (call after join()).
+  /// Builds the report from the counters: final after join(), a live view
+  /// (relaxed reads) while the run goes on.
   [[nodiscard]] pipeline_report make_report(std::chrono::nanoseconds elapsed) const;
   /// Throws pipeline_error for the first recorded error, if any.
   void rethrow_if_failed(const pipeline_report& report) const;

@@ -67,6 +67,8 @@ class stage_context {
   /// `n` inputs rejected on purpose (filter): always dropped.
   void reject(std::size_t n) const noexcept { stage_stats::bump(m_stats->dropped, n); }
   void completed(std::size_t n) const noexcept { stage_stats::bump(m_stats->items_out, n); }
+  /// `n` bytes read or written by the stage (for the report's `bytes`).
+  void count_bytes(std::size_t n) const noexcept { stage_stats::bump(m_stats->bytes, n); }
 
   /// Runs body(item, index) on each item of a received chunk, one after
   /// another, and counts the time as busy. Stops when the run stops (the
@@ -163,15 +165,16 @@ class stage_context {
     for (std::size_t attempt = 1;; ++attempt) {
       if (stopped()) break;
       auto started = std::chrono::steady_clock::now();
+      stage_stats::bump(m_stats->calls, 1);
       try {
         auto work = invoke_keeping(policy, fn, item);
         Out value = co_await std::move(work);
-        m_stats->busy(std::chrono::steady_clock::now() - started);
+        record_call(std::chrono::steady_clock::now() - started);
         co_return std::optional<Out>(std::move(value));
       } catch (...) {
         error = std::current_exception();
       }
-      m_stats->busy(std::chrono::steady_clock::now() - started);
+      record_call(std::chrono::steady_clock::now() - started);
       if (stopped() || !worth_retrying(policy, error)) break;
       const auto wait = policy.retry.delay_for(attempt);  // nullopt: attempts exhausted
       if (!wait) break;
@@ -235,6 +238,12 @@ class stage_context {
     trace_recorder* m_trace;
     trace_recorder::clock::time_point m_start{};
   };
+
+  // One call of an async stage's function: busy time and the latency histogram.
+  void record_call(std::chrono::steady_clock::duration d) const noexcept {
+    m_stats->busy(d);
+    m_stats->latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+  }
 
   pipeline_state* m_state;
   std::size_t m_index;
