@@ -4,8 +4,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace sluice {
+namespace detail {
+/// Text safe inside a double-quoted Graphviz label (defined below).
+std::string dot_escape(std::string_view text);
+}  // namespace detail
+
 namespace {
 
 unsigned long long ull(std::uint64_t n) { return static_cast<unsigned long long>(n); }
@@ -79,10 +85,10 @@ std::string pipeline_report::to_dot() const {
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
     out += format("  s%zu [label=\"%s\\n%s\\nin %llu  out %llu\\ndropped %llu  failed %llu  cancelled %llu\"%s];\n", i,
-                  s.name.c_str(), s.kind.c_str(), ull(s.items_in), ull(s.items_out), ull(s.dropped), ull(s.failed),
-                  ull(s.cancelled), i == slow ? " color=red" : "");
-    if (i > 0)
-      out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", i - 1, i, s.peak_queue_depth, s.queue_capacity);
+                  detail::dot_escape(s.name).c_str(), detail::dot_escape(s.kind).c_str(), ull(s.items_in),
+                  ull(s.items_out), ull(s.dropped), ull(s.failed), ull(s.cancelled), i == slow ? " color=red" : "");
+    for (auto from : s.inputs)
+      out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", from, i, s.peak_queue_depth, s.queue_capacity);
   }
   return out + "}\n";
 }
@@ -92,17 +98,58 @@ std::string pipeline_report::to_dot() const {
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice::detail {
+namespace {
+
+// A pipeline is a line when every stage receives from the one before it;
+// describe() then keeps its compact form.
+bool is_line(const std::vector<stage_info>& stages) {
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    auto in = stage_inputs(stages, i);
+    if (i == 0 ? !in.empty() : in != std::vector<std::size_t>{i - 1}) return false;
+  }
+  return true;
+}
+
+std::string index_list(const std::vector<std::size_t>& indices) {
+  std::string out;
+  for (auto i : indices) out += (out.empty() ? "#" : ", #") + std::to_string(i);
+  return out;
+}
+
+}  // namespace
+
+std::string dot_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += ' ';  // control characters have no place in a label
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::string describe_stages(const std::vector<stage_info>& stages) {
+  const bool line = is_line(stages);
   std::string out;
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += i == 0 ? "  " : "  | ";
+    const auto in = stage_inputs(stages, i);
+    const bool from_previous = i > 0 && in == std::vector<std::size_t>{i - 1};
+    out += "  ";
+    if (!line) out += "#" + std::to_string(i) + " ";
+    if (from_previous) out += "| ";
     out += s.kind;
     if (s.name != s.kind) out += " \"" + s.name + "\"";
     std::string params = s.parameters;
-    if (i > 0) params += (params.empty() ? "" : ", ") + std::string("capacity ") + std::to_string(s.capacity);
+    if (!in.empty()) params += (params.empty() ? "" : ", ") + std::string("capacity ") + std::to_string(s.capacity);
     if (!params.empty()) out += " [" + params + "]";
+    if (!in.empty() && !from_previous) out += " <- " + index_list(in);
+    if (!s.branch.empty()) out += "  (" + s.branch + ")";
     out += "\n";
   }
   return out;
@@ -112,11 +159,12 @@ std::string stages_to_dot(const std::vector<stage_info>& stages) {
   std::string out = "digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n";
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += "  s" + std::to_string(i) + " [label=\"" + s.name + "\\n" + s.kind;
-    if (!s.parameters.empty()) out += "\\n" + s.parameters;
+    out += "  s" + std::to_string(i) + " [label=\"" + dot_escape(s.name) + "\\n" + dot_escape(s.kind);
+    if (!s.parameters.empty()) out += "\\n" + dot_escape(s.parameters);
+    if (!s.branch.empty()) out += "\\n(" + dot_escape(s.branch) + ")";
     out += "\"];\n";
-    if (i > 0)
-      out += "  s" + std::to_string(i - 1) + " -> s" + std::to_string(i) + " [label=\"capacity " +
+    for (auto from : stage_inputs(stages, i))
+      out += "  s" + std::to_string(from) + " -> s" + std::to_string(i) + " [label=\"capacity " +
              std::to_string(s.capacity) + "\"];\n";
   }
   return out + "}\n";

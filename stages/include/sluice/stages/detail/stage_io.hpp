@@ -43,8 +43,10 @@ struct input_chunk {
 /// Untyped part: counters, failure reporting.
 class stage_context {
  public:
+  /// `index` counts from the start of the (sub-)flow being launched; see
+  /// pipeline_state::index_base().
   stage_context(pipeline_state& state, std::size_t index) noexcept
-      : m_state(&state), m_index(index), m_stats(&state.stats(index)), m_token(state.token()) {}
+      : m_state(&state), m_index(state.index_base() + index), m_stats(&state.stats(m_index)), m_token(state.token()) {}
 
   [[nodiscard]] pipeline_state& state() const noexcept { return *m_state; }
   [[nodiscard]] runtime& rt() const noexcept { return m_state->rt(); }
@@ -235,7 +237,7 @@ class stage_io : public stage_context {
   stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, channel_sender<chunk<Out>> out,
            bool upstream_ordered = true)
       : stage_context(state, index), m_in(std::move(in)), m_out(std::move(out)), m_reorder(upstream_ordered) {
-    if (index + 1 < state.size()) m_out_queue = &state.stats(index + 1).input;
+    m_out_queue = state.consumer_queue(this->index());
   }
 
   /// Stages that receive from several coroutines at once (and so give no
