@@ -135,13 +135,25 @@ template <typename T, typename B>
 void compose_branch(composed_branches<T>& out, B&& branch, std::size_t chunk_items, bool ordered) {
   const std::size_t i = out.slots.size();
   out.slots.push_back(std::make_shared<channel_sender<chunk<T>>>());
-  auto p = make_branch(std::forward<B>(branch), branch_entry<T>(out.slots.back(), chunk_items, ordered), i);
-  static_assert(std::is_same_v<decltype(p), pipeline>,
-                "sluice::broadcast/tee: a branch must end in a sink (e.g. sluice::to_vector(v), sluice::for_each(f), "
-                "or a function `[](auto f) { return std::move(f) | ... | sink; }`)");
+  pipeline p = make_branch(std::forward<B>(branch), branch_entry<T>(out.slots.back(), chunk_items, ordered), i);
   out.stages.push_back(p.stages());
   out.launch.push_back(
       [shared = std::make_shared<pipeline>(std::move(p))](pipeline_state& state) { shared->launch(state); });
+}
+
+/// The checks of `flow<T> | broadcast/tee(Bs...)`, as readable static_asserts.
+template <typename T, bool Tee, typename... Bs>
+constexpr bool check_fan_out() {
+  constexpr bool copyable = sizeof...(Bs) + (Tee ? 1 : 0) == 1 || std::is_copy_constructible_v<T>;
+  static_assert(copyable,
+                "sluice::broadcast/tee: the items are copied to every branch but the last; this item type cannot be "
+                "copied");
+  constexpr bool sinks =
+      (std::is_same_v<decltype(make_branch(std::declval<Bs>(), std::declval<flow<T>>(), 0)), pipeline> && ...);
+  static_assert(sinks,
+                "sluice::broadcast/tee: a branch must end in a sink (e.g. sluice::to_vector(v), sluice::for_each(f), "
+                "or a function `[](auto f) { return std::move(f) | ... | sink; }`)");
+  return copyable && sinks;
 }
 
 /// The sender of the main output of a tee: the consumer of `node` that is
@@ -178,14 +190,11 @@ auto tee(Bs&&... branches) {
   return tee(broadcast_options{}, std::forward<Bs>(branches)...);
 }
 
-/// Attaches a broadcast (yields a pipeline) or a tee (yields a flow<T>).
+namespace detail {
+
+/// Composes the node and its branches (checks passed).
 template <typename T, bool Tee, typename... Bs>
-auto operator|(flow<T> upstream, detail::fan_out<Tee, Bs...> node) {
-  using namespace detail;
-  constexpr std::size_t outputs = sizeof...(Bs) + (Tee ? 1 : 0);
-  static_assert(outputs == 1 || std::is_copy_constructible_v<T>,
-                "sluice::broadcast/tee: the items are copied to every branch but the last; this item type cannot be "
-                "copied");
+auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
   const char* kind = Tee ? "tee" : "broadcast";
   const std::string name = node.options().name.empty() ? kind : node.options().name;
   const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
@@ -246,6 +255,19 @@ auto operator|(flow<T> upstream, detail::fan_out<Tee, Bs...> node) {
     return flow<T>(std::move(stages), std::move(launch), chunk_items, true);
   } else {
     return pipeline(std::move(stages), [launch](pipeline_state& state) { launch(state, {}); });
+  }
+}
+
+}  // namespace detail
+
+/// Attaches a broadcast (yields a pipeline) or a tee (yields a flow<T>).
+template <typename T, bool Tee, typename... Bs>
+auto operator|(flow<T> upstream, detail::fan_out<Tee, Bs...> node) {
+  using namespace detail;
+  if constexpr (!check_fan_out<T, Tee, Bs...>()) {
+    return poisoned_flow{};  // its static_assert is the only error
+  } else {
+    return attach_fan_out(std::move(upstream), std::move(node));
   }
 }
 

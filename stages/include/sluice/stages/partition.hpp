@@ -210,6 +210,20 @@ constexpr bool check_partition_key() {
   return false;
 }
 
+template <typename T, typename K, typename L>
+constexpr bool check_partition() {
+  if constexpr (!check_partition_key<T, K>()) {
+    return false;
+  } else {
+    using lane_t = decltype(make_branch(std::declval<L&>(), std::declval<flow<T>>(), std::size_t{}));
+    constexpr bool ok = std::is_same_v<lane_t, pipeline> || is_flow<lane_t>;
+    static_assert(ok,
+                  "sluice::partition: a lane must be a stage, a custom stage struct, or a function taking the lane's "
+                  "flow<T> (and optionally its number) and returning a flow or a pipeline");
+    return ok;
+  }
+}
+
 }  // namespace detail
 
 /// Routes items by key(item) to `lanes` lanes running `lane`; see the file comment.
@@ -224,14 +238,11 @@ auto partition(K key, std::size_t lanes, L lane, partition_options options = {})
 template <typename T, typename K, typename L>
 auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
   using namespace detail;
-  if constexpr (!check_partition_key<T, K>()) {
-    return poisoned_flow{};
+  if constexpr (!check_partition<T, K, L>()) {
+    return poisoned_flow{};  // its static_assert is the only error
   } else {
     using lane_t = decltype(make_branch(node.lane(), std::declval<flow<T>>(), std::size_t{}));
     constexpr bool sink_lanes = std::is_same_v<lane_t, pipeline>;
-    static_assert(sink_lanes || is_flow<lane_t>,
-                  "sluice::partition: a lane must be a stage, a custom stage struct, or a function taking the lane's "
-                  "flow<T> (and optionally its number) and returning a flow or a pipeline");
     const std::string name = node.options().name.empty() ? "partition" : node.options().name;
     const std::size_t n = node.lanes();
     const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
