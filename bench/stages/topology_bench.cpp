@@ -6,6 +6,8 @@
 //   flow_items   the same with broadcast_node<int>, one message per item (the
 //                way the flow graph is usually written), on n/10 items
 //   sluice       from(in) | broadcast(for_each(sum_a), for_each(sum_b))
+//   line         from(in) | for_each(sum): one sink, no node (line_ns, for
+//                what the node and the second branch add)
 // Partition: every int to one of two lanes by key (x & 4095); each lane adds
 // into its own per-key table (no locks).
 //   queues       the calling thread routes into per-lane buffers of 1024 and
@@ -55,7 +57,7 @@ void BM_Broadcast(benchmark::State& state) {
       static_cast<std::int64_t>(few.size()) * static_cast<std::int64_t>(few.size() - 1) / 2;
   sluice::runtime rt({.threads = threads()});
   tbb::task_arena arena(static_cast<int>(threads()));
-  double t_chunks = 0, t_items = 0, t_sluice = 0;
+  double t_chunks = 0, t_items = 0, t_line = 0, t_sluice = 0;
   for (auto _ : state) {
     std::int64_t a = 0, b = 0;
     auto t0 = clock_type::now();
@@ -101,6 +103,13 @@ void BM_Broadcast(benchmark::State& state) {
     t_items += seconds_since(t0);
     if (fa_sum != expected_few || fb_sum != expected_few) state.SkipWithError("flow (items) sums disagree");
 
+    // The same source and sink in a line: what the node adds on top.
+    std::int64_t sl = 0;
+    t0 = clock_type::now();
+    sluice::run(rt, sluice::from(std::ref(in), {.chunk = 1024}) | sluice::for_each([&](int x) { sl += x; }));
+    t_line += seconds_since(t0);
+    if (sl != expected) state.SkipWithError("sluice (line) sum disagrees");
+
     std::int64_t sa = 0, sb = 0;
     t0 = clock_type::now();
     sluice::run(
@@ -114,6 +123,7 @@ void BM_Broadcast(benchmark::State& state) {
   const double per_items = t_items / (static_cast<double>(few.size()) * static_cast<double>(state.iterations()));
   state.counters["flow_chunks_ns"] = per_chunks * 1e9;
   state.counters["flow_items_ns"] = per_items * 1e9;
+  state.counters["line_ns"] = t_line / items * 1e9;
   state.counters["sluice_ns"] = per_sluice * 1e9;
   state.counters["vs_flow_chunks"] = per_sluice / per_chunks;
   state.counters["vs_flow_items"] = per_sluice / per_items;

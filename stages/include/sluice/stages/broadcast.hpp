@@ -111,8 +111,8 @@ task<void> run_broadcast(stage_io<T, none> io, std::vector<node_output<T>> outs)
 template <bool Tee, typename... Bs>
 class fan_out {
  public:
-  explicit fan_out(broadcast_options options, Bs... branches)
-      : m_options(std::move(options)), m_branches(std::move(branches)...) {}
+  explicit fan_out(broadcast_options opts, Bs... outputs)
+      : m_options(std::move(opts)), m_branches(std::move(outputs)...) {}
 
   // For operator|.
   [[nodiscard]] const broadcast_options& options() const noexcept { return m_options; }

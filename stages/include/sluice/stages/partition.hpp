@@ -181,8 +181,8 @@ task<void> run_partition(stage_io<T, none> io, std::vector<node_output<T>> lanes
 template <typename K, typename L>
 class partition_node {
  public:
-  partition_node(K key, std::size_t lanes, L lane, partition_options options)
-      : m_key(std::move(key)), m_lanes(lanes), m_lane(std::move(lane)), m_options(std::move(options)) {}
+  partition_node(K key_fn, std::size_t lane_count, L lane_stage, partition_options opts)
+      : m_key(std::move(key_fn)), m_lanes(lane_count), m_lane(std::move(lane_stage)), m_options(std::move(opts)) {}
 
   // For operator|.
   [[nodiscard]] K& key() noexcept { return m_key; }
