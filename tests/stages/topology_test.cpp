@@ -552,14 +552,14 @@ TEST(Topology, NestedTopologiesDrawAndCountTheRealGraph) {
 
 TEST(Topology, StressNoItemIsLostOrDuplicated) {
   sluice::runtime rt({.threads = 2});
-  const int per_source = static_cast<int>(50000 / scale);
+  constexpr int per_source = static_cast<int>(50000 / scale);
   constexpr int sources = 4;
   for (int round = 0; round < 3; ++round) {
     std::vector<sluice::flow<int>> flows;
     for (int s = 0; s < sources; ++s)
       flows.push_back(
           sluice::from(iota(static_cast<std::size_t>(per_source)), {.chunk = static_cast<std::size_t>(13 + 29 * s)}) |
-          sluice::map([s, per_source](int x) { return s * per_source + x; }));
+          sluice::map([s](int x) { return s * per_source + x; }));
     std::vector<int> a, b;
     auto report = sluice::run(
         rt, sluice::merge(std::move(flows), {.capacity = 100}) |
