@@ -45,6 +45,10 @@ namespace sluice {
 struct stage_report {
   std::string name = {};
   std::string kind;
+  /// The branch, lane or merge input the stage belongs to ("" on the main line).
+  std::string branch = {};
+  /// The stages it receives from (indices into pipeline_report::stages).
+  std::vector<std::size_t> inputs = {};
   std::uint64_t items_in = 0;
   std::uint64_t items_out = 0;
   std::uint64_t emitted = 0;

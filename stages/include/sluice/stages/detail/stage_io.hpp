@@ -47,8 +47,10 @@ struct input_chunk {
 /// Untyped part: counters, failure reporting.
 class stage_context {
  public:
+  /// `index` counts from the start of the (sub-)flow being launched; see
+  /// pipeline_state::index_base().
   stage_context(pipeline_state& state, std::size_t index) noexcept
-      : m_state(&state), m_index(index), m_stats(&state.stats(index)), m_token(state.token()) {}
+      : m_state(&state), m_index(state.index_base() + index), m_stats(&state.stats(m_index)), m_token(state.token()) {}
 
   [[nodiscard]] pipeline_state& state() const noexcept { return *m_state; }
   [[nodiscard]] runtime& rt() const noexcept { return m_state->rt(); }
@@ -302,11 +304,13 @@ class stage_io : public stage_context {
         m_out(std::move(out.tx)),
         m_fused(std::move(out.fused)),
         m_reorder(upstream_ordered) {
-    if (index + 1 < state.size() && !m_fused) m_out_queue = &state.stats(index + 1).input;
+    const std::size_t self = this->index();  // offset inside a topology's sub-flow
+    if (!m_fused) m_out_queue = state.consumer_queue(self);
     if (state.bounds().active()) {
       m_bounds = &state.bounds();
-      m_in_gate = m_bounds->inputs[index].get();
-      if (index + 1 < state.size() && !m_fused) m_out_gate = m_bounds->inputs[index + 1].get();
+      m_in_gate = m_bounds->inputs[self].get();
+      const auto& next = state.consumers(self);
+      if (!m_fused && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
     }
     if (m_holds_back && m_fused) m_fused->runs_in_source();
   }
