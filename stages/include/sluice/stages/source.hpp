@@ -103,9 +103,10 @@ class range_source {
     auto pulling = std::chrono::steady_clock::now();
     try {
       auto it = std::ranges::begin(m_range);
+      bool advance = false;  // past the last item sent, before pulling the next
       for (;;) {
         // One chunk filled synchronously (a traced span), then sent.
-        if (!fill(io, it, chunk)) break;
+        if (!fill(io, it, advance, chunk)) break;
         stage_stats::bump(io.stats().items_in, chunk.size());
         io.stats().busy(std::chrono::steady_clock::now() - pulling);
         if (!co_await io.send(chunk, chunk.size())) co_return;
@@ -128,11 +129,15 @@ class range_source {
 
  private:
   // Pulls items into `chunk` until it is full (true) or the range ends or
-  // the run stops (false; `chunk` keeps what was pulled).
+  // the run stops (false; `chunk` keeps what was pulled). The iterator moves
+  // past a chunk's last item only when the next chunk is pulled: advancing a
+  // generator produces its next item, which would otherwise sit in the
+  // source while the chunk waits to be sent.
   template <typename It>
-  bool fill(stage_io<none, value_type>& io, It& it, std::vector<value_type>& chunk) {
+  bool fill(stage_io<none, value_type>& io, It& it, bool& advance, std::vector<value_type>& chunk) {
     stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name());
     bool full = false;
+    if (std::exchange(advance, false)) ++it;
     for (; it != std::ranges::end(m_range) && !io.stopped(); ++it) {
       if constexpr (!std::ranges::view<Range>) {
         chunk.push_back(std::ranges::iter_move(it));
@@ -140,7 +145,7 @@ class range_source {
         chunk.push_back(*it);
       }
       if (chunk.size() == m_options.chunk) {
-        ++it;
+        advance = true;
         full = true;
         break;
       }

@@ -43,8 +43,6 @@ struct stage_info {
   std::size_t capacity = 0;        // input channel capacity in items (0 for sources)
   bool fused = false;              // runs in the coroutine of the stage before it (no input channel)
   std::size_t capacity_bytes = 0;  // input channel bound in bytes (sluice::item_bytes), 0 = none
-  std::string parameters = {};     // human-readable, e.g. "concurrency 32, ordered"
-  std::size_t capacity = 0;        // input channel capacity in items (0 for sources)
   /// The stages this one receives from, by index in the same list, for
   /// pipelines that are not a line (merge, broadcast, partition: see
   /// topology.hpp). nullopt: the stage before it (none for the first).
