@@ -19,6 +19,11 @@ using sluice_test::iota;
 
 namespace {
 
+// Endless source (clang 14 cannot use libstdc++ 12's views::iota here).
+sluice::generator<int> naturals() {
+  for (int i = 0;; ++i) co_yield i;
+}
+
 // Waits (generously: loaded machines) until `flag` is set; false on timeout.
 bool wait_for(const std::atomic<bool>& flag, std::chrono::seconds limit = 60s) {
   const auto until = std::chrono::steady_clock::now() + limit;
@@ -192,7 +197,7 @@ TEST(Progress, StopTokenInOptionsCancelsTheRun) {
     // Cancel from the observer once items flow.
     if (calls.fetch_add(1) >= 0 && s.stages[1].items_out > 0) stop.request_stop();
   });
-  auto report = sluice::run(rt, sluice::from(std::views::iota(0)) | sluice::async_map([](int x) -> sluice::task<int> {
+  auto report = sluice::run(rt, sluice::from(naturals()) | sluice::async_map([](int x) -> sluice::task<int> {
                                   co_await sluice::sleep_for(100us);
                                   co_return x;
                                 }) | sluice::for_each([](int) {}),
