@@ -22,9 +22,8 @@ std::atomic<int> g_first_signal{0};
 std::atomic<bool> g_alive{false};
 static_assert(std::atomic<int>::is_always_lock_free);
 
-extern "C" void on_watched_signal(int sig) {
-  int expected = 0;
-  if (!g_first_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one
+// Async-signal-safe: the signal's number as one byte on the self-pipe.
+void write_signal_byte(int sig) noexcept {
   const int saved_errno = errno;
   const int fd = g_pipe_write.load();
   if (fd >= 0) {
@@ -34,16 +33,14 @@ extern "C" void on_watched_signal(int sig) {
   errno = saved_errno;
 }
 
-// A notify-only signal: just the byte, no first/second-signal logic.
-extern "C" void on_notify_signal(int sig) {
-  const int saved_errno = errno;
-  const int fd = g_pipe_write.load();
-  if (fd >= 0) {
-    const auto byte = static_cast<unsigned char>(sig);
-    [[maybe_unused]] const auto n = ::write(fd, &byte, 1);
-  }
-  errno = saved_errno;
+extern "C" void on_watched_signal(int sig) {
+  int expected = 0;
+  if (!g_first_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one
+  write_signal_byte(sig);
 }
+
+// A notify-only signal: just the byte, no first/second-signal logic.
+extern "C" void on_notify_signal(int sig) { write_signal_byte(sig); }
 
 bool catchable(int sig) { return sig != SIGKILL && sig != SIGSTOP && sig > 0 && sig < NSIG; }
 
