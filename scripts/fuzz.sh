@@ -25,7 +25,7 @@ runs=build/fuzz/runs
 # every structure the parser has).
 declare -A max_len=(
   [cli]=1024 [csv]=4096 [json_string]=4096 [link_header]=4096
-  [page_parser]=65536 [repo_name]=256 [retry_after]=256
+  [page_parser]=65536 [rate_limit]=256 [repo_name]=256 [retry_after]=256
 )
 
 harnesses=("$@")

@@ -14,7 +14,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent
 REPO = ROOT.parent.parent
 CORPUS = ROOT / "corpus"
-SHARED = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent.parent / "shared" / "fixtures" / "github"
+SHARED = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "fixtures" / "github"
 MAX_SEED = 64 * 1024  # matches scripts/fuzz.sh's -max_len for the page parser
 
 seeds: dict[str, set[bytes]] = {}
@@ -68,6 +68,8 @@ def take_record(record: dict) -> None:
             add("link_header", value)
         elif lname in ("retry-after", "x-ratelimit-reset", "date", "last-modified", "expires"):
             add("retry_after", value)
+        if lname in ("x-ratelimit-reset", "x-ratelimit-remaining", "x-ratelimit-limit", "x-ratelimit-used"):
+            add("rate_limit", value)
     body = body_text(record)
     if body is None:
         return
@@ -118,6 +120,9 @@ for value in ["120", "0", " 7 ", "99999999999999999999", "-1", "Wed, 21 Oct 2015
               "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "Fri, 31 Dec 9999 23:59:59 GMT",
               "1507651200", "1507651200000"]:
     add("retry_after", value)
+for value in ["1767225600", "1767226500", "1767226499", "0", "-9223372036854775808", "9223372036854775807",
+              "253402300800", " 1767225601", "1767225600.5", "+5", "0x10"]:
+    add("rate_limit", value)
 for value in ['<https://api.github.com/repositories/1/issues?page=2&per_page=100>; rel="next", '
               '<https://api.github.com/repositories/1/issues?page=50>; rel="last"',
               '<https://api.github.com/r?after=Y3Vyc29y>; rel="next prev"',

@@ -24,6 +24,7 @@
 #include "sluice/github/etag_cache.hpp"
 #include "sluice/github/link_header.hpp"
 #include "sluice/github/page_parser.hpp"
+#include "sluice/github/rate_limit.hpp"
 #include "sluice/github/repo_name.hpp"
 #include "sluice/http/retry.hpp"
 
@@ -67,13 +68,7 @@ std::string resolve_location(std::string_view base, std::string_view location) {
 
 std::optional<std::int64_t> header_int(const http::headers& h, std::string_view name) {
   auto v = h.get(name);
-  if (!v) return std::nullopt;
-  std::string_view s = *v;
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  std::int64_t out = 0;
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec != std::errc{} || ptr == s.data()) return std::nullopt;
-  return out;
+  return v ? parse_header_integer(*v) : std::nullopt;
 }
 
 bool mentions_secondary_limit(std::string_view body) {
@@ -170,17 +165,6 @@ std::string host_of(std::string_view url) {
   const std::string origin = origin_of(url);
   const auto scheme_end = origin.find("://");
   return scheme_end == std::string::npos ? origin : origin.substr(scheme_end + 3);
-}
-
-// An instant as a full UTC date-time, 2026-11-30T15:04:05Z; absurd ones are said to be.
-std::string utc_datetime_text(std::int64_t epoch_seconds) {
-  const auto t = static_cast<std::time_t>(epoch_seconds);
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr || tm.tm_year > 9999 - 1900 || tm.tm_year < 0)
-    return "epoch second " + std::to_string(epoch_seconds) + " (not a representable date)";
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::int64_t epoch_now() {
@@ -511,27 +495,15 @@ std::optional<error> fetcher::state::wait_for_primary_limit(const http::response
   const long status = resp.status;
   if (++tries.primary > m_opt.max_primary_waits) return error{status, answer_message(resp, url)};
   const auto reset = header_int(resp.headers, "x-ratelimit-reset");
-  milliseconds wait = m_opt.secondary_limit_floor;
-  std::string until;
-  if (reset) {
-    // In whole seconds, compared before any conversion: a reset of any
-    // magnitude neither overflows nor turns into a wait of zero.
-    const std::int64_t now = epoch_now();
-    if (*reset < now) {
-      wait = seconds(1);  // already past: one second, never a burst
-    } else if (*reset - now >= std::chrono::duration_cast<seconds>(m_opt.max_wait).count()) {
-      return error{status, "GitHub API rate limit exhausted and it resets at " + utc_datetime_text(*reset) +
-                               ", more than max_wait (" + std::to_string(m_opt.max_wait.count()) +
-                               " s) from now: not waiting (GET " + shown_url(url) + ")"};
-    } else {
-      const auto reset_at = std::chrono::system_clock::time_point(seconds(*reset)) + seconds(1);
-      wait = std::max<milliseconds>(
-          std::chrono::duration_cast<milliseconds>(reset_at - std::chrono::system_clock::now()), seconds(1));
-    }
-  } else if (wait > m_opt.max_wait) {
+  const auto [wait, beyond] = github::wait_for_primary_limit(reset, std::chrono::system_clock::now(), m_opt.max_wait,
+                                                             m_opt.secondary_limit_floor);
+  if (beyond && reset)
+    return error{status, "GitHub API rate limit exhausted and it resets at " + utc_datetime_text(*reset) +
+                             ", more than max_wait (" + std::to_string(m_opt.max_wait.count()) +
+                             " s) from now: not waiting (GET " + shown_url(url) + ")"};
+  if (beyond)
     return error{status, "GitHub API rate limit exhausted without x-ratelimit-reset; the wait of " +
                              seconds_text(wait) + " is more than max_wait: not waiting (GET " + shown_url(url) + ")"};
-  }
   pause_all_until(steady::now() + wait);
   bool announce = false;
   {
