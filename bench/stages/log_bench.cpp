@@ -7,6 +7,7 @@
 //   sluice     files::lines(path) | map(parse) | filter(valid) | fold(tally)
 //              (map and filter fused with the source: one coroutine)
 //   unfused    the same with `.fuse = false`: a channel before each stage
+//   parallel   files::lines(path) | parallel_map(parse) | filter | fold: the parse on oneTBB
 // All must produce the same counts. Counters: wall-time ratios
 // sluice/pipeline, sluice/single, unfused/sluice, and peak heap ratios
 // (live bytes from operator new/delete, counted in this binary; the file's
@@ -250,6 +251,22 @@ tally run_sluice(sluice::runtime& rt, const std::filesystem::path& path, bool fu
   return t;
 }
 
+// The same work with the parse on oneTBB: the shape to pick when per-line
+// work dominates and the machine has cores to spare for it.
+tally run_sluice_parallel(sluice::runtime& rt, const std::filesystem::path& path) {
+  tally t;
+  auto to_entry = [](sluice::files::line l) {
+    auto r = parse(l.text());
+    return entry{std::move(l), r};
+  };
+  sluice::run(rt, sluice::files::lines(path) | sluice::parallel_map(to_entry, {.name = "parse", .batch = 4096}) |
+                      sluice::filter([](const entry& e) { return e.r.valid(); }, {.name = "valid"}) |
+                      sluice::fold(
+                          t, [](tally& acc, const entry& e) { acc.count(e.r); },
+                          [](tally& acc, tally&& other) { acc.merge(std::move(other)); }));
+  return t;
+}
+
 struct measured {
   double seconds = 0;
   double peak_bytes = 0;
@@ -275,7 +292,7 @@ void BM_AccessLog(benchmark::State& state) {
   const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
   sluice::runtime rt({.threads = threads});
   tbb::task_arena arena(static_cast<int>(threads));
-  measured single, pipeline, fused, unfused;
+  measured single, pipeline, fused, unfused, parallel;
   std::size_t lines = 0;
   for (auto _ : state) {
     const tally expect = measure(single, [&] { return run_single(path); });
@@ -283,7 +300,9 @@ void BM_AccessLog(benchmark::State& state) {
         measure(pipeline, [&] { return arena.execute([&] { return run_tbb_pipeline(path, 4 * threads); }); });
     const tally by_sluice = measure(fused, [&] { return run_sluice(rt, path, true); });
     const tally by_unfused = measure(unfused, [&] { return run_sluice(rt, path, false); });
-    if (by_tbb != expect || by_sluice != expect || by_unfused != expect) state.SkipWithError("the counts differ");
+    const tally by_parallel = measure(parallel, [&] { return run_sluice_parallel(rt, path); });
+    if (by_tbb != expect || by_sluice != expect || by_unfused != expect || by_parallel != expect)
+      state.SkipWithError("the counts differ");
     lines = 0;
     for (const auto& [k, v] : expect.by_status) lines += v;
   }
@@ -297,6 +316,8 @@ void BM_AccessLog(benchmark::State& state) {
   state.counters["vs_pipeline"] = fused.seconds / pipeline.seconds;
   state.counters["vs_single"] = fused.seconds / single.seconds;
   state.counters["unfused_vs_fused"] = unfused.seconds / fused.seconds;
+  state.counters["parallel_s"] = parallel.seconds / n;
+  state.counters["parallel_vs_pipeline"] = parallel.seconds / pipeline.seconds;
   state.counters["pipeline_peak_MB"] = pipeline.peak_bytes / n / 1e6;
   state.counters["sluice_peak_MB"] = fused.peak_bytes / n / 1e6;
   state.counters["unfused_peak_MB"] = unfused.peak_bytes / n / 1e6;
