@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <hiredis/hiredis.h>
 
@@ -50,6 +52,24 @@ inline int wait_exit(pid_t pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+/// A TCP port free on 127.0.0.1 right now (the kernel's choice for port 0),
+/// for a redis-server that must listen on TCP.
+inline int free_tcp_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("cannot find a free TCP port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 /// A synchronous hiredis connection for test checks (not the code under test).

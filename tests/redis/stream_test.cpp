@@ -274,23 +274,29 @@ TEST(Streams, ASlowStageKeepsItsEntriesAliveSoAnotherWorkerDoesNotClaimThem) {
   auto slow_stats = std::make_shared<redis::stream_stats>();
   auto other_stats = std::make_shared<redis::stream_stats>();
   auto ep = redis::endpoint::parse(server.url());
-  // The slow worker takes all three entries; each takes 500 ms, far above claim_idle.
+  // The slow worker takes all three entries and holds each for 3 s, twice
+  // claim_idle. Keepalives every 100 ms leave a margin of over a second for
+  // a stalled (loaded, sanitised) process before a claim could win.
   std::thread slow([&] {
-    auto p = redis::from_stream(
-                 ep, "s", "g", "slow", redis::string_serializer{},
-                 {.batch = 10, .block = 20ms, .claim_idle = 200ms, .claim_interval = 20ms, .stats = slow_stats}) |
+    auto p = redis::from_stream(ep, "s", "g", "slow", redis::string_serializer{},
+                                {.batch = 10,
+                                 .block = 20ms,
+                                 .claim_idle = 1500ms,
+                                 .claim_interval = 20ms,
+                                 .keepalive = 100ms,
+                                 .stats = slow_stats}) |
              sluice::async_map(
                  [](redis::message<std::string> m) -> sluice::task<redis::message<std::string>> {
-                   co_await sluice::sleep_for(500ms);
+                   co_await sluice::sleep_for(3000ms);
                    co_return m;
                  },
-                 {.concurrency = 1}) |
+                 {.concurrency = 3}) |
              redis::commit([&](redis::message<std::string>& m) { out.take(m.value()); });
     sluice::run(rt, std::move(p));
   });
   while (slow_stats->entries_delivered.load() < 3) std::this_thread::sleep_for(1ms);
   consume(rt, server, "s", "other", out,
-          {.block = 20ms, .claim_idle = 200ms, .claim_interval = 20ms, .stats = other_stats});
+          {.block = 20ms, .claim_idle = 1500ms, .claim_interval = 20ms, .stats = other_stats});
   slow.join();
   EXPECT_EQ(out.distinct(), 3u);
   for (auto& [item, n] : out.seen) EXPECT_EQ(n, 1) << item;

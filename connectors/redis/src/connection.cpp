@@ -1,6 +1,11 @@
 #include "sluice/redis/connection.hpp"
 
+#include "sluice/core/retry.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -42,6 +47,40 @@ reply convert(const redisReply* r) {
       out.type = reply::kind::nil;
   }
   return out;
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The addresses of `host` as IP literals, IPv4 first (hiredis's own
+// preference), at most 16. Blocks (DNS): runs on the blocking pool.
+result<std::vector<std::string>> resolve_host(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    std::string why = rc == EAI_SYSTEM ? std::string("system error") : std::string(gai_strerror(rc));
+    return error{error::kind::connection, "cannot resolve host name: " + why};
+  }
+  std::vector<std::string> v4, v6;
+  for (addrinfo* a = found; a && v4.size() + v6.size() < 16; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->ai_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(a->ai_addr);
+      if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) v4.emplace_back(text);
+    } else if (a->ai_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ai_addr);
+      if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) v6.emplace_back(text);
+    }
+  }
+  freeaddrinfo(found);
+  v4.insert(v4.end(), std::make_move_iterator(v6.begin()), std::make_move_iterator(v6.end()));
+  if (v4.empty()) return error{error::kind::connection, "cannot resolve host name: no IPv4 or IPv6 address"};
+  return v4;
 }
 
 }  // namespace
@@ -95,22 +134,31 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   redis::endpoint m_endpoint;
   connection_options m_options;
   std::atomic<std::uint64_t> m_connects{0};
+  std::atomic<std::uint64_t> m_connect_attempts{0};
 
   // Reactor thread only.
   redisAsyncContext* m_ac = nullptr;
   std::uint64_t m_generation = 0;
   bool m_ready = false;
   bool m_closing = false;
+  bool m_resolving = false;
+  std::uint64_t m_attempts = 0;
   int m_fd = -1;
   std::uint32_t m_mask = 0;
   std::deque<std::shared_ptr<command_batch>> m_waiting;
-  std::chrono::milliseconds m_backoff;
+  // Reconnect delays: the project's one backoff (retry.hpp), jittered so
+  // workers that lost the same server do not reconnect in lockstep.
+  retry_policy<error> m_reconnect_policy;
+  std::size_t m_failed_attempts = 0;  // since the last successful connect
   reactor::timer_id m_reconnect_timer = 0;
   bool m_reconnect_armed = false;
   std::string m_last_error = "not connected yet";
 
   state(runtime& rt, redis::endpoint ep, connection_options options)
-      : m_rt(&rt), m_endpoint(std::move(ep)), m_options(std::move(options)), m_backoff(m_options.reconnect_initial) {}
+      : m_rt(&rt),
+        m_endpoint(std::move(ep)),
+        m_options(std::move(options)),
+        m_reconnect_policy{.base_delay = m_options.reconnect_initial, .max_delay = m_options.reconnect_max} {}
 
   reactor& io() const { return m_rt->io(); }
   std::string where() const { return m_endpoint.to_string(); }
@@ -248,11 +296,56 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
 
   // --- connection lifecycle ---------------------------------------------
 
+  // A host name is resolved on the runtime's blocking pool (getaddrinfo
+  // blocks, up to the resolver's timeouts), never on the reactor thread;
+  // hiredis then connects to an IP literal, which it parses without a lookup.
+  // Every attempt resolves afresh (the name may move after a failover) and
+  // takes the next of the addresses, so a dead address is not retried forever.
   void connect() {
     m_reconnect_armed = false;
+    if (m_closing || m_ac || m_resolving) return;
+    ++m_attempts;
+    m_connect_attempts.fetch_add(1, std::memory_order_relaxed);
+    if (m_endpoint.is_unix()) {
+      connect_to(nullptr);
+    } else if (is_ip_literal(m_endpoint.host)) {
+      connect_to(m_endpoint.host.c_str());
+    } else {
+      resolve_then_connect();
+    }
+  }
+
+  void resolve_then_connect() {
+    m_resolving = true;
+    m_last_error = "resolving " + m_endpoint.host;
+    std::weak_ptr<state> weak_self = weak_from_this();
+    // The reactor outlives the blocking pool's jobs (runtime member order).
+    reactor* reactor_ptr = &io();
+    auto done = m_rt->spawn_blocking([weak_self, reactor_ptr, host = m_endpoint.host] {
+      auto addresses = resolve_host(host);
+      reactor_ptr->post([weak_self, addresses = std::move(addresses)]() mutable {
+        if (auto self = weak_self.lock()) self->resolved(std::move(addresses));
+      });
+    });
+    (void)done;  // the job reports through the post above
+  }
+
+  void resolved(result<std::vector<std::string>> addresses) {
+    m_resolving = false;
     if (m_closing || m_ac) return;
-    redisAsyncContext* ac = m_endpoint.is_unix() ? redisAsyncConnectUnix(m_endpoint.unix_path.c_str())
-                                                 : redisAsyncConnect(m_endpoint.host.c_str(), m_endpoint.port);
+    if (!addresses) {
+      m_last_error = clean(addresses.error().message + " (" + m_endpoint.host + ")");
+      schedule_reconnect();
+      return;
+    }
+    const auto& list = *addresses;
+    connect_to(list[(m_attempts - 1) % list.size()].c_str());
+  }
+
+  // `ip` null: the endpoint's unix socket.
+  void connect_to(const char* ip) {
+    redisAsyncContext* ac =
+        ip ? redisAsyncConnect(ip, m_endpoint.port) : redisAsyncConnectUnix(m_endpoint.unix_path.c_str());
     if (!ac) {
       m_last_error = "out of memory";
       schedule_reconnect();
@@ -290,7 +383,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
       s->schedule_reconnect();
       return;
     }
-    s->m_backoff = s->m_options.reconnect_initial;
+    s->m_failed_attempts = 0;
     s->m_connects.fetch_add(1, std::memory_order_relaxed);
     s->send_preamble();
     s->m_ready = true;
@@ -356,10 +449,10 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     if (m_closing || m_reconnect_armed) return;
     m_reconnect_armed = true;
     std::weak_ptr<state> weak_self = weak_from_this();
-    m_reconnect_timer = io().add_timer(reactor::clock::now() + m_backoff, [weak_self] {
+    const auto delay = m_reconnect_policy.backoff(++m_failed_attempts, detail::retry_random_unit());
+    m_reconnect_timer = io().add_timer(reactor::clock::now() + delay, [weak_self] {
       if (auto self = weak_self.lock()) self->connect();
     });
-    m_backoff = std::min(m_backoff * 2, m_options.reconnect_max);
   }
 
   void close() {
@@ -469,5 +562,8 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
 
 const redis::endpoint& connection::endpoint() const noexcept { return m_state->m_endpoint; }
 std::uint64_t connection::connects() const noexcept { return m_state->m_connects.load(std::memory_order_relaxed); }
+std::uint64_t connection::connect_attempts() const noexcept {
+  return m_state->m_connect_attempts.load(std::memory_order_relaxed);
+}
 
 }  // namespace sluice::redis

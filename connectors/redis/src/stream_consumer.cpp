@@ -153,18 +153,44 @@ task<void> consumer_core::transport_failed(const error& e) {
 }
 
 task<void> consumer_core::start() {
-  for (;;) {
-    command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
-    auto rx = m_conn.command(std::move(args));
-    auto r = co_await std::move(rx);
-    if (!r) {
-      co_await transport_failed(r.error());
-      continue;
-    }
-    transport_ok();
-    if (r->is_error() && !r->text().starts_with("BUSYGROUP")) server_error("XGROUP CREATE " + m_stream, *r);
-    co_return;
+  // XGROUP CREATE ... MKSTREAM never answers NOGROUP, so this does not recurse.
+  command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
+  while (!co_await group_command(m_conn, args, "XGROUP CREATE", "BUSYGROUP")) {
   }
+}
+
+// The one place a group command's outcome is classified:
+//  * transport error (connection lost, timeout, server loading): counted,
+//    paused on, and reported as nullopt (throws after give_up_after);
+//  * NOGROUP (the group or the stream vanished: a server restarted without
+//    persistence, or someone deleted it): the group is created again and
+//    nullopt reported, so the caller's next round starts afresh;
+//  * any other error reply, unless it starts with `tolerated`: the stage fails
+//    with the command and the server's text;
+//  * otherwise the reply.
+// A caller that must not move on without an answer loops while nullopt.
+task<std::optional<reply>> consumer_core::group_command(const connection& conn, const command_args& args,
+                                                        std::string_view verb, std::string_view tolerated) {
+  auto rx = conn.command(args);
+  auto r = co_await std::move(rx);
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return std::nullopt;
+  }
+  transport_ok();
+  if (r->is_error() && (tolerated.empty() || !r->text().starts_with(tolerated))) {
+    if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+      co_return std::nullopt;
+    }
+    server_error(std::string(verb) + " on " + m_stream, *r);
+  }
+  co_return std::move(*r);
+}
+
+void consumer_core::requeue(std::vector<std::string>& ids) {
+  std::lock_guard lock(m_mutex);
+  for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
 }
 
 bool consumer_core::is_in_flight(const std::string& id) const {
@@ -192,21 +218,9 @@ task<std::vector<raw_entry>> consumer_core::next() {
 task<std::vector<raw_entry>> consumer_core::read_own_pending() {
   command_args args{"XREADGROUP", "GROUP",  m_group,     m_consumer, "COUNT", std::to_string(m_options.batch),
                     "STREAMS",    m_stream, m_own_cursor};
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
+  auto r = co_await group_command(m_conn, args, "XREADGROUP (own pending)");
   std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XREADGROUP (own pending) on " + m_stream, *r);
-  }
+  if (!r) co_return out;
   std::vector<std::string> vanished;
   if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
     parse_entries(r->elements[0].elements[1], out, &vanished);
@@ -246,21 +260,17 @@ task<std::vector<raw_entry>> consumer_core::redeliver_due() {
   // XCLAIM to ourselves with min-idle 0 re-delivers and counts a delivery.
   command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
   args.insert(args.end(), ids.begin(), ids.end());
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
-  if (!r || r->is_error()) {
-    std::lock_guard lock(m_mutex);
-    for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
-    if (!r) {
-      co_await transport_failed(r.error());
-    } else if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-    } else {
-      server_error("XCLAIM on " + m_stream, *r);
-    }
+  std::optional<reply> r;
+  try {
+    r = co_await group_command(m_conn, args, "XCLAIM");
+  } catch (...) {
+    requeue(ids);
+    throw;
+  }
+  if (!r) {
+    requeue(ids);
     co_return out;
   }
-  transport_ok();
   parse_entries(*r, out, nullptr);
   co_await fill_delivery_counts(out);
   m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
@@ -277,21 +287,9 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
                     m_claim_cursor,
                     "COUNT",
                     std::to_string(m_options.batch)};
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
+  auto r = co_await group_command(m_conn, args, "XAUTOCLAIM");
   std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XAUTOCLAIM on " + m_stream, *r);
-  }
+  if (!r) co_return out;
   if (!r->is_array() || r->elements.size() < 2) co_return out;
   m_claim_cursor = r->elements[0].str.empty() ? "0-0" : r->elements[0].str;
   // More to claim: come back at once rather than after claim_interval.
@@ -312,21 +310,9 @@ task<std::vector<raw_entry>> consumer_core::read_new() {
   command_args args{
       "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
       ms(m_options.block), "STREAMS", m_stream, ">"};
-  auto rx = m_block_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
+  auto r = co_await group_command(m_block_conn, args, "XREADGROUP");
   std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XREADGROUP on " + m_stream, *r);
-  }
+  if (!r) co_return out;
   if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
     parse_entries(r->elements[0].elements[1], out, nullptr);
   co_return out;
@@ -444,22 +430,13 @@ task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& rea
     args.push_back(k);
     args.push_back(v);
   }
-  for (;;) {
-    auto rx = m_conn.command(args);
-    auto r = co_await std::move(rx);
-    if (!r) {
-      co_await transport_failed(r.error());
-      continue;
-    }
-    transport_ok();
-    if (r->is_error()) server_error("dead-lettering " + e.id + " of " + m_stream, *r);
-    if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    {
-      std::lock_guard lock(m_mutex);
-      m_failures.erase(e.id);
-    }
-    co_return;
+  std::optional<reply> r;
+  const std::string verb = "dead-lettering " + e.id;
+  while (!(r = co_await group_command(m_conn, args, verb))) {
   }
+  if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(m_mutex);
+  m_failures.erase(e.id);
 }
 
 task<void> consumer_core::maintenance() {

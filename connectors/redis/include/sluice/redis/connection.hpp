@@ -14,15 +14,13 @@
 // Faults: commands issued while the connection is down wait for it (up to
 // their timeout). A broken connection fails the commands in flight with
 // error::connection and is re-established in the background with backoff
-// (10 ms doubling to 1 s). hiredis 0.14 has no timeouts: a reactor timer per
-// command fails it with error::timeout and resets the connection, since a
-// reply that arrives later would be matched to the wrong command otherwise.
-// A server answering LOADING / BUSY / TRYAGAIN / MASTERDOWN (it restarted
-// and is reading its data, ...) yields error::unavailable for the whole
-// command or pipeline, so callers retry it like a broken connection.
-// Whether a command that failed with a transport error ran on the server is
-// unknown: callers retry idempotent commands only, or accept duplicates
-// (the streams layer is at-least-once).
+// (10 ms doubling to 1 s, jittered: sluice::retry_policy). A TCP host name is
+// resolved on the runtime's blocking pool, never on the reactor thread. hiredis 0.14 has no timeouts: a reactor timer
+// per command fails it with error::timeout and resets the connection, since a reply that arrives later would be matched
+// to the wrong command otherwise. A server answering LOADING / BUSY / TRYAGAIN / MASTERDOWN (it restarted and is
+// reading its data, ...) yields error::unavailable for the whole command or pipeline, so callers retry it like a broken
+// connection. Whether a command that failed with a transport error ran on the server is unknown: callers retry
+// idempotent commands only, or accept duplicates (the streams layer is at-least-once).
 //
 // After connecting it sends AUTH (user/password from the endpoint) and
 // SELECT. Error texts never contain the password.
@@ -52,7 +50,8 @@ namespace sluice::redis {
 struct connection_options {
   /// Default per-command timeout (a blocking command adds its BLOCK time).
   std::chrono::milliseconds timeout{5000};
-  /// Reconnect backoff: first delay, doubled per failed attempt up to max.
+  /// Reconnect backoff (sluice::retry_policy's, jitter 0.2): first delay,
+  /// doubled per failed attempt up to max.
   std::chrono::milliseconds reconnect_initial{10};
   std::chrono::milliseconds reconnect_max{1000};
   /// Name shown by CLIENT LIST (CLIENT SETNAME), empty for none.
@@ -85,6 +84,8 @@ class connection {
   [[nodiscard]] const redis::endpoint& endpoint() const noexcept;
   /// Successful connects so far (1 after the first; more after reconnects).
   [[nodiscard]] std::uint64_t connects() const noexcept;
+  /// Connection attempts so far, failed ones included (backoff visibility).
+  [[nodiscard]] std::uint64_t connect_attempts() const noexcept;
 
   /// Fire-and-forget form of pipeline(): `done` runs on the reactor thread
   /// with the outcome; it must be quick and must not throw.

@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -85,6 +87,13 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   task<void> refresh_group_info();
   task<void> fill_delivery_counts(std::vector<raw_entry>& entries);
   void flush_acks();
+  // Sends one command of the group protocol and classifies its outcome (see
+  // the .cpp): the reply, or nullopt after a transport failure or a
+  // recreated group. Throws on other server errors and after give_up_after.
+  task<std::optional<reply>> group_command(const connection& conn, const command_args& args, std::string_view verb,
+                                           std::string_view tolerated = {});
+  // Entries whose redelivery failed go back to the retry queue.
+  void requeue(std::vector<std::string>& ids);
   // Transport error bookkeeping: throws after give_up_after.
   task<void> transport_failed(const error& e);
   void transport_ok() { m_failing_since.reset(); }
