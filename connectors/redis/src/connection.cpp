@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <charconv>
 #include <deque>
 #include <functional>
 #include <future>
@@ -118,7 +119,8 @@ std::string describe(const reply& r) {
 
 // A group of commands sent back to back and answered as one.
 struct command_batch {
-  std::vector<std::string> wire;  // RESP-formatted commands
+  std::string wire;               // the RESP-formatted commands, back to back
+  std::vector<std::size_t> ends;  // where each command ends in `wire`
   std::vector<reply> replies;
   // Delivers the outcome once (pipeline: all replies; command: the first).
   std::function<void(result<std::vector<reply>>)> deliver;
@@ -180,13 +182,19 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     finish(b, error{kind, clean(std::move(message))});
   }
 
+  // One per batch, shared by its commands' callbacks: hiredis calls every
+  // registered callback exactly once (with a null reply when the context
+  // goes away), and the last one frees it.
   struct callback_ref {
     std::shared_ptr<command_batch> batch;
     std::shared_ptr<state> owner;
+    std::size_t outstanding = 0;
   };
 
   static void on_reply(redisAsyncContext*, void* r, void* privdata) {
-    std::unique_ptr<callback_ref> ref(static_cast<callback_ref*>(privdata));
+    auto* raw = static_cast<callback_ref*>(privdata);
+    std::unique_ptr<callback_ref> last(--raw->outstanding == 0 ? raw : nullptr);
+    callback_ref* ref = raw;
     auto& b = ref->batch;
     if (b->done) return;
     if (!r) {
@@ -196,7 +204,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
       return;
     }
     b->replies.push_back(convert(static_cast<redisReply*>(r)));
-    if (b->replies.size() < b->wire.size()) return;
+    if (b->replies.size() < b->ends.size()) return;
     for (const auto& one : b->replies) {
       if (is_transient(one)) {
         ref->owner->fail(b, error::kind::unavailable, "redis " + ref->owner->where() + ": " + describe(one));
@@ -241,24 +249,34 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   void send(const std::shared_ptr<command_batch>& b) {
     if (b->done) return;
     b->sent = true;
-    for (auto& w : b->wire) {
-      auto* ref = new callback_ref{b, shared_from_this()};
-      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, w.data(), w.size()) != REDIS_OK) {
-        delete ref;
+    const std::size_t n = b->ends.size();
+    auto* ref = new callback_ref{b, shared_from_this(), n};
+    std::size_t begin = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, b->wire.data() + begin, b->ends[k] - begin) !=
+          REDIS_OK) {
+        // Commands 0..k-1 are registered and will be called back; the rest never.
+        ref->outstanding -= n - k;
+        if (ref->outstanding == 0) delete ref;
         fail(b, error::kind::connection, "redis " + where() + ": connection is shutting down");
         return;
       }
+      begin = b->ends[k];
     }
   }
 
   // --- hiredis event hooks -> reactor watches ---------------------------
 
+  // hiredis toggles write interest around every send: rearm/park keep the
+  // one registration (no allocation, no epoll_ctl when unchanged). hiredis
+  // calls cleanup (unwatch) before it closes the fd, as park() requires.
   void update_watch() {
     if (m_fd < 0) return;
     if (m_mask == 0) {
-      io().unwatch(m_fd);
+      io().park(m_fd);
       return;
     }
+    if (io().rearm(m_fd, m_mask)) return;
     std::weak_ptr<state> weak_self = weak_from_this();
     auto generation = m_generation;
     io().watch(m_fd, m_mask, [weak_self, generation](std::uint32_t events) {
@@ -498,25 +516,33 @@ connection::~connection() {
 
 namespace {
 
-// Formats on the caller's thread; false when hiredis cannot allocate.
-bool format_all(const std::vector<command_args>& commands, std::vector<std::string>& wire) {
-  wire.reserve(commands.size());
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (auto& args : commands) {
-    argv.clear();
-    lens.clear();
+// RESP on the caller's thread, every command of a batch into one buffer
+// (hiredis copies each command's bytes from it into its output buffer).
+void append_number(std::string& out, std::size_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
+}
+
+void format_all(const std::vector<command_args>& commands, std::string& wire, std::vector<std::size_t>& ends) {
+  std::size_t size = 0;
+  for (const auto& args : commands)
+    for (const auto& a : args) size += a.size() + 16;
+  wire.reserve(size + 16 * commands.size());
+  ends.reserve(commands.size());
+  for (const auto& args : commands) {
+    wire += '*';
+    append_number(wire, args.size());
+    wire += "\r\n";
     for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
+      wire += '$';
+      append_number(wire, a.size());
+      wire += "\r\n";
+      wire += a;
+      wire += "\r\n";
     }
-    char* cmd = nullptr;
-    long long n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
-    if (n < 0 || !cmd) return false;
-    wire.emplace_back(cmd, static_cast<std::size_t>(n));
-    redisFreeCommand(cmd);
+    ends.push_back(wire.size());
   }
-  return true;
 }
 
 }  // namespace
@@ -526,12 +552,9 @@ void connection::send(const std::vector<command_args>& commands, std::chrono::mi
   auto b = std::make_shared<command_batch>();
   b->deliver = std::move(deliver);
   b->timeout = timeout;
-  if (!format_all(commands, b->wire)) {
-    b->deliver(error{error::kind::connection, "redis: cannot format command (out of memory)"});
-    return;
-  }
-  b->replies.reserve(b->wire.size());
-  if (b->wire.empty()) {
+  format_all(commands, b->wire, b->ends);
+  b->replies.reserve(b->ends.size());
+  if (b->ends.empty()) {
     b->deliver(std::vector<reply>{});
     return;
   }

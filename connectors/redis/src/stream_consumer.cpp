@@ -13,19 +13,22 @@ using namespace std::chrono_literals;
 
 // Entries of an XREADGROUP/XCLAIM/XAUTOCLAIM reply: [[id, [f, v, ...] or nil], ...].
 // A nil field list is an entry deleted (XDEL) while pending: `vanished`.
-void parse_entries(const reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
+// Moves the strings out of `list` (the reply is not used afterwards).
+void parse_entries(reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
   if (!list.is_array()) return;
-  for (const auto& e : list.elements) {
+  out.reserve(out.size() + list.elements.size());
+  for (auto& e : list.elements) {
     if (!e.is_array() || e.elements.size() < 2 || e.elements[0].text().empty()) continue;
-    const auto& fields = e.elements[1];
+    auto& fields = e.elements[1];
     if (!fields.is_array()) {
-      if (vanished) vanished->emplace_back(e.elements[0].str);
+      if (vanished) vanished->push_back(std::move(e.elements[0].str));
       continue;
     }
     raw_entry r;
-    r.id = e.elements[0].str;
+    r.id = std::move(e.elements[0].str);
+    r.fields.reserve(fields.elements.size() / 2);
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
-      r.fields.emplace_back(fields.elements[i].str, fields.elements[i + 1].str);
+      r.fields.emplace_back(std::move(fields.elements[i].str), std::move(fields.elements[i + 1].str));
     out.push_back(std::move(r));
   }
 }
@@ -172,6 +175,11 @@ task<void> consumer_core::start() {
 task<std::optional<reply>> consumer_core::group_command(const connection& conn, const command_args& args,
                                                         std::string_view verb, std::string_view tolerated) {
   auto rx = conn.command(args);
+  co_return co_await group_reply(std::move(rx), verb, tolerated);
+}
+
+task<std::optional<reply>> consumer_core::group_reply(oneshot_receiver<result<reply>> rx, std::string_view verb,
+                                                      std::string_view tolerated) {
   auto r = co_await std::move(rx);
   if (!r) {
     co_await transport_failed(r.error());
@@ -222,8 +230,6 @@ task<std::vector<raw_entry>> consumer_core::read_own_pending() {
   std::vector<raw_entry> out;
   if (!r) co_return out;
   std::vector<std::string> vanished;
-  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
-    parse_entries(r->elements[0].elements[1], out, &vanished);
   std::size_t seen = 0;
   if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
     seen = r->elements[0].elements[1].elements.size();
@@ -232,6 +238,7 @@ task<std::vector<raw_entry>> consumer_core::read_own_pending() {
     co_return out;
   }
   m_own_cursor = r->elements[0].elements[1].elements.back().elements[0].str;
+  parse_entries(r->elements[0].elements[1], out, &vanished);
   if (!vanished.empty()) {
     // Deleted while pending: nothing to process, and XACK clears the pending slot.
     command_args ack{"XACK", m_stream, m_group};
@@ -306,16 +313,37 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
   co_return out;
 }
 
+// A full batch means more is probably waiting: the next XREADGROUP is sent
+// at once (a prefetch, on the blocking connection) so its round trip and the
+// reactor/arena hand-offs overlap with the processing of this batch.
+// Prefetched entries are delivered to this consumer on the server; settle()
+// hands them back if the source ends before taking them.
 task<std::vector<raw_entry>> consumer_core::read_new() {
-  command_args args{
-      "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
-      ms(m_options.block), "STREAMS", m_stream, ">"};
-  auto r = co_await group_command(m_block_conn, args, "XREADGROUP");
+  auto rx = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
+  auto r = co_await group_reply(std::move(rx), "XREADGROUP");
   std::vector<raw_entry> out;
   if (!r) co_return out;
   if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
     parse_entries(r->elements[0].elements[1], out, nullptr);
+  if (out.size() >= m_options.batch && m_options.prefetch) m_prefetch = send_read();
   co_return out;
+}
+
+task<std::vector<raw_entry>> consumer_core::take_prefetched() {
+  std::vector<raw_entry> out;
+  if (!m_prefetch) co_return out;
+  auto rx = std::exchange(m_prefetch, std::nullopt).value();
+  auto r = co_await std::move(rx);
+  if (r && r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
+    parse_entries(r->elements[0].elements[1], out, nullptr);
+  co_return out;
+}
+
+oneshot_receiver<result<reply>> consumer_core::send_read() const {
+  command_args args{
+      "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
+      ms(m_options.block), "STREAMS", m_stream, ">"};
+  return m_block_conn.command(args);
 }
 
 // Delivery counts of re-read or claimed entries come from the pending list.
@@ -550,6 +578,8 @@ task<void> consumer_core::settle() {
   // finish) becomes claimable at once: idle time set beyond claim_idle,
   // without counting a delivery.
   std::vector<std::string> ids;
+  // Read for us but never delivered downstream (a hard stop): handed back too.
+  for (auto& e : co_await take_prefetched()) ids.push_back(std::move(e.id));
   {
     std::lock_guard lock(m_mutex);
     for (auto& r : m_retries) ids.push_back(r.id);

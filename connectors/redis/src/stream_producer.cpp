@@ -33,6 +33,7 @@ producer_core::producer_core(runtime& rt, endpoint ep, std::string stream, std::
   if (m_options.pack == 0) m_options.pack = 1;
   if (m_options.pack > max_items_per_entry) m_options.pack = max_items_per_entry;
   if (m_options.batch == 0) m_options.batch = 1;
+  if (m_options.depth == 0) m_options.depth = 1;
   if (m_options.capacity) m_options.batch = std::min(m_options.batch, m_options.capacity);
   if (m_options.producer.empty()) m_options.producer = default_producer_id();
   m_stats->stream = m_stream;
@@ -124,12 +125,12 @@ task<bool> producer_core::wait_for_room(std::size_t entries, const std::function
   }
 }
 
-task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::function<bool()>& stopped) {
-  if (entries.empty()) co_return true;
-  if (!co_await wait_for_room(entries.size(), stopped)) co_return false;
-  std::vector<command_args> cmds;
-  cmds.reserve(entries.size());
-  std::uint64_t items = 0;
+task<std::optional<batch_in_flight>> producer_core::send(std::vector<packed_entry>& entries,
+                                                         const std::function<bool()>& stopped) {
+  if (!co_await wait_for_room(entries.size(), stopped)) co_return std::nullopt;
+  batch_in_flight batch;
+  batch.entries = entries.size();
+  batch.commands.reserve(entries.size());
   for (auto& e : entries) {
     command_args args;
     args.reserve(14);
@@ -149,14 +150,22 @@ task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::fun
     args.push_back(std::to_string(e.items));
     args.emplace_back("d");
     args.push_back(std::move(e.payload));
-    items += e.items;
-    cmds.push_back(std::move(args));
+    batch.items += e.items;
+    batch.commands.push_back(std::move(args));
   }
+  entries.clear();
+  // Counted when sent: the capacity check stays an upper bound.
+  m_added_since_check += static_cast<std::int64_t>(batch.entries);
+  batch.replies = m_conn.pipeline(batch.commands);
+  co_return std::move(batch);
+}
+
+task<void> producer_core::complete(batch_in_flight& batch) {
   for (;;) {
-    auto rx = m_conn.pipeline(cmds);
-    auto r = co_await std::move(rx);
+    auto r = co_await std::move(batch.replies);
     if (!r) {
       co_await transport_failed(r.error());
+      batch.replies = m_conn.pipeline(batch.commands);
       continue;
     }
     m_failing_since.reset();
@@ -164,11 +173,8 @@ task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::fun
       if (one.is_error()) throw std::runtime_error("sluice::redis::to_stream: XADD " + m_stream + ": " + describe(one));
     break;
   }
-  m_added_since_check += static_cast<std::int64_t>(entries.size());
-  m_stats->entries_added.fetch_add(entries.size(), std::memory_order_relaxed);
-  m_stats->items_added.fetch_add(items, std::memory_order_relaxed);
-  entries.clear();
-  co_return true;
+  m_stats->entries_added.fetch_add(batch.entries, std::memory_order_relaxed);
+  m_stats->items_added.fetch_add(batch.items, std::memory_order_relaxed);
 }
 
 task<void> producer_core::mark_end() {

@@ -88,8 +88,15 @@ class from_stream_source {
   template <typename IO>
   task<void> read_loop(IO& io, consumer_core& core) {
     const std::string format = m_serializer.format();
-    while (!io.stopped() && !m_options.drain.stop_requested()) {
-      auto entries = co_await core.next();
+    while (!io.stopped()) {
+      std::vector<raw_entry> entries;
+      if (m_options.drain.stop_requested()) {
+        // Draining: no new reads, but a prefetched batch is already ours.
+        entries = co_await core.take_prefetched();
+        if (entries.empty()) break;
+      } else {
+        entries = co_await core.next();
+      }
       if (entries.empty()) {
         if (co_await core.drained()) break;
         continue;

@@ -57,6 +57,10 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   /// marker written, lag = pending = 0, nothing in flight here.
   task<bool> drained();
 
+  /// Entries of a prefetched read not yet returned by next() (empty if
+  /// none): a draining source delivers them like in-flight ones.
+  task<std::vector<raw_entry>> take_prefetched();
+
   /// Waits (up to settle_timeout) for in-flight entries, flushes the acks,
   /// and hands whatever is left back to the group (claimable at once).
   task<void> settle();
@@ -92,6 +96,11 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   // recreated group. Throws on other server errors and after give_up_after.
   task<std::optional<reply>> group_command(const connection& conn, const command_args& args, std::string_view verb,
                                            std::string_view tolerated = {});
+  // The classification half of group_command, for a command already sent.
+  task<std::optional<reply>> group_reply(oneshot_receiver<result<reply>> rx, std::string_view verb,
+                                         std::string_view tolerated = {});
+  // Sends XREADGROUP ... BLOCK ... > on the blocking connection.
+  oneshot_receiver<result<reply>> send_read() const;
   // Entries whose redelivery failed go back to the retry queue.
   void requeue(std::vector<std::string>& ids);
   // Transport error bookkeeping: throws after give_up_after.
@@ -118,6 +127,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   clock::time_point m_next_info{};
   std::optional<clock::time_point> m_failing_since;
   bool m_all_ended = false;
+  std::optional<oneshot_receiver<result<reply>>> m_prefetch;  // next XREADGROUP, sent early
 
   // Shared with resolving threads and the reactor (XACK replies).
   mutable std::mutex m_mutex;
