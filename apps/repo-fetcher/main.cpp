@@ -1,6 +1,5 @@
 // repo-fetcher: statistics over the issues and pull requests of many GitHub
 // repositories. See docs/repo-fetcher.md and `repo-fetcher --help`.
-#include <unistd.h>
 
 #include <csignal>
 #include <exception>
@@ -8,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/core/status_display.hpp"
 #include "sluice/github/display_text.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
 
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    return sluice::repo_fetcher::run(args, std::cout, std::cerr, ::isatty(2) == 1);
+    return sluice::repo_fetcher::run(args, std::cout, std::cerr, sluice::stderr_is_terminal());
   } catch (const std::exception& e) {
     std::cerr << "repo-fetcher: " << sluice::github::escape_for_display(e.what()) << "\n";
     return sluice::repo_fetcher::exit_some_failed;

@@ -10,6 +10,8 @@
 //    rayon::spawn + oneshot round trip).
 #include <benchmark/benchmark.h>
 
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
 #include <atomic>
 #include <coroutine>
 #include <sluice/core/core.hpp>

@@ -8,19 +8,25 @@
 //    for sluice `x_curl_loop` = its rate over the hand-written loop's rate
 //    (aim: >= 0.95). The two clients alternate and medians are compared.
 //
-// Both report `*_cpu_us_per_req`: process CPU time (user + system, every
-// thread) per request, median over the rounds. The loopback server runs in
-// this process too, so the figures include its (equal) share; the difference
-// between the two is the clients' difference. In the latency-bound run the
-// server mostly sleeps, so there the figures are mostly client CPU, including
-// what idle arena workers spend spinning before they sleep.
+// Both report `*_cpu_us_per_req`: the client's CPU time (user + system, every
+// thread of this process) per request, median over the rounds, and
+// `*_csw_per_req`, context switches per request. The loopback server runs in
+// a child process forked before any thread starts, so these are the
+// clients' own costs, including what idle arena workers spend spinning
+// before they sleep. On a loaded machine CPU per request is the steadier
+// figure: wall time there mostly measures the scheduler.
 //
 // The server is cpp-httplib on loopback with a thread per connection, sized
 // above the concurrency so it is not the bottleneck. Run in Release; numbers
 // on a shared machine are noisy, so compare the two clients within one run.
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/when_all.hpp>
 #include <sluice/http/client.hpp>
@@ -42,6 +48,11 @@ namespace {
 constexpr int total_requests = 2000;
 constexpr int concurrency = 100;
 constexpr auto server_delay = std::chrono::milliseconds(50);
+
+// Set by main() from the server child's report.
+int g_server_port = 0;
+
+std::string server_url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(g_server_port) + path; }
 
 sluice::test::loopback_server& server() {
   // cpp-httplib holds a thread per keep-alive connection, and both clients keep
@@ -180,17 +191,26 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+double process_context_switches() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw);
+}
+
 struct run_cost {
   double wall = 0;
   double cpu = 0;
+  double csw = 0;
 };
 
 template <typename Run>
 run_cost time_run(benchmark::State& state, Run run) {
   auto t0 = std::chrono::steady_clock::now();
   double cpu0 = process_cpu_seconds();
+  double csw0 = process_context_switches();
   int ok = run();
-  run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0};
+  run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0,
+                process_context_switches() - csw0};
   if (ok != total_requests)
     state.SkipWithError(("only " + std::to_string(ok) + " of " + std::to_string(total_requests) + " OK").c_str());
   return cost;
@@ -202,14 +222,16 @@ double median(std::vector<double> v) {
 }
 
 struct compared {
-  double curl_time, sluice_time, curl_cpu, sluice_cpu;
+  double curl_time, sluice_time, curl_cpu, sluice_cpu, curl_csw, sluice_csw;
+  // Each round's sluice rate over the loop's rate in the same round.
+  double min_ratio, max_ratio;
 };
 
 // The two clients take turns, round after round, and each reports its median:
 // on a shared machine the load drifts, and alternating exposes both to the same drift.
 template <typename RunCurl, typename RunSluice>
 compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, RunSluice sluice) {
-  std::vector<double> curl_times, sluice_times, curl_cpu, sluice_cpu;
+  std::vector<double> curl_times, sluice_times, curl_cpu, sluice_cpu, curl_csw, sluice_csw;
   for (auto _ : state) {
     for (int i = 0; i < rounds; ++i) {
       auto c = time_run(state, curl);
@@ -218,20 +240,36 @@ compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, 
       curl_cpu.push_back(c.cpu);
       sluice_times.push_back(s.wall);
       sluice_cpu.push_back(s.cpu);
+      curl_csw.push_back(c.csw);
+      sluice_csw.push_back(s.csw);
     }
   }
-  return {median(curl_times), median(sluice_times), median(curl_cpu), median(sluice_cpu)};
+  double lo = 1e300, hi = 0;
+  for (std::size_t i = 0; i < curl_times.size(); ++i) {
+    lo = std::min(lo, curl_times[i] / sluice_times[i]);
+    hi = std::max(hi, curl_times[i] / sluice_times[i]);
+  }
+  return {median(curl_times),
+          median(sluice_times),
+          median(curl_cpu),
+          median(sluice_cpu),
+          median(curl_csw),
+          median(sluice_csw),
+          lo,
+          hi};
 }
 
 void report_cpu(benchmark::State& state, const compared& m) {
   state.counters["curl_loop_cpu_us_per_req"] = m.curl_cpu * 1e6 / total_requests;
   state.counters["sluice_cpu_us_per_req"] = m.sluice_cpu * 1e6 / total_requests;
+  state.counters["curl_loop_csw_per_req"] = m.curl_csw / total_requests;
+  state.counters["sluice_csw_per_req"] = m.sluice_csw / total_requests;
 }
 
 void throughput(benchmark::State& state) {
   auto& s = sluice_side();
   curl_multi_loop loop;
-  auto url = server().url("/fast");
+  auto url = server_url("/fast");
   loop.run(url, concurrency);  // warm: open the connections on both sides
   s.rt.block_on(run_sluice(s.client, url, concurrency));
   auto m = interleaved_medians(
@@ -240,13 +278,15 @@ void throughput(benchmark::State& state) {
   state.counters["curl_loop_req_per_s"] = total_requests / m.curl_time;
   state.counters["sluice_req_per_s"] = total_requests / m.sluice_time;
   state.counters["x_curl_loop"] = m.curl_time / m.sluice_time;  // sluice's rate over the loop's
+  state.counters["x_curl_loop_min"] = m.min_ratio;              // over the alternated rounds
+  state.counters["x_curl_loop_max"] = m.max_ratio;
   report_cpu(state, m);
 }
 
 void latency_bound(benchmark::State& state) {
   auto& s = sluice_side();
   curl_multi_loop loop;
-  auto url = server().url("/delay");
+  auto url = server_url("/delay");
   loop.run(url, concurrency);
   s.rt.block_on(run_sluice(s.client, url, concurrency));
   const double ideal = seconds(server_delay).count() * ((total_requests + concurrency - 1) / concurrency);
@@ -263,4 +303,32 @@ BENCHMARK(latency_bound)->Unit(benchmark::kMillisecond)->UseRealTime()->Iteratio
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// The server runs in a child forked before any thread exists, so that the
+// CPU figures above are the clients' alone. The child dies with the parent.
+int main(int argc, char** argv) {
+  int port_pipe[2];
+  if (::pipe(port_pipe) != 0) return 1;
+  const pid_t child = ::fork();
+  if (child < 0) return 1;
+  if (child == 0) {
+    ::close(port_pipe[0]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int port = server().port();
+    if (::write(port_pipe[1], &port, sizeof port) != static_cast<ssize_t>(sizeof port)) ::_exit(1);
+    ::close(port_pipe[1]);
+    for (;;) ::pause();
+  }
+  ::close(port_pipe[1]);
+  const bool have_port = ::read(port_pipe[0], &g_server_port, sizeof g_server_port) == sizeof g_server_port;
+  ::close(port_pipe[0]);
+  int status = 1;
+  if (have_port) {
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    status = 0;
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  return status;
+}

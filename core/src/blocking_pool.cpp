@@ -1,7 +1,9 @@
 #include "sluice/core/blocking_pool.hpp"
 
 #include <thread>
+
 #include <utility>
+#include "sluice/core/trace.hpp"
 
 namespace sluice {
 
@@ -35,6 +37,7 @@ std::size_t blocking_pool::thread_count() const {
 }
 
 void blocking_pool::worker_loop() {
+  detail::set_trace_thread_name("blocking pool");
   std::unique_lock lock(m_mutex);
   for (;;) {
     if (!m_jobs.empty()) {

@@ -1,5 +1,7 @@
 #include "sluice/core/reactor.hpp"
 
+#include "sluice/core/trace.hpp"
+
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -15,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "sluice/core/trace.hpp"
 
 namespace sluice {
 namespace {
@@ -187,6 +191,7 @@ reactor::reactor() : m_state(std::make_unique<state>()) {
   epoll_add(s.epoll_fd, s.timer_fd, EPOLLIN);
   s.thread = std::thread([&s] {
     s.thread_id = std::this_thread::get_id();
+    detail::set_trace_thread_name("reactor");
     s.loop();
   });
 }

@@ -1,10 +1,16 @@
 #include "sluice/core/runtime.hpp"
 
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
+
+#include "sluice/core/detail/tsan.hpp"
 
 namespace sluice {
 namespace {
@@ -49,21 +55,70 @@ void resume_on(runtime* rt, std::coroutine_handle<> h) {
 runtime::current_scope::current_scope(runtime* rt) noexcept : m_previous(t_current_runtime) { t_current_runtime = rt; }
 runtime::current_scope::~current_scope() { t_current_runtime = m_previous; }
 
+// Declared in this order so the arena goes before the parallelism limit.
+struct runtime::arena_state {
+  explicit arena_state(std::size_t threads)
+      : parallelism([&]() -> std::optional<tbb::global_control> {
+          // No slot is reserved for a master thread: all work is enqueued, so
+          // all `threads` slots are for TBB workers. TBB creates at most
+          // max_allowed_parallelism - 1 workers, hence the +1 when that is short.
+          auto allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+          if (allowed >= threads + 1) return std::nullopt;
+          return std::optional<tbb::global_control>(std::in_place, tbb::global_control::max_allowed_parallelism,
+                                                    threads + 1);
+        }()),
+        arena(static_cast<int>(threads), 0) {
+    arena.initialize();
+  }
+  std::optional<tbb::global_control> parallelism;
+  tbb::task_arena arena;
+};
+
 runtime::runtime(runtime_options options)
     : m_threads(resolve_threads(options.threads)),
-      // No slot is reserved for a master thread: all work is enqueued, so
-      // all `threads` slots are for TBB workers. TBB creates at most
-      // max_allowed_parallelism - 1 workers, hence the +1 when that is short.
-      m_parallelism([&]() -> std::optional<tbb::global_control> {
-        auto allowed = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
-        if (allowed >= m_threads + 1) return std::nullopt;
-        return std::optional<tbb::global_control>(std::in_place, tbb::global_control::max_allowed_parallelism,
-                                                  m_threads + 1);
-      }()),
-      m_arena(static_cast<int>(m_threads), 0),
+      m_arena(std::make_unique<arena_state>(m_threads)),
       m_blocking(blocking_pool::options{.max_threads = options.max_blocking_threads,
-                                        .idle_timeout = options.blocking_idle_timeout}) {
-  m_arena.initialize();
+                                        .idle_timeout = options.blocking_idle_timeout}) {}
+
+tbb::task_arena& runtime::arena() noexcept { return m_arena->arena; }
+
+void runtime::enqueue(detail::arena_job job) {
+#if defined(SLUICE_TSAN)
+  // TBB recycles task memory through an uninstrumented pool and hands tasks
+  // over in uninstrumented code. Under TSan the job lives on the heap, its
+  // address carries the happens-before edge, and the two-pointer functor
+  // written into TBB's memory is hidden from TSan.
+  struct heap_functor {
+    runtime* m_runtime;
+    detail::arena_job* m_job;
+    void operator()() const {
+      detail::arena_job* raw = nullptr;
+      runtime* rt = nullptr;
+      {
+        // These two fields sit in TBB-recycled memory (see above).
+        detail::tsan_ignore_reads hide;
+        raw = m_job;
+        rt = m_runtime;
+      }
+      detail::tsan_acquire(raw);
+      std::unique_ptr<detail::arena_job> owned(raw);
+      rt->run_job(*owned);
+    }
+  };
+  auto* heap = new detail::arena_job(std::move(job));
+  detail::tsan_release(heap);
+  detail::tsan_ignore_writes hide;
+  m_arena->arena.enqueue(heap_functor{this, heap});
+#else
+  // What the arena runs: TBB invokes functors as const, and a job mutates
+  // (runs, moves from) its state, hence `mutable`.
+  struct job_functor {
+    runtime* m_runtime;
+    mutable detail::arena_job m_job;
+    void operator()() const { m_runtime->run_job(m_job); }
+  };
+  m_arena->arena.enqueue(job_functor{this, std::move(job)});
+#endif
 }
 
 runtime::~runtime() {
@@ -92,6 +147,35 @@ void runtime::run_lifo_slot() {
   // Past the budget, whatever is left runs from the queue (its job is there).
   for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) run_claim(std::exchange(t_lifo_slot, {}));
   t_lifo_slot.reset();
+}
+
+void runtime::post_batch(std::vector<std::coroutine_handle<>> batch) {
+  if (batch.empty()) return;
+  if (batch.size() == 1) {
+    post(batch.front());
+    return;
+  }
+  // Handles are claimed one at a time, so a coroutine that runs long holds
+  // up only its own job: the others go on with the rest of the batch.
+  struct shared_batch {
+    std::vector<std::coroutine_handle<>> handles;
+    std::atomic<std::size_t> next{0};
+  };
+  auto shared = std::make_shared<shared_batch>();
+  shared->handles = std::move(batch);
+  // One job per arena thread (or per handle, if fewer) keeps this
+  // work-conserving: while a handle is unclaimed, every arena thread has a
+  // job that can claim it, as with one job per handle. Fewer jobs would wake
+  // fewer workers, but a coroutine that computes for long before it next
+  // suspends would then hold up the rest of the batch with a worker idle.
+  const std::size_t jobs = std::min(shared->handles.size(), m_threads);
+  for (std::size_t j = 0; j < jobs; ++j) {
+    execute([shared] {
+      for (std::size_t i = shared->next.fetch_add(1, std::memory_order_relaxed); i < shared->handles.size();
+           i = shared->next.fetch_add(1, std::memory_order_relaxed))
+        shared->handles[i].resume();
+    });
+  }
 }
 
 void runtime::work_finished() noexcept {

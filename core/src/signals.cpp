@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <future>
@@ -21,9 +22,8 @@ std::atomic<int> g_first_signal{0};
 std::atomic<bool> g_alive{false};
 static_assert(std::atomic<int>::is_always_lock_free);
 
-extern "C" void on_watched_signal(int sig) {
-  int expected = 0;
-  if (!g_first_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one
+// Async-signal-safe: the signal's number as one byte on the self-pipe.
+void write_signal_byte(int sig) noexcept {
   const int saved_errno = errno;
   const int fd = g_pipe_write.load();
   if (fd >= 0) {
@@ -32,6 +32,17 @@ extern "C" void on_watched_signal(int sig) {
   }
   errno = saved_errno;
 }
+
+extern "C" void on_watched_signal(int sig) {
+  int expected = 0;
+  if (!g_first_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + sig);  // the second one
+  write_signal_byte(sig);
+}
+
+// A notify-only signal: just the byte, no first/second-signal logic.
+extern "C" void on_notify_signal(int sig) { write_signal_byte(sig); }
+
+bool catchable(int sig) { return sig != SIGKILL && sig != SIGSTOP && sig > 0 && sig < NSIG; }
 
 [[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
@@ -44,12 +55,19 @@ struct signal_stop::state {
   std::atomic<int> fired{0};
 };
 
-signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals)
+signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals, signal_notify notify)
     : m_rt(rt), m_state(std::make_unique<state>()) {
   if (signals.size() == 0) throw std::invalid_argument("stop_on_signals: no signals given");
   for (int sig : signals)
-    if (sig == SIGKILL || sig == SIGSTOP || sig <= 0 || sig >= NSIG)
+    if (!catchable(sig))
       throw std::invalid_argument("stop_on_signals: signal " + std::to_string(sig) + " cannot be caught");
+  for (int sig : notify.signals) {
+    if (!catchable(sig))
+      throw std::invalid_argument("stop_on_signals: signal " + std::to_string(sig) + " cannot be caught");
+    for (int stop_sig : signals)
+      if (sig == stop_sig)
+        throw std::invalid_argument("stop_on_signals: signal " + std::to_string(sig) + " both stops and notifies");
+  }
   if (g_alive.exchange(true)) throw std::logic_error("stop_on_signals: another signal_stop is alive");
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -66,9 +84,15 @@ signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals)
   action.sa_flags = SA_RESTART;
   sigemptyset(&action.sa_mask);
   for (int sig : signals) sigaddset(&action.sa_mask, sig);  // one handler at a time
-  for (int sig : signals) {
+  for (int sig : notify.signals) sigaddset(&action.sa_mask, sig);
+  struct sigaction notify_action = action;
+  notify_action.sa_handler = on_notify_signal;
+  std::vector<std::pair<int, const struct sigaction*>> installs;
+  for (int sig : signals) installs.emplace_back(sig, &action);
+  for (int sig : notify.signals) installs.emplace_back(sig, &notify_action);
+  for (auto [sig, act] : installs) {
     struct sigaction old {};
-    if (::sigaction(sig, &action, &old) != 0) {
+    if (::sigaction(sig, act, &old) != 0) {
       const int error = errno;
       for (auto& [s, prev] : m_state->previous) ::sigaction(s, &prev, nullptr);
       g_pipe_write = -1;
@@ -83,10 +107,26 @@ signal_stop::signal_stop(runtime& rt, std::initializer_list<int> signals)
   state* st = m_state.get();
   std::stop_source source = m_source;
   reactor& r = rt.io();
-  auto on_readable = [st, source](std::uint32_t) mutable {
+  auto on_readable = [st, source, notify = std::move(notify)](std::uint32_t) mutable {
     unsigned char buf[16];
-    while (::read(st->read_fd, buf, sizeof buf) > 0) {
+    bool stop = false;
+    for (;;) {
+      const auto n = ::read(st->read_fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; ++i) {
+        const int sig = buf[i];
+        if (std::find(notify.signals.begin(), notify.signals.end(), sig) == notify.signals.end()) {
+          stop = true;
+        } else if (notify.on_notify) {
+          try {
+            notify.on_notify(sig);
+          } catch (...) {
+            // Documented: swallowed, the reactor must go on.
+          }
+        }
+      }
     }
+    if (!stop) return;
     st->fired.store(g_first_signal.load(), std::memory_order_release);
     source.request_stop();
   };

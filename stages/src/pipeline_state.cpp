@@ -12,7 +12,33 @@ pipeline_state::pipeline_state(runtime& rt, std::vector<stage_info> stages)
     : m_runtime(rt),
       m_stages(std::move(stages)),
       m_stats(std::make_unique<stage_stats[]>(m_stages.size())),
-      m_on_stop(m_stop.get_token(), closers_on_stop{this}) {}
+      m_consumers(m_stages.size()),
+      m_on_stop(m_stop.get_token(), closers_on_stop{this}) {
+  for (std::size_t i = 0; i < m_stages.size(); ++i)
+    for (auto from : stage_inputs(m_stages, i))
+      if (from < m_stages.size()) m_consumers[from].push_back(i);
+  m_bounds.inputs.resize(m_stages.size());
+  bool any = false;
+  for (std::size_t i = 0; i < m_stages.size(); ++i) {
+    if (m_stages[i].capacity_bytes == 0) continue;
+    m_bounds.inputs[i] = std::make_unique<byte_gate>(m_stages[i].capacity_bytes);
+    any = true;
+  }
+  if (any) on_cancel([this] { m_bounds.close(); });
+}
+
+void pipeline_state::limit_in_flight(std::size_t items, std::size_t bytes) {
+  const bool had = m_bounds.active();
+  if (items) m_bounds.flight_items = std::make_unique<byte_gate>(items);
+  if (bytes) m_bounds.flight_bytes = std::make_unique<byte_gate>(bytes);
+  if (!had && m_bounds.active()) on_cancel([this] { m_bounds.close(); });
+}
+
+std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std::size_t i) {
+  if (stages[i].inputs) return *stages[i].inputs;
+  if (i == 0) return {};
+  return {i - 1};
+}
 
 void pipeline_state::run_closers() {
   std::vector<std::function<void()>> closers;
@@ -70,6 +96,8 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
     stage_report r;
     r.name = m_stages[i].name;
     r.kind = m_stages[i].kind;
+    r.branch = m_stages[i].branch;
+    r.inputs = stage_inputs(m_stages, i);
     r.items_in = s.items_in.load(std::memory_order_relaxed);
     r.items_out = s.items_out.load(std::memory_order_relaxed);
     r.emitted = s.emitted.load(std::memory_order_relaxed);
@@ -79,6 +107,8 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
     r.retries = s.retries.load(std::memory_order_relaxed);
     r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed) /
                                            std::max<std::uint32_t>(1, s.busy_share.load(std::memory_order_relaxed)));
+    r.bytes = s.bytes.load(std::memory_order_relaxed);
+    r.latency = s.latency.summary();
     r.queue_capacity = m_stages[i].capacity;
     r.peak_queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.peak.load()));
     if (auto n = s.input.samples.load(std::memory_order_relaxed)) {
@@ -95,6 +125,7 @@ void pipeline_state::rethrow_if_failed(const pipeline_report& report) const {
   auto shared = std::make_shared<const pipeline_report>(report);
   const auto& name = m_stages[m_error_stage].name;
   std::string what = "sluice pipeline failed in stage '" + name + "' (#" + std::to_string(m_error_stage) + ")";
+  if (!m_stages[m_error_stage].branch.empty()) what += " of " + m_stages[m_error_stage].branch;
   if (m_error_item != pipeline_error::no_item) what += " on item " + std::to_string(m_error_item);
   try {
     std::rethrow_exception(m_error);

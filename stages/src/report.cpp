@@ -4,8 +4,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace sluice {
+namespace detail {
+/// Text safe inside a double-quoted Graphviz label (defined below).
+std::string dot_escape(std::string_view text);
+}  // namespace detail
+
 namespace {
 
 unsigned long long ull(std::uint64_t n) { return static_cast<unsigned long long>(n); }
@@ -18,12 +24,28 @@ std::string format(const char* fmt, auto... args) {
   return std::string(buffer, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buffer) - 1)));
 }
 
+// Whether the report carries the graph (a run's report always does); one
+// built by hand without inputs is read as a line.
+bool has_graph(const std::vector<stage_report>& stages) noexcept {
+  return std::any_of(stages.begin(), stages.end(), [](const stage_report& s) { return !s.inputs.empty(); });
+}
+
+// Stage j receives what stage i sends.
+bool feeds(const std::vector<stage_report>& stages, bool graph, std::size_t i, std::size_t j) noexcept {
+  if (!graph) return j == i + 1;
+  const auto& in = stages[j].inputs;
+  return std::find(in.begin(), in.end(), i) != in.end();
+}
+
 // A stage limits throughput when work piles up in front of it (input full)
-// while the stage after it starves (its input empty). A source has no input:
-// it is the bottleneck when its consumer starves.
-double bottleneck_score(const std::vector<stage_report>& stages, std::size_t i) {
-  double downstream_starving = i + 1 < stages.size() ? stages[i + 1].input_empty_ratio : 1.0;
-  double upstream_piling = i == 0 ? 1.0 : stages[i].input_full_ratio;
+// while the stages after it starve (their inputs empty). A source has no
+// input: it is the bottleneck when its consumers starve.
+double bottleneck_score(const std::vector<stage_report>& stages, bool graph, std::size_t i) noexcept {
+  double downstream_starving = 1.0;
+  for (std::size_t j = 0; j < stages.size(); ++j)
+    if (feeds(stages, graph, i, j)) downstream_starving = std::min(downstream_starving, stages[j].input_empty_ratio);
+  const bool source = graph ? stages[i].inputs.empty() : i == 0;
+  double upstream_piling = source ? 1.0 : stages[i].input_full_ratio;
   return upstream_piling * downstream_starving;
 }
 
@@ -38,11 +60,15 @@ std::size_t pipeline_report::bottleneck() const noexcept {
   double best_score = -1;
   const double total = static_cast<double>(std::max<std::int64_t>(1, elapsed.count()));
   auto utilisation = [&](std::size_t i) { return static_cast<double>(stages[i].busy_time.count()) / total; };
+  const bool graph = has_graph(stages);
   for (std::size_t i = 0; i < stages.size(); ++i) {
     // A busy next stage explains its own empty input (it pulls everything
     // in as soon as it can), so the queue signal counts less then.
-    double next_idle = i + 1 < stages.size() ? 1.0 - std::min(1.0, utilisation(i + 1)) : 1.0;
-    double score = std::max(utilisation(i), bottleneck_score(stages, i) * next_idle);
+    double next_busy = 0;
+    for (std::size_t j = 0; j < stages.size(); ++j)
+      if (feeds(stages, graph, i, j)) next_busy = std::max(next_busy, utilisation(j));
+    double next_idle = 1.0 - std::min(1.0, next_busy);
+    double score = std::max(utilisation(i), bottleneck_score(stages, graph, i) * next_idle);
     if (score > best_score) best = i, best_score = score;
   }
   return best;
@@ -65,11 +91,20 @@ std::string pipeline_report::describe() const {
   std::size_t slow = bottleneck();
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += format("  %-3zu %-14s %-20s %10llu %10llu %10llu %8llu %8llu %9llu %7llu %11.3f %4zu/%-4zu%s\n", i,
+    out += format("  %-3zu %-14s %-20s %10llu %10llu %10llu %8llu %8llu %9llu %7llu %11.3f %4zu/%-4zu%s", i,
                   s.kind.c_str(), s.name.c_str(), ull(s.items_in), ull(s.items_out), ull(s.emitted), ull(s.dropped),
                   ull(s.failed), ull(s.cancelled), ull(s.retries), ms(s.busy_time), s.peak_queue_depth,
                   s.queue_capacity, i == slow ? "  <- bottleneck" : "");
+    if (!s.branch.empty()) out += "  (" + s.branch + ")";  // outside format(): a label may be long
+    out += "\n";
   }
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& l = stages[i].latency;
+    if (l.count == 0) continue;
+    out += format("  latency of #%zu %s: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms over %llu calls\n", i,
+                  stages[i].name.c_str(), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max), ull(l.count));
+  }
+  if (!progress_error.empty()) out += "  progress: " + progress_error + "\n";
   return out;
 }
 
@@ -79,10 +114,10 @@ std::string pipeline_report::to_dot() const {
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
     out += format("  s%zu [label=\"%s\\n%s\\nin %llu  out %llu\\ndropped %llu  failed %llu  cancelled %llu\"%s];\n", i,
-                  s.name.c_str(), s.kind.c_str(), ull(s.items_in), ull(s.items_out), ull(s.dropped), ull(s.failed),
-                  ull(s.cancelled), i == slow ? " color=red" : "");
-    if (i > 0)
-      out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", i - 1, i, s.peak_queue_depth, s.queue_capacity);
+                  detail::dot_escape(s.name).c_str(), detail::dot_escape(s.kind).c_str(), ull(s.items_in),
+                  ull(s.items_out), ull(s.dropped), ull(s.failed), ull(s.cancelled), i == slow ? " color=red" : "");
+    for (auto from : s.inputs)
+      out += format("  s%zu -> s%zu [label=\"peak %zu/%zu\"];\n", from, i, s.peak_queue_depth, s.queue_capacity);
   }
   return out + "}\n";
 }
@@ -92,17 +127,61 @@ std::string pipeline_report::to_dot() const {
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice::detail {
+namespace {
+
+// A pipeline is a line when every stage receives from the one before it;
+// describe() then keeps its compact form.
+bool is_line(const std::vector<stage_info>& stages) {
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    auto in = stage_inputs(stages, i);
+    if (i == 0 ? !in.empty() : in != std::vector<std::size_t>{i - 1}) return false;
+  }
+  return true;
+}
+
+std::string index_list(const std::vector<std::size_t>& indices) {
+  std::string out;
+  for (auto i : indices) out += (out.empty() ? "#" : ", #") + std::to_string(i);
+  return out;
+}
+
+}  // namespace
+
+std::string dot_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += ' ';  // control characters have no place in a label
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::string describe_stages(const std::vector<stage_info>& stages) {
+  const bool line = is_line(stages);
   std::string out;
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += i == 0 ? "  " : "  | ";
+    const auto in = stage_inputs(stages, i);
+    const bool from_previous = i > 0 && in == std::vector<std::size_t>{i - 1};
+    out += "  ";
+    if (!line) out += "#" + std::to_string(i) + " ";
+    if (from_previous) out += "| ";
     out += s.kind;
     if (s.name != s.kind) out += " \"" + s.name + "\"";
     std::string params = s.parameters;
-    if (i > 0) params += (params.empty() ? "" : ", ") + std::string("capacity ") + std::to_string(s.capacity);
+    if (!in.empty())
+      params += (params.empty() ? "" : ", ") +
+                (s.fused ? std::string("fused") : std::string("capacity ") + std::to_string(s.capacity));
+    if (s.capacity_bytes) params += ", capacity_bytes " + std::to_string(s.capacity_bytes);
     if (!params.empty()) out += " [" + params + "]";
+    if (!in.empty() && !from_previous) out += " <- " + index_list(in);
+    if (!s.branch.empty()) out += "  (" + s.branch + ")";
     out += "\n";
   }
   return out;
@@ -112,12 +191,13 @@ std::string stages_to_dot(const std::vector<stage_info>& stages) {
   std::string out = "digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n";
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
-    out += "  s" + std::to_string(i) + " [label=\"" + s.name + "\\n" + s.kind;
-    if (!s.parameters.empty()) out += "\\n" + s.parameters;
+    out += "  s" + std::to_string(i) + " [label=\"" + dot_escape(s.name) + "\\n" + dot_escape(s.kind);
+    if (!s.parameters.empty()) out += "\\n" + dot_escape(s.parameters);
+    if (!s.branch.empty()) out += "\\n(" + dot_escape(s.branch) + ")";
     out += "\"];\n";
-    if (i > 0)
-      out += "  s" + std::to_string(i - 1) + " -> s" + std::to_string(i) + " [label=\"capacity " +
-             std::to_string(s.capacity) + "\"];\n";
+    for (auto from : stage_inputs(stages, i))
+      out += "  s" + std::to_string(from) + " -> s" + std::to_string(i) + " [label=\"" +
+             (s.fused ? std::string("fused") : "capacity " + std::to_string(s.capacity)) + "\"];\n";
   }
   return out + "}\n";
 }

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <coroutine>
+#include <cstddef>
 #include <ctime>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -92,6 +96,92 @@ double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// A coroutine parks its handle in `parked` and waits for someone to resume it.
+struct park_here {
+  std::mutex* mutex;
+  std::vector<std::coroutine_handle<>>* parked;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const {
+    std::lock_guard lock(*mutex);
+    parked->push_back(h);
+  }
+  void await_resume() const noexcept {}
+};
+
+TEST(Runtime, PostBatchResumesEveryHandleExactlyOnceOnTheArena) {
+  sluice::runtime rt({.threads = 2});
+  // One handle (a plain post), as many as arena threads, many more.
+  for (int n : {1, 2, 8, 9, 100}) {
+    std::mutex mutex;
+    std::vector<std::coroutine_handle<>> parked;
+    std::vector<int> resumed(static_cast<std::size_t>(n), 0);
+    std::atomic<int> off_arena{0};
+    std::vector<sluice::join_handle<void>> tasks;
+    for (int i = 0; i < n; ++i)
+      tasks.push_back(rt.spawn([](park_here park, int& count, std::atomic<int>& off) -> sluice::task<void> {
+        co_await park;
+        ++count;
+        if (sluice::runtime::current() == nullptr) off.fetch_add(1);
+      }(park_here{&mutex, &parked}, resumed[static_cast<std::size_t>(i)], off_arena)));
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (parked.size() == static_cast<std::size_t>(n)) break;
+      }
+      std::this_thread::yield();
+    }
+    rt.post_batch(std::move(parked));  // from a thread outside the arena, as the reactor does
+    for (auto& t : tasks) t.get();
+    for (int i = 0; i < n; ++i) EXPECT_EQ(resumed[static_cast<std::size_t>(i)], 1) << "n=" << n << " i=" << i;
+    EXPECT_EQ(off_arena.load(), 0);
+  }
+  rt.post_batch({});  // nothing to do
+}
+
+// Several outside threads (reactors of several clients, say) hand over
+// batches at once, and the resumed coroutines post more work of their own:
+// every coroutine runs exactly once and the runtime's destructor still waits
+// for all of it.
+TEST(Runtime, PostBatchFromSeveralThreadsAtOnceLosesNothing) {
+  constexpr int threads = 3;
+  constexpr int per_thread = 200;
+  std::atomic<int> finished{0};
+  {
+    sluice::runtime rt({.threads = 2});
+    std::mutex mutex;
+    std::vector<std::coroutine_handle<>> parked;
+    std::vector<sluice::join_handle<void>> tasks;
+    for (int i = 0; i < threads * per_thread; ++i)
+      tasks.push_back(rt.spawn([](park_here park, sluice::runtime& r, std::atomic<int>& done) -> sluice::task<void> {
+        co_await park;
+        co_await r.schedule();  // more arena work from inside the batch
+        done.fetch_add(1);
+      }(park_here{&mutex, &parked}, rt, finished)));
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (parked.size() == static_cast<std::size_t>(threads * per_thread)) break;
+      }
+      std::this_thread::yield();
+    }
+    std::vector<std::thread> posters;
+    for (int t = 0; t < threads; ++t) {
+      std::vector<std::coroutine_handle<>> share(parked.begin() + t * per_thread,
+                                                 parked.begin() + (t + 1) * per_thread);
+      posters.emplace_back([&rt, share = std::move(share)]() mutable {
+        // Uneven batches: 1, 2, 3, ... handles.
+        for (std::size_t at = 0, n = 1; at < share.size(); at += n, ++n) {
+          auto end = share.begin() + static_cast<std::ptrdiff_t>(std::min(share.size(), at + n));
+          rt.post_batch(std::vector<std::coroutine_handle<>>(share.begin() + static_cast<std::ptrdiff_t>(at), end));
+        }
+      });
+    }
+    for (auto& p : posters) p.join();
+    tasks.clear();  // detached: the runtime's destructor must wait for them
+  }
+  EXPECT_EQ(finished.load(), threads * per_thread);
 }
 
 TEST(Runtime, IdleRuntimeDoesNotSpin) {

@@ -2,6 +2,7 @@
 // the previous disposition comes back, and a second signal exits at once.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -79,4 +80,37 @@ TEST(StopOnSignalsDeathTest, ASecondSignalExitsAtOnce) {
         std::_Exit(4);
       },
       ::testing::ExitedWithCode(128 + SIGINT), "");
+}
+
+TEST(StopOnSignals, ANotifySignalCallsItsFunctionAndDoesNotStop) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<int> notified{0};
+  std::atomic<int> which{0};
+  {
+    auto signals = sluice::stop_on_signals(rt, {SIGINT, SIGTERM}, {.signals = {SIGQUIT}, .on_notify = [&](int sig) {
+                                                                     which = sig;
+                                                                     notified.fetch_add(1);
+                                                                   }});
+    ASSERT_EQ(::raise(SIGQUIT), 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (notified.load() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(notified.load(), 1);
+    EXPECT_EQ(which.load(), SIGQUIT);
+    EXPECT_FALSE(signals.token().stop_requested());
+    EXPECT_EQ(signals.signal(), 0);
+    // A stop signal still stops, and a notify signal is not "the second one".
+    ASSERT_EQ(::raise(SIGQUIT), 0);
+    ASSERT_EQ(::raise(SIGINT), 0);
+    ASSERT_TRUE(wait_stopped(signals.token()));
+    EXPECT_EQ(signals.signal(), SIGINT);
+  }
+  struct sigaction seen {};
+  ASSERT_EQ(::sigaction(SIGQUIT, nullptr, &seen), 0);
+  EXPECT_EQ(seen.sa_handler, SIG_DFL);
+}
+
+TEST(StopOnSignals, ASignalThatBothStopsAndNotifiesIsRefused) {
+  sluice::runtime rt({.threads = 1});
+  EXPECT_THROW((void)sluice::stop_on_signals(rt, {SIGINT}, {.signals = {SIGINT}}), std::invalid_argument);
 }

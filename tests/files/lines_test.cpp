@@ -69,6 +69,7 @@ TEST_P(Lines, ReadsEveryLineOfALargeFileAcrossManyBlocks) {
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], expected[i]) << "line " << i;
   EXPECT_TRUE(report.balanced());
   EXPECT_EQ(report.stages[0].items_in, expected.size());
+  EXPECT_EQ(report.stages[0].bytes, text.size());
 }
 
 TEST_P(Lines, TinyBlocksSplitLinesAnywhere) {

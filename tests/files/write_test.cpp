@@ -49,6 +49,7 @@ TEST(WriteLines, WritesEveryItemAndRoundTripsThroughLines) {
   EXPECT_EQ(entries(dir.path()), 1u) << "no temporary left behind";
   struct stat st {};
   ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(report.stages[1].bytes, static_cast<std::uint64_t>(st.st_size));
   EXPECT_EQ(
       st.st_mode & 0777, 0644 & ~[] {
         mode_t m = ::umask(0);

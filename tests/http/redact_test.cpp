@@ -25,3 +25,14 @@ TEST(Redact, TextWithoutUserinfoIsUnchanged) {
             "mail me@example.com about https://host/p@q");
   EXPECT_EQ(redact_userinfo("://@"), "://");
 }
+
+TEST(Redact, SecretLookingQueryValuesAreReplacedForTraces) {
+  using sluice::http::redact_url_secrets;
+  EXPECT_EQ(redact_url_secrets("https://u:p@h/a?page=2&access_token=abc&x=1#f"),
+            "https://h/a?page=2&access_token=REDACTED&x=1#f");
+  EXPECT_EQ(redact_url_secrets("https://h/a?API_KEY=k&Signature=s&client_secret=c"),
+            "https://h/a?API_KEY=REDACTED&Signature=REDACTED&client_secret=REDACTED");
+  EXPECT_EQ(redact_url_secrets("https://h/a?token"), "https://h/a?token");  // no value: nothing to hide
+  EXPECT_EQ(redact_url_secrets("https://h/a"), "https://h/a");
+  EXPECT_EQ(redact_url_secrets("https://h/a?q=token"), "https://h/a?q=token");  // only names decide
+}

@@ -4,6 +4,7 @@
 // same program written correctly, which must compile.
 #include <sluice/sluice.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@ int main() {
     for (int i = 0; i < n; ++i) co_yield i;
   }(3);
   auto p = sluice::from(numbers) | sluice::to_vector(out);
+#elif defined(SLUICE_CASE_BROADCAST_UNCOPYABLE_ITEMS)
+  // Two branches need a copy of each item.
+  std::vector<std::unique_ptr<int> > owned;
+  owned.push_back(std::make_unique<int>(1));
+  auto p = sluice::from(std::move(owned)) | sluice::broadcast(sluice::for_each([](std::unique_ptr<int>) {}),
+                                                              sluice::for_each([](std::unique_ptr<int>) {}));
+#elif defined(SLUICE_CASE_BROADCAST_BRANCH_NOT_A_SINK)
+  // A branch that does not end in a sink.
+  auto p = sluice::from(in) | sluice::broadcast(sluice::to_vector(out), sluice::map([](int x) { return x; }));
+#elif defined(SLUICE_CASE_PARTITION_KEY_NOT_CALLABLE)
+  // The key function takes the wrong type.
+  auto p = sluice::from(in) |
+           sluice::partition([](const std::string& s) { return s.size(); }, 2, sluice::map([](int x) { return x; })) |
+           sluice::to_vector(out);
 #else
   auto p = sluice::from(in) | not_a_stage{} | sluice::map([](int x) { return x * 2; }) | sluice::to_vector(out);
 #endif

@@ -192,6 +192,34 @@ TEST(AsyncMap, ProcessesEveryItemWithBoundedConcurrency) {
   expect_chained(report);
 }
 
+// A source sends its items in one chunk: every worker must still get one.
+// Each call waits (up to a generous deadline) until `concurrency` calls run
+// at once; a stage that worked through the chunk one item at a time would
+// never get there.
+TEST(AsyncMap, UnorderedKeepsEveryWorkerBusyWithItemsFromOneChunk) {
+  sluice::runtime rt({.threads = 2});
+  constexpr int concurrency = 4;
+  std::atomic<int> running{0}, peak{0};
+  auto call = [&](int x, std::stop_token stop) -> sluice::task<int> {
+    int now = ++running;
+    int seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (peak.load() < concurrency && std::chrono::steady_clock::now() < deadline)
+      if (!co_await sluice::sleep_for(1ms, stop)) break;
+    --running;
+    co_return x;
+  };
+  std::vector<int> out;
+  auto report = sluice::run(rt, sluice::from(iota(8), {.chunk = 8}) |
+                                    sluice::async_map(call, {.concurrency = concurrency}) | sluice::to_vector(out));
+  std::sort(out.begin(), out.end());
+  EXPECT_EQ(out, iota(8));
+  EXPECT_EQ(peak.load(), concurrency);
+  expect_chained(report);
+}
+
 // Random delays: some items hop through the arena a few times, some sleep.
 sluice::task<int> jitter(int x) {
   thread_local std::minstd_rand rng(std::random_device{}());

@@ -142,6 +142,9 @@ options:
                         interrupted run leaves the previous FILE as it was
   --cache-dir DIR       ETag cache: unchanged pages cost no rate limit (off by default)
   --progress / --no-progress   progress on standard error (default: on when it is a terminal)
+  --trace FILE          write a trace of the run (threads, stages, HTTP requests,
+                        rate-limit pauses) as Chrome Trace Event JSON; open it
+                        at https://ui.perfetto.dev. Written atomically at the end
   --timeout DURATION    deadline for the whole run (e.g. 90, 90s, 10m, 2h); then
                         unfinished repositories report status 0 "timeout" (exit 1)
   --max-wait DURATION   longest rate-limit wait taken (default 15m); a longer one
@@ -153,6 +156,8 @@ options:
 
 The token comes from GITHUB_TOKEN, else GH_TOKEN (never printed); one with
 whitespace or control characters is refused.
+SIGQUIT (Ctrl-\) prints a picture of the running pipeline on standard error
+and goes on; so does a stall of 30 s without progress.
 SIGINT/SIGTERM stop the run within about a second: finished repositories are
 reported, the others get status 0 "cancelled"; exit 130/143. A second signal
 exits at once without output.
@@ -189,6 +194,9 @@ std::variant<cli_options, usage_error> parse_command_line(const std::vector<std:
     } else if (arg == "--progress" || arg == "--no-progress") {
       if (inline_value) return usage_error{arg + " takes no value"};
       opt.progress = arg == "--progress";
+    } else if (arg == "--trace") {
+      if (auto e = takes_value(text)) return *e;
+      opt.trace = text;
     } else if (arg == "--repos-file") {
       if (auto e = takes_value(text)) return *e;
       files.push_back(text);

@@ -1,6 +1,7 @@
 #include <sluice/stages/async_map.hpp>
 #include <sluice/stages/for_each.hpp>
 #include <sluice/stages/run.hpp>
+#include <sluice/stages/run_options.hpp>
 #include <sluice/stages/source.hpp>
 
 #include <algorithm>
@@ -18,6 +19,8 @@
 
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/signals.hpp"
+#include "sluice/core/status_display.hpp"
+#include "sluice/core/trace.hpp"
 #include "sluice/files/atomic_file.hpp"
 #include "sluice/github/display_text.hpp"
 #include "sluice/github/etag_cache.hpp"
@@ -45,65 +48,107 @@ std::string redact(std::string_view text, const std::optional<github::api_token>
 // holds even if some wait does not observe the token).
 constexpr auto k_stop_grace = std::chrono::milliseconds(700);
 
-// Serialises everything written to the diagnostics stream; the progress
-// line is redrawn in place and cleared before any other message. Every
-// message is redacted (the token, URL userinfo) and escaped (control characters from the
-// network never reach the terminal).
+// Everything written to the diagnostics stream goes through one
+// status_display: on a terminal the progress block is redrawn in place and
+// notices appear above it; elsewhere a compact progress line is written once
+// per interval. Every message is redacted (the token, URL userinfo) and
+// escaped by the display (control characters from the network never reach
+// the terminal).
 class diagnostics {
  public:
-  diagnostics(std::ostream& err, bool progress, const std::optional<github::api_token>& token, std::size_t total)
-      : m_err(err), m_progress(progress), m_token(token), m_total(total) {}
+  diagnostics(std::ostream& err, bool progress, bool terminal, const std::optional<github::api_token>& token,
+              std::size_t total)
+      : m_display(err, terminal), m_progress(progress), m_token(token), m_total(total) {}
 
-  void notice(std::string_view text) {
-    std::string clean = escape_for_display(redact(text, m_token));
-    std::lock_guard lock(m_mutex);
-    clear_line();
-    m_err << "repo-fetcher: " << clean << "\n";
-    m_err.flush();
+  // How often the pipeline's progress callback redraws.
+  [[nodiscard]] std::chrono::milliseconds interval() const {
+    return m_display.terminal() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(1000);
   }
+  [[nodiscard]] bool enabled() const { return m_progress; }
 
-  void progress(const github::fetch_progress& p) {
+  void notice(std::string_view text) { m_display.message("repo-fetcher: " + redact(text, m_token)); }
+
+  // From the fetcher: counters changed. On a terminal a finished repository
+  // is shown at once (a user or a script reading the count never sees a stale
+  // one), other changes at most 10 times a second; elsewhere only the
+  // interval writes a line.
+  void fetch_progress(const github::fetch_progress& p) {
     if (!m_progress) return;
-    std::lock_guard lock(m_mutex);
+    std::unique_lock lock(m_mutex);
+    const bool repo_finished = p.repos_done != m_fetch.repos_done;
+    m_fetch = p;
+    if (!m_display.terminal()) return;
     const auto now = std::chrono::steady_clock::now();
-    // Throttled to 10 redraws a second, except when a repository finished
-    // (so the count a user or a script reads is never stale).
-    const bool repo_finished = p.repos_done != m_last_done;
     if (!repo_finished && now - m_last < std::chrono::milliseconds(100)) return;
-    m_last = now;
-    m_last_done = p.repos_done;
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "\r\033[Krepo-fetcher: %zu/%zu repositories, %llu requests, %llu pages, %.1f MB JSON", p.repos_done,
-                  m_total, static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
-                  static_cast<double>(p.json_bytes) / 1e6);
-    m_err << line;
-    // A rate-limit pause counts down (the fetcher reports once a second).
-    if (p.wait_remaining.count() > 0)
-      m_err << ", rate limit: waiting " << p.wait_remaining.count() << " s until " << p.wait_until;
-    m_err.flush();
-    m_line_shown = true;
+    draw(lock);
   }
 
-  void finish() {
-    std::lock_guard lock(m_mutex);
-    clear_line();
+  // From the pipeline, every interval: repositories in flight and the rate.
+  void pipeline_progress(const progress_snapshot& s) {
+    std::unique_lock lock(m_mutex);
+    if (s.stages.size() >= 2) {
+      m_in_flight = s.stages[1].in_flight;
+      // Over the whole run: repositories take seconds each, so a rate over
+      // one interval would flicker between 0 and a burst.
+      const double seconds = std::chrono::duration<double>(s.elapsed).count();
+      m_rate = seconds > 0 ? static_cast<double>(s.stages[1].items_out) / seconds : 0;
+    }
+    if (!s.final) draw(lock);
   }
+
+  // A pipeline dump (SIGQUIT, stall watchdog): multi-line text whose names
+  // are already escaped (JSON strings); each line goes above the progress
+  // block, all of them under the lock so no redraw splits the dump.
+  void dump(std::string_view text) {
+    std::string clean = redact(text, m_token);
+    std::lock_guard lock(m_mutex);
+    std::string_view rest = clean;
+    while (!rest.empty()) {
+      const std::size_t end = rest.find('\n');
+      m_display.message(rest.substr(0, end));
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+
+  void finish() { m_display.clear(); }
 
  private:
-  void clear_line() {
-    if (!m_line_shown) return;
-    m_err << "\r\033[K";
-    m_line_shown = false;
+  void draw(std::unique_lock<std::mutex>& lock) {
+    m_last = std::chrono::steady_clock::now();
+    const auto& p = m_fetch;
+    char line[200];
+    std::snprintf(
+        line, sizeof line,
+        "repo-fetcher: %zu/%zu repositories (%llu in flight, %.1f/s), %llu requests, %llu pages, %.1f MB JSON",
+        p.repos_done, m_total, static_cast<unsigned long long>(m_in_flight), m_rate,
+        static_cast<unsigned long long>(p.requests), static_cast<unsigned long long>(p.pages),
+        static_cast<double>(p.json_bytes) / 1e6);
+    std::vector<std::string> lines{line};
+    std::string limit = "rate limit: ";
+    if (p.rate_limit_remaining >= 0) {
+      limit += std::to_string(p.rate_limit_remaining);
+      if (p.rate_limit >= 0) limit += " of " + std::to_string(p.rate_limit);
+      limit += " requests left";
+    } else {
+      limit += "not stated yet";
+    }
+    // A rate-limit pause counts down (the fetcher reports once a second).
+    if (p.wait_remaining.count() > 0)
+      limit += "; waiting " + std::to_string(p.wait_remaining.count()) + " s until " + p.wait_until;
+    lines.push_back(std::move(limit));
+    lock.unlock();  // the display has its own lock; drawing outside ours keeps the fetcher's threads moving
+    m_display.show(lines);
   }
 
-  std::mutex m_mutex;
-  std::ostream& m_err;
+  status_display m_display;
   bool m_progress;
   const std::optional<github::api_token>& m_token;
   std::size_t m_total;
-  bool m_line_shown = false;
-  std::size_t m_last_done = 0;
+  std::mutex m_mutex;  // guards the fields below
+  github::fetch_progress m_fetch{};
+  std::uint64_t m_in_flight = 0;
+  double m_rate = 0;
   std::chrono::steady_clock::time_point m_last{};
 };
 
@@ -187,7 +232,8 @@ class result_board {
 // Fetches every repository (at most `concurrency` at once), storing each
 // report on the board as it finishes; stops starting new ones on `stop`.
 task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<std::string>& names,
-                      std::size_t concurrency, result_board& board, std::stop_token stop) {
+                      std::size_t concurrency, result_board& board, diagnostics& diag, run_options options,
+                      std::stop_token stop) {
   std::vector<std::size_t> indices(names.size());
   for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
   auto fetch_one = [&fetcher, &names, &board](std::size_t i) -> task<std::size_t> {
@@ -198,7 +244,11 @@ task<void> fetch_into(runtime& rt, github::fetcher& fetcher, const std::vector<s
   auto pipeline = sluice::from(std::move(indices)) |
                   sluice::async_map(fetch_one, {.name = "fetch repository", .concurrency = concurrency}) |
                   sluice::for_each([](std::size_t) {});
-  co_await sluice::run_async(rt, std::move(pipeline), std::move(stop));
+  options.stop = std::move(stop);
+  if (diag.enabled())
+    options.on_progress(diag.interval(), [&diag](const progress_snapshot& s) { diag.pipeline_progress(s); });
+  auto running = sluice::run_async(rt, std::move(pipeline), std::move(options));  // named: g++ 12
+  co_await std::move(running);
 }
 
 void redact_reports(std::vector<github::repo_report>& reports, const std::optional<github::api_token>& token) {
@@ -254,10 +304,24 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
   }
 
-  diagnostics diag(err, opt.progress.value_or(err_is_terminal), token, opt.repos.size());
+  // Recording starts now, so an unwritable --trace is reported before any request.
+  std::optional<trace_session> trace;
+  if (opt.trace) {
+    try {
+      trace.emplace(*opt.trace);
+    } catch (const std::exception& e) {
+      return usage(err, "cannot write --trace: " + escape_for_display(e.what()));
+    }
+  }
+
+  diagnostics diag(err, opt.progress.value_or(err_is_terminal), err_is_terminal, token, opt.repos.size());
   result_board board(opt.repos.size());
   auto rt = std::make_unique<runtime>();
-  auto signals = std::make_unique<signal_stop>(*rt, std::initializer_list<int>{SIGINT, SIGTERM});
+  // SIGQUIT prints the pipeline's picture (as a stall does) and goes on.
+  run_monitor monitor;
+  auto signals = std::make_unique<signal_stop>(
+      *rt, std::initializer_list<int>{SIGINT, SIGTERM},
+      signal_notify{.signals = {SIGQUIT}, .on_notify = [&](int) { diag.dump(monitor.dump()); }});
   std::stop_source stop;
   std::stop_callback on_signal(signals->token(), [&] {
     board.stop("cancelled");
@@ -272,7 +336,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   fo.concurrency = opt.concurrency;
   if (opt.cache_dir) fo.cache_dir = *opt.cache_dir;
   fo.notice = [&diag](std::string_view text) { diag.notice(text); };
-  fo.on_progress = [&diag](const github::fetch_progress& p) { diag.progress(p); };
+  fo.on_progress = [&diag](const github::fetch_progress& p) { diag.fetch_progress(p); };
   fo.stop = stop.get_token();
   fo.max_wait = opt.max_wait;
   fo.max_body_bytes = opt.max_body;
@@ -284,7 +348,9 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   std::exception_ptr fetch_error;
   std::thread worker([&] {
     try {
-      rt->block_on(fetch_into(*rt, *fetcher, opt.repos, opt.concurrency, board, stop.get_token()));
+      run_options observe{.on_stall = [&diag](std::string_view d) { diag.dump(d); }, .monitor = &monitor};
+      rt->block_on(
+          fetch_into(*rt, *fetcher, opt.repos, opt.concurrency, board, diag, std::move(observe), stop.get_token()));
     } catch (...) {
       fetch_error = std::current_exception();
     }
@@ -299,6 +365,15 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   const bool finished = board.wait_for_finish(std::chrono::steady_clock::now() + k_stop_grace);
   diag.finish();
+  bool trace_failed = false;
+  if (trace) {
+    try {
+      trace->finish();  // also when some request overstayed the grace period: what it did so far
+    } catch (const std::exception& e) {
+      err << "repo-fetcher: " << escape_for_display(e.what()) << "\n";
+      trace_failed = true;
+    }
+  }
   if (finished) worker.join();
   if (fetch_error) std::rethrow_exception(fetch_error);
 
@@ -311,7 +386,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 
   const auto failed = std::count_if(reports.begin(), reports.end(), [](const auto& r) { return !r.ok(); });
   const int fired = signals->signal();
-  int status = fired != 0 ? 128 + fired : failed > 0 ? exit_some_failed : exit_ok;
+  int status = fired != 0 ? 128 + fired : (failed > 0 || trace_failed) ? exit_some_failed : exit_ok;
   if (out_file) {
     try {
       out_file->write(text.str());

@@ -1,7 +1,7 @@
 //! crossbeam-channel bounded(1024), 8-byte items, blocking send/recv on plain
 //! threads: the workload of channel_bench's sluice_blocking_bounded row.
 //!
-//! Usage: crossbeam_anchor [iterations]   (default 5)
+//! Usage: crossbeam_anchor [iterations [P C]]   (default 5, both shapes 1x1 and 2x2)
 //! Prints one line per shape: `crossbeam P=1 C=1 ns_per_item=... min=... max=...`
 //! (mean over iterations, like Google Benchmark's aggregate, plus min and max).
 use crossbeam_channel::bounded;
@@ -50,7 +50,13 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    for (p, c) in [(1u64, 1u64), (2, 2)] {
+    let args: Vec<u64> = std::env::args().skip(2).filter_map(|s| s.parse().ok()).collect();
+    let shapes: Vec<(u64, u64)> = if args.len() == 2 {
+        vec![(args[0], args[1])]
+    } else {
+        vec![(1, 1), (2, 2)]
+    };
+    for (p, c) in shapes {
         let runs: Vec<f64> = (0..iterations)
             .map(|_| run_once(p, c) * 1e9 / ITEMS as f64)
             .collect();

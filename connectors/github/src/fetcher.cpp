@@ -17,6 +17,8 @@
 
 #include "sluice/core/retry.hpp"
 #include "sluice/core/sleep.hpp"
+#include "sluice/core/trace.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/core/when_all.hpp"
 #include "sluice/github/detail/adaptive_limiter.hpp"
 #include "sluice/github/etag_cache.hpp"
@@ -350,13 +352,35 @@ class fetcher::state {
   // meanwhile. Wakes at least once a second to report progress, so a
   // progress display counts the pause down.
   task<bool> wait_gate() {
+    std::optional<steady::time_point> paused_at;  // set once this request had to wait
+    std::optional<wait_note> note;                // what a stall dump shows meanwhile
     for (;;) {
       const steady::time_point until = pause_end();
       const auto now = steady::now();
-      if (until <= now) co_return true;
+      if (until <= now) break;
+      if (!paused_at) {
+        paused_at = now;
+        if (waits_watched()) note.emplace(wait_kind::rate_limit, "GitHub API rate-limit pause", until);
+      }
       auto nap = sleep_until(std::min(until, now + seconds(1)), m_stop.get_token());
-      if (!co_await nap) co_return false;
+      if (!co_await nap) {
+        trace_pause(paused_at);
+        co_return false;
+      }
       report_progress();
+    }
+    trace_pause(paused_at);
+    co_return true;
+  }
+
+  // A rate-limit pause this request sat out, as an async span when tracing.
+  static void trace_pause(std::optional<steady::time_point> paused_at) noexcept {
+    auto* tracer = trace_active();
+    if (!tracer || !paused_at) return;
+    try {
+      tracer->async_span("rate_limit", "GitHub rate-limit pause", *paused_at, steady::now());
+    } catch (...) {
+      // Out of memory while tracing: the span is lost.
     }
   }
 
@@ -382,9 +406,19 @@ class fetcher::state {
     return text + " (GET " + shown_url(url) + ")";
   }
 
+  // The last stated rate limit, for progress displays (relaxed: a display value).
+  void note_rate_limit(const http::headers& headers) {
+    auto left = header_int(headers, "x-ratelimit-remaining");
+    if (left && *left >= 0) m_rate_remaining.store(*left, std::memory_order_relaxed);
+    auto limit = header_int(headers, "x-ratelimit-limit");
+    if (limit && *limit >= 0) m_rate_limit.store(*limit, std::memory_order_relaxed);
+  }
+
   void report_progress() {
     if (!m_opt.on_progress) return;
     fetch_progress p;
+    p.rate_limit_remaining = m_rate_remaining.load(std::memory_order_relaxed);
+    p.rate_limit = m_rate_limit.load(std::memory_order_relaxed);
     p.repos_total = m_repos_total.load();
     p.repos_done = m_repos_done.load();
     p.requests = m_requests.load();
@@ -418,6 +452,7 @@ class fetcher::state {
   steady::time_point m_pause_until{};
   std::int64_t m_announced_reset = 0;
 
+  std::atomic<std::int64_t> m_rate_remaining{-1}, m_rate_limit{-1};
   std::atomic<std::uint64_t> m_requests{0}, m_not_modified{0}, m_retries{0}, m_malformed{0}, m_primary_waits{0},
       m_secondary{0}, m_redirects{0}, m_pages{0}, m_json_bytes{0}, m_parse_ns{0};
   std::atomic<std::size_t> m_repos_total{0}, m_repos_done{0};
@@ -567,6 +602,7 @@ task<result<fetched_page>> fetcher::state::get_page(std::string url, bool condit
       auto sent = m_http.send(make_request(current, cached), m_stop.get_token());
       outcome.emplace(co_await std::move(sent));
     }
+    if (outcome->has_value()) note_rate_limit(outcome->value().headers);
     classified c = classify(*outcome, current);
     switch (c.action) {
       case page_action::success: {
@@ -851,7 +887,11 @@ task<std::vector<repo_report>> fetcher::state::fetch_all(std::vector<std::string
                                                 .concurrency = std::max<std::size_t>(m_opt.concurrency, 1),
                                                 .ordered = true}) |
                   sluice::to_vector(reports);
-  co_await sluice::run_async(m_rt, std::move(pipeline));
+  // No stall watchdog: a rate-limit pause stalls this pipeline on purpose,
+  // and the fetcher reports long waits itself (stall_notice_after, notice).
+  run_options observe{.stall_timeout = std::chrono::milliseconds(0)};
+  auto running = sluice::run_async(m_rt, std::move(pipeline), std::move(observe));  // named: g++ 12
+  co_await std::move(running);
   co_return reports;
 }
 

@@ -24,6 +24,8 @@
 
 #include "curl_share.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/trace.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/http/redact.hpp"
 
 namespace sluice::http {
@@ -52,6 +54,32 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
+}
+
+// The host (and port) of a URL, as written: what traces and dumps show.
+std::string_view host_of(std::string_view url) {
+  auto begin = url.find("://");
+  begin = begin == std::string_view::npos ? 0 : begin + 3;
+  auto end = url.find_first_of("/?#", begin);
+  auto host = url.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
+  if (auto at = host.rfind('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+  return host;
+}
+
+std::string_view kind_name(error::kind what) {
+  switch (what) {
+    case error::kind::transport:
+      return "transport error";
+    case error::kind::timeout:
+      return "timeout";
+    case error::kind::cancelled:
+      return "cancelled";
+    case error::kind::invalid:
+      return "invalid request";
+    case error::kind::too_large:
+      return "body too large";
+  }
+  return "error";
 }
 
 long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 0x7fffffff)); }
@@ -89,8 +117,10 @@ struct transfer {
   sluice::detail::suspended_coroutine waiter;
   std::atomic<bool> cancel_requested{false};
   phase stage = phase::created;
-  std::size_t body_limit = 0;  // 0: none; written before the transfer starts
-  bool over_limit = false;     // set by the write/header callbacks (reactor thread)
+  std::size_t body_limit = 0;                         // 0: none; written before the transfer starts
+  bool over_limit = false;                            // set by the write/header callbacks (reactor thread)
+  std::chrono::steady_clock::time_point submitted{};  // for the trace span
+  std::int64_t first_byte_us = -1;                    // time to first byte, when libcurl knew it
 };
 
 }  // namespace detail
@@ -157,6 +187,7 @@ class client::state {
     for (int fd : m_watched) m_reactor.unwatch(fd);
     m_watched.clear();
     if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
+    resume_completed();  // the posted hand-over will find the client gone
     *m_alive = false;
   }
 
@@ -250,14 +281,43 @@ class client::state {
     curl_easy_cleanup(easy);
   }
 
-  // Resumes the awaiter on its own runtime: never run user code here.
+  // Queues the awaiter to be resumed on its own runtime (never run user code
+  // here). The queue is handed over once per reactor round (see
+  // resume_completed): a round that finishes fifty transfers wakes the arena
+  // once, not fifty times.
   void complete(const std::shared_ptr<transfer>& t) {
     t->stage = transfer::phase::done;
+    if (auto* tracer = trace_active()) [[unlikely]]
+      trace_request(*tracer, *t);
     m_completed.fetch_add(1, std::memory_order_relaxed);
-    if (t->waiter.home) {
-      t->waiter.resume();
-    } else {
-      m_runtime.post(t->waiter.handle);
+    m_completed_waiters.push_back(t->waiter);
+    if (std::exchange(m_resume_posted, true)) return;
+    try {
+      // Runs after the rest of this round's socket events (posted work runs
+      // before the reactor waits again).
+      m_reactor.post([this, alive = m_alive] {
+        if (*alive) resume_completed();
+      });
+    } catch (...) {
+      resume_completed();  // out of memory: hand this one over now
+    }
+  }
+
+  // Reactor thread: resumes every completed transfer's awaiter, grouped by
+  // runtime.
+  void resume_completed() {
+    m_resume_posted = false;
+    auto waiters = std::exchange(m_completed_waiters, {});
+    while (!waiters.empty()) {
+      sluice::runtime* home = waiters.front().home ? waiters.front().home : &m_runtime;
+      std::vector<std::coroutine_handle<>> batch;
+      batch.reserve(waiters.size());
+      std::erase_if(waiters, [&](const sluice::detail::suspended_coroutine& w) {
+        if ((w.home ? w.home : &m_runtime) != home) return false;
+        batch.push_back(w.handle);
+        return true;
+      });
+      home->post_batch(std::move(batch));
     }
   }
 
@@ -270,6 +330,9 @@ class client::state {
       auto it = m_running.find(msg->easy_handle);
       if (it == m_running.end()) continue;
       auto t = it->second;
+      curl_off_t first_byte = 0;
+      if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte) == CURLE_OK && first_byte > 0)
+        t->first_byte_us = static_cast<std::int64_t>(first_byte);
       if (code == CURLE_OK) {
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -296,6 +359,7 @@ class client::state {
   }
 
   void on_socket_ready(int fd, std::uint32_t events) {
+    reactor_span span("libcurl socket");
     int flags = 0;
     if (events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
     if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -306,6 +370,7 @@ class client::state {
   }
 
   void on_timeout() {
+    reactor_span span("libcurl timer");
     int running = 0;
     curl_multi_socket_action(m_multi, CURL_SOCKET_TIMEOUT, 0, &running);
     collect_finished();
@@ -394,6 +459,46 @@ class client::state {
     return 0;
   }
 
+  // The reactor's work for this client, as a complete span on its track when tracing.
+  class reactor_span {
+   public:
+    explicit reactor_span(const char* name) noexcept : m_name(name), m_trace(trace_active()) {
+      if (m_trace) m_start = std::chrono::steady_clock::now();
+    }
+    ~reactor_span() {
+      if (!m_trace) return;
+      try {
+        m_trace->complete("http", m_name, m_start, std::chrono::steady_clock::now());
+      } catch (...) {
+        // Out of memory while tracing: the span is lost.
+      }
+    }
+    reactor_span(const reactor_span&) = delete;
+    reactor_span& operator=(const reactor_span&) = delete;
+
+   private:
+    const char* m_name;
+    sluice::detail::trace_recorder* m_trace;
+    std::chrono::steady_clock::time_point m_start{};
+  };
+
+  // One async span per request, from send() to completion, on the reactor's
+  // track. The URL loses its userinfo and secret-looking query values.
+  static void trace_request(sluice::detail::trace_recorder& tracer, const transfer& t) noexcept {
+    try {
+      const auto url = redact_url_secrets(t.req.url);
+      const auto method = t.req.method.empty() ? std::string("GET") : t.req.method;
+      std::string outcome = t.failure ? std::string(kind_name(t.failure->what)) : std::string("response");
+      tracer.async_span("http", method + " " + std::string(host_of(url)), t.submitted, std::chrono::steady_clock::now(),
+                        {trace_arg::str("method", method), trace_arg::str("url", url),
+                         trace_arg::num("status", t.failure ? 0 : t.resp.status),
+                         trace_arg::num("bytes", static_cast<std::int64_t>(t.resp.body.size())),
+                         trace_arg::num("time_to_first_byte_us", t.first_byte_us), trace_arg::str("outcome", outcome)});
+    } catch (...) {
+      // Out of memory while tracing: the span is lost.
+    }
+  }
+
   client_options m_options;
 
   [[nodiscard]] bool uses_http2() const noexcept { return m_options.http2; }
@@ -426,8 +531,10 @@ class client::state {
   std::unordered_set<int> m_watched;  // fds with a reactor watch, active or parked
   std::unordered_set<int> m_sockets;  // connection sockets libcurl opened through on_open_socket
   reactor::timer_id m_timer = 0;
-  bool m_timeout_posted = false;                                 // an on_timeout() post is queued
-  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);  // false once shut down; read by posts
+  bool m_timeout_posted = false;                                         // an on_timeout() post is queued
+  std::vector<sluice::detail::suspended_coroutine> m_completed_waiters;  // to resume this round
+  bool m_resume_posted = false;                                          // a resume_completed() post is queued
+  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
 
   // Any thread (stats).
@@ -700,6 +807,14 @@ task<result<response>> client::perform(request req, std::stop_token stop) {
   if (stop.stop_requested()) co_return make_error(error::kind::cancelled, req.url, "cancelled by stop token");
   auto t = std::make_shared<transfer>(m_state.get(), &m_runtime->io(), std::move(req));
   if (auto failure = m_state->prepare(*t)) co_return std::move(*failure);
+  t->submitted = std::chrono::steady_clock::now();
+  // What a stall dump shows while this request is out: method and host only.
+  std::optional<wait_note> note;
+  if (waits_watched()) {
+    const auto url = redact_url(t->req.url);
+    note.emplace(wait_kind::http,
+                 (t->req.method.empty() ? std::string("GET") : t->req.method) + " " + std::string(host_of(url)));
+  }
   // A named awaiter, not a temporary: GCC 12 mishandles the lifetime of
   // non-trivial temporaries inside co_await expressions.
   submit_awaiter submit{m_state.get(), t, std::move(stop), std::nullopt};

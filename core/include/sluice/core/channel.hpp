@@ -46,6 +46,8 @@ class channel_receiver;
 
 namespace detail {
 
+struct channel_access;  // select() reaches a handle's state through it (select.hpp)
+
 // Shared ownership plus the per-role handle count that drives auto-close.
 template <typename T, bool IsSender>
 class channel_handle {
@@ -81,6 +83,7 @@ class channel_handle {
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(m_state); }
 
  protected:
+  friend struct channel_access;
   void attach() noexcept {
     if (!m_state) return;
     if constexpr (IsSender) {
@@ -166,6 +169,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
 
  private:
+  friend struct detail::channel_access;
   std::unique_ptr<detail::channel_producer<T>> m_producer;
 
   struct send_awaiter {

@@ -15,12 +15,14 @@
 #include <coroutine>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/wait_note.hpp"
 
 namespace sluice {
 
@@ -167,12 +169,25 @@ class [[nodiscard]] oneshot_receiver {
  private:
   struct awaiter {
     std::shared_ptr<detail::oneshot_state<T>> m_state;
+    std::optional<wait_note> m_note{};  // for a stall dump, while suspended
     bool await_ready() const noexcept {
       assert(m_state && "oneshot_receiver consumed twice");
       return m_state->ready_now();
     }
-    bool await_suspend(std::coroutine_handle<> h) noexcept { return m_state->suspend(h); }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+      if (waits_watched()) [[unlikely]]
+        note();  // before suspending: once suspended, another thread may resume us
+      return m_state->suspend(h);
+    }
+    void note() noexcept {
+      try {
+        m_note.emplace(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)");
+      } catch (...) {
+        // Out of memory: the wait goes unlabelled.
+      }
+    }
     T await_resume() {
+      m_note.reset();
       if constexpr (std::is_void_v<T>) {
         m_state->take();
       } else {

@@ -28,11 +28,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstddef>
 #include <functional>
 #include <optional>
-#include <random>
 #include <string_view>
 
 namespace sluice {
@@ -50,11 +48,9 @@ struct retry_attempt {
 
 namespace detail {
 
-/// A uniform number in [0, 1) from a per-thread generator.
-inline double retry_random_unit() {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-}
+/// A uniform number in [0, 1) from a per-thread generator (core/src/retry.cpp,
+/// which keeps <random>, about 17k preprocessed lines, out of this header).
+double retry_random_unit();
 
 /// min(max, base * 2^(attempt-1)), doubling saturated at `max`.
 constexpr std::chrono::milliseconds capped_exponential(std::chrono::milliseconds base, std::chrono::milliseconds max,
@@ -100,7 +96,8 @@ struct retry_policy {
     const double scaled = static_cast<double>(nominal.count()) * factor;
     // Saturate: a double at or past 2^63 does not convert back to an integer.
     if (scaled >= 9.2e18) return std::chrono::milliseconds::max();
-    return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(std::llround(scaled)));
+    // Round half up; scaled is non-negative here.
+    return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(scaled + 0.5));
   }
 
   /// The wait before attempt `attempt + 1` after attempt `attempt` failed

@@ -28,17 +28,21 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
+#include <vector>
 
 #include "sluice/core/blocking_pool.hpp"
+#include "sluice/core/detail/arena_job.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/tsan.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"
 #include "sluice/core/sync_wait.hpp"
 #include "sluice/core/task.hpp"
+
+// The arena's type, for arena(); include <oneapi/tbb/task_arena.h> to use it.
+namespace tbb::detail::d1 {
+class task_arena;
+}  // namespace tbb::detail::d1
 
 namespace sluice {
 
@@ -70,8 +74,9 @@ class runtime {
   [[nodiscard]] std::size_t threads() const noexcept { return m_threads; }
   /// The reactor (timers, sockets). Used by sleep_for and connectors.
   [[nodiscard]] sluice::reactor& io() noexcept { return m_reactor; }
-  /// The arena, for code that wants tbb::task_arena::execute directly.
-  [[nodiscard]] tbb::task_arena& arena() noexcept { return m_arena; }
+  /// The arena (a tbb::task_arena; include <oneapi/tbb/task_arena.h>), for
+  /// code that wants tbb::task_arena::execute directly.
+  [[nodiscard]] tbb::detail::d1::task_arena& arena() noexcept;
 
   /// Awaitable that moves the awaiting coroutine onto this runtime's arena.
   [[nodiscard]] auto schedule() noexcept {
@@ -89,23 +94,20 @@ class runtime {
     execute([h] { h.resume(); });
   }
 
+  /// Resumes every handle in `batch` on the arena, like post() on each, but
+  /// through at most threads() arena jobs that share the batch: each resumes
+  /// the next unclaimed handle until none is left. For a thread outside the
+  /// arena (the reactor) handing over many coroutines at once: one enqueue
+  /// and at most one worker wake-up per arena thread instead of one per
+  /// coroutine. Order of resumption follows the batch per job. Thread-safe.
+  void post_batch(std::vector<std::coroutine_handle<>> batch);
+
   /// Runs `fn()` on the arena. `fn` may be move-only; it must not throw
   /// (catch inside, as offload does).
   template <typename F>
   void execute(F&& fn) {
     m_outstanding.fetch_add(1, std::memory_order_relaxed);
-#if defined(SLUICE_TSAN)
-    // TBB recycles task memory through an uninstrumented pool and hands tasks
-    // over in uninstrumented code. Under TSan the job lives on the heap, its
-    // address carries the happens-before edge, and the two-pointer functor
-    // written into TBB's memory is hidden from TSan.
-    auto* job = new std::decay_t<F>(std::forward<F>(fn));
-    detail::tsan_release(job);
-    detail::tsan_ignore_writes hide;
-    m_arena.enqueue(heap_arena_job<std::decay_t<F>>{this, job});
-#else
-    m_arena.enqueue(arena_job<std::decay_t<F>>{this, std::forward<F>(fn)});
-#endif
+    enqueue(detail::arena_job(std::forward<F>(fn)));
   }
 
   /// Starts `t` now on the arena, detached from the caller; the returned
@@ -181,34 +183,9 @@ class runtime {
     };
   }
 
-  // What the arena runs: TBB invokes functors as const, and a job may need
-  // to mutate or move its state (a oneshot sender), hence `mutable`.
-  template <typename F>
-  struct arena_job {
-    runtime* m_runtime;
-    mutable F m_fn;
-    void operator()() const { m_runtime->run_job(m_fn); }
-  };
-
-  // The ThreadSanitizer build's functor: see execute().
-  template <typename F>
-  struct heap_arena_job {
-    runtime* m_runtime;
-    F* m_job;
-    void operator()() const {
-      F* raw = nullptr;
-      runtime* rt = nullptr;
-      {
-        // These two fields sit in TBB-recycled memory (see execute()).
-        detail::tsan_ignore_reads hide;
-        raw = m_job;
-        rt = m_runtime;
-      }
-      detail::tsan_acquire(raw);
-      std::unique_ptr<F> job(raw);
-      rt->run_job(*job);
-    }
-  };
+  // Hands `job` to the TBB arena (runtime.cpp, so that this header does not
+  // include TBB); the arena runs it through run_job.
+  void enqueue(detail::arena_job job);
 
   template <typename F>
   void run_job(F& fn) {
@@ -225,8 +202,8 @@ class runtime {
   void work_finished() noexcept;
 
   std::size_t m_threads;
-  std::optional<tbb::global_control> m_parallelism;
-  tbb::task_arena m_arena;
+  struct arena_state;  // TBB's global_control and task_arena (runtime.cpp)
+  std::unique_ptr<arena_state> m_arena;
   std::atomic<std::size_t> m_outstanding{0};
   std::atomic<std::size_t> m_live_tasks{0};
   // Declared after the arena: destroyed first, so no timer or blocking job

@@ -12,6 +12,13 @@
 // the signal and calls request_stop(). So stop callbacks registered on
 // token() run on the reactor thread: they must be quick and must not block.
 //
+// Signals listed in signal_notify do not stop anything: each arrival calls
+// on_notify(signal) on the reactor thread, e.g. SIGQUIT for a pipeline
+// dump (sluice::run_monitor::print), the way a JVM prints its threads:
+//
+//   auto signals = sluice::stop_on_signals(rt, {SIGINT, SIGTERM},
+//                                          {.signals = {SIGQUIT}, .on_notify = [&](int) { monitor.print(); }});
+//
 // A second signal (any of the watched ones, at any time after the first and
 // before the signal_stop is destroyed) ends the process at once with
 // _exit(128 + signal): no destructors, no output flushing. That is the
@@ -26,13 +33,23 @@
 #pragma once
 
 #include <csignal>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <stop_token>
+#include <vector>
 
 #include "sluice/core/runtime.hpp"
 
 namespace sluice {
+
+/// Signals that call a function instead of stopping (see the file comment).
+struct signal_notify {
+  std::vector<int> signals = {};
+  /// Called on the reactor thread once per arrival (arrivals close together
+  /// may be merged); must be quick. Exceptions it throws are swallowed.
+  std::function<void(int)> on_notify = {};
+};
 
 class signal_stop {
  public:
@@ -40,7 +57,7 @@ class signal_stop {
   /// Throws std::logic_error if another signal_stop is alive, std::system_error
   /// when the pipe or a handler cannot be set up, std::invalid_argument for an
   /// empty list or SIGKILL/SIGSTOP.
-  signal_stop(runtime& rt, std::initializer_list<int> signals);
+  signal_stop(runtime& rt, std::initializer_list<int> signals, signal_notify notify = {});
   /// Restores the previous dispositions and stops watching.
   ~signal_stop();
   signal_stop(const signal_stop&) = delete;
@@ -61,6 +78,12 @@ class signal_stop {
 /// A signal_stop for `signals` (default SIGINT and SIGTERM) on `rt`.
 [[nodiscard]] inline signal_stop stop_on_signals(runtime& rt, std::initializer_list<int> signals = {SIGINT, SIGTERM}) {
   return signal_stop(rt, signals);
+}
+
+/// As above, plus signals that call `notify.on_notify` instead of stopping.
+[[nodiscard]] inline signal_stop stop_on_signals(runtime& rt, std::initializer_list<int> signals,
+                                                 signal_notify notify) {
+  return signal_stop(rt, signals, std::move(notify));
 }
 
 }  // namespace sluice

@@ -17,6 +17,7 @@
 
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/wait_note.hpp"
 
 namespace sluice {
 namespace detail {
@@ -29,9 +30,11 @@ inline runtime& runtime_for_timer() {
 
 struct sleep_awaiter {
   std::chrono::steady_clock::time_point m_deadline;
+  mutable std::optional<wait_note> m_note{};  // for a stall dump; set before the timer can fire
   bool await_ready() const noexcept { return m_deadline <= std::chrono::steady_clock::now(); }
   void await_suspend(std::coroutine_handle<> h) const {
     runtime& rt = runtime_for_timer();
+    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline);
     rt.io().add_timer(m_deadline, [rt = &rt, h] { rt->post(h); });
   }
   void await_resume() const noexcept {}
@@ -68,6 +71,7 @@ class cancellable_sleep_awaiter {
 
   bool await_suspend(std::coroutine_handle<> h) {
     runtime& rt = runtime_for_timer();
+    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline);
     m_state = std::make_shared<cancellable_sleep_state>();
     m_state->m_waiter = suspended_coroutine::here(h);
     m_state->m_runtime = &rt;
@@ -97,6 +101,7 @@ class cancellable_sleep_awaiter {
   std::stop_token m_token;
   std::shared_ptr<cancellable_sleep_state> m_state;
   std::optional<std::stop_callback<stop_handler>> m_on_stop;
+  std::optional<wait_note> m_note;  // for a stall dump; set before the timer can fire
 };
 
 }  // namespace detail

@@ -69,16 +69,12 @@ using timeout_value_t = result_or_monostate<branch_result_t<F>>;
 template <typename F>
 task<result<timeout_value_t<F>, timeout_error>> timeout_impl(std::chrono::nanoseconds limit, F operation,
                                                              std::stop_token parent) {
-  // The result is built here and handed over whole: result's converting
-  // constructors are not noexcept, and g++ 12 -O2 warns (falsely) about the
-  // temporary variant std::variant::emplace makes for them.
-  using result_type = result<timeout_value_t<F>, timeout_error>;
   timeout_timer timer(limit);
   auto raced = co_await when_any(std::move(parent), std::move(operation), timer);
-  if (raced.index() == 0) co_return result_type(std::move(std::get<0>(raced)));
+  if (raced.index() == 0) co_return std::move(std::get<0>(raced));
   timeout_error error{.why = std::get<1>(raced) ? timeout_error::reason::elapsed : timeout_error::reason::stopped,
                       .limit = limit};
-  co_return result_type(error);
+  co_return error;
 }
 
 }  // namespace detail

@@ -29,9 +29,9 @@
 //
 // Do not race an awaitable that consumes something it cannot give back, such
 // as a plain channel recv(): it cannot be withdrawn, so as a loser it waits
-// for the next item (delaying when_any) and that item is then discarded. A
-// channel receive that can be withdrawn needs a hook in the channel; see
-// docs/architecture.md, "Primitives".
+// for the next item (delaying when_any) and that item is then discarded. To
+// wait on several channels use sluice::select (select.hpp): its losing arms
+// take nothing.
 //
 // g++ 12: a capturing lambda created inside the co_await expression is
 // destroyed twice (docs/known-issues.md); name the branches first, as above.

@@ -48,6 +48,8 @@ struct async_map_options {
   bool ordered = false;
   /// Items the input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
   error_policy on_error = {};
 };
 
@@ -105,25 +107,51 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
  private:
-  // ---- unordered: N workers sharing the received chunks ----
+  // ---- unordered: a feeder splitting chunks, N workers sharing its items ----
+  //
+  // Workers that received chunks themselves would leave the others waiting
+  // on an empty input while one of them works through a whole chunk (a
+  // source sends many items at once): a chunk of 8 items ran one at a time.
+  // The feeder hands items one by one through a channel of `concurrency`
+  // slots, so every worker has one as long as items are there.
   template <typename In>
-  struct shared_input {
-    std::mutex mutex;
-    std::deque<std::pair<std::size_t, In>> items;  // (item index, item)
-    std::atomic<bool> downstream_gone{false};
-  };
+  using indexed_item = std::pair<std::size_t, In>;
 
   template <typename In>
   task<void> run_unordered(stage_io<In, output<In>>& io) {
-    io.receive_unordered();  // several workers receive at once
-    shared_input<In> pool;
-    std::vector<task<void>> workers;
-    for (std::size_t i = 0; i < m_options.concurrency; ++i) workers.push_back(work(io, pool));
-    co_await when_all(std::move(workers));
+    io.receive_unordered();  // output order is free, so no reorder buffer
+    auto [items_tx, items_rx] = channel<indexed_item<In>>(m_options.concurrency);
+    std::atomic<bool> downstream_gone{false};
+    std::vector<task<void>> tasks;
+    tasks.push_back(feed(io, std::move(items_tx), downstream_gone));
+    for (std::size_t i = 0; i < m_options.concurrency; ++i) tasks.push_back(work(io, items_rx, downstream_gone));
+    items_rx = {};  // the workers' copies keep the channel open
+    co_await when_all(std::move(tasks));
   }
 
   template <typename In>
-  task<void> work(stage_io<In, output<In>>& io, shared_input<In>& pool) {
+  task<void> feed(stage_io<In, output<In>>& io, channel_sender<indexed_item<In>> items,
+                  const std::atomic<bool>& downstream_gone) {
+    while (auto in = co_await io.recv()) {
+      for (std::size_t i = 0; i < in->items.size(); ++i) {
+        if (io.stopped() || downstream_gone.load(std::memory_order_relaxed)) {
+          io.drop(in->items.size() - i);
+          break;
+        }
+        indexed_item<In> next(in->first_index + i, std::move(in->items[i]));
+        auto sending = items.send(std::move(next));  // named: g++ 12
+        if (!co_await sending) {
+          io.drop(in->items.size() - i);
+          break;
+        }
+      }
+    }
+    items.close();
+  }
+
+  template <typename In>
+  task<void> work(stage_io<In, output<In>>& io, channel_receiver<indexed_item<In>> items,
+                  std::atomic<bool>& downstream_gone) {
     // Start on the arena rather than inline, so workers run in parallel.
     co_await io.rt().schedule();
     auto tx = io.output_handle();
@@ -132,23 +160,9 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
       // from inside its frame; unoptimised builds do not tail-call that, so
       // hop through the arena now and then to keep the stack flat.
       if (handled % 32 == 0) co_await io.rt().schedule();
-      std::optional<std::pair<std::size_t, In>> next;
-      {
-        std::lock_guard lock(pool.mutex);
-        if (!pool.items.empty()) {
-          next.emplace(std::move(pool.items.front()));
-          pool.items.pop_front();
-        }
-      }
-      if (!next) {
-        auto in = co_await io.recv();
-        if (!in) co_return;
-        std::lock_guard lock(pool.mutex);
-        for (std::size_t i = 0; i < in->items.size(); ++i)
-          pool.items.emplace_back(in->first_index + i, std::move(in->items[i]));
-        continue;
-      }
-      if (io.stopped() || pool.downstream_gone.load(std::memory_order_relaxed)) {
+      auto next = co_await items.recv();
+      if (!next) co_return;
+      if (io.stopped() || downstream_gone.load(std::memory_order_relaxed)) {
         io.drop(1);
         continue;
       }
@@ -159,7 +173,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
       out.push_back(std::move(*result));
       if (!co_await io.send(out, 1, tx)) {
         // Downstream is gone: stop pulling; what is left is dropped.
-        pool.downstream_gone.store(true, std::memory_order_relaxed);
+        downstream_gone.store(true, std::memory_order_relaxed);
         io.input().close();
       }
     }

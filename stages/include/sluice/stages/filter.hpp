@@ -33,22 +33,29 @@ class filter_stage : public stage_base<filter_stage<P>> {
 
   template <typename In>
   task<void> run(stage_io<In, In>& io) {
-    auto test = [this](const In& item) -> bool { return m_pred(item); };
     while (auto in = co_await io.recv()) {
-      std::vector<In> out;
-      out.reserve(in->items.size());
-      io.for_each_item(*in, [&](In& item, std::size_t index) {
-        const In& candidate = item;
-        auto keep = io.call(this->m_options.on_error, test, candidate, index);
-        if (!keep) return;  // failed or abandoned: counted
-        if (*keep) {
-          out.push_back(std::move(item));
-        } else {
-          io.reject(1);
-        }
-      });
-      if (!out.empty() && !co_await io.send(out, out.size())) co_return;
+      if (!co_await on_chunk<In>(io, *in)) co_return;
     }
+  }
+
+  /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
+  template <typename In>
+  task<bool> on_chunk(stage_io<In, In>& io, input_chunk<In>& in) {
+    auto test = [this](const In& item) -> bool { return m_pred(item); };
+    std::vector<In> out;
+    out.reserve(in.items.size());
+    io.for_each_item(in, [&](In& item, std::size_t index) {
+      const In& candidate = item;
+      auto keep = io.call(this->m_options.on_error, test, candidate, index);
+      if (!keep) return;  // failed or abandoned: counted
+      if (*keep) {
+        out.push_back(std::move(item));
+      } else {
+        io.reject(1);
+      }
+    });
+    if (out.empty()) co_return true;
+    co_return co_await io.send(out, out.size());
   }
 
  private:

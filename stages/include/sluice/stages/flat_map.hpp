@@ -45,25 +45,38 @@ class flat_map_stage : public stage_base<flat_map_stage<F>> {
 
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
-    const std::size_t piece_size = std::max<std::size_t>(1, io.state().info(io.index()).capacity / 2);
     while (auto in = co_await io.recv()) {
-      std::vector<output<In>> out;
-      std::size_t handled = 0;  // inputs whose elements are all in `out`
-      io.for_each_item(*in, [&](In& item, std::size_t index) {
-        auto r = io.call(this->m_options.on_error, m_fn, item, index);
-        if (!r) return;
-        for (auto&& element : *r) out.push_back(static_cast<output<In>>(std::forward<decltype(element)>(element)));
-        ++handled;
-      });
-      if (out.empty()) {
-        io.completed(handled);  // nothing to send: all of them produced no elements
-        continue;
-      }
-      if (!co_await send_in_pieces(io, out, handled, piece_size)) co_return;
+      if (!co_await on_chunk<In>(io, *in)) co_return;
     }
   }
 
+  /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
+  template <typename In>
+  task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
+    std::vector<output<In>> out;
+    std::size_t handled = 0;  // inputs whose elements are all in `out`
+    io.for_each_item(in, [&](In& item, std::size_t index) {
+      auto r = io.call(this->m_options.on_error, m_fn, item, index);
+      if (!r) return;
+      for (auto&& element : *r) out.push_back(static_cast<output<In>>(std::forward<decltype(element)>(element)));
+      ++handled;
+    });
+    if (out.empty()) {
+      io.completed(handled);  // nothing to send: all of them produced no elements
+      co_return true;
+    }
+    co_return co_await send_in_pieces(io, out, handled, max_piece(io));
+  }
+
  private:
+  // Pieces of at most half this stage's input capacity (a fused stage has
+  // no input channel: half the default capacity).
+  template <typename In>
+  static std::size_t max_piece(stage_io<In, output<In>>& io) {
+    const std::size_t capacity = io.state().info(io.index()).capacity;
+    return std::max<std::size_t>(1, (capacity ? capacity : default_capacity) / 2);
+  }
+
   // Splits `out` so no chunk exceeds the channel's size; the `handled`
   // inputs count as out with the last piece.
   template <typename In>

@@ -55,6 +55,8 @@ struct aggregate_options {
   std::size_t workers = 0;
   /// Items the stage's input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
   /// What to do when op (or the key function) throws (default: fail fast).
   error_policy on_error = {};
 };

@@ -43,13 +43,20 @@ class map_stage : public stage_base<map_stage<F>> {
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
     while (auto in = co_await io.recv()) {
-      std::vector<output<In>> out;
-      out.reserve(in->items.size());
-      io.for_each_item(*in, [&](In& item, std::size_t index) {
-        if (auto r = io.call(this->m_options.on_error, m_fn, item, index)) out.push_back(std::move(*r));
-      });
-      if (!out.empty() && !co_await io.send(out, out.size())) co_return;
+      if (!co_await on_chunk<In>(io, *in)) co_return;
     }
+  }
+
+  /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
+  template <typename In>
+  task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
+    std::vector<output<In>> out;
+    out.reserve(in.items.size());
+    io.for_each_item(in, [&](In& item, std::size_t index) {
+      if (auto r = io.call(this->m_options.on_error, m_fn, item, index)) out.push_back(std::move(*r));
+    });
+    if (out.empty()) co_return true;
+    co_return co_await io.send(out, out.size());
   }
 
  private:

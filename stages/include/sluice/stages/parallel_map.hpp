@@ -30,13 +30,11 @@
 #include <utility>
 #include <vector>
 
-#include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/parallel_for.h>
-
 #include "sluice/core/detail/tsan.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
+#include "sluice/stages/detail/parallel_for.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
 #include "sluice/stages/stage_protocol.hpp"
@@ -53,6 +51,8 @@ struct parallel_map_options {
   std::size_t drivers = 2;
   /// Items the input channel holds; 0 = max(default_capacity, 4 * batch).
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
   /// tbb::parallel_for grain size; 0 lets TBB's auto partitioner choose.
   std::size_t grain = 0;
   error_policy on_error = {};
@@ -163,18 +163,17 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     // workers, and their results back to this coroutine.
     int handoff = 0;
     tsan_release(&handoff);
+    stage_span<In> span(&io.state(), &io.rt(), io.index(), io.name());
+    span.items(n);
     auto for_each_index = [&](auto&& body) {
-      auto range_body = [&](const tbb::blocked_range<std::size_t>& r) {
+      auto range_body = [&](std::size_t begin, std::size_t end) {
         tsan_acquire(&handoff);
-        for (std::size_t i = r.begin(); i != r.end(); ++i) body(i);
+        // This thread is in the stage (for a stall dump); the batch's span covers the trace.
+        stage_span<In> part(&io.state(), &io.rt(), io.index(), io.name(), false);
+        for (std::size_t i = begin; i != end; ++i) body(i);
         tsan_release(&handoff);
       };
-      if (m_options.grain) {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, m_options.grain), range_body,
-                          tbb::simple_partitioner());
-      } else {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n), range_body);
-      }
+      parallel_for_ranges(n, m_options.grain, index_range_body(range_body));
       tsan_acquire(&handoff);
     };
     auto note_failure = [&](std::size_t i) {

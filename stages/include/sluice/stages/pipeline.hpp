@@ -26,12 +26,23 @@
 // (from_ref(v), from(std::ref(v))); a borrowed range, and anything a sink
 // writes to, must outlive run().
 //
+// Fusion: a light stage (map, filter, inspect, flat_map) attached after a
+// stage that sends from one coroutine (any source, or another light stage)
+// gets no channel and no coroutine of its own: the stage before it calls it
+// on each chunk it would have sent, so `lines | map | filter` costs no
+// channel hop per chunk. Each fused stage keeps its own counters, error
+// policy and retries, and errors name it, as if it ran alone; describe()
+// marks it "fused". A stage with `.fuse = false` keeps its own coroutine and
+// input channel (to overlap a slow function with the stage before it).
+//
 // A stage is anything implementing the stage protocol (stage_protocol.hpp).
 // A stage whose compile-time check fails yields a poisoned flow, so its
 // static_assert is the only error the compiler reports.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +52,7 @@
 
 #include "sluice/core/channel.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_io.hpp"
 #include "sluice/stages/stage_protocol.hpp"
@@ -76,6 +88,31 @@ task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
 std::string describe_stages(const std::vector<stage_info>& stages);
 std::string stages_to_dot(const std::vector<stage_info>& stages);
 
+/// A stage that can run fused (see the file comment): it handles one input
+/// chunk at a time with on_chunk (also what its own run() loops over), and
+/// says whether it may be fused (its `.fuse` option).
+template <typename D, typename In>
+concept fusable_stage = requires(D& d, const D& cd, stage_io<In, typename D::template output<In>>& io,
+                                 input_chunk<In>& in) {
+  { d.template on_chunk<In>(io, in) } -> std::same_as<task<bool>>;
+  { cd.fuses() } -> std::convertible_to<bool>;
+};
+
+/// A stage's input bound in bytes (0 for stages without the option).
+template <typename D>
+std::size_t stage_capacity_bytes(const D& stage) {
+  if constexpr (requires { stage.capacity_bytes(); }) {
+    return stage.capacity_bytes();
+  } else {
+    return 0;
+  }
+}
+
+/// Flow constructor tag: the flow's last stage sends from one coroutine, so
+/// a fusable stage may be attached to it fused.
+struct single_sender_t {};
+inline constexpr single_sender_t single_sender{};
+
 }  // namespace detail
 
 /// A source with stages attached, producing items of type T. Add stages with
@@ -84,10 +121,26 @@ template <typename T>
 class flow {
  public:
   using value_type = T;
+  /// Starts the flow's stages, sending their output into a channel.
   using launcher = std::function<void(detail::pipeline_state&, channel_sender<detail::chunk<T>>)>;
+  /// The same, sending into a channel or a fused stage.
+  using outlet_launcher = std::function<void(detail::pipeline_state&, detail::outlet<T>)>;
 
   flow(std::vector<detail::stage_info> stages, launcher launch, std::size_t chunk, bool ordered = true)
-      : m_stages(std::move(stages)), m_launch(std::move(launch)), m_chunk(chunk), m_ordered(ordered) {}
+      : m_stages(std::move(stages)),
+        m_launch([launch = std::move(launch)](detail::pipeline_state& state, detail::outlet<T> out) {
+          launch(state, std::move(out.tx));  // never fused: the flow was not built single_sender
+        }),
+        m_chunk(chunk),
+        m_ordered(ordered) {}
+  /// A flow whose last stage sends from one coroutine (fusable after).
+  flow(detail::single_sender_t, std::vector<detail::stage_info> stages, outlet_launcher launch, std::size_t chunk,
+       bool ordered = true)
+      : m_stages(std::move(stages)),
+        m_launch(std::move(launch)),
+        m_chunk(chunk),
+        m_ordered(ordered),
+        m_single_sender(true) {}
 
   [[nodiscard]] const std::vector<detail::stage_info>& stages() const noexcept { return m_stages; }
   /// Items per chunk on the output channel (a hint for the next stage).
@@ -100,13 +153,21 @@ class flow {
 
   // For operator| and the stage library.
   [[nodiscard]] std::vector<detail::stage_info> take_stages() { return std::move(m_stages); }
-  [[nodiscard]] launcher take_launcher() { return std::move(m_launch); }
+  [[nodiscard]] launcher take_launcher() {
+    return [launch = std::move(m_launch)](detail::pipeline_state& state, channel_sender<detail::chunk<T>> out) {
+      launch(state, detail::outlet<T>(std::move(out)));
+    };
+  }
+  [[nodiscard]] outlet_launcher take_outlet_launcher() { return std::move(m_launch); }
+  /// True when the last stage sends from one coroutine (a stage may fuse after it).
+  [[nodiscard]] bool single_sender() const noexcept { return m_single_sender; }
 
  private:
   std::vector<detail::stage_info> m_stages;
-  launcher m_launch;
+  outlet_launcher m_launch;
   std::size_t m_chunk;
   bool m_ordered;
+  bool m_single_sender = false;
 };
 
 /// A complete pipeline (source ... sink), ready for sluice::run. Run it once.
@@ -138,8 +199,8 @@ flow<T> make_source(D source, std::size_t chunk_size) {
   std::vector<stage_info> stages{source.info()};
   auto shared = std::make_shared<D>(std::move(source));
   return flow<T>(
-      std::move(stages),
-      [shared](pipeline_state& state, channel_sender<chunk<T>> out) {
+      single_sender, std::move(stages),
+      [shared](pipeline_state& state, outlet<T> out) {
         state.start(run_stage<none, T>(shared, stage_io<none, T>(state, 0, {}, std::move(out))));
       },
       chunk_size);
@@ -149,10 +210,60 @@ flow<T> make_source(D source, std::size_t chunk_size) {
 
 namespace detail {
 
+/// A stage running fused: the stage before it calls push() with each chunk
+/// it sends. An exception escaping the stage fails the run naming this stage.
+template <typename In, typename Out, typename D>
+class fused_stage final : public fused_inlet<In> {
+ public:
+  fused_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) : m_stage(std::move(stage)), m_io(std::move(io)) {}
+
+  task<bool> push(std::vector<In> items) override {
+    std::exception_ptr error;
+    try {
+      auto in = m_io.accept_pushed(std::move(items));
+      co_return co_await m_stage->template on_chunk<In>(m_io, in);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    m_io.fail_unindexed(std::move(error));
+    co_return false;
+  }
+  void finish() override { m_io.close_output(); }
+  void runs_in_source() override { m_io.hold_back(); }
+
+ private:
+  std::shared_ptr<D> m_stage;
+  stage_io<In, Out> m_io;
+};
+
+/// Attaches a fusable stage fused to the flow's last stage (see the file comment).
+template <typename T, typename D>
+auto attach_fused(flow<T> upstream, D stage) {
+  using out_t = typename D::template output<T>;
+  auto stages = upstream.take_stages();
+  const std::size_t index = stages.size();
+  auto info = stage.info();
+  info.capacity = 0;
+  info.fused = true;
+  stages.push_back(std::move(info));
+  const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
+  auto shared = std::make_shared<D>(std::move(stage));
+  auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state, outlet<out_t> out) {
+    auto inlet =
+        std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, std::move(out)));
+    previous(state, outlet<T>(std::move(inlet)));
+  };
+  return flow<out_t>(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());
+}
+
 /// Attaches a stage that passed its checks (see operator|).
 template <typename T, typename D>
 auto attach(flow<T> upstream, D stage) {
   stage.template prepare<T>();
+  if constexpr (fusable_stage<D, T>) {
+    if (stage.fuses() && stage_capacity_bytes(stage) == 0 && upstream.single_sender())
+      return attach_fused(std::move(upstream), std::move(stage));
+  }
   using out_t = typename D::template output<T>;
   constexpr bool is_sink = std::is_same_v<out_t, none>;
 
@@ -162,6 +273,7 @@ auto attach(flow<T> upstream, D stage) {
   const std::size_t chunks = channel_chunks(capacity, upstream.chunk());
   auto info = stage.info();
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
+  info.capacity_bytes = stage_capacity_bytes(stage);
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   const bool upstream_ordered = upstream.ordered();
@@ -169,8 +281,8 @@ auto attach(flow<T> upstream, D stage) {
   if constexpr (requires { stage.template ordered_output<T>(); }) ordered_output = stage.template ordered_output<T>();
 
   auto shared = std::make_shared<D>(std::move(stage));
-  auto connect = [previous = upstream.take_launcher(), shared, index, chunks, upstream_ordered](
-                     pipeline_state& state, channel_sender<chunk<out_t>> out) {
+  auto connect = [previous = upstream.take_outlet_launcher(), shared, index, chunks, upstream_ordered](
+                     pipeline_state& state, outlet<out_t> out) {
     auto [tx, rx] = channel<chunk<T>>(chunks);
     // An init-capture: clang 14 cannot capture a structured binding by name (P1091).
     state.on_cancel([rx = rx]() { rx.close(); });
@@ -180,6 +292,9 @@ auto attach(flow<T> upstream, D stage) {
   };
   if constexpr (is_sink) {
     return pipeline(std::move(stages), [connect](pipeline_state& state) { connect(state, {}); });
+  } else if constexpr (fusable_stage<D, T>) {
+    // Its own coroutine (`.fuse = false`, or after a concurrent stage): still one sender.
+    return flow<out_t>(single_sender, std::move(stages), std::move(connect), out_chunk, ordered_output);
   } else {
     return flow<out_t>(std::move(stages), std::move(connect), out_chunk, ordered_output);
   }

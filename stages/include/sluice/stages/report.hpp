@@ -24,7 +24,9 @@
 //              The next stage's items_in equals this stage's emitted.
 //
 // busy_time is the time spent in the stage's own work (user functions; for
-// async stages the sum of per-item latencies). peak_queue_depth is the largest
+// async stages the sum of per-call latencies; for a range source the time
+// spent pulling items from its range, for a generator source the time spent
+// awaiting the generator; a channel source only forwards: 0). peak_queue_depth is the largest
 // number of items seen waiting in the stage's input channel.
 #pragma once
 
@@ -32,7 +34,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "sluice/core/latency_histogram.hpp"
 
 namespace sluice {
 
@@ -40,6 +45,10 @@ namespace sluice {
 struct stage_report {
   std::string name = {};
   std::string kind;
+  /// The branch, lane or merge input the stage belongs to ("" on the main line).
+  std::string branch = {};
+  /// The stages it receives from (indices into pipeline_report::stages).
+  std::vector<std::size_t> inputs = {};
   std::uint64_t items_in = 0;
   std::uint64_t items_out = 0;
   std::uint64_t emitted = 0;
@@ -54,6 +63,12 @@ struct stage_report {
   /// Fractions of this stage's receives that found its input channel full / empty.
   double input_full_ratio = 0;
   double input_empty_ratio = 0;
+  /// Bytes the stage read or wrote, where it knows them (write_jsonl; a
+  /// custom stage through stage_context::count_bytes), else 0.
+  std::uint64_t bytes = 0;
+  /// Async stages (async_map, async for_each): latency of each call of the
+  /// stage's function, retried attempts included; count == 0 for the others.
+  latency_summary latency{};
 
   /// items_in == items_out + dropped + failed + cancelled.
   [[nodiscard]] bool balanced() const noexcept { return items_in == items_out + dropped + failed + cancelled; }
@@ -65,6 +80,9 @@ struct pipeline_report {
   std::chrono::nanoseconds elapsed{0};
   /// True when the run was stopped through its std::stop_token.
   bool cancelled = false;
+  /// Set when an on_progress callback threw (see run_options.hpp): its
+  /// message. The run itself went on; progress callbacks stopped.
+  std::string progress_error{};
 
   /// Index of the stage that limited throughput: the one with the highest
   /// score, where a stage scores the larger of its utilisation (busy_time /
@@ -80,6 +98,11 @@ struct pipeline_report {
   [[nodiscard]] std::string describe() const;
   /// Graphviz dot of the stages with their counters; the bottleneck in red.
   [[nodiscard]] std::string to_dot() const;
+  /// The counters in Prometheus text exposition format (version 0.0.4), one
+  /// sample per stage labelled {stage="name",index="i",kind="..."}; metric
+  /// names start with `prefix` (sanitised to [a-zA-Z_:][a-zA-Z0-9_:]*), label
+  /// values are escaped (backslash, quote, newline). See prometheus.cpp.
+  [[nodiscard]] std::string to_prometheus(std::string_view prefix = "sluice") const;
 };
 
 }  // namespace sluice

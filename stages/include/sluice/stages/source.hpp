@@ -30,6 +30,7 @@
 // pipeline (not tied to an item: pipeline_error::no_item).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <iterator>
@@ -97,19 +98,21 @@ class range_source {
   task<void> run(stage_io<none, value_type>& io) {
     std::vector<value_type> chunk;
     chunk.reserve(m_options.chunk);
+    // Busy time: pulling items from the range, one clock read per chunk
+    // (the waits in send() are the consumer's pace, not this stage's work).
+    auto pulling = std::chrono::steady_clock::now();
     try {
-      for (auto it = std::ranges::begin(m_range); it != std::ranges::end(m_range) && !io.stopped(); ++it) {
-        if constexpr (!std::ranges::view<Range>) {
-          chunk.push_back(std::ranges::iter_move(it));
-        } else {
-          chunk.push_back(*it);
-        }
-        if (chunk.size() == m_options.chunk) {
-          stage_stats::bump(io.stats().items_in, chunk.size());
-          if (!co_await io.send(chunk, chunk.size())) co_return;
-          chunk = std::vector<value_type>();
-          chunk.reserve(m_options.chunk);
-        }
+      auto it = std::ranges::begin(m_range);
+      bool advance = false;  // past the last item sent, before pulling the next
+      for (;;) {
+        // One chunk filled synchronously (a traced span), then sent.
+        if (!fill(io, it, advance, chunk)) break;
+        stage_stats::bump(io.stats().items_in, chunk.size());
+        io.stats().busy(std::chrono::steady_clock::now() - pulling);
+        if (!co_await io.send(chunk, chunk.size())) co_return;
+        chunk = std::vector<value_type>();
+        chunk.reserve(m_options.chunk);
+        pulling = std::chrono::steady_clock::now();
       }
     } catch (...) {
       // Items pulled but not sent are counted, so the stage stays balanced.
@@ -117,6 +120,7 @@ class range_source {
       io.drop(chunk.size());
       throw;
     }
+    io.stats().busy(std::chrono::steady_clock::now() - pulling);
     if (!chunk.empty()) {
       stage_stats::bump(io.stats().items_in, chunk.size());
       co_await io.send(chunk, chunk.size());
@@ -124,6 +128,32 @@ class range_source {
   }
 
  private:
+  // Pulls items into `chunk` until it is full (true) or the range ends or
+  // the run stops (false; `chunk` keeps what was pulled). The iterator moves
+  // past a chunk's last item only when the next chunk is pulled: advancing a
+  // generator produces its next item, which would otherwise sit in the
+  // source while the chunk waits to be sent.
+  template <typename It>
+  bool fill(stage_io<none, value_type>& io, It& it, bool& advance, std::vector<value_type>& chunk) {
+    stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name());
+    bool full = false;
+    if (std::exchange(advance, false)) ++it;
+    for (; it != std::ranges::end(m_range) && !io.stopped(); ++it) {
+      if constexpr (!std::ranges::view<Range>) {
+        chunk.push_back(std::ranges::iter_move(it));
+      } else {
+        chunk.push_back(*it);
+      }
+      if (chunk.size() == m_options.chunk) {
+        advance = true;
+        full = true;
+        break;
+      }
+    }
+    span.items(chunk.size());
+    return full;
+  }
+
   Range m_range;
   source_options m_options;
 };
@@ -187,7 +217,9 @@ class async_generator_source {
     async_generator<T> generator = m_make(io.stop_token());
     while (!io.stopped()) {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
+      const auto started = std::chrono::steady_clock::now();
       std::optional<T> item = co_await next;
+      io.stats().busy(std::chrono::steady_clock::now() - started);  // the generator's own work and waits
       if (!item) break;
       stage_stats::bump(io.stats().items_in, 1);
       std::vector<T> one;

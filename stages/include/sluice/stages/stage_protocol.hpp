@@ -133,6 +133,22 @@ class stage_base {
   [[nodiscard]] std::string parameters() const { return {}; }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t in) const noexcept { return in; }
+  /// The input channel's bound in bytes: the options' `capacity_bytes`, if any.
+  [[nodiscard]] std::size_t capacity_bytes() const noexcept {
+    if constexpr (requires { m_options.capacity_bytes; }) {
+      return m_options.capacity_bytes;
+    } else {
+      return 0;
+    }
+  }
+  /// Whether a stage that can run fused (has on_chunk) may be: its `.fuse` option.
+  [[nodiscard]] bool fuses() const noexcept {
+    if constexpr (requires { m_options.fuse; }) {
+      return m_options.fuse;
+    } else {
+      return false;
+    }
+  }
 
  protected:
   Options m_options;

@@ -60,11 +60,12 @@ class write_jsonl_stage : public stage_base<write_jsonl_stage<F>> {
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
-    auto write = [this](const In& item) {
+    auto write = [this, &io](const In& item) {
       std::string line = m_to_json(item);
       line += '\n';
       m_os->write(line.data(), static_cast<std::streamsize>(line.size()));
       if (!*m_os) throw std::runtime_error("sluice::write_jsonl: stream write failed");
+      io.count_bytes(line.size());
     };
     while (auto in = co_await io.recv()) {
       io.for_each_item(*in, [&](In& item, std::size_t index) {

@@ -30,6 +30,7 @@ struct cli_options {
   std::optional<std::string> out;        // default: standard output
   std::optional<std::string> cache_dir;  // ETag cache, off by default
   std::optional<bool> progress;          // default: on when standard error is a terminal
+  std::optional<std::string> trace;      // --trace FILE: Chrome Trace Event JSON of the run (Perfetto)
   /// Whole-run deadline; unfinished repositories then report status 0 "timeout".
   std::optional<std::chrono::seconds> timeout;
   std::chrono::seconds max_wait{900};            // longest rate-limit wait taken

@@ -130,4 +130,9 @@ class file_block {
   shared_bytes m_owner;
 };
 
+/// For memory bounds (sluice/stages/item_bytes.hpp): the bytes a line or
+/// block views (the shared block behind it, shared out among its lines).
+inline std::size_t sluice_item_bytes(const line& l) noexcept { return sizeof(line) + l.size(); }
+inline std::size_t sluice_item_bytes(const file_block& b) noexcept { return sizeof(file_block) + b.size(); }
+
 }  // namespace sluice::files

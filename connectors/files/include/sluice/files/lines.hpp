@@ -124,6 +124,7 @@ task<bool> send_lines(byte_stream& stream, const lines_options& options, sluice:
     }
     stream_piece piece = co_await stream.next();
     const bool last = piece.size == 0;
+    io.count_bytes(piece.size);  // the report's bytes: read from the file
     if (last) {
       split.finish(lines);
     } else {

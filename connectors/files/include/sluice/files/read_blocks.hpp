@@ -73,6 +73,7 @@ class blocks_source {
     while (!io.stopped()) {
       stream_piece piece = co_await stream.next();
       if (piece.size == 0) co_return;
+      io.count_bytes(piece.size);
       std::vector<file_block> one;
       one.emplace_back(piece.offset, std::string_view(piece.bytes.data(), piece.size), std::move(piece.bytes));
       sluice::detail::stage_stats::bump(io.stats().items_in, 1);

@@ -133,6 +133,7 @@ class file_sink_stage {
     // A failed or cancelled run keeps the previous file: the temporary goes
     // when `file` is destroyed without commit().
     if (io.stopped()) co_return;
+    io.count_bytes(buffer.size());
     auto commit = [file, data = std::move(buffer)] {
       file->write(data);
       file->commit();
@@ -145,6 +146,7 @@ class file_sink_stage {
   template <typename In>
   static task<void> write_out(sluice::detail::stage_io<In, sluice::detail::none>& io,
                               const std::shared_ptr<atomic_file>& file, std::string& buffer) {
+    io.count_bytes(buffer.size());  // the report's bytes: handed to the file
     auto write = [file, data = std::move(buffer)] { file->write(data); };
     buffer = std::string();
     auto writing = io.rt().spawn_blocking(std::move(write));

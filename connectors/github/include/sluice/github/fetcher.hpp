@@ -82,6 +82,10 @@ struct fetch_progress {
   /// progress display can count down.
   std::chrono::seconds wait_remaining{0};
   std::string wait_until{};
+  /// The rate limit as the last answer stated it (X-RateLimit-Remaining,
+  /// X-RateLimit-Limit); -1 until an answer carried the header.
+  std::int64_t rate_limit_remaining = -1;
+  std::int64_t rate_limit = -1;
 };
 
 /// Counters over a fetcher's lifetime (tests, benchmarks).

@@ -2,6 +2,7 @@
 //
 //   redact_url("https://me:secret@host/x")            -> "https://host/x"
 //   redact_userinfo("failed: GET https://u:p@h/a ...") -> "failed: GET https://h/a ..."
+//   redact_url_secrets("https://u:p@h/a?page=2&access_token=x") -> "https://h/a?page=2&access_token=REDACTED"
 //
 // The HTTP client applies redact_url to every URL it puts in an error;
 // programs apply redact_userinfo to any text that may quote a URL a server
@@ -23,6 +24,47 @@ namespace sluice::http {
   auto at = url.rfind('@', authority_end == std::string_view::npos ? url.size() : authority_end);
   if (at == std::string_view::npos || at < authority_begin) return std::string(url);
   return std::string(url.substr(0, authority_begin)) + std::string(url.substr(at + 1));
+}
+
+/// True for a query parameter name that commonly carries a secret: one
+/// containing token, secret, passw, key, sig, auth, credential or session
+/// (ASCII case-insensitive; deliberately broad).
+[[nodiscard]] inline bool is_secret_parameter(std::string_view name) {
+  std::string lower;
+  lower.reserve(name.size());
+  for (char c : name) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  for (std::string_view word : {"token", "secret", "passw", "key", "sig", "auth", "credential", "session"})
+    if (lower.find(word) != std::string::npos) return true;
+  return false;
+}
+
+/// redact_url(url), and the value of every query parameter named like a
+/// secret (is_secret_parameter) replaced by REDACTED: for URLs written to
+/// traces and logs, where a token passed in the query must not appear.
+[[nodiscard]] inline std::string redact_url_secrets(std::string_view url) {
+  const std::string plain = redact_url(url);
+  const auto question = plain.find('?');
+  if (question == std::string::npos) return plain;
+  auto fragment = plain.find('#', question);
+  if (fragment == std::string::npos) fragment = plain.size();
+  std::string out = plain.substr(0, question + 1);
+  std::string_view query(plain.data() + question + 1, fragment - question - 1);
+  while (true) {
+    const auto amp = query.find('&');
+    const auto field = query.substr(0, amp);
+    const auto eq = field.find('=');
+    if (eq != std::string_view::npos && is_secret_parameter(field.substr(0, eq))) {
+      out.append(field.substr(0, eq + 1));
+      out += "REDACTED";
+    } else {
+      out.append(field);
+    }
+    if (amp == std::string_view::npos) break;
+    out += '&';
+    query.remove_prefix(amp + 1);
+  }
+  out.append(plain, fragment, std::string::npos);
+  return out;
 }
 
 /// `text` with the userinfo of every "scheme://user@host" in it removed. An

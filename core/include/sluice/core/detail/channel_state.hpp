@@ -38,6 +38,7 @@
 
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/select_arm.hpp"
 
 namespace sluice::detail {
 
@@ -63,6 +64,7 @@ struct channel_waiter {
   std::size_t want = 1;             // items a batch receiver wants at most
   std::size_t got = 0;              // items appended to *batch
   std::atomic<int> result{pending};
+  select_arm* arm = nullptr;  // set: one arm of a select (detail/select_arm.hpp)
 
   [[nodiscard]] bool is_thread() const noexcept { return !coroutine.handle; }
 };
@@ -93,6 +95,18 @@ class waiter_queue {
     if (!m_tail) m_tail = w;
   }
   [[nodiscard]] bool empty() const noexcept { return m_head == nullptr; }
+  /// Unlinks `w` if queued (a withdrawn select arm); true if it was.
+  bool remove(channel_waiter<T>* w) noexcept {
+    channel_waiter<T>* before = nullptr;
+    for (auto* at = m_head; at; before = at, at = at->next) {
+      if (at != w) continue;
+      (before ? before->next : m_head) = w->next;
+      if (m_tail == w) m_tail = before;
+      w->next = nullptr;
+      return true;
+    }
+    return false;
+  }
 
  private:
   channel_waiter<T>* m_head = nullptr;
@@ -220,6 +234,54 @@ class channel_state {
       w.result.wait(r, std::memory_order_acquire);
     std::lock_guard pass_through(m_mutex);
     return w.result.load(std::memory_order_acquire);
+  }
+
+  // ---- select() hook (detail/select_arm.hpp) -------------------------------------
+
+  /// Queues the waiter of one select arm (`w.arm` set; `w.send_item` set for
+  /// a send) unless its selector is decided already or its operation
+  /// completes or finds the channel closed right now. Returns pending when
+  /// queued, granted when the operation completed (the arm won), closed
+  /// otherwise. Calls the selector's wake() itself when this call decided it.
+  int select_wait(waiter& w) {
+    const bool sending = w.send_item != nullptr;
+    auto& waiting = sending ? m_senders_waiting : m_receivers_waiting;
+    channel_op op;
+    bool decided;
+    {
+      std::lock_guard lock(m_mutex);
+      waiting.fetch_add(1, std::memory_order_seq_cst);
+      if (!w.arm->m_selector->claim()) {
+        waiting.fetch_sub(1, std::memory_order_relaxed);
+        return waiter::closed;
+      }
+      op = arm_op(w);
+      if (op == channel_op::would_block) {
+        w.arm->m_selector->release();
+        (sending ? m_send_waiters : m_recv_waiters).push(&w);
+        return waiter::pending;
+      }
+      waiting.fetch_sub(1, std::memory_order_relaxed);
+      decided = w.arm->m_selector->settle(w.arm->m_index, op == channel_op::done);
+    }
+    if (op == channel_op::done) {
+      if (!sending) {
+        after_recv();
+      } else if (m_receivers_waiting.load(std::memory_order_seq_cst) > 0) {
+        wake_waiters();
+      }
+    }
+    if (decided) w.arm->m_selector->wake();
+    return op == channel_op::done ? waiter::granted : waiter::closed;
+  }
+
+  /// Unlinks a select arm's waiter if it is still queued. After this no waker
+  /// touches `w` again.
+  void select_withdraw(waiter& w) {
+    const bool sending = w.send_item != nullptr;
+    std::lock_guard lock(m_mutex);
+    if ((sending ? m_send_waiters : m_recv_waiters).remove(&w))
+      (sending ? m_senders_waiting : m_receivers_waiting).fetch_sub(1, std::memory_order_relaxed);
   }
 
   // ---- close ------------------------------------------------------------------
@@ -359,7 +421,9 @@ class channel_state {
   class wake_list {
    public:
     void add(waiter* w, int outcome) {
-      if (w->is_thread()) {
+      if (w->arm) {
+        m_coroutines.push(w);  // its selector decides how it resumes
+      } else if (w->is_thread()) {
         // Still under the lock: the thread re-takes the lock before it
         // returns, so the node (on its stack) outlives this notify.
         w->result.store(outcome, std::memory_order_release);
@@ -370,7 +434,13 @@ class channel_state {
       }
     }
     ~wake_list() {
-      while (auto* w = m_coroutines.pop()) w->coroutine.resume();
+      while (auto* w = m_coroutines.pop()) {
+        if (w->arm) {
+          w->arm->m_selector->wake();
+        } else {
+          w->coroutine.resume();
+        }
+      }
     }
 
    private:
@@ -389,6 +459,10 @@ class channel_state {
   bool serve_receivers(wake_list& woken) {
     bool served = false;
     while (auto* w = m_recv_waiters.pop()) {
+      if (w->arm) {
+        if (serve_arm(*w, woken, served)) continue;
+        break;
+      }
       channel_op op = recv_for(*w);
       if (op == channel_op::would_block) {
         m_recv_waiters.push_front(w);
@@ -404,6 +478,10 @@ class channel_state {
   bool serve_senders(wake_list& woken) {
     bool served = false;
     while (auto* w = m_send_waiters.pop()) {
+      if (w->arm) {
+        if (serve_arm(*w, woken, served)) continue;
+        break;
+      }
       channel_op op = send_now(nullptr, *w->send_item);
       if (op == channel_op::would_block) {
         m_send_waiters.push_front(w);
@@ -415,6 +493,30 @@ class channel_state {
     }
     return served;
   }
+
+  // A popped waiter of a select arm: claim its selector, try the operation,
+  // settle. A decided selector's waiter is dropped untouched. False (and `w`
+  // back at the front) when the operation would block.
+  bool serve_arm(waiter& w, wake_list& woken, bool& served) {
+    const bool sending = w.send_item != nullptr;
+    auto& waiting = sending ? m_senders_waiting : m_receivers_waiting;
+    if (!w.arm->m_selector->claim()) {
+      waiting.fetch_sub(1, std::memory_order_relaxed);
+      return true;
+    }
+    channel_op op = arm_op(w);
+    if (op == channel_op::would_block) {
+      w.arm->m_selector->release();
+      (sending ? m_send_waiters : m_recv_waiters).push_front(&w);
+      return false;
+    }
+    waiting.fetch_sub(1, std::memory_order_relaxed);
+    served |= op == channel_op::done;
+    if (w.arm->m_selector->settle(w.arm->m_index, op == channel_op::done)) woken.add(&w, waiter::granted);
+    return true;
+  }
+
+  channel_op arm_op(waiter& w) { return w.send_item ? send_now(nullptr, *w.send_item) : recv_for(w); }
 
   // Runs once no send can add items (ring marked; unbounded: CLOSED and no
   // send in progress): waiting senders fail, waiting receivers get what is

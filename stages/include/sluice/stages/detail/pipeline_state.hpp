@@ -23,10 +23,14 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "sluice/core/latency_histogram.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/memory_bounds.hpp"
+#include "sluice/stages/detail/stage_activity.hpp"
 #include "sluice/stages/report.hpp"
 
 namespace sluice::detail {
@@ -35,9 +39,21 @@ namespace sluice::detail {
 struct stage_info {
   std::string name = {};
   std::string kind = {};
-  std::string parameters = {};  // human-readable, e.g. "concurrency 32, ordered"
-  std::size_t capacity = 0;     // input channel capacity in items (0 for sources)
+  std::string parameters = {};     // human-readable, e.g. "concurrency 32, ordered"
+  std::size_t capacity = 0;        // input channel capacity in items (0 for sources)
+  bool fused = false;              // runs in the coroutine of the stage before it (no input channel)
+  std::size_t capacity_bytes = 0;  // input channel bound in bytes (sluice::item_bytes), 0 = none
+  /// The stages this one receives from, by index in the same list, for
+  /// pipelines that are not a line (merge, broadcast, partition: see
+  /// topology.hpp). nullopt: the stage before it (none for the first).
+  std::optional<std::vector<std::size_t>> inputs = std::nullopt;
+  /// The branch, lane or merge input the stage belongs to ("" on the main
+  /// line), e.g. "broadcast branch 1"; named in errors and reports.
+  std::string branch = {};
 };
+
+/// Resolves stage_info::inputs of stage `i` of `stages`.
+std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std::size_t i);
 
 /// Live item count and samples of one stage's input channel.
 struct queue_stats {
@@ -76,6 +92,13 @@ struct stage_stats {
   // latencies of up to this many items in flight at once.
   std::atomic<std::uint32_t> busy_share{1};
   queue_stats input;
+  stage_activity activity;  // live waits and items in flight (stall watchdog, trace)
+  // Bytes the stage read or wrote, where it knows them (count_bytes).
+  std::atomic<std::uint64_t> bytes{0};
+  // Per call of an async stage's function (call_async): calls started, and
+  // the latency of each finished one (started - finished = in flight).
+  std::atomic<std::uint64_t> calls{0};
+  latency_histogram latency;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void busy(std::chrono::steady_clock::duration d) noexcept {
@@ -111,12 +134,33 @@ class pipeline_state {
   /// if it already is).
   void on_cancel(std::function<void()> close);
 
+  /// The run's memory bounds (byte capacities, limits in flight).
+  [[nodiscard]] memory_bounds& bounds() noexcept { return m_bounds; }
+  /// Sets the pipeline-wide limits in flight (0: none). Call before launching.
+  void limit_in_flight(std::size_t items, std::size_t bytes);
+  /// Topologies compose their sub-flows (merge inputs, branches, lanes) on
+  /// their own, numbering stages from 0; while one is launched its indices
+  /// are offset by its position in the whole pipeline. Launching happens on
+  /// one thread, before any stage runs. Returns the previous offset.
+  std::size_t exchange_index_base(std::size_t base) noexcept { return std::exchange(m_index_base, base); }
+  [[nodiscard]] std::size_t index_base() const noexcept { return m_index_base; }
+  /// The stages receiving stage `stage`'s output (one on a line; several
+  /// after a fan-out; none for a sink).
+  [[nodiscard]] const std::vector<std::size_t>& consumers(std::size_t stage) const noexcept {
+    return m_consumers[stage];
+  }
+  /// The input queue counters of the stage's only consumer, or nullptr.
+  [[nodiscard]] queue_stats* consumer_queue(std::size_t stage) noexcept {
+    return m_consumers[stage].size() == 1 ? &m_stats[m_consumers[stage].front()].input : nullptr;
+  }
+
   /// Starts a stage coroutine on the runtime.
   void start(task<void> stage) { m_stage_tasks.push_back(m_runtime.spawn(std::move(stage))); }
   /// Awaits every started stage.
   task<void> join();
 
-  /// Builds the report from the counters (call after join()).
+  /// Builds the report from the counters: final after join(), a live view
+  /// (relaxed reads) while the run goes on.
   [[nodiscard]] pipeline_report make_report(std::chrono::nanoseconds elapsed) const;
   /// Throws pipeline_error for the first recorded error, if any.
   void rethrow_if_failed(const pipeline_report& report) const;
@@ -125,6 +169,9 @@ class pipeline_state {
   runtime& m_runtime;
   std::vector<stage_info> m_stages;
   std::unique_ptr<stage_stats[]> m_stats;
+  memory_bounds m_bounds;
+  std::vector<std::vector<std::size_t>> m_consumers;
+  std::size_t m_index_base = 0;
   void run_closers();
 
   std::stop_source m_stop;

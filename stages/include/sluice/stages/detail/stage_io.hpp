@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <any>
+#include <array>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -23,9 +25,11 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
 #include "sluice/stages/error_policy.hpp"
+#include "sluice/stages/item_bytes.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 
 namespace sluice::detail {
@@ -43,8 +47,10 @@ struct input_chunk {
 /// Untyped part: counters, failure reporting.
 class stage_context {
  public:
+  /// `index` counts from the start of the (sub-)flow being launched; see
+  /// pipeline_state::index_base().
   stage_context(pipeline_state& state, std::size_t index) noexcept
-      : m_state(&state), m_index(index), m_stats(&state.stats(index)), m_token(state.token()) {}
+      : m_state(&state), m_index(state.index_base() + index), m_stats(&state.stats(m_index)), m_token(state.token()) {}
 
   [[nodiscard]] pipeline_state& state() const noexcept { return *m_state; }
   [[nodiscard]] runtime& rt() const noexcept { return m_state->rt(); }
@@ -63,6 +69,8 @@ class stage_context {
   /// `n` inputs rejected on purpose (filter): always dropped.
   void reject(std::size_t n) const noexcept { stage_stats::bump(m_stats->dropped, n); }
   void completed(std::size_t n) const noexcept { stage_stats::bump(m_stats->items_out, n); }
+  /// `n` bytes read or written by the stage (for the report's `bytes`).
+  void count_bytes(std::size_t n) const noexcept { stage_stats::bump(m_stats->bytes, n); }
 
   /// Runs body(item, index) on each item of a received chunk, one after
   /// another, and counts the time as busy. Stops when the run stops (the
@@ -71,6 +79,8 @@ class stage_context {
   template <typename In, typename Body>
   bool for_each_item(input_chunk<In>& in, Body&& body) const {
     auto& items = in.items;
+    stage_span<In> span(m_state, &rt(), m_index, name());
+    span.items(items.size());
     const auto started = std::chrono::steady_clock::now();
     bool go_on = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -152,19 +162,21 @@ class stage_context {
   /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
   task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
+    async_item_scope<In> in_flight(*this, item_index);
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
       if (stopped()) break;
       auto started = std::chrono::steady_clock::now();
+      stage_stats::bump(m_stats->calls, 1);
       try {
         auto work = invoke_keeping(policy, fn, item);
         Out value = co_await std::move(work);
-        m_stats->busy(std::chrono::steady_clock::now() - started);
+        record_call(std::chrono::steady_clock::now() - started);
         co_return std::optional<Out>(std::move(value));
       } catch (...) {
         error = std::current_exception();
       }
-      m_stats->busy(std::chrono::steady_clock::now() - started);
+      record_call(std::chrono::steady_clock::now() - started);
       if (stopped() || !worth_retrying(policy, error)) break;
       const auto wait = policy.retry.delay_for(attempt);  // nullopt: attempts exhausted
       if (!wait) break;
@@ -198,6 +210,43 @@ class stage_context {
 
   void count_retry() const noexcept { stage_stats::bump(m_stats->retries, 1); }
 
+  // An async item from start to end: counted in flight, traced as an async span.
+  template <typename Tag>
+  class async_item_scope {
+   public:
+    async_item_scope(const stage_context& ctx, std::size_t index) noexcept
+        : m_ctx(ctx), m_index(index), m_trace(SLUICE_TRACE_ACTIVE()) {
+      m_ctx.m_stats->activity.in_flight.fetch_add(1, std::memory_order_relaxed);
+      if (m_trace) [[unlikely]]
+        m_start = trace_recorder::clock::now();
+    }
+    ~async_item_scope() {
+      m_ctx.m_stats->activity.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (m_trace) [[unlikely]] {
+        try {
+          m_trace->async_span("item", m_ctx.name(), m_start, trace_recorder::clock::now(),
+                              {trace_arg::num("item", static_cast<std::int64_t>(m_index))});
+        } catch (...) {
+          // Out of memory while tracing: the span is lost, the run goes on.
+        }
+      }
+    }
+    async_item_scope(const async_item_scope&) = delete;
+    async_item_scope& operator=(const async_item_scope&) = delete;
+
+   private:
+    const stage_context& m_ctx;
+    std::size_t m_index;
+    trace_recorder* m_trace;
+    trace_recorder::clock::time_point m_start{};
+  };
+
+  // One call of an async stage's function: busy time and the latency histogram.
+  void record_call(std::chrono::steady_clock::duration d) const noexcept {
+    m_stats->busy(d);
+    m_stats->latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+  }
+
   pipeline_state* m_state;
   std::size_t m_index;
   stage_stats* m_stats;
@@ -213,6 +262,20 @@ struct in_place_awaiter {
   explicit in_place_awaiter(F make) : value(make()) {}
 };
 
+/// await_suspend of any awaiter (void, bool or handle form) as the handle form.
+template <typename A>
+std::coroutine_handle<> suspend_as_handle(A& awaiter, std::coroutine_handle<> h) {
+  using result_t = decltype(awaiter.await_suspend(h));
+  if constexpr (std::is_void_v<result_t>) {
+    awaiter.await_suspend(h);
+    return std::noop_coroutine();
+  } else if constexpr (std::is_same_v<result_t, bool>) {
+    return awaiter.await_suspend(h) ? std::coroutine_handle<>(std::noop_coroutine()) : h;
+  } else {
+    return awaiter.await_suspend(h);
+  }
+}
+
 /// What the channels between stages carry: a chunk of items and its
 /// position in the sending stage's output. Sequence numbers are needed
 /// because a channel keeps order per sending *thread*, and a stage coroutine
@@ -221,6 +284,7 @@ template <typename T>
 struct chunk {
   std::uint64_t seq = 0;
   std::vector<T> items;
+  std::size_t bytes = 0;  // sluice::item_bytes of the items, when the run has a bound in bytes
 };
 
 /// A stage's channels. In is detail::none for sources, Out for sinks.
@@ -232,10 +296,30 @@ class stage_io : public stage_context {
 
   /// `upstream_ordered`: the upstream stage sends its chunks in a meaningful
   /// order (from one coroutine), so this stage restores it on receipt.
-  stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, channel_sender<chunk<Out>> out,
+  /// `out` is a channel or, for a fused link, the next stage itself.
+  stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, outlet<Out> out,
            bool upstream_ordered = true)
-      : stage_context(state, index), m_in(std::move(in)), m_out(std::move(out)), m_reorder(upstream_ordered) {
-    if (index + 1 < state.size()) m_out_queue = &state.stats(index + 1).input;
+      : stage_context(state, index),
+        m_in(std::move(in)),
+        m_out(std::move(out.tx)),
+        m_fused(std::move(out.fused)),
+        m_reorder(upstream_ordered) {
+    const std::size_t self = this->index();  // offset inside a topology's sub-flow
+    if (!m_fused) m_out_queue = state.consumer_queue(self);
+    if (state.bounds().active()) {
+      m_bounds = &state.bounds();
+      m_in_gate = m_bounds->inputs[self].get();
+      const auto& next = state.consumers(self);
+      if (!m_fused && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
+    }
+    if (m_holds_back && m_fused) m_fused->runs_in_source();
+  }
+
+  /// This stage runs in the source's coroutine (fused with it): its sends
+  /// wait on the limits in flight.
+  void hold_back() {
+    m_holds_back = true;
+    if (m_fused) m_fused->runs_in_source();
   }
 
   /// Stages that receive from several coroutines at once (and so give no
@@ -256,6 +340,7 @@ class stage_io : public stage_context {
       stage_io* m_io;
       std::optional<input_chunk<In>> m_result{};
       std::optional<in_place_awaiter<inner_t>> m_inner{};
+      channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
         m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
         return m_io->poll(m_result);
@@ -263,12 +348,16 @@ class stage_io : public stage_context {
       bool await_suspend(std::coroutine_handle<> h) {
         m_inner.emplace([this] { return m_io->m_in.recv(); });
         if (m_inner->value.await_ready()) return false;
+        // Counted before suspending: once suspended, another thread may resume us.
+        m_wait.begin(m_io->stats().activity.blocked_recv);
         return m_inner->value.await_suspend(h);
       }
       std::optional<input_chunk<In>> await_resume() {
+        m_wait.end(m_io->name(), "waiting for input");
         if (m_result) return std::move(m_result);
         auto c = m_inner->value.await_resume();
         if (!c) return m_io->end_of_stream();
+        m_io->left_channel(*c);
         return m_io->accept(std::move(*c));
       }
     };
@@ -293,6 +382,10 @@ class stage_io : public stage_context {
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) { return send(items, inputs, m_out); }
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs, channel_sender<chunk<Out>>& tx) {
     using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
+    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
+    // Through the channel, or (fused) by running the next stage on the chunk
+    // right here, or (memory bounds) through the gates then the channel:
+    // same accounting every way.
     struct awaiter {
       stage_io* m_io;
       channel_sender<chunk<Out>>* m_tx;
@@ -300,12 +393,38 @@ class stage_io : public stage_context {
       std::size_t m_items;
       std::size_t m_inputs;
       std::optional<in_place_awaiter<inner_t>> m_inner{};
+      channel_wait<stage_io> m_wait{};
+      std::optional<task<bool>> m_push{};
+      std::optional<in_place_awaiter<push_t>> m_pushing{};
       bool await_ready() {
+        if (m_io->m_fused || m_io->m_bounds) {
+          if (m_io->m_fused) {
+            m_push.emplace(m_io->m_fused->push(std::move(m_chunk.items)));
+          } else {
+            m_push.emplace(m_io->send_bounded(*m_tx, std::move(m_chunk)));
+          }
+          m_pushing.emplace([this] { return m_push->operator co_await(); });
+          return m_pushing->value.await_ready();
+        }
         m_inner.emplace([this] { return m_tx->send(m_chunk); });
         return m_inner->value.await_ready();
       }
-      auto await_suspend(std::coroutine_handle<> h) { return m_inner->value.await_suspend(h); }
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+        // Counted before suspending: once suspended, another thread may
+        // resume us. A fused stage's suspension is its own work or wait, not
+        // this stage blocked on a full channel.
+        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
+        return m_pushing ? suspend_as_handle(m_pushing->value, h) : suspend_as_handle(m_inner->value, h);
+      }
       bool await_resume() {
+        m_wait.end(m_io->name(), "waiting to send (output full)");
+        if (m_pushing) {
+          const bool ok = m_pushing->value.await_resume();
+          // A fused stage took the items (and counts whatever becomes of
+          // them); false only says that downstream is gone.
+          m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
+          return ok;
+        }
         bool ok = m_inner->value.await_resume();
         m_io->sent(ok, m_items, m_inputs);
         return ok;
@@ -321,6 +440,52 @@ class stage_io : public stage_context {
   /// End of stream downstream (idempotent).
   void close_output() {
     if (m_out.valid()) m_out.close();
+    if (m_fused) std::exchange(m_fused, nullptr)->finish();
+  }
+
+  /// For a fused stage: takes `items`, pushed by the stage before it, as
+  /// the next input chunk (counts them in, numbers them).
+  input_chunk<In> accept_pushed(std::vector<In>&& items) {
+    auto first = stats().items_in.fetch_add(items.size(), std::memory_order_relaxed);
+    return {std::move(items), static_cast<std::size_t>(first)};
+  }
+
+  /// Sends `c` through the memory bounds: waits for room in the next
+  /// stage's byte bound, and (the source's coroutine only) in the limits in
+  /// flight; the stages after the source count into those without waiting.
+  /// Whatever was taken is given back if the chunk does not go.
+  task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
+    if (m_out_gate || m_bounds->flight_bytes)
+      for (const auto& item : c.items) c.bytes += item_bytes(item);
+    struct claim {
+      byte_gate* gate;
+      std::size_t size;
+      bool wait;
+    };
+    const std::array<claim, 3> claims{{{m_out_gate, c.bytes, true},
+                                       {m_bounds->flight_items.get(), c.items.size(), m_holds_back},
+                                       {m_bounds->flight_bytes.get(), c.bytes, m_holds_back}}};
+    std::size_t taken = 0;
+    for (; taken < claims.size(); ++taken) {
+      const claim& next = claims[taken];
+      if (!next.gate) continue;
+      if (!next.wait) {
+        next.gate->add(next.size);
+        continue;
+      }
+      auto admit = next.gate->acquire(next.size);
+      if (!co_await admit) break;  // the run stopped
+    }
+    bool ok = false;
+    if (taken == claims.size()) {
+      auto sending = tx.send(c);
+      ok = co_await sending;
+    }
+    if (!ok) {
+      for (std::size_t i = 0; i < taken; ++i)
+        if (claims[i].gate) claims[i].gate->release(claims[i].size);
+    }
+    co_return ok;
   }
 
   /// Stops upstream and counts whatever it still delivers as dropped.
@@ -340,6 +505,7 @@ class stage_io : public stage_context {
       }
       auto c = m_in.try_recv();
       if (!c) return false;
+      left_channel(*c);
       if (!m_reorder || c->seq <= m_next_in) {
         out = deliver(std::move(*c));
         return true;
@@ -358,6 +524,14 @@ class stage_io : public stage_context {
     std::optional<input_chunk<In>> out;
     if (!poll(out)) out = take_pending();
     return out;
+  }
+
+  // A chunk came out of the input channel: gives its room back.
+  void left_channel(const chunk<In>& c) {
+    if (!m_bounds) return;
+    if (m_in_gate) m_in_gate->release(c.bytes);
+    if (m_bounds->flight_items) m_bounds->flight_items->release(c.items.size());
+    if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
   }
 
   std::optional<input_chunk<In>> end_of_stream() {
@@ -402,6 +576,11 @@ class stage_io : public stage_context {
 
   channel_receiver<chunk<In>> m_in;
   channel_sender<chunk<Out>> m_out;
+  std::shared_ptr<fused_inlet<Out>> m_fused;     // set instead of m_out when the next stage is fused
+  memory_bounds* m_bounds = nullptr;             // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;                // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;               // the next stage's
+  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;

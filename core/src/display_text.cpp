@@ -1,10 +1,10 @@
-#include "sluice/github/display_text.hpp"
+#include "sluice/core/display_text.hpp"
 
 #include <cstdint>
 
 #include "sluice/core/json.hpp"
 
-namespace sluice::github {
+namespace sluice {
 
 std::string escape_for_display(std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -31,4 +31,4 @@ std::string escape_for_display(std::string_view text) {
   return out;
 }
 
-}  // namespace sluice::github
+}  // namespace sluice

@@ -1,0 +1,107 @@
+// Cost of tracing on the pipeline benchmark's shape (serial -> parallel_map
+// -> serial, as BM_SerialParallelSerial): three variants in the same
+// iteration, interleaved so machine load hits them alike:
+//   compiled_out  trace points removed at compile time (SLUICE_NO_TRACE; the anchor)
+//   off           trace points compiled in, no trace_session active
+//   on            a trace_session recording to a file in the temp directory
+//   watchdog      trace points compiled in, no trace, the stall watchdog on
+//                 (run()'s default; the other variants switch it off)
+// Counters: per-item times, off_vs_compiled_out, on_vs_off and
+// watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
+// min and max over iterations.
+// "on" times the run only; finish_ms is the final flush + fsync + rename.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <thread>
+
+#include "trace_bench_shape.hpp"
+
+namespace trace_bench {
+double run_compiled_out(sluice::runtime& rt, std::size_t n, std::uint64_t spins, std::uint64_t& sum);
+
+struct traced_item {
+  std::uint64_t value;
+};
+}  // namespace trace_bench
+
+namespace {
+
+using trace_bench::traced_item;
+
+struct ratio_range {
+  double min = std::numeric_limits<double>::max();
+  double max = 0;
+  void add(double r) {
+    min = std::min(min, r);
+    max = std::max(max, r);
+  }
+};
+
+void BM_TraceOverhead(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto spins = static_cast<std::uint64_t>(state.range(1));
+  std::vector<traced_item> in(n);
+  for (std::size_t i = 0; i < n; ++i) in[i].value = i + 1;
+  const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
+  sluice::runtime rt({.threads = threads});
+  const auto file =
+      (std::filesystem::temp_directory_path() / ("sluice-trace-bench-" + std::to_string(::getpid()) + ".json"))
+          .string();
+  double t_out = 0, t_off = 0, t_on = 0, t_dog = 0, t_finish = 0, bytes = 0;
+  ratio_range off_ratio, on_ratio, dog_ratio;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const double out = trace_bench::run_compiled_out(rt, n, spins, sum);
+    const double off = trace_bench::run_shape(rt, in, spins, sum);
+    const double dog = trace_bench::run_shape(rt, in, spins, sum, true);
+    double on = 0;
+    {
+      sluice::trace_session session(file);
+      on = trace_bench::run_shape(rt, in, spins, sum);
+      auto t0 = std::chrono::steady_clock::now();
+      bytes = static_cast<double>(session.finish().bytes);
+      t_finish += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    t_out += out;
+    t_off += off;
+    t_on += on;
+    t_dog += dog;
+    off_ratio.add(off / out);
+    on_ratio.add(on / off);
+    dog_ratio.add(dog / off);
+  }
+  // SLUICE_TRACE_BENCH_KEEP=1 keeps the last trace, to look at what it records.
+  if (std::getenv("SLUICE_TRACE_BENCH_KEEP") == nullptr) std::filesystem::remove(file);
+  benchmark::DoNotOptimize(sum);
+  const double items = static_cast<double>(n) * static_cast<double>(state.iterations());
+  state.counters["compiled_out_ns"] = t_out / items * 1e9;
+  state.counters["off_ns"] = t_off / items * 1e9;
+  state.counters["on_ns"] = t_on / items * 1e9;
+  state.counters["off_vs_compiled_out"] = t_off / t_out;
+  state.counters["off_vs_out_min"] = off_ratio.min;
+  state.counters["off_vs_out_max"] = off_ratio.max;
+  state.counters["on_vs_off"] = t_on / t_off;
+  state.counters["on_vs_off_min"] = on_ratio.min;
+  state.counters["on_vs_off_max"] = on_ratio.max;
+  state.counters["watchdog_vs_off"] = t_dog / t_off;
+  state.counters["watchdog_vs_off_min"] = dog_ratio.min;
+  state.counters["watchdog_vs_off_max"] = dog_ratio.max;
+  state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
+  state.counters["trace_MB"] = bytes / 1e6;
+}
+BENCHMARK(BM_TraceOverhead)
+    ->Args({1'000'000, 0})
+    ->Args({200'000, 1'000})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(7);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,147 @@
+// sluice::trace_session: records what the runtime's threads do as Chrome
+// Trace Event JSON, the format Perfetto (ui.perfetto.dev) and chrome://tracing open.
+//
+//   {
+//     sluice::trace_session trace("run.trace.json");   // starts recording
+//     sluice::run(rt, pipeline);
+//     trace.finish();                                  // writes and renames the file
+//   }
+//
+// Usually started for you: run_options::trace, the SLUICE_TRACE environment
+// variable, `repo-fetcher --trace FILE`. What is recorded:
+//  * one track per thread that recorded anything (arena workers, the reactor,
+//    blocking-pool threads, the thread calling run()), named by thread_name
+//    metadata events;
+//  * complete spans ("ph":"X") for synchronous work on a thread (a stage's
+//    chunk, libcurl's socket work on the reactor): they nest per track;
+//  * async spans ("ph":"b"/"e" pairs with an id) for waits that hold no
+//    thread: channel waits, async items, HTTP requests, rate-limit pauses.
+//
+// Bounded memory: each thread appends to its own buffer, which is written
+// to the file when it passes 256 KiB and when the session finishes, so a
+// long run holds at most that much per thread. Events that could not be
+// written (a write error, or an event racing with finish()) are counted and
+// the count is stored in the file ("otherData": {"dropped_events": N}).
+//
+// The file is written to "<path>.tmp-<pid>" and renamed over `path` by
+// finish(), so a reader never sees half a trace. Every string goes through
+// sluice/core/json.hpp, so the file is valid UTF-8 JSON whatever the names.
+//
+// Cost: with no session active, an instrumented spot costs one relaxed load
+// of a global pointer and a branch (trace_active()). Defining
+// SLUICE_NO_TRACE before including sluice headers compiles the stage
+// library's trace points out (SLUICE_TRACE_ACTIVE() is then a null constant).
+//
+// One session per process at a time (tracks are process-wide). Thread-safety:
+// trace points may be hit from any thread; start and finish a session from
+// one thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+/// An argument of a trace event: a number or a string (escaped on writing).
+struct trace_arg {
+  std::string_view key;
+  std::string_view text = {};
+  std::int64_t number = 0;
+  bool is_number = false;
+
+  static trace_arg num(std::string_view key, std::int64_t value) noexcept { return {key, {}, value, true}; }
+  static trace_arg str(std::string_view key, std::string_view value) noexcept { return {key, value, 0, false}; }
+};
+
+namespace detail {
+
+/// The process's recorder; reached through trace_active(). Never destroyed
+/// (trace points on exiting threads may still look at it).
+class trace_recorder {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// A complete span on the calling thread's track. `start`..`end` must not
+  /// enclose a suspension of the calling coroutine (spans on a track nest).
+  void complete(std::string_view category, std::string_view name, clock::time_point start, clock::time_point end,
+                std::initializer_list<trace_arg> args = {});
+  /// An async span (a "b" and an "e" event with a fresh id): for waits that
+  /// hold no thread. Recorded on the calling thread.
+  void async_span(std::string_view category, std::string_view name, clock::time_point start, clock::time_point end,
+                  std::initializer_list<trace_arg> args = {});
+
+  struct impl;
+  explicit trace_recorder(impl* state) noexcept : m_impl(state) {}
+
+ private:
+  impl* m_impl;
+};
+
+extern std::atomic<trace_recorder*> g_active_trace;
+
+/// Names the calling thread's track ("reactor", "blocking pool"); call once
+/// when a thread starts. Arena threads are named for their arena slot.
+void set_trace_thread_name(const char* name) noexcept;
+
+}  // namespace detail
+
+/// The active recorder, or null when nothing is being traced: one relaxed load.
+[[nodiscard]] inline detail::trace_recorder* trace_active() noexcept {
+  return detail::g_active_trace.load(std::memory_order_relaxed);
+}
+
+/// What finish() wrote.
+struct trace_summary {
+  std::string path;
+  std::uint64_t events = 0;          // events written (metadata included)
+  std::uint64_t dropped_events = 0;  // events lost to a write error or emitted during finish()
+  std::uint64_t bytes = 0;           // size of the file
+};
+
+/// A recording session writing one trace file; see the file comment.
+class trace_session {
+ public:
+  /// Starts recording into `path`. Throws std::logic_error when another
+  /// session is active, std::system_error when the temporary file cannot be
+  /// created (the error names the path).
+  explicit trace_session(std::string path);
+  /// finish()es if that was not done, swallowing errors (the temporary file
+  /// is then removed).
+  ~trace_session();
+  trace_session(const trace_session&) = delete;
+  trace_session& operator=(const trace_session&) = delete;
+
+  /// A session on `path` unless one is already active (then null): for
+  /// layers that trace "if nobody else does" (run() with SLUICE_TRACE).
+  [[nodiscard]] static std::unique_ptr<trace_session> start_unless_active(std::string path);
+
+  /// Stops recording, writes every thread's buffer and the thread names,
+  /// closes the JSON, flushes it to disk and renames it to the path. Throws
+  /// std::system_error when writing fails (the temporary file is removed).
+  /// Idempotent: a second call returns the first result.
+  trace_summary finish();
+
+ private:
+  struct claimed {};
+  static claimed claim_or_throw();
+  trace_session(std::string path, claimed);  // the process's one session slot is already ours
+
+  std::string m_path;
+  bool m_finished = false;
+  trace_summary m_summary;
+};
+
+}  // namespace sluice
+
+/// The recorder for a trace point in the stage library: trace_active(), or a
+/// null constant when SLUICE_NO_TRACE is defined (trace points compile out).
+#if defined(SLUICE_NO_TRACE)
+#define SLUICE_TRACE_ACTIVE() (static_cast<::sluice::detail::trace_recorder*>(nullptr))
+#else
+#define SLUICE_TRACE_ACTIVE() (::sluice::trace_active())
+#endif

@@ -1,0 +1,143 @@
+// What a running stage is doing right now, for the stall watchdog and the
+// trace: how many of its coroutines wait on a full output or an empty input
+// channel, how many async items it has in flight, and which arena thread is
+// running which stage. Kept beside the report's counters (stage_stats).
+//
+// Cost: a wait is counted only when a coroutine actually suspends on a
+// channel (the slow path); a synchronous section (a chunk through a stage's
+// function) stores its stage in the thread's slot on entry and restores it
+// on exit, two relaxed stores. Trace points cost one relaxed load while no
+// trace_session is active.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sluice/core/trace.hpp"
+
+namespace sluice::detail {
+
+class pipeline_state;
+
+/// Live activity counters of one stage.
+struct stage_activity {
+  std::atomic<std::int32_t> blocked_send{0};  // coroutines waiting for room in the output channel
+  std::atomic<std::int32_t> blocked_recv{0};  // coroutines waiting for input
+  std::atomic<std::int32_t> in_flight{0};     // async items started and not finished
+};
+
+/// One thread's current stage: which run (its state's address) and which
+/// stage of it. Written by the thread, read by a dump on another thread.
+struct worker_slot {
+  std::atomic<const void*> run{nullptr};
+  std::atomic<std::uint32_t> stage{0};
+  std::atomic<const void*> runtime{nullptr};  // the runtime whose arena the thread last ran a stage for
+  std::atomic<int> arena_index{-1};
+  std::int64_t thread_id = 0;
+};
+
+/// The calling thread's slot (registered on first use, released at thread exit).
+worker_slot& this_worker_slot() noexcept;
+
+/// A snapshot of one registered thread.
+struct worker_view {
+  std::int64_t thread_id = 0;
+  int arena_index = -1;
+  const void* runtime = nullptr;
+  const void* run = nullptr;
+  std::uint32_t stage = 0;
+};
+/// Every thread that ever ran a stage and is still alive.
+std::vector<worker_view> worker_views();
+
+/// Marks the calling thread as running `stage` of the run `state` for a
+/// synchronous section, and records it as a complete span ("X") on the
+/// thread's track when tracing (unless `traced` is false: pieces too small
+/// to be worth an event, such as one thread's range of a parallel_for).
+/// Must not live across a co_await. `Tag` is
+/// the stage's item type: it makes every instantiation belong to its
+/// pipeline's types (see SLUICE_NO_TRACE in trace.hpp).
+template <typename Tag>
+class stage_span {
+ public:
+  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name,
+             bool traced = true) noexcept
+      : m_slot(this_worker_slot()), m_name(name) {
+    m_previous_run = m_slot.run.load(std::memory_order_relaxed);
+    m_previous_stage = m_slot.stage.load(std::memory_order_relaxed);
+    m_slot.runtime.store(rt, std::memory_order_relaxed);
+    m_slot.stage.store(static_cast<std::uint32_t>(stage), std::memory_order_relaxed);
+    m_slot.run.store(state, std::memory_order_relaxed);
+    m_trace = traced ? SLUICE_TRACE_ACTIVE() : nullptr;
+    if (m_trace) [[unlikely]]
+      m_start = trace_recorder::clock::now();
+  }
+  ~stage_span() {
+    m_slot.run.store(m_previous_run, std::memory_order_relaxed);
+    m_slot.stage.store(m_previous_stage, std::memory_order_relaxed);
+    if (m_trace) [[unlikely]]
+      record();
+  }
+  stage_span(const stage_span&) = delete;
+  stage_span& operator=(const stage_span&) = delete;
+
+  /// Items handled in the section (shown in the span's args).
+  void items(std::size_t n) noexcept { m_items = n; }
+
+ private:
+  void record() noexcept {
+    try {
+      m_trace->complete("stage", m_name, m_start, trace_recorder::clock::now(),
+                        {trace_arg::num("items", static_cast<std::int64_t>(m_items))});
+    } catch (...) {
+      // Out of memory while tracing: the span is lost, the run goes on.
+    }
+  }
+
+  worker_slot& m_slot;
+  const std::string& m_name;
+  const void* m_previous_run;
+  std::uint32_t m_previous_stage;
+  trace_recorder* m_trace;
+  trace_recorder::clock::time_point m_start{};
+  std::size_t m_items = 0;
+};
+
+/// A coroutine's wait on a channel: counted in `counter` while it lasts and
+/// recorded as an async span when tracing. begin() before suspending, end()
+/// when resumed (both on whichever thread runs the coroutine).
+template <typename Tag>
+class channel_wait {
+ public:
+  void begin(std::atomic<std::int32_t>& counter) noexcept {
+    m_counter = &counter;
+    counter.fetch_add(1, std::memory_order_relaxed);
+    m_trace = SLUICE_TRACE_ACTIVE();
+    if (m_trace) [[unlikely]]
+      m_start = trace_recorder::clock::now();
+  }
+  void end(const std::string& stage, const char* what) noexcept {
+    if (!m_counter) return;
+    m_counter->fetch_sub(1, std::memory_order_relaxed);
+    m_counter = nullptr;
+    if (m_trace) [[unlikely]] {
+      try {
+        m_trace->async_span("channel", stage + ": " + what, m_start, trace_recorder::clock::now(),
+                            {trace_arg::str("stage", stage), trace_arg::str("wait", what)});
+      } catch (...) {
+        // Out of memory while tracing: the span is lost, the run goes on.
+      }
+    }
+  }
+
+ private:
+  std::atomic<std::int32_t>* m_counter = nullptr;
+  trace_recorder* m_trace = nullptr;
+  trace_recorder::clock::time_point m_start{};
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,349 @@
+// sluice::partition: items with the same key go, in order, to the same one
+// of n lanes, each running its own copy of a stage.
+//
+//   // per-user sessions, no locks: each lane's map keeps the state of its users only
+//   from(events)
+//     | sluice::partition([](const event& e) { return e.user; }, 4,
+//                         sluice::map([sessions = session_table{}](event e) mutable { return sessions.update(e); }))
+//     | sluice::to_vector(updates);
+//
+//   // a lane as a chain (and its number, if the function takes one), ending in a sink or not
+//   ... | sluice::partition(key, 8, [&](auto lane, std::size_t i) {
+//           return std::move(lane) | sluice::map(parse) | sluice::for_each(shard_writer(i)); });
+//
+// The lane of an item is std::hash of key(item) modulo n. The lane argument
+// is a stage (copied once per lane, so a map's function object, and the
+// state it holds, is per lane; sluice::stage(s) shares one struct, so pass a
+// custom stage struct itself or a function instead), a custom stage struct,
+// or a function taking the lane's flow<T> (and optionally the lane number)
+// and returning a flow or a pipeline. Lanes that end in sinks make
+// partition the end of the pipeline; otherwise their outputs are joined
+// into one flow (a "join" stage), in no order across lanes.
+//
+// Order: within a lane, items arrive in the upstream order, so all items of
+// one key are seen in order by one lane (a lane stage that reorders, such as
+// an unordered async_map, gives that up). Keep per-key state in the lane
+// stage without locks: one lane runs one stage copy, sequentially for
+// sequential stages.
+//
+// Pace and memory: the node routes each received chunk, takes what is
+// already waiting (about a chunk per lane), then sends each lane its share,
+// waiting while that lane's channel is full. A slow lane (say, one hot key)
+// therefore blocks the producer instead of growing a queue: memory stays at
+// the lanes' capacities plus about one chunk per lane at the node.
+//
+// Accounting: the node ("partition") counts an item as items_out when its
+// lane took it; `emitted` equals the sum of the lanes' first stages'
+// items_in. A lane that stops reading early gets nothing more (its items
+// are dropped); the node stops when no lane reads. A key function that
+// throws fails the run (the item's index named); a failing lane stage
+// fails the run with the lane named ("partition lane 3").
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/detail/topology.hpp"
+#include "sluice/stages/error_policy.hpp"
+#include "sluice/stages/pipeline.hpp"
+
+namespace sluice {
+
+/// Options of partition(); designated-initialiser friendly.
+struct partition_options {
+  /// Shown in describe() and reports, and in lane labels; defaults to "partition".
+  std::string name = {};
+  /// Items the node's input channel holds; 0 = default_capacity. Each
+  /// lane's first stage has its own capacity.
+  std::size_t capacity = 0;
+};
+
+namespace detail {
+
+/// Routes items into per-lane buffers and sends them; see the file comment.
+template <typename T, typename K>
+class partition_router {
+ public:
+  partition_router(stage_io<T, none>& io, std::vector<node_output<T>>& lanes, K& key, std::size_t chunk_items)
+      : m_io(io), m_lanes(lanes), m_key(key), m_chunk(chunk_items), m_pending(lanes.size()) {}
+
+  /// Puts the items of `in` into their lanes' buffers. False when the key
+  /// function threw (the run is then failed, the rest of the chunk dropped).
+  bool route(input_chunk<T>& in) {
+    const auto started = std::chrono::steady_clock::now();
+    bool ok = true;
+    const std::size_t n = m_lanes.size();
+    for (std::size_t i = 0; i < in.items.size(); ++i) {
+      std::size_t lane = 0;
+      try {
+        lane = std::hash<key_t>{}(std::invoke(m_key, std::as_const(in.items[i]))) % n;
+      } catch (...) {
+        m_io.item_failed(error_policy{}, in.first_index + i, &in.items[i], std::current_exception());
+        m_io.drop(in.items.size() - i - 1);
+        ok = false;
+        break;
+      }
+      m_pending[lane].push_back(std::move(in.items[i]));
+      ++m_held;
+    }
+    m_io.stats().busy(std::chrono::steady_clock::now() - started);
+    return ok;
+  }
+
+  /// True while the buffers hold less than about a chunk per lane.
+  [[nodiscard]] bool room() const noexcept { return m_held < m_chunk * m_lanes.size(); }
+
+  /// Sends every non-empty buffer to its lane.
+  task<void> flush() {
+    for (std::size_t l = 0; l < m_lanes.size(); ++l) {
+      if (m_pending[l].empty()) continue;
+      const std::size_t k = m_pending[l].size();
+      m_held -= k;
+      if (!m_lanes[l].open || m_io.stopped()) {
+        m_pending[l].clear();
+        m_io.drop(k);
+        continue;
+      }
+      auto items = std::exchange(m_pending[l], {});
+      m_pending[l].reserve(m_chunk);
+      auto sending = send_to(m_io, m_lanes[l], std::move(items));
+      if (co_await std::move(sending)) {
+        m_io.completed(k);
+      } else {
+        m_io.drop(k);
+      }
+    }
+  }
+
+  /// Drops whatever the buffers still hold (after an exception).
+  void drop_pending() {
+    for (auto& p : m_pending) {
+      m_io.drop(p.size());
+      p.clear();
+    }
+    m_held = 0;
+  }
+
+  [[nodiscard]] bool any_open() const noexcept {
+    return std::any_of(m_lanes.begin(), m_lanes.end(), [](const auto& l) { return l.open; });
+  }
+
+ private:
+  using key_t = std::decay_t<std::invoke_result_t<K&, const T&>>;
+  stage_io<T, none>& m_io;
+  std::vector<node_output<T>>& m_lanes;
+  K& m_key;
+  std::size_t m_chunk;
+  std::vector<std::vector<T>> m_pending;
+  std::size_t m_held = 0;
+};
+
+template <typename T, typename K>
+task<void> run_partition(stage_io<T, none> io, std::vector<node_output<T>> lanes, std::shared_ptr<K> key,
+                         std::size_t chunk_items) {
+  partition_router<T, K> router(io, lanes, *key, chunk_items);
+  try {
+    while (auto in = co_await io.recv()) {
+      if (io.stopped() || !router.any_open()) {
+        io.drop(in->items.size());
+        if (!router.any_open()) break;  // no lane reads any more: the drain drops the rest
+        continue;
+      }
+      if (router.route(*in)) {
+        while (router.room()) {
+          auto more = io.try_recv();
+          if (!more || !router.route(*more)) break;
+        }
+      }
+      co_await router.flush();  // after a failed key, the run is stopped: this drops what was routed
+    }
+  } catch (...) {
+    router.drop_pending();
+    io.fail_unindexed(std::current_exception());
+  }
+  co_await finish_node(io, lanes);
+}
+
+/// What partition() returns; attached with operator|.
+template <typename K, typename L>
+class partition_node {
+ public:
+  partition_node(K key_fn, std::size_t lane_count, L lane_stage, partition_options opts)
+      : m_key(std::move(key_fn)), m_lanes(lane_count), m_lane(std::move(lane_stage)), m_options(std::move(opts)) {}
+
+  // For operator|.
+  [[nodiscard]] K& key() noexcept { return m_key; }
+  [[nodiscard]] std::size_t lanes() const noexcept { return m_lanes; }
+  [[nodiscard]] L& lane() noexcept { return m_lane; }
+  [[nodiscard]] const partition_options& options() const noexcept { return m_options; }
+
+ private:
+  K m_key;
+  std::size_t m_lanes;
+  L m_lane;
+  partition_options m_options;
+};
+
+template <typename T, typename K>
+constexpr bool check_partition_key() {
+  constexpr bool callable = std::invocable<K&, const T&>;
+  static_assert(callable, "sluice::partition: the key function cannot be called with a const reference to the item");
+  if constexpr (callable) {
+    using key_t = std::decay_t<std::invoke_result_t<K&, const T&>>;
+    constexpr bool hashable = std::is_default_constructible_v<std::hash<key_t>>;
+    static_assert(hashable, "sluice::partition: the key type has no std::hash specialisation");
+    return hashable;
+  }
+  return false;
+}
+
+template <typename T, typename K, typename L>
+constexpr bool check_partition() {
+  if constexpr (!check_partition_key<T, K>()) {
+    return false;
+  } else {
+    using lane_t = decltype(make_branch(std::declval<L&>(), std::declval<flow<T>>(), std::size_t{}));
+    constexpr bool ok = std::is_same_v<lane_t, pipeline> || is_flow<lane_t>;
+    static_assert(ok,
+                  "sluice::partition: a lane must be a stage, a custom stage struct, or a function taking the lane's "
+                  "flow<T> (and optionally its number) and returning a flow or a pipeline");
+    return ok;
+  }
+}
+
+}  // namespace detail
+
+/// Routes items by key(item) to `lanes` lanes running `lane`; see the file comment.
+template <typename K, typename L>
+auto partition(K key, std::size_t lanes, L lane, partition_options options = {}) {
+  if (lanes == 0) throw std::logic_error("sluice::partition: needs at least one lane");
+  return detail::partition_node<K, L>(std::move(key), lanes, std::move(lane), std::move(options));
+}
+
+/// Attaches a partition: a flow of the lanes' joined output, or a pipeline
+/// when the lanes end in sinks.
+template <typename T, typename K, typename L>
+auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
+  using namespace detail;
+  if constexpr (!check_partition<T, K, L>()) {
+    return poisoned_flow{};  // its static_assert is the only error
+  } else {
+    using lane_t = decltype(make_branch(node.lane(), std::declval<flow<T>>(), std::size_t{}));
+    constexpr bool sink_lanes = std::is_same_v<lane_t, pipeline>;
+    const std::string name = node.options().name.empty() ? "partition" : node.options().name;
+    const std::size_t n = node.lanes();
+    const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
+    const bool ordered = upstream.ordered();
+    const std::size_t chunks =
+        channel_chunks(node.options().capacity ? node.options().capacity : default_capacity, chunk_items);
+    auto stages = upstream.take_stages();
+    const std::size_t at = stages.size();
+    stages.push_back({.name = name,
+                      .kind = "partition",
+                      .parameters = std::to_string(n) + " lanes by key",
+                      .capacity = chunks * chunk_items,
+                      .inputs = std::nullopt,
+                      .branch = {}});
+
+    std::vector<entry_slot<T>> slots;
+    std::vector<lane_t> lane_flows;
+    std::vector<std::size_t> offsets, consumers, tails;
+    for (std::size_t i = 0; i < n; ++i) {
+      slots.push_back(std::make_shared<channel_sender<chunk<T>>>());
+      lane_flows.push_back(make_branch(node.lane(), branch_entry<T>(slots.back(), chunk_items, ordered), i));
+      std::vector<stage_info> lane_stages = lane_flows.back().stages();
+      const bool empty = lane_stages.empty();
+      auto placed = place_subflow(stages, std::move(lane_stages), at, name + " lane " + std::to_string(i));
+      if (!empty) require_fed(placed, "partition", i);
+      offsets.push_back(placed.offset);
+      consumers.push_back(placed.consumer);  // entry_input for an empty lane: the join, set below
+      tails.push_back(placed.tail);
+    }
+    auto key = std::make_shared<K>(std::move(node.key()));
+
+    if constexpr (sink_lanes) {
+      std::vector<std::function<void(pipeline_state&)>> launchers;
+      for (auto& p : lane_flows)
+        launchers.push_back(
+            [shared = std::make_shared<pipeline>(std::move(p))](pipeline_state& s) { shared->launch(s); });
+      auto launch = [previous = upstream.take_launcher(), slots, launchers, offsets, consumers, at, chunks, ordered,
+                     key, chunk_items](pipeline_state& state) {
+        auto [tx, rx] = channel<chunk<T>>(chunks);
+        state.on_cancel([rx = rx]() { rx.close(); });
+        previous(state, std::move(tx));
+        std::vector<node_output<T>> outs;
+        for (std::size_t i = 0; i < launchers.size(); ++i) {
+          {
+            index_scope scope(state, offsets[i]);
+            launchers[i](state);
+          }
+          outs.push_back(make_output(state, slots[i], consumers[i]));
+        }
+        state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
+                                        chunk_items));
+      };
+      return pipeline(std::move(stages), std::move(launch));
+    } else {
+      using out_t = typename lane_t::value_type;
+      struct lane_plan {
+        typename lane_t::launcher launch;
+        std::size_t join_chunks;
+        bool ordered;
+      };
+      std::vector<lane_plan> plans;
+      std::size_t join_capacity = 0, out_chunk = 1;
+      for (auto& f : lane_flows) {
+        const std::size_t c = std::max<std::size_t>(1, f.chunk());
+        const std::size_t jc = channel_chunks(default_capacity, c);
+        join_capacity += jc * c;
+        out_chunk = std::max(out_chunk, c);
+        const bool lane_ordered = f.ordered();
+        plans.push_back({f.take_launcher(), jc, lane_ordered});
+      }
+      const std::size_t join = stages.size();
+      for (auto& c : consumers)
+        if (c == entry_input) c = join;  // an empty lane feeds the join directly
+      stages.push_back(join_info(name + " join", "join", tails, join_capacity));
+
+      auto shared_plans = std::make_shared<std::vector<lane_plan>>(std::move(plans));
+      auto launch = [previous = upstream.take_launcher(), slots, shared_plans, offsets, consumers, at, join, chunks,
+                     ordered, key, chunk_items](pipeline_state& state, channel_sender<chunk<out_t>> out) {
+        auto [tx, rx] = channel<chunk<T>>(chunks);
+        state.on_cancel([rx = rx]() { rx.close(); });
+        previous(state, std::move(tx));
+        auto open = std::make_shared<std::atomic<std::size_t>>(shared_plans->size());
+        std::vector<node_output<T>> outs;
+        for (std::size_t i = 0; i < shared_plans->size(); ++i) {
+          auto& plan = (*shared_plans)[i];
+          auto [jtx, jrx] = channel<chunk<out_t>>(plan.join_chunks);
+          state.on_cancel([jrx = jrx]() { jrx.close(); });
+          {
+            index_scope scope(state, offsets[i]);
+            plan.launch(state, std::move(jtx));
+          }
+          state.start(
+              run_join_input<out_t>(open, stage_io<out_t, out_t>(state, join, std::move(jrx), out, plan.ordered)));
+          outs.push_back(make_output(state, slots[i], consumers[i]));
+        }
+        state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
+                                        chunk_items));
+      };
+      return flow<out_t>(std::move(stages), std::move(launch), out_chunk, false);
+    }
+  }
+}
+
+}  // namespace sluice

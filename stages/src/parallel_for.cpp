@@ -1,0 +1,17 @@
+#include "sluice/stages/detail/parallel_for.hpp"
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+
+namespace sluice::detail {
+
+void parallel_for_ranges(std::size_t n, std::size_t grain, index_range_body body) {
+  auto range_body = [&body](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); };
+  if (grain) {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, grain), range_body, tbb::simple_partitioner());
+  } else {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n), range_body);
+  }
+}
+
+}  // namespace sluice::detail

@@ -1,0 +1,342 @@
+#include "sluice/stages/watchdog.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/json.hpp"
+#include "sluice/core/trace.hpp"
+#include "sluice/core/wait_note.hpp"
+#include "sluice/stages/detail/pipeline_state.hpp"
+
+namespace sluice {
+namespace detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string seconds_text(std::chrono::nanoseconds d) {
+  char buf[48];
+  const double s = std::chrono::duration<double>(d).count();
+  std::snprintf(buf, sizeof buf, "%.1f s", s < 0 ? 0.0 : s);
+  return buf;
+}
+
+std::string stage_label(pipeline_state& state, std::size_t i) {
+  return "#" + std::to_string(i) + " " + json_quote(state.info(i).name);
+}
+
+std::string count_text(std::int64_t n, const char* what) { return std::to_string(n) + " " + what; }
+
+void describe_stages(std::string& out, pipeline_state& state,
+                     const std::map<std::uint32_t, std::vector<std::string>>& running) {
+  out += "stages:\n";
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    auto& s = state.stats(i);
+    out += "  " + stage_label(state, i) + " (" + json_quote(state.info(i).kind) + "): in " +
+           std::to_string(s.items_in.load(std::memory_order_relaxed)) + " out " +
+           std::to_string(s.items_out.load(std::memory_order_relaxed));
+    const auto send = s.activity.blocked_send.load(std::memory_order_relaxed);
+    const auto recv = s.activity.blocked_recv.load(std::memory_order_relaxed);
+    const auto flying = s.activity.in_flight.load(std::memory_order_relaxed);
+    if (send > 0) out += "; " + count_text(send, "blocked sending (output full)");
+    if (recv > 0) out += "; " + count_text(recv, "waiting for input (input empty)");
+    if (flying > 0) out += "; " + count_text(flying, "async items in flight");
+    if (auto it = running.find(static_cast<std::uint32_t>(i)); it != running.end()) {
+      out += "; running on";
+      for (std::size_t k = 0; k < it->second.size(); ++k) out += (k ? ", " : " ") + it->second[k];
+    }
+    if (send == 0 && recv == 0 && flying == 0 && !running.contains(static_cast<std::uint32_t>(i)))
+      out += "; not waiting on a channel";
+    out += '\n';
+  }
+}
+
+void describe_edges(std::string& out, pipeline_state& state) {
+  if (state.size() < 2) return;
+  out += "edges (items queued / capacity):\n";
+  for (std::size_t i = 1; i < state.size(); ++i) {
+    auto& s = state.stats(i);
+    auto& up = state.stats(i - 1);
+    const auto depth = std::max<std::int64_t>(0, s.input.depth.load(std::memory_order_relaxed));
+    const auto capacity = static_cast<std::int64_t>(state.info(i).capacity);
+    out += "  " + stage_label(state, i - 1) + " -> " + stage_label(state, i) + ": " + std::to_string(depth) + "/" +
+           std::to_string(capacity);
+    if (capacity > 0 && depth >= capacity) {
+      out += " FULL";
+    } else if (depth == 0) {
+      out += " empty";
+    }
+    const auto senders = up.activity.blocked_send.load(std::memory_order_relaxed);
+    const auto receivers = s.activity.blocked_recv.load(std::memory_order_relaxed);
+    if (senders > 0) out += "; " + count_text(senders, senders == 1 ? "sender blocked" : "senders blocked");
+    if (receivers > 0) out += "; " + count_text(receivers, receivers == 1 ? "receiver waiting" : "receivers waiting");
+    out += '\n';
+  }
+}
+
+void describe_waits(std::string& out, clock::time_point now) {
+  const auto waits = current_waits();
+  if (waits.empty()) {
+    out += "awaited (HTTP, timers, rate limits, labelled awaitables): nothing recorded\n";
+    return;
+  }
+  out += "awaited (HTTP, timers, rate limits, labelled awaitables; whole process):\n";
+  constexpr std::size_t k_max_listed = 32;
+  for (std::size_t i = 0; i < waits.size() && i < k_max_listed; ++i) {
+    const auto& w = waits[i];
+    out += "  " + std::string(to_string(w.kind)) + " " + json_quote(w.what) + " for " + seconds_text(now - w.since);
+    if (w.until) out += ", ends in " + seconds_text(*w.until - now);
+    out += '\n';
+  }
+  if (waits.size() > k_max_listed)
+    out += "  ... and " + std::to_string(waits.size() - k_max_listed) + " more (oldest listed first)\n";
+}
+
+std::string thread_label(const worker_view& w) {
+  std::string label = w.arena_index >= 0 ? "arena worker " + std::to_string(w.arena_index) : std::string("thread");
+  return label + " (tid " + std::to_string(w.thread_id) + ")";
+}
+
+void describe_threads(std::string& out, pipeline_state& state, const std::vector<worker_view>& workers) {
+  out += "threads of this runtime that ran stages (" + std::to_string(state.rt().threads()) + " arena threads):\n";
+  bool any = false;
+  for (const auto& w : workers) {
+    if (w.runtime != &state.rt()) continue;
+    any = true;
+    out += "  " + thread_label(w) + ": ";
+    if (w.run == nullptr) {
+      out += "idle (not in a stage)";
+    } else if (w.run != &state) {
+      out += "running a stage of another pipeline";
+    } else if (w.stage < state.size()) {
+      out += "running " + stage_label(state, w.stage);
+    } else {
+      out += "running a stage";
+    }
+    out += '\n';
+  }
+  if (!any) out += "  none yet\n";
+}
+
+}  // namespace
+
+std::uint64_t progress_signature(pipeline_state& state) {
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    auto& s = state.stats(i);
+    for (auto* c : {&s.items_in, &s.items_out, &s.emitted, &s.dropped, &s.failed, &s.cancelled, &s.retries})
+      sum += c->load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+std::string describe_run(pipeline_state& state, clock::time_point started,
+                         std::optional<std::chrono::nanoseconds> stalled_for) {
+  const auto now = clock::now();
+  std::string out = "sluice ";
+  if (stalled_for) {
+    out += "stall watchdog: no stage made progress for " + seconds_text(*stalled_for);
+  } else {
+    out += "pipeline dump";
+  }
+  out += " (run time " + seconds_text(now - started) + ", " + std::to_string(state.size()) + " stages" +
+         (state.stopped() ? ", stopping" : "") + ")\n";
+  const auto workers = worker_views();
+  std::map<std::uint32_t, std::vector<std::string>> running;
+  for (const auto& w : workers)
+    if (w.run == &state && w.runtime == &state.rt()) running[w.stage].push_back(thread_label(w));
+  describe_stages(out, state, running);
+  describe_edges(out, state);
+  describe_waits(out, now);
+  describe_threads(out, state, workers);
+  return out;
+}
+
+namespace {
+
+void write_stderr(std::string_view text) {
+  // One write per dump where possible, so dumps do not interleave with other output lines.
+  while (!text.empty()) {
+    const auto n = ::write(STDERR_FILENO, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Checks the run's counters on the reactor every `period`; dumps once per stall.
+class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
+ public:
+  stall_watchdog(std::shared_ptr<pipeline_state> state, std::chrono::milliseconds timeout,
+                 std::function<void(std::string_view)> sink, clock::time_point started)
+      : m_state(std::move(state)), m_timeout(timeout), m_sink(std::move(sink)), m_started(started) {
+    m_period = std::clamp<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(5),
+                                                     std::chrono::milliseconds(1000));
+    m_last_signature = progress_signature(*m_state);
+    m_last_progress = started;
+  }
+
+  void start() {
+    std::lock_guard lock(m_mutex);
+    arm_locked();
+  }
+
+  void stop() {
+    std::lock_guard lock(m_mutex);
+    m_stopped = true;
+    if (m_timer) m_state->rt().io().cancel_timer(std::exchange(m_timer, 0));
+  }
+
+ private:
+  void arm_locked() {
+    m_timer = m_state->rt().io().add_timer(clock::now() + m_period, [self = shared_from_this()] { self->tick(); });
+  }
+
+  void tick() {
+    std::string dump;
+    {
+      std::lock_guard lock(m_mutex);
+      m_timer = 0;
+      if (m_stopped) return;
+      const auto now = clock::now();
+      const auto signature = progress_signature(*m_state);
+      if (signature != m_last_signature) {
+        m_last_signature = signature;
+        m_last_progress = now;
+        m_dumped = false;
+      } else if (!m_dumped && now - m_last_progress >= m_timeout) {
+        m_dumped = true;
+        dump = describe_run(*m_state, m_started, now - m_last_progress);
+      }
+      try {
+        arm_locked();
+      } catch (...) {
+        // Out of memory for a timer: the watchdog stops watching, the run goes on.
+      }
+    }
+    if (dump.empty()) return;
+    try {
+      if (m_sink) {
+        m_sink(dump);
+      } else {
+        write_stderr(dump);
+      }
+    } catch (...) {
+      // A sink that throws must not take the reactor down.
+    }
+  }
+
+  std::shared_ptr<pipeline_state> m_state;
+  std::chrono::milliseconds m_timeout;
+  std::chrono::milliseconds m_period{};
+  std::function<void(std::string_view)> m_sink;
+  clock::time_point m_started;
+  std::mutex m_mutex;  // guards everything below
+  bool m_stopped = false;
+  bool m_dumped = false;
+  reactor::timer_id m_timer = 0;
+  std::uint64_t m_last_signature = 0;
+  clock::time_point m_last_progress{};
+};
+
+}  // namespace
+
+struct run_observation::impl {
+  std::shared_ptr<pipeline_state> state;
+  clock::time_point started = clock::now();
+  std::unique_ptr<trace_session> trace;  // ours to finish, when we started it
+  std::shared_ptr<stall_watchdog> watchdog;
+  run_monitor* monitor = nullptr;
+  std::optional<wait_watch> watching_waits;
+  bool finished = false;
+};
+
+run_observation::run_observation(const std::shared_ptr<pipeline_state>& state, const run_options& options)
+    : m_impl(std::make_unique<impl>()) {
+  auto& m = *m_impl;
+  m.state = state;
+  std::string trace_path = options.trace;
+  if (trace_path.empty()) {
+    if (const char* env = std::getenv("SLUICE_TRACE"); env != nullptr) trace_path = env;
+  }
+  if (!trace_path.empty()) m.trace = trace_session::start_unless_active(std::move(trace_path));
+  if (options.stall_timeout.count() > 0 || options.monitor) m.watching_waits.emplace();
+  if (options.monitor) {
+    std::lock_guard lock(options.monitor->m_mutex);
+    options.monitor->m_state = state;
+    options.monitor->m_started = m.started;
+    m.monitor = options.monitor;
+  }
+  if (options.stall_timeout.count() > 0) {
+    m.watchdog = std::make_shared<stall_watchdog>(state, options.stall_timeout, options.on_stall, m.started);
+    m.watchdog->start();
+  }
+}
+
+run_observation::~run_observation() {
+  try {
+    finish(true);
+  } catch (...) {
+    // finish(true) swallows trace errors; nothing else throws.
+  }
+}
+
+void run_observation::finish(bool quiet) {
+  auto& m = *m_impl;
+  if (m.finished) return;
+  m.finished = true;
+  if (m.watchdog) m.watchdog->stop();
+  if (m.monitor) {
+    std::lock_guard lock(m.monitor->m_mutex);
+    if (m.monitor->m_state.lock() == m.state) m.monitor->m_state.reset();
+  }
+  m.watching_waits.reset();
+  if (auto* t = trace_active()) {
+    try {
+      t->async_span("pipeline", "run", m.started, clock::now(),
+                    {trace_arg::num("stages", static_cast<std::int64_t>(m.state->size()))});
+    } catch (...) {
+      // Out of memory while tracing: the span is lost.
+    }
+  }
+  if (!m.trace) return;
+  if (quiet) {
+    m.trace.reset();  // the destructor finishes and swallows errors
+    return;
+  }
+  auto trace = std::move(m.trace);
+  trace->finish();
+}
+
+}  // namespace detail
+
+bool run_monitor::attached() const {
+  std::lock_guard lock(m_mutex);
+  return !m_state.expired();
+}
+
+std::string run_monitor::dump() const {
+  std::shared_ptr<detail::pipeline_state> state;
+  std::chrono::steady_clock::time_point started;
+  {
+    std::lock_guard lock(m_mutex);
+    state = m_state.lock();
+    started = m_started;
+  }
+  if (!state) return "sluice pipeline dump: no run attached to this monitor\n";
+  return detail::describe_run(*state, started, std::nullopt);
+}
+
+void run_monitor::print() const { detail::write_stderr(dump()); }
+
+}  // namespace sluice
