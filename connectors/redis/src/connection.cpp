@@ -117,13 +117,36 @@ std::string describe(const reply& r) {
   return out + "\"";
 }
 
+void formatted_commands::begin(std::size_t args) {
+  wire += '*';
+  append_count(args);
+  wire += "\r\n";
+}
+
+void formatted_commands::arg(std::string_view a) {
+  wire += '$';
+  append_count(a.size());
+  wire += "\r\n";
+  wire += a;
+  wire += "\r\n";
+}
+
+void formatted_commands::end() { ends.push_back(wire.size()); }
+
+void formatted_commands::append_count(std::size_t n) {
+  char buf[24];
+  auto [last, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  wire.append(buf, last);
+}
+
 // A group of commands sent back to back and answered as one.
 struct command_batch {
-  std::string wire;               // the RESP-formatted commands, back to back
-  std::vector<std::size_t> ends;  // where each command ends in `wire`
+  std::shared_ptr<const formatted_commands> commands;  // RESP, back to back
   std::vector<reply> replies;
   // Delivers the outcome once (pipeline: all replies; command: the first).
   std::function<void(result<std::vector<reply>>)> deliver;
+  // Set: non-error replies go here (reactor thread) instead of `replies`.
+  std::function<void(const redisReply&)> parse;
   std::chrono::milliseconds timeout{0};
   reactor::timer_id timer = 0;
   bool has_timer = false;
@@ -203,8 +226,14 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
                            ref->owner->m_last_error + ")");
       return;
     }
-    b->replies.push_back(convert(static_cast<redisReply*>(r)));
-    if (b->replies.size() < b->ends.size()) return;
+    const auto* rr = static_cast<const redisReply*>(r);
+    if (b->parse && rr->type != REDIS_REPLY_ERROR) {
+      b->parse(*rr);
+      b->replies.emplace_back();  // nil: the caller has what parse kept
+    } else {
+      b->replies.push_back(convert(rr));
+    }
+    if (b->replies.size() < b->commands->ends.size()) return;
     for (const auto& one : b->replies) {
       if (is_transient(one)) {
         ref->owner->fail(b, error::kind::unavailable, "redis " + ref->owner->where() + ": " + describe(one));
@@ -249,19 +278,20 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   void send(const std::shared_ptr<command_batch>& b) {
     if (b->done) return;
     b->sent = true;
-    const std::size_t n = b->ends.size();
+    const auto& wire = b->commands->wire;
+    const auto& ends = b->commands->ends;
+    const std::size_t n = ends.size();
     auto* ref = new callback_ref{b, shared_from_this(), n};
     std::size_t begin = 0;
     for (std::size_t k = 0; k < n; ++k) {
-      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, b->wire.data() + begin, b->ends[k] - begin) !=
-          REDIS_OK) {
+      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, wire.data() + begin, ends[k] - begin) != REDIS_OK) {
         // Commands 0..k-1 are registered and will be called back; the rest never.
         ref->outstanding -= n - k;
         if (ref->outstanding == 0) delete ref;
         fail(b, error::kind::connection, "redis " + where() + ": connection is shutting down");
         return;
       }
-      begin = b->ends[k];
+      begin = ends[k];
     }
   }
 
@@ -518,31 +548,19 @@ namespace {
 
 // RESP on the caller's thread, every command of a batch into one buffer
 // (hiredis copies each command's bytes from it into its output buffer).
-void append_number(std::string& out, std::size_t n) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, end);
-}
-
-void format_all(const std::vector<command_args>& commands, std::string& wire, std::vector<std::size_t>& ends) {
+std::shared_ptr<formatted_commands> format_all(const std::vector<command_args>& commands) {
+  auto out = std::make_shared<formatted_commands>();
   std::size_t size = 0;
   for (const auto& args : commands)
     for (const auto& a : args) size += a.size() + 16;
-  wire.reserve(size + 16 * commands.size());
-  ends.reserve(commands.size());
+  out->wire.reserve(size + 16 * commands.size());
+  out->ends.reserve(commands.size());
   for (const auto& args : commands) {
-    wire += '*';
-    append_number(wire, args.size());
-    wire += "\r\n";
-    for (const auto& a : args) {
-      wire += '$';
-      append_number(wire, a.size());
-      wire += "\r\n";
-      wire += a;
-      wire += "\r\n";
-    }
-    ends.push_back(wire.size());
+    out->begin(args.size());
+    for (const auto& a : args) out->arg(a);
+    out->end();
   }
+  return out;
 }
 
 }  // namespace
@@ -552,13 +570,29 @@ void connection::send(const std::vector<command_args>& commands, std::chrono::mi
   auto b = std::make_shared<command_batch>();
   b->deliver = std::move(deliver);
   b->timeout = timeout;
-  format_all(commands, b->wire, b->ends);
-  b->replies.reserve(b->ends.size());
-  if (b->ends.empty()) {
+  b->commands = format_all(commands);
+  start_batch(std::move(b));
+}
+
+void connection::start_batch(std::shared_ptr<command_batch> b) const {
+  b->replies.reserve(b->commands->ends.size());
+  if (b->commands->ends.empty()) {
     b->deliver(std::vector<reply>{});
     return;
   }
-  m_state->io().post([s = m_state, b] { s->start(b); });
+  m_state->io().post([s = m_state, b = std::move(b)] { s->start(b); });
+}
+
+oneshot_receiver<result<std::vector<reply>>> connection::pipeline(std::shared_ptr<const formatted_commands> commands,
+                                                                  std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<std::vector<reply>>>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
+  auto b = std::make_shared<command_batch>();
+  b->deliver = [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); };
+  b->timeout = timeout;
+  b->commands = std::move(commands);
+  start_batch(std::move(b));
+  return std::move(rx);
 }
 
 oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vector<command_args>& commands,
@@ -580,6 +614,27 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
       shared_tx->send(std::move(std::move(r).value().front()));
     }
   });
+  return std::move(rx);
+}
+
+oneshot_receiver<result<reply>> connection::command_parsed(const command_args& args,
+                                                           std::function<void(const ::redisReply&)> parse,
+                                                           std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<reply>>();
+  auto b = std::make_shared<command_batch>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<reply>>>(std::move(tx));
+  b->deliver = [shared_tx](result<std::vector<reply>> r) {
+    if (!r) {
+      shared_tx->send(r.error());
+    } else {
+      shared_tx->send(std::move(std::move(r).value().front()));
+    }
+  };
+  b->parse = std::move(parse);
+  b->timeout = timeout;
+  const std::vector<command_args> one{args};
+  b->commands = format_all(one);
+  start_batch(std::move(b));
   return std::move(rx);
 }
 

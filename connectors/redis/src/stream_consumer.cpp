@@ -2,6 +2,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <hiredis/hiredis.h>
+
 #include "sluice/core/sleep.hpp"
 #include "sluice/redis/detail/consumer_core.hpp"
 #include "sluice/redis/stream_scripts.hpp"
@@ -30,6 +32,36 @@ void parse_entries(reply& list, std::vector<raw_entry>& out, std::vector<std::st
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
       r.fields.emplace_back(std::move(fields.elements[i].str), std::move(fields.elements[i + 1].str));
     out.push_back(std::move(r));
+  }
+}
+
+// The same straight from hiredis's XREADGROUP reply ([[stream, entries]],
+// or nil when the BLOCK time passed), on the reactor thread: no reply tree,
+// one copy of each field. Deleted entries cannot appear for ">" reads.
+void parse_read_reply(const redisReply& r, std::vector<raw_entry>& out) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements == 0) return;
+  const redisReply* s = r.element[0];
+  if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) return;
+  const redisReply* list = s->element[1];
+  if (list->type != REDIS_REPLY_ARRAY) return;
+  out.reserve(out.size() + list->elements);
+  for (std::size_t k = 0; k < list->elements; ++k) {
+    const redisReply* e = list->element[k];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[0]->len == 0)
+      continue;
+    const redisReply* fields = e->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY) continue;
+    raw_entry& entry = out.emplace_back();
+    entry.id.assign(e->element[0]->str, e->element[0]->len);
+    entry.fields.reserve(fields->elements / 2);
+    for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+      const redisReply* key = fields->element[i];
+      const redisReply* value = fields->element[i + 1];
+      if (key->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) continue;
+      entry.fields.emplace_back(std::piecewise_construct, std::forward_as_tuple(key->str, key->len),
+                                std::forward_as_tuple(value->str, value->len));
+    }
   }
 }
 
@@ -319,12 +351,11 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
 // Prefetched entries are delivered to this consumer on the server; settle()
 // hands them back if the source ends before taking them.
 task<std::vector<raw_entry>> consumer_core::read_new() {
-  auto rx = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
-  auto r = co_await group_reply(std::move(rx), "XREADGROUP");
+  auto read = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
+  auto r = co_await group_reply(std::move(read.outcome), "XREADGROUP");
   std::vector<raw_entry> out;
   if (!r) co_return out;
-  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
-    parse_entries(r->elements[0].elements[1], out, nullptr);
+  out = std::move(*read.entries);
   if (out.size() >= m_options.batch && m_options.prefetch) m_prefetch = send_read();
   co_return out;
 }
@@ -332,18 +363,19 @@ task<std::vector<raw_entry>> consumer_core::read_new() {
 task<std::vector<raw_entry>> consumer_core::take_prefetched() {
   std::vector<raw_entry> out;
   if (!m_prefetch) co_return out;
-  auto rx = std::exchange(m_prefetch, std::nullopt).value();
-  auto r = co_await std::move(rx);
-  if (r && r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
-    parse_entries(r->elements[0].elements[1], out, nullptr);
+  auto read = std::exchange(m_prefetch, std::nullopt).value();
+  auto r = co_await std::move(read.outcome);
+  if (r && !r->is_error()) out = std::move(*read.entries);
   co_return out;
 }
 
-oneshot_receiver<result<reply>> consumer_core::send_read() const {
+consumer_core::pending_read consumer_core::send_read() const {
   command_args args{
       "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
       ms(m_options.block), "STREAMS", m_stream, ">"};
-  return m_block_conn.command(args);
+  auto entries = std::make_shared<std::vector<raw_entry>>();
+  auto rx = m_block_conn.command_parsed(args, [entries](const redisReply& r) { parse_read_reply(r, *entries); });
+  return pending_read{std::move(rx), std::move(entries)};
 }
 
 // Delivery counts of re-read or claimed entries come from the pending list.
@@ -402,50 +434,69 @@ std::string consumer_core::failure_of(const std::string& id) const {
 }
 
 // Acks pile up while one XACK is in flight and go out together in the next:
-// under load one XACK carries many ids.
+// under load one XACK carries many ids. End markers are acknowledged by an
+// XACK of their own in the same round trip, so `acked` counts only entries
+// that were delivered downstream (acked <= entries_delivered always holds;
+// the markers are counted in end_markers).
 void consumer_core::flush_acks() {
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, markers;
   {
     std::lock_guard lock(m_mutex);
-    if (m_ack_in_flight || m_ack_queue.empty()) return;
+    if (m_ack_in_flight || (m_ack_queue.empty() && m_marker_queue.empty())) return;
     m_ack_in_flight = true;
     ids.swap(m_ack_queue);
+    markers.swap(m_marker_queue);
   }
-  command_args args{"XACK", m_stream, m_group};
-  args.insert(args.end(), ids.begin(), ids.end());
-  std::vector<command_args> one;
-  one.push_back(std::move(args));
+  std::vector<command_args> cmds;
+  if (!ids.empty()) {
+    command_args args{"XACK", m_stream, m_group};
+    args.insert(args.end(), ids.begin(), ids.end());
+    cmds.push_back(std::move(args));
+  }
+  if (!markers.empty()) {
+    command_args args{"XACK", m_stream, m_group};
+    args.insert(args.end(), markers.begin(), markers.end());
+    cmds.push_back(std::move(args));
+  }
   std::weak_ptr<consumer_core> weak = weak_from_this();
-  m_conn.send(std::move(one), {}, [weak, ids = std::move(ids)](result<std::vector<reply>> r) mutable {
-    auto self = weak.lock();
-    if (!self) return;
-    bool again = false;
-    {
-      std::lock_guard lock(self->m_mutex);
-      self->m_ack_in_flight = false;
-      if (!r || r->front().is_error()) {
-        // Kept for the next flush (the source loop retries); if we die first
-        // the entries are redelivered: at-least-once.
-        self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
-                                 std::make_move_iterator(ids.end()));
-      } else {
-        again = !self->m_ack_queue.empty();
-      }
-    }
-    if (!r || r->front().is_error()) {
-      self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
-    }
-    if (again) self->flush_acks();
-  });
+  m_conn.send(
+      std::move(cmds), {},
+      [weak, ids = std::move(ids), markers = std::move(markers)](result<std::vector<reply>> r) mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        const bool failed = !r || std::any_of(r->begin(), r->end(), [](const reply& x) { return x.is_error(); });
+        bool again = false;
+        {
+          std::lock_guard lock(self->m_mutex);
+          self->m_ack_in_flight = false;
+          if (failed) {
+            // Kept for the next flush (the source loop retries); if we
+            // die first the entries are redelivered: at-least-once.
+            // XACK is idempotent, so resending the whole lot is safe.
+            self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
+                                     std::make_move_iterator(ids.end()));
+            self->m_marker_queue.insert(self->m_marker_queue.end(), std::make_move_iterator(markers.begin()),
+                                        std::make_move_iterator(markers.end()));
+          } else {
+            again = !self->m_ack_queue.empty() || !self->m_marker_queue.empty();
+          }
+        }
+        if (failed) {
+          self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
+        } else if (!ids.empty()) {
+          // The server's count: an entry another worker acked first
+          // (after a claim) is not counted twice.
+          self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
+        }
+        if (again) self->flush_acks();
+      });
 }
 
 void consumer_core::end_marker(const std::string& id) {
   m_stats->end_markers.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(m_mutex);
-    m_ack_queue.push_back(id);
+    m_marker_queue.push_back(id);
   }
   flush_acks();
 }
@@ -530,7 +581,9 @@ task<void> consumer_core::refresh_group_info() {
 task<bool> consumer_core::drained() {
   {
     std::lock_guard lock(m_mutex);
-    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || m_ack_in_flight) co_return false;
+    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || !m_marker_queue.empty() ||
+        m_ack_in_flight)
+      co_return false;
   }
   std::vector<command_args> cmds;
   cmds.push_back({"SCARD", m_stream + ":ended"});
@@ -568,7 +621,7 @@ task<void> consumer_core::settle() {
     bool idle = false;
     {
       std::lock_guard lock(m_mutex);
-      idle = m_in_flight.empty() && m_ack_queue.empty() && !m_ack_in_flight;
+      idle = m_in_flight.empty() && m_ack_queue.empty() && m_marker_queue.empty() && !m_ack_in_flight;
     }
     if (idle || clock::now() >= deadline) break;
     flush_acks();

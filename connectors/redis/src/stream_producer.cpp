@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +37,7 @@ producer_core::producer_core(runtime& rt, endpoint ep, std::string stream, std::
   if (m_options.depth == 0) m_options.depth = 1;
   if (m_options.capacity) m_options.batch = std::min(m_options.batch, m_options.capacity);
   if (m_options.producer.empty()) m_options.producer = default_producer_id();
+  if (m_options.max_length) m_max_length = std::to_string(m_options.max_length);
   m_stats->stream = m_stream;
 }
 
@@ -130,29 +132,36 @@ task<std::optional<batch_in_flight>> producer_core::send(std::vector<packed_entr
   if (!co_await wait_for_room(entries.size(), stopped)) co_return std::nullopt;
   batch_in_flight batch;
   batch.entries = entries.size();
-  batch.commands.reserve(entries.size());
-  for (auto& e : entries) {
-    command_args args;
-    args.reserve(14);
-    args.emplace_back("XADD");
-    args.push_back(m_stream);
-    if (m_options.max_length) {
-      args.emplace_back("MAXLEN");
-      args.emplace_back("~");
-      args.push_back(std::to_string(m_options.max_length));
+  // Straight into one RESP buffer: no argument vectors per entry.
+  auto wire = std::make_shared<formatted_commands>();
+  std::size_t bytes = 0;
+  for (const auto& e : entries) bytes += e.payload.size() + m_stream.size() + m_format.size() + 96;
+  wire->wire.reserve(bytes);
+  wire->ends.reserve(entries.size());
+  char count[24];
+  for (const auto& e : entries) {
+    const auto [last, ec] = std::to_chars(count, count + sizeof count, e.items);
+    wire->begin(m_max_length.empty() ? 11 : 14);
+    wire->arg("XADD");
+    wire->arg(m_stream);
+    if (!m_max_length.empty()) {
+      wire->arg("MAXLEN");
+      wire->arg("~");
+      wire->arg(m_max_length);
     }
-    args.emplace_back("*");
-    args.emplace_back("v");
-    args.emplace_back(envelope_version);
-    args.emplace_back("f");
-    args.push_back(m_format);
-    args.emplace_back("n");
-    args.push_back(std::to_string(e.items));
-    args.emplace_back("d");
-    args.push_back(std::move(e.payload));
+    wire->arg("*");
+    wire->arg("v");
+    wire->arg(envelope_version);
+    wire->arg("f");
+    wire->arg(m_format);
+    wire->arg("n");
+    wire->arg(std::string_view(count, static_cast<std::size_t>(last - count)));
+    wire->arg("d");
+    wire->arg(e.payload);
+    wire->end();
     batch.items += e.items;
-    batch.commands.push_back(std::move(args));
   }
+  batch.commands = std::move(wire);
   entries.clear();
   // Counted when sent: the capacity check stays an upper bound.
   m_added_since_check += static_cast<std::int64_t>(batch.entries);

@@ -38,12 +38,15 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/redis/endpoint.hpp"
 #include "sluice/redis/reply.hpp"
+
+struct redisReply;  // hiredis's reply (hiredis/hiredis.h), for command_parsed()
 
 namespace sluice::redis {
 
@@ -61,6 +64,24 @@ struct connection_options {
 /// One command: its arguments, binary-safe.
 using command_args = std::vector<std::string>;
 
+/// Commands already in RESP form, back to back: for hot paths that format a
+/// batch straight into one buffer (no command_args per command) and may send
+/// it again after a broken connection. Per command: begin(argument count),
+/// arg() for each argument, end().
+struct formatted_commands {
+  std::string wire = {};
+  std::vector<std::size_t> ends = {};  ///< where each command ends in `wire`
+
+  void begin(std::size_t args);
+  void arg(std::string_view a);
+  void end();
+
+ private:
+  void append_count(std::size_t n);
+};
+
+struct command_batch;  // connection.cpp
+
 class connection {
  public:
   /// Starts connecting at once (in the background). Never throws for an
@@ -75,10 +96,27 @@ class connection {
   [[nodiscard]] oneshot_receiver<result<reply>> command(const command_args& args,
                                                         std::chrono::milliseconds timeout = {}) const;
 
+  /// Like command(), but a non-error reply is handed to `parse` on the
+  /// reactor thread, straight from hiredis (valid only during the call),
+  /// instead of being copied into a reply tree; the receiver then yields a
+  /// nil reply. Error replies and transport errors arrive as with command().
+  /// For hot paths whose replies are large (XREADGROUP): `parse` stores what
+  /// it needs where the awaiting coroutine will find it (the receiver's
+  /// completion orders its writes before the caller's reads). It must be
+  /// quick and must not throw.
+  [[nodiscard]] oneshot_receiver<result<reply>> command_parsed(const command_args& args,
+                                                               std::function<void(const ::redisReply&)> parse,
+                                                               std::chrono::milliseconds timeout = {}) const;
+
   /// Sends several commands back to back; yields their replies in order, or
   /// one transport error for the whole batch.
   [[nodiscard]] oneshot_receiver<result<std::vector<reply>>> pipeline(const std::vector<command_args>& commands,
                                                                       std::chrono::milliseconds timeout = {}) const;
+
+  /// The same for commands formatted beforehand; `commands` is shared, not
+  /// copied, so a caller can keep it to send again.
+  [[nodiscard]] oneshot_receiver<result<std::vector<reply>>> pipeline(
+      std::shared_ptr<const formatted_commands> commands, std::chrono::milliseconds timeout = {}) const;
 
   /// The endpoint (for messages: use endpoint().to_string()).
   [[nodiscard]] const redis::endpoint& endpoint() const noexcept;
@@ -95,6 +133,8 @@ class connection {
   struct state;
 
  private:
+  void start_batch(std::shared_ptr<command_batch> b) const;
+
   std::shared_ptr<state> m_state;
 };
 

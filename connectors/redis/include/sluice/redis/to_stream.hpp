@@ -11,7 +11,9 @@
 // entries, one batch per received chunk at most, so an item never waits for
 // later ones; up to `.depth` batches are in flight before the oldest one's
 // replies are awaited (items are counted done, and messages acked, when
-// their batch is answered). Backpressure: with `.capacity`, the sink waits (holding the
+// their batch is answered), and every batch is answered before the sink
+// waits for more input, so nothing is held while the input is idle.
+// Backpressure: with `.capacity`, the sink waits (holding the
 // pipeline back, as a full channel does) while the groups' lag + pending
 // would exceed it. When the pipeline ends normally an end marker is
 // appended (`.mark_end`); a cancelled run appends none.
@@ -82,7 +84,17 @@ class to_stream_sink {
     std::function<bool()> stopped = [&io] { return io.stopped(); };
     std::vector<packed_entry> entries;
     std::deque<sent<In>> window;  // batches sent, oldest first
-    while (auto in = co_await io.recv()) {
+    for (;;) {
+      auto in = io.try_recv();
+      if (!in) {
+        // Nothing waiting: finish the batches in flight before idling. Held
+        // back, their messages would stay unacknowledged while the sink
+        // waits, and an upstream from_stream waits for exactly those acks
+        // before its stream counts as drained: neither would move again.
+        while (!window.empty()) co_await complete_oldest(*core, window, io);
+        in = co_await io.recv();
+        if (!in) break;
+      }
       auto& items = in->items;
       std::size_t sent_up_to = 0;  // items of this chunk inside sent batches
       std::size_t packed = 0;      // items of this chunk inside `entries` or sent

@@ -80,6 +80,12 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
     std::string id;
     clock::time_point due;
   };
+  // An XREADGROUP sent: its outcome, and the entries parsed from its reply
+  // on the reactor thread (filled before the outcome is sent).
+  struct pending_read {
+    oneshot_receiver<result<reply>> outcome;
+    std::shared_ptr<std::vector<raw_entry>> entries;
+  };
 
   task<void> maintenance();
   task<std::vector<raw_entry>> read_own_pending();
@@ -100,7 +106,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   task<std::optional<reply>> group_reply(oneshot_receiver<result<reply>> rx, std::string_view verb,
                                          std::string_view tolerated = {});
   // Sends XREADGROUP ... BLOCK ... > on the blocking connection.
-  oneshot_receiver<result<reply>> send_read() const;
+  pending_read send_read() const;
   // Entries whose redelivery failed go back to the retry queue.
   void requeue(std::vector<std::string>& ids);
   // Transport error bookkeeping: throws after give_up_after.
@@ -127,12 +133,13 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   clock::time_point m_next_info{};
   std::optional<clock::time_point> m_failing_since;
   bool m_all_ended = false;
-  std::optional<oneshot_receiver<result<reply>>> m_prefetch;  // next XREADGROUP, sent early
+  std::optional<pending_read> m_prefetch;  // next XREADGROUP, sent early
 
   // Shared with resolving threads and the reactor (XACK replies).
   mutable std::mutex m_mutex;
   std::unordered_map<std::string, clock::time_point> m_in_flight;  // id -> delivered or refreshed at
-  std::vector<std::string> m_ack_queue;
+  std::vector<std::string> m_ack_queue;                            // delivered entries taken by the sink
+  std::vector<std::string> m_marker_queue;                         // end markers (acked, not counted in acked)
   bool m_ack_in_flight = false;
   std::deque<retry> m_retries;
   std::map<std::string, std::string> m_failures;  // id -> last reason (bounded)

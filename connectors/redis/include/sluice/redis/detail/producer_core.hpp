@@ -27,7 +27,7 @@ struct packed_entry {
 
 /// One XADD batch sent and not yet answered.
 struct batch_in_flight {
-  std::vector<command_args> commands;  // kept to resend after a broken connection
+  std::shared_ptr<const formatted_commands> commands;  // kept to resend after a broken connection
   oneshot_receiver<result<std::vector<reply>>> replies;
   std::size_t entries = 0;
   std::uint64_t items = 0;
@@ -68,6 +68,7 @@ class producer_core {
   std::int64_t m_known_unacked = std::numeric_limits<std::int32_t>::max();
   std::int64_t m_added_since_check = 0;
   std::optional<std::chrono::steady_clock::time_point> m_failing_since;
+  std::string m_max_length;  // MAXLEN's argument, formatted once ("" when off)
 };
 
 }  // namespace sluice::redis::detail
