@@ -419,7 +419,9 @@ TEST(Streams, AWorkerForwardingToAnotherStreamEndsOnceItsInputIsDrainedWithAndWi
     auto report = sluice::run(rt, std::move(worker), watchdog_stop.get_token());
     finished = true;
     watchdog.join();
-    EXPECT_FALSE(report.cancelled) << "the worker did not end by itself: " << in->describe();
+    EXPECT_FALSE(report.cancelled) << "the worker did not end by itself: " << in->describe() << "; " << out->describe()
+                                   << "\n"
+                                   << report.describe();
     EXPECT_EQ(out->items_added.load(), 2000u);
     // Counters: every delivered entry acked once, the end marker apart.
     EXPECT_EQ(in->end_markers.load(), 1u);
