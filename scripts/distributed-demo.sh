@@ -83,6 +83,17 @@ for f in producer worker-1 worker-2 worker-2b worker-3 collector; do
   echo "  $f: $(grep -E '^stream ' "$tmp/$f.log" | tail -n 2 | tr '\n' ' ')"
 done
 
+# Counters (docs/distributed.md, Counters): a consumer never acknowledges
+# more entries than it was delivered (end markers are counted apart).
+for f in "$tmp"/worker-*.log "$tmp/collector.log"; do
+  while read -r delivered acked; do
+    if ((acked > delivered)); then
+      echo "COUNTERS: $(basename "$f" .log) acked $acked entries but was delivered $delivered" >&2
+      exit 1
+    fi
+  done < <(grep -E '^stream ' "$f" | sed -nE 's/.*delivered ([0-9]+) entries.*acked ([0-9]+),.*/\1 \2/p')
+done
+
 if cmp -s "$tmp/single.json" "$tmp/distributed.json"; then
   echo "OK: the distributed result equals the single-process result"
   cat "$tmp/single.json"

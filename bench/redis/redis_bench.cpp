@@ -17,6 +17,7 @@
 // Run in Release on a quiet machine; rounds alternate sluice and the loop.
 #include <benchmark/benchmark.h>
 #include <hiredis/hiredis.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -58,8 +59,26 @@ void reset(redis::testing::sync_client& c) {
   c.run({"XGROUP", "CREATE", "bench", "g", "0", "MKSTREAM"});
 }
 
+double cpu_now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Wall time of one phase.
+struct phase_times {
+  double produce = 0;
+  double consume = 0;
+  double produce_cpu = 0;  // this process's CPU seconds (all threads)
+  double consume_cpu = 0;
+  [[nodiscard]] double total() const { return produce + consume; }
+};
+
 // The anchor: blocking hiredis, pipelined XADD batches, then XREADGROUP + XACK.
-std::size_t hiredis_loop(const std::vector<std::string>& items) {
+std::size_t hiredis_loop(const std::vector<std::string>& items, phase_times& t) {
+  auto t0 = std::chrono::steady_clock::now();
+  double c0 = cpu_now();
   redisContext* c = redisConnectUnix(server().socket().c_str());
   for (std::size_t i = 0; i < items.size(); i += batch) {
     std::size_t n = std::min(batch, items.size() - i);
@@ -74,8 +93,9 @@ std::size_t hiredis_loop(const std::vector<std::string>& items) {
       freeReplyObject(r);
     }
   }
+  auto t1 = std::chrono::steady_clock::now();
+  double c1 = cpu_now();
   std::size_t consumed = 0;
-  std::vector<std::string> ids;
   while (consumed < items.size()) {
     auto* r = static_cast<redisReply*>(
         redisCommand(c, "XREADGROUP GROUP g c COUNT %d STREAMS bench >", static_cast<int>(batch)));
@@ -95,13 +115,23 @@ std::size_t hiredis_loop(const std::vector<std::string>& items) {
     freeReplyObject(r);
   }
   redisFree(c);
+  auto t2 = std::chrono::steady_clock::now();
+  t.produce = seconds(t1 - t0).count();
+  t.consume = seconds(t2 - t1).count();
+  t.produce_cpu = c1 - c0;
+  t.consume_cpu = cpu_now() - c1;
   return consumed;
 }
 
-std::size_t sluice_channel(sluice::runtime& rt, const std::vector<std::string>& items, std::size_t pack) {
+std::size_t sluice_channel(sluice::runtime& rt, const std::vector<std::string>& items, std::size_t pack,
+                           phase_times& t) {
   auto ep = redis::endpoint::parse(server().url());
+  auto t0 = std::chrono::steady_clock::now();
+  double c0 = cpu_now();
   sluice::run(rt, sluice::from(items, {.chunk = 256}) |
                       redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
+  auto t1 = std::chrono::steady_clock::now();
+  double c1 = cpu_now();
   std::atomic<std::size_t> consumed{0};
   sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
                                      {.batch = batch, .chunk = 256, .block = 5ms, .trim = false}) |
@@ -109,6 +139,11 @@ std::size_t sluice_channel(sluice::runtime& rt, const std::vector<std::string>& 
                         benchmark::DoNotOptimize(m.value().data());
                         consumed.fetch_add(1, std::memory_order_relaxed);
                       }));
+  auto t2 = std::chrono::steady_clock::now();
+  t.produce = seconds(t1 - t0).count();
+  t.consume = seconds(t2 - t1).count();
+  t.produce_cpu = c1 - c0;
+  t.consume_cpu = cpu_now() - c1;
   return consumed.load();
 }
 
@@ -122,22 +157,39 @@ void throughput(benchmark::State& state) {
   sluice::runtime rt;
   redis::testing::sync_client c(server().socket());
   auto items = payloads(total_items);
-  std::vector<double> loop_times, sluice_times;
+  std::vector<phase_times> loop_times, sluice_times;
   for (auto _ : state) {
     for (int round = 0; round < 3; ++round) {
+      phase_times t;
       reset(c);
-      auto t0 = std::chrono::steady_clock::now();
-      if (hiredis_loop(items) != total_items) state.SkipWithError("hiredis loop lost items");
-      loop_times.push_back(seconds(std::chrono::steady_clock::now() - t0).count());
+      if (hiredis_loop(items, t) != total_items) state.SkipWithError("hiredis loop lost items");
+      loop_times.push_back(t);
       reset(c);
-      t0 = std::chrono::steady_clock::now();
-      if (sluice_channel(rt, items, pack) != total_items) state.SkipWithError("sluice lost items");
-      sluice_times.push_back(seconds(std::chrono::steady_clock::now() - t0).count());
+      if (sluice_channel(rt, items, pack, t) != total_items) state.SkipWithError("sluice lost items");
+      sluice_times.push_back(t);
     }
   }
-  state.counters["hiredis_loop_items_per_s"] = total_items / median(loop_times);
-  state.counters["sluice_items_per_s"] = total_items / median(sluice_times);
-  state.counters["x_hiredis_loop"] = median(loop_times) / median(sluice_times);
+  auto med = [](const std::vector<phase_times>& v, double phase_times::*field) {
+    std::vector<double> x;
+    for (const auto& t : v) x.push_back(t.*field);
+    return median(x);
+  };
+  auto med_total = [](const std::vector<phase_times>& v) {
+    std::vector<double> x;
+    for (const auto& t : v) x.push_back(t.total());
+    return median(x);
+  };
+  state.counters["hiredis_loop_items_per_s"] = total_items / med_total(loop_times);
+  state.counters["sluice_items_per_s"] = total_items / med_total(sluice_times);
+  state.counters["x_hiredis_loop"] = med_total(loop_times) / med_total(sluice_times);
+  // The two halves separately: producer (XADD) and consumer (read + ack).
+  state.counters["x_produce"] = med(loop_times, &phase_times::produce) / med(sluice_times, &phase_times::produce);
+  state.counters["x_consume"] = med(loop_times, &phase_times::consume) / med(sluice_times, &phase_times::consume);
+  // CPU per item (all threads of this process), microseconds: loop vs sluice.
+  state.counters["loop_produce_cpu_us"] = 1e6 * med(loop_times, &phase_times::produce_cpu) / total_items;
+  state.counters["loop_consume_cpu_us"] = 1e6 * med(loop_times, &phase_times::consume_cpu) / total_items;
+  state.counters["sluice_produce_cpu_us"] = 1e6 * med(sluice_times, &phase_times::produce_cpu) / total_items;
+  state.counters["sluice_consume_cpu_us"] = 1e6 * med(sluice_times, &phase_times::consume_cpu) / total_items;
 }
 
 // ~20 us of CPU per item, the same in every worker process.

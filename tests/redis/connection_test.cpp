@@ -172,3 +172,75 @@ TEST(Connection, AuthenticatesWithThePasswordFromTheEnvironmentAndNeverEchoesIt)
     EXPECT_EQ(redis::describe(*r).find("wrong-pw"), std::string::npos);
   }
 }
+
+TEST(Connection, ConnectsOverTcpToAHostNameResolvedOffTheReactor) {
+  const int port = redis::testing::free_tcp_port();
+  redis_server server(false, {"--port", std::to_string(port), "--bind", "127.0.0.1"});
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse("redis://localhost:" + std::to_string(port) + "/2"));
+  auto r = run_command(rt, c, {"SET", "k", "over-tcp"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text(), "OK");
+  // SELECT 2 went first: the key is in database 2, not 0.
+  redis::testing::sync_client check(server.socket());
+  EXPECT_EQ(check.run({"GET", "k"})->type, REDIS_REPLY_NIL);
+  check.run({"SELECT", "2"});
+  auto v = check.run({"GET", "k"});
+  ASSERT_EQ(v->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(v->str, v->len), "over-tcp");
+  EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST(Connection, AnUnresolvableHostNameIsAnErrorNamingTheHostAndTheReactorKeepsServing) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  // "invalid" is reserved (RFC 6761): it never resolves.
+  redis::connection bad(rt, redis::endpoint::parse("redis://no-such-host.invalid:6379"));
+  redis::connection good(rt, redis::endpoint::parse(server.url()));
+  auto rx = bad.command({"PING"}, 1500ms);
+  // The other connection on the same reactor is served meanwhile.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(run_command(rt, good, {"PING"}));
+  auto r = rx.get();
+  ASSERT_FALSE(r);
+  // Resolved quickly (NXDOMAIN) or a resolver that hangs: either way the host is named.
+  EXPECT_NE(r.error().message.find("no-such-host.invalid"), std::string::npos) << r.error().message;
+}
+
+TEST(Connection, ReconnectAttemptsBackOffWhileTheServerIsDown) {
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse("unix:///nonexistent/sluice.sock"),
+                      {.reconnect_initial = 10ms, .reconnect_max = 80ms});
+  auto r = run_command(rt, c, {"PING"}, 1000ms);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().type, redis::error::kind::timeout);
+  // Without backoff a failing connect would repeat every few microseconds;
+  // with 10 ms doubling to 80 ms (jitter 0.2) one second holds at most
+  // about 8 + 1000 / 64 attempts, however loaded the machine.
+  EXPECT_GE(c.connect_attempts(), 2u);
+  EXPECT_LE(c.connect_attempts(), 30u);
+}
+
+TEST(Connection, AuthenticatesAsAnAclUserFromTheEnvironment) {
+  redis_server server;
+  redis::testing::sync_client admin(server.socket());
+  admin.run({"ACL", "SETUSER", "worker-7", "on", ">acl-pw-Q9", "~*", "+@all"});
+  admin.run({"ACL", "SETUSER", "default", "off"});  // only the ACL user may log in now
+  sluice::runtime rt({.threads = 2});
+  {
+    scoped_env user("SLUICE_REDIS_USER", "worker-7");
+    scoped_env pass("SLUICE_REDIS_PASSWORD", "acl-pw-Q9");
+    redis::connection c(rt, redis::endpoint::parse(server.url()));
+    auto who = run_command(rt, c, {"ACL", "WHOAMI"});
+    ASSERT_TRUE(who) << who.error().message;
+    EXPECT_EQ(who->text(), "worker-7");
+  }
+  {
+    scoped_env user("SLUICE_REDIS_USER", "worker-7");
+    scoped_env pass("SLUICE_REDIS_PASSWORD", "acl-wrong-Z3");
+    redis::connection c(rt, redis::endpoint::parse(server.url()));
+    auto r = run_command(rt, c, {"PING"});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_TRUE(r->is_error());  // the default user is off and the AUTH failed
+    EXPECT_EQ(redis::describe(*r).find("acl-wrong"), std::string::npos) << redis::describe(*r);
+  }
+}

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <hiredis/hiredis.h>
 
@@ -22,22 +24,33 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace sluice::redis::testing {
 
+/// Starts `argv` (looked up on PATH) with stdout to `stdout_path` if given.
+/// The child is killed (SIGKILL) when the test process dies: a test that
+/// crashes or aborts must not leave a redis-server or worker behind, least of
+/// all one holding the test's stdout/stderr, which ctest reads until every
+/// writer has closed it (an orphan turned a sanitizer abort into a stall of
+/// the whole timeout).
 inline pid_t spawn(const std::vector<std::string>& argv, const std::string& stdout_path = {}) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (!stdout_path.empty())
-    posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot spawn " + argv[0]);
+  const char* out = stdout_path.empty() ? nullptr : stdout_path.c_str();
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("cannot fork for " + argv[0]);
+  if (pid == 0) {
+    // The parent has threads: only async-signal-safe calls until exec.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+    if (out) {
+      int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || dup2(fd, 1) < 0) _exit(127);
+      close(fd);
+    }
+    execvp(args[0], args.data());
+    _exit(127);
+  }
   return pid;
 }
 
@@ -50,6 +63,24 @@ inline int wait_exit(pid_t pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+/// A TCP port free on 127.0.0.1 right now (the kernel's choice for port 0),
+/// for a redis-server that must listen on TCP.
+inline int free_tcp_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("cannot find a free TCP port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 /// A synchronous hiredis connection for test checks (not the code under test).

@@ -90,7 +90,9 @@ TEST(Streams, EveryItemArrivesExactlyOnceWithPackingAndTheGroupEndsDrained) {
   EXPECT_EQ(out.distinct(), 1000u);
   for (auto& [item, n] : out.seen) EXPECT_EQ(n, 1) << item;
   EXPECT_TRUE(report.balanced());
-  EXPECT_EQ(stats->acked.load(), 126u);  // 125 entries + the end marker
+  // acked counts delivered entries only; the end marker is acked but counted apart.
+  EXPECT_EQ(stats->acked.load(), 125u);
+  EXPECT_EQ(stats->entries_delivered.load(), 125u);
   EXPECT_EQ(stats->end_markers.load(), 1u);
   EXPECT_EQ(stats->lag.load(), 0);
   EXPECT_EQ(stats->pending.load(), 0);
@@ -274,23 +276,29 @@ TEST(Streams, ASlowStageKeepsItsEntriesAliveSoAnotherWorkerDoesNotClaimThem) {
   auto slow_stats = std::make_shared<redis::stream_stats>();
   auto other_stats = std::make_shared<redis::stream_stats>();
   auto ep = redis::endpoint::parse(server.url());
-  // The slow worker takes all three entries; each takes 500 ms, far above claim_idle.
+  // The slow worker takes all three entries and holds each for 3 s, twice
+  // claim_idle. Keepalives every 100 ms leave a margin of over a second for
+  // a stalled (loaded, sanitised) process before a claim could win.
   std::thread slow([&] {
-    auto p = redis::from_stream(
-                 ep, "s", "g", "slow", redis::string_serializer{},
-                 {.batch = 10, .block = 20ms, .claim_idle = 200ms, .claim_interval = 20ms, .stats = slow_stats}) |
+    auto p = redis::from_stream(ep, "s", "g", "slow", redis::string_serializer{},
+                                {.batch = 10,
+                                 .block = 20ms,
+                                 .claim_idle = 1500ms,
+                                 .claim_interval = 20ms,
+                                 .keepalive = 100ms,
+                                 .stats = slow_stats}) |
              sluice::async_map(
                  [](redis::message<std::string> m) -> sluice::task<redis::message<std::string>> {
-                   co_await sluice::sleep_for(500ms);
+                   co_await sluice::sleep_for(3000ms);
                    co_return m;
                  },
-                 {.concurrency = 1}) |
+                 {.concurrency = 3}) |
              redis::commit([&](redis::message<std::string>& m) { out.take(m.value()); });
     sluice::run(rt, std::move(p));
   });
   while (slow_stats->entries_delivered.load() < 3) std::this_thread::sleep_for(1ms);
   consume(rt, server, "s", "other", out,
-          {.block = 20ms, .claim_idle = 200ms, .claim_interval = 20ms, .stats = other_stats});
+          {.block = 20ms, .claim_idle = 1500ms, .claim_interval = 20ms, .stats = other_stats});
   slow.join();
   EXPECT_EQ(out.distinct(), 3u);
   for (auto& [item, n] : out.seen) EXPECT_EQ(n, 1) << item;
@@ -371,4 +379,68 @@ TEST(Streams, AcknowledgedHistoryIsTrimmedAndUnacknowledgedEntriesStay) {
   EXPECT_EQ(again.distinct(), 0u);
   EXPECT_LE(c.integer({"XLEN", "s"}), 1);
   EXPECT_GE(stats->trimmed.load(), 500u);
+}
+
+// A worker that forwards to a second stream (the demo's shape): its
+// from_stream ends only once every entry it delivered is acknowledged, and
+// to_stream acknowledges a message only when its XADD batch is answered. A
+// sink that kept its last batches in flight while waiting for more input
+// would hold those acks forever (the distributed demo hung so with `.depth`
+// and `.prefetch` on; `.depth` 1 held the last batch the same way). Every
+// combination must end by itself; the watchdog only turns a hang into a
+// failure instead of a stuck test.
+TEST(Streams, AWorkerForwardingToAnotherStreamEndsOnceItsInputIsDrainedWithAndWithoutPipelining) {
+  struct config {
+    std::size_t depth;
+    bool prefetch;
+  };
+  for (auto cfg : {config{1, false}, config{4, false}, config{1, true}, config{4, true}}) {
+    SCOPED_TRACE("depth " + std::to_string(cfg.depth) + ", prefetch " + (cfg.prefetch ? "on" : "off"));
+    redis_server server;
+    sluice::runtime rt({.threads = 2});
+    const auto ep = redis::endpoint::parse(server.url());
+    produce(rt, server, "in", items(2000), {.batch = 16, .groups = {"g"}});
+
+    auto in = std::make_shared<redis::stream_stats>();
+    auto out = std::make_shared<redis::stream_stats>();
+    auto worker = redis::from_stream(ep, "in", "g", "w", redis::string_serializer{},
+                                     {.batch = 16, .prefetch = cfg.prefetch, .chunk = 8, .block = 20ms, .stats = in}) |
+                  sluice::parallel_map([](redis::message<std::string> m) {
+                    return std::move(m).map([](std::string s) { return "fwd-" + s; });
+                  }) |
+                  redis::to_stream(ep, "out", redis::string_serializer{},
+                                   {.pack = 2, .batch = 4, .depth = cfg.depth, .groups = {"c"}, .stats = out});
+    std::stop_source watchdog_stop;
+    std::atomic<bool> finished{false};
+    std::thread watchdog([&] {
+      for (int i = 0; i < 1200 && !finished; ++i) std::this_thread::sleep_for(100ms);
+      if (!finished) watchdog_stop.request_stop();
+    });
+    auto report = sluice::run(rt, std::move(worker), watchdog_stop.get_token());
+    finished = true;
+    watchdog.join();
+    EXPECT_FALSE(report.cancelled) << "the worker did not end by itself: " << in->describe() << "; " << out->describe()
+                                   << "\n"
+                                   << report.describe();
+    EXPECT_EQ(out->items_added.load(), 2000u);
+    // Counters: every delivered entry acked once, the end marker apart.
+    EXPECT_EQ(in->end_markers.load(), 1u);
+    EXPECT_EQ(in->acked.load(), in->entries_delivered.load()) << in->describe();
+    EXPECT_EQ(in->entries_delivered.load(), 2000u) << in->describe();
+
+    collected got;
+    auto cstats = std::make_shared<redis::stream_stats>();
+    auto collector =
+        redis::from_stream(ep, "out", "c", "collector", redis::string_serializer{}, {.block = 20ms, .stats = cstats}) |
+        redis::commit([&](redis::message<std::string>& m) { got.take(m.value()); });
+    auto creport = sluice::run(rt, std::move(collector));
+    EXPECT_FALSE(creport.cancelled);
+    EXPECT_EQ(got.distinct(), 2000u);
+    for (auto& [item, n] : got.seen) EXPECT_EQ(n, 1) << item;
+    EXPECT_LE(cstats->acked.load(), cstats->entries_delivered.load()) << cstats->describe();
+    EXPECT_EQ(cstats->acked.load(), 1000u) << cstats->describe();  // 2000 items, 2 per entry
+    sync_client check(server.socket());
+    EXPECT_EQ(check.lag_pending("in", "g"), std::make_pair(0LL, 0LL));
+    EXPECT_EQ(check.lag_pending("out", "c"), std::make_pair(0LL, 0LL));
+  }
 }

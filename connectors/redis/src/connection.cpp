@@ -1,11 +1,17 @@
 #include "sluice/redis/connection.hpp"
 
+#include "sluice/core/retry.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <charconv>
 #include <deque>
 #include <functional>
 #include <future>
@@ -44,6 +50,40 @@ reply convert(const redisReply* r) {
   return out;
 }
 
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The addresses of `host` as IP literals, IPv4 first (hiredis's own
+// preference), at most 16. Blocks (DNS): runs on the blocking pool.
+result<std::vector<std::string>> resolve_host(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) {
+    std::string why = rc == EAI_SYSTEM ? std::string("system error") : std::string(gai_strerror(rc));
+    return error{error::kind::connection, "cannot resolve host name: " + why};
+  }
+  std::vector<std::string> v4, v6;
+  for (addrinfo* a = found; a && v4.size() + v6.size() < 16; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->ai_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(a->ai_addr);
+      if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) v4.emplace_back(text);
+    } else if (a->ai_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ai_addr);
+      if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) v6.emplace_back(text);
+    }
+  }
+  freeaddrinfo(found);
+  v4.insert(v4.end(), std::make_move_iterator(v6.begin()), std::make_move_iterator(v6.end()));
+  if (v4.empty()) return error{error::kind::connection, "cannot resolve host name: no IPv4 or IPv6 address"};
+  return v4;
+}
+
 }  // namespace
 
 bool is_transient(const reply& r) noexcept {
@@ -77,12 +117,36 @@ std::string describe(const reply& r) {
   return out + "\"";
 }
 
+void formatted_commands::begin(std::size_t args) {
+  wire += '*';
+  append_count(args);
+  wire += "\r\n";
+}
+
+void formatted_commands::arg(std::string_view a) {
+  wire += '$';
+  append_count(a.size());
+  wire += "\r\n";
+  wire += a;
+  wire += "\r\n";
+}
+
+void formatted_commands::end() { ends.push_back(wire.size()); }
+
+void formatted_commands::append_count(std::size_t n) {
+  char buf[24];
+  auto [last, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  wire.append(buf, last);
+}
+
 // A group of commands sent back to back and answered as one.
 struct command_batch {
-  std::vector<std::string> wire;  // RESP-formatted commands
+  std::shared_ptr<const formatted_commands> commands;  // RESP, back to back
   std::vector<reply> replies;
   // Delivers the outcome once (pipeline: all replies; command: the first).
   std::function<void(result<std::vector<reply>>)> deliver;
+  // Set: non-error replies go here (reactor thread) instead of `replies`.
+  std::function<void(const redisReply&)> parse;
   std::chrono::milliseconds timeout{0};
   reactor::timer_id timer = 0;
   bool has_timer = false;
@@ -95,22 +159,31 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   redis::endpoint m_endpoint;
   connection_options m_options;
   std::atomic<std::uint64_t> m_connects{0};
+  std::atomic<std::uint64_t> m_connect_attempts{0};
 
   // Reactor thread only.
   redisAsyncContext* m_ac = nullptr;
   std::uint64_t m_generation = 0;
   bool m_ready = false;
   bool m_closing = false;
+  bool m_resolving = false;
+  std::uint64_t m_attempts = 0;
   int m_fd = -1;
   std::uint32_t m_mask = 0;
   std::deque<std::shared_ptr<command_batch>> m_waiting;
-  std::chrono::milliseconds m_backoff;
+  // Reconnect delays: the project's one backoff (retry.hpp), jittered so
+  // workers that lost the same server do not reconnect in lockstep.
+  retry_policy<error> m_reconnect_policy;
+  std::size_t m_failed_attempts = 0;  // since the last successful connect
   reactor::timer_id m_reconnect_timer = 0;
   bool m_reconnect_armed = false;
   std::string m_last_error = "not connected yet";
 
   state(runtime& rt, redis::endpoint ep, connection_options options)
-      : m_rt(&rt), m_endpoint(std::move(ep)), m_options(std::move(options)), m_backoff(m_options.reconnect_initial) {}
+      : m_rt(&rt),
+        m_endpoint(std::move(ep)),
+        m_options(std::move(options)),
+        m_reconnect_policy{.base_delay = m_options.reconnect_initial, .max_delay = m_options.reconnect_max} {}
 
   reactor& io() const { return m_rt->io(); }
   std::string where() const { return m_endpoint.to_string(); }
@@ -132,13 +205,19 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     finish(b, error{kind, clean(std::move(message))});
   }
 
+  // One per batch, shared by its commands' callbacks: hiredis calls every
+  // registered callback exactly once (with a null reply when the context
+  // goes away), and the last one frees it.
   struct callback_ref {
     std::shared_ptr<command_batch> batch;
     std::shared_ptr<state> owner;
+    std::size_t outstanding = 0;
   };
 
   static void on_reply(redisAsyncContext*, void* r, void* privdata) {
-    std::unique_ptr<callback_ref> ref(static_cast<callback_ref*>(privdata));
+    auto* raw = static_cast<callback_ref*>(privdata);
+    std::unique_ptr<callback_ref> last(--raw->outstanding == 0 ? raw : nullptr);
+    callback_ref* ref = raw;
     auto& b = ref->batch;
     if (b->done) return;
     if (!r) {
@@ -147,8 +226,14 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
                            ref->owner->m_last_error + ")");
       return;
     }
-    b->replies.push_back(convert(static_cast<redisReply*>(r)));
-    if (b->replies.size() < b->wire.size()) return;
+    const auto* rr = static_cast<const redisReply*>(r);
+    if (b->parse && rr->type != REDIS_REPLY_ERROR) {
+      b->parse(*rr);
+      b->replies.emplace_back();  // nil: the caller has what parse kept
+    } else {
+      b->replies.push_back(convert(rr));
+    }
+    if (b->replies.size() < b->commands->ends.size()) return;
     for (const auto& one : b->replies) {
       if (is_transient(one)) {
         ref->owner->fail(b, error::kind::unavailable, "redis " + ref->owner->where() + ": " + describe(one));
@@ -193,24 +278,35 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   void send(const std::shared_ptr<command_batch>& b) {
     if (b->done) return;
     b->sent = true;
-    for (auto& w : b->wire) {
-      auto* ref = new callback_ref{b, shared_from_this()};
-      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, w.data(), w.size()) != REDIS_OK) {
-        delete ref;
+    const auto& wire = b->commands->wire;
+    const auto& ends = b->commands->ends;
+    const std::size_t n = ends.size();
+    auto* ref = new callback_ref{b, shared_from_this(), n};
+    std::size_t begin = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (redisAsyncFormattedCommand(m_ac, &state::on_reply, ref, wire.data() + begin, ends[k] - begin) != REDIS_OK) {
+        // Commands 0..k-1 are registered and will be called back; the rest never.
+        ref->outstanding -= n - k;
+        if (ref->outstanding == 0) delete ref;
         fail(b, error::kind::connection, "redis " + where() + ": connection is shutting down");
         return;
       }
+      begin = ends[k];
     }
   }
 
   // --- hiredis event hooks -> reactor watches ---------------------------
 
+  // hiredis toggles write interest around every send: rearm/park keep the
+  // one registration (no allocation, no epoll_ctl when unchanged). hiredis
+  // calls cleanup (unwatch) before it closes the fd, as park() requires.
   void update_watch() {
     if (m_fd < 0) return;
     if (m_mask == 0) {
-      io().unwatch(m_fd);
+      io().park(m_fd);
       return;
     }
+    if (io().rearm(m_fd, m_mask)) return;
     std::weak_ptr<state> weak_self = weak_from_this();
     auto generation = m_generation;
     io().watch(m_fd, m_mask, [weak_self, generation](std::uint32_t events) {
@@ -248,11 +344,56 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
 
   // --- connection lifecycle ---------------------------------------------
 
+  // A host name is resolved on the runtime's blocking pool (getaddrinfo
+  // blocks, up to the resolver's timeouts), never on the reactor thread;
+  // hiredis then connects to an IP literal, which it parses without a lookup.
+  // Every attempt resolves afresh (the name may move after a failover) and
+  // takes the next of the addresses, so a dead address is not retried forever.
   void connect() {
     m_reconnect_armed = false;
+    if (m_closing || m_ac || m_resolving) return;
+    ++m_attempts;
+    m_connect_attempts.fetch_add(1, std::memory_order_relaxed);
+    if (m_endpoint.is_unix()) {
+      connect_to(nullptr);
+    } else if (is_ip_literal(m_endpoint.host)) {
+      connect_to(m_endpoint.host.c_str());
+    } else {
+      resolve_then_connect();
+    }
+  }
+
+  void resolve_then_connect() {
+    m_resolving = true;
+    m_last_error = "resolving " + m_endpoint.host;
+    std::weak_ptr<state> weak_self = weak_from_this();
+    // The reactor outlives the blocking pool's jobs (runtime member order).
+    reactor* reactor_ptr = &io();
+    auto done = m_rt->spawn_blocking([weak_self, reactor_ptr, host = m_endpoint.host] {
+      auto addresses = resolve_host(host);
+      reactor_ptr->post([weak_self, addresses = std::move(addresses)]() mutable {
+        if (auto self = weak_self.lock()) self->resolved(std::move(addresses));
+      });
+    });
+    (void)done;  // the job reports through the post above
+  }
+
+  void resolved(result<std::vector<std::string>> addresses) {
+    m_resolving = false;
     if (m_closing || m_ac) return;
-    redisAsyncContext* ac = m_endpoint.is_unix() ? redisAsyncConnectUnix(m_endpoint.unix_path.c_str())
-                                                 : redisAsyncConnect(m_endpoint.host.c_str(), m_endpoint.port);
+    if (!addresses) {
+      m_last_error = clean(addresses.error().message + " (" + m_endpoint.host + ")");
+      schedule_reconnect();
+      return;
+    }
+    const auto& list = *addresses;
+    connect_to(list[(m_attempts - 1) % list.size()].c_str());
+  }
+
+  // `ip` null: the endpoint's unix socket.
+  void connect_to(const char* ip) {
+    redisAsyncContext* ac =
+        ip ? redisAsyncConnect(ip, m_endpoint.port) : redisAsyncConnectUnix(m_endpoint.unix_path.c_str());
     if (!ac) {
       m_last_error = "out of memory";
       schedule_reconnect();
@@ -290,7 +431,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
       s->schedule_reconnect();
       return;
     }
-    s->m_backoff = s->m_options.reconnect_initial;
+    s->m_failed_attempts = 0;
     s->m_connects.fetch_add(1, std::memory_order_relaxed);
     s->send_preamble();
     s->m_ready = true;
@@ -356,10 +497,10 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     if (m_closing || m_reconnect_armed) return;
     m_reconnect_armed = true;
     std::weak_ptr<state> weak_self = weak_from_this();
-    m_reconnect_timer = io().add_timer(reactor::clock::now() + m_backoff, [weak_self] {
+    const auto delay = m_reconnect_policy.backoff(++m_failed_attempts, detail::retry_random_unit());
+    m_reconnect_timer = io().add_timer(reactor::clock::now() + delay, [weak_self] {
       if (auto self = weak_self.lock()) self->connect();
     });
-    m_backoff = std::min(m_backoff * 2, m_options.reconnect_max);
   }
 
   void close() {
@@ -405,25 +546,21 @@ connection::~connection() {
 
 namespace {
 
-// Formats on the caller's thread; false when hiredis cannot allocate.
-bool format_all(const std::vector<command_args>& commands, std::vector<std::string>& wire) {
-  wire.reserve(commands.size());
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (auto& args : commands) {
-    argv.clear();
-    lens.clear();
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    char* cmd = nullptr;
-    long long n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
-    if (n < 0 || !cmd) return false;
-    wire.emplace_back(cmd, static_cast<std::size_t>(n));
-    redisFreeCommand(cmd);
+// RESP on the caller's thread, every command of a batch into one buffer
+// (hiredis copies each command's bytes from it into its output buffer).
+std::shared_ptr<formatted_commands> format_all(const std::vector<command_args>& commands) {
+  auto out = std::make_shared<formatted_commands>();
+  std::size_t size = 0;
+  for (const auto& args : commands)
+    for (const auto& a : args) size += a.size() + 16;
+  out->wire.reserve(size + 16 * commands.size());
+  out->ends.reserve(commands.size());
+  for (const auto& args : commands) {
+    out->begin(args.size());
+    for (const auto& a : args) out->arg(a);
+    out->end();
   }
-  return true;
+  return out;
 }
 
 }  // namespace
@@ -433,16 +570,29 @@ void connection::send(const std::vector<command_args>& commands, std::chrono::mi
   auto b = std::make_shared<command_batch>();
   b->deliver = std::move(deliver);
   b->timeout = timeout;
-  if (!format_all(commands, b->wire)) {
-    b->deliver(error{error::kind::connection, "redis: cannot format command (out of memory)"});
-    return;
-  }
-  b->replies.reserve(b->wire.size());
-  if (b->wire.empty()) {
+  b->commands = format_all(commands);
+  start_batch(std::move(b));
+}
+
+void connection::start_batch(std::shared_ptr<command_batch> b) const {
+  b->replies.reserve(b->commands->ends.size());
+  if (b->commands->ends.empty()) {
     b->deliver(std::vector<reply>{});
     return;
   }
-  m_state->io().post([s = m_state, b] { s->start(b); });
+  m_state->io().post([s = m_state, b = std::move(b)] { s->start(b); });
+}
+
+oneshot_receiver<result<std::vector<reply>>> connection::pipeline(std::shared_ptr<const formatted_commands> commands,
+                                                                  std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<std::vector<reply>>>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
+  auto b = std::make_shared<command_batch>();
+  b->deliver = [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); };
+  b->timeout = timeout;
+  b->commands = std::move(commands);
+  start_batch(std::move(b));
+  return std::move(rx);
 }
 
 oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vector<command_args>& commands,
@@ -467,7 +617,31 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
   return std::move(rx);
 }
 
+oneshot_receiver<result<reply>> connection::command_parsed(const command_args& args,
+                                                           std::function<void(const ::redisReply&)> parse,
+                                                           std::chrono::milliseconds timeout) const {
+  auto [tx, rx] = oneshot<result<reply>>();
+  auto b = std::make_shared<command_batch>();
+  auto shared_tx = std::make_shared<oneshot_sender<result<reply>>>(std::move(tx));
+  b->deliver = [shared_tx](result<std::vector<reply>> r) {
+    if (!r) {
+      shared_tx->send(r.error());
+    } else {
+      shared_tx->send(std::move(std::move(r).value().front()));
+    }
+  };
+  b->parse = std::move(parse);
+  b->timeout = timeout;
+  const std::vector<command_args> one{args};
+  b->commands = format_all(one);
+  start_batch(std::move(b));
+  return std::move(rx);
+}
+
 const redis::endpoint& connection::endpoint() const noexcept { return m_state->m_endpoint; }
 std::uint64_t connection::connects() const noexcept { return m_state->m_connects.load(std::memory_order_relaxed); }
+std::uint64_t connection::connect_attempts() const noexcept {
+  return m_state->m_connect_attempts.load(std::memory_order_relaxed);
+}
 
 }  // namespace sluice::redis

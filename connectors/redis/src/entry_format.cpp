@@ -24,7 +24,11 @@ std::string printable(std::string_view text, std::size_t limit) {
   return out;
 }
 
-sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std::string_view expected_format) {
+std::string decode_entry(const raw_entry& e, std::string_view expected_format, decoded_entry& out) {
+  out.end_marker = false;
+  out.producer.clear();
+  out.format.clear();
+  out.items.clear();
   const std::string* v = nullptr;
   const std::string* f = nullptr;
   const std::string* n = nullptr;
@@ -42,17 +46,16 @@ sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std:
     else if (key == "end")
       end = &value;
   }
-  if (!v) return std::string("not a sluice entry (no format version field \"v\")");
+  if (!v) return "not a sluice entry (no format version field \"v\")";
   if (*v != envelope_version)
     return "unknown format version \"" + printable(*v) + "\" (this worker reads version " +
            std::string(envelope_version) + "): written by a newer producer?";
-  decoded_entry out;
   if (end) {
     out.end_marker = true;
     out.producer = *end;
-    return out;
+    return {};
   }
-  if (!f || !n || !d) return std::string("entry lacks a field (f, n and d are required)");
+  if (!f || !n || !d) return "entry lacks a field (f, n and d are required)";
   if (*f != expected_format)
     return "payload format \"" + printable(*f) + "\" but this worker reads \"" + printable(expected_format) + "\"";
   std::size_t count = 0;
@@ -76,6 +79,13 @@ sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std:
   }
   if (!rest.empty())
     return "payload has " + std::to_string(rest.size()) + " trailing bytes after " + std::to_string(count) + " items";
+  return {};
+}
+
+sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std::string_view expected_format) {
+  decoded_entry out;
+  auto reason = decode_entry(e, expected_format, out);
+  if (!reason.empty()) return reason;
   return out;
 }
 

@@ -2,6 +2,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <hiredis/hiredis.h>
+
 #include "sluice/core/sleep.hpp"
 #include "sluice/redis/detail/consumer_core.hpp"
 #include "sluice/redis/stream_scripts.hpp"
@@ -13,20 +15,53 @@ using namespace std::chrono_literals;
 
 // Entries of an XREADGROUP/XCLAIM/XAUTOCLAIM reply: [[id, [f, v, ...] or nil], ...].
 // A nil field list is an entry deleted (XDEL) while pending: `vanished`.
-void parse_entries(const reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
+// Moves the strings out of `list` (the reply is not used afterwards).
+void parse_entries(reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
   if (!list.is_array()) return;
-  for (const auto& e : list.elements) {
+  out.reserve(out.size() + list.elements.size());
+  for (auto& e : list.elements) {
     if (!e.is_array() || e.elements.size() < 2 || e.elements[0].text().empty()) continue;
-    const auto& fields = e.elements[1];
+    auto& fields = e.elements[1];
     if (!fields.is_array()) {
-      if (vanished) vanished->emplace_back(e.elements[0].str);
+      if (vanished) vanished->push_back(std::move(e.elements[0].str));
       continue;
     }
     raw_entry r;
-    r.id = e.elements[0].str;
+    r.id = std::move(e.elements[0].str);
+    r.fields.reserve(fields.elements.size() / 2);
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
-      r.fields.emplace_back(fields.elements[i].str, fields.elements[i + 1].str);
+      r.fields.emplace_back(std::move(fields.elements[i].str), std::move(fields.elements[i + 1].str));
     out.push_back(std::move(r));
+  }
+}
+
+// The same straight from hiredis's XREADGROUP reply ([[stream, entries]],
+// or nil when the BLOCK time passed), on the reactor thread: no reply tree,
+// one copy of each field. Deleted entries cannot appear for ">" reads.
+void parse_read_reply(const redisReply& r, std::vector<raw_entry>& out) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements == 0) return;
+  const redisReply* s = r.element[0];
+  if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) return;
+  const redisReply* list = s->element[1];
+  if (list->type != REDIS_REPLY_ARRAY) return;
+  out.reserve(out.size() + list->elements);
+  for (std::size_t k = 0; k < list->elements; ++k) {
+    const redisReply* e = list->element[k];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[0]->len == 0)
+      continue;
+    const redisReply* fields = e->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY) continue;
+    raw_entry& entry = out.emplace_back();
+    entry.id.assign(e->element[0]->str, e->element[0]->len);
+    entry.fields.reserve(fields->elements / 2);
+    for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
+      const redisReply* key = fields->element[i];
+      const redisReply* value = fields->element[i + 1];
+      if (key->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) continue;
+      entry.fields.emplace_back(std::piecewise_construct, std::forward_as_tuple(key->str, key->len),
+                                std::forward_as_tuple(value->str, value->len));
+    }
   }
 }
 
@@ -153,18 +188,49 @@ task<void> consumer_core::transport_failed(const error& e) {
 }
 
 task<void> consumer_core::start() {
-  for (;;) {
-    command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
-    auto rx = m_conn.command(std::move(args));
-    auto r = co_await std::move(rx);
-    if (!r) {
-      co_await transport_failed(r.error());
-      continue;
-    }
-    transport_ok();
-    if (r->is_error() && !r->text().starts_with("BUSYGROUP")) server_error("XGROUP CREATE " + m_stream, *r);
-    co_return;
+  // XGROUP CREATE ... MKSTREAM never answers NOGROUP, so this does not recurse.
+  command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
+  while (!co_await group_command(m_conn, args, "XGROUP CREATE", "BUSYGROUP")) {
   }
+}
+
+// The one place a group command's outcome is classified:
+//  * transport error (connection lost, timeout, server loading): counted,
+//    paused on, and reported as nullopt (throws after give_up_after);
+//  * NOGROUP (the group or the stream vanished: a server restarted without
+//    persistence, or someone deleted it): the group is created again and
+//    nullopt reported, so the caller's next round starts afresh;
+//  * any other error reply, unless it starts with `tolerated`: the stage fails
+//    with the command and the server's text;
+//  * otherwise the reply.
+// A caller that must not move on without an answer loops while nullopt.
+task<std::optional<reply>> consumer_core::group_command(const connection& conn, const command_args& args,
+                                                        std::string_view verb, std::string_view tolerated) {
+  auto rx = conn.command(args);
+  co_return co_await group_reply(std::move(rx), verb, tolerated);
+}
+
+task<std::optional<reply>> consumer_core::group_reply(oneshot_receiver<result<reply>> rx, std::string_view verb,
+                                                      std::string_view tolerated) {
+  auto r = co_await std::move(rx);
+  if (!r) {
+    co_await transport_failed(r.error());
+    co_return std::nullopt;
+  }
+  transport_ok();
+  if (r->is_error() && (tolerated.empty() || !r->text().starts_with(tolerated))) {
+    if (r->text().starts_with("NOGROUP")) {
+      co_await start();
+      co_return std::nullopt;
+    }
+    server_error(std::string(verb) + " on " + m_stream, *r);
+  }
+  co_return std::move(*r);
+}
+
+void consumer_core::requeue(std::vector<std::string>& ids) {
+  std::lock_guard lock(m_mutex);
+  for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
 }
 
 bool consumer_core::is_in_flight(const std::string& id) const {
@@ -192,24 +258,10 @@ task<std::vector<raw_entry>> consumer_core::next() {
 task<std::vector<raw_entry>> consumer_core::read_own_pending() {
   command_args args{"XREADGROUP", "GROUP",  m_group,     m_consumer, "COUNT", std::to_string(m_options.batch),
                     "STREAMS",    m_stream, m_own_cursor};
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
+  auto r = co_await group_command(m_conn, args, "XREADGROUP (own pending)");
   std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XREADGROUP (own pending) on " + m_stream, *r);
-  }
+  if (!r) co_return out;
   std::vector<std::string> vanished;
-  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
-    parse_entries(r->elements[0].elements[1], out, &vanished);
   std::size_t seen = 0;
   if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
     seen = r->elements[0].elements[1].elements.size();
@@ -218,6 +270,7 @@ task<std::vector<raw_entry>> consumer_core::read_own_pending() {
     co_return out;
   }
   m_own_cursor = r->elements[0].elements[1].elements.back().elements[0].str;
+  parse_entries(r->elements[0].elements[1], out, &vanished);
   if (!vanished.empty()) {
     // Deleted while pending: nothing to process, and XACK clears the pending slot.
     command_args ack{"XACK", m_stream, m_group};
@@ -246,21 +299,17 @@ task<std::vector<raw_entry>> consumer_core::redeliver_due() {
   // XCLAIM to ourselves with min-idle 0 re-delivers and counts a delivery.
   command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
   args.insert(args.end(), ids.begin(), ids.end());
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
-  if (!r || r->is_error()) {
-    std::lock_guard lock(m_mutex);
-    for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
-    if (!r) {
-      co_await transport_failed(r.error());
-    } else if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-    } else {
-      server_error("XCLAIM on " + m_stream, *r);
-    }
+  std::optional<reply> r;
+  try {
+    r = co_await group_command(m_conn, args, "XCLAIM");
+  } catch (...) {
+    requeue(ids);
+    throw;
+  }
+  if (!r) {
+    requeue(ids);
     co_return out;
   }
-  transport_ok();
   parse_entries(*r, out, nullptr);
   co_await fill_delivery_counts(out);
   m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
@@ -277,21 +326,9 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
                     m_claim_cursor,
                     "COUNT",
                     std::to_string(m_options.batch)};
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
+  auto r = co_await group_command(m_conn, args, "XAUTOCLAIM");
   std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XAUTOCLAIM on " + m_stream, *r);
-  }
+  if (!r) co_return out;
   if (!r->is_array() || r->elements.size() < 2) co_return out;
   m_claim_cursor = r->elements[0].str.empty() ? "0-0" : r->elements[0].str;
   // More to claim: come back at once rather than after claim_interval.
@@ -308,28 +345,37 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
   co_return out;
 }
 
+// A full batch means more is probably waiting: the next XREADGROUP is sent
+// at once (a prefetch, on the blocking connection) so its round trip and the
+// reactor/arena hand-offs overlap with the processing of this batch.
+// Prefetched entries are delivered to this consumer on the server; settle()
+// hands them back if the source ends before taking them.
 task<std::vector<raw_entry>> consumer_core::read_new() {
+  auto read = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
+  auto r = co_await group_reply(std::move(read.outcome), "XREADGROUP");
+  std::vector<raw_entry> out;
+  if (!r) co_return out;
+  out = std::move(*read.entries);
+  if (out.size() >= m_options.batch && m_options.prefetch) m_prefetch = send_read();
+  co_return out;
+}
+
+task<std::vector<raw_entry>> consumer_core::take_prefetched() {
+  std::vector<raw_entry> out;
+  if (!m_prefetch) co_return out;
+  auto read = std::exchange(m_prefetch, std::nullopt).value();
+  auto r = co_await std::move(read.outcome);
+  if (r && !r->is_error()) out = std::move(*read.entries);
+  co_return out;
+}
+
+consumer_core::pending_read consumer_core::send_read() const {
   command_args args{
       "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
       ms(m_options.block), "STREAMS", m_stream, ">"};
-  auto rx = m_block_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
-  std::vector<raw_entry> out;
-  if (!r) {
-    co_await transport_failed(r.error());
-    co_return out;
-  }
-  transport_ok();
-  if (r->is_error()) {
-    if (r->text().starts_with("NOGROUP")) {
-      co_await start();
-      co_return out;
-    }
-    server_error("XREADGROUP on " + m_stream, *r);
-  }
-  if (r->is_array() && !r->elements.empty() && r->elements[0].elements.size() == 2)
-    parse_entries(r->elements[0].elements[1], out, nullptr);
-  co_return out;
+  auto entries = std::make_shared<std::vector<raw_entry>>();
+  auto rx = m_block_conn.command_parsed(args, [entries](const redisReply& r) { parse_read_reply(r, *entries); });
+  return pending_read{std::move(rx), std::move(entries)};
 }
 
 // Delivery counts of re-read or claimed entries come from the pending list.
@@ -388,50 +434,69 @@ std::string consumer_core::failure_of(const std::string& id) const {
 }
 
 // Acks pile up while one XACK is in flight and go out together in the next:
-// under load one XACK carries many ids.
+// under load one XACK carries many ids. End markers are acknowledged by an
+// XACK of their own in the same round trip, so `acked` counts only entries
+// that were delivered downstream (acked <= entries_delivered always holds;
+// the markers are counted in end_markers).
 void consumer_core::flush_acks() {
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, markers;
   {
     std::lock_guard lock(m_mutex);
-    if (m_ack_in_flight || m_ack_queue.empty()) return;
+    if (m_ack_in_flight || (m_ack_queue.empty() && m_marker_queue.empty())) return;
     m_ack_in_flight = true;
     ids.swap(m_ack_queue);
+    markers.swap(m_marker_queue);
   }
-  command_args args{"XACK", m_stream, m_group};
-  args.insert(args.end(), ids.begin(), ids.end());
-  std::vector<command_args> one;
-  one.push_back(std::move(args));
+  std::vector<command_args> cmds;
+  if (!ids.empty()) {
+    command_args args{"XACK", m_stream, m_group};
+    args.insert(args.end(), ids.begin(), ids.end());
+    cmds.push_back(std::move(args));
+  }
+  if (!markers.empty()) {
+    command_args args{"XACK", m_stream, m_group};
+    args.insert(args.end(), markers.begin(), markers.end());
+    cmds.push_back(std::move(args));
+  }
   std::weak_ptr<consumer_core> weak = weak_from_this();
-  m_conn.send(std::move(one), {}, [weak, ids = std::move(ids)](result<std::vector<reply>> r) mutable {
-    auto self = weak.lock();
-    if (!self) return;
-    bool again = false;
-    {
-      std::lock_guard lock(self->m_mutex);
-      self->m_ack_in_flight = false;
-      if (!r || r->front().is_error()) {
-        // Kept for the next flush (the source loop retries); if we die first
-        // the entries are redelivered: at-least-once.
-        self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
-                                 std::make_move_iterator(ids.end()));
-      } else {
-        again = !self->m_ack_queue.empty();
-      }
-    }
-    if (!r || r->front().is_error()) {
-      self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
-    }
-    if (again) self->flush_acks();
-  });
+  m_conn.send(
+      std::move(cmds), {},
+      [weak, ids = std::move(ids), markers = std::move(markers)](result<std::vector<reply>> r) mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        const bool failed = !r || std::any_of(r->begin(), r->end(), [](const reply& x) { return x.is_error(); });
+        bool again = false;
+        {
+          std::lock_guard lock(self->m_mutex);
+          self->m_ack_in_flight = false;
+          if (failed) {
+            // Kept for the next flush (the source loop retries); if we
+            // die first the entries are redelivered: at-least-once.
+            // XACK is idempotent, so resending the whole lot is safe.
+            self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
+                                     std::make_move_iterator(ids.end()));
+            self->m_marker_queue.insert(self->m_marker_queue.end(), std::make_move_iterator(markers.begin()),
+                                        std::make_move_iterator(markers.end()));
+          } else {
+            again = !self->m_ack_queue.empty() || !self->m_marker_queue.empty();
+          }
+        }
+        if (failed) {
+          self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
+        } else if (!ids.empty()) {
+          // The server's count: an entry another worker acked first
+          // (after a claim) is not counted twice.
+          self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
+        }
+        if (again) self->flush_acks();
+      });
 }
 
 void consumer_core::end_marker(const std::string& id) {
   m_stats->end_markers.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(m_mutex);
-    m_ack_queue.push_back(id);
+    m_marker_queue.push_back(id);
   }
   flush_acks();
 }
@@ -444,22 +509,13 @@ task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& rea
     args.push_back(k);
     args.push_back(v);
   }
-  for (;;) {
-    auto rx = m_conn.command(args);
-    auto r = co_await std::move(rx);
-    if (!r) {
-      co_await transport_failed(r.error());
-      continue;
-    }
-    transport_ok();
-    if (r->is_error()) server_error("dead-lettering " + e.id + " of " + m_stream, *r);
-    if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    {
-      std::lock_guard lock(m_mutex);
-      m_failures.erase(e.id);
-    }
-    co_return;
+  std::optional<reply> r;
+  const std::string verb = "dead-lettering " + e.id;
+  while (!(r = co_await group_command(m_conn, args, verb))) {
   }
+  if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(m_mutex);
+  m_failures.erase(e.id);
 }
 
 task<void> consumer_core::maintenance() {
@@ -525,7 +581,9 @@ task<void> consumer_core::refresh_group_info() {
 task<bool> consumer_core::drained() {
   {
     std::lock_guard lock(m_mutex);
-    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || m_ack_in_flight) co_return false;
+    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || !m_marker_queue.empty() ||
+        m_ack_in_flight)
+      co_return false;
   }
   std::vector<command_args> cmds;
   cmds.push_back({"SCARD", m_stream + ":ended"});
@@ -563,7 +621,7 @@ task<void> consumer_core::settle() {
     bool idle = false;
     {
       std::lock_guard lock(m_mutex);
-      idle = m_in_flight.empty() && m_ack_queue.empty() && !m_ack_in_flight;
+      idle = m_in_flight.empty() && m_ack_queue.empty() && m_marker_queue.empty() && !m_ack_in_flight;
     }
     if (idle || clock::now() >= deadline) break;
     flush_acks();
@@ -573,6 +631,8 @@ task<void> consumer_core::settle() {
   // finish) becomes claimable at once: idle time set beyond claim_idle,
   // without counting a delivery.
   std::vector<std::string> ids;
+  // Read for us but never delivered downstream (a hard stop): handed back too.
+  for (auto& e : co_await take_prefetched()) ids.push_back(std::move(e.id));
   {
     std::lock_guard lock(m_mutex);
     for (auto& r : m_retries) ids.push_back(r.id);

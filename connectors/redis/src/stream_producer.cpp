@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -33,8 +34,10 @@ producer_core::producer_core(runtime& rt, endpoint ep, std::string stream, std::
   if (m_options.pack == 0) m_options.pack = 1;
   if (m_options.pack > max_items_per_entry) m_options.pack = max_items_per_entry;
   if (m_options.batch == 0) m_options.batch = 1;
+  if (m_options.depth == 0) m_options.depth = 1;
   if (m_options.capacity) m_options.batch = std::min(m_options.batch, m_options.capacity);
   if (m_options.producer.empty()) m_options.producer = default_producer_id();
+  if (m_options.max_length) m_max_length = std::to_string(m_options.max_length);
   m_stats->stream = m_stream;
 }
 
@@ -124,39 +127,54 @@ task<bool> producer_core::wait_for_room(std::size_t entries, const std::function
   }
 }
 
-task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::function<bool()>& stopped) {
-  if (entries.empty()) co_return true;
-  if (!co_await wait_for_room(entries.size(), stopped)) co_return false;
-  std::vector<command_args> cmds;
-  cmds.reserve(entries.size());
-  std::uint64_t items = 0;
-  for (auto& e : entries) {
-    command_args args;
-    args.reserve(14);
-    args.emplace_back("XADD");
-    args.push_back(m_stream);
-    if (m_options.max_length) {
-      args.emplace_back("MAXLEN");
-      args.emplace_back("~");
-      args.push_back(std::to_string(m_options.max_length));
+task<std::optional<batch_in_flight>> producer_core::send(std::vector<packed_entry>& entries,
+                                                         const std::function<bool()>& stopped) {
+  if (!co_await wait_for_room(entries.size(), stopped)) co_return std::nullopt;
+  batch_in_flight batch;
+  batch.entries = entries.size();
+  // Straight into one RESP buffer: no argument vectors per entry.
+  auto wire = std::make_shared<formatted_commands>();
+  std::size_t bytes = 0;
+  for (const auto& e : entries) bytes += e.payload.size() + m_stream.size() + m_format.size() + 96;
+  wire->wire.reserve(bytes);
+  wire->ends.reserve(entries.size());
+  char count[24];
+  for (const auto& e : entries) {
+    const auto [last, ec] = std::to_chars(count, count + sizeof count, e.items);
+    wire->begin(m_max_length.empty() ? 11 : 14);
+    wire->arg("XADD");
+    wire->arg(m_stream);
+    if (!m_max_length.empty()) {
+      wire->arg("MAXLEN");
+      wire->arg("~");
+      wire->arg(m_max_length);
     }
-    args.emplace_back("*");
-    args.emplace_back("v");
-    args.emplace_back(envelope_version);
-    args.emplace_back("f");
-    args.push_back(m_format);
-    args.emplace_back("n");
-    args.push_back(std::to_string(e.items));
-    args.emplace_back("d");
-    args.push_back(std::move(e.payload));
-    items += e.items;
-    cmds.push_back(std::move(args));
+    wire->arg("*");
+    wire->arg("v");
+    wire->arg(envelope_version);
+    wire->arg("f");
+    wire->arg(m_format);
+    wire->arg("n");
+    wire->arg(std::string_view(count, static_cast<std::size_t>(last - count)));
+    wire->arg("d");
+    wire->arg(e.payload);
+    wire->end();
+    batch.items += e.items;
   }
+  batch.commands = std::move(wire);
+  entries.clear();
+  // Counted when sent: the capacity check stays an upper bound.
+  m_added_since_check += static_cast<std::int64_t>(batch.entries);
+  batch.replies = m_conn.pipeline(batch.commands);
+  co_return std::move(batch);
+}
+
+task<void> producer_core::complete(batch_in_flight& batch) {
   for (;;) {
-    auto rx = m_conn.pipeline(cmds);
-    auto r = co_await std::move(rx);
+    auto r = co_await std::move(batch.replies);
     if (!r) {
       co_await transport_failed(r.error());
+      batch.replies = m_conn.pipeline(batch.commands);
       continue;
     }
     m_failing_since.reset();
@@ -164,11 +182,8 @@ task<bool> producer_core::add(std::vector<packed_entry>& entries, const std::fun
       if (one.is_error()) throw std::runtime_error("sluice::redis::to_stream: XADD " + m_stream + ": " + describe(one));
     break;
   }
-  m_added_since_check += static_cast<std::int64_t>(entries.size());
-  m_stats->entries_added.fetch_add(entries.size(), std::memory_order_relaxed);
-  m_stats->items_added.fetch_add(items, std::memory_order_relaxed);
-  entries.clear();
-  co_return true;
+  m_stats->entries_added.fetch_add(batch.entries, std::memory_order_relaxed);
+  m_stats->items_added.fetch_add(batch.items, std::memory_order_relaxed);
 }
 
 task<void> producer_core::mark_end() {

@@ -10,8 +10,9 @@
 // endpoint is parsed. A URL with a `user:password@` part is refused.
 // to_string() never prints the password; error messages use to_string().
 //
-// Host names are resolved by hiredis with getaddrinfo on the reactor thread,
-// which blocks it: prefer IP literals or unix sockets.
+// A host name is resolved by the connection on the runtime's blocking pool
+// (getaddrinfo blocks), afresh at every connect attempt, and hiredis is given
+// the IP literal: the reactor thread never waits for DNS.
 #pragma once
 
 #include <cstdint>

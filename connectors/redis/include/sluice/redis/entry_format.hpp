@@ -58,6 +58,9 @@ void append_item(std::string& payload, Write&& write) {
 /// Validates `e` against `expected_format`; the error is a human-readable
 /// reason naming what was found (escaped, bounded) and what was expected.
 sluice::result<decoded_entry, std::string> decode_entry(const raw_entry& e, std::string_view expected_format);
+/// The same into `out` (its buffers reused: no allocation per entry on the
+/// hot path); returns the reason, empty when `e` is valid.
+std::string decode_entry(const raw_entry& e, std::string_view expected_format, decoded_entry& out);
 
 /// `text` escaped for a message: printable ASCII kept, the rest \xNN, at most `limit` bytes.
 std::string printable(std::string_view text, std::size_t limit = 80);

@@ -88,8 +88,15 @@ class from_stream_source {
   template <typename IO>
   task<void> read_loop(IO& io, consumer_core& core) {
     const std::string format = m_serializer.format();
-    while (!io.stopped() && !m_options.drain.stop_requested()) {
-      auto entries = co_await core.next();
+    while (!io.stopped()) {
+      std::vector<raw_entry> entries;
+      if (m_options.drain.stop_requested()) {
+        // Draining: no new reads, but a prefetched batch is already ours.
+        entries = co_await core.take_prefetched();
+        if (entries.empty()) break;
+      } else {
+        entries = co_await core.next();
+      }
       if (entries.empty()) {
         if (co_await core.drained()) break;
         continue;
@@ -108,9 +115,9 @@ class from_stream_source {
 
   // Decodes `e` into messages appended to `out`; returns a dead-letter reason instead when it cannot.
   std::string deliver(consumer_core& core, raw_entry& e, const std::string& format, std::vector<message<T>>& out) {
-    auto decoded = decode_entry(e, format);
-    if (!decoded) return decoded.error();
-    if (decoded->end_marker) {
+    auto& decoded = m_decoded;  // reused: one coroutine reads, so one buffer serves every entry
+    if (auto reason = decode_entry(e, format, decoded); !reason.empty()) return reason;
+    if (decoded.end_marker) {
       core.end_marker(e.id);
       return std::string();
     }
@@ -120,11 +127,11 @@ class from_stream_source {
              std::to_string(m_options.max_deliveries) + ") without being acknowledged" +
              (last.empty() ? std::string() : "; last error: " + last);
     }
-    std::vector<T> values;
-    values.reserve(decoded->items.size());
-    for (std::size_t i = 0; i < decoded->items.size(); ++i) {
+    auto& values = m_values;
+    values.clear();
+    for (std::size_t i = 0; i < decoded.items.size(); ++i) {
       try {
-        values.push_back(m_serializer.decode(decoded->items[i]));
+        values.push_back(m_serializer.decode(decoded.items[i]));
       } catch (const std::exception& ex) {
         return "cannot decode item " + std::to_string(i) + " as " + format + ": " + printable(ex.what(), 300);
       }
@@ -141,6 +148,9 @@ class from_stream_source {
   std::string m_consumer;
   S m_serializer;
   from_stream_options m_options;
+  // Scratch for deliver(), reused across entries (only the read loop uses them).
+  decoded_entry m_decoded;
+  std::vector<T> m_values;
 };
 
 }  // namespace detail

@@ -20,6 +20,11 @@ struct from_stream_options {
   std::string name = {};
   /// Entries per XREADGROUP / XAUTOCLAIM (COUNT).
   std::size_t batch = 64;
+  /// After a full batch, send the next XREADGROUP at once (before this batch
+  /// is processed) so the round trip overlaps with the work. Prefetched
+  /// entries are handed back if the source ends before taking them; they are
+  /// not kept alive until delivered (see docs/distributed.md, Pipelining).
+  bool prefetch = true;
   /// Items per chunk sent downstream.
   std::size_t chunk = 128;
   /// One blocking read waits at most this long; stop and drain requests and
@@ -66,6 +71,11 @@ struct to_stream_options {
   std::size_t pack = 1;
   /// Entries per pipelined XADD batch.
   std::size_t batch = 64;
+  /// XADD batches sent before the oldest one's replies are awaited: hides
+  /// the round trip (and the reactor/arena hand-offs) behind the next batch.
+  /// Every batch in flight is answered before the sink waits for more input
+  /// (nothing is held while the input is idle). 1: one batch at a time.
+  std::size_t depth = 4;
   /// Backpressure: the producer waits while the largest (lag + pending) over
   /// the stream's groups (the stream length while it has none) plus the next
   /// batch would exceed this many entries. 0: no limit.

@@ -9,7 +9,11 @@
 // their entry was added) are encoded by the serializer, `.pack` to an entry
 // (entry_format.hpp), and appended with pipelined XADDs of up to `.batch`
 // entries, one batch per received chunk at most, so an item never waits for
-// later ones. Backpressure: with `.capacity`, the sink waits (holding the
+// later ones; up to `.depth` batches are in flight before the oldest one's
+// replies are awaited (items are counted done, and messages acked, when
+// their batch is answered), and every batch is answered before the sink
+// waits for more input, so nothing is held while the input is idle.
+// Backpressure: with `.capacity`, the sink waits (holding the
 // pipeline back, as a full channel does) while the groups' lag + pending
 // would exceed it. When the pipeline ends normally an end marker is
 // appended (`.mark_end`); a cancelled run appends none.
@@ -19,6 +23,7 @@
 // item the serializer cannot encode fails the stage with the item's index.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -75,13 +80,24 @@ class to_stream_sink {
   task<void> run(sluice::detail::stage_io<In, sluice::detail::none>& io) {
     auto core = std::make_shared<producer_core>(io.rt(), m_endpoint, m_stream, m_serializer.format(), m_options);
     co_await core->start();
-    const std::size_t pack = core->options().pack, batch = core->options().batch;
+    const std::size_t pack = core->options().pack, batch = core->options().batch, depth = core->options().depth;
     std::function<bool()> stopped = [&io] { return io.stopped(); };
     std::vector<packed_entry> entries;
-    while (auto in = co_await io.recv()) {
+    std::deque<sent<In>> window;  // batches sent, oldest first
+    for (;;) {
+      auto in = io.try_recv();
+      if (!in) {
+        // Nothing waiting: finish the batches in flight before idling. Held
+        // back, their messages would stay unacknowledged while the sink
+        // waits, and an upstream from_stream waits for exactly those acks
+        // before its stream counts as drained: neither would move again.
+        while (!window.empty()) co_await complete_oldest(*core, window, io);
+        in = co_await io.recv();
+        if (!in) break;
+      }
       auto& items = in->items;
-      std::size_t done = 0;    // items of this chunk appended (and acked, for messages)
-      std::size_t packed = 0;  // items of this chunk inside `entries`
+      std::size_t sent_up_to = 0;  // items of this chunk inside sent batches
+      std::size_t packed = 0;      // items of this chunk inside `entries` or sent
       packed_entry current;
       for (std::size_t i = 0; i < items.size(); ++i) {
         append_item(current.payload, [&](std::string& out) { m_serializer.encode(value_of(items[i]), out); });
@@ -90,19 +106,48 @@ class to_stream_sink {
           packed = i + 1;
         }
         if (!entries.empty() && (entries.size() == batch || i + 1 == items.size())) {
-          if (!co_await core->add(entries, stopped)) {
-            io.drop(items.size() - done);
+          while (window.size() >= depth) co_await complete_oldest(*core, window, io);
+          auto batch_sent = co_await core->send(entries, stopped);
+          if (!batch_sent) {
+            // Stopped while waiting for room: what was sent may or may not
+            // be in the stream; messages not acked are given back.
+            for (auto& w : window) io.drop(w.count);
+            io.drop(items.size() - sent_up_to);
             co_return;
           }
-          io.completed(packed - done);
-          for (; done < packed; ++done) acknowledge(items[done]);
+          sent<In> one{std::move(*batch_sent), packed - sent_up_to, {}};
+          if constexpr (is_message<In>) {
+            one.held.reserve(one.count);
+            for (std::size_t k = sent_up_to; k < packed; ++k) one.held.push_back(std::move(items[k]));
+          }
+          sent_up_to = packed;
+          window.push_back(std::move(one));
         }
       }
     }
+    while (!window.empty()) co_await complete_oldest(*core, window, io);
     if (m_options.mark_end && !io.stopped()) co_await core->mark_end();
   }
 
  private:
+  // A sent batch and what it carries: a count, plus the messages to ack
+  // once it is answered when the items came from another stream.
+  template <typename In>
+  struct sent {
+    batch_in_flight batch;
+    std::size_t count = 0;
+    std::vector<In> held;
+  };
+
+  template <typename In, typename IO>
+  static task<void> complete_oldest(producer_core& core, std::deque<sent<In>>& window, IO& io) {
+    auto& oldest = window.front();
+    co_await core.complete(oldest.batch);
+    io.completed(oldest.count);
+    for (auto& m : oldest.held) acknowledge(m);
+    window.pop_front();
+  }
+
   static const T& value_of(const T& v) { return v; }
   static const T& value_of(const message<T>& m) { return m.value(); }
   static void acknowledge(T&) {}

@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -55,6 +57,10 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   /// marker written, lag = pending = 0, nothing in flight here.
   task<bool> drained();
 
+  /// Entries of a prefetched read not yet returned by next() (empty if
+  /// none): a draining source delivers them like in-flight ones.
+  task<std::vector<raw_entry>> take_prefetched();
+
   /// Waits (up to settle_timeout) for in-flight entries, flushes the acks,
   /// and hands whatever is left back to the group (claimable at once).
   task<void> settle();
@@ -74,6 +80,12 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
     std::string id;
     clock::time_point due;
   };
+  // An XREADGROUP sent: its outcome, and the entries parsed from its reply
+  // on the reactor thread (filled before the outcome is sent).
+  struct pending_read {
+    oneshot_receiver<result<reply>> outcome;
+    std::shared_ptr<std::vector<raw_entry>> entries;
+  };
 
   task<void> maintenance();
   task<std::vector<raw_entry>> read_own_pending();
@@ -85,6 +97,18 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   task<void> refresh_group_info();
   task<void> fill_delivery_counts(std::vector<raw_entry>& entries);
   void flush_acks();
+  // Sends one command of the group protocol and classifies its outcome (see
+  // the .cpp): the reply, or nullopt after a transport failure or a
+  // recreated group. Throws on other server errors and after give_up_after.
+  task<std::optional<reply>> group_command(const connection& conn, const command_args& args, std::string_view verb,
+                                           std::string_view tolerated = {});
+  // The classification half of group_command, for a command already sent.
+  task<std::optional<reply>> group_reply(oneshot_receiver<result<reply>> rx, std::string_view verb,
+                                         std::string_view tolerated = {});
+  // Sends XREADGROUP ... BLOCK ... > on the blocking connection.
+  pending_read send_read() const;
+  // Entries whose redelivery failed go back to the retry queue.
+  void requeue(std::vector<std::string>& ids);
   // Transport error bookkeeping: throws after give_up_after.
   task<void> transport_failed(const error& e);
   void transport_ok() { m_failing_since.reset(); }
@@ -109,11 +133,13 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   clock::time_point m_next_info{};
   std::optional<clock::time_point> m_failing_since;
   bool m_all_ended = false;
+  std::optional<pending_read> m_prefetch;  // next XREADGROUP, sent early
 
   // Shared with resolving threads and the reactor (XACK replies).
   mutable std::mutex m_mutex;
   std::unordered_map<std::string, clock::time_point> m_in_flight;  // id -> delivered or refreshed at
-  std::vector<std::string> m_ack_queue;
+  std::vector<std::string> m_ack_queue;                            // delivered entries taken by the sink
+  std::vector<std::string> m_marker_queue;                         // end markers (acked, not counted in acked)
   bool m_ack_in_flight = false;
   std::deque<retry> m_retries;
   std::map<std::string, std::string> m_failures;  // id -> last reason (bounded)

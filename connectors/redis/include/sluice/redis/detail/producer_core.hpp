@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,17 +25,29 @@ struct packed_entry {
   std::string payload;
 };
 
+/// One XADD batch sent and not yet answered.
+struct batch_in_flight {
+  std::shared_ptr<const formatted_commands> commands;  // kept to resend after a broken connection
+  oneshot_receiver<result<std::vector<reply>>> replies;
+  std::size_t entries = 0;
+  std::uint64_t items = 0;
+};
+
 class producer_core {
  public:
   producer_core(runtime& rt, endpoint ep, std::string stream, std::string format, to_stream_options options);
 
   /// Creates the configured groups; warns once on stderr if max_length is set.
   task<void> start();
-  /// Waits for room (capacity), then appends `entries` with pipelined XADDs.
-  /// A broken connection is retried with the whole batch (an entry may then
-  /// be added twice: at-least-once). Returns false when `stopped()` turned
-  /// true while waiting. Throws on a server error or after give_up_after.
-  task<bool> add(std::vector<packed_entry>& entries, const std::function<bool()>& stopped);
+  /// Waits for room (capacity), then sends `entries` as one pipelined XADD
+  /// batch without waiting for the replies (up to `.depth` batches are in
+  /// flight: the caller awaits them in order with complete()). nullopt when
+  /// `stopped()` turned true while waiting for room. `entries` is emptied.
+  task<std::optional<batch_in_flight>> send(std::vector<packed_entry>& entries, const std::function<bool()>& stopped);
+  /// Waits for a sent batch's replies. A broken connection resends the whole
+  /// batch (an entry may then be added twice, or after a later batch:
+  /// at-least-once). Throws on a server error or after give_up_after.
+  task<void> complete(batch_in_flight& batch);
   /// Appends the end marker and records this producer as finished.
   task<void> mark_end();
 
@@ -55,6 +68,7 @@ class producer_core {
   std::int64_t m_known_unacked = std::numeric_limits<std::int32_t>::max();
   std::int64_t m_added_since_check = 0;
   std::optional<std::chrono::steady_clock::time_point> m_failing_since;
+  std::string m_max_length;  // MAXLEN's argument, formatted once ("" when off)
 };
 
 }  // namespace sluice::redis::detail
