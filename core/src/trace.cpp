@@ -395,48 +395,92 @@ void write_payload_args(json_writer& w, payload_reader& r) {
 
 }  // namespace
 
-// The writer thread's copy of the interned names, each also as a JSON
-// string literal, so a name is escaped once per session, not per event.
+// The JSON text of a hot record's events that depends only on its kind and
+// names, built once per session with json_writer: a "b"/"X" event up to its
+// "tid" value, the matching "e" prefix, and the "args" object with the
+// closing brace. Per event the writer then appends only numbers.
+struct event_template {
+  std::string begin;  // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
+  std::string end;    // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
+  std::string args;   // ,"args":{..}}  (constant args; numeric ones are appended)
+};
+
+// The writer thread's copy of the interned names, and the templates made
+// from them, so a name is escaped once per session, not per event.
 struct trace_recorder::impl::writer_names {
   std::vector<std::string> raw;
-  std::vector<std::string> quoted;
-  std::unordered_map<std::uint64_t, std::string> waits;  // (stage, what) -> "\"<stage>: <what>\""
+  std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
 };
+
+namespace {
+
+void append_number(std::string& out, std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+// {"ph":<phase>,"cat":<category>,"name":<name>,"pid":<pid>,"tid":  (left open for the tid)
+std::string event_prefix(std::string_view phase, std::string_view category, std::string_view name, std::int64_t pid) {
+  std::string text;
+  json_writer w(text);
+  w.begin_object();
+  w.field("ph", phase);
+  w.field("cat", category);
+  w.field("name", name);
+  w.field_num("pid", pid);
+  w.key("tid");
+  return text;
+}
+
+}  // namespace
 
 // Turns one handed-over buffer into JSON events in `out`, writing `out` to
 // the file whenever it passes k_write_chunk. Runs on the writer thread.
 void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& seen, std::uint64_t& next_id,
                                   std::string& out) {
-  auto learn = [&](std::uint32_t id) {
-    if (id < seen.raw.size()) return;
-    std::lock_guard lock(names_mutex);
-    for (std::size_t i = seen.raw.size(); i < names.size(); ++i) {
-      seen.raw.push_back(names[i]);
-      seen.quoted.push_back(json_quote(names[i]));
-    }
-  };
   auto raw_name = [&](std::uint32_t id) -> std::string_view {
-    learn(id);
+    if (id >= seen.raw.size()) {
+      std::lock_guard lock(names_mutex);
+      for (std::size_t i = seen.raw.size(); i < names.size(); ++i) seen.raw.push_back(names[i]);
+    }
     return id < seen.raw.size() ? std::string_view(seen.raw[id]) : std::string_view("(unknown)");
   };
-  auto quoted_name = [&](std::uint32_t id) -> std::string_view {
-    learn(id);
-    return id < seen.quoted.size() ? std::string_view(seen.quoted[id]) : std::string_view("\"(unknown)\"");
-  };
-  auto wait_name = [&](std::uint32_t stage, std::uint32_t what) -> std::string_view {
-    const auto key = (static_cast<std::uint64_t>(stage) << 32) | what;
-    auto it = seen.waits.find(key);
-    if (it == seen.waits.end()) {
+  auto template_for = [&](const record_head& h) -> const event_template& {
+    const auto key = (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) |
+                     (h.detail & 0xFFFFFFFu);
+    auto it = seen.templates.find(key);
+    if (it != seen.templates.end()) return it->second;
+    event_template t;
+    const auto name = raw_name(h.name);
+    std::string args;
+    json_writer a(args);
+    if (h.kind == record_kind::stage_section) {
+      t.begin = event_prefix("X", "stage", name, pid);
+      t.args = ",\"args\":{\"items\":";  // the count follows, then "}}"
+    } else if (h.kind == record_kind::channel_wait) {
+      const auto what = raw_name(h.detail);
       std::string joined;
-      joined.append(raw_name(stage)).append(": ").append(raw_name(what));
-      it = seen.waits.emplace(key, json_quote(joined)).first;
+      joined.append(name).append(": ").append(what);
+      t.begin = event_prefix("b", "channel", joined, pid);
+      t.end = event_prefix("e", "channel", joined, pid);
+      a.begin_object();
+      a.field("stage", name);
+      a.field("wait", what);
+      a.end_object();
+      t.args = ",\"args\":" + args + "}";
+    } else {  // async_item
+      t.begin = event_prefix("b", "item", name, pid);
+      t.end = event_prefix("e", "item", name, pid);
+      t.args = ",\"args\":{\"item\":";  // the index follows, then "}}"
     }
-    return it->second;
+    return seen.templates.emplace(key, std::move(t)).first->second;
   };
   std::uint64_t events = 0;
   std::string_view rest(buffer.data);
   const std::int64_t tid = buffer.track;
   std::string category, name;  // a generic record's, quoted
+  char buf[32];
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
@@ -445,22 +489,51 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     rest.remove_prefix(std::min<std::size_t>(h.payload, rest.size()));
     const auto ts = h.start - origin;
     const auto end = std::max(ts, h.end - origin);
-    char buf[32];
     out += ",\n";
-    json_writer w(out);
     switch (h.kind) {
-      case record_kind::stage_section:
-        begin_event(w, "X", "\"stage\"", quoted_name(h.name), pid, tid, ts);
-        w.key("dur");
-        w.raw(micros(buf, end - ts));
-        w.key("args");
-        w.begin_object();
-        w.field_num("items", h.value);
-        w.end_object();
-        w.end_object();
+      case record_kind::stage_section: {
+        const auto& t = template_for(h);
+        out += t.begin;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, ts);
+        out += ",\"dur\":";
+        out += micros(buf, end - ts);
+        out += t.args;
+        append_number(out, h.value);
+        out += "}}";
         events += 1;
         break;
-      case record_kind::complete:
+      }
+      case record_kind::channel_wait:
+      case record_kind::async_item: {
+        const auto& t = template_for(h);
+        const auto id = next_id++;
+        out += t.begin;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, ts);
+        out += ",\"id\":\"";
+        out += hex_id(buf, id);
+        out += '"';
+        out += t.args;
+        if (h.kind == record_kind::async_item) {
+          append_number(out, h.value);
+          out += "}}";
+        }
+        out += ",\n";
+        out += t.end;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, end);
+        out += ",\"id\":\"";
+        out += hex_id(buf, id);
+        out += "\"}";
+        events += 2;
+        break;
+      }
+      case record_kind::complete: {
+        json_writer w(out);
         category = json_quote(r.text());
         name = json_quote(r.text());
         begin_event(w, "X", category, name, pid, tid, ts);
@@ -470,45 +543,19 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
         w.end_object();
         events += 1;
         break;
-      case record_kind::channel_wait:
-      case record_kind::async_item:
+      }
       case record_kind::async: {
         const auto id = next_id++;
-        std::string_view category_json, name_json;
-        if (h.kind == record_kind::channel_wait) {
-          category_json = "\"channel\"";
-          name_json = wait_name(h.name, h.detail);
-        } else if (h.kind == record_kind::async_item) {
-          category_json = "\"item\"";
-          name_json = quoted_name(h.name);
-        } else {
-          category = json_quote(r.text());
-          name = json_quote(r.text());
-          category_json = category;
-          name_json = name;
-        }
-        begin_event(w, "b", category_json, name_json, pid, tid, ts);
+        category = json_quote(r.text());
+        name = json_quote(r.text());
+        json_writer w(out);
+        begin_event(w, "b", category, name, pid, tid, ts);
         write_async_id(w, id);
-        if (h.kind == record_kind::channel_wait) {
-          w.key("args");
-          w.begin_object();
-          w.key("stage");
-          w.raw(quoted_name(h.name));
-          w.key("wait");
-          w.raw(quoted_name(h.detail));
-          w.end_object();
-        } else if (h.kind == record_kind::async_item) {
-          w.key("args");
-          w.begin_object();
-          w.field_num("item", h.value);
-          w.end_object();
-        } else {
-          write_payload_args(w, r);
-        }
+        write_payload_args(w, r);
         w.end_object();
         out += ",\n";
         json_writer e(out);
-        begin_event(e, "e", category_json, name_json, pid, tid, end);
+        begin_event(e, "e", category, name, pid, tid, end);
         write_async_id(e, id);
         e.end_object();
         events += 2;
