@@ -9,10 +9,18 @@
 // Counters: per-item times, off_vs_compiled_out, on_vs_off and
 // watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
 // min and max over iterations.
-// "on" times the run only; finish_ms is the final flush + fsync + rename.
+// "on" times the run only; finish_ms is the final flush + fsync + rename
+// (with the writer thread, also the formatting of the last buffers), and
+// on_finish_vs_off counts it in: the run plus its finish() against off.
+// On a loaded machine wall time mostly measures the scheduler, so the
+// process's CPU time (every thread: workers, reactor, trace writer) is
+// measured too: cpu_on_vs_off (run only) and cpu_on_finish_vs_off (run
+// plus finish, where the writer formats what is left), with their min
+// and max over iterations.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <time.h>
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -34,6 +42,12 @@ namespace {
 
 using trace_bench::traced_item;
 
+double cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
 struct ratio_range {
   double min = std::numeric_limits<double>::max();
   double max = 0;
@@ -54,19 +68,32 @@ void BM_TraceOverhead(benchmark::State& state) {
       (std::filesystem::temp_directory_path() / ("sluice-trace-bench-" + std::to_string(::getpid()) + ".json"))
           .string();
   double t_out = 0, t_off = 0, t_on = 0, t_dog = 0, t_finish = 0, bytes = 0;
-  ratio_range off_ratio, on_ratio, dog_ratio;
+  ratio_range off_ratio, on_ratio, dog_ratio, finish_ratio, cpu_on_ratio, cpu_finish_ratio;
+  double c_off = 0, c_on = 0, c_finish = 0;
   std::uint64_t sum = 0;
   for (auto _ : state) {
     const double out = trace_bench::run_compiled_out(rt, n, spins, sum);
+    const double cpu0 = cpu_seconds();
     const double off = trace_bench::run_shape(rt, in, spins, sum);
+    const double cpu_off = cpu_seconds() - cpu0;
     const double dog = trace_bench::run_shape(rt, in, spins, sum, true);
     double on = 0;
     {
       sluice::trace_session session(file);
+      const double cpu1 = cpu_seconds();
       on = trace_bench::run_shape(rt, in, spins, sum);
+      const double cpu2 = cpu_seconds();
       auto t0 = std::chrono::steady_clock::now();
       bytes = static_cast<double>(session.finish().bytes);
-      t_finish += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double finish = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cpu3 = cpu_seconds();
+      t_finish += finish;
+      finish_ratio.add((on + finish) / off);
+      c_off += cpu_off;
+      c_on += cpu2 - cpu1;
+      c_finish += cpu3 - cpu1;
+      cpu_on_ratio.add((cpu2 - cpu1) / cpu_off);
+      cpu_finish_ratio.add((cpu3 - cpu1) / cpu_off);
     }
     t_out += out;
     t_off += off;
@@ -92,6 +119,15 @@ void BM_TraceOverhead(benchmark::State& state) {
   state.counters["watchdog_vs_off"] = t_dog / t_off;
   state.counters["watchdog_vs_off_min"] = dog_ratio.min;
   state.counters["watchdog_vs_off_max"] = dog_ratio.max;
+  state.counters["cpu_on_vs_off"] = c_on / c_off;
+  state.counters["cpu_on_vs_off_min"] = cpu_on_ratio.min;
+  state.counters["cpu_on_vs_off_max"] = cpu_on_ratio.max;
+  state.counters["cpu_on_finish_vs_off"] = c_finish / c_off;
+  state.counters["cpu_on_finish_vs_off_min"] = cpu_finish_ratio.min;
+  state.counters["cpu_on_finish_vs_off_max"] = cpu_finish_ratio.max;
+  state.counters["on_finish_vs_off"] = (t_on + t_finish) / t_off;
+  state.counters["on_finish_vs_off_min"] = finish_ratio.min;
+  state.counters["on_finish_vs_off_max"] = finish_ratio.max;
   state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
   state.counters["trace_MB"] = bytes / 1e6;
 }

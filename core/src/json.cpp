@@ -97,10 +97,24 @@ void append_valid_utf8(std::string& out, std::string_view text) {
   }
 }
 
+namespace {
+// True for the ASCII bytes a JSON string holds as they are.
+constexpr bool plain_ascii(std::uint8_t c) noexcept { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text, bool ascii_only) {
   out += '"';
   std::size_t i = 0;
   while (i < text.size()) {
+    // A run of bytes that need no escaping is appended in one go (names,
+    // URLs, keys: usually the whole string).
+    std::size_t run = i;
+    while (run < text.size() && plain_ascii(static_cast<std::uint8_t>(text[run]))) ++run;
+    if (run != i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const auto c = static_cast<std::uint8_t>(text[i]);
     if (c < 0x80) {
       switch (c) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "sluice/core/json.hpp"
 #include "sluice/core/runtime.hpp"
 
 namespace sluice {
@@ -181,26 +182,60 @@ struct metrics_endpoint::state : std::enable_shared_from_this<metrics_endpoint::
   }
 };
 
+namespace {
+
+struct parsed_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string where;  // "127.0.0.1:9464", "[::1]:9464": for error messages
+};
+
+// A numeric IPv4 or IPv6 address ("::1", "[::1]", "::", "0.0.0.0"); no
+// name lookup (a metrics port is bound before anything else runs, and a
+// resolver could block or answer with whatever the network says).
+parsed_address listen_address(const std::string& host, std::uint16_t port) {
+  parsed_address out;
+  std::string text = host;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+  if (text.find(':') == std::string::npos && ::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    out.length = sizeof(sockaddr_in);
+    out.where = text + ":" + std::to_string(port);
+    return out;
+  }
+  if (::inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    out.length = sizeof(sockaddr_in6);
+    out.where = "[" + text + "]:" + std::to_string(port);
+    return out;
+  }
+  throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                          "sluice::metrics_endpoint: not a numeric IPv4 or IPv6 address: " + json_quote(host));
+}
+
+}  // namespace
+
 metrics_endpoint::metrics_endpoint(runtime& rt, metrics_endpoint_options options, std::function<std::string()> render) {
-  const std::string where = options.host + ":" + std::to_string(options.port);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(options.port);
-  if (::inet_pton(AF_INET, options.host.c_str(), &addr.sin_addr) != 1)
-    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "sluice::metrics_endpoint: not an IPv4 address: " + options.host);
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "sluice::metrics_endpoint: socket");
+  const auto addr = listen_address(options.host, options.port);
+  const std::string where = addr.where;
+  const int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "sluice::metrics_endpoint: socket for " + where);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length) != 0 || ::listen(fd, 64) != 0) {
     const int error = errno;
     ::close(fd);
     throw std::system_error(error, std::generic_category(), "sluice::metrics_endpoint: cannot listen on " + where);
   }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  m_port = ntohs(addr.sin_port);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  m_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                             : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
   m_state = std::make_shared<state>(rt.io(), std::move(options), std::move(render));
   m_state->listen_fd = fd;
   std::promise<void> started;

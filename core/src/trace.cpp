@@ -7,11 +7,18 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -27,20 +34,57 @@ namespace {
 
 using clock = trace_recorder::clock;
 
-// A thread's events not yet written, and how to name its track.
+// What a record stands for; the writer turns each into one or two events.
+enum class record_kind : std::uint8_t {
+  stage_section,  // "X" cat "stage", name = stage, args {items: value}
+  channel_wait,   // "b"/"e" cat "channel", name = "<name>: <detail>", args {stage, wait}
+  async_item,     // "b"/"e" cat "item", name = stage, args {item: value}
+  complete,       // "X", category/name/args serialised in the payload
+  async,          // "b"/"e", category/name/args serialised in the payload
+};
+
+// One record as the traced thread appends it: fixed size, no text (the
+// generic kinds carry `payload` bytes of serialised strings after it).
+struct record_head {
+  std::int64_t start;     // steady_clock nanoseconds since its epoch
+  std::int64_t end;       // likewise
+  std::int64_t value;     // items or item index
+  std::uint32_t name;     // interned
+  std::uint32_t detail;   // interned (channel_wait's what)
+  std::uint32_t payload;  // bytes following (complete, async)
+  record_kind kind;
+};
+
+// A thread's records not yet handed to the writer, and how to name its track.
 struct thread_buffer {
   std::mutex mutex;
-  std::string text;           // whole events, each starting with ",\n"
-  std::uint64_t session = 0;  // the session `text` belongs to
-  std::uint64_t pending = 0;  // events in `text`
+  std::string data;           // records (record_head + payload), back to back
+  std::uint64_t session = 0;  // the session `data` belongs to
+  std::uint64_t pending = 0;  // records in `data`
   std::int64_t track = 0;     // the thread id written as "tid"
   std::string name;
   bool dead = false;  // the thread has exited
 };
 
+// A full buffer on its way to the writer.
+struct handed_buffer {
+  std::string data;
+  std::uint64_t session = 0;
+  std::uint64_t records = 0;
+  std::int64_t track = 0;
+};
+
 constexpr std::size_t k_flush_bytes = 256 * 1024;
+constexpr std::size_t k_max_queued = 8;            // full buffers waiting for the writer
+constexpr std::uint32_t k_max_names = 1u << 16;    // interned names per session
+constexpr std::size_t k_max_name_bytes = 4 << 20;  // their total size
+constexpr std::size_t k_write_chunk = 64 * 1024;   // JSON text written in pieces of about this size
 
 thread_local const char* t_thread_name = nullptr;
+
+std::int64_t ticks(clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -48,12 +92,26 @@ struct trace_recorder::impl {
   std::mutex registry_mutex;  // guards `buffers`
   std::vector<std::unique_ptr<thread_buffer>> buffers;
   std::atomic<std::uint64_t> session{0};  // the recording session, 0 while none
-  std::atomic<std::uint64_t> next_async_id{1};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<bool> claimed{false};  // a trace_session exists
   std::uint64_t last_session = 0;    // guarded by registry_mutex
-  clock::time_point origin{};        // written before `session` is published
+  std::int64_t origin = 0;           // ticks; written before `session` is published
   std::int64_t pid = 0;
+
+  // Interned names of the current session (id 0: the table was full).
+  std::mutex names_mutex;
+  std::unordered_map<std::string, std::uint32_t> name_ids;
+  std::vector<std::string> names;
+  std::size_t name_bytes = 0;
+
+  // Full buffers for the writer thread.
+  std::mutex queue_mutex;
+  std::condition_variable queue_ready;  // writer: work or stop
+  std::condition_variable queue_room;   // recorders: room in the queue
+  std::deque<handed_buffer> queue;
+  std::vector<std::string> spare;  // emptied buffers, capacity kept
+  bool stopping = true;            // no writer thread runs
+  std::thread writer;
 
   std::mutex file_mutex;  // guards everything below
   int fd = -1;
@@ -83,20 +141,55 @@ struct trace_recorder::impl {
     written_events += events;
   }
 
-  // Writes `b`'s events (b.mutex held) if they belong to the open file.
-  void flush_locked(thread_buffer& b) {
-    if (b.pending == 0) return;
-    {
-      std::lock_guard lock(file_mutex);
-      if (file_session != 0 && file_session == b.session) {
-        write_locked(b.text, b.pending);
-      } else {
-        dropped.fetch_add(b.pending, std::memory_order_relaxed);
-      }
-    }
-    b.text.clear();
-    b.pending = 0;
+  std::uint32_t intern(std::string_view text) {
+    std::lock_guard lock(names_mutex);
+    if (auto it = name_ids.find(std::string(text)); it != name_ids.end()) return it->second;
+    if (names.size() >= k_max_names || name_bytes + text.size() > k_max_name_bytes) return 0;
+    const auto id = static_cast<std::uint32_t>(names.size());
+    names.emplace_back(text);
+    name_bytes += text.size();
+    name_ids.emplace(std::string(text), id);
+    return id;
   }
+
+  void reset_names() {
+    std::lock_guard lock(names_mutex);
+    name_ids.clear();
+    names.clear();
+    names.emplace_back("(too many names)");
+    name_bytes = 0;
+  }
+
+  // Hands `b`'s records (b.mutex held) to the writer, waiting while the
+  // queue is full. Holding b.mutex meanwhile keeps finish() from closing the
+  // session under a buffer in transit; the writer needs no thread's mutex,
+  // so it always drains.
+  void hand_off_locked(thread_buffer& b) {
+    if (b.pending == 0) return;
+    handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
+    b.pending = 0;
+    std::unique_lock lock(queue_mutex);
+    queue_room.wait(lock, [&] { return queue.size() < k_max_queued || stopping; });
+    if (stopping) {
+      dropped.fetch_add(out.records, std::memory_order_relaxed);
+      out.data.clear();
+      b.data = std::move(out.data);
+      return;
+    }
+    queue.push_back(std::move(out));
+    if (!spare.empty()) {
+      b.data = std::move(spare.back());
+      spare.pop_back();
+    } else {
+      b.data = std::string();
+    }
+    lock.unlock();
+    queue_ready.notify_one();
+  }
+
+  void run_writer();
+  struct writer_names;
+  void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, std::string& out);
 };
 
 namespace {
@@ -123,14 +216,17 @@ std::string name_this_thread(std::int64_t tid) {
 }
 
 // The calling thread's buffer, registered on first use; its owner marks it
-// dead when the thread exits, after writing what it still holds.
+// dead when the thread exits, after handing over what it still holds.
 struct thread_slot {
   thread_buffer* buffer = nullptr;
   ~thread_slot() {
     if (!buffer) return;
     auto& s = recorder_state();
     std::lock_guard lock(buffer->mutex);
-    s.flush_locked(*buffer);
+    // The writer keeps them if their session's file is still open (even
+    // while finish() runs), and counts them as dropped otherwise.
+    s.hand_off_locked(*buffer);
+    buffer->data = std::string();
     buffer->dead = true;
   }
 };
@@ -147,6 +243,94 @@ thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
   }
   t_slot.buffer = raw;
   return *raw;
+}
+
+// A per-thread cache in front of the session's name table: a trace point
+// finds its stage's id with a pointer compare and a short memcmp. The text
+// is kept and compared, so a name whose storage is reused for another name
+// cannot be mistaken for it.
+struct name_cache_entry {
+  std::uint64_t session = 0;
+  const char* data = nullptr;
+  std::string text;
+  std::uint32_t id = 0;
+};
+thread_local std::array<name_cache_entry, 32> t_names;
+
+std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::string_view text) {
+  const auto slot = ((reinterpret_cast<std::uintptr_t>(text.data()) >> 3) ^ text.size()) % t_names.size();
+  auto& e = t_names[slot];
+  if (e.session == session && e.data == text.data() && std::string_view(e.text) == text) return e.id;
+  const auto id = s.intern(text);
+  e.session = session;
+  e.data = text.data();
+  e.text.assign(text);
+  e.id = id;
+  return id;
+}
+
+// Serialisation of the generic records' strings and arguments.
+void put_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+void put_u32(std::string& out, std::uint32_t v) { put_bytes(out, &v, sizeof v); }
+void put_i64(std::string& out, std::int64_t v) { put_bytes(out, &v, sizeof v); }
+void put_text(std::string& out, std::string_view text) {
+  const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(text.size(), UINT32_MAX));
+  put_u32(out, n);
+  out.append(text.data(), n);
+}
+
+struct payload_reader {
+  std::string_view rest;
+  template <typename T>
+  T get() {
+    T v{};
+    std::memcpy(&v, rest.data(), sizeof v);
+    rest.remove_prefix(sizeof v);
+    return v;
+  }
+  std::string_view text() {
+    const auto n = get<std::uint32_t>();
+    auto t = rest.substr(0, n);
+    rest.remove_prefix(n);
+    return t;
+  }
+};
+
+// Appends one record to the calling thread's buffer for the current
+// session: `fill` writes the payload (if any) after the head.
+template <typename Fill>
+void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
+  if (s.session.load(std::memory_order_acquire) == 0) {
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto& b = this_thread_buffer(s);
+  std::lock_guard lock(b.mutex);
+  const auto session = s.session.load(std::memory_order_acquire);
+  if (session == 0) {  // finish() ran meanwhile
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (b.session != session) {  // first event of this thread in this session
+    b.data.clear();
+    b.pending = 0;
+    b.session = session;
+    b.name = name_this_thread(b.track);
+  }
+  if (b.data.capacity() < k_flush_bytes) b.data.reserve(k_flush_bytes + 4096);
+  const auto at = b.data.size();
+  b.data.append(reinterpret_cast<const char*>(&head), sizeof head);
+  try {
+    if (fill(b.data, session)) {
+      head.payload = static_cast<std::uint32_t>(b.data.size() - at - sizeof head);
+      std::memcpy(b.data.data() + at, &head, sizeof head);
+    }
+  } catch (...) {
+    b.data.resize(at);  // no half record
+    throw;
+  }
+  ++b.pending;
+  if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
 }
 
 // "12.345": nanoseconds as microseconds with three decimals (Chrome's unit).
@@ -168,15 +352,67 @@ std::string_view hex_id(char (&buf)[32], std::uint64_t id) {
   return {buf, static_cast<std::size_t>(end - buf)};
 }
 
-struct event_fields {
-  char phase;
-  std::string_view category;
-  std::string_view name;
-  std::int64_t ts_ns;
-  std::int64_t dur_ns = -1;  // "X" only
-  std::uint64_t id = 0;      // "b"/"e" only
-  std::initializer_list<trace_arg> args = {};
+// The fields every event has, written through json_writer; `category`
+// and `name` are JSON string literals already (escaped once per name, see
+// writer_names). The caller adds args (if any) and closes the object.
+void begin_event(json_writer& w, std::string_view phase, std::string_view category_json, std::string_view name_json,
+                 std::int64_t pid, std::int64_t tid, std::int64_t ts_ns) {
+  char buf[32];
+  w.begin_object();
+  w.field("ph", phase);
+  w.key("cat");
+  w.raw(category_json);
+  w.key("name");
+  w.raw(name_json);
+  w.field_num("pid", pid);
+  w.field_num("tid", tid);
+  w.key("ts");
+  w.raw(micros(buf, ts_ns));
+}
+
+void write_async_id(json_writer& w, std::uint64_t id) {
+  char buf[32];
+  w.field("id", hex_id(buf, id));
+}
+
+// Writes the serialised args of a generic record as an "args" object.
+void write_payload_args(json_writer& w, payload_reader& r) {
+  const auto count = r.get<std::uint32_t>();
+  if (count == 0) return;
+  w.key("args");
+  w.begin_object();
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const auto is_number = r.get<std::uint8_t>();
+    const auto key = r.text();
+    if (is_number != 0) {
+      w.field_num(key, r.get<std::int64_t>());
+    } else {
+      w.field(key, r.text());
+    }
+  }
+  w.end_object();
+}
+
+}  // namespace
+
+// The JSON text of a hot record's events that depends only on its kind and
+// names, built once per session with json_writer: a "b"/"X" event up to its
+// "tid" value, the matching "e" prefix, and the "args" object with the
+// closing brace. Per event the writer then appends only numbers.
+struct event_template {
+  std::string begin;  // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
+  std::string end;    // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
+  std::string args;   // ,"args":{..}}  (constant args; numeric ones are appended)
 };
+
+// The writer thread's copy of the interned names, and the templates made
+// from them, so a name is escaped once per session, not per event.
+struct trace_recorder::impl::writer_names {
+  std::vector<std::string> raw;
+  std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
+};
+
+namespace {
 
 void append_number(std::string& out, std::int64_t value) {
   char buf[24];
@@ -184,80 +420,192 @@ void append_number(std::string& out, std::int64_t value) {
   out.append(buf, static_cast<std::size_t>(end - buf));
 }
 
-// One event as a JSON object. The fixed keys are constants written as they
-// are; every string value (names, categories, string arguments: user text)
-// goes through append_json_string, the project's one escaper, so the file is
-// valid UTF-8 JSON whatever the names. Hand-rolled rather than json_writer
-// because this runs once per event on the traced threads (see trace_bench).
-void append_event(std::string& out, std::int64_t pid, std::int64_t tid, const event_fields& e) {
+// {"ph":<phase>,"cat":<category>,"name":<name>,"pid":<pid>,"tid":  (left open for the tid)
+std::string event_prefix(std::string_view phase, std::string_view category, std::string_view name, std::int64_t pid) {
+  std::string text;
+  json_writer w(text);
+  w.begin_object();
+  w.field("ph", phase);
+  w.field("cat", category);
+  w.field("name", name);
+  w.field_num("pid", pid);
+  w.key("tid");
+  return text;
+}
+
+}  // namespace
+
+// Turns one handed-over buffer into JSON events in `out`, writing `out` to
+// the file whenever it passes k_write_chunk. Runs on the writer thread.
+void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& seen, std::uint64_t& next_id,
+                                  std::string& out) {
+  auto raw_name = [&](std::uint32_t id) -> std::string_view {
+    if (id >= seen.raw.size()) {
+      std::lock_guard lock(names_mutex);
+      for (std::size_t i = seen.raw.size(); i < names.size(); ++i) seen.raw.push_back(names[i]);
+    }
+    return id < seen.raw.size() ? std::string_view(seen.raw[id]) : std::string_view("(unknown)");
+  };
+  auto template_for = [&](const record_head& h) -> const event_template& {
+    const auto key = (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) |
+                     (h.detail & 0xFFFFFFFu);
+    auto it = seen.templates.find(key);
+    if (it != seen.templates.end()) return it->second;
+    event_template t;
+    const auto name = raw_name(h.name);
+    std::string args;
+    json_writer a(args);
+    if (h.kind == record_kind::stage_section) {
+      t.begin = event_prefix("X", "stage", name, pid);
+      t.args = ",\"args\":{\"items\":";  // the count follows, then "}}"
+    } else if (h.kind == record_kind::channel_wait) {
+      const auto what = raw_name(h.detail);
+      std::string joined;
+      joined.append(name).append(": ").append(what);
+      t.begin = event_prefix("b", "channel", joined, pid);
+      t.end = event_prefix("e", "channel", joined, pid);
+      a.begin_object();
+      a.field("stage", name);
+      a.field("wait", what);
+      a.end_object();
+      t.args = ",\"args\":" + args + "}";
+    } else {  // async_item
+      t.begin = event_prefix("b", "item", name, pid);
+      t.end = event_prefix("e", "item", name, pid);
+      t.args = ",\"args\":{\"item\":";  // the index follows, then "}}"
+    }
+    return seen.templates.emplace(key, std::move(t)).first->second;
+  };
+  std::uint64_t events = 0;
+  std::string_view rest(buffer.data);
+  const std::int64_t tid = buffer.track;
+  std::string category, name;  // a generic record's, quoted
   char buf[32];
-  out += ",\n{\"ph\":\"";
-  out += e.phase;
-  out += "\",\"cat\":";
-  append_json_string(out, e.category);
-  out += ",\"name\":";
-  append_json_string(out, e.name);
-  out += ",\"pid\":";
-  append_number(out, pid);
-  out += ",\"tid\":";
-  append_number(out, tid);
-  out += ",\"ts\":";
-  out += micros(buf, e.ts_ns);
-  if (e.dur_ns >= 0) {
-    out += ",\"dur\":";
-    out += micros(buf, e.dur_ns);
-  }
-  if (e.id != 0) {
-    out += ",\"id\":\"";
-    out += hex_id(buf, e.id);
-    out += '"';
-  }
-  if (e.args.size() != 0) {
-    out += ",\"args\":{";
-    bool first = true;
-    for (const auto& a : e.args) {
-      if (!first) out += ',';
-      first = false;
-      append_json_string(out, a.key);
-      out += ':';
-      if (a.is_number) {
-        append_number(out, a.number);
-      } else {
-        append_json_string(out, a.text);
+  while (rest.size() >= sizeof(record_head)) {
+    record_head h;
+    std::memcpy(&h, rest.data(), sizeof h);
+    rest.remove_prefix(sizeof h);
+    payload_reader r{rest.substr(0, h.payload)};
+    rest.remove_prefix(std::min<std::size_t>(h.payload, rest.size()));
+    const auto ts = h.start - origin;
+    const auto end = std::max(ts, h.end - origin);
+    out += ",\n";
+    switch (h.kind) {
+      case record_kind::stage_section: {
+        const auto& t = template_for(h);
+        out += t.begin;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, ts);
+        out += ",\"dur\":";
+        out += micros(buf, end - ts);
+        out += t.args;
+        append_number(out, h.value);
+        out += "}}";
+        events += 1;
+        break;
+      }
+      case record_kind::channel_wait:
+      case record_kind::async_item: {
+        const auto& t = template_for(h);
+        const auto id = next_id++;
+        out += t.begin;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, ts);
+        out += ",\"id\":\"";
+        out += hex_id(buf, id);
+        out += '"';
+        out += t.args;
+        if (h.kind == record_kind::async_item) {
+          append_number(out, h.value);
+          out += "}}";
+        }
+        out += ",\n";
+        out += t.end;
+        append_number(out, tid);
+        out += ",\"ts\":";
+        out += micros(buf, end);
+        out += ",\"id\":\"";
+        out += hex_id(buf, id);
+        out += "\"}";
+        events += 2;
+        break;
+      }
+      case record_kind::complete: {
+        json_writer w(out);
+        category = json_quote(r.text());
+        name = json_quote(r.text());
+        begin_event(w, "X", category, name, pid, tid, ts);
+        w.key("dur");
+        w.raw(micros(buf, end - ts));
+        write_payload_args(w, r);
+        w.end_object();
+        events += 1;
+        break;
+      }
+      case record_kind::async: {
+        const auto id = next_id++;
+        category = json_quote(r.text());
+        name = json_quote(r.text());
+        json_writer w(out);
+        begin_event(w, "b", category, name, pid, tid, ts);
+        write_async_id(w, id);
+        write_payload_args(w, r);
+        w.end_object();
+        out += ",\n";
+        json_writer e(out);
+        begin_event(e, "e", category, name, pid, tid, end);
+        write_async_id(e, id);
+        e.end_object();
+        events += 2;
+        break;
       }
     }
-    out += '}';
+    if (out.size() >= k_write_chunk) {
+      std::lock_guard lock(file_mutex);
+      write_locked(out, events);
+      out.clear();
+      events = 0;
+    }
   }
-  out += '}';
+  std::lock_guard lock(file_mutex);
+  write_locked(out, events);
+  out.clear();
 }
 
-std::int64_t since_origin(const trace_recorder::impl& s, clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t - s.origin).count();
+void trace_recorder::impl::run_writer() {
+  writer_names known;         // this thread's copy of `names`
+  std::uint64_t next_id = 1;  // async span ids, unique in the file
+  std::string out;
+  out.reserve(2 * k_write_chunk);
+  for (;;) {
+    handed_buffer item;
+    {
+      std::unique_lock lock(queue_mutex);
+      queue_ready.wait(lock, [&] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping, and everything written
+      item = std::move(queue.front());
+      queue.pop_front();
+    }
+    queue_room.notify_all();
+    bool current = false;
+    {
+      std::lock_guard lock(file_mutex);
+      current = file_session != 0 && file_session == item.session;
+    }
+    if (current) {
+      format(item, known, next_id, out);
+    } else {
+      dropped.fetch_add(item.records, std::memory_order_relaxed);
+    }
+    item.data.clear();
+    std::lock_guard lock(queue_mutex);
+    if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+  }
 }
 
-// Runs `write(text, track)` on the calling thread's buffer for the current session.
-template <typename Write>
-void record(trace_recorder::impl& s, Write&& write) {
-  if (s.session.load(std::memory_order_acquire) == 0) {
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  auto& b = this_thread_buffer(s);
-  std::lock_guard lock(b.mutex);
-  const auto session = s.session.load(std::memory_order_acquire);
-  if (session == 0) {  // finish() ran meanwhile
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  if (b.session != session) {  // first event of this thread in this session
-    b.text.clear();
-    b.pending = 0;
-    b.session = session;
-    b.name = name_this_thread(b.track);
-  }
-  b.pending += write(b.text, b.track);
-  if (b.text.size() >= k_flush_bytes) s.flush_locked(b);
-}
+namespace {
 
 [[noreturn]] void throw_errno(int error, const std::string& what) {
   throw std::system_error(error, std::generic_category(), what);
@@ -269,25 +617,85 @@ void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
 
 void trace_recorder::complete(std::string_view category, std::string_view name, clock::time_point start,
                               clock::time_point end, std::initializer_list<trace_arg> args) {
-  auto& s = *m_impl;
-  record(s, [&](std::string& out, std::int64_t tid) -> std::uint64_t {
-    const auto ts = since_origin(s, start);
-    const auto dur = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
-    append_event(out, s.pid, tid, {'X', category, name, ts, std::max<std::int64_t>(0, dur), 0, args});
-    return 1;
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, [&](std::string& out, std::uint64_t) {
+    put_text(out, category);
+    put_text(out, name);
+    put_u32(out, static_cast<std::uint32_t>(args.size()));
+    for (const auto& a : args) {
+      out += static_cast<char>(a.is_number ? 1 : 0);
+      put_text(out, a.key);
+      if (a.is_number) {
+        put_i64(out, a.number);
+      } else {
+        put_text(out, a.text);
+      }
+    }
+    return true;
   });
 }
 
 void trace_recorder::async_span(std::string_view category, std::string_view name, clock::time_point start,
                                 clock::time_point end, std::initializer_list<trace_arg> args) {
-  auto& s = *m_impl;
-  const auto id = s.next_async_id.fetch_add(1, std::memory_order_relaxed);
-  record(s, [&](std::string& out, std::int64_t tid) -> std::uint64_t {
-    const auto ts = since_origin(s, start);
-    append_event(out, s.pid, tid, {'b', category, name, ts, -1, id, args});
-    append_event(out, s.pid, tid, {'e', category, name, std::max(ts, since_origin(s, end)), -1, id, {}});
-    return 2;
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, [&](std::string& out, std::uint64_t) {
+    put_text(out, category);
+    put_text(out, name);
+    put_u32(out, static_cast<std::uint32_t>(args.size()));
+    for (const auto& a : args) {
+      out += static_cast<char>(a.is_number ? 1 : 0);
+      put_text(out, a.key);
+      if (a.is_number) {
+        put_i64(out, a.number);
+      } else {
+        put_text(out, a.text);
+      }
+    }
+    return true;
   });
+}
+
+void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
+                                   std::int64_t items) noexcept {
+  try {
+    auto& s = *m_impl;
+    record(s, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section},
+           [&](std::string& out, std::uint64_t session) {
+             const auto id = name_id(s, session, stage);
+             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
+             return false;
+           });
+  } catch (...) {
+    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);  // out of memory: the span is lost
+  }
+}
+
+void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
+                                  clock::time_point end) noexcept {
+  try {
+    auto& s = *m_impl;
+    record(s, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::channel_wait},
+           [&](std::string& out, std::uint64_t session) {
+             const std::uint32_t ids[2] = {name_id(s, session, stage), name_id(s, session, what)};
+             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), ids, sizeof ids);
+             return false;
+           });
+  } catch (...) {
+    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
+                                std::int64_t index) noexcept {
+  try {
+    auto& s = *m_impl;
+    record(s, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item},
+           [&](std::string& out, std::uint64_t session) {
+             const auto id = name_id(s, session, stage);
+             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
+             return false;
+           });
+  } catch (...) {
+    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace detail
@@ -315,6 +723,7 @@ trace_session::trace_session(std::string path, claimed) : m_path(std::move(path)
     s.claimed.store(false);
     detail::throw_errno(error, "sluice::trace_session: cannot create " + temp);
   }
+  s.reset_names();
   std::lock_guard registry(s.registry_mutex);
   // Buffers of threads that exited since the last session are no longer needed.
   std::erase_if(s.buffers, [](const auto& b) {
@@ -322,7 +731,7 @@ trace_session::trace_session(std::string path, claimed) : m_path(std::move(path)
     return b->dead;
   });
   const auto session = ++s.last_session;
-  s.origin = detail::trace_recorder::clock::now();
+  s.origin = detail::ticks(detail::trace_recorder::clock::now());
   s.pid = static_cast<std::int64_t>(::getpid());
   s.dropped.store(0, std::memory_order_relaxed);
   {
@@ -347,6 +756,25 @@ trace_session::trace_session(std::string path, claimed) : m_path(std::move(path)
     w.end_object();
     s.write_locked(head, 1);
   }
+  {
+    std::lock_guard lock(s.queue_mutex);
+    s.stopping = false;
+  }
+  try {
+    s.writer = std::thread([&s] { s.run_writer(); });  // sees everything above (thread start synchronises)
+  } catch (...) {
+    {
+      std::lock_guard lock(s.queue_mutex);
+      s.stopping = true;
+    }
+    std::lock_guard lock(s.file_mutex);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    s.fd = -1;
+    s.file_session = 0;
+    s.claimed.store(false);
+    throw;
+  }
   s.session.store(session, std::memory_order_release);
   detail::g_active_trace.store(&detail::recorder(), std::memory_order_release);
 }
@@ -366,48 +794,66 @@ trace_summary trace_session::finish() {
   detail::g_active_trace.store(nullptr, std::memory_order_release);
   const auto session = s.session.exchange(0, std::memory_order_acq_rel);
 
-  // Every thread's remaining events, then one thread_name per track.
+  // Every thread's remaining records go to the writer, which then stops;
+  // then one thread_name per track.
   std::string names;
-  {
-    std::lock_guard registry(s.registry_mutex);
-    std::uint64_t name_events = 0;
-    for (auto& b : s.buffers) {
-      std::lock_guard lock(b->mutex);
-      if (b->session != session) continue;
-      s.flush_locked(*b);
-      detail::append_event(names, s.pid, b->track,
-                           {'M', "__metadata", "thread_name", 0, -1, 0, {trace_arg::str("name", b->name)}});
-      ++name_events;
-    }
-    std::erase_if(s.buffers, [](const auto& b) {
-      std::lock_guard lock(b->mutex);
-      return b->dead;
-    });
-    std::lock_guard lock(s.file_mutex);
-    s.write_locked(names, name_events);
-    std::string tail = "\n],\"displayTimeUnit\":\"ms\",\"otherData\":";
-    json_writer w(tail);
+  std::lock_guard registry(s.registry_mutex);
+  std::uint64_t name_events = 0;
+  for (auto& b : s.buffers) {
+    std::lock_guard lock(b->mutex);
+    if (b->session != session) continue;
+    s.hand_off_locked(*b);
+    names += ",\n";
+    json_writer w(names);
+    detail::begin_event(w, "M", "\"__metadata\"", "\"thread_name\"", s.pid, b->track, 0);
+    w.key("args");
     w.begin_object();
-    w.field("writer", "sluice");
-    w.field_num("dropped_events", static_cast<std::int64_t>(s.dropped.load(std::memory_order_relaxed)));
+    w.field("name", b->name);
     w.end_object();
-    tail += "}\n";
-    s.write_locked(tail, 0);
-    m_summary.events = s.written_events;
-    m_summary.dropped_events = s.dropped.load(std::memory_order_relaxed);
-    m_summary.bytes = s.written_bytes;
-    int error = s.write_error;
-    if (error == 0 && ::fsync(s.fd) != 0) error = errno;
-    if (::close(s.fd) != 0 && error == 0) error = errno;
-    s.fd = -1;
-    s.file_session = 0;
-    if (error == 0 && ::rename(s.temp_path.c_str(), m_path.c_str()) != 0) error = errno;
-    const std::string temp = s.temp_path;
-    s.claimed.store(false);
-    if (error != 0) {
-      ::unlink(temp.c_str());
-      detail::throw_errno(error, "sluice::trace_session: cannot write " + m_path);
-    }
+    w.end_object();
+    ++name_events;
+  }
+  std::erase_if(s.buffers, [](const auto& b) {
+    std::lock_guard lock(b->mutex);
+    return b->dead;
+  });
+  {
+    std::lock_guard lock(s.queue_mutex);
+    s.stopping = true;
+  }
+  s.queue_ready.notify_all();
+  s.queue_room.notify_all();
+  if (s.writer.joinable()) s.writer.join();
+  {
+    std::lock_guard lock(s.queue_mutex);
+    s.spare.clear();
+    s.spare.shrink_to_fit();
+  }
+
+  std::lock_guard lock(s.file_mutex);
+  s.write_locked(names, name_events);
+  std::string tail = "\n],\"displayTimeUnit\":\"ms\",\"otherData\":";
+  json_writer w(tail);
+  w.begin_object();
+  w.field("writer", "sluice");
+  w.field_num("dropped_events", static_cast<std::int64_t>(s.dropped.load(std::memory_order_relaxed)));
+  w.end_object();
+  tail += "}\n";
+  s.write_locked(tail, 0);
+  m_summary.events = s.written_events;
+  m_summary.dropped_events = s.dropped.load(std::memory_order_relaxed);
+  m_summary.bytes = s.written_bytes;
+  int error = s.write_error;
+  if (error == 0 && ::fsync(s.fd) != 0) error = errno;
+  if (::close(s.fd) != 0 && error == 0) error = errno;
+  s.fd = -1;
+  s.file_session = 0;
+  if (error == 0 && ::rename(s.temp_path.c_str(), m_path.c_str()) != 0) error = errno;
+  const std::string temp = s.temp_path;
+  s.claimed.store(false);
+  if (error != 0) {
+    ::unlink(temp.c_str());
+    detail::throw_errno(error, "sluice::trace_session: cannot write " + m_path);
   }
   return m_summary;
 }

@@ -41,8 +41,10 @@ std::string_view to_string(wait_kind kind) noexcept {
 }
 
 std::uint64_t wait_note::add(wait_kind kind, std::string_view what,
-                             std::optional<std::chrono::steady_clock::time_point> until) {
-  wait_entry entry{kind, std::string(what), std::chrono::steady_clock::now(), until};
+                             std::optional<std::chrono::steady_clock::time_point> until, const wait_owner* owner) {
+  wait_entry entry{kind, std::string(what), std::chrono::steady_clock::now(), until, std::nullopt};
+  if (owner)
+    entry.item = wait_item{owner->group, owner->stage, std::string(owner->stage_name), owner->item, owner->since};
   auto& b = board();
   std::lock_guard lock(b.mutex);
   const auto id = b.next_id++;

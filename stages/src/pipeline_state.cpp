@@ -109,6 +109,7 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
                                            std::max<std::uint32_t>(1, s.busy_share.load(std::memory_order_relaxed)));
     r.bytes = s.bytes.load(std::memory_order_relaxed);
     r.latency = s.latency.summary();
+    r.item_latency = s.item_latency.summary();
     r.queue_capacity = m_stages[i].capacity;
     r.peak_queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.peak.load()));
     if (auto n = s.input.samples.load(std::memory_order_relaxed)) {

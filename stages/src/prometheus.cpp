@@ -156,6 +156,22 @@ std::string pipeline_report::to_prometheus(std::string_view prefix) const {
     if (stages[i].latency.count == 0) continue;
     e.sample("stage_latency_max_seconds", &stages[i], i, number(seconds(stages[i].latency.max)));
   }
+  e.family("stage_item_latency_seconds", "summary",
+           "Latency of each item of an async stage, end to end: retries and backoff included.");
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& l = stages[i].item_latency;
+    if (l.count == 0) continue;
+    e.sample("stage_item_latency_seconds", &stages[i], i, number(seconds(l.p50)), "0.5");
+    e.sample("stage_item_latency_seconds", &stages[i], i, number(seconds(l.p90)), "0.9");
+    e.sample("stage_item_latency_seconds", &stages[i], i, number(seconds(l.p99)), "0.99");
+    e.sample("stage_item_latency_seconds_sum", &stages[i], i, number(seconds(l.sum)));
+    e.sample("stage_item_latency_seconds_count", &stages[i], i, std::to_string(l.count));
+  }
+  e.family("stage_item_latency_max_seconds", "gauge", "Longest item of an async stage, end to end.");
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].item_latency.count == 0) continue;
+    e.sample("stage_item_latency_max_seconds", &stages[i], i, number(seconds(stages[i].item_latency.max)));
+  }
   return out;
 }
 

@@ -103,6 +103,12 @@ std::string pipeline_report::describe() const {
     if (l.count == 0) continue;
     out += format("  latency of #%zu %s: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms over %llu calls\n", i,
                   stages[i].name.c_str(), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max), ull(l.count));
+    const auto& e = stages[i].item_latency;
+    if (e.count == 0) continue;
+    out += format(
+        "  item latency of #%zu %s (retries included): p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms "
+        "over %llu items\n",
+        i, stages[i].name.c_str(), ms(e.p50), ms(e.p90), ms(e.p99), ms(e.max), ull(e.count));
   }
   if (!progress_error.empty()) out += "  progress: " + progress_error + "\n";
   return out;

@@ -82,22 +82,70 @@ void describe_edges(std::string& out, pipeline_state& state) {
   }
 }
 
-void describe_waits(std::string& out, clock::time_point now) {
+std::string wait_text(const wait_entry& w, clock::time_point now) {
+  std::string out = std::string(to_string(w.kind)) + " " + json_quote(w.what) + " for " + seconds_text(now - w.since);
+  if (w.until) out += ", ends in " + seconds_text(*w.until - now);
+  return out;
+}
+
+// The in-flight async items of this run that await something labelled,
+// each with its waits, then the waits tied to no item of this run (other
+// runs, code outside any stage, notes made without an owner).
+void describe_waits(std::string& out, pipeline_state& state, clock::time_point now) {
   const auto waits = current_waits();
-  if (waits.empty()) {
-    out += "awaited (HTTP, timers, rate limits, labelled awaitables): nothing recorded\n";
+  constexpr std::size_t k_max_listed = 32;
+  using item_key = std::pair<std::size_t, std::uint64_t>;  // (stage, item)
+  std::map<item_key, std::vector<const wait_entry*>> by_item;
+  std::vector<const wait_entry*> rest;
+  for (const auto& w : waits) {
+    if (w.item && w.item->group == &state) {
+      by_item[{w.item->stage, w.item->item}].push_back(&w);
+    } else {
+      rest.push_back(&w);
+    }
+  }
+  // Async stages with items in flight, and how many of those have a labelled wait.
+  std::map<std::size_t, std::int64_t> listed;
+  for (const auto& [key, list] : by_item) ++listed[key.first];
+  std::vector<std::size_t> busy_stages;
+  for (std::size_t i = 0; i < state.size(); ++i)
+    if (state.stats(i).activity.in_flight.load(std::memory_order_relaxed) > 0 || listed.contains(i))
+      busy_stages.push_back(i);
+  if (!busy_stages.empty()) {
+    out += "async items in flight (what each awaits):\n";
+    std::size_t shown = 0;
+    for (const auto& [key, list] : by_item) {
+      if (shown++ == k_max_listed) {
+        out += "  ... and " + std::to_string(by_item.size() - k_max_listed) + " more items\n";
+        break;
+      }
+      const auto& item = *list.front()->item;
+      out += "  " + stage_label(state, key.first) + " item " + std::to_string(key.second) + ", started " +
+             seconds_text(now - item.since) + " ago:";
+      if (list.size() == 1) {
+        out += " " + wait_text(*list.front(), now) + "\n";
+      } else {
+        out += '\n';
+        for (const auto* w : list) out += "    " + wait_text(*w, now) + "\n";
+      }
+    }
+    for (const std::size_t i : busy_stages) {
+      const auto flying = state.stats(i).activity.in_flight.load(std::memory_order_relaxed);
+      const auto unlabelled = flying - listed[i];
+      if (unlabelled > 0)
+        out += "  " + stage_label(state, i) + ": " + count_text(unlabelled, unlabelled == 1 ? "item" : "items") +
+               " with no labelled wait (running, or awaiting an unlabelled awaitable)\n";
+    }
+  }
+  if (rest.empty()) {
+    if (busy_stages.empty()) out += "awaited (HTTP, timers, rate limits, labelled awaitables): nothing recorded\n";
     return;
   }
-  out += "awaited (HTTP, timers, rate limits, labelled awaitables; whole process):\n";
-  constexpr std::size_t k_max_listed = 32;
-  for (std::size_t i = 0; i < waits.size() && i < k_max_listed; ++i) {
-    const auto& w = waits[i];
-    out += "  " + std::string(to_string(w.kind)) + " " + json_quote(w.what) + " for " + seconds_text(now - w.since);
-    if (w.until) out += ", ends in " + seconds_text(*w.until - now);
-    out += '\n';
-  }
-  if (waits.size() > k_max_listed)
-    out += "  ... and " + std::to_string(waits.size() - k_max_listed) + " more (oldest listed first)\n";
+  out += busy_stages.empty() ? "awaited (HTTP, timers, rate limits, labelled awaitables; whole process):\n"
+                             : "other waits (not tied to an item of this run; whole process):\n";
+  for (std::size_t i = 0; i < rest.size() && i < k_max_listed; ++i) out += "  " + wait_text(*rest[i], now) + "\n";
+  if (rest.size() > k_max_listed)
+    out += "  ... and " + std::to_string(rest.size() - k_max_listed) + " more (oldest listed first)\n";
 }
 
 std::string thread_label(const worker_view& w) {
@@ -155,7 +203,7 @@ std::string describe_run(pipeline_state& state, clock::time_point started,
     if (w.run == &state && w.runtime == &state.rt()) running[w.stage].push_back(thread_label(w));
   describe_stages(out, state, running);
   describe_edges(out, state);
-  describe_waits(out, now);
+  describe_waits(out, state, now);
   describe_threads(out, state, workers);
   return out;
 }

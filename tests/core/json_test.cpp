@@ -75,3 +75,25 @@ TEST(Json, WriterInsertsCommasAndEscapesKeysAndValues) {
   w.end_object();
   EXPECT_EQ(line, "{\"k\\\"\":\"v\\n\",\"list\":[-1,true,null]}");
 }
+
+TEST(Json, RunsOfPlainAsciiBetweenEscapesAreKeptInOrder) {
+  // The escaper copies runs of plain ASCII in one go: every boundary between
+  // a run and an escape, a multi-byte character or an invalid byte must
+  // come out exactly as byte-by-byte escaping would write it.
+  EXPECT_EQ(sluice::json_quote(""), "\"\"");
+  EXPECT_EQ(sluice::json_quote("plain text, ~ and DEL\x7f"), "\"plain text, ~ and DEL\x7f\"");
+  EXPECT_EQ(sluice::json_quote("\"lead"), "\"\\\"lead\"");
+  EXPECT_EQ(sluice::json_quote("trail\\"), "\"trail\\\\\"");
+  EXPECT_EQ(sluice::json_quote("a\nb\x01"
+                               "c\xC3\xA9"
+                               "d\xFF"
+                               "e"),
+            "\"a\\nb\\u0001c\xC3\xA9"
+            "d" +
+                fffd + "e\"");
+  const std::string long_run(1000, 'x');
+  EXPECT_EQ(sluice::json_quote(long_run + "\t" + long_run), "\"" + long_run + "\\t" + long_run + "\"");
+  std::string ascii;
+  sluice::append_json_string(ascii, "caf\xC3\xA9 ok", /*ascii_only=*/true);
+  EXPECT_EQ(ascii, "\"caf\\u00e9 ok\"");
+}

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -316,6 +317,32 @@ TEST(RepoFetcherHardening, SigintStopsTheRunKeepsFinishedRowsAndMarksTheRestCanc
   EXPECT_EQ(p.wait(60s), rf::exit_sigint) << p.stderr_text();
   expect_fast_done_slow_failed(p.stdout_text(), s.srv, "cancelled");
   EXPECT_NE(p.stderr_text().find("cancelled; 1 of 2 repositories finished"), std::string::npos) << p.stderr_text();
+}
+
+TEST(RepoFetcherHardening, SigquitPrintsThePipelineDumpAndTheRunGoesOn) {
+  half_stuck_server s;
+  child_process p({k_binary, "--progress", "--api-url", s.srv.base_url(), "f/fast", "s/slow"}, {});
+  ASSERT_TRUE(p.started());
+  ASSERT_TRUE(p.wait_for_stderr("1/2 repositories", 120s)) << p.stderr_text();
+  p.signal(SIGQUIT);
+  // The dump names the stage, the in-flight item (the slow repository, item
+  // 1) and the request it awaits; its last section is the thread list.
+  ASSERT_TRUE(p.wait_for_stderr("threads of this runtime", 60s)) << p.stderr_text();
+  const std::string err = p.stderr_text();
+  SCOPED_TRACE(err);
+  EXPECT_NE(err.find("sluice pipeline dump"), std::string::npos);
+  EXPECT_NE(err.find("#1 \"fetch repository\" (\"async_map\"): in "), std::string::npos);
+  const auto item = err.find("#1 \"fetch repository\" item 1, started ");
+  ASSERT_NE(item, std::string::npos);
+  const auto section_end = std::min(err.find("other waits", item), err.find("threads of this runtime", item));
+  const std::string under_item = err.substr(item, section_end - item);
+  EXPECT_NE(under_item.find("HTTP \"GET 127.0.0.1:"), std::string::npos) << under_item;
+  // The run goes on (the slow repository would hold it for ten minutes)...
+  EXPECT_FALSE(p.wait(2s).has_value()) << "SIGQUIT ended the run";
+  // ...until SIGINT stops it.
+  p.signal(SIGINT);
+  EXPECT_EQ(p.wait(60s), rf::exit_sigint) << p.stderr_text();
+  expect_fast_done_slow_failed(p.stdout_text(), s.srv, "cancelled");
 }
 
 TEST(RepoFetcherHardening, SigtermLeavesThePreviousOutUntouchedUntilTheNewOneIsComplete) {

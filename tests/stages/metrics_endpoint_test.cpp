@@ -61,6 +61,45 @@ std::string request(std::uint16_t port, const std::string& text) {
   return answer.value_or("<no close within the limit>");
 }
 
+// A connected socket to [::1]:port, or -1.
+int connect_to_v6(std::uint16_t port) {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(port);
+  addr.sin6_addr = in6addr_loopback;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when this machine can listen on and connect to [::1] (containers
+// without IPv6 cannot).
+bool has_ipv6_loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string get_v6(std::uint16_t port, const std::string& path) {
+  const int fd = connect_to_v6(port);
+  EXPECT_GE(fd, 0) << "cannot connect to [::1]:" << port;
+  if (fd < 0) return {};
+  const std::string text = "GET " + path + " HTTP/1.1\r\nHost: [::1]\r\n\r\n";
+  EXPECT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
+  auto answer = read_all(fd);
+  ::close(fd);
+  return answer.value_or("<no close within the limit>");
+}
+
 std::string get(std::uint16_t port, const std::string& path) {
   return request(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 }
@@ -135,6 +174,63 @@ TEST(MetricsEndpoint, APortInUseIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(first.port())), std::string::npos) << e.what();
   }
   EXPECT_THROW(sluice::metrics_endpoint(rt, {.host = "localhost\n"}, [] { return std::string(); }), std::system_error);
+}
+
+TEST(MetricsEndpoint, ServesOnIpv6Loopback) {
+  if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  sluice::runtime rt({.threads = 2});
+  for (const char* host : {"::1", "[::1]"}) {
+    sluice::metrics_endpoint endpoint(rt, {.host = host}, [] { return std::string("up 1\n"); });
+    ASSERT_NE(endpoint.port(), 0);
+    const auto ok = get_v6(endpoint.port(), "/metrics");
+    EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << host << ": " << ok;
+    EXPECT_EQ(ok.substr(ok.size() - 9), "\r\n\r\nup 1\n") << host;
+    EXPECT_EQ(get_v6(endpoint.port(), "/other").rfind("HTTP/1.1 404 ", 0), 0u) << host;
+  }
+}
+
+TEST(MetricsEndpoint, TheIpv6WildcardAnswersOnIpv6Loopback) {
+  if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  sluice::runtime rt({.threads = 2});
+  sluice::metrics_endpoint endpoint(rt, {.host = "::"}, [] { return std::string("up 1\n"); });
+  EXPECT_EQ(get_v6(endpoint.port(), "/metrics").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+}
+
+TEST(MetricsEndpoint, AnAddressThatIsNotNumericIsAClearError) {
+  sluice::runtime rt({.threads = 2});
+  for (const char* host : {"localhost", "::1::2", "[::1", "127.0.0.1:80", ""}) {
+    try {
+      sluice::metrics_endpoint endpoint(rt, {.host = host}, [] { return std::string(); });
+      ADD_FAILURE() << "bound \"" << host << "\"";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::invalid_argument) << host;
+      EXPECT_NE(std::string(e.what()).find("not a numeric IPv4 or IPv6 address"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(MetricsEndpoint, ARunServesItsReportOnIpv6Loopback) {
+  if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  sluice::runtime rt({.threads = 2});
+  std::uint16_t port = 0;
+  {
+    sluice::metrics_endpoint probe(rt, {.host = "::1"}, [] { return std::string(); });
+    port = probe.port();
+  }
+  sluice::run_options options;
+  options.metrics_endpoint(port, "::1");
+  std::string during;
+  auto report = sluice::run(rt,
+                            sluice::from(iota(3), {.chunk = 1}) | sluice::for_each(
+                                                                      [&](int x) {
+                                                                        if (x == 0) during = get_v6(port, "/metrics");
+                                                                      },
+                                                                      {.name = "scraped"}),
+                            std::move(options));
+  EXPECT_EQ(report.stages[1].items_out, 3u);
+  EXPECT_NE(during.find("HTTP/1.1 200 OK"), std::string::npos) << during;
+  EXPECT_NE(during.find("stage=\"scraped\""), std::string::npos) << during;
+  EXPECT_LT(connect_to_v6(port), 0);  // closed with the run
 }
 
 TEST(MetricsEndpoint, ARunServesItsLiveReportWhileItGoesOn) {

@@ -79,6 +79,54 @@ TEST(Metrics, AsyncStagesGetALatencyHistogramAndSourcesABusyTime) {
   EXPECT_EQ(report.stages[2].latency.count, 0u);
   EXPECT_GT(report.stages[0].busy_time.count(), 0);
   EXPECT_NE(report.describe().find("latency of #1 async_map"), std::string::npos);
+  // Without retries an item's end-to-end latency is its one call's.
+  const auto& e = report.stages[1].item_latency;
+  EXPECT_EQ(e.count, 200u);
+  EXPECT_GE(e.sum, l.sum);
+  EXPECT_GE(e.max, 20ms);
+  EXPECT_EQ(report.stages[2].item_latency.count, 0u);
+  EXPECT_NE(report.describe().find("item latency of #1 async_map (retries included)"), std::string::npos);
+}
+
+void expect_valid_exposition(const std::string& text);
+
+TEST(Metrics, ItemLatencyCoversEveryAttemptAndTheBackoffBetween) {
+  sluice::runtime rt({.threads = 2});
+  constexpr std::size_t n = 20;
+  constexpr auto base = 5ms;
+  std::mutex mutex;
+  std::map<int, int> attempts;
+  // Every item fails twice, then succeeds: three calls and two backoff sleeps each.
+  auto flaky = [&](int x) -> sluice::task<int> {
+    int k;
+    {
+      std::lock_guard lock(mutex);
+      k = ++attempts[x];
+    }
+    co_await sluice::sleep_for(1ms);
+    if (k <= 2) throw std::runtime_error("not yet");
+    co_return x;
+  };
+  auto policy = sluice::retry({.max_attempts = 3, .base_delay = base, .jitter = 0});
+  std::vector<int> out;
+  auto report =
+      sluice::run(rt, sluice::from(iota(n)) | sluice::async_map(flaky, {.concurrency = 4, .on_error = policy}) |
+                          sluice::to_vector(out));
+  ASSERT_EQ(out.size(), n);
+  const auto& s = report.stages[1];
+  EXPECT_EQ(s.retries, 2 * n);
+  EXPECT_EQ(s.latency.count, 3 * n);   // per call
+  EXPECT_EQ(s.item_latency.count, n);  // per item
+  EXPECT_EQ(s.item_latency.count, s.items_out + s.failed + s.cancelled);
+  // An item spans its three calls and two sleeps of at least `base` each
+  // (a timer never fires early): a deterministic lower bound.
+  EXPECT_GE(s.item_latency.sum, s.latency.sum + std::chrono::nanoseconds(base) * static_cast<std::int64_t>(2 * n));
+  EXPECT_GE(s.item_latency.max, 2 * base + 3ms);
+  EXPECT_TRUE(report.balanced()) << report.describe();
+  const auto text = report.to_prometheus();
+  expect_valid_exposition(text);
+  EXPECT_NE(text.find("# TYPE sluice_stage_item_latency_seconds summary\n"), std::string::npos);
+  EXPECT_NE(text.find("sluice_stage_item_latency_seconds_count{"), std::string::npos);
 }
 
 TEST(Metrics, GeneratorSourceBusyTimeIncludesItsWaits) {
@@ -133,6 +181,7 @@ TEST(Metrics, RetriesFailuresAndCancellationsAddUp) {
   EXPECT_EQ(s.items_out, 770 - elevens);
   EXPECT_EQ(s.latency.count, static_cast<std::uint64_t>(calls.load()));
   EXPECT_EQ(s.latency.count, s.items_in + s.retries);
+  EXPECT_EQ(s.item_latency.count, s.items_in);  // every item finished: out, or failed after its last attempt
   EXPECT_TRUE(report.balanced()) << report.describe();
 }
 

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 #include "trace_check.hpp"
@@ -129,6 +131,102 @@ TEST(Trace, ARunInsideAnActiveSessionRecordsIntoIt) {
   EXPECT_EQ(sum_items(t, "first"), 10u);
   EXPECT_EQ(sum_items(t, "second"), 20u);
   EXPECT_EQ(summary.bytes, t.text.size());
+}
+
+TEST(Trace, ALongRunPassesManyBuffersThroughTheWriterAndLosesNothing) {
+  // One item per chunk: one record per item and stage, megabytes of records,
+  // so threads hand many full buffers to the writer (and wait for it when
+  // eight are queued).
+  temp_dir dir;
+  const auto file = (dir.path / "long.json").string();
+  sluice::runtime rt({.threads = 2});
+  const std::size_t n = 60'000 / sluice_test::scale;
+  std::uint64_t sum = 0;
+  auto p = sluice::from(sluice_test::iota(n), {.name = "one by one", .chunk = 1}) |
+           sluice::map([](int x) { return x + 1; }, {.name = "next", .capacity = 4}) |
+           sluice::for_each([&](int x) { sum += static_cast<std::uint64_t>(x); }, {.name = "add"});
+  sluice::trace_session session(file);
+  sluice::run(rt, std::move(p), {.stall_timeout = 0ms});
+  const auto summary = session.finish();
+  EXPECT_EQ(summary.dropped_events, 0u);
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  EXPECT_EQ(summary.bytes, t.text.size());
+  EXPECT_EQ(sum_items(t, "one by one"), n);
+  EXPECT_EQ(sum_items(t, "next"), n);
+  EXPECT_EQ(sum_items(t, "add"), n);
+  // Every event the summary counts is in the file (metadata included).
+  const auto in_file = t.complete.size() + 2 * t.async.size() + t.thread_names.size() + 1;
+  EXPECT_EQ(summary.events, in_file);
+  sluice_test::expect_spans_nest(t);
+}
+
+TEST(Trace, StageNamesInReusedStorageAreNotConfused) {
+  // Each pipeline's name lives where the previous one's did (same length,
+  // same stack slot): the per-thread name cache must compare the text too.
+  temp_dir dir;
+  const auto file = (dir.path / "names.json").string();
+  sluice::runtime rt({.threads = 2});
+  sluice::trace_session session(file);
+  for (int k = 0; k < 8; ++k) {
+    const std::string name = "stage " + std::to_string(k);
+    std::vector<int> out;
+    sluice::run(
+        rt, sluice::from(sluice_test::iota(static_cast<std::size_t>(k + 1)), {.name = name}) | sluice::to_vector(out));
+  }
+  session.finish();
+  auto t = sluice_test::load_trace(file);
+  for (int k = 0; k < 8; ++k)
+    EXPECT_EQ(sum_items(t, "stage " + std::to_string(k)), static_cast<std::uint64_t>(k + 1)) << k;
+}
+
+TEST(Trace, EventsOfThreadsThatExitedAreWrittenWithTheirArguments) {
+  temp_dir dir;
+  const auto file = (dir.path / "threads.json").string();
+  sluice::trace_session session(file);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread worker([&] {
+    sluice::detail::set_trace_thread_name("my \"worker\"");
+    auto* r = sluice::trace_active();
+    ASSERT_NE(r, nullptr);
+    const auto t1 = std::chrono::steady_clock::now();
+    r->complete("custom", "bad \xff utf-8 \x01", t0, t1,
+                {sluice::trace_arg::str("text", "tab\there"), sluice::trace_arg::num("n", -42)});
+    r->async_span("custom", "a wait", t0, t1, {sluice::trace_arg::str("host", "example.org")});
+    r->stage_section("section", t0, t1, 7);
+    r->channel_wait("section", "waiting for input", t0, t1);
+    r->async_item("section", t0, t1, 3);
+  });
+  worker.join();
+  const auto summary = session.finish();
+  EXPECT_EQ(summary.dropped_events, 0u);
+  auto t = sluice_test::load_trace(file);
+  bool named = false;
+  for (const auto& [tid, name] : t.thread_names) named = named || name == "my \"worker\"";
+  EXPECT_TRUE(named);
+  bool custom = false;
+  for (const auto& s : t.complete) {
+    if (s.category != "custom") continue;
+    custom = true;
+    EXPECT_EQ(s.name, "bad \xEF\xBF\xBD utf-8 \x01");  // invalid UTF-8 became U+FFFD
+    EXPECT_EQ(s.args.at("text"), "tab\there");
+    EXPECT_EQ(s.args.at("n"), "-42");
+  }
+  EXPECT_TRUE(custom);
+  EXPECT_EQ(sum_items(t, "section"), 7u);
+  std::set<std::string> async_names;
+  for (const auto& s : t.async) {
+    async_names.insert(s.category + "/" + s.name);
+    if (s.category == "custom") {
+      EXPECT_EQ(s.args.at("host"), "example.org");
+    } else if (s.category == "channel") {
+      EXPECT_EQ(s.args.at("wait"), "waiting for input");
+    } else if (s.category == "item") {
+      EXPECT_EQ(s.args.at("item"), "3");
+    }
+  }
+  EXPECT_EQ(async_names,
+            (std::set<std::string>{"custom/a wait", "channel/section: waiting for input", "item/section"}));
 }
 
 TEST(Trace, AnUnwritableTraceFileIsAnErrorNamingIt) {

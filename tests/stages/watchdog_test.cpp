@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sluice/sluice.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -136,6 +137,79 @@ TEST(Watchdog, AStalledAsyncStageDumpShowsWhatItsItemsAwait) {
   EXPECT_TRUE(contains(*dump, "timer \"sleep\" for"));
   EXPECT_TRUE(contains(*dump, "ends in"));
   EXPECT_TRUE(contains(*dump, "#2 \"sink\" (\"for_each\"): in 0 out 0; 1 waiting for input (input empty)"));
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->cancelled);
+  sluice_test::expect_chained(*report);
+}
+
+// What comes after `part` in `text`, up to `lines` lines.
+std::string lines_after(const std::string& text, const std::string& part, int lines) {
+  auto at = text.find(part);
+  if (at == std::string::npos) return {};
+  auto end = at;
+  for (int i = 0; i < lines && end != std::string::npos; ++i) end = text.find('\n', end + 1);
+  return text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+TEST(Watchdog, TheDumpListsEachInFlightItemWithWhatItAwaits) {
+  sluice::runtime rt({.threads = 2});
+  dump_catcher catcher;
+  std::stop_source stop;
+  auto [tx, rx] = sluice::oneshot<int>();
+  std::optional<sluice::oneshot_receiver<int>> pending(std::move(rx));
+  // A task the item awaits labels a wait of its own: it works for the same item.
+  auto ask_billing = [](std::stop_token st) -> sluice::task<void> {
+    auto noted = sluice::note_wait(sluice::wait_kind::user, "reply from \"billing\"");
+    auto note = co_await noted;
+    co_await sluice::sleep_for(1h, st);
+  };
+  auto p = sluice::from(sluice_test::iota(3), {.name = "ids"}) |
+           sluice::async_map(
+               [&](int x, std::stop_token st) -> sluice::task<int> {
+                 if (x == 0) {
+                   co_await sluice::sleep_for(1h, st);
+                 } else if (x == 1) {
+                   auto r = std::move(*pending);
+                   const int v = co_await std::move(r);
+                   co_return v;
+                 } else {
+                   auto asked = ask_billing(st);
+                   co_await std::move(asked);
+                 }
+                 co_return x;
+               },
+               {.name = "per item", .concurrency = 3}) |
+           sluice::for_each([](int) {}, {.name = "sink"});
+  std::optional<sluice::pipeline_report> report;
+  std::thread runner([&] {
+    report =
+        sluice::run(rt, std::move(p), {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink()});
+  });
+  auto dump = catcher.wait_first();
+  stop.request_stop();
+  tx.send(1);  // the oneshot wait is not cancellable: answer it
+  runner.join();
+
+  ASSERT_TRUE(dump) << "no stall dump within the deadline";
+  std::cout << *dump;  // for the record (docs/observability.md quotes one)
+  SCOPED_TRACE(*dump);
+  EXPECT_TRUE(contains(*dump, "async items in flight (what each awaits):\n"));
+  const auto item0 = line_with(*dump, "#1 \"per item\" item 0, started ");
+  EXPECT_TRUE(contains(item0, ": timer \"sleep\" for ")) << item0;
+  EXPECT_TRUE(contains(item0, ", ends in ")) << item0;
+  const auto item1 = line_with(*dump, "#1 \"per item\" item 1, started ");
+  EXPECT_TRUE(contains(item1, ": oneshot \"")) << item1;
+  // Item 2 awaits two labelled things at once: one line each, under it.
+  const auto item2 = lines_after(*dump, "#1 \"per item\" item 2, started ", 3);
+  EXPECT_TRUE(contains(item2, "\n    awaitable \"reply from \\\"billing\\\"\" for ")) << item2;
+  EXPECT_TRUE(contains(item2, "\n    timer \"sleep\" for ")) << item2;
+  // Only run()'s own wait is left over: every wait of an item is under it.
+  const auto other = dump->find("other waits");
+  const auto other_waits =
+      other == std::string::npos ? std::string() : dump->substr(other, dump->find("threads of", other) - other);
+  EXPECT_FALSE(contains(other_waits, "timer")) << other_waits;
+  EXPECT_FALSE(contains(other_waits, "billing")) << other_waits;
+  EXPECT_FALSE(contains(*dump, "with no labelled wait")) << "every item awaits something labelled";
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->cancelled);
   sluice_test::expect_chained(*report);

@@ -812,8 +812,11 @@ task<result<response>> client::perform(request req, std::stop_token stop) {
   std::optional<wait_note> note;
   if (waits_watched()) {
     const auto url = redact_url(t->req.url);
-    note.emplace(wait_kind::http,
-                 (t->req.method.empty() ? std::string("GET") : t->req.method) + " " + std::string(host_of(url)));
+    const std::string what =
+        (t->req.method.empty() ? std::string("GET") : t->req.method) + " " + std::string(host_of(url));
+    auto noted = note_wait(wait_kind::http, what);  // named: see the g++ 12 note in client.hpp
+    wait_note made = co_await noted;                // attributed to the item this request serves, if any
+    note.emplace(std::move(made));
   }
   // A named awaiter, not a temporary: GCC 12 mishandles the lifetime of
   // non-trivial temporaries inside co_await expressions.

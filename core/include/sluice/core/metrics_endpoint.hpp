@@ -35,8 +35,11 @@ class runtime;
 struct metrics_endpoint_options {
   /// TCP port; 0 picks a free one (see port()).
   std::uint16_t port = 0;
-  /// IPv4 address to bind. Loopback by default: exposing metrics to the
-  /// network is a decision, e.g. "0.0.0.0".
+  /// Numeric address to bind, IPv4 or IPv6 ("::1" or "[::1]"); names are
+  /// not resolved. Loopback by default: exposing metrics to the network is
+  /// a decision, e.g. "0.0.0.0" (every IPv4 address) or "::" (every IPv6
+  /// address, and IPv4 too where the system's bindv6only is 0, Linux's
+  /// default).
   std::string host = "127.0.0.1";
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = 8192;
@@ -47,7 +50,8 @@ struct metrics_endpoint_options {
 class metrics_endpoint {
  public:
   /// Binds and listens now. Throws std::system_error when the socket cannot
-  /// be bound (port in use, bad address: the message names host and port).
+  /// be bound (port in use, no such address on this machine, an address
+  /// that is not numeric: the message names host and port).
   metrics_endpoint(runtime& rt, metrics_endpoint_options options, std::function<std::string()> render);
   ~metrics_endpoint();
   metrics_endpoint(const metrics_endpoint&) = delete;

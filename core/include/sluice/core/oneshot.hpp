@@ -174,14 +174,16 @@ class [[nodiscard]] oneshot_receiver {
       assert(m_state && "oneshot_receiver consumed twice");
       return m_state->ready_now();
     }
-    bool await_suspend(std::coroutine_handle<> h) noexcept {
+    template <typename P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
       if (waits_watched()) [[unlikely]]
-        note();  // before suspending: once suspended, another thread may resume us
+        note(wait_owner_of(h));  // before suspending: once suspended, another thread may resume us
       return m_state->suspend(h);
     }
-    void note() noexcept {
+    void note(const wait_owner* owner) noexcept {
       try {
-        m_note.emplace(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)");
+        m_note.emplace(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt,
+                       owner);
       } catch (...) {
         // Out of memory: the wait goes unlabelled.
       }

@@ -32,9 +32,10 @@ struct sleep_awaiter {
   std::chrono::steady_clock::time_point m_deadline;
   mutable std::optional<wait_note> m_note{};  // for a stall dump; set before the timer can fire
   bool await_ready() const noexcept { return m_deadline <= std::chrono::steady_clock::now(); }
-  void await_suspend(std::coroutine_handle<> h) const {
+  template <typename P>
+  void await_suspend(std::coroutine_handle<P> h) const {
     runtime& rt = runtime_for_timer();
-    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline);
+    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline, wait_owner_of(h));
     rt.io().add_timer(m_deadline, [rt = &rt, h] { rt->post(h); });
   }
   void await_resume() const noexcept {}
@@ -69,9 +70,10 @@ class cancellable_sleep_awaiter {
     return m_token.stop_requested() || m_deadline <= std::chrono::steady_clock::now();
   }
 
-  bool await_suspend(std::coroutine_handle<> h) {
+  template <typename P>
+  bool await_suspend(std::coroutine_handle<P> h) {
     runtime& rt = runtime_for_timer();
-    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline);
+    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline, wait_owner_of(h));
     m_state = std::make_shared<cancellable_sleep_state>();
     m_state->m_waiter = suspended_coroutine::here(h);
     m_state->m_runtime = &rt;

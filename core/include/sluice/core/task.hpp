@@ -31,6 +31,7 @@ namespace sluice {
 
 template <typename T = void>
 class task;
+struct wait_owner;
 
 namespace detail {
 
@@ -62,6 +63,13 @@ class task_promise_base {
  public:
   std::suspend_always initial_suspend() const noexcept { return {}; }
   task_final_awaiter final_suspend() const noexcept { return {}; }
+  /// The in-flight item this coroutine works for, when any (see
+  /// sluice/core/wait_note.hpp): set by the async stage that runs the item,
+  /// inherited by every task it awaits, so a wait labelled anywhere down the
+  /// chain names its item in a stall dump.
+  [[nodiscard]] const wait_owner* owner_of_waits() const noexcept { return m_wait_owner; }
+  void set_owner_of_waits(const wait_owner* owner) noexcept { m_wait_owner = owner; }
+
   /// For drivers that resume the task themselves: `c` runs when it finishes.
   void set_continuation(std::coroutine_handle<> c) noexcept {
     m_continuation = c;
@@ -86,6 +94,7 @@ class task_promise_base {
  protected:
   friend struct task_final_awaiter;
   std::coroutine_handle<> m_continuation;
+  const wait_owner* m_wait_owner = nullptr;
 #ifdef SLUICE_DETAIL_TASK_HANDSHAKE
   std::atomic<bool> m_handed_off{true};
 #endif
@@ -126,6 +135,24 @@ class task_promise<void> final : public task_promise_base {
  private:
   std::exception_ptr m_exception;
 };
+
+// The item the coroutine behind `h` works for: its promise's, when it
+// keeps one (sluice::task, when_all's children), else none.
+template <typename P>
+const wait_owner* owner_of_waits_of(std::coroutine_handle<P> h) noexcept {
+  if constexpr (requires { h.promise().owner_of_waits(); }) {
+    return h.promise().owner_of_waits();
+  } else {
+    return nullptr;
+  }
+}
+
+// A task awaited by another task (or by a when_all child) works for the
+// same item, if any.
+template <typename P>
+void inherit_owner_of_waits(task_promise_base& child, std::coroutine_handle<P> parent) noexcept {
+  if (const auto* owner = owner_of_waits_of(parent)) child.set_owner_of_waits(owner);
+}
 
 }  // namespace detail
 
@@ -177,11 +204,15 @@ class [[nodiscard]] task {
       return m_coro.done();
     }
 #ifdef SLUICE_DETAIL_TASK_HANDSHAKE
-    bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    template <typename P>
+    bool await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+      detail::inherit_owner_of_waits(m_coro.promise(), awaiting);
       return !m_coro.promise().start_and_check_done(m_coro, awaiting);
     }
 #else
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+    template <typename P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+      detail::inherit_owner_of_waits(m_coro.promise(), awaiting);
       m_coro.promise().set_continuation(awaiting);
       return m_coro;
     }

@@ -17,11 +17,23 @@
 //  * async spans ("ph":"b"/"e" pairs with an id) for waits that hold no
 //    thread: channel waits, async items, HTTP requests, rate-limit pauses.
 //
-// Bounded memory: each thread appends to its own buffer, which is written
-// to the file when it passes 256 KiB and when the session finishes, so a
-// long run holds at most that much per thread. Events that could not be
-// written (a write error, or an event racing with finish()) are counted and
-// the count is stored in the file ("otherData": {"dropped_events": N}).
+// How: a trace point appends one fixed-size binary record (timestamps,
+// kind, an interned name id, a count) to its thread's buffer; the session's
+// writer thread formats the records as JSON (through json_writer) and
+// writes them out. Names are interned once per thread and name (a small
+// per-thread cache in front of the session's table), so the traced
+// threads neither format nor escape text. The generic complete() and
+// async_span() (HTTP requests, rate-limit pauses: rare events with string
+// arguments) copy their strings into the record instead.
+//
+// Bounded memory: each thread appends to its own 256 KiB buffer, handed to
+// the writer when full; at most 8 full buffers wait for the writer, beyond
+// that a recording thread waits for it (backpressure, no loss). A long run
+// therefore holds about 256 KiB per recording thread plus at most 4 MiB
+// (the queue, and as many emptied buffers kept for reuse). Events
+// that could not be written (a write error, or an event racing with
+// finish()) are counted and the count is stored in the file
+// ("otherData": {"dropped_events": N}).
 //
 // The file is written to "<path>.tmp-<pid>" and renamed over `path` by
 // finish(), so a reader never sees half a trace. Every string goes through
@@ -68,12 +80,29 @@ class trace_recorder {
 
   /// A complete span on the calling thread's track. `start`..`end` must not
   /// enclose a suspension of the calling coroutine (spans on a track nest).
+  /// Copies its strings: for rare events (see the file comment).
   void complete(std::string_view category, std::string_view name, clock::time_point start, clock::time_point end,
                 std::initializer_list<trace_arg> args = {});
   /// An async span (a "b" and an "e" event with a fresh id): for waits that
-  /// hold no thread. Recorded on the calling thread.
+  /// hold no thread. Recorded on the calling thread. Copies its strings.
   void async_span(std::string_view category, std::string_view name, clock::time_point start, clock::time_point end,
                   std::initializer_list<trace_arg> args = {});
+
+  // The stage library's hot trace points: one fixed-size record each, the
+  // names interned. Never throw (a span that cannot be recorded is counted
+  // as dropped).
+
+  /// A stage's synchronous section ("X", category "stage", named by the
+  /// stage, args {"items": items}).
+  void stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
+                     std::int64_t items) noexcept;
+  /// A coroutine's wait on a channel (async, category "channel", named
+  /// "<stage>: <what>", args {"stage", "wait"}).
+  void channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
+                    clock::time_point end) noexcept;
+  /// An async stage's item from start to end (async, category "item", named
+  /// by the stage, args {"item": index}).
+  void async_item(std::string_view stage, clock::time_point start, clock::time_point end, std::int64_t index) noexcept;
 
   struct impl;
   explicit trace_recorder(impl* state) noexcept : m_impl(state) {}

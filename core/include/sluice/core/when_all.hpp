@@ -55,6 +55,9 @@ class when_all_child {
     when_all_latch* m_latch = nullptr;
     std::optional<result_or_monostate<T>> m_value;
     std::exception_ptr m_error;
+    const wait_owner* m_wait_owner = nullptr;  // the item when_all's awaiter works for (wait_note.hpp)
+
+    [[nodiscard]] const wait_owner* owner_of_waits() const noexcept { return m_wait_owner; }
 
     when_all_child get_return_object() noexcept {
       return when_all_child{std::coroutine_handle<promise_type>::from_promise(*this)};
@@ -86,8 +89,9 @@ class when_all_child {
     if (m_handle) m_handle.destroy();
   }
 
-  void start(when_all_latch& latch) {
+  void start(when_all_latch& latch, const wait_owner* owner) {
     m_handle.promise().m_latch = &latch;
+    m_handle.promise().m_wait_owner = owner;
     m_handle.resume();
   }
   [[nodiscard]] std::exception_ptr error() const noexcept { return m_handle.promise().m_error; }
@@ -107,6 +111,27 @@ when_all_child<T> make_when_all_child(task<T> t) {
   }
 }
 
+// Starts every child (a tuple or a vector of when_all_child), then
+// suspends the awaiter until the last one finishes. The children work for
+// the awaiter's item, if any (wait_note.hpp).
+template <typename Children>
+struct when_all_start {
+  Children& m_children;
+  when_all_latch& m_latch;
+  bool await_ready() const noexcept { return false; }
+  template <typename P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    const wait_owner* owner = owner_of_waits_of(h);
+    if constexpr (requires(Children & c) { c.begin(); }) {
+      for (auto& child : m_children) child.start(m_latch, owner);
+    } else {
+      std::apply([this, owner](auto&... child) { (child.start(m_latch, owner), ...); }, m_children);
+    }
+    return m_latch.suspend(h);
+  }
+  void await_resume() const noexcept {}
+};
+
 }  // namespace detail
 
 /// Awaits all `tasks`; yields a tuple of their results (std::monostate for void).
@@ -114,17 +139,7 @@ template <typename... Ts>
 task<std::tuple<detail::result_or_monostate<Ts>...>> when_all(task<Ts>... tasks) {
   std::tuple<detail::when_all_child<Ts>...> children{detail::make_when_all_child(std::move(tasks))...};
   detail::when_all_latch latch(sizeof...(Ts));
-  struct start_all {
-    decltype(children)& m_children;
-    detail::when_all_latch& m_latch;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      std::apply([this](auto&... child) { (child.start(m_latch), ...); }, m_children);
-      return m_latch.suspend(h);
-    }
-    void await_resume() const noexcept {}
-  };
-  co_await start_all{children, latch};
+  co_await detail::when_all_start<decltype(children)>{children, latch};
   std::exception_ptr first_error;
   std::apply([&](auto&... child) { ((first_error = first_error ? first_error : child.error()), ...); }, children);
   if (first_error) std::rethrow_exception(first_error);
@@ -139,17 +154,7 @@ task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> when_all(std::
   children.reserve(tasks.size());
   for (auto& t : tasks) children.push_back(detail::make_when_all_child(std::move(t)));
   detail::when_all_latch latch(children.size());
-  struct start_all {
-    std::vector<detail::when_all_child<T>>& m_children;
-    detail::when_all_latch& m_latch;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      for (auto& child : m_children) child.start(m_latch);
-      return m_latch.suspend(h);
-    }
-    void await_resume() const noexcept {}
-  };
-  co_await start_all{children, latch};
+  co_await detail::when_all_start<decltype(children)>{children, latch};
   for (auto& child : children)
     if (auto e = child.error()) std::rethrow_exception(e);
   if constexpr (!std::is_void_v<T>) {

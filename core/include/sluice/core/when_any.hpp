@@ -151,18 +151,8 @@ task<std::variant<result_or_monostate<branch_result_t<Bs>>...>> when_any_impl(st
   std::tuple<when_all_child<branch_result_t<Bs>>...> children{
       make_when_any_child<branch_result_t<Bs>>(branches, race.token(), race, Is)...};
   when_all_latch latch(sizeof...(Bs));
-  struct start_all {
-    decltype(children)& m_children;
-    when_all_latch& m_latch;
-    start_all(decltype(children)& c, when_all_latch& l) noexcept : m_children(c), m_latch(l) {}
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-      std::apply([this](auto&... child) { (child.start(m_latch), ...); }, m_children);
-      return m_latch.suspend(h);
-    }
-    void await_resume() const noexcept {}
-  };
-  co_await start_all(children, latch);
+  when_all_start<decltype(children)> start_all{children, latch};  // named: g++ 12 (see task.hpp's users)
+  co_await start_all;
 
   using result_type = std::variant<result_or_monostate<branch_result_t<Bs>>...>;
   std::optional<result_type> out;

@@ -69,6 +69,11 @@ struct stage_report {
   /// Async stages (async_map, async for_each): latency of each call of the
   /// stage's function, retried attempts included; count == 0 for the others.
   latency_summary latency{};
+  /// Async stages: latency of each item end to end, from its first attempt
+  /// to its outcome (a result, a failure after the last attempt, or
+  /// cancellation), retries and backoff sleeps included. count is the
+  /// number of items the stage's calls finished; count == 0 for the others.
+  latency_summary item_latency{};
 
   /// items_in == items_out + dropped + failed + cancelled.
   [[nodiscard]] bool balanced() const noexcept { return items_in == items_out + dropped + failed + cancelled; }

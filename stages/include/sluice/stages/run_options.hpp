@@ -62,8 +62,9 @@ struct run_options {
   /// When no stage makes progress (no item received, sent, dropped,
   /// failed or retried anywhere) for this long, print a picture of the
   /// pipeline: each edge's queue depth and capacity, blocked senders and
-  /// receivers, async items in flight and what is awaited (HTTP requests,
-  /// timers, rate-limit pauses), and what each arena thread is running.
+  /// receivers, each async item in flight with what it awaits (HTTP
+  /// requests, timers, oneshots, rate-limit pauses, labelled awaitables),
+  /// and what each arena thread is running.
   /// Printed once per stall (again after progress resumed and stalled
   /// anew). Zero or negative: off.
   std::chrono::milliseconds stall_timeout{30'000};
@@ -101,10 +102,9 @@ struct run_options {
   /// While the run goes on, answers GET http://host:port/metrics with the
   /// live report in Prometheus text format (pipeline_report::to_prometheus;
   /// counters as in a progress snapshot). Loopback only unless `host` says
-  /// otherwise; the limits of sluice::metrics_endpoint apply. The socket is
-  /// bound before any stage starts (run() throws std::system_error when it
-  /// cannot be) and closed when the run ends. A worker running many
-  /// pipelines, that wants one address for all of them, creates a
+  /// otherwise (a numeric IPv4 or IPv6 address: "::1", "::", "0.0.0.0"); the limits of sluice::metrics_endpoint apply.
+  /// The socket is bound before any stage starts (run() throws std::system_error when it cannot be) and closed when the
+  /// run ends. A worker running many pipelines, that wants one address for all of them, creates a
   /// sluice::metrics_endpoint itself instead.
   run_options& metrics_endpoint(std::uint16_t port, std::string host = "127.0.0.1") {
     metrics = metrics_endpoint_options{.port = port, .host = std::move(host)};

@@ -99,6 +99,9 @@ struct stage_stats {
   // the latency of each finished one (started - finished = in flight).
   std::atomic<std::uint64_t> calls{0};
   latency_histogram latency;
+  // Per async item, end to end: from its first attempt to its outcome,
+  // retries and backoff sleeps included (one record per finished item).
+  latency_histogram item_latency;
 
   static void bump(std::atomic<std::uint64_t>& c, std::size_t n) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void busy(std::chrono::steady_clock::duration d) noexcept {

@@ -90,12 +90,7 @@ class stage_span {
 
  private:
   void record() noexcept {
-    try {
-      m_trace->complete("stage", m_name, m_start, trace_recorder::clock::now(),
-                        {trace_arg::num("items", static_cast<std::int64_t>(m_items))});
-    } catch (...) {
-      // Out of memory while tracing: the span is lost, the run goes on.
-    }
+    m_trace->stage_section(m_name, m_start, trace_recorder::clock::now(), static_cast<std::int64_t>(m_items));
   }
 
   worker_slot& m_slot;
@@ -124,14 +119,8 @@ class channel_wait {
     if (!m_counter) return;
     m_counter->fetch_sub(1, std::memory_order_relaxed);
     m_counter = nullptr;
-    if (m_trace) [[unlikely]] {
-      try {
-        m_trace->async_span("channel", stage + ": " + what, m_start, trace_recorder::clock::now(),
-                            {trace_arg::str("stage", stage), trace_arg::str("wait", what)});
-      } catch (...) {
-        // Out of memory while tracing: the span is lost, the run goes on.
-      }
-    }
+    if (m_trace) [[unlikely]]
+      m_trace->channel_wait(stage, what, m_start, trace_recorder::clock::now());
   }
 
  private:

@@ -25,6 +25,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
@@ -162,7 +163,11 @@ class stage_context {
   /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
   task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
-    async_item_scope<In> in_flight(*this, item_index);
+    async_item_scope<In> in_flight(*this, item_index);  // records the item's end-to-end latency
+    // Every task the item's function awaits works for this item: the waits
+    // it labels are listed under it in a stall dump.
+    own_waits_awaiter own{&in_flight.owner()};
+    co_await own;
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
       if (stopped()) break;
@@ -172,6 +177,7 @@ class stage_context {
         auto work = invoke_keeping(policy, fn, item);
         Out value = co_await std::move(work);
         record_call(std::chrono::steady_clock::now() - started);
+        in_flight.finish();
         co_return std::optional<Out>(std::move(value));
       } catch (...) {
         error = std::current_exception();
@@ -183,6 +189,7 @@ class stage_context {
       if (!co_await sleep_for(*wait, stop_token())) break;
       count_retry();
     }
+    in_flight.finish();
     if (stopped()) {
       drop(1);
       co_return std::nullopt;
@@ -210,35 +217,48 @@ class stage_context {
 
   void count_retry() const noexcept { stage_stats::bump(m_stats->retries, 1); }
 
-  // An async item from start to end: counted in flight, traced as an async span.
+  // An async item from start to end: counted in flight, the owner of the
+  // waits its tasks label (stall dumps), its end-to-end latency recorded (when
+  // it finishes: a frame destroyed at teardown records nothing), traced as
+  // an async span.
   template <typename Tag>
   class async_item_scope {
    public:
     async_item_scope(const stage_context& ctx, std::size_t index) noexcept
-        : m_ctx(ctx), m_index(index), m_trace(SLUICE_TRACE_ACTIVE()) {
+        : m_ctx(ctx),
+          m_index(index),
+          m_trace(SLUICE_TRACE_ACTIVE()),
+          m_start(trace_recorder::clock::now()),
+          m_owner{ctx.m_state, ctx.m_index, ctx.name(), index, m_start} {
       m_ctx.m_stats->activity.in_flight.fetch_add(1, std::memory_order_relaxed);
-      if (m_trace) [[unlikely]]
-        m_start = trace_recorder::clock::now();
     }
     ~async_item_scope() {
       m_ctx.m_stats->activity.in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (m_trace) [[unlikely]] {
-        try {
-          m_trace->async_span("item", m_ctx.name(), m_start, trace_recorder::clock::now(),
-                              {trace_arg::num("item", static_cast<std::int64_t>(m_index))});
-        } catch (...) {
-          // Out of memory while tracing: the span is lost, the run goes on.
-        }
-      }
+      if (!m_finished) return;
+      if (m_trace) [[unlikely]]
+        m_trace->async_item(m_ctx.name(), m_start, m_end, static_cast<std::int64_t>(m_index));
     }
     async_item_scope(const async_item_scope&) = delete;
     async_item_scope& operator=(const async_item_scope&) = delete;
+
+    [[nodiscard]] const wait_owner& owner() const noexcept { return m_owner; }
+
+    /// The item has its outcome: records its latency (before the outcome
+    /// can be seen downstream, so a report never shows an item out without it).
+    void finish() noexcept {
+      m_end = trace_recorder::clock::now();
+      m_finished = true;
+      m_ctx.m_stats->item_latency.record(std::chrono::duration_cast<std::chrono::nanoseconds>(m_end - m_start));
+    }
 
    private:
     const stage_context& m_ctx;
     std::size_t m_index;
     trace_recorder* m_trace;
-    trace_recorder::clock::time_point m_start{};
+    trace_recorder::clock::time_point m_start;
+    trace_recorder::clock::time_point m_end{};
+    bool m_finished = false;
+    wait_owner m_owner;
   };
 
   // One call of an async stage's function: busy time and the latency histogram.
