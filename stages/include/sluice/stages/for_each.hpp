@@ -53,7 +53,14 @@ class for_each_stage : public stage_base<for_each_stage<F>> {
       co_await run_async(io);
     } else {
       while (auto in = co_await io.recv()) {
-        if (!io.for_each_item(*in, [&](In& item, std::size_t index) { return consume(io, item, index); })) co_return;
+        // Counted once per chunk, not per item (an atomic add each): the
+        // chunk's items are in items_in already, so a live snapshot sees
+        // them in flight until then, and the final counts are exact.
+        std::size_t finished = 0;
+        const bool go_on =
+            io.for_each_item(*in, [&](In& item, std::size_t index) { return consume(io, item, index, finished); });
+        io.completed(finished);
+        if (!go_on) co_return;
       }
     }
   }
@@ -61,9 +68,9 @@ class for_each_stage : public stage_base<for_each_stage<F>> {
  private:
   // One item of a synchronous fn; false when fn said "enough".
   template <typename In>
-  bool consume(stage_io<In, none>& io, In& item, std::size_t index) {
+  bool consume(stage_io<In, none>& io, In& item, std::size_t index, std::size_t& finished) {
     auto done = io.call(this->m_options.on_error, m_fn, item, index);
-    if (done) io.completed(1);
+    if (done) ++finished;
     if constexpr (std::is_same_v<stage_call_result_t<F, In>, bool>) return !done || *done;
     return true;
   }

@@ -50,6 +50,11 @@ struct stage_info {
   /// The branch, lane or merge input the stage belongs to ("" on the main
   /// line), e.g. "broadcast branch 1"; named in errors and reports.
   std::string branch = {};
+  /// For a reader whose input is not worth bounding in bytes (a file
+  /// source): the bytes its output may have waiting in the channel it sends
+  /// into (that of the next stage not fused with it), 0 = none. Merged into
+  /// that stage's own capacity_bytes (the smaller wins).
+  std::size_t output_bytes = 0;
 };
 
 /// Resolves stage_info::inputs of stage `i` of `stages`.
@@ -173,6 +178,8 @@ class pipeline_state {
   std::vector<std::vector<std::size_t>> m_consumers;
   std::size_t m_index_base = 0;
   void run_closers();
+  // Applies stage_info::output_bytes of `stage` to the channels it sends into.
+  void bound_output(std::size_t stage, std::size_t bytes, std::vector<std::size_t>& limits) const;
 
   std::stop_source m_stop;
   std::atomic<bool> m_user_cancelled{false};
