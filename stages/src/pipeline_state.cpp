@@ -59,6 +59,7 @@ std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std
 }
 
 void pipeline_state::run_closers() {
+  m_stopped.store(true, std::memory_order_relaxed);  // before any channel closes (see stopped())
   std::vector<std::function<void()>> closers;
   {
     std::lock_guard lock(m_mutex);

@@ -122,8 +122,12 @@ class pipeline_state {
   [[nodiscard]] const stage_info& info(std::size_t stage) const noexcept { return m_stages[stage]; }
   [[nodiscard]] std::size_t size() const noexcept { return m_stages.size(); }
 
-  /// True once cancelled or failed. Cheap (one atomic load): stages poll it per item.
-  [[nodiscard]] bool stopped() const noexcept { return m_stop.stop_requested(); }
+  /// True once cancelled or failed. Cheap (one relaxed load): stages poll it
+  /// per item. Relaxed, unlike the token's stop_requested() (an acquire
+  /// load), so the compiler may keep a user function's state in registers
+  /// across items. Set before any close action runs: a stage that sees a
+  /// channel closed by the stop sees stopped() too.
+  [[nodiscard]] bool stopped() const noexcept { return m_stopped.load(std::memory_order_relaxed); }
   /// The run's token: stopped when the run is cancelled or fails.
   [[nodiscard]] std::stop_token token() const noexcept { return m_stop.get_token(); }
 
@@ -182,6 +186,7 @@ class pipeline_state {
   void bound_output(std::size_t stage, std::size_t bytes, std::vector<std::size_t>& limits) const;
 
   std::stop_source m_stop;
+  std::atomic<bool> m_stopped{false};  // mirrors m_stop for stopped(), set first thing on stop
   std::atomic<bool> m_user_cancelled{false};
   std::mutex m_mutex;  // guards everything below
   bool m_cancelled = false;
