@@ -18,13 +18,31 @@ pipeline_state::pipeline_state(runtime& rt, std::vector<stage_info> stages)
     for (auto from : stage_inputs(m_stages, i))
       if (from < m_stages.size()) m_consumers[from].push_back(i);
   m_bounds.inputs.resize(m_stages.size());
+  std::vector<std::size_t> limits(m_stages.size());
+  for (std::size_t i = 0; i < m_stages.size(); ++i) limits[i] = m_stages[i].capacity_bytes;
+  for (std::size_t i = 0; i < m_stages.size(); ++i)
+    if (m_stages[i].output_bytes) bound_output(i, m_stages[i].output_bytes, limits);
   bool any = false;
   for (std::size_t i = 0; i < m_stages.size(); ++i) {
-    if (m_stages[i].capacity_bytes == 0) continue;
-    m_bounds.inputs[i] = std::make_unique<byte_gate>(m_stages[i].capacity_bytes);
+    if (limits[i] == 0) continue;
+    m_bounds.inputs[i] = std::make_unique<byte_gate>(limits[i]);
     any = true;
   }
   if (any) on_cancel([this] { m_bounds.close(); });
+}
+
+void pipeline_state::bound_output(std::size_t stage, std::size_t bytes, std::vector<std::size_t>& limits) const {
+  // A fused consumer has no channel: the bound moves on to the stage it sends into.
+  std::vector<std::size_t> todo = m_consumers[stage];
+  while (!todo.empty()) {
+    const std::size_t c = todo.back();
+    todo.pop_back();
+    if (m_stages[c].fused) {
+      todo.insert(todo.end(), m_consumers[c].begin(), m_consumers[c].end());
+      continue;
+    }
+    limits[c] = limits[c] ? std::min(limits[c], bytes) : bytes;
+  }
 }
 
 void pipeline_state::limit_in_flight(std::size_t items, std::size_t bytes) {
@@ -41,6 +59,7 @@ std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std
 }
 
 void pipeline_state::run_closers() {
+  m_stopped.store(true, std::memory_order_relaxed);  // before any channel closes (see stopped())
   std::vector<std::function<void()>> closers;
   {
     std::lock_guard lock(m_mutex);

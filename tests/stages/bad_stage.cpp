@@ -43,6 +43,11 @@ int main() {
   auto p = sluice::from(in) |
            sluice::partition([](const std::string& s) { return s.size(); }, 2, sluice::map([](int x) { return x; })) |
            sluice::to_vector(out);
+#elif defined(SLUICE_CASE_PARTITION_NAMED_LANE)
+  // Lanes share one specification: sluice::named does not name them.
+  auto p = sluice::from(in) |
+           sluice::partition([](int x) { return x; }, 2, sluice::named("hot", sluice::map([](int x) { return x; }))) |
+           sluice::to_vector(out);
 #else
   auto p = sluice::from(in) | not_a_stage{} | sluice::map([](int x) { return x * 2; }) | sluice::to_vector(out);
 #endif

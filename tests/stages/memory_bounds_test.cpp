@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "heap_meter.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -22,52 +23,11 @@ namespace {
 using namespace std::chrono_literals;
 using sluice_test::expect_chained;
 
-// Live and peak bytes allocated through counting_allocator.
-struct heap_meter {
-  static inline std::atomic<long> live{0};
-  static inline std::atomic<long> peak{0};
-  static void add(long n) {
-    auto now = live.fetch_add(n) + n;
-    auto seen = peak.load();
-    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
-    }
-  }
-  static void reset() {
-    live = 0;
-    peak = 0;
-  }
-};
+using sluice_test::blob;
+using sluice_test::blob_size;
+using sluice_test::heap_meter;
+using sluice_test::peak_blobs;
 
-// A coarse item, e.g. a block of 4096 lines: `size` bytes on the heap,
-// counted by heap_meter while they are allocated. Not filled: making one
-// must be cheap even in unoptimised and sanitizer builds.
-class blob {
- public:
-  explicit blob(std::size_t size) : m_data(new char[size]), m_size(size) { heap_meter::add(static_cast<long>(size)); }
-  blob(blob&& other) noexcept : m_data(std::move(other.m_data)), m_size(std::exchange(other.m_size, 0)) {}
-  blob& operator=(blob&& other) noexcept {
-    release();
-    m_data = std::move(other.m_data);
-    m_size = std::exchange(other.m_size, 0);
-    return *this;
-  }
-  blob(const blob&) = delete;
-  blob& operator=(const blob&) = delete;
-  ~blob() { release(); }
-  [[nodiscard]] std::size_t size() const noexcept { return m_size; }
-
- private:
-  void release() noexcept {
-    if (m_data) heap_meter::add(-static_cast<long>(m_size));
-    m_data.reset();
-  }
-  std::unique_ptr<char[]> m_data;
-  std::size_t m_size = 0;
-};
-// What sluice's byte bounds count for a blob (found by ADL).
-std::size_t sluice_item_bytes(const blob& b) { return sizeof(blob) + b.size(); }
-
-constexpr std::size_t blob_size = std::size_t{256} << 10;
 constexpr long blobs = 200;
 
 // Makes `blobs` blobs, counting them in `produced`.
@@ -91,8 +51,6 @@ auto slow_start_sink(std::atomic<long>& produced, std::atomic<long>& consumed) {
     EXPECT_EQ(b.size(), blob_size);
   };
 }
-
-long peak_blobs() { return heap_meter::peak.load() / static_cast<long>(blob_size); }
 
 // For docs/pipeline.md's measured numbers.
 void print_peak(const char* what) {

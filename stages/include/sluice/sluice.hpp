@@ -15,6 +15,7 @@
 #include "sluice/stages/item_bytes.hpp"
 #include "sluice/stages/map.hpp"
 #include "sluice/stages/merge.hpp"
+#include "sluice/stages/named.hpp"
 #include "sluice/stages/parallel_map.hpp"
 #include "sluice/stages/partition.hpp"
 #include "sluice/stages/pipeline.hpp"

@@ -28,7 +28,11 @@ namespace sluice {
 
 struct batch_options {
   std::string name = {};
+  /// Items the input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in
+  /// bytes. A chunk larger than this still passes, alone.
+  std::size_t capacity_bytes = 0;
 };
 
 namespace detail {

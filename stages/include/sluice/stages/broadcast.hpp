@@ -27,8 +27,9 @@
 // items; the others go on. When none is left the node drops the rest.
 //
 // Errors and cancellation: the run's. A failing branch stage fails the
-// whole run; the error names the branch ("broadcast branch 1"), as do
-// describe(), the dot graph and the report (stage_report::branch).
+// whole run; the error names the branch ("broadcast branch 1", or
+// "broadcast branch 'store'" for sluice::named("store", b): named.hpp), as
+// do describe(), the dot graph and the report (stage_report::branch).
 // Order: each branch sees the items in the upstream order.
 //
 // Thread-safety, lifetime: as for flows (pipeline.hpp). Branch functions
@@ -61,6 +62,9 @@ struct broadcast_options {
   std::string name = {};
   /// Items the node's input channel holds; 0 = default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the node's input channel holds; 0 = no bound
+  /// in bytes. Each branch's first stage has its own `.capacity_bytes`.
+  std::size_t capacity_bytes = 0;
 };
 
 namespace detail {
@@ -126,6 +130,7 @@ class fan_out {
 /// The branches of a fan-out, composed on the node.
 template <typename T>
 struct composed_branches {
+  std::vector<std::string> names;  // sluice::named, "" for none
   std::vector<entry_slot<T>> slots;
   std::vector<std::vector<stage_info>> stages;
   std::vector<std::function<void(pipeline_state&)>> launch;
@@ -134,6 +139,7 @@ struct composed_branches {
 template <typename T, typename B>
 void compose_branch(composed_branches<T>& out, B&& branch, std::size_t chunk_items, bool ordered) {
   const std::size_t i = out.slots.size();
+  out.names.push_back(branch_name_of(branch));
   out.slots.push_back(std::make_shared<channel_sender<chunk<T>>>());
   pipeline p = make_branch(std::forward<B>(branch), branch_entry<T>(out.slots.back(), chunk_items, ordered), i);
   out.stages.push_back(p.stages());
@@ -156,14 +162,13 @@ constexpr bool check_fan_out() {
   return copyable && sinks;
 }
 
-/// The sender of the main output of a tee: the consumer of `node` that is
-/// not one of its branches.
-inline queue_stats* main_output_queue(pipeline_state& state, std::size_t node,
-                                      const std::vector<std::size_t>& branch_consumers) {
+/// The stage receiving the main output of a tee: the consumer of `node`
+/// that is not one of its branches (state.size() when there is none).
+inline std::size_t main_output_consumer(pipeline_state& state, std::size_t node,
+                                        const std::vector<std::size_t>& branch_consumers) {
   for (auto c : state.consumers(node))
-    if (std::find(branch_consumers.begin(), branch_consumers.end(), c) == branch_consumers.end())
-      return &state.stats(c).input;
-  return nullptr;
+    if (std::find(branch_consumers.begin(), branch_consumers.end(), c) == branch_consumers.end()) return c;
+  return state.size();
 }
 
 }  // namespace detail
@@ -218,11 +223,13 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
                   .capacity = chunks * chunk_items,
                   .inputs = std::vector<std::size_t>{feed},
                   .branch = {}};
+  info.capacity_bytes = node.options().capacity_bytes;
   if constexpr (!Tee) stages.push_back(info);
   std::vector<std::size_t> offsets, consumers;
   for (std::size_t i = 0; i < branches.stages.size(); ++i) {
-    auto placed = place_subflow(stages, std::move(branches.stages[i]), at, name + " branch " + std::to_string(i));
-    require_fed(placed, kind, i);
+    const std::string label = branch_label(name, "branch", i, branches.names[i]);
+    auto placed = place_subflow(stages, std::move(branches.stages[i]), at, label);
+    require_fed(placed, kind, label);
     offsets.push_back(placed.offset);
     consumers.push_back(placed.consumer);
   }
@@ -246,7 +253,11 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
     }
     if (main.valid()) {
       node_output<T> out{.tx = std::move(main)};
-      out.queue = main_output_queue(state, state.index_base() + at, absolute);
+      const std::size_t main_consumer = main_output_consumer(state, state.index_base() + at, absolute);
+      if (main_consumer < state.size()) {
+        out.queue = &state.stats(main_consumer).input;
+        out.bound_by(state, main_consumer);
+      }
       outs.push_back(std::move(out));
     }
     state.start(run_broadcast<T>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs)));

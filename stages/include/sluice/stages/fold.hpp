@@ -163,13 +163,15 @@ class aggregate_stage {
   void add_each(stage_io<In, none>& io, typename A::local& local, input_chunk<In>& in) {
     auto add = [this, &local](In&& item) { m_aggregator.add(local, item); };
     auto& items = in.items;
+    std::size_t added = 0;  // counted once per chunk (see for_each)
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (io.stopped()) {
         io.drop(items.size() - i);
         break;
       }
-      if (io.call(m_options.on_error, add, items[i], in.first_index + i)) io.completed(1);
+      if (io.call(m_options.on_error, add, items[i], in.first_index + i)) ++added;
     }
+    io.completed(added);
   }
 
   A m_aggregator;

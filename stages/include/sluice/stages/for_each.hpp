@@ -53,17 +53,32 @@ class for_each_stage : public stage_base<for_each_stage<F>> {
       co_await run_async(io);
     } else {
       while (auto in = co_await io.recv()) {
-        if (!io.for_each_item(*in, [&](In& item, std::size_t index) { return consume(io, item, index); })) co_return;
+        // Counted once per chunk, not per item (an atomic add each): the
+        // chunk's items are in items_in already, so a live snapshot sees
+        // them in flight until then, and the final counts are exact.
+        bool go_on = true;
+        io.completed(consume_chunk(io, *in, go_on));
+        if (!go_on) co_return;
       }
     }
   }
 
  private:
+  // The items of one chunk through a synchronous fn; returns how many
+  // finished. A plain function, so the count is a local the compiler keeps
+  // in a register (a coroutine frame variable would be a store per item).
+  template <typename In>
+  std::size_t consume_chunk(stage_io<In, none>& io, input_chunk<In>& in, bool& go_on) {
+    std::size_t finished = 0;
+    go_on = io.for_each_item(in, [&](In& item, std::size_t index) { return consume(io, item, index, finished); });
+    return finished;
+  }
+
   // One item of a synchronous fn; false when fn said "enough".
   template <typename In>
-  bool consume(stage_io<In, none>& io, In& item, std::size_t index) {
+  bool consume(stage_io<In, none>& io, In& item, std::size_t index, std::size_t& finished) {
     auto done = io.call(this->m_options.on_error, m_fn, item, index);
-    if (done) io.completed(1);
+    if (done) ++finished;
     if constexpr (std::is_same_v<stage_call_result_t<F, In>, bool>) return !done || *done;
     return true;
   }

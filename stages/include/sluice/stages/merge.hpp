@@ -19,7 +19,8 @@
 // items per input wait at the join). The join appears in describe(), the
 // dot graph and the report as one stage of kind "merge" (its items_in is
 // the sum over the inputs); the stages of input i are labelled
-// "<name> input i", and an error in one of them names that input.
+// "<name> input i" (or "<name> input 'eu'" for sluice::named("eu", flow),
+// named.hpp), and an error in one of them names that input.
 //
 // Cancellation, errors: one run, one stop token. An input that fails fails
 // the run; the others stop. An input that ends early (its source ran dry)
@@ -51,6 +52,9 @@ struct merge_options {
   std::string name = {};
   /// Items each input may have waiting at the join; 0 = default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) all inputs together may have waiting at the
+  /// join; 0 = no bound in bytes. A chunk larger than this passes, alone.
+  std::size_t capacity_bytes = 0;
 };
 
 /// Merges `inputs` (at least one) into one flow; see the file comment.
@@ -78,12 +82,14 @@ flow<T> merge(std::vector<flow<T>> inputs, merge_options options = {}) {
     const std::size_t chunks = channel_chunks(options.capacity ? options.capacity : default_capacity, chunk_items);
     capacity += chunks * chunk_items;
     const bool ordered = in.ordered();
-    auto placed = place_subflow(stages, in.take_stages(), entry_input, name + " input " + std::to_string(i));
+    auto placed =
+        place_subflow(stages, in.take_stages(), entry_input, branch_label(name, "input", i, in.branch_name()));
     tails.push_back(placed.tail);
     plans.push_back({in.take_launcher(), placed.offset, chunks, ordered});
   }
   const std::size_t join = stages.size();
   stages.push_back(join_info(options.name, "merge", std::move(tails), capacity));
+  stages.back().capacity_bytes = options.capacity_bytes;
   stages.back().parameters +=
       ", per input capacity " + std::to_string(options.capacity ? options.capacity : default_capacity);
 

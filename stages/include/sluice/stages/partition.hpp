@@ -35,9 +35,16 @@
 // Accounting: the node ("partition") counts an item as items_out when its
 // lane took it; `emitted` equals the sum of the lanes' first stages'
 // items_in. A lane that stops reading early gets nothing more (its items
-// are dropped); the node stops when no lane reads. A key function that
-// throws fails the run (the item's index named); a failing lane stage
-// fails the run with the lane named ("partition lane 3").
+// are dropped); the node stops when no lane reads. A failing lane stage
+// fails the run with the lane named ("partition lane 3", or "partition
+// lane 'eu'" with `.lane_names`).
+//
+// A key function that throws is handled by `.on_error`, as a stage's
+// function would be: by default the run fails, naming the node and the
+// item ("stage 'partition' (#1) on item 600: ..."); with retries it is
+// called again at once; with skip_to(sink) the item goes to the dead
+// letters, counted as `failed` by the node, and the rest is routed. So the
+// node's items_in = items_out + dropped + failed + cancelled, always.
 #pragma once
 
 #include <algorithm>
@@ -48,6 +55,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -69,6 +77,18 @@ struct partition_options {
   /// Items the node's input channel holds; 0 = default_capacity. Each
   /// lane's first stage has its own capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the node's input channel holds; 0 = no bound
+  /// in bytes. Each lane's first stage has its own `.capacity_bytes`.
+  std::size_t capacity_bytes = 0;
+  /// Names of the lanes (one per lane, or none): lane i is labelled
+  /// "<name> lane 'lane_names[i]'" instead of "<name> lane i" in errors,
+  /// describe(), the dot graph and the report.
+  std::vector<std::string> lane_names = {};
+  /// What to do when the key function throws (default: fail fast, naming
+  /// the node and the item). Retries call it again at once; skip_to(sink)
+  /// sends the item to the dead letters (counted as failed by the node)
+  /// and routes the rest.
+  error_policy on_error = {};
 };
 
 namespace detail {
@@ -77,26 +97,33 @@ namespace detail {
 template <typename T, typename K>
 class partition_router {
  public:
-  partition_router(stage_io<T, none>& io, std::vector<node_output<T>>& lanes, K& key, std::size_t chunk_items)
-      : m_io(io), m_lanes(lanes), m_key(key), m_chunk(chunk_items), m_pending(lanes.size()) {}
+  partition_router(stage_io<T, none>& io, std::vector<node_output<T>>& lanes, K& key, std::size_t chunk_items,
+                   const error_policy& on_error)
+      : m_io(io), m_lanes(lanes), m_key(key), m_chunk(chunk_items), m_on_error(on_error), m_pending(lanes.size()) {}
 
-  /// Puts the items of `in` into their lanes' buffers. False when the key
-  /// function threw (the run is then failed, the rest of the chunk dropped).
+  /// Puts the items of `in` into their lanes' buffers. An item whose key
+  /// function throws is handled by the policy: skipped (a dead letter,
+  /// counted as failed), or, failing fast, the run fails, the rest of the
+  /// chunk is dropped and route returns false.
   bool route(input_chunk<T>& in) {
     const auto started = std::chrono::steady_clock::now();
     bool ok = true;
     const std::size_t n = m_lanes.size();
+    // h % n, without a division per item when n is a power of two.
+    const bool power_of_two = (n & (n - 1)) == 0;
+    auto lane_of = [this, n, power_of_two](const T& item) {
+      const std::size_t h = std::hash<key_t>{}(std::invoke(m_key, item));
+      return power_of_two ? h & (n - 1) : h % n;
+    };
     for (std::size_t i = 0; i < in.items.size(); ++i) {
-      std::size_t lane = 0;
-      try {
-        lane = std::hash<key_t>{}(std::invoke(m_key, std::as_const(in.items[i]))) % n;
-      } catch (...) {
-        m_io.item_failed(error_policy{}, in.first_index + i, &in.items[i], std::current_exception());
+      auto lane = m_io.call_in_place(m_on_error, lane_of, in.items[i], in.first_index + i);
+      if (!lane) {
+        if (!m_io.stopped()) continue;  // skipped, as the policy says
         m_io.drop(in.items.size() - i - 1);
         ok = false;
         break;
       }
-      m_pending[lane].push_back(std::move(in.items[i]));
+      m_pending[*lane].push_back(std::move(in.items[i]));
       ++m_held;
     }
     m_io.stats().busy(std::chrono::steady_clock::now() - started);
@@ -147,14 +174,15 @@ class partition_router {
   std::vector<node_output<T>>& m_lanes;
   K& m_key;
   std::size_t m_chunk;
+  const error_policy& m_on_error;
   std::vector<std::vector<T>> m_pending;
   std::size_t m_held = 0;
 };
 
 template <typename T, typename K>
 task<void> run_partition(stage_io<T, none> io, std::vector<node_output<T>> lanes, std::shared_ptr<K> key,
-                         std::size_t chunk_items) {
-  partition_router<T, K> router(io, lanes, *key, chunk_items);
+                         std::size_t chunk_items, std::shared_ptr<const error_policy> on_error) {
+  partition_router<T, K> router(io, lanes, *key, chunk_items, *on_error);
   try {
     while (auto in = co_await io.recv()) {
       if (io.stopped() || !router.any_open()) {
@@ -212,7 +240,11 @@ constexpr bool check_partition_key() {
 
 template <typename T, typename K, typename L>
 constexpr bool check_partition() {
-  if constexpr (!check_partition_key<T, K>()) {
+  constexpr bool unnamed = !is_named_branch<L>;
+  static_assert(unnamed, "sluice::partition: the lanes share one specification; name them with .lane_names");
+  if constexpr (!unnamed) {
+    return false;
+  } else if constexpr (!check_partition_key<T, K>()) {
     return false;
   } else {
     using lane_t = decltype(make_branch(std::declval<L&>(), std::declval<flow<T>>(), std::size_t{}));
@@ -230,6 +262,9 @@ constexpr bool check_partition() {
 template <typename K, typename L>
 auto partition(K key, std::size_t lanes, L lane, partition_options options = {}) {
   if (lanes == 0) throw std::logic_error("sluice::partition: needs at least one lane");
+  if (!options.lane_names.empty() && options.lane_names.size() != lanes)
+    throw std::logic_error("sluice::partition: " + std::to_string(options.lane_names.size()) + " lane names for " +
+                           std::to_string(lanes) + " lanes");
   return detail::partition_node<K, L>(std::move(key), lanes, std::move(lane), std::move(options));
 }
 
@@ -257,6 +292,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
                       .capacity = chunks * chunk_items,
                       .inputs = std::nullopt,
                       .branch = {}});
+    stages.back().capacity_bytes = node.options().capacity_bytes;
 
     std::vector<entry_slot<T>> slots;
     std::vector<lane_t> lane_flows;
@@ -266,13 +302,16 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
       lane_flows.push_back(make_branch(node.lane(), branch_entry<T>(slots.back(), chunk_items, ordered), i));
       std::vector<stage_info> lane_stages = lane_flows.back().stages();
       const bool empty = lane_stages.empty();
-      auto placed = place_subflow(stages, std::move(lane_stages), at, name + " lane " + std::to_string(i));
-      if (!empty) require_fed(placed, "partition", i);
+      const std::string label = branch_label(
+          name, "lane", i, node.options().lane_names.empty() ? std::string() : node.options().lane_names[i]);
+      auto placed = place_subflow(stages, std::move(lane_stages), at, label);
+      if (!empty) require_fed(placed, "partition", label);
       offsets.push_back(placed.offset);
       consumers.push_back(placed.consumer);  // entry_input for an empty lane: the join, set below
       tails.push_back(placed.tail);
     }
     auto key = std::make_shared<K>(std::move(node.key()));
+    auto on_error = std::make_shared<const error_policy>(node.options().on_error);
 
     if constexpr (sink_lanes) {
       std::vector<std::function<void(pipeline_state&)>> launchers;
@@ -280,7 +319,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
         launchers.push_back(
             [shared = std::make_shared<pipeline>(std::move(p))](pipeline_state& s) { shared->launch(s); });
       auto launch = [previous = upstream.take_launcher(), slots, launchers, offsets, consumers, at, chunks, ordered,
-                     key, chunk_items](pipeline_state& state) {
+                     key, chunk_items, on_error](pipeline_state& state) {
         auto [tx, rx] = channel<chunk<T>>(chunks);
         state.on_cancel([rx = rx]() { rx.close(); });
         previous(state, std::move(tx));
@@ -293,7 +332,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
           outs.push_back(make_output(state, slots[i], consumers[i]));
         }
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
-                                        chunk_items));
+                                        chunk_items, on_error));
       };
       return pipeline(std::move(stages), std::move(launch));
     } else {
@@ -320,7 +359,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
 
       auto shared_plans = std::make_shared<std::vector<lane_plan>>(std::move(plans));
       auto launch = [previous = upstream.take_launcher(), slots, shared_plans, offsets, consumers, at, join, chunks,
-                     ordered, key, chunk_items](pipeline_state& state, channel_sender<chunk<out_t>> out) {
+                     ordered, key, chunk_items, on_error](pipeline_state& state, channel_sender<chunk<out_t>> out) {
         auto [tx, rx] = channel<chunk<T>>(chunks);
         state.on_cancel([rx = rx]() { rx.close(); });
         previous(state, std::move(tx));
@@ -339,7 +378,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
           outs.push_back(make_output(state, slots[i], consumers[i]));
         }
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
-                                        chunk_items));
+                                        chunk_items, on_error));
       };
       return flow<out_t>(std::move(stages), std::move(launch), out_chunk, false);
     }

@@ -161,6 +161,9 @@ class flow {
   [[nodiscard]] outlet_launcher take_outlet_launcher() { return std::move(m_launch); }
   /// True when the last stage sends from one coroutine (a stage may fuse after it).
   [[nodiscard]] bool single_sender() const noexcept { return m_single_sender; }
+  /// The name this flow goes by as a merge input (sluice::named); "" = its index.
+  [[nodiscard]] const std::string& branch_name() const noexcept { return m_branch_name; }
+  void set_branch_name(std::string name) { m_branch_name = std::move(name); }
 
  private:
   std::vector<detail::stage_info> m_stages;
@@ -168,6 +171,7 @@ class flow {
   std::size_t m_chunk;
   bool m_ordered;
   bool m_single_sender = false;
+  std::string m_branch_name;
 };
 
 /// A complete pipeline (source ... sink), ready for sluice::run. Run it once.
@@ -253,7 +257,9 @@ auto attach_fused(flow<T> upstream, D stage) {
         std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, std::move(out)));
     previous(state, outlet<T>(std::move(inlet)));
   };
-  return flow<out_t>(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());
+  flow<out_t> attached(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());
+  attached.set_branch_name(upstream.branch_name());  // sluice::named(name, flow) | stage keeps the name
+  return attached;
 }
 
 /// Attaches a stage that passed its checks (see operator|).
@@ -294,9 +300,13 @@ auto attach(flow<T> upstream, D stage) {
     return pipeline(std::move(stages), [connect](pipeline_state& state) { connect(state, {}); });
   } else if constexpr (fusable_stage<D, T>) {
     // Its own coroutine (`.fuse = false`, or after a concurrent stage): still one sender.
-    return flow<out_t>(single_sender, std::move(stages), std::move(connect), out_chunk, ordered_output);
+    flow<out_t> attached(single_sender, std::move(stages), std::move(connect), out_chunk, ordered_output);
+    attached.set_branch_name(upstream.branch_name());
+    return attached;
   } else {
-    return flow<out_t>(std::move(stages), std::move(connect), out_chunk, ordered_output);
+    flow<out_t> attached(std::move(stages), std::move(connect), out_chunk, ordered_output);
+    attached.set_branch_name(upstream.branch_name());
+    return attached;
   }
 }
 

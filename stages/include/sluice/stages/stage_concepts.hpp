@@ -2,6 +2,7 @@
 //
 //   struct word_count {                                   // sync, per item
 //     static constexpr const char* name = "word_count";   // optional
+//     static constexpr std::size_t capacity_bytes = 1 << 20;  // optional: input bound in bytes
 //     std::size_t process(std::string line) const;
 //   };
 //   struct fetch_page {                                   // async, per item
@@ -108,7 +109,12 @@ struct custom_stage_options {
   bool ordered = false;
   /// Batch form: items handed to one process_batch call (at most).
   std::size_t batch = 256;
+  /// Items the input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = the struct's
+  /// `static constexpr std::size_t capacity_bytes` if it has one, else no
+  /// bound in bytes. A chunk larger than this still passes, alone.
+  std::size_t capacity_bytes = 0;
   error_policy on_error = {};
 };
 
@@ -118,6 +124,9 @@ template <typename S>
 custom_stage_options named_custom(custom_stage_options options) {
   if constexpr (requires { S::name; }) {
     if (options.name.empty()) options.name = S::name;
+  }
+  if constexpr (requires { std::size_t{S::capacity_bytes}; }) {
+    if (options.capacity_bytes == 0) options.capacity_bytes = S::capacity_bytes;
   }
   if (options.batch == 0) options.batch = 1;
   return options;

@@ -14,11 +14,14 @@
 //   template <class In> task<void> run(stage_io<In, output<In>>&);   // the stage's body
 // and optionally
 //   template <class In> bool ordered_output() const;        // false: emits out of input order
+//   std::size_t capacity_bytes() const;                     // input channel bound in bytes
+//                                                           // (sluice::item_bytes); 0 = none
 //
 // sluice::detail::stage_protocol<D, In> checks all of this. A new stage
 // derives from stage_base<Self, Options>, which supplies the tag, prepare()
 // (the copyable-for-retry check), info(), capacity() and output_chunk(); it
-// writes output, check and run, and `parameters()` if it has any to show.
+// writes output, check and run, and `parameters()` if it has any to show;
+// an Options struct with a `capacity_bytes` member gives it capacity_bytes().
 //
 // check() returning false makes operator| produce a poisoned flow
 // (detail::poisoned_flow) instead of instantiating run(): the first compile

@@ -20,6 +20,9 @@ namespace sluice {
 struct to_channel_options {
   std::string name = {};
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the input channel holds; 0 = no bound in
+  /// bytes. A chunk larger than this still passes, alone.
+  std::size_t capacity_bytes = 0;
   /// Close `tx` when the pipeline ends.
   bool close = true;
 };
@@ -47,14 +50,16 @@ class to_channel_stage : public stage_base<to_channel_stage<T>, to_channel_optio
     io.state().on_cancel([tx = m_tx]() { tx.close(); });
     while (auto in = co_await io.recv()) {
       auto& items = in->items;
+      std::size_t sent = 0;  // counted once per chunk (see for_each)
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (io.stopped() || !co_await m_tx.send(items[i])) {
           io.drop(items.size() - i);
           if (!io.stopped()) io.input().close();  // the reader left: stop upstream
           break;
         }
-        io.completed(1);
+        ++sent;
       }
+      io.completed(sent);
     }
     if (this->m_options.close) m_tx.close();
   }

@@ -68,10 +68,12 @@ class write_jsonl_stage : public stage_base<write_jsonl_stage<F>> {
       io.count_bytes(line.size());
     };
     while (auto in = co_await io.recv()) {
+      std::size_t written = 0;  // counted once per chunk (see for_each)
       io.for_each_item(*in, [&](In& item, std::size_t index) {
         const In& line = item;
-        if (io.call(this->m_options.on_error, write, line, index)) io.completed(1);
+        if (io.call(this->m_options.on_error, write, line, index)) ++written;
       });
+      io.completed(written);
     }
     m_os->flush();
   }

@@ -62,6 +62,14 @@ struct lines_options {
   std::size_t max_line_bytes = std::size_t{64} << 20;
   /// read_lines(): items its input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes of lines read ahead: the reader waits while the lines it sent
+  /// that wait in the channel after it (that of the next stage not fused
+  /// with it) hold this many bytes (sluice::item_bytes: a line counts the
+  /// bytes it views). 0 = no bound in bytes. A reader's input (paths, for
+  /// read_lines) is not worth bounding in bytes, so the bound is on its
+  /// output; the next stage's own `.capacity_bytes`, if smaller, wins. A
+  /// chunk larger than the bound still passes, alone.
+  std::size_t capacity_bytes = 0;
   /// read_lines(): what to do when a file cannot be read (default: fail fast).
   error_policy on_error = {};
   /// Block size, read-ahead, backend, gzip.
@@ -72,6 +80,13 @@ namespace detail {
 
 template <typename T>
 inline constexpr bool is_line_item = std::is_same_v<T, line> || std::is_same_v<T, std::string>;
+
+// describe()'s parameters of a line reader, after those of read_options.
+inline std::string describe_lines(const lines_options& options) {
+  std::string params = ", chunk " + std::to_string(options.chunk);
+  if (options.capacity_bytes) params += ", output bound " + std::to_string(options.capacity_bytes) + " bytes";
+  return params;
+}
 
 // Reads `stream` to its end and sends its lines in chunks through `io`.
 // A source counts its lines as pulled items; read_lines (In = a path)
@@ -169,10 +184,12 @@ class lines_source {
 
   [[nodiscard]] sluice::detail::stage_info info() const {
     const std::string shown = m_fd >= 0 ? display_fd() : m_path.string();
-    return {.name = m_options.name.empty() ? "lines(" + shown + ")" : m_options.name,
-            .kind = "source",
-            .parameters = describe_read(m_options.read, shown) + ", chunk " + std::to_string(m_options.chunk),
-            .capacity = 0};
+    sluice::detail::stage_info info{.name = m_options.name.empty() ? "lines(" + shown + ")" : m_options.name,
+                                    .kind = "source",
+                                    .parameters = describe_read(m_options.read, shown) + describe_lines(m_options),
+                                    .capacity = 0};
+    info.output_bytes = m_options.capacity_bytes;
+    return info;
   }
 
   template <typename>
@@ -209,10 +226,12 @@ class read_lines_stage {
   template <typename In>
   void prepare() const {}
   [[nodiscard]] sluice::detail::stage_info info() const {
-    return {.name = sluice::detail::name_or(m_options.name, "read_lines"),
-            .kind = "read_lines",
-            .parameters = describe_read(m_options.read, "") + ", chunk " + std::to_string(m_options.chunk),
-            .capacity = 0};
+    sluice::detail::stage_info info{.name = sluice::detail::name_or(m_options.name, "read_lines"),
+                                    .kind = "read_lines",
+                                    .parameters = describe_read(m_options.read, "") + describe_lines(m_options),
+                                    .capacity = 0};
+    info.output_bytes = m_options.capacity_bytes;
+    return info;
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return m_options.chunk; }

@@ -53,6 +53,8 @@ struct write_options {
   std::size_t buffer_bytes = std::size_t{1} << 20;
   /// Items the sink's input channel holds; 0 = sluice::default_capacity.
   std::size_t capacity = 0;
+  /// Bytes (sluice::item_bytes) the sink's input channel holds; 0 = no bound in bytes.
+  std::size_t capacity_bytes = 0;
 };
 
 namespace detail {
@@ -93,6 +95,7 @@ class file_sink_stage {
             .capacity = 0};
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
+  [[nodiscard]] std::size_t capacity_bytes() const noexcept { return m_options.capacity_bytes; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
 
   template <typename In>

@@ -50,6 +50,11 @@ struct stage_info {
   /// The branch, lane or merge input the stage belongs to ("" on the main
   /// line), e.g. "broadcast branch 1"; named in errors and reports.
   std::string branch = {};
+  /// For a reader whose input is not worth bounding in bytes (a file
+  /// source): the bytes its output may have waiting in the channel it sends
+  /// into (that of the next stage not fused with it), 0 = none. Merged into
+  /// that stage's own capacity_bytes (the smaller wins).
+  std::size_t output_bytes = 0;
 };
 
 /// Resolves stage_info::inputs of stage `i` of `stages`.
@@ -120,8 +125,12 @@ class pipeline_state {
   [[nodiscard]] const stage_info& info(std::size_t stage) const noexcept { return m_stages[stage]; }
   [[nodiscard]] std::size_t size() const noexcept { return m_stages.size(); }
 
-  /// True once cancelled or failed. Cheap (one atomic load): stages poll it per item.
-  [[nodiscard]] bool stopped() const noexcept { return m_stop.stop_requested(); }
+  /// True once cancelled or failed. Cheap (one relaxed load): stages poll it
+  /// per item. Relaxed, unlike the token's stop_requested() (an acquire
+  /// load), so the compiler may keep a user function's state in registers
+  /// across items. Set before any close action runs: a stage that sees a
+  /// channel closed by the stop sees stopped() too.
+  [[nodiscard]] bool stopped() const noexcept { return m_stopped.load(std::memory_order_relaxed); }
   /// The run's token: stopped when the run is cancelled or fails.
   [[nodiscard]] std::stop_token token() const noexcept { return m_stop.get_token(); }
 
@@ -176,8 +185,11 @@ class pipeline_state {
   std::vector<std::vector<std::size_t>> m_consumers;
   std::size_t m_index_base = 0;
   void run_closers();
+  // Applies stage_info::output_bytes of `stage` to the channels it sends into.
+  void bound_output(std::size_t stage, std::size_t bytes, std::vector<std::size_t>& limits) const;
 
   std::stop_source m_stop;
+  std::atomic<bool> m_stopped{false};  // mirrors m_stop for stopped(), set first thing on stop
   std::atomic<bool> m_user_cancelled{false};
   std::mutex m_mutex;  // guards everything below
   bool m_cancelled = false;

@@ -26,6 +26,7 @@
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/wait_note.hpp"
+#include "sluice/stages/detail/bounded_send.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
@@ -134,27 +135,24 @@ class stage_context {
   auto call(const error_policy& policy, F& fn, In& item, std::size_t item_index) const {
     using result_t = stage_call_result_t<F, In>;
     using stored_t = std::conditional_t<std::is_void_v<result_t>, std::monostate, result_t>;
-    std::exception_ptr error;
-    for (std::size_t attempt = 1;; ++attempt) {
-      try {
-        if constexpr (std::is_void_v<result_t>) {
-          invoke_keeping(policy, fn, item);
-          return std::optional<stored_t>(std::in_place);
-        } else {
-          return std::optional<stored_t>(invoke_keeping(policy, fn, item));
-        }
-      } catch (...) {
-        error = std::current_exception();
+    return attempts<stored_t>(policy, item, item_index, [&]() -> stored_t {
+      if constexpr (std::is_void_v<result_t>) {
+        invoke_keeping(policy, fn, item);
+        return {};
+      } else {
+        return invoke_keeping(policy, fn, item);
       }
-      if (attempt >= policy.retry.max_attempts || !worth_retrying(policy, error)) break;
-      if (stopped()) {
-        drop(1);  // a retry was due, but the run stopped: abandoned
-        return std::optional<stored_t>();
-      }
-      count_retry();
-    }
-    item_failed(policy, item_index, &item, std::move(error));
-    return std::optional<stored_t>();
+    });
+  }
+
+  /// As call(), for a function that only looks at the item (a partition's
+  /// key function): fn(const In&) is called on the item in place, so no
+  /// attempt copies or consumes it (a dead letter still gets a copy).
+  template <typename F, typename In>
+  auto call_in_place(const error_policy& policy, F& fn, In& item, std::size_t item_index) const {
+    using result_t = std::invoke_result_t<F&, const In&>;
+    return attempts<result_t>(policy, item, item_index,
+                              [&]() -> result_t { return std::invoke(fn, std::as_const(item)); });
   }
 
   /// As call(), for fn(In) -> task<Out>: awaits it, sleeping with backoff
@@ -199,6 +197,28 @@ class stage_context {
   }
 
  private:
+  // The attempts of a synchronous call under `policy` (see call()): retries
+  // at once; nullopt when the item failed (counted, reported) or was abandoned.
+  template <typename R, typename In, typename Invoke>
+  std::optional<R> attempts(const error_policy& policy, In& item, std::size_t item_index, Invoke&& invoke) const {
+    std::exception_ptr error;
+    for (std::size_t attempt = 1;; ++attempt) {
+      try {
+        return std::optional<R>(invoke());
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (attempt >= policy.retry.max_attempts || !worth_retrying(policy, error)) break;
+      if (stopped()) {
+        drop(1);  // a retry was due, but the run stopped: abandoned
+        return std::nullopt;
+      }
+      count_retry();
+    }
+    item_failed(policy, item_index, &item, std::move(error));
+    return std::nullopt;
+  }
+
   // The policy's classifier hook, when set, decides whether this exception
   // is worth another attempt.
   static bool worth_retrying(const error_policy& policy, const std::exception_ptr& error) {
@@ -295,17 +315,6 @@ std::coroutine_handle<> suspend_as_handle(A& awaiter, std::coroutine_handle<> h)
     return awaiter.await_suspend(h);
   }
 }
-
-/// What the channels between stages carry: a chunk of items and its
-/// position in the sending stage's output. Sequence numbers are needed
-/// because a channel keeps order per sending *thread*, and a stage coroutine
-/// moves between threads, so consecutive chunks may overtake each other.
-template <typename T>
-struct chunk {
-  std::uint64_t seq = 0;
-  std::vector<T> items;
-  std::size_t bytes = 0;  // sluice::item_bytes of the items, when the run has a bound in bytes
-};
 
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
@@ -470,42 +479,10 @@ class stage_io : public stage_context {
     return {std::move(items), static_cast<std::size_t>(first)};
   }
 
-  /// Sends `c` through the memory bounds: waits for room in the next
-  /// stage's byte bound, and (the source's coroutine only) in the limits in
-  /// flight; the stages after the source count into those without waiting.
-  /// Whatever was taken is given back if the chunk does not go.
+  /// Sends `c` through the memory bounds (send_through_bounds) towards the
+  /// stage's only consumer.
   task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
-    if (m_out_gate || m_bounds->flight_bytes)
-      for (const auto& item : c.items) c.bytes += item_bytes(item);
-    struct claim {
-      byte_gate* gate;
-      std::size_t size;
-      bool wait;
-    };
-    const std::array<claim, 3> claims{{{m_out_gate, c.bytes, true},
-                                       {m_bounds->flight_items.get(), c.items.size(), m_holds_back},
-                                       {m_bounds->flight_bytes.get(), c.bytes, m_holds_back}}};
-    std::size_t taken = 0;
-    for (; taken < claims.size(); ++taken) {
-      const claim& next = claims[taken];
-      if (!next.gate) continue;
-      if (!next.wait) {
-        next.gate->add(next.size);
-        continue;
-      }
-      auto admit = next.gate->acquire(next.size);
-      if (!co_await admit) break;  // the run stopped
-    }
-    bool ok = false;
-    if (taken == claims.size()) {
-      auto sending = tx.send(c);
-      ok = co_await sending;
-    }
-    if (!ok) {
-      for (std::size_t i = 0; i < taken; ++i)
-        if (claims[i].gate) claims[i].gate->release(claims[i].size);
-    }
-    co_return ok;
+    return send_through_bounds(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
   }
 
   /// Stops upstream and counts whatever it still delivers as dropped.

@@ -28,6 +28,7 @@
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_io.hpp"
+#include "sluice/stages/named.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_protocol.hpp"
 
@@ -106,7 +107,9 @@ flow<T> branch_entry(const entry_slot<T>& slot, std::size_t chunk_items, bool or
 template <typename T, typename B>
 auto make_branch(B&& b, flow<T> entry, std::size_t lane) {
   using b_t = std::remove_cvref_t<B>;
-  if constexpr (stage_descriptor<b_t>) {
+  if constexpr (is_named_branch<b_t>) {
+    return make_branch(std::forward<B>(b).branch, std::move(entry), lane);
+  } else if constexpr (stage_descriptor<b_t>) {
     return std::move(entry) | b_t(std::forward<B>(b));
   } else if constexpr (std::invocable<b_t&, flow<T>, std::size_t>) {
     return b(std::move(entry), lane);
@@ -122,12 +125,21 @@ inline constexpr bool is_flow = false;
 template <typename T>
 inline constexpr bool is_flow<flow<T>> = true;
 
+/// The user's name of a branch (sluice::named), "" when it has none.
+template <typename B>
+std::string branch_name_of(const B& b) {
+  if constexpr (is_named_branch<B>) {
+    return b.name;
+  } else {
+    return {};
+  }
+}
+
 /// Throws when a branch does not read the flow it was given (a function
 /// that built an unrelated pipeline): its node would have nowhere to send.
-inline void require_fed(const placed_subflow& placed, const char* what, std::size_t i) {
+inline void require_fed(const placed_subflow& placed, const char* what, const std::string& label) {
   if (placed.consumer == entry_input)
-    throw std::logic_error(std::string("sluice::") + what + ": branch " + std::to_string(i) +
-                           " does not use the flow it was given");
+    throw std::logic_error(std::string("sluice::") + what + ": " + label + " does not use the flow it was given");
 }
 
 /// One output of a fan-out node.
@@ -137,12 +149,24 @@ struct node_output {
   queue_stats* queue = nullptr;  // the receiving stage's input counters
   std::uint64_t next_seq = 0;
   bool open = true;
+  memory_bounds* bounds = nullptr;  // the run's, when it has any
+  byte_gate* gate = nullptr;        // the receiving stage's bound in bytes, or null
+
+  /// Sends through the run's memory bounds towards stage `consumer` (absolute).
+  void bound_by(pipeline_state& state, std::size_t consumer) {
+    if (!state.bounds().active()) return;
+    bounds = &state.bounds();
+    gate = bounds->inputs[consumer].get();
+  }
 };
 
 /// The output towards `consumer` (relative to the launching flow).
 template <typename T>
 node_output<T> make_output(pipeline_state& state, const entry_slot<T>& slot, std::size_t consumer) {
-  return {.tx = std::move(*slot), .queue = &state.stats(state.index_base() + consumer).input};
+  const std::size_t absolute = state.index_base() + consumer;
+  node_output<T> out{.tx = std::move(*slot), .queue = &state.stats(absolute).input};
+  out.bound_by(state, absolute);
+  return out;
 }
 
 /// Sends `items` through `out`; counts them into the receiver's queue and
@@ -152,8 +176,15 @@ template <typename T>
 task<bool> send_to(stage_context& io, node_output<T>& out, std::vector<T> items) {
   const std::size_t n = items.size();
   chunk<T> c{out.next_seq++, std::move(items)};
-  auto send = out.tx.send(c);  // named: see the g++ 12 note in docs/known-issues.md
-  const bool ok = co_await send;
+  bool ok = false;
+  if (out.bounds) {
+    // The node is no source: it counts into the limits in flight without waiting on them.
+    auto send = send_through_bounds(*out.bounds, out.gate, false, out.tx, std::move(c));
+    ok = co_await std::move(send);
+  } else {
+    auto send = out.tx.send(c);  // named: see the g++ 12 note in docs/known-issues.md
+    ok = co_await send;
+  }
   if (!ok) {
     out.open = false;
     co_return false;

@@ -1,0 +1,73 @@
+// What the channels between stages carry (chunks of items), and the send
+// through a run's memory bounds (pipeline.hpp, "Memory bounds"): shared by
+// stage_io and the fan-out nodes of topologies.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/detail/byte_gate.hpp"
+#include "sluice/stages/detail/memory_bounds.hpp"
+#include "sluice/stages/item_bytes.hpp"
+
+namespace sluice::detail {
+
+/// What the channels between stages carry: a chunk of items and its
+/// position in the sending stage's output. Sequence numbers are needed
+/// because a channel keeps order per sending *thread*, and a stage coroutine
+/// moves between threads, so consecutive chunks may overtake each other.
+template <typename T>
+struct chunk {
+  std::uint64_t seq = 0;
+  std::vector<T> items;
+  std::size_t bytes = 0;  // sluice::item_bytes of the items, when the run has a bound in bytes
+};
+
+/// Sends `c` through the memory bounds of a run: waits for room in the
+/// receiving stage's byte bound (`gate`, may be null), and, when
+/// `holds_back` (the source's coroutine only), in the limits in flight; the
+/// stages after the source count into those without waiting. Whatever was
+/// taken is given back if the chunk does not go. The receiver gives it back
+/// when the chunk leaves its channel (stage_io's left_channel).
+template <typename T>
+task<bool> send_through_bounds(memory_bounds& bounds, byte_gate* gate, bool holds_back, channel_sender<chunk<T>>& tx,
+                               chunk<T> c) {
+  if (gate || bounds.flight_bytes)
+    for (const auto& item : c.items) c.bytes += item_bytes(item);
+  struct claim {
+    byte_gate* gate;
+    std::size_t size;
+    bool wait;
+  };
+  const std::array<claim, 3> claims{{{gate, c.bytes, true},
+                                     {bounds.flight_items.get(), c.items.size(), holds_back},
+                                     {bounds.flight_bytes.get(), c.bytes, holds_back}}};
+  std::size_t taken = 0;
+  for (; taken < claims.size(); ++taken) {
+    const claim& next = claims[taken];
+    if (!next.gate) continue;
+    if (!next.wait) {
+      next.gate->add(next.size);
+      continue;
+    }
+    auto admit = next.gate->acquire(next.size);
+    if (!co_await admit) break;  // the run stopped
+  }
+  bool ok = false;
+  if (taken == claims.size()) {
+    auto sending = tx.send(c);
+    ok = co_await sending;
+  }
+  if (!ok) {
+    for (std::size_t i = 0; i < taken; ++i)
+      if (claims[i].gate) claims[i].gate->release(claims[i].size);
+  }
+  co_return ok;
+}
+
+}  // namespace sluice::detail
