@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,6 +219,36 @@ TEST(Channel, OneSenderHandleSharedByManyCoroutinesLosesNothing) {
   { auto drop = std::move(rx); }
   consumer.join();
   EXPECT_EQ(total, 8 * 2000);
+}
+
+}  // namespace
+
+namespace {
+
+// An item type that is only sent through bounded channels (as the chunks
+// between pipeline stages are): its channels skip the unbounded storage.
+struct bounded_only_item {
+  using bounded_channel_only = void;
+  std::string text;
+};
+
+static_assert(sluice::detail::bounded_channel_only<bounded_only_item>);
+static_assert(!sluice::detail::bounded_channel_only<int>);
+
+TEST(Channel, ABoundedOnlyItemTypeWorksBoundedAndRefusesAnUnboundedChannel) {
+  auto [tx, rx] = sluice::channel<bounded_only_item>(2);
+  std::thread producer([tx = std::move(tx)]() mutable {
+    for (int i = 0; i < 1000; ++i)
+      if (!tx.send_blocking(bounded_only_item{std::to_string(i)})) return;
+  });
+  long count = 0;
+  for (auto& item : rx) {
+    EXPECT_EQ(item.text, std::to_string(count));
+    ++count;
+  }
+  producer.join();
+  EXPECT_EQ(count, 1000);
+  EXPECT_THROW((void)sluice::channel<bounded_only_item>(0), std::invalid_argument);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -12,6 +13,14 @@
 namespace {
 
 using sluice::github::detail::adaptive_limiter;
+
+// A permit for tests whose run never stops.
+sluice::task<adaptive_limiter::permit> permit_of(adaptive_limiter& l) {
+  std::stop_source never;
+  auto p = co_await l.acquire(never.get_token());
+  if (!p) throw std::logic_error("a permit wait ended without a stop request");
+  co_return std::move(*p);
+}
 
 TEST(AdaptiveLimiter, HalvesOnDecreaseButNeverBelowOne) {
   sluice::runtime rt({.threads = 1});
@@ -48,7 +57,7 @@ TEST(AdaptiveLimiter, PermitsBeyondTheLimitWaitAndGrowthWakesThem) {
   std::vector<sluice::join_handle<adaptive_limiter::permit>> handles;
   for (int i = 0; i < 2; ++i)
     handles.push_back(rt.spawn([](adaptive_limiter& l, std::atomic<int>& h) -> sluice::task<adaptive_limiter::permit> {
-      auto p = co_await l.acquire();
+      auto p = co_await permit_of(l);
       ++h;
       co_return p;
     }(limiter, holding)));
@@ -59,8 +68,8 @@ TEST(AdaptiveLimiter, PermitsBeyondTheLimitWaitAndGrowthWakesThem) {
   EXPECT_EQ(holding.load(), 2);
   held.clear();  // permits go back on destruction
   auto again = sluice::sync_wait([](adaptive_limiter& l) -> sluice::task<int> {
-    auto a = co_await l.acquire();
-    auto b = co_await l.acquire();
+    auto a = co_await permit_of(l);
+    auto b = co_await permit_of(l);
     b.reset();
     co_return 2;
   }(limiter));
@@ -71,8 +80,7 @@ TEST(AdaptiveLimiter, AWaitForAPermitEndsEmptyWhenTheRunStops) {
   sluice::runtime rt({.threads = 2});
   adaptive_limiter limiter(rt, 1);
   std::stop_source stop;
-  auto held = sluice::sync_wait(
-      [](adaptive_limiter& l) -> sluice::task<adaptive_limiter::permit> { co_return co_await l.acquire(); }(limiter));
+  auto held = sluice::sync_wait(permit_of(limiter));
   std::atomic<bool> asked{false};
   auto waiter = rt.spawn([](adaptive_limiter& l, std::stop_token t, std::atomic<bool>& a) -> sluice::task<bool> {
     auto op = l.acquire(t);

@@ -228,6 +228,44 @@ TEST(GithubHostile, StopEndsInFlightRequestsAndReportsCancelled) {
   EXPECT_EQ(run.reports[1].failure->message, "cancelled");
 }
 
+// Two permits, two repositories, four first pages (each repository asks
+// for its issues and its pull requests at once): two requests hang on the
+// server and two wait for a permit. The stop withdraws those waits (the
+// fetcher's permit acquire takes the run's token) and cancels the hanging
+// requests: the run returns promptly, every row says cancelled, and no
+// request starts after the stop.
+TEST(GithubHostile, StopEndsRequestsWaitingForAPermit) {
+  fg::server srv({.repos = {{.owner = "a", .name = "slow", .issues = 3, .pulls = 1, .seed = 1},
+                            {.owner = "b", .name = "slow", .issues = 3, .pulls = 1, .seed = 2}}});
+  srv.set_repo_faults("a/slow", {.latency = 60s});
+  srv.set_repo_faults("b/slow", {.latency = 60s});
+  std::stop_source source;
+  auto options = quick_options(srv);
+  options.concurrency = 2;
+  options.stop = source.get_token();
+  // Stops once both permits are out on hanging requests (the server counts
+  // a request when it arrives in peak_concurrency, when answered in requests).
+  std::jthread stopper([&srv, source]() mutable {
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (srv.stats().peak_concurrency < 2 && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(300ms);
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto run = fetch(options, {"a/slow", "b/slow"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);  // far below the 60 s latency
+  stopper.join();
+  ASSERT_EQ(run.reports.size(), 2u);
+  for (const auto& r : run.reports) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.failure->status, 0);
+    EXPECT_EQ(r.failure->message, "cancelled");
+  }
+  EXPECT_EQ(srv.stats().peak_concurrency, 2u) << "a request started after the stop";
+  EXPECT_EQ(run.stats.requests, 2u);
+}
+
 TEST(GithubHostile, StopEndsARateLimitWait) {
   fg::server srv({.repos = {{.owner = "a", .name = "b", .issues = 3, .pulls = 1, .seed = 2}}});
   srv.exhaust_rate_limit(600s);

@@ -565,7 +565,9 @@ task<result<fetched_page>> fetcher::state::get_page(std::string url, bool condit
     if (m_cache && conditional) cached = m_cache->load(current);
     std::optional<http::result<http::response>> outcome;
     {
-      auto permit = co_await m_limiter.acquire();
+      // The run's token: a stopped run does not wait for permits to come back.
+      auto permit = co_await m_limiter.acquire(m_stop.get_token());
+      if (!permit) co_return stop_reason().value_or(cancelled_error());
       if (auto stopped = stop_reason()) co_return *stopped;
       ++m_requests;
       ++counters.requests;

@@ -1,6 +1,6 @@
 // Everything in sluice's core: tasks, runtime, channels, oneshot, offload,
-// and the primitives (semaphore, async_mutex, yield_now, when_any, timeout,
-// generators).
+// and the primitives (semaphore, async_mutex, yield_now, when_any, select,
+// timeout, generators).
 #pragma once
 
 #include "sluice/core/async_generator.hpp"
@@ -14,6 +14,7 @@
 #include "sluice/core/reactor.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/core/runtime.hpp"
+#include "sluice/core/select.hpp"
 #include "sluice/core/semaphore.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/status_display.hpp"

@@ -28,8 +28,14 @@
 // r.cancelled() is true; an arm that completed first wins over the stop.
 //
 // Resumption: a woken select continues on the runtime it suspended on
-// (detail/resume.hpp). Coroutines only: a plain thread can
-// sync_wait(select(...)).
+// (detail/resume.hpp).
+//
+// Plain threads: select_blocking(stop, arms...) is the same select for a
+// thread that is not a coroutine (crossbeam's select! on threads): it
+// returns the select_result directly and blocks the thread while no arm can
+// proceed, with the same exclusivity, closed and stop-token rules, on the
+// same channel hook. Like the channels' *_blocking forms, it retries for a
+// few microseconds before it parks; do not call it on a runtime worker.
 // Thread-safety: any number of selects, senders and receivers may use the
 // same channels at once. Lifetime: the receivers, senders and items named
 // must outlive the co_await. Errors: none of its own; a send arm on a
@@ -222,22 +228,7 @@ class select_awaiter {
     return true;
   }
 
-  bool await_suspend(std::coroutine_handle<> h) {
-    std::size_t open = 0;
-    for (bool c : m_closed) open += c ? 0 : 1;
-    m_selector.emplace(open);
-    m_selector->set_coroutine(suspended_coroutine::here(h));
-    for (std::size_t k = 0; k < count && !m_selector->is_decided(); ++k) {
-      const std::size_t i = (m_first + k) % count;
-      if (m_closed[i]) continue;
-      m_hooks[i] = select_arm{&*m_selector, i};
-      m_queued[i] = on_arm(i, [&](auto& arm) { return arm.enlist(m_hooks[i]); });
-    }
-    // Registered after queueing: a token stopped already runs the callback
-    // right here, which decides the selector (cancelled) unless an arm won.
-    if (m_stop.stop_possible()) m_on_stop.emplace(m_stop, canceller{&*m_selector});
-    return m_selector->finish_suspend();
-  }
+  bool await_suspend(std::coroutine_handle<> h) { return enlist(suspended_coroutine::here(h)); }
 
   result_type await_resume() {
     if (m_selector) {
@@ -252,7 +243,38 @@ class select_awaiter {
     return take(std::index_sequence_for<Arms...>{});
   }
 
+  /// Blocking form (select_blocking): the fast path with a short backoff,
+  /// then the arms are queued and the thread parks until the decision.
+  result_type wait_blocking() {
+    for (ring_backoff backoff;; backoff.snooze()) {
+      if (await_ready()) return await_resume();
+      if (backoff.completed()) break;
+    }
+    if (enlist(suspended_coroutine{})) m_selector->wait_thread();
+    return await_resume();
+  }
+
  private:
+  // Queues one waiter per open arm (see detail/select_arm.hpp) for `waiter`
+  // (a coroutine, or a null handle for a blocked thread). True: wait for the
+  // decision; false: already decided, go on to await_resume().
+  bool enlist(suspended_coroutine waiter) {
+    std::size_t open = 0;
+    for (bool c : m_closed) open += c ? 0 : 1;
+    m_selector.emplace(open);
+    m_selector->set_coroutine(waiter);
+    for (std::size_t k = 0; k < count && !m_selector->is_decided(); ++k) {
+      const std::size_t i = (m_first + k) % count;
+      if (m_closed[i]) continue;
+      m_hooks[i] = select_arm{&*m_selector, i};
+      m_queued[i] = on_arm(i, [&](auto& arm) { return arm.enlist(m_hooks[i]); });
+    }
+    // Registered after queueing: a token stopped already runs the callback
+    // right here, which decides the selector (cancelled) unless an arm won.
+    if (m_stop.stop_possible()) m_on_stop.emplace(m_stop, canceller{&*m_selector});
+    return m_selector->finish_suspend();
+  }
+
   struct canceller {
     selector* m_selector;
     void operator()() const {
@@ -311,6 +333,23 @@ requires(sizeof...(As) > 0 && (detail::select_arm_argument<As> && ...))
 template <typename... As>
 requires(sizeof...(As) > 0 && (detail::select_arm_argument<As> && ...)) [[nodiscard]] auto select(As&&... arms) {
   return select(std::stop_token{}, std::forward<As>(arms)...);
+}
+
+/// The blocking form for plain threads (see the header comment): returns
+/// once one arm completed, every arm's channel is closed, or `stop` is
+/// requested; the same select_result as `co_await select(...)`.
+template <typename... As>
+requires(sizeof...(As) > 0 && (detail::select_arm_argument<As> && ...))
+    [[nodiscard]] auto select_blocking(std::stop_token stop, As&&... arms) {
+  detail::select_awaiter<typename detail::select_arm_for<As>::type...> op(std::move(stop), std::forward<As>(arms)...);
+  return op.wait_blocking();
+}
+
+/// select_blocking() with no stop token.
+template <typename... As>
+requires(sizeof...(As) > 0 && (detail::select_arm_argument<As> && ...))
+    [[nodiscard]] auto select_blocking(As&&... arms) {
+  return select_blocking(std::stop_token{}, std::forward<As>(arms)...);
 }
 
 }  // namespace sluice

@@ -96,14 +96,26 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
     return m_options.ordered;
   }
 
+  // One coroutine for both modes (each coroutine is code generated per item
+  // type: docs/architecture.md, "Header cost").
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
     io.stats().busy_share.store(static_cast<std::uint32_t>(m_options.concurrency), std::memory_order_relaxed);
     if (m_options.ordered) {
-      co_await run_ordered(io);
-    } else {
-      co_await run_unordered(io);
+      // A dispatcher and an emitter around a FIFO of result slots.
+      auto [slots_tx, slots_rx] = channel<result_slot<In>>(m_options.concurrency);
+      co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
+      co_return;
     }
+    // A feeder splitting chunks, N workers sharing its items (see feed()).
+    io.receive_unordered();  // output order is free, so no reorder buffer
+    auto [items_tx, items_rx] = channel<indexed_item<In>>(m_options.concurrency);
+    std::atomic<bool> downstream_gone{false};
+    std::vector<task<void>> tasks;
+    tasks.push_back(feed(io, std::move(items_tx), downstream_gone));
+    for (std::size_t i = 0; i < m_options.concurrency; ++i) tasks.push_back(work(io, items_rx, downstream_gone));
+    items_rx = {};  // the workers' copies keep the channel open
+    co_await when_all(std::move(tasks));
   }
 
  private:
@@ -114,20 +126,15 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   // source sends many items at once): a chunk of 8 items ran one at a time.
   // The feeder hands items one by one through a channel of `concurrency`
   // slots, so every worker has one as long as items are there.
+  // Its channel has `concurrency` (>= 1) slots: bounded_channel_only spares
+  // the unbounded channel code (core/detail/channel_state.hpp).
   template <typename In>
-  using indexed_item = std::pair<std::size_t, In>;
-
-  template <typename In>
-  task<void> run_unordered(stage_io<In, output<In>>& io) {
-    io.receive_unordered();  // output order is free, so no reorder buffer
-    auto [items_tx, items_rx] = channel<indexed_item<In>>(m_options.concurrency);
-    std::atomic<bool> downstream_gone{false};
-    std::vector<task<void>> tasks;
-    tasks.push_back(feed(io, std::move(items_tx), downstream_gone));
-    for (std::size_t i = 0; i < m_options.concurrency; ++i) tasks.push_back(work(io, items_rx, downstream_gone));
-    items_rx = {};  // the workers' copies keep the channel open
-    co_await when_all(std::move(tasks));
-  }
+  struct indexed_item {
+    using bounded_channel_only = void;
+    indexed_item(std::size_t index, In item) : first(index), second(std::move(item)) {}
+    std::size_t first;
+    In second;
+  };
 
   template <typename In>
   task<void> feed(stage_io<In, output<In>>& io, channel_sender<indexed_item<In>> items,
@@ -180,20 +187,16 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   // ---- ordered: a dispatcher and an emitter around a FIFO of result slots ----
+  // A running item's result; its channel has `concurrency` (>= 1) slots.
   template <typename In>
-  task<void> run_ordered(stage_io<In, output<In>>& io) {
-    using slot = join_handle<std::optional<output<In>>>;
-    auto [slots_tx, slots_rx] = channel<slot>(m_options.concurrency);
-    co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
-  }
+  struct result_slot : join_handle<std::optional<output<In>>> {
+    using bounded_channel_only = void;
+    explicit result_slot(join_handle<std::optional<output<In>>>&& handle)
+        : join_handle<std::optional<output<In>>>(std::move(handle)) {}
+  };
 
   template <typename In>
-  task<std::optional<output<In>>> process(stage_io<In, output<In>>& io, In item, std::size_t index) {
-    co_return co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(item), index);
-  }
-
-  template <typename In>
-  task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<join_handle<std::optional<output<In>>>> slots) {
+  task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<result_slot<In>> slots) {
     while (auto in = co_await io.recv()) {
       for (std::size_t i = 0; i < in->items.size(); ++i) {
         if (io.stopped()) {
@@ -201,7 +204,9 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
           break;
         }
         // Starts at once; the slot channel's capacity bounds how many run.
-        auto handle = io.rt().spawn(process(io, std::move(in->items[i]), in->first_index + i));
+        // call_async is the item's coroutine: no wrapper around it.
+        result_slot<In> handle(io.rt().spawn(io.template call_async<output<In>>(
+            m_options.on_error, m_fn, std::move(in->items[i]), in->first_index + i)));
         if (!co_await slots.send(handle)) {
           // The emitter stopped: this item still runs, wait for it here.
           if (co_await handle) io.drop(1);
@@ -216,8 +221,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   template <typename In>
-  task<void> emit_in_order(stage_io<In, output<In>>& io,
-                           channel_receiver<join_handle<std::optional<output<In>>>> slots) {
+  task<void> emit_in_order(stage_io<In, output<In>>& io, channel_receiver<result_slot<In>> slots) {
     bool downstream_open = true;
     std::vector<output<In>> out;
     // Every slot is awaited, even after downstream went away: each one is a

@@ -101,24 +101,22 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
     if (m_options.drivers == 1) {
-      co_await drive(io);
+      co_await drive(io, false);
     } else {
       io.receive_unordered();  // several drivers receive at once
       std::vector<task<void>> drivers;
-      for (std::size_t i = 0; i < m_options.drivers; ++i) drivers.push_back(drive_on_arena(io));
+      for (std::size_t i = 0; i < m_options.drivers; ++i) drivers.push_back(drive(io, true));
       co_await when_all(std::move(drivers));
     }
   }
 
  private:
+  // `on_arena`: start on the arena rather than inline, so drivers run in
+  // parallel. (A flag, not a wrapper coroutine: every coroutine is code
+  // generated per item type, docs/architecture.md "Header cost".)
   template <typename In>
-  task<void> drive_on_arena(stage_io<In, output<In>>& io) {
-    co_await io.rt().schedule();
-    co_await drive(io);
-  }
-
-  template <typename In>
-  task<void> drive(stage_io<In, output<In>>& io) {
+  task<void> drive(stage_io<In, output<In>>& io, bool on_arena) {
+    if (on_arena) co_await io.rt().schedule();
     auto tx = io.output_handle();  // drivers send concurrently: one handle each
     while (auto in = co_await io.recv()) {
       auto& items = in->items;

@@ -82,7 +82,9 @@ task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
     io.fail_unindexed(std::current_exception());
   }
   io.close_output();
-  co_await io.drain_input();
+  // A source has no input: not instantiating the drain spares its
+  // receive path (docs/architecture.md, "Header cost").
+  if constexpr (!std::is_same_v<In, none>) co_await io.drain_input();
 }
 
 std::string describe_stages(const std::vector<stage_info>& stages);

@@ -12,6 +12,12 @@
 // Either way a send that loses the race with close fails with its item
 // untouched, and every item sent before is received.
 //
+// An item type that is only ever sent through bounded channels (the chunks
+// between pipeline stages) says so with `using bounded_channel_only = void;`:
+// its channel_state then does not instantiate the unbounded storage, which
+// is most of the code a channel type generates (see docs/architecture.md,
+// "Header cost"), and asking for an unbounded channel of it throws.
+//
 // Waiting is the slow path. A waiter (a suspended coroutine or a blocked
 // thread) registers under m_mutex; whoever makes progress possible (a send, a
 // receive freeing a slot, close) performs the waiter's operation *on its
@@ -33,6 +39,8 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,6 +53,15 @@ namespace sluice::detail {
 // Fixed rather than std::hardware_destructive_interference_size, whose value
 // may differ between compilers and so must not shape a type's layout.
 inline constexpr std::size_t cache_line_size = 64;
+
+/// Item types that declare `using bounded_channel_only = void;` (see the file comment).
+template <typename T>
+concept bounded_channel_only = requires {
+  typename T::bounded_channel_only;
+};
+
+/// Stands in for the unbounded queue of a bounded_channel_only item type.
+struct no_unbounded_queue {};
 
 /// What a channel operation did: done, would have to wait, or closed (a send
 /// on a closed channel; a receive on a closed and drained one).
@@ -121,12 +138,17 @@ class channel_state {
  public:
   using waiter = channel_waiter<T>;
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+  static constexpr bool unbounded_allowed = !bounded_channel_only<T>;
+  using unbounded_queue = std::conditional_t<unbounded_allowed, moodycamel::ConcurrentQueue<T>, no_unbounded_queue>;
 
+  /// Throws std::invalid_argument for capacity 0 when T is bounded_channel_only.
   explicit channel_state(std::size_t capacity) : m_capacity(capacity) {
     if (capacity) {
       m_ring.emplace(capacity);
-    } else {
+    } else if constexpr (unbounded_allowed) {
       m_queue.emplace(32);
+    } else {
+      throw std::invalid_argument("sluice: this item type is sent through bounded channels only (capacity > 0)");
     }
   }
 
@@ -299,7 +321,7 @@ class channel_state {
     wake_after_close();
   }
 
-  [[nodiscard]] moodycamel::ConcurrentQueue<T>& queue() noexcept { return *m_queue; }
+  [[nodiscard]] unbounded_queue& queue() noexcept { return *m_queue; }
 
   /// Unbounded only: enqueues through `token` (or the calling thread's
   /// implicit producer when null) and counts the item in.
@@ -317,12 +339,18 @@ class channel_state {
   // Called under m_mutex only for bounded channels (unbounded sends never
   // wait), so end_send's wake_after_close never re-takes the lock.
   channel_op send_now(channel_producer<T>* producer, T& item);
+  channel_op send_unbounded(channel_producer<T>* producer, T& item);
 
   channel_op recv_now(std::optional<T>& out) {
-    if (m_ring) {
+    if (m_ring || !unbounded_allowed) {
       auto st = m_ring->try_pop([&out](T&& v) { out.emplace(std::move(v)); });
       return from(st);
     }
+    if constexpr (unbounded_allowed) return recv_unbounded(out);
+    return channel_op::closed;  // not reached
+  }
+
+  channel_op recv_unbounded(std::optional<T>& out) {
     if (try_claim(1)) {
       take_one(out);
       return channel_op::done;
@@ -332,12 +360,17 @@ class channel_state {
 
   std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op) {
     out.reserve(out.size() + max);
-    if (m_ring) {
+    if (m_ring || !unbounded_allowed) {
       typename channel_ring<T>::status st;
       std::size_t n = m_ring->try_pop_many(out, max, st);
       op = n ? channel_op::done : from(st);
       return n;
     }
+    if constexpr (unbounded_allowed) return recv_many_unbounded(out, max, op);
+    return 0;  // not reached
+  }
+
+  std::size_t recv_many_unbounded(std::vector<T>& out, std::size_t max, channel_op& op) {
     std::size_t n = try_claim(max);
     if (n) {
       take_many(out, n);
@@ -528,9 +561,9 @@ class channel_state {
     serve_receivers(woken);
   }
 
-  const std::size_t m_capacity;                           // 0: unbounded
-  std::optional<channel_ring<T>> m_ring;                  // bounded
-  std::optional<moodycamel::ConcurrentQueue<T>> m_queue;  // unbounded
+  const std::size_t m_capacity;            // 0: unbounded
+  std::optional<channel_ring<T>> m_ring;   // bounded
+  std::optional<unbounded_queue> m_queue;  // unbounded
   alignas(cache_line_size) std::atomic<std::int64_t> m_items{0};
   alignas(cache_line_size) std::atomic<std::uint64_t> m_send_state{0};
   alignas(cache_line_size) std::atomic<int> m_receivers_waiting{0};
@@ -575,7 +608,13 @@ class channel_producer {
 
 template <typename T>
 channel_op channel_state<T>::send_now(channel_producer<T>* producer, T& item) {
-  if (m_ring) return from(m_ring->try_push(item));
+  if (m_ring || !unbounded_allowed) return from(m_ring->try_push(item));
+  if constexpr (unbounded_allowed) return send_unbounded(producer, item);
+  return channel_op::closed;  // not reached
+}
+
+template <typename T>
+channel_op channel_state<T>::send_unbounded(channel_producer<T>* producer, T& item) {
   if (!begin_send()) return channel_op::closed;
   // end_send must run even if enqueue throws bad_alloc, or close would wait forever.
   struct end_guard {

@@ -24,6 +24,13 @@
 // decision made while await_suspend is still queueing arms never resumes a
 // frame that is still being set up.
 //
+// A blocked thread (select_blocking) instead of a coroutine: every decision
+// calls wake() exactly once, so the thread simply waits for that call. The
+// decider sets the flag and notifies under m_park, and the thread passes
+// through m_park after seeing the flag, so the decider has let go of the
+// selector (on the thread's stack) before the thread can return and free it;
+// the channels' blocked threads do the same with the channel's mutex.
+//
 // Lifetime: the selector and its waiters live in the awaiter (the coroutine
 // frame). After a decision the awaiter withdraws every waiter still queued,
 // under each channel's mutex, before the frame can go away; a waker that
@@ -34,6 +41,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 
 #include "sluice/core/detail/resume.hpp"
@@ -92,14 +100,27 @@ class selector {
   /// For the awaiter while it queues its arms: stop queueing once decided.
   [[nodiscard]] bool is_decided() const noexcept { return m_state.load(std::memory_order_acquire) == decided; }
 
-  /// Before the first arm is queued.
+  /// Before the first arm is queued: the coroutine to resume, or a null
+  /// handle for a blocked thread (it then calls wait_thread()).
   void set_coroutine(suspended_coroutine c) noexcept { m_coroutine = c; }
 
   /// The decider's reference: resumes the coroutine unless await_suspend is
-  /// still running (it then carries on without suspending).
+  /// still running (it then carries on without suspending). A blocked
+  /// thread is woken instead.
   void wake() {
     const suspended_coroutine c = m_coroutine;  // *this may be gone after the decrement
+    if (!c.handle) {
+      wake_thread();
+      return;
+    }
     if (m_references.fetch_sub(1, std::memory_order_acq_rel) == 1) c.resume();
+  }
+
+  /// A blocked thread, after queueing its arms: returns once the decider's
+  /// wake() is over (see the header comment), so the selector may go.
+  void wait_thread() {
+    while (!m_woken.load(std::memory_order_acquire)) m_woken.wait(false, std::memory_order_acquire);
+    std::lock_guard pass_through(m_park);
   }
 
   /// await_suspend's reference. True: stay suspended; false: already decided, continue.
@@ -112,9 +133,17 @@ class selector {
  private:
   static constexpr std::uint32_t open = 0, busy = 1, decided = 2;
 
+  void wake_thread() {
+    std::lock_guard lock(m_park);  // the thread passes through it before it frees *this
+    m_woken.store(true, std::memory_order_release);
+    m_woken.notify_one();
+  }
+
   std::atomic<std::uint32_t> m_state{open};
   std::atomic<int> m_references{2};
   suspended_coroutine m_coroutine;
+  std::atomic<bool> m_woken{false};  // a blocked thread's wake-up (null m_coroutine)
+  std::mutex m_park;
   // Written only while busy (claim acquires, settle/release release).
   std::size_t m_open_arms;
   std::size_t m_winner = none;

@@ -23,6 +23,9 @@ namespace sluice::detail {
 /// moves between threads, so consecutive chunks may overtake each other.
 template <typename T>
 struct chunk {
+  // Stage channels are always bounded (channel_chunks): no unbounded
+  // channel code per item type (core/detail/channel_state.hpp).
+  using bounded_channel_only = void;
   std::uint64_t seq = 0;
   std::vector<T> items;
   std::size_t bytes = 0;  // sluice::item_bytes of the items, when the run has a bound in bytes

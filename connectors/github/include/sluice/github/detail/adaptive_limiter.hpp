@@ -47,28 +47,12 @@ class adaptive_limiter {
   /// Woken waiters resume on the runtime they suspended on (the fetcher's `rt`).
   adaptive_limiter(runtime& /*rt*/, std::size_t limit) : m_max(std::max<std::size_t>(1, limit)), m_semaphore(m_max) {}
 
-  /// Awaitable yielding a permit; waiters are served first come, first served
-  /// and resumed on the runtime's arena.
-  [[nodiscard]] auto acquire() noexcept {
-    class awaiter {
-     public:
-      explicit awaiter(adaptive_limiter& self) noexcept : m_self(self), m_inner(self.m_semaphore.acquire()) {}
-      bool await_ready() noexcept { return m_inner.await_ready(); }
-      bool await_suspend(std::coroutine_handle<> h) { return m_inner.await_suspend(h); }
-      permit await_resume() noexcept {
-        m_inner.await_resume();
-        return permit(&m_self);
-      }
-
-     private:
-      adaptive_limiter& m_self;
-      decltype(std::declval<semaphore&>().acquire()) m_inner;
-    };
-    return awaiter(*this);
-  }
-
   /// Awaitable std::optional<permit>: empty when `stop` (the run's token) is
-  /// requested before a permit is free; the waiter is then withdrawn.
+  /// requested before a permit is free; the waiter is then withdrawn at once
+  /// (it does not wait for a permit to come back) and holds nothing. A
+  /// permit granted before the stop request wins. Waiters are served first
+  /// come, first served and resumed on the runtime they suspended on. There
+  /// is no form without a token: a run that stops must not wait for permits.
   [[nodiscard]] auto acquire(std::stop_token stop) noexcept {
     class awaiter {
      public:
