@@ -61,6 +61,8 @@ class ring_backoff {
     if (m_step <= 10) ++m_step;
   }
   [[nodiscard]] bool completed() const noexcept { return m_step > 10; }
+  /// True once spin() or snooze() ran `steps` times.
+  [[nodiscard]] bool stepped(unsigned steps) const noexcept { return m_step >= steps; }
 
  private:
   static void pause() noexcept {
@@ -129,7 +131,14 @@ class channel_ring {
         }
         backoff.spin();
       } else if (stamp == head) {
-        if (!exact) return status::would_block;
+        if (!exact) {
+          // Poll the slot, not m_tail: a sender mid-write usually
+          // publishes within a few pauses.
+          if (backoff.stepped(poll_spins)) return status::would_block;
+          backoff.spin();
+          head = m_head.load(std::memory_order_relaxed);
+          continue;
+        }
         status st = empty_or_wait(head, backoff);
         if (st != status::ok) return st;  // ok: a sender is mid-write, look again
         head = m_head.load(std::memory_order_relaxed);
@@ -168,8 +177,13 @@ class channel_ring {
       const std::uint64_t stamp = m_slots[index(head)].stamp.load(std::memory_order_acquire);
       if (stamp == head) {
         if (!exact) {
-          st = status::would_block;
-          return 0;
+          if (backoff.stepped(poll_spins)) {
+            st = status::would_block;
+            return 0;
+          }
+          backoff.spin();
+          head = m_head.load(std::memory_order_relaxed);
+          continue;
         }
         st = empty_or_wait(head, backoff);
         if (st != status::ok) return 0;
@@ -202,6 +216,9 @@ class channel_ring {
   // that nothing between claiming and publishing a slot can throw.
   static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
   using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
+  // A poll's spins (1 + 2 + 4 pauses) on a slot that is not ready before it
+  // reports would_block.
+  static constexpr unsigned poll_spins = 3;
 
   struct slot {
     std::atomic<std::uint64_t> stamp{0};
@@ -226,7 +243,12 @@ class channel_ring {
       } else if (stamp + m_one_lap == tail + 1) {
         // The slot still holds last lap's item: full, unless a receiver has
         // claimed it and is reading it right now.
-        if (!exact) return status::would_block;
+        if (!exact) {
+          if (backoff.stepped(poll_spins)) return status::would_block;
+          backoff.spin();
+          tail = m_tail.load(std::memory_order_relaxed);
+          continue;
+        }
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (m_head.load(std::memory_order_relaxed) + m_one_lap == tail) return status::would_block;
         backoff.spin();
