@@ -3,8 +3,15 @@
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -72,6 +79,44 @@ struct runtime::arena_state {
   }
   std::optional<tbb::global_control> parallelism;
   tbb::task_arena arena;
+  // Parking (park_while_idle): jobs enqueued and not started yet, arena
+  // threads parked, the futex word they sleep on, and "stop parking" (set by
+  // the destructor).
+  alignas(64) std::atomic<std::size_t> queued{0};
+  alignas(64) std::atomic<std::uint32_t> parked{0};
+  std::atomic<std::uint32_t> wake_word{0};
+  std::atomic<bool> closing{false};
+
+  // oneTBB 2021.8's idle loop (a worker that finds no task) pauses, then calls
+  // sched_yield about a hundred times before it sleeps: in an I/O-bound run,
+  // where the reactor hands the arena a little work every few tens of
+  // microseconds, that loop was about two thirds of the arena's CPU and a
+  // quarter of all context switches. So a job that ends with nothing queued
+  // keeps its thread here instead, asleep on our own futex, until enqueue()
+  // hands the arena a job (and wakes it: the thread then returns to oneTBB,
+  // which finds that job at once) or park_limit passes (then it returns to
+  // oneTBB's idle loop, which sleeps in its turn: an idle runtime still uses
+  // no CPU). The job stays counted in m_outstanding while parked, so the
+  // destructor wakes parked threads before it waits. A parked thread holds
+  // an arena slot: tbb::parallel_for started meanwhile gets its help only
+  // once it wakes (at the next enqueue, or within park_limit).
+  void park_while_idle() noexcept {
+    constexpr long park_limit_ns = 2'000'000;
+    const std::uint32_t seen = wake_word.load(std::memory_order_seq_cst);
+    parked.fetch_add(1, std::memory_order_seq_cst);
+    // Dekker with enqueue(): it counts `queued` then reads `parked`; we
+    // count `parked` then read `queued`, so one of us sees the other.
+    if (queued.load(std::memory_order_seq_cst) == 0 && !closing.load(std::memory_order_seq_cst)) {
+      timespec limit{0, park_limit_ns};
+      ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAIT_PRIVATE, seen, &limit, nullptr, 0);
+    }
+    parked.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
+  void wake_parked(int count) noexcept {
+    wake_word.fetch_add(1, std::memory_order_seq_cst);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  }
 };
 
 runtime::runtime(runtime_options options)
@@ -83,6 +128,20 @@ runtime::runtime(runtime_options options)
 tbb::task_arena& runtime::arena() noexcept { return m_arena->arena; }
 
 void runtime::enqueue(detail::arena_job job) {
+  // Counted before the hand-over, so that a thread about to park sees it.
+  // A parked thread is woken for it, except when an arena thread of ours
+  // queues the only job: it takes that job itself as soon as its current
+  // one ends (it does not park while a job is queued), so waking another
+  // thread would mostly cost a futex call on the hot path of every
+  // coroutine hand-over.
+  const std::size_t queued = m_arena->queued.fetch_add(1, std::memory_order_seq_cst) + 1;
+  struct wake_after {
+    arena_state& a;
+    bool wanted;
+    ~wake_after() {
+      if (wanted && a.parked.load(std::memory_order_seq_cst) != 0) a.wake_parked(1);
+    }
+  } wake{*m_arena, queued > 1 || t_current_runtime != this};
 #if defined(SLUICE_TSAN)
   // TBB recycles task memory through an uninstrumented pool and hands tasks
   // over in uninstrumented code. Under TSan the job lives on the heap, its
@@ -102,6 +161,7 @@ void runtime::enqueue(detail::arena_job job) {
       }
       detail::tsan_acquire(raw);
       std::unique_ptr<detail::arena_job> owned(raw);
+      rt->m_arena->queued.fetch_sub(1, std::memory_order_relaxed);
       rt->run_job(*owned);
     }
   };
@@ -115,13 +175,19 @@ void runtime::enqueue(detail::arena_job job) {
   struct job_functor {
     runtime* m_runtime;
     mutable detail::arena_job m_job;
-    void operator()() const { m_runtime->run_job(m_job); }
+    void operator()() const {
+      m_runtime->m_arena->queued.fetch_sub(1, std::memory_order_relaxed);
+      m_runtime->run_job(m_job);
+    }
   };
   m_arena->arena.enqueue(job_functor{this, std::move(job)});
 #endif
 }
 
 runtime::~runtime() {
+  // From here on nobody parks, and whoever is parked goes back to oneTBB.
+  m_arena->closing.store(true, std::memory_order_seq_cst);
+  if (m_arena->parked.load(std::memory_order_seq_cst) != 0) m_arena->wake_parked(std::numeric_limits<int>::max());
   // Work in flight can spawn more tasks, and tasks post more work: wait
   // until both counts are zero at once.
   for (;;) {
@@ -147,6 +213,9 @@ void runtime::run_lifo_slot() {
   // Past the budget, whatever is left runs from the queue (its job is there).
   for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) run_claim(std::exchange(t_lifo_slot, {}));
   t_lifo_slot.reset();
+  // The job's last step (run_job calls work_finished after this), so a
+  // parked job still counts as outstanding for the destructor.
+  m_arena->park_while_idle();
 }
 
 void runtime::post_batch(std::vector<std::coroutine_handle<>> batch) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -152,11 +153,13 @@ TEST(ChannelStressClose, ExplicitCloseRacingSendsLosesNothing) {
 
 namespace {
 
-// moodycamel orders items per producer; a coroutine hops between arena
-// threads, so each sender handle must be its own producer for FIFO to hold.
-TEST(ChannelStressOrder, EachCoroutineSendersItemsArriveInOrder) {
+// A coroutine hops between arena threads; its items must still arrive in
+// the order it sent them, bounded (ring) and unbounded (list).
+class ChannelStressOrder : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(ChannelStressOrder, EachCoroutineSendersItemsArriveInOrder) {
   sluice::runtime rt({.threads = 2});
-  auto [tx, rx] = sluice::channel<std::uint64_t>(8);
+  auto [tx, rx] = sluice::channel<std::uint64_t>(GetParam());
   std::vector<sluice::join_handle<void>> producers_done;
   for (int p = 0; p < producers; ++p)
     producers_done.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, int id) -> sluice::task<void> {
@@ -177,5 +180,11 @@ TEST(ChannelStressOrder, EachCoroutineSendersItemsArriveInOrder) {
   for (auto& p : producers_done) p.get();
   for (auto l : last) EXPECT_EQ(l, items_per_producer / 5 - 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Capacities, ChannelStressOrder, ::testing::Values(std::size_t{8}, std::size_t{0}),
+                         [](const auto& test_info) {
+                           const std::size_t cap = test_info.param;
+                           return cap ? "Cap" + std::to_string(cap) : std::string("Unbounded");
+                         });
 
 }  // namespace

@@ -1,7 +1,8 @@
 // sluice::channel<T>: a multi-producer multi-consumer channel for coroutines
 // and threads alike. Bounded channels keep their items in a ring of stamped
 // slots (crossbeam-channel's design, detail/channel_ring.hpp); unbounded ones
-// in a moodycamel::ConcurrentQueue.
+// in a linked list of blocks of slots (crossbeam's list flavour,
+// detail/channel_list.hpp).
 //
 //   auto [tx, rx] = sluice::channel<int>(1024);   // bounded: backpressure
 //   co_await tx.send(42);                         // suspends while full
@@ -20,11 +21,10 @@
 // once for batch consumers such as parallel stages.
 //
 // Thread-safety: any number of threads and coroutines may use the channel at
-// once, through their own handles or a shared one. Items sent through one
-// sender handle by one coroutine or thread at a time arrive in the order sent
-// (even when the coroutine migrates between threads); there is no order
-// across senders, nor among items several threads push through one shared
-// handle at the same time. Copy a sender per producer for both speed and order.
+// once, through their own handles or a shared one. The channel is FIFO in
+// the order sends take effect: items one coroutine or thread sends one after
+// another arrive in that order (even when the coroutine migrates between
+// threads); sends that overlap in time have no order among themselves.
 #pragma once
 
 #include <coroutine>
@@ -32,6 +32,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,6 +48,34 @@ class channel_receiver;
 namespace detail {
 
 struct channel_access;  // select() reaches a handle's state through it (select.hpp)
+
+// A blocking operation's retries before its thread parks. First a few
+// microseconds of backoff (spin, then yield), as crossbeam-channel does: a
+// slot or an item usually turns up sooner than a futex wake-up takes. Then,
+// for as long as a thread on the other side has been woken and has not run
+// yet (`peer_waking()`), keep yielding and retrying, then back off once more:
+// that thread is about to free slots or send items, and parking now as well
+// would make the two sides take turns sleeping (a full ring, then an empty
+// one, each hand-over a scheduler wake-up: thousands of context switches
+// per million items, and wall time many times the CPU time). Bounded, in
+// case the woken thread is starved. Returns the last outcome.
+template <typename Attempt, typename PeerWaking>
+channel_op retry_before_parking(channel_op op, Attempt&& attempt, PeerWaking&& peer_waking) {
+  auto back_off = [&] {
+    for (ring_backoff backoff; op == channel_op::would_block && !backoff.completed();) {
+      backoff.snooze();
+      op = attempt();
+    }
+  };
+  back_off();
+  if (op != channel_op::would_block || !peer_waking()) return op;
+  for (int i = 0; op == channel_op::would_block && i < 100'000 && peer_waking(); ++i) {
+    std::this_thread::yield();
+    op = attempt();
+  }
+  back_off();
+  return op;
+}
 
 // Shared ownership plus the per-role handle count that drives auto-close.
 template <typename T, bool IsSender>
@@ -115,46 +144,22 @@ class channel_sender : public detail::channel_handle<T, true> {
  public:
   using value_type = T;
 
-  channel_sender() = default;
-  explicit channel_sender(std::shared_ptr<detail::channel_state<T>> s)
-      : base(std::move(s)), m_producer(std::make_unique<detail::channel_producer<T>>()) {}
-  /// A copy is a new producer with its own FIFO order.
-  channel_sender(const channel_sender& other)
-      : base(other), m_producer(std::make_unique<detail::channel_producer<T>>()) {}
-  channel_sender(channel_sender&&) noexcept = default;
-  channel_sender& operator=(const channel_sender& other) {
-    if (this != &other) {
-      m_producer = std::make_unique<detail::channel_producer<T>>();
-      base::operator=(other);
-    }
-    return *this;
-  }
-  channel_sender& operator=(channel_sender&& other) noexcept(false) {
-    if (this != &other) {
-      m_producer.reset();
-      base::operator=(std::move(other));
-      m_producer = std::move(other.m_producer);
-    }
-    return *this;
-  }
-  ~channel_sender() = default;  // m_producer goes before the base releases the queue
+  using base::base;
 
   /// Awaitable: `bool sent = co_await tx.send(item);` Suspends while the
   /// channel is full. Moves from `item` only when it returns true; false
   /// means the channel was closed and `item` is left as it was.
-  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
-  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), m_producer.get(), &item}; }
+  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), &item}; }
+  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), &item}; }
 
   /// Blocking form for plain threads; same contract as send(). A full
   /// channel is retried for a few microseconds (spinning, then yielding)
   /// before the thread parks, as crossbeam-channel does: a slot usually frees
   /// up sooner than a futex wake-up takes.
   [[nodiscard]] bool send_blocking(T& item) {
-    auto op = m_state->try_send(m_producer.get(), item);
-    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
-      backoff.snooze();
-      op = m_state->try_send(m_producer.get(), item);
-    }
+    auto op = detail::retry_before_parking(
+        m_state->try_send(item), [&] { return m_state->try_send(item); },
+        [this] { return m_state->receivers_waking(); });
     if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
     detail::channel_waiter<T> w;
     w.send_item = &item;
@@ -165,24 +170,20 @@ class channel_sender : public detail::channel_handle<T, true> {
   [[nodiscard]] bool send_blocking(T&& item) { return send_blocking(item); }
 
   /// Never waits: false when the channel is full or closed (item untouched then).
-  [[nodiscard]] bool try_send(T& item) { return m_state->try_send(m_producer.get(), item) == detail::channel_op::done; }
+  [[nodiscard]] bool try_send(T& item) { return m_state->try_send(item) == detail::channel_op::done; }
   [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
 
  private:
-  friend struct detail::channel_access;
-  std::unique_ptr<detail::channel_producer<T>> m_producer;
-
   struct send_awaiter {
     using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
-    detail::channel_producer<T>* m_producer;
     T* m_item;
     waiter m_waiter{};
     // pending: decided by a waker, read it from m_waiter.result.
     int m_outcome = waiter::pending;
 
     bool await_ready() {
-      auto op = m_channel->try_send(m_producer, *m_item);
+      auto op = m_channel->try_send(*m_item);
       if (op == detail::channel_op::would_block) return false;
       m_outcome = op == detail::channel_op::done ? waiter::granted : waiter::closed;
       return true;
@@ -230,11 +231,8 @@ class channel_receiver : public detail::channel_handle<T, false> {
   /// microseconds before the thread parks (see send_blocking).
   std::optional<T> recv_blocking() {
     std::optional<T> out;
-    auto op = m_state->try_recv(out);
-    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
-      backoff.snooze();
-      op = m_state->try_recv(out);
-    }
+    auto op = detail::retry_before_parking(
+        m_state->try_recv(out), [&] { return m_state->try_recv(out); }, [this] { return m_state->senders_waking(); });
     if (op != detail::channel_op::would_block) return out;
     detail::channel_waiter<T> w;
     if (wait_thread(w) != detail::channel_waiter<T>::granted) return std::nullopt;
@@ -244,10 +242,14 @@ class channel_receiver : public detail::channel_handle<T, false> {
     if (max == 0) max = 1;
     detail::channel_op op;
     std::size_t n = m_state->try_recv_batch(out, max, op);
-    for (detail::ring_backoff backoff; op == detail::channel_op::would_block && !backoff.completed();) {
-      backoff.snooze();
-      n = m_state->try_recv_batch(out, max, op);
-    }
+    op = detail::retry_before_parking(
+        op,
+        [&] {
+          detail::channel_op now;
+          n = m_state->try_recv_batch(out, max, now);
+          return now;
+        },
+        [this] { return m_state->senders_waking(); });
     if (op != detail::channel_op::would_block) return n;
     detail::channel_waiter<T> w;
     w.batch = &out;

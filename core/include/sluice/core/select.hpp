@@ -40,9 +40,6 @@
 // same channels at once. Lifetime: the receivers, senders and items named
 // must outlive the co_await. Errors: none of its own; a send arm on a
 // bounded channel with a type whose move throws may throw std::bad_alloc.
-// Unbounded channels: a send arm that has to wait is sent through the
-// waker's thread's producer, so it has no FIFO order with that sender's
-// other items.
 #pragma once
 
 #include <coroutine>
@@ -115,10 +112,6 @@ struct channel_access {
   static channel_state<T>* state(const channel_handle<T, IsSender>& handle) noexcept {
     return handle.m_state.get();
   }
-  template <typename T>
-  static channel_producer<T>* producer(const channel_sender<T>& sender) noexcept {
-    return sender.m_producer.get();
-  }
 };
 
 // One receive arm: its channel and the waiter it queues there.
@@ -146,10 +139,8 @@ class select_send_arm {
  public:
   using value_type = std::monostate;
   explicit select_send_arm(send_request<T> request) noexcept
-      : m_channel(channel_access::state(*request.sender)),
-        m_producer(channel_access::producer(*request.sender)),
-        m_item(request.item) {}
-  channel_op try_now() { return m_channel->try_send(m_producer, *m_item); }
+      : m_channel(channel_access::state(*request.sender)), m_item(request.item) {}
+  channel_op try_now() { return m_channel->try_send(*m_item); }
   bool enlist(select_arm& arm) {  // true: queued
     m_waiter.arm = &arm;
     m_waiter.send_item = m_item;
@@ -160,7 +151,6 @@ class select_send_arm {
 
  private:
   channel_state<T>* m_channel;
-  channel_producer<T>* m_producer;
   T* m_item;
   channel_waiter<T> m_waiter;
 };

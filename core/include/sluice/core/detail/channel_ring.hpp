@@ -18,6 +18,15 @@
 // that finds its slot not yet published while m_tail is past it waits for the
 // sender that holds it (it is between its CAS and its stamp store); "closed
 // and drained" is "marked and head == tail", which is exact.
+//
+// Telling "empty" from "a sender is writing the slot at head" (and "full"
+// from "a receiver is reading the slot at tail") takes a look at the other
+// side's position, the one line the other side writes on every item. Only
+// an *exact* operation looks: the ones that decide whether to park a waiter
+// or report the end, which run under the channel's lock. A plain poll
+// (`exact` false) reports would_block at once instead, so a receiver
+// chasing its sender does not pull m_tail's line away from it on every
+// poll (and a sender waiting on a full ring leaves m_head alone).
 #pragma once
 
 #include <algorithm>
@@ -52,6 +61,8 @@ class ring_backoff {
     if (m_step <= 10) ++m_step;
   }
   [[nodiscard]] bool completed() const noexcept { return m_step > 10; }
+  /// True once spin() or snooze() ran `steps` times.
+  [[nodiscard]] bool stepped(unsigned steps) const noexcept { return m_step >= steps; }
 
  private:
   static void pause() noexcept {
@@ -89,23 +100,25 @@ class channel_ring {
     }
   }
 
-  /// Moves `item` into the ring. would_block: full; closed: marked closed.
-  /// `item` is moved from only on ok.
-  status try_push(T& item) {
+  /// Moves `item` into the ring. would_block: full (or, unless `exact`, a
+  /// receiver is still reading the slot); closed: marked closed. `item` is
+  /// moved from only on ok.
+  status try_push(T& item, bool exact) {
     if constexpr (boxed) {
       auto box = std::make_unique<T>(std::move(item));
-      status st = push_stored(box);
+      status st = push_stored(box, exact);
       if (st != status::ok) item = std::move(*box);  // give it back as it was
       return st;
     } else {
-      return push_stored(item);
+      return push_stored(item, exact);
     }
   }
 
   /// Takes the oldest item and passes it (as T&&) to `sink`, which must not
-  /// throw. would_block: empty; closed: marked closed and empty (drained).
+  /// throw. would_block: empty (or, unless `exact`, its sender is still
+  /// writing it); closed: marked closed and empty (drained), exact only.
   template <typename Sink>
-  status try_pop(Sink&& sink) {
+  status try_pop(Sink&& sink, bool exact) {
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_relaxed);
     for (;;) {
@@ -118,6 +131,14 @@ class channel_ring {
         }
         backoff.spin();
       } else if (stamp == head) {
+        if (!exact) {
+          // Poll the slot, not m_tail: a sender mid-write usually
+          // publishes within a few pauses.
+          if (backoff.stepped(poll_spins)) return status::would_block;
+          backoff.spin();
+          head = m_head.load(std::memory_order_relaxed);
+          continue;
+        }
         status st = empty_or_wait(head, backoff);
         if (st != status::ok) return st;  // ok: a sender is mid-write, look again
         head = m_head.load(std::memory_order_relaxed);
@@ -130,8 +151,8 @@ class channel_ring {
 
   /// Takes up to `max` published items with one claim, appending them to
   /// `out` (whose capacity the caller has reserved). Returns how many;
-  /// `st` says why it returned 0 (would_block or closed).
-  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st) {
+  /// `st` says why it returned 0 (would_block or closed, as for try_pop).
+  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact) {
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_relaxed);
     for (;;) {
@@ -155,6 +176,15 @@ class channel_ring {
       }
       const std::uint64_t stamp = m_slots[index(head)].stamp.load(std::memory_order_acquire);
       if (stamp == head) {
+        if (!exact) {
+          if (backoff.stepped(poll_spins)) {
+            st = status::would_block;
+            return 0;
+          }
+          backoff.spin();
+          head = m_head.load(std::memory_order_relaxed);
+          continue;
+        }
         st = empty_or_wait(head, backoff);
         if (st != status::ok) return 0;
       } else {
@@ -186,6 +216,9 @@ class channel_ring {
   // that nothing between claiming and publishing a slot can throw.
   static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
   using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
+  // A poll's spins (1 + 2 + 4 pauses) on a slot that is not ready before it
+  // reports would_block.
+  static constexpr unsigned poll_spins = 3;
 
   struct slot {
     std::atomic<std::uint64_t> stamp{0};
@@ -193,7 +226,7 @@ class channel_ring {
     stored* value() noexcept { return std::launder(reinterpret_cast<stored*>(storage)); }
   };
 
-  status push_stored(stored& value) noexcept {
+  status push_stored(stored& value, bool exact) noexcept {
     ring_backoff backoff;
     std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
     for (;;) {
@@ -210,6 +243,12 @@ class channel_ring {
       } else if (stamp + m_one_lap == tail + 1) {
         // The slot still holds last lap's item: full, unless a receiver has
         // claimed it and is reading it right now.
+        if (!exact) {
+          if (backoff.stepped(poll_spins)) return status::would_block;
+          backoff.spin();
+          tail = m_tail.load(std::memory_order_relaxed);
+          continue;
+        }
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (m_head.load(std::memory_order_relaxed) + m_one_lap == tail) return status::would_block;
         backoff.spin();

@@ -4,19 +4,19 @@
 //   * bounded channels keep their items in a channel_ring (detail/
 //     channel_ring.hpp): slots with stamps, one CAS per side per item, a
 //     closed mark in the ring's tail;
-//   * unbounded channels keep them in a moodycamel::ConcurrentQueue with two
-//     counters: m_items (enqueued, not yet claimed; a receiver claims by
-//     decrementing, then dequeues) and m_send_state (a CLOSED bit plus the
-//     number of sends in progress). Closed and drained is CLOSED, no send in
-//     progress, m_items zero.
+//   * unbounded channels keep them in a channel_list (detail/
+//     channel_list.hpp): a linked list of blocks of slots, one CAS per side
+//     per item (a receiver's batch: one per block), a closed mark in the
+//     list's tail.
 // Either way a send that loses the race with close fails with its item
-// untouched, and every item sent before is received.
+// untouched, every item sent before is received, and "closed and drained" is
+// "marked and head == tail".
 //
 // An item type that is only ever sent through bounded channels (the chunks
 // between pipeline stages) says so with `using bounded_channel_only = void;`:
-// its channel_state then does not instantiate the unbounded storage, which
-// is most of the code a channel type generates (see docs/architecture.md,
-// "Header cost"), and asking for an unbounded channel of it throws.
+// its channel_state then does not instantiate the unbounded storage (less
+// code per channel type, see docs/architecture.md, "Header cost"), and
+// asking for an unbounded channel of it throws.
 //
 // Waiting is the slow path. A waiter (a suspended coroutine or a blocked
 // thread) registers under m_mutex; whoever makes progress possible (a send, a
@@ -25,11 +25,10 @@
 // and then wakes it, so a waiter wakes with a definite outcome and never has
 // to wait again. The waiting counts are incremented (seq_cst RMW) before the
 // waiter looks at the storage a last time, and the fast paths load them
-// (seq_cst) after their own seq_cst RMW on the ring's position or m_items:
+// (seq_cst) after their own seq_cst RMW on the storage's head or tail:
 // either the waiter sees the new item or slot, or the waker sees the waiter.
 #pragma once
 
-#include <concurrentqueue/concurrentqueue.h>
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -44,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/channel_list.hpp"
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/select_arm.hpp"
@@ -60,8 +60,25 @@ concept bounded_channel_only = requires {
   typename T::bounded_channel_only;
 };
 
-/// Stands in for the unbounded queue of a bounded_channel_only item type.
-struct no_unbounded_queue {};
+/// Stands in for the unbounded list of a bounded_channel_only item type:
+/// never constructed (the channel_state constructor throws first), so its
+/// operations are never called.
+template <typename T>
+struct no_unbounded_list {
+  using status = typename channel_ring<T>::status;
+  [[nodiscard]] std::size_t size() const noexcept { return 0; }
+  [[nodiscard]] bool closed() const noexcept { return true; }
+  bool close() noexcept { return false; }
+  status try_push(T&) { return status::closed; }
+  template <typename Sink>
+  status try_pop(Sink&&) {
+    return status::closed;
+  }
+  std::size_t try_pop_many(std::vector<T>&, std::size_t, status& st) {
+    st = status::closed;
+    return 0;
+  }
+};
 
 /// What a channel operation did: done, would have to wait, or closed (a send
 /// on a closed channel; a receive on a closed and drained one).
@@ -131,22 +148,18 @@ class waiter_queue {
 };
 
 template <typename T>
-class channel_producer;
-
-template <typename T>
 class channel_state {
  public:
   using waiter = channel_waiter<T>;
-  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
   static constexpr bool unbounded_allowed = !bounded_channel_only<T>;
-  using unbounded_queue = std::conditional_t<unbounded_allowed, moodycamel::ConcurrentQueue<T>, no_unbounded_queue>;
+  using unbounded_list = std::conditional_t<unbounded_allowed, channel_list<T>, no_unbounded_list<T>>;
 
   /// Throws std::invalid_argument for capacity 0 when T is bounded_channel_only.
   explicit channel_state(std::size_t capacity) : m_capacity(capacity) {
     if (capacity) {
       m_ring.emplace(capacity);
     } else if constexpr (unbounded_allowed) {
-      m_queue.emplace(32);
+      m_list.emplace();
     } else {
       throw std::invalid_argument("sluice: this item type is sent through bounded channels only (capacity > 0)");
     }
@@ -154,14 +167,16 @@ class channel_state {
 
   [[nodiscard]] std::size_t capacity() const noexcept { return m_capacity; }
   [[nodiscard]] bool bounded() const noexcept { return m_capacity != 0; }
-  [[nodiscard]] std::size_t size() const noexcept {
-    if (m_ring) return m_ring->size();
-    auto n = m_items.load(std::memory_order_relaxed);
-    return n > 0 ? static_cast<std::size_t>(n) : 0;
-  }
-  [[nodiscard]] bool is_closed() const noexcept {
-    if (m_ring) return m_ring->closed();
-    return m_send_state.load(std::memory_order_acquire) & closed_bit;
+  [[nodiscard]] std::size_t size() const noexcept { return m_ring ? m_ring->size() : m_list->size(); }
+  [[nodiscard]] bool is_closed() const noexcept { return m_ring ? m_ring->closed() : m_list->closed(); }
+
+  /// True while a blocked sender (receiver) thread has been served and
+  /// woken but has not run again yet: it is about to make progress, so a
+  /// thread on the other side should not go to sleep too (see
+  /// channel.hpp's retry_before_parking). A heuristic, read relaxed.
+  [[nodiscard]] bool senders_waking() const noexcept { return m_senders_waking.load(std::memory_order_relaxed) > 0; }
+  [[nodiscard]] bool receivers_waking() const noexcept {
+    return m_receivers_waking.load(std::memory_order_relaxed) > 0;
   }
 
   // ---- handle counting ----------------------------------------------------
@@ -179,15 +194,15 @@ class channel_state {
   // ---- fast paths -------------------------------------------------------------
 
   /// Sends `item` if there is room now; moves from it only when done.
-  channel_op try_send(channel_producer<T>* producer, T& item) {
-    channel_op op = send_now(producer, item);
+  channel_op try_send(T& item) {
+    channel_op op = send_now(item, false);
     if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
     return op;
   }
 
   /// Receives one item into `out` if one is ready now.
   channel_op try_recv(std::optional<T>& out) {
-    channel_op op = recv_now(out);
+    channel_op op = recv_now(out, false);
     if (op == channel_op::done) after_recv();
     return op;
   }
@@ -195,17 +210,16 @@ class channel_state {
   /// Appends up to `max` ready items to `out`; returns how many, and in `op`
   /// why it returned 0.
   std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op) {
-    std::size_t n = recv_many_now(out, max, op);
+    std::size_t n = recv_many_now(out, max, op, false);
     if (n) after_recv();
     return n;
   }
 
   /// True when the channel is closed and every item has been received.
   [[nodiscard]] bool drained() const noexcept {
-    // The ring's size counts a slot claimed before the mark and still being
+    // The size counts a slot claimed before the mark and still being
     // written, so "closed and empty" is final.
-    if (m_ring) return m_ring->closed() && m_ring->size() == 0;
-    return unbounded_drained();
+    return is_closed() && size() == 0;
   }
 
   // ---- waiting ------------------------------------------------------------------
@@ -217,7 +231,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       m_senders_waiting.fetch_add(1, std::memory_order_seq_cst);
-      op = send_now(nullptr, *w.send_item);
+      op = send_now(*w.send_item, true);
       if (op == channel_op::would_block) {
         m_send_waiters.push(&w);
         return waiter::pending;
@@ -254,6 +268,7 @@ class channel_state {
     for (int r = w.result.load(std::memory_order_acquire); r == waiter::pending;
          r = w.result.load(std::memory_order_acquire))
       w.result.wait(r, std::memory_order_acquire);
+    (w.send_item ? m_senders_waking : m_receivers_waking).fetch_sub(1, std::memory_order_relaxed);
     std::lock_guard pass_through(m_mutex);
     return w.result.load(std::memory_order_acquire);
   }
@@ -310,81 +325,39 @@ class channel_state {
 
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
-    if (m_ring) {
-      if (!m_ring->close()) return;
-      wake_after_close();
-      return;
-    }
-    auto previous = m_send_state.fetch_or(closed_bit, std::memory_order_acq_rel);
-    if (previous & closed_bit) return;
-    // With sends in progress, the last of them (end_send) wakes the receivers.
+    if (!(m_ring ? m_ring->close() : m_list->close())) return;
     wake_after_close();
   }
 
-  [[nodiscard]] unbounded_queue& queue() noexcept { return *m_queue; }
-
-  /// Unbounded only: enqueues through `token` (or the calling thread's
-  /// implicit producer when null) and counts the item in.
-  void enqueue(moodycamel::ProducerToken* token, T&& item) {
-    bool queued = token ? m_queue->enqueue(*token, std::move(item)) : m_queue->enqueue(std::move(item));
-    if (!queued) throw std::bad_alloc();
-    m_items.fetch_add(1, std::memory_order_seq_cst);
-  }
-
  private:
-  friend class channel_producer<T>;
-
   // ---- storage operations, no waking ------------------------------------------
 
-  // Called under m_mutex only for bounded channels (unbounded sends never
-  // wait), so end_send's wake_after_close never re-takes the lock.
-  channel_op send_now(channel_producer<T>* producer, T& item);
-  channel_op send_unbounded(channel_producer<T>* producer, T& item);
-
-  channel_op recv_now(std::optional<T>& out) {
-    if (m_ring || !unbounded_allowed) {
-      auto st = m_ring->try_pop([&out](T&& v) { out.emplace(std::move(v)); });
-      return from(st);
-    }
-    if constexpr (unbounded_allowed) return recv_unbounded(out);
-    return channel_op::closed;  // not reached
+  // `exact`: tell "full"/"empty" from "the other side is mid-operation on
+  // that slot" (see channel_ring.hpp); required where the outcome parks a
+  // waiter or reports the end, i.e. under m_mutex. The fast paths poll.
+  // An unbounded channel's send never blocks (would_block is bounded only);
+  // it may throw std::bad_alloc, with `item` untouched.
+  channel_op send_now(T& item, bool exact) {
+    return from(m_ring ? m_ring->try_push(item, exact) : m_list->try_push(item));
   }
 
-  channel_op recv_unbounded(std::optional<T>& out) {
-    if (try_claim(1)) {
-      take_one(out);
-      return channel_op::done;
-    }
-    return unbounded_drained() ? channel_op::closed : channel_op::would_block;
+  channel_op recv_now(std::optional<T>& out, bool exact) {
+    auto sink = [&out](T&& v) { out.emplace(std::move(v)); };
+    return from(m_ring ? m_ring->try_pop(sink, exact) : m_list->try_pop(sink));
   }
 
-  std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op) {
+  std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op, bool exact) {
     out.reserve(out.size() + max);
-    if (m_ring || !unbounded_allowed) {
-      typename channel_ring<T>::status st;
-      std::size_t n = m_ring->try_pop_many(out, max, st);
-      op = n ? channel_op::done : from(st);
-      return n;
-    }
-    if constexpr (unbounded_allowed) return recv_many_unbounded(out, max, op);
-    return 0;  // not reached
-  }
-
-  std::size_t recv_many_unbounded(std::vector<T>& out, std::size_t max, channel_op& op) {
-    std::size_t n = try_claim(max);
-    if (n) {
-      take_many(out, n);
-      op = channel_op::done;
-    } else {
-      op = unbounded_drained() ? channel_op::closed : channel_op::would_block;
-    }
+    auto st = channel_ring<T>::status::would_block;
+    std::size_t n = m_ring ? m_ring->try_pop_many(out, max, st, exact) : m_list->try_pop_many(out, max, st);
+    op = n ? channel_op::done : from(st);
     return n;
   }
 
   channel_op recv_for(waiter& w) {
-    if (!w.batch) return recv_now(w.item);
+    if (!w.batch) return recv_now(w.item, true);
     channel_op op;
-    w.got = recv_many_now(*w.batch, w.want, op);
+    w.got = recv_many_now(*w.batch, w.want, op, true);
     return op;
   }
 
@@ -401,50 +374,6 @@ class channel_state {
 
   void after_recv() {
     if (m_senders_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
-  }
-
-  // ---- unbounded (moodycamel) helpers -------------------------------------------
-
-  bool begin_send() noexcept {
-    auto s = m_send_state.load(std::memory_order_relaxed);
-    do {
-      if (s & closed_bit) return false;
-    } while (!m_send_state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_relaxed));
-    return true;
-  }
-
-  void end_send() {
-    auto previous = m_send_state.fetch_sub(1, std::memory_order_acq_rel);
-    if (previous == (closed_bit | 1)) wake_after_close();
-  }
-
-  // Atomically takes up to `max` from m_items.
-  std::size_t try_claim(std::size_t max) noexcept {
-    auto have = m_items.load(std::memory_order_seq_cst);
-    while (have > 0) {
-      auto n = std::min<std::int64_t>(have, static_cast<std::int64_t>(max));
-      if (m_items.compare_exchange_weak(have, have - n, std::memory_order_seq_cst, std::memory_order_seq_cst))
-        return static_cast<std::size_t>(n);
-    }
-    return 0;
-  }
-
-  // Dequeues one claimed item. The claim guarantees an element is in the
-  // queue; try_dequeue can still miss it momentarily while another consumer
-  // is mid-dequeue, hence the (short) retry loop, as in BlockingConcurrentQueue.
-  void take_one(std::optional<T>& out) {
-    out.reset();
-    while (!m_queue->try_dequeue(out)) {
-    }
-  }
-
-  void take_many(std::vector<T>& out, std::size_t n) {
-    auto it = std::back_inserter(out);
-    for (std::size_t left = n; left > 0;) left -= m_queue->try_dequeue_bulk(it, left);
-  }
-
-  [[nodiscard]] bool unbounded_drained() const noexcept {
-    return m_send_state.load(std::memory_order_seq_cst) == closed_bit && m_items.load(std::memory_order_seq_cst) <= 0;
   }
 
   // ---- waking -------------------------------------------------------------------
@@ -502,6 +431,7 @@ class channel_state {
         break;
       }
       m_receivers_waiting.fetch_sub(1, std::memory_order_relaxed);
+      if (w->is_thread()) m_receivers_waking.fetch_add(1, std::memory_order_relaxed);
       woken.add(w, op == channel_op::done ? waiter::granted : waiter::closed);
       served |= op == channel_op::done;
     }
@@ -515,12 +445,13 @@ class channel_state {
         if (serve_arm(*w, woken, served)) continue;
         break;
       }
-      channel_op op = send_now(nullptr, *w->send_item);
+      channel_op op = send_now(*w->send_item, true);
       if (op == channel_op::would_block) {
         m_send_waiters.push_front(w);
         break;
       }
       m_senders_waiting.fetch_sub(1, std::memory_order_relaxed);
+      if (w->is_thread()) m_senders_waking.fetch_add(1, std::memory_order_relaxed);
       woken.add(w, op == channel_op::done ? waiter::granted : waiter::closed);
       served |= op == channel_op::done;
     }
@@ -549,10 +480,10 @@ class channel_state {
     return true;
   }
 
-  channel_op arm_op(waiter& w) { return w.send_item ? send_now(nullptr, *w.send_item) : recv_for(w); }
+  channel_op arm_op(waiter& w) { return w.send_item ? send_now(*w.send_item, true) : recv_for(w); }
 
-  // Runs once no send can add items (ring marked; unbounded: CLOSED and no
-  // send in progress): waiting senders fail, waiting receivers get what is
+  // Runs once no send can add items (the storage is marked closed): waiting
+  // senders fail, waiting receivers get what is
   // left, then the end of the stream.
   void wake_after_close() {
     wake_list woken;
@@ -561,72 +492,18 @@ class channel_state {
     serve_receivers(woken);
   }
 
-  const std::size_t m_capacity;            // 0: unbounded
-  std::optional<channel_ring<T>> m_ring;   // bounded
-  std::optional<unbounded_queue> m_queue;  // unbounded
-  alignas(cache_line_size) std::atomic<std::int64_t> m_items{0};
-  alignas(cache_line_size) std::atomic<std::uint64_t> m_send_state{0};
+  const std::size_t m_capacity;           // 0: unbounded
+  std::optional<channel_ring<T>> m_ring;  // bounded
+  std::optional<unbounded_list> m_list;   // unbounded
   alignas(cache_line_size) std::atomic<int> m_receivers_waiting{0};
   alignas(cache_line_size) std::atomic<int> m_senders_waiting{0};
   alignas(cache_line_size) std::atomic<std::size_t> m_senders{0};
   std::atomic<std::size_t> m_receivers{0};
+  std::atomic<int> m_senders_waking{0};  // thread waiters served, not yet running
+  std::atomic<int> m_receivers_waking{0};
   std::mutex m_mutex;  // guards the two waiter lists
   waiter_queue<T> m_recv_waiters;
   waiter_queue<T> m_send_waiters;
 };
-
-/// Unbounded channels: the moodycamel producer behind one sender handle. moodycamel keeps FIFO
-/// order per producer, and its implicit producers are per thread, so a
-/// coroutine that migrates between threads needs a producer token of its own
-/// to keep its items in order. A token must not be used by two threads at
-/// once: a send that finds it busy (a handle shared between threads) falls
-/// back to its thread's implicit producer instead of corrupting the queue.
-template <typename T>
-class channel_producer {
- public:
-  channel_producer() = default;
-  channel_producer(const channel_producer&) = delete;
-  channel_producer& operator=(const channel_producer&) = delete;
-
-  void publish(channel_state<T>& channel, T&& item) {
-    if (m_busy.test_and_set(std::memory_order_acquire)) {
-      channel.enqueue(nullptr, std::move(item));
-      return;
-    }
-    struct release {
-      std::atomic_flag& busy;
-      ~release() { busy.clear(std::memory_order_release); }
-    } guard{m_busy};
-    if (!m_token) m_token = std::make_unique<moodycamel::ProducerToken>(channel.queue());
-    channel.enqueue(m_token.get(), std::move(item));
-  }
-
- private:
-  std::atomic_flag m_busy;
-  std::unique_ptr<moodycamel::ProducerToken> m_token;  // created and used only while m_busy is held
-};
-
-template <typename T>
-channel_op channel_state<T>::send_now(channel_producer<T>* producer, T& item) {
-  if (m_ring || !unbounded_allowed) return from(m_ring->try_push(item));
-  if constexpr (unbounded_allowed) return send_unbounded(producer, item);
-  return channel_op::closed;  // not reached
-}
-
-template <typename T>
-channel_op channel_state<T>::send_unbounded(channel_producer<T>* producer, T& item) {
-  if (!begin_send()) return channel_op::closed;
-  // end_send must run even if enqueue throws bad_alloc, or close would wait forever.
-  struct end_guard {
-    channel_state* s;
-    ~end_guard() { s->end_send(); }
-  } guard{this};
-  if (producer) {
-    producer->publish(*this, std::move(item));
-  } else {
-    enqueue(nullptr, std::move(item));
-  }
-  return channel_op::done;
-}
 
 }  // namespace sluice::detail

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# sluice's channel rows of channel_bench against their moodycamel anchors,
+# each row in its own process under `perf stat`, alternated ROUNDS times
+# (default 5) so that load on a shared machine hits both alike:
+#   * raw_moodycamel_bulk   vs sluice_recv_batch_bounded, sluice_recv_batch_unbounded
+#   * raw_moodycamel        vs sluice_blocking_unbounded
+# for 1 producer x 1 consumer and 2 x 2 (2^20 8-byte items, 5 iterations a
+# process). Prints per row and shape, min-max over the rounds: wall ns/item
+# of anchor and sluice and the throughput ratio sluice / anchor (each round's
+# from its own adjacent pair), CPU ns/item (task-clock, every thread) and
+# the CPU ratio anchor / sluice (>= 1.0: sluice spends no more CPU per item).
+# The anchors' consumers spin on an empty queue and never sleep, so their
+# CPU figures include that spinning. Load average printed at start and end.
+#
+#   bench/core/batch_compare.sh [ROUNDS] [BENCH_BINARY]
+set -euo pipefail
+
+rounds=${1:-5}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+binary=${2:-$root/build/release/bench/core/channel_bench}
+items=$((5 * (1 << 20)))
+[[ -x $binary ]] || {
+  echo "batch_compare.sh: build channel_bench first (cmake --preset release; --target channel_bench)" >&2
+  exit 2
+}
+command -v perf >/dev/null || {
+  echo "batch_compare.sh: needs perf" >&2
+  exit 2
+}
+
+samples=$(mktemp)
+stat_out=$(mktemp)
+trap 'rm -f "$samples" "$stat_out"' EXIT
+
+run_row() { # row shape round
+  local row=$1 p=${2%x*} c=${2#*x} ns cpu
+  ns=$(perf stat -x, -e task-clock -o "$stat_out" "$binary" --benchmark_filter="^$row/P:$p/C:$c/" \
+    --benchmark_format=csv 2>/dev/null |
+    awk -F, '{ gsub(/"/, "") } /^name,/ { for (i = 1; i <= NF; ++i) if ($i == "ns_per_item") col = i; next }
+             /^[a-z_]+\/P/ { print $col }')
+  cpu=$(awk -F, -v n="$items" '/task-clock/ { printf "%.1f", $1 * 1e6 / n }' "$stat_out")
+  echo "$3 $row $2 $ns $cpu" >>"$samples"
+}
+
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((r = 1; r <= rounds; ++r)); do
+  for shape in 1x1 2x2; do
+    for row in raw_moodycamel_bulk sluice_recv_batch_bounded sluice_recv_batch_unbounded raw_moodycamel \
+      sluice_blocking_unbounded; do
+      run_row "$row" "$shape" "$r"
+    done
+  done
+  echo "round $r/$rounds done" >&2
+done
+
+awk '
+  { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; last = $1 }
+  function span(lo, hi, fmt) { return lo > hi ? "-" : sprintf(fmt "-" fmt, lo, hi) }
+  function row(cand, anchor, shape,   r, a, b, q, x, y, k, amin, amax, bmin, bmax, qmin, qmax, xmin, xmax, ymin, ymax, kmin, kmax) {
+    amin = bmin = qmin = xmin = ymin = kmin = 1e18; amax = bmax = qmax = xmax = ymax = kmax = 0
+    for (r = 1; r <= last; ++r) {
+      a = ns[r, anchor, shape]; b = ns[r, cand, shape]; x = cpu[r, anchor, shape]; y = cpu[r, cand, shape]
+      if (a == "" || b == "" || b == 0 || y == 0) continue
+      q = a / b; k = x / y
+      if (a < amin) amin = a; if (a > amax) amax = a; if (b < bmin) bmin = b; if (b > bmax) bmax = b
+      if (q < qmin) qmin = q; if (q > qmax) qmax = q
+      if (x < xmin) xmin = x; if (x > xmax) xmax = x; if (y < ymin) ymin = y; if (y > ymax) ymax = y
+      if (k < kmin) kmin = k; if (k > kmax) kmax = k
+    }
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
+      span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f")
+  }
+  END {
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
+      "ratio", "anchor cpu", "sluice cpu", "cpu ratio"
+    split("1x1 2x2", shapes, " ")
+    for (i = 1; i <= 2; ++i) {
+      row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])
+      row("sluice_recv_batch_unbounded", "raw_moodycamel_bulk", shapes[i])
+      row("sluice_blocking_unbounded", "raw_moodycamel", shapes[i])
+    }
+  }' "$samples"
+echo "($rounds alternated rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
