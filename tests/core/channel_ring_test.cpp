@@ -48,8 +48,10 @@ struct collected {
 // single receivers in both worlds.
 TEST(ChannelRing, CloseRacingWaitingSendersAndBatchedClaimsIsExact) {
   sluice::runtime rt({.threads = 2});
-  for (int round = 0; round < 4 * scale; ++round) {
-    const std::size_t capacity = 1 + static_cast<std::size_t>(round % 5);  // 1..5: mostly full
+  for (int round = 0; round < 6 * scale; ++round) {
+    // 1..5: mostly full, senders parked and served; 1024: receivers chasing
+    // their senders through polls that do not look at the tail.
+    const std::size_t capacity = round % 6 == 5 ? 1024 : 1 + static_cast<std::size_t>(round % 5);
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
     collected got;
     std::mutex accepted_mutex;

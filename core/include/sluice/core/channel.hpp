@@ -155,7 +155,8 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// Blocking form for plain threads; same contract as send(). A full
   /// channel is retried for a few microseconds (spinning, then yielding)
   /// before the thread parks, as crossbeam-channel does: a slot usually frees
-  /// up sooner than a futex wake-up takes.
+  /// up sooner than a futex wake-up takes. It also keeps retrying while a
+  /// receiver thread it woke has not run yet (detail::retry_before_parking).
   [[nodiscard]] bool send_blocking(T& item) {
     auto op = detail::retry_before_parking(
         m_state->try_send(item), [&] { return m_state->try_send(item); },
