@@ -128,15 +128,21 @@ class pipeline_state {
   /// True once cancelled or failed. Cheap (one relaxed load): stages poll it
   /// per item. Relaxed, unlike the token's stop_requested() (an acquire
   /// load), so the compiler may keep a user function's state in registers
-  /// across items. Set before any close action runs: a stage that sees a
-  /// channel closed by the stop sees stopped() too.
+  /// across items. Every stop goes through cancel(), which sets it before
+  /// requesting stop on the token: whatever a stop wakes (a closed channel,
+  /// a sleep cut short, a body given the token) sees stopped() too.
   [[nodiscard]] bool stopped() const noexcept { return m_stopped.load(std::memory_order_relaxed); }
   /// The run's token: stopped when the run is cancelled or fails.
   [[nodiscard]] std::stop_token token() const noexcept { return m_stop.get_token(); }
 
   /// Stops the run: requests stop on the run's source, which closes every
   /// registered channel (on_cancel). Idempotent.
-  void cancel() { m_stop.request_stop(); }
+  void cancel() {
+    // Before the request: the token's other stop callbacks (sleeps, user
+    // bodies) may resume code that checks stopped() before ours runs.
+    m_stopped.store(true, std::memory_order_release);
+    m_stop.request_stop();
+  }
   /// Records the first error (later ones are counted by their stage only), then cancels.
   void fail(std::size_t stage, std::size_t item_index, std::exception_ptr error);
   /// Marks the run as cancelled by the user (for the report), then cancels.
