@@ -128,20 +128,20 @@ runtime::runtime(runtime_options options)
 tbb::task_arena& runtime::arena() noexcept { return m_arena->arena; }
 
 void runtime::enqueue(detail::arena_job job) {
-  // Counted before the hand-over, so that a thread about to park sees it.
-  // A parked thread is woken for it, except when an arena thread of ours
-  // queues the only job: it takes that job itself as soon as its current
-  // one ends (it does not park while a job is queued), so waking another
-  // thread would mostly cost a futex call on the hot path of every
-  // coroutine hand-over.
-  const std::size_t queued = m_arena->queued.fetch_add(1, std::memory_order_seq_cst) + 1;
+  // Counted before the hand-over, so that a thread about to park sees it,
+  // and a parked thread is woken for it, as oneTBB would hand it to a
+  // spinning worker. Not waking when an arena thread queues a job "it will
+  // take itself once its current job ends" starved pipelines: a source that
+  // keeps its thread (splitting the next block) left the consumer it had
+  // resumed queued while the other thread slept up to park_limit
+  // (files::lines fell from 0.84-0.87x to 0.46-0.50x its read+memchr anchor).
+  m_arena->queued.fetch_add(1, std::memory_order_seq_cst);
   struct wake_after {
     arena_state& a;
-    bool wanted;
     ~wake_after() {
-      if (wanted && a.parked.load(std::memory_order_seq_cst) != 0) a.wake_parked(1);
+      if (a.parked.load(std::memory_order_seq_cst) != 0) a.wake_parked(1);
     }
-  } wake{*m_arena, queued > 1 || t_current_runtime != this};
+  } wake{*m_arena};
 #if defined(SLUICE_TSAN)
   // TBB recycles task memory through an uninstrumented pool and hands tasks
   // over in uninstrumented code. Under TSan the job lives on the heap, its
