@@ -611,6 +611,24 @@ namespace {
   throw std::system_error(error, std::generic_category(), what);
 }
 
+// The variable part of a complete or async span record: category, name and
+// arguments, copied, since the caller's strings do not outlive the call.
+void put_span_payload(std::string& out, std::string_view category, std::string_view name,
+                      std::initializer_list<trace_arg> args) {
+  put_text(out, category);
+  put_text(out, name);
+  put_u32(out, static_cast<std::uint32_t>(args.size()));
+  for (const auto& a : args) {
+    out += static_cast<char>(a.is_number ? 1 : 0);
+    put_text(out, a.key);
+    if (a.is_number) {
+      put_i64(out, a.number);
+    } else {
+      put_text(out, a.text);
+    }
+  }
+}
+
 }  // namespace
 
 void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
@@ -618,18 +636,7 @@ void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
 void trace_recorder::complete(std::string_view category, std::string_view name, clock::time_point start,
                               clock::time_point end, std::initializer_list<trace_arg> args) {
   record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, [&](std::string& out, std::uint64_t) {
-    put_text(out, category);
-    put_text(out, name);
-    put_u32(out, static_cast<std::uint32_t>(args.size()));
-    for (const auto& a : args) {
-      out += static_cast<char>(a.is_number ? 1 : 0);
-      put_text(out, a.key);
-      if (a.is_number) {
-        put_i64(out, a.number);
-      } else {
-        put_text(out, a.text);
-      }
-    }
+    put_span_payload(out, category, name, args);
     return true;
   });
 }
@@ -637,18 +644,7 @@ void trace_recorder::complete(std::string_view category, std::string_view name, 
 void trace_recorder::async_span(std::string_view category, std::string_view name, clock::time_point start,
                                 clock::time_point end, std::initializer_list<trace_arg> args) {
   record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, [&](std::string& out, std::uint64_t) {
-    put_text(out, category);
-    put_text(out, name);
-    put_u32(out, static_cast<std::uint32_t>(args.size()));
-    for (const auto& a : args) {
-      out += static_cast<char>(a.is_number ? 1 : 0);
-      put_text(out, a.key);
-      if (a.is_number) {
-        put_i64(out, a.number);
-      } else {
-        put_text(out, a.text);
-      }
-    }
+    put_span_payload(out, category, name, args);
     return true;
   });
 }

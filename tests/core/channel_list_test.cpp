@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "channel_test_support.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,24 +23,9 @@
 
 namespace {
 
-#if defined(SLUICE_TSAN) || defined(__SANITIZE_ADDRESS__)
-constexpr int scale = 1;
-#else
-constexpr int scale = 10;
-#endif
-
-std::uint64_t encode(int producer, int i) {
-  return (static_cast<std::uint64_t>(producer) << 32) | static_cast<std::uint32_t>(i);
-}
-
-struct collected {
-  std::mutex mutex;
-  std::vector<std::uint64_t> items;
-  void merge(const std::vector<std::uint64_t>& local) {
-    std::lock_guard lock(mutex);
-    items.insert(items.end(), local.begin(), local.end());
-  }
-};
+using sluice::test::collected;
+using sluice::test::encode;
+constexpr int scale = sluice::test::stress_scale;
 
 // Every item a send reported as accepted is received exactly once, and
 // nothing else, with close racing thread and coroutine senders and receivers

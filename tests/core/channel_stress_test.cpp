@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "channel_test_support.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -34,9 +36,7 @@ struct stress_case {
 
 class ChannelStress : public ::testing::TestWithParam<stress_case> {};
 
-std::uint64_t encode(int producer, int i) {
-  return (static_cast<std::uint64_t>(producer) << 32) | static_cast<std::uint32_t>(i);
-}
+using sluice::test::encode;
 
 TEST_P(ChannelStress, EveryItemIsReceivedExactlyOnce) {
   const auto param = GetParam();
