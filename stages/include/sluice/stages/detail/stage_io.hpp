@@ -316,6 +316,29 @@ std::coroutine_handle<> suspend_as_handle(A& awaiter, std::coroutine_handle<> h)
   }
 }
 
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+/// await_suspend of any awaiter as the bool form, for builds where symmetric
+/// transfer is not a guaranteed tail call (see core/task.hpp): there,
+/// "do not suspend" as a handle (returning `h`) resumes `h` one frame deeper,
+/// and a source whose sends finish at once (fused stages) overflowed the
+/// stack under ASan. A handle result other than `h` is resumed here.
+template <typename A>
+bool suspend_as_bool(A& awaiter, std::coroutine_handle<> h) {
+  using result_t = decltype(awaiter.await_suspend(h));
+  if constexpr (std::is_void_v<result_t>) {
+    awaiter.await_suspend(h);
+    return true;
+  } else if constexpr (std::is_same_v<result_t, bool>) {
+    return awaiter.await_suspend(h);
+  } else {
+    const std::coroutine_handle<> next = awaiter.await_suspend(h);
+    if (next == h) return false;
+    next.resume();
+    return true;
+  }
+}
+#endif
+
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
 class stage_io : public stage_context {
@@ -438,6 +461,12 @@ class stage_io : public stage_context {
         m_inner.emplace([this] { return m_tx->send(m_chunk); });
         return m_inner->value.await_ready();
       }
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+      bool await_suspend(std::coroutine_handle<> h) {
+        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
+        return m_pushing ? suspend_as_bool(m_pushing->value, h) : suspend_as_bool(m_inner->value, h);
+      }
+#else
       std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
         // Counted before suspending: once suspended, another thread may
         // resume us. A fused stage's suspension is its own work or wait, not
@@ -445,6 +474,7 @@ class stage_io : public stage_context {
         if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
         return m_pushing ? suspend_as_handle(m_pushing->value, h) : suspend_as_handle(m_inner->value, h);
       }
+#endif
       bool await_resume() {
         m_wait.end(m_io->name(), "waiting to send (output full)");
         if (m_pushing) {
