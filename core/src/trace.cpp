@@ -629,6 +629,24 @@ void put_span_payload(std::string& out, std::string_view category, std::string_v
   }
 }
 
+// A record with no payload: its one or two names (`name`, then `detail`) are
+// interned ids written into the head. Out of memory loses the record, counted.
+void record_named(trace_recorder::impl& s, record_head head, std::initializer_list<std::string_view> names) noexcept {
+  try {
+    record(s, head, [&](std::string& out, std::uint64_t session) {
+      std::uint32_t ids[2] = {0, 0};
+      std::size_t n = 0;
+      for (const auto name : names)
+        if (n < 2) ids[n++] = name_id(s, session, name);  // a head has two name fields
+      std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), ids,
+                  n * sizeof(std::uint32_t));
+      return false;
+    });
+  } catch (...) {
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
 void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
@@ -651,47 +669,17 @@ void trace_recorder::async_span(std::string_view category, std::string_view name
 
 void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
                                    std::int64_t items) noexcept {
-  try {
-    auto& s = *m_impl;
-    record(s, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section},
-           [&](std::string& out, std::uint64_t session) {
-             const auto id = name_id(s, session, stage);
-             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
-             return false;
-           });
-  } catch (...) {
-    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);  // out of memory: the span is lost
-  }
+  record_named(*m_impl, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section}, {stage});
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
                                   clock::time_point end) noexcept {
-  try {
-    auto& s = *m_impl;
-    record(s, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::channel_wait},
-           [&](std::string& out, std::uint64_t session) {
-             const std::uint32_t ids[2] = {name_id(s, session, stage), name_id(s, session, what)};
-             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), ids, sizeof ids);
-             return false;
-           });
-  } catch (...) {
-    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);
-  }
+  record_named(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::channel_wait}, {stage, what});
 }
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
                                 std::int64_t index) noexcept {
-  try {
-    auto& s = *m_impl;
-    record(s, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item},
-           [&](std::string& out, std::uint64_t session) {
-             const auto id = name_id(s, session, stage);
-             std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
-             return false;
-           });
-  } catch (...) {
-    m_impl->dropped.fetch_add(1, std::memory_order_relaxed);
-  }
+  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, {stage});
 }
 
 }  // namespace detail
