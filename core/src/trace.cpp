@@ -36,7 +36,7 @@ using clock = trace_recorder::clock;
 
 // What a record stands for; the writer turns each into one or two events.
 enum class record_kind : std::uint8_t {
-  stage_section,  // "X" cat "stage", name = stage, args {items: value}
+  stage_section,  // "X" cat "stage", name = stage, args {items: value, chunks: detail + 1}
   channel_wait,   // "b"/"e" cat "channel", name = "<name>: <detail>", args {stage, wait}
   async_item,     // "b"/"e" cat "item", name = stage, args {item: value}
   complete,       // "X", category/name/args serialised in the payload
@@ -50,7 +50,7 @@ struct record_head {
   std::int64_t end;       // likewise
   std::int64_t value;     // items or item index
   std::uint32_t name;     // interned
-  std::uint32_t detail;   // interned (channel_wait's what)
+  std::uint32_t detail;   // interned (channel_wait's what); stage_section: chunks merged in
   std::uint32_t payload;  // bytes following (complete, async)
   record_kind kind;
 };
@@ -58,10 +58,11 @@ struct record_head {
 // A thread's records not yet handed to the writer, and how to name its track.
 struct thread_buffer {
   std::mutex mutex;
-  std::string data;           // records (record_head + payload), back to back
-  std::uint64_t session = 0;  // the session `data` belongs to
-  std::uint64_t pending = 0;  // records in `data`
-  std::int64_t track = 0;     // the thread id written as "tid"
+  std::string data;                      // records (record_head + payload), back to back
+  std::uint64_t session = 0;             // the session `data` belongs to
+  std::uint64_t pending = 0;             // records in `data`
+  std::size_t last = std::string::npos;  // offset of the newest record in `data`, npos if none
+  std::int64_t track = 0;                // the thread id written as "tid"
   std::string name;
   bool dead = false;  // the thread has exited
 };
@@ -79,6 +80,12 @@ constexpr std::size_t k_max_queued = 8;            // full buffers waiting for t
 constexpr std::uint32_t k_max_names = 1u << 16;    // interned names per session
 constexpr std::size_t k_max_name_bytes = 4 << 20;  // their total size
 constexpr std::size_t k_write_chunk = 64 * 1024;   // JSON text written in pieces of about this size
+// A stage section that starts at most this long after the same stage's
+// previous section on the same thread ended, with nothing recorded between
+// them, extends that section (its args count the chunks) instead of adding
+// an event: a stage handing on short chunks without waiting is one span,
+// not thousands, which is most of what tracing a light pipeline costs.
+constexpr std::int64_t k_merge_gap_ns = 1000;
 
 thread_local const char* t_thread_name = nullptr;
 
@@ -168,6 +175,7 @@ struct trace_recorder::impl {
     if (b.pending == 0) return;
     handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
     b.pending = 0;
+    b.last = std::string::npos;
     std::unique_lock lock(queue_mutex);
     queue_room.wait(lock, [&] { return queue.size() < k_max_queued || stopping; });
     if (stopping) {
@@ -297,9 +305,11 @@ struct payload_reader {
 };
 
 // Appends one record to the calling thread's buffer for the current
-// session: `fill` writes the payload (if any) after the head.
-template <typename Fill>
-void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
+// session: `fill` writes the payload (if any) after the head. `merge` may
+// instead fold the record into the thread's newest one (at `last` in the
+// buffer): it returns true when it did.
+template <typename Fill, typename Merge>
+void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merge) {
   if (s.session.load(std::memory_order_acquire) == 0) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -314,9 +324,11 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   if (b.session != session) {  // first event of this thread in this session
     b.data.clear();
     b.pending = 0;
+    b.last = std::string::npos;
     b.session = session;
     b.name = name_this_thread(b.track);
   }
+  if (b.last != std::string::npos && merge(b.data, b.last, session)) return;
   if (b.data.capacity() < k_flush_bytes) b.data.reserve(k_flush_bytes + 4096);
   const auto at = b.data.size();
   b.data.append(reinterpret_cast<const char*>(&head), sizeof head);
@@ -330,7 +342,13 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
     throw;
   }
   ++b.pending;
+  b.last = at;
   if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
+}
+
+template <typename Fill>
+void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
+  record(s, head, std::forward<Fill>(fill), [](std::string&, std::size_t, std::uint64_t) { return false; });
 }
 
 // "12.345": nanoseconds as microseconds with three decimals (Chrome's unit).
@@ -447,8 +465,9 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     return id < seen.raw.size() ? std::string_view(seen.raw[id]) : std::string_view("(unknown)");
   };
   auto template_for = [&](const record_head& h) -> const event_template& {
-    const auto key = (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) |
-                     (h.detail & 0xFFFFFFFu);
+    const std::uint32_t detail = h.kind == record_kind::channel_wait ? h.detail : 0;  // a name only there
+    const auto key =
+        (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) | (detail & 0xFFFFFFFu);
     auto it = seen.templates.find(key);
     if (it != seen.templates.end()) return it->second;
     event_template t;
@@ -457,7 +476,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     json_writer a(args);
     if (h.kind == record_kind::stage_section) {
       t.begin = event_prefix("X", "stage", name, pid);
-      t.args = ",\"args\":{\"items\":";  // the count follows, then "}}"
+      t.args = ",\"args\":{\"items\":";  // the count follows, then the chunks and "}}"
     } else if (h.kind == record_kind::channel_wait) {
       const auto what = raw_name(h.detail);
       std::string joined;
@@ -501,6 +520,8 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
         out += micros(buf, end - ts);
         out += t.args;
         append_number(out, h.value);
+        out += ",\"chunks\":";
+        append_number(out, static_cast<std::int64_t>(h.detail) + 1);
         out += "}}";
         events += 1;
         break;
@@ -647,6 +668,39 @@ void record_named(trace_recorder::impl& s, record_head head, std::initializer_li
   }
 }
 
+// A stage's section: merged into the thread's newest record when that is a
+// section of the same stage which ended at most k_merge_gap_ns before this
+// one starts (see k_merge_gap_ns), else appended like record_named's.
+void record_section(trace_recorder::impl& s, record_head head, std::string_view stage) noexcept {
+  try {
+    std::uint32_t id = 0;
+    bool named = false;
+    auto merge = [&](std::string& data, std::size_t last, std::uint64_t session) {
+      id = name_id(s, session, stage);
+      named = true;
+      if (data.size() - last != sizeof(record_head)) return false;  // the newest record carries a payload
+      record_head newest;
+      std::memcpy(&newest, data.data() + last, sizeof newest);
+      if (newest.kind != record_kind::stage_section || newest.name != id || head.start < newest.end ||
+          head.start - newest.end > k_merge_gap_ns || newest.detail == UINT32_MAX)
+        return false;
+      newest.end = std::max(newest.end, head.end);
+      newest.value += head.value;
+      newest.detail += 1;
+      std::memcpy(data.data() + last, &newest, sizeof newest);
+      return true;
+    };
+    auto fill = [&](std::string& out, std::uint64_t session) {
+      if (!named) id = name_id(s, session, stage);
+      std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
+      return false;
+    };
+    record(s, head, fill, merge);
+  } catch (...) {
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
 void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
@@ -669,7 +723,7 @@ void trace_recorder::async_span(std::string_view category, std::string_view name
 
 void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
                                    std::int64_t items) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section}, {stage});
+  record_section(*m_impl, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section}, stage);
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,

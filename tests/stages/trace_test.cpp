@@ -12,6 +12,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "test_support.hpp"
@@ -69,6 +70,40 @@ TEST(Trace, RunWritesAChromeTraceWhoseSpansNestAndCarryStageNames) {
   bool run_span = false;
   for (const auto& s : t.async) run_span = run_span || (s.category == "pipeline" && s.name == "run");
   EXPECT_TRUE(run_span);
+}
+
+// Back-to-back sections of one stage on one thread (at most 1 us apart,
+// nothing recorded between them) are one span counting their chunks; any
+// other gap, stage or record between them keeps them apart.
+TEST(Trace, BackToBackSectionsOfAStageAreOneSpanCountingItsChunks) {
+  temp_dir dir;
+  const auto file = (dir.path / "merged.json").string();
+  sluice::trace_session session(file);
+  auto* tr = sluice::trace_active();
+  ASSERT_NE(tr, nullptr);
+  const auto t0 = sluice::detail::trace_recorder::clock::now();
+  auto at = [&](int us) { return t0 + std::chrono::microseconds(us); };
+  const std::string a = "stage a", b = "stage b";
+  tr->stage_section(a, at(0), at(10), 3);
+  tr->stage_section(a, at(10), at(20), 4);  // touching: merged
+  tr->stage_section(a, at(21), at(30), 5);  // 1 us apart: merged
+  tr->stage_section(a, at(32), at(40), 6);  // 2 us apart: a new span
+  tr->stage_section(b, at(40), at(50), 7);  // another stage
+  tr->stage_section(b, at(50), at(60), 8);  // merged into b
+  tr->channel_wait(b, "waiting for input", at(60), at(61));
+  tr->stage_section(b, at(61), at(70), 9);  // a record between: a new span
+  session.finish();
+
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  std::vector<std::tuple<std::string, std::string, std::string>> got;  // name, items, chunks
+  for (const auto& s : t.complete) got.emplace_back(s.name, s.args.at("items"), s.args.at("chunks"));
+  const std::vector<std::tuple<std::string, std::string, std::string>> want{
+      {a, "12", "3"}, {a, "6", "1"}, {b, "15", "2"}, {b, "9", "1"}};
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(t.complete.size(), 4u);
+  EXPECT_EQ(t.complete[0].end_ns - t.complete[0].start_ns, 30'000);  // the first section's start to the third's end
+  sluice_test::expect_spans_nest(t);
 }
 
 TEST(Trace, ChannelWaitsAndAsyncItemsAreAsyncSpans) {

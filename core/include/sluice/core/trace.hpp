@@ -13,7 +13,10 @@
 //    blocking-pool threads, the thread calling run()), named by thread_name
 //    metadata events;
 //  * complete spans ("ph":"X") for synchronous work on a thread (a stage's
-//    chunk, libcurl's socket work on the reactor): they nest per track;
+//    chunk, libcurl's socket work on the reactor): they nest per track. A
+//    stage's sections that follow each other on a thread at most 1 us
+//    apart, with nothing else recorded between them (chunks handed on
+//    without waiting), are one span whose args count items and chunks;
 //  * async spans ("ph":"b"/"e" pairs with an id) for waits that hold no
 //    thread: channel waits, async items, HTTP requests, rate-limit pauses.
 //

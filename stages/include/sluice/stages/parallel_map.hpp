@@ -156,12 +156,11 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     const std::size_t n = items.size();
     std::mutex failures_mutex;
     std::vector<std::size_t> failures;
-    auto started = std::chrono::steady_clock::now();
     // TBB's hand-offs are invisible to TSan: release the batch to the
     // workers, and their results back to this coroutine.
     int handoff = 0;
     tsan_release(&handoff);
-    stage_span<In> span(&io.state(), &io.rt(), io.index(), io.name());
+    stage_span<In> span(&io.state(), &io.rt(), io.index(), io.name(), timed_section);
     span.items(n);
     auto for_each_index = [&](auto&& body) {
       auto range_body = [&](std::size_t begin, std::size_t end) {
@@ -197,11 +196,11 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
       out.reserve(n);
       for (auto& s : slots)
         if (s) out.push_back(std::move(*s));
-      io.stats().busy(std::chrono::steady_clock::now() - started);
+      io.stats().busy(span.stop());
       failed = failures.size();
       return out;
     }
-    io.stats().busy(std::chrono::steady_clock::now() - started);
+    io.stats().busy(span.stop());
     failed = failures.size();
     if (!failures.empty()) {
       // Rare path: squeeze the failed items out, keeping the order.

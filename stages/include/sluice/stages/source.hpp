@@ -98,9 +98,8 @@ class range_source {
   task<void> run(stage_io<none, value_type>& io) {
     std::vector<value_type> chunk;
     chunk.reserve(m_options.chunk);
-    // Busy time: pulling items from the range, one clock read per chunk
-    // (the waits in send() are the consumer's pace, not this stage's work).
-    auto pulling = std::chrono::steady_clock::now();
+    // Busy time: pulling items from the range, counted by fill() (the
+    // waits in send() are the consumer's pace, not this stage's work).
     try {
       auto it = std::ranges::begin(m_range);
       bool advance = false;  // past the last item sent, before pulling the next
@@ -108,11 +107,9 @@ class range_source {
         // One chunk filled synchronously (a traced span), then sent.
         if (!fill(io, it, advance, chunk)) break;
         stage_stats::bump(io.stats().items_in, chunk.size());
-        io.stats().busy(std::chrono::steady_clock::now() - pulling);
         if (!co_await io.send(chunk, chunk.size())) co_return;
         chunk = std::vector<value_type>();
         chunk.reserve(m_options.chunk);
-        pulling = std::chrono::steady_clock::now();
       }
     } catch (...) {
       // Items pulled but not sent are counted, so the stage stays balanced.
@@ -120,7 +117,6 @@ class range_source {
       io.drop(chunk.size());
       throw;
     }
-    io.stats().busy(std::chrono::steady_clock::now() - pulling);
     if (!chunk.empty()) {
       stage_stats::bump(io.stats().items_in, chunk.size());
       co_await io.send(chunk, chunk.size());
@@ -132,10 +128,10 @@ class range_source {
   // the run stops (false; `chunk` keeps what was pulled). The iterator moves
   // past a chunk's last item only when the next chunk is pulled: advancing a
   // generator produces its next item, which would otherwise sit in the
-  // source while the chunk waits to be sent.
+  // source while the chunk waits to be sent. Counts its time as busy.
   template <typename It>
   bool fill(stage_io<none, value_type>& io, It& it, bool& advance, std::vector<value_type>& chunk) {
-    stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name());
+    stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name(), timed_section);
     bool full = false;
     if (std::exchange(advance, false)) ++it;
     for (; it != std::ranges::end(m_range) && !io.stopped(); ++it) {
@@ -151,6 +147,7 @@ class range_source {
       }
     }
     span.items(chunk.size());
+    io.stats().busy(span.stop());
     return full;
   }
 

@@ -81,9 +81,8 @@ class stage_context {
   template <typename In, typename Body>
   bool for_each_item(input_chunk<In>& in, Body&& body) const {
     auto& items = in.items;
-    stage_span<In> span(m_state, &rt(), m_index, name());
+    stage_span<In> span(m_state, &rt(), m_index, name(), timed_section);
     span.items(items.size());
-    const auto started = std::chrono::steady_clock::now();
     bool go_on = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (stopped()) {
@@ -98,7 +97,7 @@ class stage_context {
         break;
       }
     }
-    m_stats->busy(std::chrono::steady_clock::now() - started);
+    m_stats->busy(span.stop());
     return go_on;
   }
 
