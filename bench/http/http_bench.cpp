@@ -9,8 +9,9 @@
 //    (aim: >= 0.95). The two clients alternate and medians are compared.
 //
 // Both report `*_cpu_us_per_req`: the client's CPU time (user + system, every
-// thread of this process) per request, median over the rounds, and
-// `*_csw_per_req`, context switches per request. The loopback server runs in
+// thread of this process) per request, median over the rounds,
+// `*_csw_per_req`, context switches per request, and `*_vcsw_per_req`, the
+// voluntary ones among them (blocking waits; the rest are preemptions). The loopback server runs in
 // a child process forked before any thread starts, so these are the
 // clients' own costs, including what idle arena workers spend spinning
 // before they sleep. On a loaded machine CPU per request is the steadier
@@ -191,26 +192,33 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-double process_context_switches() {
+struct switches {
+  double all = 0;
+  double voluntary = 0;  // the thread blocked (futex, epoll_wait, poll); the rest are preemptions
+};
+
+switches process_context_switches() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw);
+  return {static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw), static_cast<double>(usage.ru_nvcsw)};
 }
 
 struct run_cost {
   double wall = 0;
   double cpu = 0;
   double csw = 0;
+  double vcsw = 0;
 };
 
 template <typename Run>
 run_cost time_run(benchmark::State& state, Run run) {
   auto t0 = std::chrono::steady_clock::now();
   double cpu0 = process_cpu_seconds();
-  double csw0 = process_context_switches();
+  const switches csw0 = process_context_switches();
   int ok = run();
+  const switches csw1 = process_context_switches();
   run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0,
-                process_context_switches() - csw0};
+                csw1.all - csw0.all, csw1.voluntary - csw0.voluntary};
   if (ok != total_requests)
     state.SkipWithError(("only " + std::to_string(ok) + " of " + std::to_string(total_requests) + " OK").c_str());
   return cost;
@@ -222,7 +230,7 @@ double median(std::vector<double> v) {
 }
 
 struct compared {
-  double curl_time, sluice_time, curl_cpu, sluice_cpu, curl_csw, sluice_csw;
+  double curl_time, sluice_time, curl_cpu, sluice_cpu, curl_csw, sluice_csw, curl_vcsw, sluice_vcsw;
   // Each round's sluice rate over the loop's rate in the same round.
   double min_ratio, max_ratio;
 };
@@ -231,7 +239,7 @@ struct compared {
 // on a shared machine the load drifts, and alternating exposes both to the same drift.
 template <typename RunCurl, typename RunSluice>
 compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, RunSluice sluice) {
-  std::vector<double> curl_times, sluice_times, curl_cpu, sluice_cpu, curl_csw, sluice_csw;
+  std::vector<double> curl_times, sluice_times, curl_cpu, sluice_cpu, curl_csw, sluice_csw, curl_vcsw, sluice_vcsw;
   for (auto _ : state) {
     for (int i = 0; i < rounds; ++i) {
       auto c = time_run(state, curl);
@@ -242,6 +250,8 @@ compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, 
       sluice_cpu.push_back(s.cpu);
       curl_csw.push_back(c.csw);
       sluice_csw.push_back(s.csw);
+      curl_vcsw.push_back(c.vcsw);
+      sluice_vcsw.push_back(s.vcsw);
     }
   }
   double lo = 1e300, hi = 0;
@@ -255,6 +265,8 @@ compared interleaved_medians(benchmark::State& state, int rounds, RunCurl curl, 
           median(sluice_cpu),
           median(curl_csw),
           median(sluice_csw),
+          median(curl_vcsw),
+          median(sluice_vcsw),
           lo,
           hi};
 }
@@ -264,6 +276,10 @@ void report_cpu(benchmark::State& state, const compared& m) {
   state.counters["sluice_cpu_us_per_req"] = m.sluice_cpu * 1e6 / total_requests;
   state.counters["curl_loop_csw_per_req"] = m.curl_csw / total_requests;
   state.counters["sluice_csw_per_req"] = m.sluice_csw / total_requests;
+  // Voluntary ones only (blocking waits): what the design decides; the rest
+  // are preemptions, which on a loaded machine dominate.
+  state.counters["curl_loop_vcsw_per_req"] = m.curl_vcsw / total_requests;
+  state.counters["sluice_vcsw_per_req"] = m.sluice_vcsw / total_requests;
 }
 
 void throughput(benchmark::State& state) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <ctime>
 #include <limits>
@@ -86,6 +87,8 @@ struct runtime::arena_state {
   alignas(64) std::atomic<std::uint32_t> parked{0};
   std::atomic<std::uint32_t> wake_word{0};
   std::atomic<bool> closing{false};
+  // Whether the latest wake came from an arena thread (see park_while_idle).
+  std::atomic<bool> woken_from_arena{false};
 
   // oneTBB 2021.8's idle loop (a worker that finds no task) pauses, then calls
   // sched_yield about a hundred times before it sleeps: in an I/O-bound run,
@@ -100,20 +103,47 @@ struct runtime::arena_state {
   // destructor wakes parked threads before it waits. A parked thread holds
   // an arena slot: tbb::parallel_for started meanwhile gets its help only
   // once it wakes (at the next enqueue, or within park_limit).
+  //
+  // A wake can find nothing to do: enqueue() wakes a parked thread whenever
+  // one is parked, and another thread (one just ending its job, or one that
+  // never slept) may start the job first. What such a thread does next
+  // depends on who woke it. Woken by a hand-over from outside the arena
+  // (the reactor's batches, block_on), it parks again for the rest of
+  // park_limit: returning to oneTBB with nothing queued would send it
+  // through the idle loop above (sluice_http_bench: 140-710 such wakes per
+  // 18,100 requests, each about a hundred sched_yields). Woken by a
+  // hand-over from inside (a pipeline's stages handing items to each
+  // other), it returns to oneTBB, whose idle loop then catches the next
+  // hand-over without a futex wake: parking again there made log_bench's
+  // sluice pipeline 15-30% slower.
   void park_while_idle() noexcept {
     constexpr long park_limit_ns = 2'000'000;
-    const std::uint32_t seen = wake_word.load(std::memory_order_seq_cst);
     parked.fetch_add(1, std::memory_order_seq_cst);
-    // Dekker with enqueue(): it counts `queued` then reads `parked`; we
-    // count `parked` then read `queued`, so one of us sees the other.
-    if (queued.load(std::memory_order_seq_cst) == 0 && !closing.load(std::memory_order_seq_cst)) {
-      timespec limit{0, park_limit_ns};
-      ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAIT_PRIVATE, seen, &limit, nullptr, 0);
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    long left_ns = park_limit_ns;
+    for (;;) {
+      const std::uint32_t seen = wake_word.load(std::memory_order_seq_cst);
+      // Dekker with enqueue(): it counts `queued` then reads `parked`; we
+      // count `parked` then read `queued`, so one of us sees the other. A
+      // wake that comes between this check and the wait changes wake_word
+      // from `seen`, and the wait returns at once.
+      if (queued.load(std::memory_order_seq_cst) != 0 || closing.load(std::memory_order_seq_cst)) break;
+      timespec limit{0, left_ns};
+      const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAIT_PRIVATE, seen,
+                                &limit, nullptr, 0);
+      if (rc != 0 && errno == ETIMEDOUT) break;
+      if (woken_from_arena.load(std::memory_order_relaxed)) break;  // a heuristic: either choice is correct
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      left_ns = park_limit_ns - ((now.tv_sec - start.tv_sec) * 1'000'000'000L + (now.tv_nsec - start.tv_nsec));
+      if (left_ns <= 0) break;
     }
     parked.fetch_sub(1, std::memory_order_seq_cst);
   }
 
-  void wake_parked(int count) noexcept {
+  void wake_parked(int count, bool from_arena = false) noexcept {
+    woken_from_arena.store(from_arena, std::memory_order_relaxed);
     wake_word.fetch_add(1, std::memory_order_seq_cst);
     ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
   }
@@ -138,10 +168,11 @@ void runtime::enqueue(detail::arena_job job) {
   m_arena->queued.fetch_add(1, std::memory_order_seq_cst);
   struct wake_after {
     arena_state& a;
+    bool from_arena;
     ~wake_after() {
-      if (a.parked.load(std::memory_order_seq_cst) != 0) a.wake_parked(1);
+      if (a.parked.load(std::memory_order_seq_cst) != 0) a.wake_parked(1, from_arena);
     }
-  } wake{*m_arena};
+  } wake{*m_arena, t_current_runtime == this};
 #if defined(SLUICE_TSAN)
   // TBB recycles task memory through an uninstrumented pool and hands tasks
   // over in uninstrumented code. Under TSan the job lives on the heap, its

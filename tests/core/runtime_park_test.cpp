@@ -80,6 +80,32 @@ TEST(RuntimePark, HandOversFromInsideWithIdleGapsComplete) {
   EXPECT_EQ(consumer.get(), 999L * 1000 / 2);
 }
 
+// A parked thread woken for a job that another thread starts first parks
+// again (for the rest of its park time) instead of leaving: bursts of one to
+// three jobs from outside, with gaps shorter than the park time, make that
+// race common. Every job must still run exactly once, and a burst that
+// arrives while both threads sleep in their second park must wake one.
+TEST(RuntimePark, ThreadsWokenForJobsAlreadyTakenParkAgainAndWakeForLaterWork) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<int> ran{0};
+  int posted = 0;
+  for (int round = 0; round < 300; ++round) {
+    const int jobs = 1 + round % 3;
+    auto done = std::make_shared<std::atomic<int>>(0);
+    for (int j = 0; j < jobs; ++j) {
+      rt.execute([&ran, done] {
+        ran.fetch_add(1);
+        done->fetch_add(1);
+        done->notify_all();
+      });
+      ++posted;
+    }
+    for (int seen = done->load(); seen < jobs; seen = done->load()) done->wait(seen);
+    std::this_thread::sleep_for(std::chrono::microseconds(20 * (round % 7)));
+  }
+  EXPECT_EQ(ran.load(), posted);
+}
+
 // Destroying runtimes whose threads are parked (or about to park) neither
 // hangs nor touches freed memory (ASan/TSan).
 TEST(RuntimePark, DestructionWhileThreadsAreParked) {
