@@ -40,14 +40,14 @@ std::vector<std::uint64_t> batch_of(int producer, int first, int n) {
   return v;
 }
 
-// One sender, batches of every size from 1 to 300 (40 for small rings): the receiver sees every
+// One sender, batches of every size from 1 to 150 (40 for small rings): the receiver sees every
 // item once, in the order sent.
 TEST(ChannelBatch, BatchedSendsKeepOrderAcrossWrapsAndBlocks) {
   for (std::size_t capacity : capacities) {
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
     // Small rings hand most items over through a wake-up (a scheduler
     // latency each on a loaded machine): fewer batches there.
-    const int batches = capacity == 0 || capacity > 7 ? 300 : 40;
+    const int batches = capacity == 0 || capacity > 7 ? 150 : 40;
     std::thread producer([s = std::move(tx), batches]() mutable {
       int next = 0;
       for (int b = 1; b <= batches; ++b) {
