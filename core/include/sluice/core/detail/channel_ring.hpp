@@ -12,6 +12,9 @@
 // and with several small items per cache line the slot lines are the only
 // cross-core traffic.
 //
+// A batch (try_push_many, try_pop_many) claims a run of consecutive slots
+// with one CAS; each slot of the run is then handled exactly as above.
+//
 // Close sets a mark bit in m_tail. A sender's claim is a CAS on m_tail, so it
 // either happened before the mark (the item is in, and will be received) or
 // it fails and sees the mark (the send fails, the item untouched). A receiver

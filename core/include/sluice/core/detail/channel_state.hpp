@@ -2,12 +2,13 @@
 //
 // Two storages, one protocol:
 //   * bounded channels keep their items in a channel_ring (detail/
-//     channel_ring.hpp): slots with stamps, one CAS per side per item, a
-//     closed mark in the ring's tail;
+//     channel_ring.hpp): slots with stamps, one CAS per side per item (per
+//     run of slots for a batch, either side), a closed mark in the ring's
+//     tail;
 //   * unbounded channels keep them in a channel_list (detail/
 //     channel_list.hpp): a linked list of blocks of slots, one CAS per side
-//     per item (a receiver's batch: one per block), a closed mark in the
-//     list's tail.
+//     per item (a batch, either side: one per block it reaches into), a
+//     closed mark in the list's tail.
 // Either way a send that loses the race with close fails with its item
 // untouched, every item sent before is received, and "closed and drained" is
 // "marked and head == tail".
