@@ -14,7 +14,7 @@ packages=(
   libtbb-dev            # oneTBB: task_arena, parallel_for, parallel_pipeline, flow graph
   libcurl4-openssl-dev  # async HTTP through the curl multi interface
   libsimdjson-dev       # On-Demand JSON parsing of GitHub pages
-  libconcurrentqueue-dev # moodycamel::ConcurrentQueue under the channels
+  libconcurrentqueue-dev # moodycamel::ConcurrentQueue: benchmark anchor (bench/)
   libcpp-httplib-dev    # the fake GitHub server and HTTP test servers
   nghttp2-server        # nghttpd: an HTTP/2 server for the client's multiplexing test
   zlib1g-dev            # gzip for the test servers and the files connector (.gz input)

@@ -4,6 +4,9 @@
 # (default 5) so that load on a shared machine hits both alike:
 #   * raw_moodycamel_bulk   vs sluice_recv_batch_bounded, sluice_recv_batch_unbounded
 #   * raw_moodycamel        vs sluice_blocking_unbounded
+#   * raw_moodycamel_bulk_both vs sluice_send_batch_bounded, sluice_send_batch_unbounded
+#     (producers with runs of 256 items at hand: enqueue_bulk with a token
+#     against send_batch_blocking; consumers in batches on both sides)
 # for 1 producer x 1 consumer and 2 x 2 (2^20 8-byte items, 5 iterations a
 # process). Prints per row and shape, min-max over the rounds: wall ns/item
 # of anchor and sluice and the throughput ratio sluice / anchor (each round's
@@ -46,7 +49,7 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; ++r)); do
   for shape in 1x1 2x2; do
     for row in raw_moodycamel_bulk sluice_recv_batch_bounded sluice_recv_batch_unbounded raw_moodycamel \
-      sluice_blocking_unbounded; do
+      sluice_blocking_unbounded raw_moodycamel_bulk_both sluice_send_batch_bounded sluice_send_batch_unbounded; do
       run_row "$row" "$shape" "$r"
     done
   done
@@ -78,6 +81,8 @@ awk '
       row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])
       row("sluice_recv_batch_unbounded", "raw_moodycamel_bulk", shapes[i])
       row("sluice_blocking_unbounded", "raw_moodycamel", shapes[i])
+      row("sluice_send_batch_bounded", "raw_moodycamel_bulk_both", shapes[i])
+      row("sluice_send_batch_unbounded", "raw_moodycamel_bulk_both", shapes[i])
     }
   }' "$samples"
 echo "($rounds alternated rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"

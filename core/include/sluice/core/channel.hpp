@@ -18,7 +18,8 @@
 // Every operation exists in three forms: `co_await` (suspends the coroutine,
 // never blocks a thread), `*_blocking` (for plain threads; do not call on a
 // runtime worker) and `try_*` (never waits). recv_batch dequeues many items at
-// once for batch consumers such as parallel stages.
+// once for batch consumers such as parallel stages; send_batch enqueues many
+// with one claim per run of free slots, for producers that have several.
 //
 // Thread-safety: any number of threads and coroutines may use the channel at
 // once, through their own handles or a shared one. The channel is FIFO in
@@ -31,7 +32,9 @@
 #include <cstddef>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <optional>
+#include <span>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -174,7 +177,85 @@ class channel_sender : public detail::channel_handle<T, true> {
   [[nodiscard]] bool try_send(T& item) { return m_state->try_send(item) == detail::channel_op::done; }
   [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
 
+  // ---- batches: several items, one claim per run of free slots ----------------
+  //
+  // A sender that has several items at hand sends them with one claim (one
+  // CAS on the ring's or list's tail) per run of consecutive free slots
+  // instead of one per item. The items of one batch arrive in order and,
+  // like single sends from one sender, after everything this sender sent
+  // before. Each form moves items[0..k) and returns k; items[k..] are left
+  // untouched (k < size() only as each form says). An empty span returns 0
+  // at once.
+
+  /// Awaitable: `std::size_t k = co_await tx.send_batch(items);` sends
+  /// between 1 and items.size() items, suspending only while not even one
+  /// fits; 0 means the channel is closed (nothing sent). Loop on the rest to
+  /// send them all.
+  [[nodiscard]] auto send_batch(std::span<T> items) noexcept { return send_batch_awaiter{m_state.get(), items}; }
+
+  /// Blocking form for plain threads: sends all of `items`, waiting (as
+  /// send_blocking) while the channel is full. Returns items.size(), or
+  /// fewer if the channel closed first (the unsent items untouched).
+  std::size_t send_batch_blocking(std::span<T> items) {
+    std::size_t sent = 0;
+    while (sent < items.size()) {
+      detail::channel_op op;
+      sent += m_state->try_send_many(items.data() + sent, items.size() - sent, op);
+      if (sent == items.size() || op == detail::channel_op::closed) break;
+      // Full: wait for one slot the way a single send does (backoff, then
+      // park with a definite outcome), then claim runs again.
+      if (!send_blocking(items[sent])) break;
+      ++sent;
+    }
+    return sent;
+  }
+
+  /// Never waits: sends as many leading items as fit now; 0 when full or closed.
+  std::size_t try_send_batch(std::span<T> items) {
+    detail::channel_op op;
+    return m_state->try_send_many(items.data(), items.size(), op);
+  }
+
  private:
+  struct send_batch_awaiter {
+    using waiter = detail::channel_waiter<T>;
+    detail::channel_state<T>* m_channel;
+    std::span<T> m_items;
+    std::size_t m_sent = 0;
+    waiter m_waiter{};
+    int m_outcome = waiter::pending;
+
+    bool await_ready() {
+      if (m_items.empty()) return true;
+      detail::channel_op op;
+      m_sent = m_channel->try_send_many(m_items.data(), m_items.size(), op);
+      return m_sent > 0 || op == detail::channel_op::closed;
+    }
+    // Full: queue as a single send of the first item (see send_awaiter).
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_waiter.coroutine = detail::suspended_coroutine::here(h);
+      m_waiter.send_item = &m_items[0];
+      int outcome = m_channel->wait_for_slot(m_waiter);
+      if (outcome == waiter::pending) return true;
+      m_outcome = outcome;
+      return false;
+    }
+    std::size_t await_resume() {
+      if (m_sent > 0 || m_items.empty()) return m_sent;
+      if (m_outcome == waiter::pending) m_outcome = m_waiter.result.load(std::memory_order_acquire);
+      if (m_outcome != waiter::granted) return 0;
+      m_sent = 1;
+      // Whatever else fits now; an allocation failure here must not hide
+      // that the first item went in.
+      try {
+        detail::channel_op op;
+        m_sent += m_channel->try_send_many(m_items.data() + 1, m_items.size() - 1, op);
+      } catch (const std::bad_alloc&) {
+      }
+      return m_sent;
+    }
+  };
+
   struct send_awaiter {
     using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
@@ -223,7 +304,14 @@ class channel_receiver : public detail::channel_handle<T, false> {
 
   /// Awaitable: appends between 1 and `max` items to `out` and returns how
   /// many; 0 means closed and drained. One claim (one CAS on a bounded
-  /// channel's ring) for the whole batch.
+  /// channel's ring) for the whole batch. One call takes at most the
+  /// channel's capacity (4096 for an unbounded channel), whatever `max`
+  /// says, and reserves room for that in `out` before it claims anything
+  /// (std::bad_alloc / std::length_error then, nothing taken). All batch
+  /// forms: if T's move constructor throws while an item is moved into
+  /// `out`, that item is destroyed, every other item the call claimed is
+  /// still appended, the channel stays usable, and the exception is
+  /// rethrown.
   [[nodiscard]] auto recv_batch(std::vector<T>& out, std::size_t max) noexcept {
     return recv_batch_awaiter{m_state.get(), &out, max == 0 ? 1 : max};
   }

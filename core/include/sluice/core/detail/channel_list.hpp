@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -83,6 +84,35 @@ class channel_list {
     } else {
       return push_stored(item);
     }
+  }
+
+  /// Moves up to `n` items from `items` into the list, one claim (one CAS on
+  /// m_tail) per block the run reaches into, and stops early only if the
+  /// list is closed (`st` closed; 0 when nothing went in) or a block cannot
+  /// be allocated after some items went in. Returns how many, moved from
+  /// `items[0..k)` in order; the rest are untouched. Throws std::bad_alloc
+  /// (nothing moved) if the first claim needs a block it cannot allocate.
+  std::size_t try_push_many(T* items, std::size_t n, status& st) {
+    std::size_t total = 0;
+    st = status::ok;
+    while (total < n) {
+      std::size_t k;
+      try {
+        if constexpr (boxed) {
+          st = try_push(items[total]);
+          k = st == status::ok;
+        } else {
+          k = push_run(items + total, n - total, st);
+        }
+      } catch (const std::bad_alloc&) {
+        if (total == 0) throw;
+        break;
+      }
+      if (k == 0) break;
+      total += k;
+    }
+    if (total) st = status::ok;
+    return total;
   }
 
   /// Takes the oldest item and passes it (as T&&) to `sink`. would_block:
@@ -218,6 +248,49 @@ class channel_list {
     }
   }
 
+  // Claims up to `n` positions of the tail block with one CAS and moves
+  // items[0..k) into them; returns k (0: closed).
+  std::size_t push_run(T* items, std::size_t n, status& st) {
+    ring_backoff backoff;
+    std::uint64_t tail = m_tail.load(std::memory_order_acquire);
+    block* b = m_tail_block.load(std::memory_order_acquire);
+    std::unique_ptr<block, spare_return> next_block{nullptr, spare_return{this}};
+    for (;;) {
+      if (tail & mark) {
+        st = status::closed;
+        return 0;
+      }
+      const std::uint64_t offset = (tail >> shift) % lap;
+      if (offset == block_cap) {  // another sender is linking the next block in
+        backoff.snooze();
+        tail = m_tail.load(std::memory_order_acquire);
+        b = m_tail_block.load(std::memory_order_acquire);
+        continue;
+      }
+      const std::uint64_t k = std::min<std::uint64_t>(n, block_cap - offset);
+      const bool fills_block = offset + k == block_cap;
+      if (fills_block && !next_block) next_block.reset(new_block());  // before the claim, as in push_stored
+      if (m_tail.compare_exchange_weak(tail, tail + (k << shift), std::memory_order_seq_cst,
+                                       std::memory_order_acquire)) {
+        if (fills_block) {
+          block* next = next_block.release();
+          m_tail_block.store(next, std::memory_order_release);
+          m_tail.fetch_add(std::uint64_t{1} << shift, std::memory_order_release);
+          b->next.store(next, std::memory_order_release);
+        }
+        for (std::uint64_t i = 0; i < k; ++i) {
+          slot& s = b->slots[offset + i];
+          ::new (s.storage) stored(std::move(items[i]));  // nothrow
+          s.written.store(true, std::memory_order_release);
+        }
+        st = status::ok;
+        return static_cast<std::size_t>(k);
+      }
+      b = m_tail_block.load(std::memory_order_acquire);
+      backoff.spin();
+    }
+  }
+
   struct spare_return {
     channel_list* list;
     void operator()(block* b) const noexcept { list->retire(b); }
@@ -274,10 +347,29 @@ class channel_list {
   // Moves the `n` claimed items from `offset` on to `sink`, waiting for
   // senders still writing them, then counts them read; the receiver that
   // completes a block's count retires it. If `sink` throws (a boxed type's
-  // move), the remaining claimed items are destroyed so the block can still
-  // be retired.
+  // move), the item whose move threw is destroyed, the other claimed items
+  // still go to `sink` and the block is still counted, then the first
+  // exception is rethrown.
   template <typename Sink>
   void consume(block* b, std::uint64_t offset, std::size_t n, Sink& sink) {
+    if constexpr (boxed) {
+      std::exception_ptr failed;
+      auto guarded = [&sink, &failed](T&& v) {
+        try {
+          sink(std::move(v));
+        } catch (...) {
+          if (!failed) failed = std::current_exception();
+        }
+      };
+      consume_all(b, offset, n, guarded);
+      if (failed) std::rethrow_exception(failed);
+    } else {
+      consume_all(b, offset, n, sink);
+    }
+  }
+
+  template <typename Sink>
+  void consume_all(block* b, std::uint64_t offset, std::size_t n, Sink& sink) {
     struct finish {
       channel_list* list;
       block* b;

@@ -12,6 +12,9 @@
 // and with several small items per cache line the slot lines are the only
 // cross-core traffic.
 //
+// A batch (try_push_many, try_pop_many) claims a run of consecutive slots
+// with one CAS; each slot of the run is then handled exactly as above.
+//
 // Close sets a mark bit in m_tail. A sender's claim is a CAS on m_tail, so it
 // either happened before the mark (the item is in, and will be received) or
 // it fails and sees the mark (the send fails, the item untouched). A receiver
@@ -34,6 +37,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <new>
 #include <thread>
@@ -114,6 +118,56 @@ class channel_ring {
     }
   }
 
+  /// Moves up to `n` items from `items` into consecutive slots with one
+  /// claim (one CAS on m_tail for the run; a boxed type: one per item).
+  /// Returns how many, moved from `items[0..k)` in order; `st` says why it
+  /// returned 0 (would_block or closed, as for try_push). The rest are
+  /// untouched.
+  std::size_t try_push_many(T* items, std::size_t n, status& st, bool exact) {
+    if constexpr (boxed) {
+      std::size_t k = 0;
+      for (st = status::ok; k < n && (st = try_push(items[k], exact)) == status::ok;) ++k;
+      if (k) st = status::ok;
+      return k;
+    } else {
+      ring_backoff backoff;
+      std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+      for (;;) {
+        if (tail & m_mark_bit) {
+          st = status::closed;
+          return 0;
+        }
+        // Count the consecutive free slots from tail (each stamp is changed
+        // only by the owner of its position, so a free slot stays free until
+        // the sender that claims it writes it). At most one lap: the slot at
+        // tail is not free for tail + one lap.
+        std::size_t k = 0;
+        std::uint64_t end = tail;
+        while (k < n && m_slots[index(end)].stamp.load(std::memory_order_acquire) == end) {
+          end = next(end);
+          ++k;
+        }
+        if (k > 0) {
+          if (m_tail.compare_exchange_weak(tail, end, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+            std::uint64_t pos = tail;
+            for (std::size_t i = 0; i < k; ++i, pos = next(pos)) {
+              slot& s = m_slots[index(pos)];
+              ::new (s.storage) stored(std::move(items[i]));  // nothrow: claimed slots must be published
+              s.stamp.store(pos + 1, std::memory_order_release);
+            }
+            st = status::ok;
+            return k;
+          }
+          backoff.spin();
+          continue;
+        }
+        st = full_or_wait(tail, backoff, exact);
+        if (st != status::ok) return 0;
+        tail = m_tail.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
   /// Takes the oldest item and passes it (as T&&) to `sink`, which must not
   /// throw. would_block: empty (or, unless `exact`, its sender is still
   /// writing it); closed: marked closed and empty (drained), exact only.
@@ -165,11 +219,8 @@ class channel_ring {
       }
       if (n > 0) {
         if (m_head.compare_exchange_weak(head, end, std::memory_order_seq_cst, std::memory_order_relaxed)) {
-          // No reallocation (reserved); only a boxed type's move can throw.
-          auto append = [&out](T&& v) { out.push_back(std::move(v)); };
-          for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(m_slots[index(pos)], pos, append);
           st = status::ok;
-          return n;
+          return take_run(head, end, n, out);
         }
         backoff.spin();
         continue;
@@ -278,6 +329,52 @@ class channel_ring {
     } else {
       sink(std::move(*release.s.value()));
     }
+  }
+
+  // Moves the `n` items of the claimed run [head, end) to `out` (capacity
+  // reserved, so only a boxed type's move can throw) and frees their slots.
+  // If a move throws, the run is still finished: every slot is freed (the
+  // ring never stalls on a claimed slot) and every other item of the run is
+  // appended; only the item whose move threw is destroyed (as for
+  // try_pop). Then the first exception is rethrown.
+  std::size_t take_run(std::uint64_t head, std::uint64_t end, std::size_t n, std::vector<T>& out) {
+    auto append = [&out](T&& v) { out.push_back(std::move(v)); };
+    if constexpr (boxed) {
+      std::exception_ptr failed;
+      for (std::uint64_t pos = head; pos != end; pos = next(pos)) {
+        try {
+          consume(m_slots[index(pos)], pos, append);
+        } catch (...) {
+          if (!failed) failed = std::current_exception();
+          --n;
+        }
+      }
+      if (failed) std::rethrow_exception(failed);
+    } else {
+      for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(m_slots[index(pos)], pos, append);
+    }
+    return n;
+  }
+
+  // The slot at tail holds an item (stamp one lap behind) or another sender
+  // claimed it: closed/would_block when the ring is full (only an exact
+  // look at m_head tells "full" from "a receiver is reading that slot";
+  // a poll gives up after a few spins), ok to look again.
+  status full_or_wait(std::uint64_t tail, ring_backoff& backoff, bool exact) noexcept {
+    const std::uint64_t stamp = m_slots[index(tail)].stamp.load(std::memory_order_acquire);
+    if (stamp + m_one_lap == tail + 1) {
+      if (!exact) {
+        if (backoff.stepped(poll_spins)) return status::would_block;
+        backoff.spin();
+        return status::ok;
+      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (m_head.load(std::memory_order_relaxed) + m_one_lap == tail) return status::would_block;
+      backoff.spin();
+    } else {
+      backoff.snooze();  // another sender claimed this slot; catch up
+    }
+    return status::ok;
   }
 
   // The slot at head is empty: the ring is empty (or closed and drained)

@@ -2,12 +2,13 @@
 //
 // Two storages, one protocol:
 //   * bounded channels keep their items in a channel_ring (detail/
-//     channel_ring.hpp): slots with stamps, one CAS per side per item, a
-//     closed mark in the ring's tail;
+//     channel_ring.hpp): slots with stamps, one CAS per side per item (per
+//     run of slots for a batch, either side), a closed mark in the ring's
+//     tail;
 //   * unbounded channels keep them in a channel_list (detail/
 //     channel_list.hpp): a linked list of blocks of slots, one CAS per side
-//     per item (a receiver's batch: one per block), a closed mark in the
-//     list's tail.
+//     per item (a batch, either side: one per block it reaches into), a
+//     closed mark in the list's tail.
 // Either way a send that loses the race with close fails with its item
 // untouched, every item sent before is received, and "closed and drained" is
 // "marked and head == tail".
@@ -75,6 +76,10 @@ struct no_unbounded_list {
     return status::closed;
   }
   std::size_t try_pop_many(std::vector<T>&, std::size_t, status& st) {
+    st = status::closed;
+    return 0;
+  }
+  std::size_t try_push_many(T*, std::size_t, status& st) {
     st = status::closed;
     return 0;
   }
@@ -200,6 +205,28 @@ class channel_state {
     return op;
   }
 
+  /// Sends items[0..k) for the largest k that fits now (one claim per run
+  /// of free slots, see channel_ring/channel_list try_push_many); returns k,
+  /// and in `op` why it returned 0. items[k..n) are untouched.
+  std::size_t try_send_many(T* items, std::size_t n, channel_op& op) {
+    auto st = channel_ring<T>::status::would_block;
+    std::size_t k = 0;
+    if (m_ring) {
+      // Several runs: a run ends where the ring wraps around to a slot
+      // that is not free yet, or where another sender claimed in between.
+      while (k < n) {
+        const std::size_t got = m_ring->try_push_many(items + k, n - k, st, false);
+        if (got == 0) break;
+        k += got;
+      }
+    } else {
+      k = m_list->try_push_many(items, n, st);
+    }
+    op = k ? channel_op::done : from(st);
+    if (k && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
+    return k;
+  }
+
   /// Receives one item into `out` if one is ready now.
   channel_op try_recv(std::optional<T>& out) {
     channel_op op = recv_now(out, false);
@@ -210,7 +237,15 @@ class channel_state {
   /// Appends up to `max` ready items to `out`; returns how many, and in `op`
   /// why it returned 0.
   std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op) {
-    std::size_t n = recv_many_now(out, max, op, false);
+    std::size_t n;
+    try {
+      n = recv_many_now(out, max, op, false);
+    } catch (...) {
+      // An item's move threw after the claim: the claimed slots are free
+      // all the same, so senders waiting for one must still be served.
+      after_recv();
+      throw;
+    }
     if (n) after_recv();
     return n;
   }
@@ -346,7 +381,16 @@ class channel_state {
     return from(m_ring ? m_ring->try_pop(sink, exact) : m_list->try_pop(sink));
   }
 
+  // A batch takes at most this many items: a bounded channel holds no more
+  // than its capacity; for an unbounded one it bounds what one call
+  // reserves (the caller's `max` may be anything, SIZE_MAX included).
+  static constexpr std::size_t unbounded_batch_limit = 4096;
+
   std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op, bool exact) {
+    // Reserved before the claim: once items are claimed, nothing may fail
+    // for want of room in `out`.
+    max = std::min(max, m_ring ? m_capacity : unbounded_batch_limit);
+    if (max > out.max_size() - out.size()) throw std::length_error("sluice: recv_batch: output vector is full");
     out.reserve(out.size() + max);
     auto st = channel_ring<T>::status::would_block;
     std::size_t n = m_ring ? m_ring->try_pop_many(out, max, st, exact) : m_list->try_pop_many(out, max, st);
