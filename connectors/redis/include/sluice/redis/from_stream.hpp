@@ -85,26 +85,41 @@ class from_stream_source {
   }
 
  private:
+  // Hands a batch back when the read loop leaves it (normally or not):
+  // entries it neither delivered nor settled are returned for redelivery.
+  struct release_guard {
+    std::shared_ptr<read_batch> batch;
+    ~release_guard() {
+      if (batch) batch->release();
+    }
+  };
+
   template <typename IO>
   task<void> read_loop(IO& io, consumer_core& core) {
     const std::string format = m_serializer.format();
+    std::vector<message<T>> out;
     while (!io.stopped()) {
-      std::vector<raw_entry> entries;
+      std::shared_ptr<read_batch> batch;
       if (m_options.drain.stop_requested()) {
         // Draining: no new reads, but a prefetched batch is already ours.
-        entries = co_await core.take_prefetched();
-        if (entries.empty()) break;
+        batch = co_await core.take_prefetched();
+        if (!batch) break;
       } else {
-        entries = co_await core.next();
+        batch = co_await core.next();
       }
-      if (entries.empty()) {
+      if (!batch) {
         if (co_await core.drained()) break;
         continue;
       }
-      std::vector<message<T>> out;
-      for (auto& e : entries) {
-        auto reason = deliver(core, e, format, out);
-        if (!reason.empty()) co_await core.dead_letter(e, reason);
+      release_guard guard{batch};
+      out.clear();
+      auto& entries = batch->entries();
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        auto reason = deliver(core, *batch, i, format, out);
+        if (!reason.empty()) {
+          co_await core.dead_letter(entries[i], reason);
+          batch->settle(i);
+        }
       }
       if (out.empty()) continue;
       const std::size_t n = out.size();
@@ -113,12 +128,16 @@ class from_stream_source {
     }
   }
 
-  // Decodes `e` into messages appended to `out`; returns a dead-letter reason instead when it cannot.
-  std::string deliver(consumer_core& core, raw_entry& e, const std::string& format, std::vector<message<T>>& out) {
+  // Decodes entry `i` of `batch` into messages appended to `out`; returns a
+  // dead-letter reason instead when it cannot.
+  std::string deliver(consumer_core& core, read_batch& batch, std::size_t i, const std::string& format,
+                      std::vector<message<T>>& out) {
+    const raw_entry& e = batch.entries()[i];
     auto& decoded = m_decoded;  // reused: one coroutine reads, so one buffer serves every entry
     if (auto reason = decode_entry(e, format, decoded); !reason.empty()) return reason;
     if (decoded.end_marker) {
       core.end_marker(e.id);
+      batch.settle(i);
       return std::string();
     }
     if (e.deliveries > m_options.max_deliveries) {
@@ -129,16 +148,19 @@ class from_stream_source {
     }
     auto& values = m_values;
     values.clear();
-    for (std::size_t i = 0; i < decoded.items.size(); ++i) {
+    for (std::size_t k = 0; k < decoded.items.size(); ++k) {
       try {
-        values.push_back(m_serializer.decode(decoded.items[i]));
+        values.push_back(m_serializer.decode(decoded.items[k]));
       } catch (const std::exception& ex) {
-        return "cannot decode item " + std::to_string(i) + " as " + format + ": " + printable(ex.what(), 300);
+        return "cannot decode item " + std::to_string(k) + " as " + format + ": " + printable(ex.what(), 300);
       }
     }
-    auto ack = core.track(e, static_cast<std::uint32_t>(values.size()));
-    for (std::size_t i = 0; i < values.size(); ++i)
-      out.emplace_back(std::move(values[i]), ack, static_cast<std::uint32_t>(i));
+    // Counted before the messages exist: none can resolve the entry before.
+    batch.deliver(i, static_cast<std::uint32_t>(values.size()));
+    auto ack = batch.shared_from_this();
+    const auto slot = static_cast<std::uint32_t>(i);
+    for (std::size_t k = 0; k < values.size(); ++k)
+      out.emplace_back(std::move(values[k]), ack, slot, static_cast<std::uint32_t>(k));
     return std::string();
   }
 
