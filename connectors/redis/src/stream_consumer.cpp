@@ -257,7 +257,10 @@ bool consumer_core::is_in_flight(const std::string& id) const {
 
 std::shared_ptr<read_batch> consumer_core::hold(std::vector<raw_entry> entries) {
   if (entries.empty()) return nullptr;
-  auto b = std::make_shared<read_batch>(shared_from_this(), std::move(entries));
+  // From the reactor too (a read's parse callback): never throws bad_weak_ptr.
+  auto self = weak_from_this().lock();
+  if (!self) return nullptr;
+  auto b = std::make_shared<read_batch>(std::move(self), std::move(entries));
   std::lock_guard lock(m_mutex);
   m_held.push_back(b);
   return b;

@@ -10,11 +10,13 @@
 // Items are redis::message<T> (message.hpp): acknowledged when the sink took
 // them, given back when dropped. Semantics (docs/distributed.md):
 //  * at-least-once: an entry is XACKed only after every item packed in it
-//    was acked by the sink; a crash before that redelivers it;
+//    was acked by the sink, together with the other entries of its read
+//    batch (one XACK per batch); a crash before that redelivers it;
 //  * recovery: this consumer first re-reads its own pending entries (a
 //    restart under the same name), claims entries idle longer than
-//    `.claim_idle` from any consumer (XAUTOCLAIM), and refreshes the entries
-//    it holds so they are not claimed from it (XCLAIM ... JUSTID);
+//    `.claim_idle` from any consumer (XAUTOCLAIM), and refreshes every entry
+//    it holds, from the read (prefetched ones too) to the ack, so none is
+//    claimed from it (XCLAIM ... JUSTID, off a reactor timer);
 //  * poison: an entry delivered more than `.max_deliveries` times, or one that
 //    cannot be decoded (unknown format version, other serializer format,
 //    malformed payload, decode exception), goes to the dead-letter stream
