@@ -144,7 +144,15 @@ void read_batch::release() {
     }
     finish(i, state::settled);
   }
-  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) m_core->batch_done(shared_from_this());
+  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+}
+
+// The last entry is settled. The batch may be destroyed in batch_done (its
+// acks formatted, nothing else owns it), and with it possibly the last owner
+// of the core: a local owner keeps the core alive until batch_done returns.
+void read_batch::done() {
+  auto core = m_core;
+  core->batch_done(shared_from_this());
 }
 
 void read_batch::resolve(std::uint32_t i, bool ok, std::string_view reason) noexcept {
@@ -166,7 +174,7 @@ void read_batch::resolve(std::uint32_t i, bool ok, std::string_view reason) noex
 
 void read_batch::finish(std::size_t i, state st) {
   m_slots[i].st.store(st, std::memory_order_release);
-  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) m_core->batch_done(shared_from_this());
+  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
 }
 
 consumer_core::consumer_core(runtime& rt, endpoint ep, std::string stream, std::string group, std::string consumer,
@@ -407,9 +415,13 @@ consumer_core::pending_read consumer_core::send_read() {
   // the keepalive covers the entries from then on, even while prefetched.
   // The source awaits every read it sends, so the core outlives the callback.
   auto rx = m_block_conn.command_parsed(args, [this, slot](const redisReply& r) {
-    std::vector<raw_entry> entries;
-    parse_read_reply(r, entries);
-    *slot = hold(std::move(entries));
+    try {
+      std::vector<raw_entry> entries;
+      parse_read_reply(r, entries);
+      *slot = hold(std::move(entries));
+    } catch (...) {
+      // Out of memory: the entries stay pending here and are claimed once idle.
+    }
   });
   return pending_read{std::move(rx), std::move(slot)};
 }

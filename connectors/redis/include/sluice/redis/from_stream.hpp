@@ -159,7 +159,12 @@ class from_stream_source {
     }
     // Counted before the messages exist: none can resolve the entry before.
     batch.deliver(i, static_cast<std::uint32_t>(values.size()));
-    auto ack = batch.shared_from_this();
+    // Not owning: the core's held list owns the batch until every entry is
+    // settled, which takes every message's resolve first. An aliasing
+    // shared_ptr without a control block costs no atomic reference count per
+    // message (one shared count across a batch's messages bounced between
+    // the source's and the sink's threads).
+    const std::shared_ptr<entry_ack> ack(std::shared_ptr<entry_ack>(), &batch);
     const auto slot = static_cast<std::uint32_t>(i);
     for (std::size_t k = 0; k < values.size(); ++k)
       out.emplace_back(std::move(values[k]), ack, slot, static_cast<std::uint32_t>(k));

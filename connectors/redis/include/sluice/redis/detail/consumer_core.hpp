@@ -36,6 +36,10 @@ class consumer_core;
 /// when one is not; once every entry of the batch is settled, the taken ones
 /// are acknowledged with one XACK.
 ///
+/// Lifetime: the core's held list owns a batch from the read until its last
+/// entry is settled (messages point at it without owning it); the batch owns
+/// the core, so the core outlives every message of its batches.
+///
 /// Thread-safety: entries() and deliver()/settle()/release() belong to the
 /// read loop; resolve() runs on any thread; the rest is read under the
 /// core's mutex.
@@ -85,6 +89,7 @@ class read_batch final : public entry_ack, public std::enable_shared_from_this<r
     std::atomic<bool> failed{false};
   };
   void finish(std::size_t i, state s);
+  void done();
 
   std::shared_ptr<consumer_core> m_core;
   std::vector<raw_entry> m_entries;  // ids immutable once published
