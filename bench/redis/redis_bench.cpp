@@ -287,9 +287,11 @@ BENCHMARK(latency)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 }  // namespace
 
 // For `perf record`: the consume half of throughput/<pack> only (the stream
-// filled by the hiredis loop's XADDs, or sluice's for pack > 1), `rounds` times.
-int profile_consume(int rounds, std::size_t pack) {
-  sluice::runtime rt;
+// filled by sluice's to_stream), `rounds` times, on a runtime of `threads`
+// arena threads (0: the default).
+//   perf record -g sluice_redis_bench --profile-consume 3 1
+int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
+  sluice::runtime rt({.threads = threads});
   redis::testing::sync_client c(server().socket());
   auto items = payloads(total_items);
   auto ep = redis::endpoint::parse(server().url());
@@ -313,8 +315,9 @@ int profile_consume(int rounds, std::size_t pack) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--worker") return worker_main(argv[2], argv[3]);
-  if (argc == 4 && std::string(argv[1]) == "--profile-consume")
-    return profile_consume(std::atoi(argv[2]), static_cast<std::size_t>(std::atoi(argv[3])));
+  if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--profile-consume")
+    return profile_consume(std::atoi(argv[2]), static_cast<std::size_t>(std::atoi(argv[3])),
+                           argc == 5 ? static_cast<std::size_t>(std::atoi(argv[4])) : 0);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -128,7 +128,6 @@ read_batch::read_batch(std::shared_ptr<consumer_core> core, std::vector<raw_entr
 void read_batch::deliver(std::size_t i, std::uint32_t items) {
   m_slots[i].remaining.store(items, std::memory_order_relaxed);
   m_slots[i].st.store(state::delivered, std::memory_order_release);
-  m_core->count_delivered(items);
 }
 
 void read_batch::settle(std::size_t i) { finish(i, state::settled); }
@@ -446,8 +445,8 @@ task<void> consumer_core::fill_delivery_counts(std::vector<raw_entry>& entries) 
     if (auto it = counts.find(e.id); it != counts.end()) e.deliveries = it->second;
 }
 
-void consumer_core::count_delivered(std::uint32_t items) {
-  m_stats->entries_delivered.fetch_add(1, std::memory_order_relaxed);
+void consumer_core::count_delivered(std::size_t entries, std::size_t items) {
+  m_stats->entries_delivered.fetch_add(entries, std::memory_order_relaxed);
   m_stats->items_delivered.fetch_add(items, std::memory_order_relaxed);
 }
 

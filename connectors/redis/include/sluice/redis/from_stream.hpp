@@ -115,6 +115,7 @@ class from_stream_source {
       }
       release_guard guard{batch};
       out.clear();
+      m_delivered_entries = 0;
       auto& entries = batch->entries();
       for (std::size_t i = 0; i < entries.size(); ++i) {
         auto reason = deliver(core, *batch, i, format, out);
@@ -125,6 +126,8 @@ class from_stream_source {
       }
       if (out.empty()) continue;
       const std::size_t n = out.size();
+      core.count_delivered(m_delivered_entries, n);
+      m_delivered_entries = 0;
       sluice::detail::stage_stats::bump(io.stats().items_in, n);
       if (!co_await io.send(out, n)) break;  // downstream stopped: the messages went back
     }
@@ -159,6 +162,7 @@ class from_stream_source {
     }
     // Counted before the messages exist: none can resolve the entry before.
     batch.deliver(i, static_cast<std::uint32_t>(values.size()));
+    ++m_delivered_entries;
     // Not owning: the core's held list owns the batch until every entry is
     // settled, which takes every message's resolve first. An aliasing
     // shared_ptr without a control block costs no atomic reference count per
@@ -180,6 +184,7 @@ class from_stream_source {
   // Scratch for deliver(), reused across entries (only the read loop uses them).
   decoded_entry m_decoded;
   std::vector<T> m_values;
+  std::size_t m_delivered_entries = 0;  // of the batch being read, counted once per batch
 };
 
 }  // namespace detail

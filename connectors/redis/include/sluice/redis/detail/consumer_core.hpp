@@ -142,11 +142,13 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   [[nodiscard]] const from_stream_options& options() const noexcept { return m_options; }
   [[nodiscard]] const std::string& stream() const noexcept { return m_stream; }
 
+  /// Counts what the read loop handed downstream (once per batch).
+  void count_delivered(std::size_t entries, std::size_t items);
+
   // Called by read_batch (any thread).
   void note_failure(const std::string& id, std::string_view reason);
   void give_back(const std::string& id, bool count_nack);
   void batch_done(std::shared_ptr<read_batch> batch);
-  void count_delivered(std::uint32_t items);
 
  private:
   struct retry {
