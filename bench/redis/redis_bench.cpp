@@ -301,13 +301,15 @@ int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
                         redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
     std::atomic<std::size_t> consumed{0};
     double c0 = cpu_now();
+    auto t0 = std::chrono::steady_clock::now();
     sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
                                        {.batch = batch, .chunk = 256, .block = 5ms, .trim = false}) |
                         redis::commit([&](redis::message<std::string>& m) {
                           benchmark::DoNotOptimize(m.value().data());
                           consumed.fetch_add(1, std::memory_order_relaxed);
                         }));
-    std::fprintf(stderr, "consumed %zu, %.2f us CPU per item\n", consumed.load(),
+    std::fprintf(stderr, "consumed %zu in %.0f ms, %.2f us CPU per item\n", consumed.load(),
+                 1e3 * seconds(std::chrono::steady_clock::now() - t0).count(),
                  1e6 * (cpu_now() - c0) / static_cast<double>(total_items));
   }
   return 0;

@@ -382,27 +382,37 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
 
 // A full batch means more is probably waiting: the next XREADGROUP is sent
 // at once (a prefetch, on the blocking connection) so its round trip and the
-// reactor/arena hand-offs overlap with the processing of this batch.
+// reactor/arena hand-offs overlap with the processing of this batch (up to
+// reads_ahead reads queued at the server; see the header).
 // Prefetched entries are delivered to this consumer on the server: they are
 // held (kept alive) from the moment their reply is parsed, and settle()
 // hands them back if the source ends before taking them.
 task<std::shared_ptr<read_batch>> consumer_core::read_new() {
-  auto read = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
+  auto read = m_prefetch.empty() ? send_read() : take_front(m_prefetch);
   auto r = co_await group_reply(std::move(read.outcome), "XREADGROUP");
   auto batch = std::move(*read.batch);
   if (!r) {
     if (batch) batch->release();  // cannot happen (parsed replies are not errors); never strand a batch
     co_return nullptr;
   }
-  if (batch && batch->size() >= m_options.batch && m_options.prefetch) m_prefetch = send_read();
+  if (batch && batch->size() >= m_options.batch && m_options.prefetch)
+    while (m_prefetch.size() < reads_ahead) m_prefetch.push_back(send_read());
   co_return batch;
 }
 
 task<std::shared_ptr<read_batch>> consumer_core::take_prefetched() {
-  if (!m_prefetch) co_return nullptr;
-  auto read = std::exchange(m_prefetch, std::nullopt).value();
-  (void)co_await std::move(read.outcome);
-  co_return std::move(*read.batch);
+  while (!m_prefetch.empty()) {
+    auto read = take_front(m_prefetch);
+    (void)co_await std::move(read.outcome);
+    if (auto batch = std::move(*read.batch)) co_return batch;
+  }
+  co_return nullptr;
+}
+
+consumer_core::pending_read consumer_core::take_front(std::deque<pending_read>& reads) {
+  auto read = std::move(reads.front());
+  reads.pop_front();
+  return read;
 }
 
 consumer_core::pending_read consumer_core::send_read() {
@@ -724,7 +734,7 @@ task<bool> consumer_core::drained() {
 task<void> consumer_core::settle() {
   // Read for us but never delivered downstream (a hard stop): returned, so
   // handed back below with the rest.
-  if (auto prefetched = co_await take_prefetched()) prefetched->release();
+  while (auto prefetched = co_await take_prefetched()) prefetched->release();
   auto deadline = clock::now() + m_options.settle_timeout;
   for (;;) {
     bool idle = false;

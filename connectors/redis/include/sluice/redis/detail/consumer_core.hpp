@@ -127,8 +127,9 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   /// marker written, lag = pending = 0, nothing in flight here.
   task<bool> drained();
 
-  /// Entries of a prefetched read not yet returned by next() (empty if
-  /// none): a draining source delivers them like in-flight ones.
+  /// The entries of the oldest prefetched read not yet returned by next()
+  /// (null when none is left): a draining source delivers them like
+  /// in-flight ones, until null.
   task<std::shared_ptr<read_batch>> take_prefetched();
 
   /// Waits (up to settle_timeout) for in-flight entries, flushes the acks,
@@ -192,6 +193,12 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
                                          std::string_view tolerated = {});
   // Sends XREADGROUP ... BLOCK ... > on the blocking connection.
   pending_read send_read();
+  static pending_read take_front(std::deque<pending_read>& reads);
+  // XREADGROUPs queued at the server after a full batch (see read_new()).
+  // 2 was measured (bench --profile-consume, alternated) no faster than 1 on
+  // the 2-core machine: the consumer is bound by CPU shared with the server,
+  // not by the read chain; 1 also holds fewer entries.
+  static constexpr std::size_t reads_ahead = 1;
   // Entries whose redelivery failed go back to the retry queue.
   void requeue(std::vector<std::string>& ids);
   // Transport error bookkeeping: throws after give_up_after.
@@ -217,7 +224,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   clock::time_point m_next_info{};
   std::optional<clock::time_point> m_failing_since;
   bool m_all_ended = false;
-  std::optional<pending_read> m_prefetch;  // next XREADGROUP, sent early
+  std::deque<pending_read> m_prefetch;  // next XREADGROUPs, sent early (up to reads_ahead)
 
   // Shared with resolving threads and the reactor (XACK replies).
   mutable std::mutex m_mutex;
