@@ -22,6 +22,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -284,8 +286,40 @@ BENCHMARK(latency)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 
+// For `perf record`: the consume half of throughput/<pack> only (the stream
+// filled by sluice's to_stream), `rounds` times, on a runtime of `threads`
+// arena threads (0: the default).
+//   perf record -g sluice_redis_bench --profile-consume 3 1
+int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
+  sluice::runtime rt({.threads = threads});
+  redis::testing::sync_client c(server().socket());
+  auto items = payloads(total_items);
+  auto ep = redis::endpoint::parse(server().url());
+  for (int r = 0; r < rounds; ++r) {
+    reset(c);
+    sluice::run(rt, sluice::from(items, {.chunk = 256}) |
+                        redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
+    std::atomic<std::size_t> consumed{0};
+    double c0 = cpu_now();
+    auto t0 = std::chrono::steady_clock::now();
+    sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
+                                       {.batch = batch, .chunk = 256, .block = 5ms, .trim = false}) |
+                        redis::commit([&](redis::message<std::string>& m) {
+                          benchmark::DoNotOptimize(m.value().data());
+                          consumed.fetch_add(1, std::memory_order_relaxed);
+                        }));
+    std::fprintf(stderr, "consumed %zu in %.0f ms, %.2f us CPU per item\n", consumed.load(),
+                 1e3 * seconds(std::chrono::steady_clock::now() - t0).count(),
+                 1e6 * (cpu_now() - c0) / static_cast<double>(total_items));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--worker") return worker_main(argv[2], argv[3]);
+  if ((argc == 4 || argc == 5) && std::string(argv[1]) == "--profile-consume")
+    return profile_consume(std::atoi(argv[2]), static_cast<std::size_t>(std::atoi(argv[3])),
+                           argc == 5 ? static_cast<std::size_t>(std::atoi(argv[4])) : 0);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -306,6 +306,55 @@ TEST(Streams, ASlowStageKeepsItsEntriesAliveSoAnotherWorkerDoesNotClaimThem) {
   EXPECT_GT(slow_stats->keepalives.load(), 0u);
 }
 
+// The read loop itself blocked: a stage downstream holds the first item for
+// 4 s (over twice claim_idle) with room for one more, so the source waits in
+// its send with the rest of its first batch and a second batch prefetched,
+// never looping back. The keepalive runs off the reactor, not the loop, and
+// covers prefetched entries too: the other worker, claiming every 20 ms,
+// claims none of them, and no item is processed twice.
+TEST(Streams, PrefetchedEntriesOfABlockedSourceAreKeptAliveSoAnotherWorkerDoesNotClaimThem) {
+  redis_server server;
+  sluice::runtime rt({.threads = 2});
+  produce(rt, server, "s", items(16), {.groups = {"g"}});
+  collected out;
+  auto slow_stats = std::make_shared<redis::stream_stats>();
+  auto other_stats = std::make_shared<redis::stream_stats>();
+  auto ep = redis::endpoint::parse(server.url());
+  std::atomic<bool> first{true};
+  std::thread slow([&] {
+    auto p = redis::from_stream(ep, "s", "g", "slow", redis::string_serializer{},
+                                {.batch = 4,
+                                 .prefetch = true,
+                                 .chunk = 1,
+                                 .block = 20ms,
+                                 .claim_idle = 1500ms,
+                                 .claim_interval = 20ms,
+                                 .keepalive = 100ms,
+                                 .stats = slow_stats}) |
+             sluice::async_map(
+                 [&](redis::message<std::string> m) -> sluice::task<redis::message<std::string>> {
+                   if (first.exchange(false)) co_await sluice::sleep_for(4000ms);
+                   co_return m;
+                 },
+                 {.concurrency = 1, .capacity = 1}) |
+             redis::commit([&](redis::message<std::string>& m) { out.take(m.value()); });
+    sluice::run(rt, std::move(p));
+  });
+  // The slow worker holds its first batch and the prefetched second one (8
+  // entries pending) before the other worker starts.
+  sync_client c(server.socket());
+  while (c.lag_pending("s", "g").second < 8) std::this_thread::sleep_for(1ms);
+  consume(rt, server, "s", "other", out,
+          {.block = 20ms, .claim_idle = 1500ms, .claim_interval = 20ms, .stats = other_stats});
+  slow.join();
+  EXPECT_EQ(out.distinct(), 16u);
+  for (auto& [item, n] : out.seen) EXPECT_EQ(n, 1) << item;
+  EXPECT_EQ(other_stats->claimed.load(), 0u);
+  EXPECT_GE(slow_stats->entries_delivered.load(), 8u);
+  EXPECT_GT(slow_stats->keepalives.load(), 0u);
+  EXPECT_EQ(c.lag_pending("s", "g"), std::make_pair(0LL, 0LL));
+}
+
 TEST(Streams, DrainFinishesAndAcksInFlightItemsThenAnotherWorkerTakesTheRest) {
   redis_server server;
   sluice::runtime rt({.threads = 2});

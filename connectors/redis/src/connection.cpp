@@ -574,6 +574,15 @@ void connection::send(const std::vector<command_args>& commands, std::chrono::mi
   start_batch(std::move(b));
 }
 
+void connection::send(std::shared_ptr<const formatted_commands> commands, std::chrono::milliseconds timeout,
+                      std::function<void(result<std::vector<reply>>)> deliver) const {
+  auto b = std::make_shared<command_batch>();
+  b->deliver = std::move(deliver);
+  b->timeout = timeout;
+  b->commands = std::move(commands);
+  start_batch(std::move(b));
+}
+
 void connection::start_batch(std::shared_ptr<command_batch> b) const {
   b->replies.reserve(b->commands->ends.size());
   if (b->commands->ends.empty()) {

@@ -108,44 +108,6 @@ std::optional<group_info> find_group(const reply& groups, const std::string& nam
   return std::nullopt;
 }
 
-class entry_ack_impl final : public entry_ack {
- public:
-  entry_ack_impl(std::shared_ptr<consumer_core> core, std::string id, std::uint32_t items, std::uint64_t deliveries)
-      : m_core(std::move(core)), m_id(std::move(id)), m_remaining(items), m_deliveries(deliveries) {}
-
-  void resolve(bool ok, std::string_view reason) noexcept override {
-    if (!ok) {
-      std::lock_guard lock(m_mutex);
-      if (m_reason.empty()) m_reason = reason.empty() ? "item not taken" : std::string(reason.substr(0, 1000));
-      m_failed = true;
-    }
-    if (m_remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    bool failed = false;
-    std::string reason_copy;
-    {
-      std::lock_guard lock(m_mutex);
-      failed = m_failed;
-      reason_copy = m_reason;
-    }
-    try {
-      m_core->resolved(m_id, !failed, std::move(reason_copy));
-    } catch (...) {
-      // Out of memory while queueing the ack: the entry stays pending and is claimed later.
-    }
-  }
-  const std::string& entry_id() const noexcept override { return m_id; }
-  std::uint64_t deliveries() const noexcept override { return m_deliveries; }
-
- private:
-  std::shared_ptr<consumer_core> m_core;
-  std::string m_id;
-  std::atomic<std::uint32_t> m_remaining;
-  std::uint64_t m_deliveries;
-  std::mutex m_mutex;
-  bool m_failed = false;
-  std::string m_reason;
-};
-
 connection_options blocking_options(const from_stream_options& o) {
   auto c = o.connection;
   c.timeout = o.block + c.timeout;
@@ -155,6 +117,64 @@ connection_options blocking_options(const from_stream_options& o) {
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
 
 }  // namespace
+
+read_batch::read_batch(std::shared_ptr<consumer_core> core, std::vector<raw_entry> entries)
+    : refreshed(std::chrono::steady_clock::now()),
+      m_core(std::move(core)),
+      m_entries(std::move(entries)),
+      m_slots(std::make_unique<entry_slot[]>(m_entries.size())),
+      m_open(m_entries.size() + 1) {}
+
+void read_batch::deliver(std::size_t i, std::uint32_t items) {
+  m_slots[i].remaining.store(items, std::memory_order_relaxed);
+  m_slots[i].st.store(state::delivered, std::memory_order_release);
+}
+
+void read_batch::settle(std::size_t i) { finish(i, state::settled); }
+
+void read_batch::release() {
+  for (std::size_t i = 0; i < m_entries.size(); ++i) {
+    if (state_of(i) != state::held) continue;
+    // Read for us but never handed downstream: redelivered (or handed back by settle()).
+    try {
+      m_core->give_back(m_entries[i].id, false);
+    } catch (...) {
+      // Out of memory: the entry stays pending here and is claimed once idle.
+    }
+    finish(i, state::settled);
+  }
+  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+}
+
+// The last entry is settled. The batch may be destroyed in batch_done (its
+// acks formatted, nothing else owns it), and with it possibly the last owner
+// of the core: a local owner keeps the core alive until batch_done returns.
+void read_batch::done() {
+  auto core = m_core;
+  core->batch_done(shared_from_this());
+}
+
+void read_batch::resolve(std::uint32_t i, bool ok, std::string_view reason) noexcept {
+  auto& s = m_slots[i];
+  try {
+    if (!ok && !s.failed.exchange(true, std::memory_order_acq_rel))
+      m_core->note_failure(m_entries[i].id, reason.empty() ? std::string_view("item not taken") : reason);
+    if (s.remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (s.failed.load(std::memory_order_acquire)) {
+      m_core->give_back(m_entries[i].id, true);
+      finish(i, state::given_back);
+    } else {
+      finish(i, state::taken);
+    }
+  } catch (...) {
+    // Out of memory while queueing: the entry stays pending and is claimed later.
+  }
+}
+
+void read_batch::finish(std::size_t i, state st) {
+  m_slots[i].st.store(st, std::memory_order_release);
+  if (m_open.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+}
 
 consumer_core::consumer_core(runtime& rt, endpoint ep, std::string stream, std::string group, std::string consumer,
                              from_stream_options options)
@@ -175,7 +195,7 @@ consumer_core::consumer_core(runtime& rt, endpoint ep, std::string stream, std::
   m_stats->consumer = m_consumer;
 }
 
-consumer_core::~consumer_core() = default;
+consumer_core::~consumer_core() { stop_keepalive(); }
 
 task<void> consumer_core::transport_failed(const error& e) {
   m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
@@ -188,6 +208,7 @@ task<void> consumer_core::transport_failed(const error& e) {
 }
 
 task<void> consumer_core::start() {
+  start_keepalive();
   // XGROUP CREATE ... MKSTREAM never answers NOGROUP, so this does not recurse.
   command_args args{"XGROUP", "CREATE", m_stream, m_group, "0", "MKSTREAM"};
   while (!co_await group_command(m_conn, args, "XGROUP CREATE", "BUSYGROUP")) {
@@ -235,21 +256,35 @@ void consumer_core::requeue(std::vector<std::string>& ids) {
 
 bool consumer_core::is_in_flight(const std::string& id) const {
   std::lock_guard lock(m_mutex);
-  return m_in_flight.contains(id);
+  for (const auto& b : m_held)
+    for (std::size_t i = 0; i < b->size(); ++i)
+      if (b->holds(i) && b->entry_id(static_cast<std::uint32_t>(i)) == id) return true;
+  return false;
 }
 
-task<std::vector<raw_entry>> consumer_core::next() {
+std::shared_ptr<read_batch> consumer_core::hold(std::vector<raw_entry> entries) {
+  if (entries.empty()) return nullptr;
+  // From the reactor too (a read's parse callback): never throws bad_weak_ptr.
+  auto self = weak_from_this().lock();
+  if (!self) return nullptr;
+  auto b = std::make_shared<read_batch>(std::move(self), std::move(entries));
+  std::lock_guard lock(m_mutex);
+  m_held.push_back(b);
+  return b;
+}
+
+task<std::shared_ptr<read_batch>> consumer_core::next() {
   co_await maintenance();
   std::vector<raw_entry> out;
   if (m_recovering) {
     out = co_await read_own_pending();
-    if (!out.empty()) co_return out;
+    if (!out.empty()) co_return hold(std::move(out));
   }
   out = co_await redeliver_due();
-  if (!out.empty()) co_return out;
+  if (!out.empty()) co_return hold(std::move(out));
   if (clock::now() >= m_next_claim) {
     out = co_await autoclaim();
-    if (!out.empty()) co_return out;
+    if (!out.empty()) co_return hold(std::move(out));
   }
   co_return co_await read_new();
 }
@@ -347,35 +382,57 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
 
 // A full batch means more is probably waiting: the next XREADGROUP is sent
 // at once (a prefetch, on the blocking connection) so its round trip and the
-// reactor/arena hand-offs overlap with the processing of this batch.
-// Prefetched entries are delivered to this consumer on the server; settle()
+// reactor/arena hand-offs overlap with the processing of this batch (up to
+// reads_ahead reads queued at the server; see the header).
+// Prefetched entries are delivered to this consumer on the server: they are
+// held (kept alive) from the moment their reply is parsed, and settle()
 // hands them back if the source ends before taking them.
-task<std::vector<raw_entry>> consumer_core::read_new() {
-  auto read = m_prefetch ? std::exchange(m_prefetch, std::nullopt).value() : send_read();
+task<std::shared_ptr<read_batch>> consumer_core::read_new() {
+  auto read = m_prefetch.empty() ? send_read() : take_front(m_prefetch);
   auto r = co_await group_reply(std::move(read.outcome), "XREADGROUP");
-  std::vector<raw_entry> out;
-  if (!r) co_return out;
-  out = std::move(*read.entries);
-  if (out.size() >= m_options.batch && m_options.prefetch) m_prefetch = send_read();
-  co_return out;
+  auto batch = std::move(*read.batch);
+  if (!r) {
+    if (batch) batch->release();  // cannot happen (parsed replies are not errors); never strand a batch
+    co_return nullptr;
+  }
+  if (batch && batch->size() >= m_options.batch && m_options.prefetch)
+    while (m_prefetch.size() < reads_ahead) m_prefetch.push_back(send_read());
+  co_return batch;
 }
 
-task<std::vector<raw_entry>> consumer_core::take_prefetched() {
-  std::vector<raw_entry> out;
-  if (!m_prefetch) co_return out;
-  auto read = std::exchange(m_prefetch, std::nullopt).value();
-  auto r = co_await std::move(read.outcome);
-  if (r && !r->is_error()) out = std::move(*read.entries);
-  co_return out;
+task<std::shared_ptr<read_batch>> consumer_core::take_prefetched() {
+  while (!m_prefetch.empty()) {
+    auto read = take_front(m_prefetch);
+    (void)co_await std::move(read.outcome);
+    if (auto batch = std::move(*read.batch)) co_return batch;
+  }
+  co_return nullptr;
 }
 
-consumer_core::pending_read consumer_core::send_read() const {
+consumer_core::pending_read consumer_core::take_front(std::deque<pending_read>& reads) {
+  auto read = std::move(reads.front());
+  reads.pop_front();
+  return read;
+}
+
+consumer_core::pending_read consumer_core::send_read() {
   command_args args{
       "XREADGROUP",        "GROUP",   m_group,  m_consumer, "COUNT", std::to_string(m_options.batch), "BLOCK",
       ms(m_options.block), "STREAMS", m_stream, ">"};
-  auto entries = std::make_shared<std::vector<raw_entry>>();
-  auto rx = m_block_conn.command_parsed(args, [entries](const redisReply& r) { parse_read_reply(r, *entries); });
-  return pending_read{std::move(rx), std::move(entries)};
+  auto slot = std::make_shared<std::shared_ptr<read_batch>>();
+  // Parsed and held on the reactor thread, before the reply is handed over:
+  // the keepalive covers the entries from then on, even while prefetched.
+  // The source awaits every read it sends, so the core outlives the callback.
+  auto rx = m_block_conn.command_parsed(args, [this, slot](const redisReply& r) {
+    try {
+      std::vector<raw_entry> entries;
+      parse_read_reply(r, entries);
+      *slot = hold(std::move(entries));
+    } catch (...) {
+      // Out of memory: the entries stay pending here and are claimed once idle.
+    }
+  });
+  return pending_read{std::move(rx), std::move(slot)};
 }
 
 // Delivery counts of re-read or claimed entries come from the pending list.
@@ -398,33 +455,43 @@ task<void> consumer_core::fill_delivery_counts(std::vector<raw_entry>& entries) 
     if (auto it = counts.find(e.id); it != counts.end()) e.deliveries = it->second;
 }
 
-std::shared_ptr<entry_ack> consumer_core::track(const raw_entry& e, std::uint32_t items) {
-  {
-    std::lock_guard lock(m_mutex);
-    m_in_flight[e.id] = clock::now();
-  }
-  m_stats->entries_delivered.fetch_add(1, std::memory_order_relaxed);
+void consumer_core::count_delivered(std::size_t entries, std::size_t items) {
+  m_stats->entries_delivered.fetch_add(entries, std::memory_order_relaxed);
   m_stats->items_delivered.fetch_add(items, std::memory_order_relaxed);
-  return std::make_shared<entry_ack_impl>(shared_from_this(), e.id, items, e.deliveries);
 }
 
-void consumer_core::resolved(const std::string& id, bool ok, std::string reason) {
+void consumer_core::note_failure(const std::string& id, std::string_view reason) {
+  std::lock_guard lock(m_mutex);
+  if (m_failures.size() < 10'000 || m_failures.contains(id)) m_failures[id] = std::string(reason.substr(0, 1000));
+}
+
+void consumer_core::give_back(const std::string& id, bool count_nack) {
   {
     std::lock_guard lock(m_mutex);
-    m_in_flight.erase(id);
-    if (ok) {
-      m_ack_queue.push_back(id);
-      m_failures.erase(id);
-    } else {
-      m_retries.push_back({id, clock::now() + m_options.redeliver_after});
-      if (m_failures.size() < 10'000) m_failures[id] = std::move(reason);
+    m_retries.push_back({id, clock::now() + (count_nack ? m_options.redeliver_after : clock::duration::zero())});
+  }
+  if (count_nack) m_stats->nacked.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Every entry of `batch` is settled: it is no longer held, and its taken
+// entries are acknowledged together.
+void consumer_core::batch_done(std::shared_ptr<read_batch> batch) {
+  bool taken = false;
+  for (std::size_t i = 0; i < batch->size() && !taken; ++i) taken = batch->state_of(i) == read_batch::state::taken;
+  {
+    std::lock_guard lock(m_mutex);
+    auto it = std::find(m_held.begin(), m_held.end(), batch);
+    if (it != m_held.end()) {
+      *it = std::move(m_held.back());
+      m_held.pop_back();
     }
+    if (taken && !m_failures.empty())
+      for (std::size_t i = 0; i < batch->size(); ++i)
+        if (batch->state_of(i) == read_batch::state::taken)
+          m_failures.erase(batch->entry_id(static_cast<std::uint32_t>(i)));
+    if (taken) m_ack_queue.push_back(std::move(batch));
   }
-  if (ok) {
-    flush_acks();
-  } else {
-    m_stats->nacked.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (taken) flush_acks();
 }
 
 std::string consumer_core::failure_of(const std::string& id) const {
@@ -433,63 +500,85 @@ std::string consumer_core::failure_of(const std::string& id) const {
   return it == m_failures.end() ? std::string() : it->second;
 }
 
-// Acks pile up while one XACK is in flight and go out together in the next:
-// under load one XACK carries many ids. End markers are acknowledged by an
-// XACK of their own in the same round trip, so `acked` counts only entries
-// that were delivered downstream (acked <= entries_delivered always holds;
-// the markers are counted in end_markers).
+// Taken entries of settled batches pile up while one XACK is in flight and
+// go out together in the next (one XACK per read batch at least; under load
+// one carries several batches), formatted straight from the batches. End
+// markers are acknowledged by an XACK of their own in the same round trip,
+// so `acked` counts only entries that were delivered downstream (acked <=
+// entries_delivered always holds; the markers are counted in end_markers).
 void consumer_core::flush_acks() {
-  std::vector<std::string> ids, markers;
+  std::vector<std::shared_ptr<read_batch>> batches;
+  std::vector<std::string> markers;
+  std::shared_ptr<const formatted_commands> wire;
+  bool counts = false;
   {
     std::lock_guard lock(m_mutex);
-    if (m_ack_in_flight || (m_ack_queue.empty() && m_marker_queue.empty())) return;
+    if (m_ack_in_flight || (m_ack_queue.empty() && m_marker_queue.empty() && !m_ack_resend)) return;
     m_ack_in_flight = true;
-    ids.swap(m_ack_queue);
-    markers.swap(m_marker_queue);
+    if (m_ack_resend) {
+      // XACK is idempotent: a resend after a broken connection is safe.
+      wire = std::exchange(m_ack_resend, nullptr);
+      counts = m_ack_resend_counts;
+    } else {
+      batches.swap(m_ack_queue);
+      markers.swap(m_marker_queue);
+    }
   }
-  std::vector<command_args> cmds;
-  if (!ids.empty()) {
-    command_args args{"XACK", m_stream, m_group};
-    args.insert(args.end(), ids.begin(), ids.end());
-    cmds.push_back(std::move(args));
+  if (!wire) {
+    auto cmds = std::make_shared<formatted_commands>();
+    std::size_t ids = 0;
+    for (const auto& b : batches)
+      for (std::size_t i = 0; i < b->size(); ++i) ids += b->state_of(i) == read_batch::state::taken;
+    if (ids > 0) {
+      cmds->wire.reserve(64 + 32 * ids);
+      cmds->begin(3 + ids);
+      cmds->arg("XACK");
+      cmds->arg(m_stream);
+      cmds->arg(m_group);
+      for (const auto& b : batches)
+        for (std::size_t i = 0; i < b->size(); ++i)
+          if (b->state_of(i) == read_batch::state::taken) cmds->arg(b->entry_id(static_cast<std::uint32_t>(i)));
+      cmds->end();
+      counts = true;
+    }
+    if (!markers.empty()) {
+      cmds->begin(3 + markers.size());
+      cmds->arg("XACK");
+      cmds->arg(m_stream);
+      cmds->arg(m_group);
+      for (const auto& id : markers) cmds->arg(id);
+      cmds->end();
+    }
+    wire = std::move(cmds);
   }
-  if (!markers.empty()) {
-    command_args args{"XACK", m_stream, m_group};
-    args.insert(args.end(), markers.begin(), markers.end());
-    cmds.push_back(std::move(args));
-  }
+  batches.clear();  // here, not on the reactor: the last batch may own the core
   std::weak_ptr<consumer_core> weak = weak_from_this();
-  m_conn.send(
-      std::move(cmds), {},
-      [weak, ids = std::move(ids), markers = std::move(markers)](result<std::vector<reply>> r) mutable {
-        auto self = weak.lock();
-        if (!self) return;
-        const bool failed = !r || std::any_of(r->begin(), r->end(), [](const reply& x) { return x.is_error(); });
-        bool again = false;
-        {
-          std::lock_guard lock(self->m_mutex);
-          self->m_ack_in_flight = false;
-          if (failed) {
-            // Kept for the next flush (the source loop retries); if we
-            // die first the entries are redelivered: at-least-once.
-            // XACK is idempotent, so resending the whole lot is safe.
-            self->m_ack_queue.insert(self->m_ack_queue.end(), std::make_move_iterator(ids.begin()),
-                                     std::make_move_iterator(ids.end()));
-            self->m_marker_queue.insert(self->m_marker_queue.end(), std::make_move_iterator(markers.begin()),
-                                        std::make_move_iterator(markers.end()));
-          } else {
-            again = !self->m_ack_queue.empty() || !self->m_marker_queue.empty();
-          }
-        }
-        if (failed) {
-          self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
-        } else if (!ids.empty()) {
-          // The server's count: an entry another worker acked first
-          // (after a claim) is not counted twice.
-          self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
-        }
-        if (again) self->flush_acks();
-      });
+  m_conn.send(wire, {}, [weak, wire, counts](result<std::vector<reply>> r) mutable {
+    auto self = weak.lock();
+    if (!self) return;
+    const bool failed = !r || std::any_of(r->begin(), r->end(), [](const reply& x) { return x.is_error(); });
+    bool again = false;
+    {
+      std::lock_guard lock(self->m_mutex);
+      self->m_ack_in_flight = false;
+      if (failed) {
+        // Kept for the next flush (the source loop retries); if we die
+        // first the entries are redelivered: at-least-once.
+        self->m_ack_resend = std::move(wire);
+        self->m_ack_resend_counts = counts;
+      } else {
+        again = !self->m_ack_queue.empty() || !self->m_marker_queue.empty();
+      }
+    }
+    if (failed) {
+      self->m_stats->transport_errors.fetch_add(1, std::memory_order_relaxed);
+    } else if (counts) {
+      // The server's count: an entry another worker acked first (after a
+      // claim) is not counted twice.
+      self->m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->front().integer), std::memory_order_relaxed);
+    }
+    if (again) self->flush_acks();
+  });
 }
 
 void consumer_core::end_marker(const std::string& id) {
@@ -521,10 +610,6 @@ task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& rea
 task<void> consumer_core::maintenance() {
   flush_acks();  // retries acks a broken connection sent back
   auto now = clock::now();
-  if (now >= m_next_keepalive) {
-    m_next_keepalive = now + m_options.keepalive / 2;
-    co_await keepalive();
-  }
   if (m_options.trim && now >= m_next_trim) {
     m_next_trim = now + m_options.trim_interval;
     co_await trim();
@@ -535,28 +620,59 @@ task<void> consumer_core::maintenance() {
   }
 }
 
-// Entries held by a slow stage: reset their idle time without counting a
-// delivery, so no other worker claims them.
-task<void> consumer_core::keepalive() {
-  std::vector<std::string> ids;
-  {
-    std::lock_guard lock(m_mutex);
-    auto now = clock::now();
-    for (auto& [id, since] : m_in_flight) {
-      if (now - since >= m_options.keepalive) {
-        ids.push_back(id);
-        since = now;
+// Entries held here (prefetched, waiting in the read loop, downstream, or
+// taken and waiting for their batch's XACK): their idle time is reset without
+// counting a delivery, so no other worker claims them. A reactor timer, not
+// the read loop, drives it: the loop may be blocked for long in a send to a
+// slow stage, which is exactly when the refresh matters.
+void consumer_core::start_keepalive() {
+  if (m_keepalive) return;
+  m_keepalive = std::make_shared<keepalive_link>();
+  m_keepalive->core = this;
+  auto link = m_keepalive;
+  m_rt->io().add_timer(clock::now() + std::max<clock::duration>(m_options.keepalive / 2, 1ms),
+                       [link] { keepalive_tick(link); });
+}
+
+void consumer_core::stop_keepalive() {
+  if (!m_keepalive) return;
+  std::lock_guard lock(m_keepalive->mutex);
+  m_keepalive->core = nullptr;
+}
+
+void consumer_core::keepalive_tick(const std::shared_ptr<keepalive_link>& link) {
+  std::lock_guard link_lock(link->mutex);
+  consumer_core* self = link->core;
+  if (!self) return;  // stopped: the timer is not re-armed
+  try {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(self->m_mutex);
+      auto now = clock::now();
+      for (auto& b : self->m_held) {
+        if (now - b->refreshed < self->m_options.keepalive) continue;
+        b->refreshed = now;
+        for (std::size_t i = 0; i < b->size(); ++i)
+          if (b->holds(i)) ids.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+        if (ids.size() >= 1000) break;
       }
-      if (ids.size() >= 1000) break;
     }
+    if (!ids.empty()) {
+      std::vector<command_args> cmds(1);
+      auto& args = cmds.front();
+      args.reserve(ids.size() + 6);
+      args.insert(args.end(), {"XCLAIM", self->m_stream, self->m_group, self->m_consumer, "0"});
+      args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+      args.emplace_back("JUSTID");
+      self->m_conn.send(cmds, {}, [stats = self->m_stats, n = ids.size()](result<std::vector<reply>> r) {
+        if (r && !r->empty() && !r->front().is_error()) stats->keepalives.fetch_add(n, std::memory_order_relaxed);
+      });
+    }
+  } catch (...) {
+    // Out of memory: try again at the next tick.
   }
-  if (ids.empty()) co_return;
-  command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
-  args.insert(args.end(), ids.begin(), ids.end());
-  args.emplace_back("JUSTID");
-  auto rx = m_conn.command(std::move(args));
-  auto r = co_await std::move(rx);
-  if (r && !r->is_error()) m_stats->keepalives.fetch_add(ids.size(), std::memory_order_relaxed);
+  self->m_rt->io().add_timer(clock::now() + std::max<clock::duration>(self->m_options.keepalive / 2, 1ms),
+                             [link] { keepalive_tick(link); });
 }
 
 task<void> consumer_core::trim() {
@@ -581,8 +697,8 @@ task<void> consumer_core::refresh_group_info() {
 task<bool> consumer_core::drained() {
   {
     std::lock_guard lock(m_mutex);
-    if (!m_in_flight.empty() || !m_retries.empty() || !m_ack_queue.empty() || !m_marker_queue.empty() ||
-        m_ack_in_flight)
+    if (!m_held.empty() || !m_retries.empty() || !m_ack_queue.empty() || !m_marker_queue.empty() || m_ack_in_flight ||
+        m_ack_resend)
       co_return false;
   }
   std::vector<command_args> cmds;
@@ -616,28 +732,47 @@ task<bool> consumer_core::drained() {
 }
 
 task<void> consumer_core::settle() {
+  // Read for us but never delivered downstream (a hard stop): returned, so
+  // handed back below with the rest.
+  while (auto prefetched = co_await take_prefetched()) prefetched->release();
   auto deadline = clock::now() + m_options.settle_timeout;
   for (;;) {
     bool idle = false;
     {
       std::lock_guard lock(m_mutex);
-      idle = m_in_flight.empty() && m_ack_queue.empty() && m_marker_queue.empty() && !m_ack_in_flight;
+      idle = m_held.empty() && m_ack_queue.empty() && m_marker_queue.empty() && !m_ack_in_flight && !m_ack_resend;
     }
     if (idle || clock::now() >= deadline) break;
     flush_acks();
     co_await sleep_for(2ms);
   }
+  // No more refreshes: they would undo the hand-back below.
+  stop_keepalive();
   // Whatever is left (given back, or still held by a stage that did not
   // finish) becomes claimable at once: idle time set beyond claim_idle,
-  // without counting a delivery.
-  std::vector<std::string> ids;
-  // Read for us but never delivered downstream (a hard stop): handed back too.
-  for (auto& e : co_await take_prefetched()) ids.push_back(std::move(e.id));
+  // without counting a delivery. Taken entries of a batch that did not
+  // finish are acknowledged now.
+  std::vector<std::string> ids, taken;
   {
     std::lock_guard lock(m_mutex);
     for (auto& r : m_retries) ids.push_back(r.id);
-    for (auto& [id, since] : m_in_flight) ids.push_back(id);
     m_retries.clear();
+    for (const auto& b : m_held)
+      for (std::size_t i = 0; i < b->size(); ++i) {
+        auto st = b->state_of(i);
+        if (st == read_batch::state::taken)
+          taken.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+        else if (st == read_batch::state::held || st == read_batch::state::delivered)
+          ids.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+      }
+  }
+  if (!taken.empty()) {
+    command_args args{"XACK", m_stream, m_group};
+    args.insert(args.end(), taken.begin(), taken.end());
+    auto rx = m_conn.command(std::move(args));
+    auto r = co_await std::move(rx);
+    if (r && r->type == reply::kind::integer)
+      m_stats->acked.fetch_add(static_cast<std::uint64_t>(r->integer), std::memory_order_relaxed);
   }
   if (!ids.empty()) {
     command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};

@@ -129,6 +129,9 @@ class connection {
   /// with the outcome; it must be quick and must not throw.
   void send(const std::vector<command_args>& commands, std::chrono::milliseconds timeout,
             std::function<void(result<std::vector<reply>>)> done) const;
+  /// The same for commands formatted beforehand (hot paths: no command_args).
+  void send(std::shared_ptr<const formatted_commands> commands, std::chrono::milliseconds timeout,
+            std::function<void(result<std::vector<reply>>)> done) const;
 
   struct state;
 

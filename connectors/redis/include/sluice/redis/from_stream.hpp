@@ -10,11 +10,13 @@
 // Items are redis::message<T> (message.hpp): acknowledged when the sink took
 // them, given back when dropped. Semantics (docs/distributed.md):
 //  * at-least-once: an entry is XACKed only after every item packed in it
-//    was acked by the sink; a crash before that redelivers it;
+//    was acked by the sink, together with the other entries of its read
+//    batch (one XACK per batch); a crash before that redelivers it;
 //  * recovery: this consumer first re-reads its own pending entries (a
 //    restart under the same name), claims entries idle longer than
-//    `.claim_idle` from any consumer (XAUTOCLAIM), and refreshes the entries
-//    it holds so they are not claimed from it (XCLAIM ... JUSTID);
+//    `.claim_idle` from any consumer (XAUTOCLAIM), and refreshes every entry
+//    it holds, from the read (prefetched ones too) to the ack, so none is
+//    claimed from it (XCLAIM ... JUSTID, off a reactor timer);
 //  * poison: an entry delivered more than `.max_deliveries` times, or one that
 //    cannot be decoded (unknown format version, other serializer format,
 //    malformed payload, decode exception), goes to the dead-letter stream
@@ -85,40 +87,62 @@ class from_stream_source {
   }
 
  private:
+  // Hands a batch back when the read loop leaves it (normally or not):
+  // entries it neither delivered nor settled are returned for redelivery.
+  struct release_guard {
+    std::shared_ptr<read_batch> batch;
+    ~release_guard() {
+      if (batch) batch->release();
+    }
+  };
+
   template <typename IO>
   task<void> read_loop(IO& io, consumer_core& core) {
     const std::string format = m_serializer.format();
+    std::vector<message<T>> out;
     while (!io.stopped()) {
-      std::vector<raw_entry> entries;
+      std::shared_ptr<read_batch> batch;
       if (m_options.drain.stop_requested()) {
         // Draining: no new reads, but a prefetched batch is already ours.
-        entries = co_await core.take_prefetched();
-        if (entries.empty()) break;
+        batch = co_await core.take_prefetched();
+        if (!batch) break;
       } else {
-        entries = co_await core.next();
+        batch = co_await core.next();
       }
-      if (entries.empty()) {
+      if (!batch) {
         if (co_await core.drained()) break;
         continue;
       }
-      std::vector<message<T>> out;
-      for (auto& e : entries) {
-        auto reason = deliver(core, e, format, out);
-        if (!reason.empty()) co_await core.dead_letter(e, reason);
+      release_guard guard{batch};
+      out.clear();
+      m_delivered_entries = 0;
+      auto& entries = batch->entries();
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        auto reason = deliver(core, *batch, i, format, out);
+        if (!reason.empty()) {
+          co_await core.dead_letter(entries[i], reason);
+          batch->settle(i);
+        }
       }
       if (out.empty()) continue;
       const std::size_t n = out.size();
+      core.count_delivered(m_delivered_entries, n);
+      m_delivered_entries = 0;
       sluice::detail::stage_stats::bump(io.stats().items_in, n);
       if (!co_await io.send(out, n)) break;  // downstream stopped: the messages went back
     }
   }
 
-  // Decodes `e` into messages appended to `out`; returns a dead-letter reason instead when it cannot.
-  std::string deliver(consumer_core& core, raw_entry& e, const std::string& format, std::vector<message<T>>& out) {
+  // Decodes entry `i` of `batch` into messages appended to `out`; returns a
+  // dead-letter reason instead when it cannot.
+  std::string deliver(consumer_core& core, read_batch& batch, std::size_t i, const std::string& format,
+                      std::vector<message<T>>& out) {
+    const raw_entry& e = batch.entries()[i];
     auto& decoded = m_decoded;  // reused: one coroutine reads, so one buffer serves every entry
     if (auto reason = decode_entry(e, format, decoded); !reason.empty()) return reason;
     if (decoded.end_marker) {
       core.end_marker(e.id);
+      batch.settle(i);
       return std::string();
     }
     if (e.deliveries > m_options.max_deliveries) {
@@ -129,16 +153,25 @@ class from_stream_source {
     }
     auto& values = m_values;
     values.clear();
-    for (std::size_t i = 0; i < decoded.items.size(); ++i) {
+    for (std::size_t k = 0; k < decoded.items.size(); ++k) {
       try {
-        values.push_back(m_serializer.decode(decoded.items[i]));
+        values.push_back(m_serializer.decode(decoded.items[k]));
       } catch (const std::exception& ex) {
-        return "cannot decode item " + std::to_string(i) + " as " + format + ": " + printable(ex.what(), 300);
+        return "cannot decode item " + std::to_string(k) + " as " + format + ": " + printable(ex.what(), 300);
       }
     }
-    auto ack = core.track(e, static_cast<std::uint32_t>(values.size()));
-    for (std::size_t i = 0; i < values.size(); ++i)
-      out.emplace_back(std::move(values[i]), ack, static_cast<std::uint32_t>(i));
+    // Counted before the messages exist: none can resolve the entry before.
+    batch.deliver(i, static_cast<std::uint32_t>(values.size()));
+    ++m_delivered_entries;
+    // Not owning: the core's held list owns the batch until every entry is
+    // settled, which takes every message's resolve first. An aliasing
+    // shared_ptr without a control block costs no atomic reference count per
+    // message (one shared count across a batch's messages bounced between
+    // the source's and the sink's threads).
+    const std::shared_ptr<entry_ack> ack(std::shared_ptr<entry_ack>(), &batch);
+    const auto slot = static_cast<std::uint32_t>(i);
+    for (std::size_t k = 0; k < values.size(); ++k)
+      out.emplace_back(std::move(values[k]), ack, slot, static_cast<std::uint32_t>(k));
     return std::string();
   }
 
@@ -151,6 +184,7 @@ class from_stream_source {
   // Scratch for deliver(), reused across entries (only the read loop uses them).
   decoded_entry m_decoded;
   std::vector<T> m_values;
+  std::size_t m_delivered_entries = 0;  // of the batch being read, counted once per batch
 };
 
 }  // namespace detail

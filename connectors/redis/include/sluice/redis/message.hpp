@@ -27,14 +27,16 @@
 namespace sluice::redis {
 namespace detail {
 
-/// Shared by the messages of one entry; resolves the entry when the last one is.
+/// Shared by the messages of one read batch (several entries, `slot` names
+/// one); resolves an entry when its last item is, and acknowledges the
+/// batch's entries together.
 class entry_ack {
  public:
   virtual ~entry_ack() = default;
-  /// One item of the entry is done: taken (ok) or not (reason).
-  virtual void resolve(bool ok, std::string_view reason) noexcept = 0;
-  [[nodiscard]] virtual const std::string& entry_id() const noexcept = 0;
-  [[nodiscard]] virtual std::uint64_t deliveries() const noexcept = 0;
+  /// One item of entry `slot` is done: taken (ok) or not (reason).
+  virtual void resolve(std::uint32_t slot, bool ok, std::string_view reason) noexcept = 0;
+  [[nodiscard]] virtual const std::string& entry_id(std::uint32_t slot) const noexcept = 0;
+  [[nodiscard]] virtual std::uint64_t deliveries(std::uint32_t slot) const noexcept = 0;
 };
 
 }  // namespace detail
@@ -44,14 +46,15 @@ class message {
  public:
   using value_type = T;
 
-  message(T value, std::shared_ptr<detail::entry_ack> ack, std::uint32_t index)
-      : m_value(std::move(value)), m_ack(std::move(ack)), m_index(index) {}
+  message(T value, std::shared_ptr<detail::entry_ack> ack, std::uint32_t slot, std::uint32_t index)
+      : m_value(std::move(value)), m_ack(std::move(ack)), m_slot(slot), m_index(index) {}
   message(message&&) noexcept = default;
   message& operator=(message&& other) noexcept {
     if (this != &other) {
       give_back("replaced before the sink took it");
       m_value = std::move(other.m_value);
       m_ack = std::move(other.m_ack);
+      m_slot = other.m_slot;
       m_index = other.m_index;
     }
     return *this;
@@ -68,17 +71,17 @@ class message {
   [[nodiscard]] std::string id() const { return entry_id() + "/" + std::to_string(m_index); }
   [[nodiscard]] const std::string& entry_id() const noexcept {
     static const std::string none;
-    return m_ack ? m_ack->entry_id() : none;
+    return m_ack ? m_ack->entry_id(m_slot) : none;
   }
   [[nodiscard]] std::uint32_t index() const noexcept { return m_index; }
   /// How many times the entry has been delivered (1 the first time).
-  [[nodiscard]] std::uint64_t deliveries() const noexcept { return m_ack ? m_ack->deliveries() : 0; }
+  [[nodiscard]] std::uint64_t deliveries() const noexcept { return m_ack ? m_ack->deliveries(m_slot) : 0; }
   /// False after ack() or fail().
   [[nodiscard]] bool pending() const noexcept { return static_cast<bool>(m_ack); }
 
   /// The item is taken: its entry is acknowledged once all its items are.
   void ack() noexcept {
-    if (auto a = std::exchange(m_ack, nullptr)) a->resolve(true, {});
+    if (auto a = std::exchange(m_ack, nullptr)) a->resolve(m_slot, true, {});
   }
   /// The item was not taken: the entry is delivered again later, and
   /// dead-lettered with `reason` after max_deliveries.
@@ -90,16 +93,17 @@ class message {
     using out_t = std::invoke_result_t<F, T&&>;
     // The value first: if f throws, this message still holds the ack and gives it back.
     out_t out = std::forward<F>(f)(std::move(m_value));
-    return message<out_t>(std::move(out), std::exchange(m_ack, nullptr), m_index);
+    return message<out_t>(std::move(out), std::exchange(m_ack, nullptr), m_slot, m_index);
   }
 
  private:
   void give_back(std::string_view reason) noexcept {
-    if (auto a = std::exchange(m_ack, nullptr)) a->resolve(false, reason);
+    if (auto a = std::exchange(m_ack, nullptr)) a->resolve(m_slot, false, reason);
   }
 
   T m_value;
   std::shared_ptr<detail::entry_ack> m_ack;
+  std::uint32_t m_slot = 0;  // the entry within the ack's read batch
   std::uint32_t m_index = 0;
 };
 

@@ -22,21 +22,24 @@ struct from_stream_options {
   std::size_t batch = 64;
   /// After a full batch, send the next XREADGROUP at once (before this batch
   /// is processed) so the round trip overlaps with the work. Prefetched
-  /// entries are handed back if the source ends before taking them; they are
-  /// not kept alive until delivered (see docs/distributed.md, Pipelining).
+  /// entries are kept alive like delivered ones and handed back if the
+  /// source ends before taking them (see docs/distributed.md, Pipelining).
   bool prefetch = true;
   /// Items per chunk sent downstream.
   std::size_t chunk = 128;
   /// One blocking read waits at most this long; stop and drain requests and
-  /// maintenance (claims, keepalives, trimming) are looked at in between.
+  /// maintenance (claims, trimming) are looked at in between.
   std::chrono::milliseconds block{100};
   /// Entries of any consumer idle longer than this are claimed (XAUTOCLAIM):
   /// how long a dead worker's entries wait before someone else takes them.
   std::chrono::milliseconds claim_idle{30'000};
   /// How often XAUTOCLAIM runs.
   std::chrono::milliseconds claim_interval{1'000};
-  /// In-flight entries older than this are refreshed (XCLAIM ... JUSTID) so a
-  /// slow stage keeps them; 0: claim_idle / 3.
+  /// Entries this consumer holds (prefetched, waiting for a slow stage,
+  /// downstream, or taken and waiting for their batch's XACK) are refreshed
+  /// (XCLAIM ... JUSTID) once this old, so no other worker claims them. A
+  /// reactor timer does it every keepalive / 2, also while the source is
+  /// blocked in a send. 0: claim_idle / 3.
   std::chrono::milliseconds keepalive{0};
   /// An entry whose item failed (or was dropped) is read again after this.
   std::chrono::milliseconds redeliver_after{200};

@@ -31,7 +31,7 @@ struct stream_stats {
   std::atomic<std::uint64_t> acked{0};          ///< entries acknowledged (XACK)
   std::atomic<std::uint64_t> nacked{0};         ///< entries given back for redelivery (an item failed or was dropped)
   std::atomic<std::uint64_t> dead_lettered{0};  ///< entries moved to the dead-letter stream
-  std::atomic<std::uint64_t> keepalives{0};     ///< in-flight entries refreshed (XCLAIM JUSTID)
+  std::atomic<std::uint64_t> keepalives{0};     ///< held entries refreshed (XCLAIM JUSTID), prefetched ones too
   std::atomic<std::uint64_t> end_markers{0};    ///< end-of-stream markers read
   std::atomic<std::int64_t> lag{-1};            ///< group lag at the last look (-1: unknown)
   std::atomic<std::int64_t> pending{-1};        ///< group pending entries at the last look
