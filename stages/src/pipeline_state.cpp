@@ -117,16 +117,9 @@ pipeline_report pipeline_state::make_report(std::chrono::nanoseconds elapsed) co
     r.kind = m_stages[i].kind;
     r.branch = m_stages[i].branch;
     r.inputs = stage_inputs(m_stages, i);
-    r.items_in = s.items_in.load(std::memory_order_relaxed);
-    r.items_out = s.items_out.load(std::memory_order_relaxed);
-    r.emitted = s.emitted.load(std::memory_order_relaxed);
-    r.dropped = s.dropped.load(std::memory_order_relaxed);
-    r.failed = s.failed.load(std::memory_order_relaxed);
-    r.cancelled = s.cancelled.load(std::memory_order_relaxed);
-    r.retries = s.retries.load(std::memory_order_relaxed);
+    s.copy_counters(r);
     r.busy_time = std::chrono::nanoseconds(s.busy_ns.load(std::memory_order_relaxed) /
                                            std::max<std::uint32_t>(1, s.busy_share.load(std::memory_order_relaxed)));
-    r.bytes = s.bytes.load(std::memory_order_relaxed);
     r.latency = s.latency.summary();
     r.item_latency = s.item_latency.summary();
     r.queue_capacity = m_stages[i].capacity;

@@ -77,16 +77,7 @@ progress_snapshot progress_sampler::take(bool final) {
     stage_progress p;
     p.name = info.name;
     p.kind = info.kind;
-    // Outcomes before inputs: an item is received before it has an outcome,
-    // so in_flight below is not inflated by reads racing the other way.
-    p.items_out = s.items_out.load(std::memory_order_relaxed);
-    p.dropped = s.dropped.load(std::memory_order_relaxed);
-    p.failed = s.failed.load(std::memory_order_relaxed);
-    p.cancelled = s.cancelled.load(std::memory_order_relaxed);
-    p.emitted = s.emitted.load(std::memory_order_relaxed);
-    p.items_in = s.items_in.load(std::memory_order_relaxed);
-    p.retries = s.retries.load(std::memory_order_relaxed);
-    p.bytes = s.bytes.load(std::memory_order_relaxed);
+    s.copy_counters(p);  // outcomes before inputs: see copy_counters
     const std::uint64_t outcomes = p.items_out + p.dropped + p.failed + p.cancelled;
     p.in_flight = p.items_in > outcomes ? p.items_in - outcomes : 0;
     // Async stages: the calls running now. Finished calls first (a call is

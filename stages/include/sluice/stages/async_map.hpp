@@ -34,6 +34,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
+#include "sluice/stages/detail/async_map_channels.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
 #include "sluice/stages/stage_protocol.hpp"
@@ -109,7 +110,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
     }
     // A feeder splitting chunks, N workers sharing its items (see feed()).
     io.receive_unordered();  // output order is free, so no reorder buffer
-    auto [items_tx, items_rx] = channel<indexed_item<In>>(m_options.concurrency);
+    auto [items_tx, items_rx] = channel<async_map_item<In>>(m_options.concurrency);
     std::atomic<bool> downstream_gone{false};
     std::vector<task<void>> tasks;
     tasks.push_back(feed(io, std::move(items_tx), downstream_gone));
@@ -126,18 +127,9 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   // source sends many items at once): a chunk of 8 items ran one at a time.
   // The feeder hands items one by one through a channel of `concurrency`
   // slots, so every worker has one as long as items are there.
-  // Its channel has `concurrency` (>= 1) slots: bounded_channel_only spares
-  // the unbounded channel code (core/detail/channel_state.hpp).
+  // Its channel carries async_map_item<In> (below).
   template <typename In>
-  struct indexed_item {
-    using bounded_channel_only = void;
-    indexed_item(std::size_t index, In item) : first(index), second(std::move(item)) {}
-    std::size_t first;
-    In second;
-  };
-
-  template <typename In>
-  task<void> feed(stage_io<In, output<In>>& io, channel_sender<indexed_item<In>> items,
+  task<void> feed(stage_io<In, output<In>>& io, channel_sender<async_map_item<In>> items,
                   const std::atomic<bool>& downstream_gone) {
     while (auto in = co_await io.recv()) {
       for (std::size_t i = 0; i < in->items.size(); ++i) {
@@ -145,7 +137,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
           io.drop(in->items.size() - i);
           break;
         }
-        indexed_item<In> next(in->first_index + i, std::move(in->items[i]));
+        async_map_item<In> next(in->first_index + i, std::move(in->items[i]));
         auto sending = items.send(std::move(next));  // named: g++ 12
         if (!co_await sending) {
           io.drop(in->items.size() - i);
@@ -157,7 +149,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   template <typename In>
-  task<void> work(stage_io<In, output<In>>& io, channel_receiver<indexed_item<In>> items,
+  task<void> work(stage_io<In, output<In>>& io, channel_receiver<async_map_item<In>> items,
                   std::atomic<bool>& downstream_gone) {
     // Start on the arena rather than inline, so workers run in parallel.
     co_await io.rt().schedule();
@@ -187,13 +179,8 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   // ---- ordered: a dispatcher and an emitter around a FIFO of result slots ----
-  // A running item's result; its channel has `concurrency` (>= 1) slots.
   template <typename In>
-  struct result_slot : join_handle<std::optional<output<In>>> {
-    using bounded_channel_only = void;
-    explicit result_slot(join_handle<std::optional<output<In>>>&& handle)
-        : join_handle<std::optional<output<In>>>(std::move(handle)) {}
-  };
+  using result_slot = async_map_slot<output<In>>;
 
   template <typename In>
   task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<result_slot<In>> slots) {

@@ -16,13 +16,13 @@ namespace sluice {
 namespace detail {
 
 template <typename P>
-class filter_stage : public stage_base<filter_stage<P>> {
+class filter_stage : public chunk_stage<filter_stage<P>> {
  public:
   template <typename In>
   using output = In;
 
   filter_stage(P pred, stage_options options)
-      : stage_base<filter_stage<P>>(std::move(options), "filter"), m_pred(std::move(pred)) {}
+      : chunk_stage<filter_stage<P>>(std::move(options), "filter"), m_pred(std::move(pred)) {}
 
   template <typename In>
   static constexpr bool check() {
@@ -31,14 +31,7 @@ class filter_stage : public stage_base<filter_stage<P>> {
     return ok;
   }
 
-  template <typename In>
-  task<void> run(stage_io<In, In>& io) {
-    while (auto in = co_await io.recv()) {
-      if (!co_await on_chunk<In>(io, *in)) co_return;
-    }
-  }
-
-  /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
+  /// One input chunk (see chunk_stage): false when downstream is gone.
   template <typename In>
   task<bool> on_chunk(stage_io<In, In>& io, input_chunk<In>& in) {
     auto test = [this](const In& item) -> bool { return m_pred(item); };

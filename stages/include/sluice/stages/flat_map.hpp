@@ -21,13 +21,13 @@ namespace sluice {
 namespace detail {
 
 template <typename F>
-class flat_map_stage : public stage_base<flat_map_stage<F>> {
+class flat_map_stage : public chunk_stage<flat_map_stage<F>> {
  public:
   template <typename In>
   using output = std::ranges::range_value_t<stage_call_result_t<F, In>>;
 
   flat_map_stage(F fn, stage_options options, const char* kind)
-      : stage_base<flat_map_stage<F>>(std::move(options), kind), m_fn(std::move(fn)) {}
+      : chunk_stage<flat_map_stage<F>>(std::move(options), kind), m_fn(std::move(fn)) {}
 
   template <typename In>
   static constexpr bool check() {
@@ -43,14 +43,7 @@ class flat_map_stage : public stage_base<flat_map_stage<F>> {
     return false;
   }
 
-  template <typename In>
-  task<void> run(stage_io<In, output<In>>& io) {
-    while (auto in = co_await io.recv()) {
-      if (!co_await on_chunk<In>(io, *in)) co_return;
-    }
-  }
-
-  /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
+  /// One input chunk (see chunk_stage): false when downstream is gone.
   template <typename In>
   task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
     std::vector<output<In>> out;

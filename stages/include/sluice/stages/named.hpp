@@ -36,14 +36,9 @@ struct named_branch {
 };
 
 template <typename X>
-inline constexpr bool is_named_branch = false;
-template <typename B>
-inline constexpr bool is_named_branch<named_branch<B>> = true;
-
+inline constexpr bool is_named_branch = is_specialization_of<X, named_branch>;
 template <typename X>
-inline constexpr bool is_flow_type = false;
-template <typename T>
-inline constexpr bool is_flow_type<flow<T>> = true;
+inline constexpr bool is_flow = is_specialization_of<X, flow>;
 
 /// The label of branch `i` of a node called `node`: "<node> <what> i", or
 /// "<node> <what> 'name'" when the user named it.
@@ -62,7 +57,7 @@ flow<T> named(std::string name, flow<T> input) {
 
 /// A broadcast or tee branch with a name (see the file comment).
 template <typename B>
-requires(!detail::is_flow_type<std::remove_cvref_t<B>>) auto named(std::string name, B&& branch) {
+requires(!detail::is_flow<std::remove_cvref_t<B>>) auto named(std::string name, B&& branch) {
   return detail::named_branch<std::decay_t<B>>{std::move(name), std::forward<B>(branch)};
 }
 

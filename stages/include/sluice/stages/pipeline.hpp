@@ -71,13 +71,30 @@ inline std::size_t channel_chunks(std::size_t capacity_items, std::size_t chunk)
   return std::max<std::size_t>(2, (capacity_items + chunk - 1) / chunk);
 }
 
+/// A stage that can run fused (see the file comment): it handles one input
+/// chunk at a time with on_chunk (also what its own run() loops over), and
+/// says whether it may be fused (its `.fuse` option).
+template <typename D, typename In>
+concept fusable_stage = requires(D& d, const D& cd, stage_io<In, typename D::template output<In>>& io,
+                                 input_chunk<In>& in) {
+  { d.template on_chunk<In>(io, in) } -> std::same_as<task<bool>>;
+  { cd.fuses() } -> std::convertible_to<bool>;
+};
+
 // Runs a stage body, turns an escaping exception into a pipeline failure,
 // then ends the stage's output and drains its input: whatever happened, the
 // neighbours are never left waiting.
 template <typename In, typename Out, typename D>
 task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
   try {
-    co_await stage->template run<In>(io);
+    if constexpr (fusable_stage<D, In>) {
+      // chunk_stage::run's loop, in this frame: one coroutine fewer per stage.
+      while (auto in = co_await io.recv()) {
+        if (!co_await stage->template on_chunk<In>(io, *in)) break;
+      }
+    } else {
+      co_await stage->template run<In>(io);
+    }
   } catch (...) {
     io.fail_unindexed(std::current_exception());
   }
@@ -89,16 +106,6 @@ task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
 
 std::string describe_stages(const std::vector<stage_info>& stages);
 std::string stages_to_dot(const std::vector<stage_info>& stages);
-
-/// A stage that can run fused (see the file comment): it handles one input
-/// chunk at a time with on_chunk (also what its own run() loops over), and
-/// says whether it may be fused (its `.fuse` option).
-template <typename D, typename In>
-concept fusable_stage = requires(D& d, const D& cd, stage_io<In, typename D::template output<In>>& io,
-                                 input_chunk<In>& in) {
-  { d.template on_chunk<In>(io, in) } -> std::same_as<task<bool>>;
-  { cd.fuses() } -> std::convertible_to<bool>;
-};
 
 /// A stage's input bound in bytes (0 for stages without the option).
 template <typename D>
@@ -199,11 +206,20 @@ class pipeline {
 
 namespace detail {
 
+/// A stage descriptor shared by the launchers of a flow. Not make_shared: its
+/// allocator-aware control block is some forty functions per stage type in
+/// every program (docs/architecture.md, "Header cost"); this runs once per
+/// stage and run, so the second allocation costs nothing measurable.
+template <typename D>
+std::shared_ptr<D> share_stage(D stage) {
+  return std::shared_ptr<D>(new D(std::move(stage)));
+}
+
 /// Wraps a source descriptor into a flow.
 template <typename T, typename D>
 flow<T> make_source(D source, std::size_t chunk_size) {
   std::vector<stage_info> stages{source.info()};
-  auto shared = std::make_shared<D>(std::move(source));
+  auto shared = share_stage(std::move(source));
   return flow<T>(
       single_sender, std::move(stages),
       [shared](pipeline_state& state, outlet<T> out) {
@@ -253,7 +269,7 @@ auto attach_fused(flow<T> upstream, D stage) {
   info.fused = true;
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
-  auto shared = std::make_shared<D>(std::move(stage));
+  auto shared = share_stage(std::move(stage));
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state, outlet<out_t> out) {
     auto inlet =
         std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, std::move(out)));
@@ -288,7 +304,7 @@ auto attach(flow<T> upstream, D stage) {
   bool ordered_output = true;
   if constexpr (requires { stage.template ordered_output<T>(); }) ordered_output = stage.template ordered_output<T>();
 
-  auto shared = std::make_shared<D>(std::move(stage));
+  auto shared = share_stage(std::move(stage));
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index, chunks, upstream_ordered](
                      pipeline_state& state, outlet<out_t> out) {
     auto [tx, rx] = channel<chunk<T>>(chunks);

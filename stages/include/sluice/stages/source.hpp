@@ -59,9 +59,7 @@ struct source_options {
 namespace detail {
 
 template <typename T>
-inline constexpr bool is_channel_receiver = false;
-template <typename T>
-inline constexpr bool is_channel_receiver<channel_receiver<T>> = true;
+inline constexpr bool is_channel_receiver = is_specialization_of<T, channel_receiver>;
 
 // A borrowed range read in place; a view, so range_source copies its items
 // instead of moving them out of the caller's container. Not std::ranges::
@@ -189,9 +187,7 @@ class channel_source {
 };
 
 template <typename T>
-inline constexpr bool is_async_generator = false;
-template <typename T>
-inline constexpr bool is_async_generator<async_generator<T>> = true;
+inline constexpr bool is_async_generator = is_specialization_of<T, async_generator>;
 
 template <typename T>
 class async_generator_source {

@@ -158,6 +158,26 @@ class stage_base {
   const char* m_kind;
 };
 
+/// The base of a stage that handles its input one chunk at a time (map,
+/// filter, flat_map): Derived provides
+///   template <class In> task<bool> on_chunk(stage_io<In, output<In>>&, input_chunk<In>&);
+/// (false: downstream is gone), which is also its fused form (pipeline.hpp);
+/// run() loops it over the input channel. run_stage runs that loop in its
+/// own frame, so such a stage costs one coroutine less per item type.
+template <typename Derived, typename Options = stage_options>
+class chunk_stage : public stage_base<Derived, Options> {
+ public:
+  using stage_base<Derived, Options>::stage_base;
+
+  // Self: Derived is incomplete when this base is instantiated.
+  template <typename In, typename Self = Derived>
+  task<void> run(stage_io<In, typename Self::template output<In>>& io) {
+    while (auto in = co_await io.recv()) {
+      if (!co_await static_cast<Self&>(*this).template on_chunk<In>(io, *in)) co_return;
+    }
+  }
+};
+
 /// What `flow | stage` yields when the stage's check failed. It takes any
 /// further stage and converts to anything a pipeline is used as, so the
 /// stage's static_assert is the only error; it can never run (the program

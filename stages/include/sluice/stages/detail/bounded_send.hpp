@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,9 @@
 #include "sluice/stages/item_bytes.hpp"
 
 namespace sluice::detail {
+
+/// The "type" flowing out of a sink and into a source.
+struct none {};
 
 /// What the channels between stages carry: a chunk of items and its
 /// position in the sending stage's output. Sequence numbers are needed
@@ -74,3 +78,30 @@ task<bool> send_through_bounds(memory_bounds& bounds, byte_gate* gate, bool hold
 }
 
 }  // namespace sluice::detail
+
+// The channel code for chunks of the most common item types is compiled once,
+// in the library (stages/src/chunk_channels.cpp), instead of in every program
+// that runs a pipeline over them: about a tenth of a small pipeline's object
+// code (docs/architecture.md, "Header cost"). Channels hold no coroutine, so
+// the library's copy is the same code whatever the program's optimisation
+// level. SLUICE_DETAIL_CHANNEL_INSTANCES(X, T) spells the instantiations of
+// the channel of T; X is `extern` here and empty in the library.
+#define SLUICE_DETAIL_CHANNEL_INSTANCES(X, T)                \
+  X template class sluice::detail::channel_state<T>;         \
+  X template class sluice::detail::channel_ring<T>;          \
+  X template class sluice::detail::channel_handle<T, true>;  \
+  X template class sluice::detail::channel_handle<T, false>; \
+  X template class sluice::channel_sender<T>;                \
+  X template class sluice::channel_receiver<T>;              \
+  X template std::pair<sluice::channel_sender<T>, sluice::channel_receiver<T>> sluice::channel<T>(std::size_t);
+// The item types whose stage channels the library compiles.
+#define SLUICE_DETAIL_COMMON_ITEM_TYPES(M, X) \
+  M(X, int)                                   \
+  M(X, unsigned)                              \
+  M(X, long)                                  \
+  M(X, unsigned long)                         \
+  M(X, double)                                \
+  M(X, std::string)
+#define SLUICE_DETAIL_CHUNK_CHANNEL_INSTANCES(X, T) SLUICE_DETAIL_CHANNEL_INSTANCES(X, sluice::detail::chunk<T>)
+SLUICE_DETAIL_CHUNK_CHANNEL_INSTANCES(extern, sluice::detail::none)
+SLUICE_DETAIL_COMMON_ITEM_TYPES(SLUICE_DETAIL_CHUNK_CHANNEL_INSTANCES, extern)

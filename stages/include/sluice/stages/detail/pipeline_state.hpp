@@ -112,6 +112,21 @@ struct stage_stats {
   void busy(std::chrono::steady_clock::duration d) noexcept {
     busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(), std::memory_order_relaxed);
   }
+  /// Copies the item counters and bytes into a stage_report or a
+  /// stage_progress. Outcomes before inputs: an item is received before it
+  /// has an outcome, so in - outcomes computed from a copy taken while the
+  /// run goes on is not inflated by reads racing the other way.
+  template <typename Counters>
+  void copy_counters(Counters& to) const noexcept {
+    to.items_out = items_out.load(std::memory_order_relaxed);
+    to.dropped = dropped.load(std::memory_order_relaxed);
+    to.failed = failed.load(std::memory_order_relaxed);
+    to.cancelled = cancelled.load(std::memory_order_relaxed);
+    to.emitted = emitted.load(std::memory_order_relaxed);
+    to.items_in = items_in.load(std::memory_order_relaxed);
+    to.retries = retries.load(std::memory_order_relaxed);
+    to.bytes = bytes.load(std::memory_order_relaxed);
+  }
 };
 
 class pipeline_state {

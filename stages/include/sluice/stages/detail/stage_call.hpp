@@ -12,6 +12,12 @@
 
 namespace sluice::detail {
 
+/// True when X is Template<Args...> (e.g. is_specialization_of<X, flow>).
+template <typename X, template <typename...> class Template>
+inline constexpr bool is_specialization_of = false;
+template <template <typename...> class Template, typename... Args>
+inline constexpr bool is_specialization_of<Template<Args...>, Template> = true;
+
 template <typename T>
 struct is_task : std::false_type {};
 template <typename T>

@@ -26,18 +26,17 @@
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/wait_note.hpp"
+#include "sluice/stages/detail/awaiter_forms.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/detail/reorder_buffer.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
 #include "sluice/stages/error_policy.hpp"
 #include "sluice/stages/item_bytes.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 
 namespace sluice::detail {
-
-/// The "type" flowing out of a sink and into a source.
-struct none {};
 
 /// A received chunk and the stage-local index of its first item.
 template <typename T>
@@ -292,52 +291,6 @@ class stage_context {
   std::stop_token m_token;  // a copy per stage: passing it costs no atomic operation per item
 };
 
-/// Holds an awaiter that can be neither copied nor moved (the channel's),
-/// constructed in place from a function returning it.
-template <typename A>
-struct in_place_awaiter {
-  A value;
-  template <typename F>
-  explicit in_place_awaiter(F make) : value(make()) {}
-};
-
-/// await_suspend of any awaiter (void, bool or handle form) as the handle form.
-template <typename A>
-std::coroutine_handle<> suspend_as_handle(A& awaiter, std::coroutine_handle<> h) {
-  using result_t = decltype(awaiter.await_suspend(h));
-  if constexpr (std::is_void_v<result_t>) {
-    awaiter.await_suspend(h);
-    return std::noop_coroutine();
-  } else if constexpr (std::is_same_v<result_t, bool>) {
-    return awaiter.await_suspend(h) ? std::coroutine_handle<>(std::noop_coroutine()) : h;
-  } else {
-    return awaiter.await_suspend(h);
-  }
-}
-
-#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
-/// await_suspend of any awaiter as the bool form, for builds where symmetric
-/// transfer is not a guaranteed tail call (see core/task.hpp): there,
-/// "do not suspend" as a handle (returning `h`) resumes `h` one frame deeper,
-/// and a source whose sends finish at once (fused stages) overflowed the
-/// stack under ASan. A handle result other than `h` is resumed here.
-template <typename A>
-bool suspend_as_bool(A& awaiter, std::coroutine_handle<> h) {
-  using result_t = decltype(awaiter.await_suspend(h));
-  if constexpr (std::is_void_v<result_t>) {
-    awaiter.await_suspend(h);
-    return true;
-  } else if constexpr (std::is_same_v<result_t, bool>) {
-    return awaiter.await_suspend(h);
-  } else {
-    const std::coroutine_handle<> next = awaiter.await_suspend(h);
-    if (next == h) return false;
-    next.resume();
-    return true;
-  }
-}
-#endif
-
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
 class stage_io : public stage_context {
@@ -525,7 +478,7 @@ class stage_io : public stage_context {
   // Sets `out` to the next chunk in order if one can be had without waiting.
   bool poll(std::optional<input_chunk<In>>& out) {
     for (;;) {
-      if (!m_pending.empty() && m_pending.front().first <= m_next_in) {
+      if (!m_pending.empty() && m_pending.front_seq() <= m_next_in) {
         out = take_pending();
         return true;
       }
@@ -571,17 +524,20 @@ class stage_io : public stage_context {
   }
 
   void hold(std::uint64_t seq, std::vector<In>&& items) {
-    auto at = std::upper_bound(m_pending.begin(), m_pending.end(), seq,
-                               [](std::uint64_t s, const auto& entry) { return s < entry.first; });
-    m_pending.emplace(at, seq, std::move(items));
+    m_pending.reserve_one();
+    m_pending.hold(seq, new std::vector<In>(std::move(items)), &delete_items);
   }
 
   input_chunk<In> take_pending() {
-    auto [seq, items] = std::move(m_pending.front());
-    m_pending.erase(m_pending.begin());
+    std::uint64_t seq = 0;
+    auto* held = static_cast<std::vector<In>*>(m_pending.take_front(seq));
+    std::vector<In> items(std::move(*held));
+    delete held;
     m_next_in = std::max(m_next_in, seq + 1);
     return received(std::move(items));
   }
+
+  static void delete_items(void* items) noexcept { delete static_cast<std::vector<In>*>(items); }
 
   input_chunk<In> received(std::vector<In>&& items) {
     auto n = items.size();
@@ -610,9 +566,8 @@ class stage_io : public stage_context {
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;
-  // Chunks that overtook an earlier one, sorted by seq. Only a sender that
-  // moved threads between two sends causes this, so it holds a few at most.
-  std::vector<std::pair<std::uint64_t, std::vector<In>>> m_pending;
+  // Chunks that overtook an earlier one, by seq.
+  reorder_buffer m_pending;
 };
 
 }  // namespace sluice::detail

@@ -120,11 +120,6 @@ auto make_branch(B&& b, flow<T> entry, std::size_t lane) {
   }
 }
 
-template <typename X>
-inline constexpr bool is_flow = false;
-template <typename T>
-inline constexpr bool is_flow<flow<T>> = true;
-
 /// The user's name of a branch (sluice::named), "" when it has none.
 template <typename B>
 std::string branch_name_of(const B& b) {
