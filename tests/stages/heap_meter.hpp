@@ -66,10 +66,11 @@ inline constexpr std::size_t blob_size = std::size_t{256} << 10;
 
 inline long peak_blobs() { return heap_meter::peak.load() / static_cast<long>(blob_size); }
 
-// Waits until `produced` reaches `target`, or stops growing for 300 ms
+// Waits until `produced` reaches `target`, or stops growing for a second
 // (the producer is held back by a bound), or `limit` passed. A bounded run
 // therefore does not wait out the whole limit; an unbounded one (the
-// control) reaches the target.
+// control) reaches the target. A shorter pause cut the controls short on a
+// machine loaded by parallel builds (a producer descheduled for 300 ms).
 inline void wait_for_pile(const std::atomic<long>& produced, long target,
                           std::chrono::milliseconds limit = std::chrono::seconds(5)) {
   using namespace std::chrono_literals;
@@ -82,7 +83,7 @@ inline void wait_for_pile(const std::atomic<long>& produced, long target,
     if (now != last) {
       last = now;
       since = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - since > 300ms) {
+    } else if (std::chrono::steady_clock::now() - since > 1s) {
       return;
     }
   }
