@@ -282,6 +282,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
     const std::size_t n = node.lanes();
     const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
     const bool ordered = upstream.ordered();
+    const std::string branch_name = upstream.branch_name();  // sluice::named(name, flow) | partition keeps the name
     const std::size_t chunks =
         channel_chunks(node.options().capacity ? node.options().capacity : default_capacity, chunk_items);
     auto stages = upstream.take_stages();
@@ -380,7 +381,9 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
                                         chunk_items, on_error));
       };
-      return flow<out_t>(std::move(stages), std::move(launch), out_chunk, false);
+      flow<out_t> joined(std::move(stages), std::move(launch), out_chunk, false);
+      joined.set_branch_name(branch_name);
+      return joined;
     }
   }
 }
