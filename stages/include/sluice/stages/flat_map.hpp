@@ -1,8 +1,9 @@
 // sluice::flat_map(fn): fn(In) returns a range; each of its elements goes
 // downstream. sluice::unbatch() is flat_map over items that are ranges.
 //
-// Inline, in order, never concurrent. Accounting: an input counts as out once
-// all of its elements were sent; `emitted` counts elements.
+// Inline, in order, never concurrent (but see map.hpp: a function without
+// state fused before fold and the like runs in lanes). Accounting: an input
+// counts as out once all of its elements were sent; `emitted` counts elements.
 #pragma once
 
 #include <algorithm>
@@ -49,6 +50,9 @@ class flat_map_stage : public stage_base<flat_map_stage<F>> {
       if (!co_await on_chunk<In>(io, *in)) co_return;
     }
   }
+
+  /// The function has no state: fused copies may run in lanes (pipeline.hpp, "Fusion").
+  static constexpr bool stateless() noexcept { return stateless_function_v<F>; }
 
   /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
   template <typename In>

@@ -2,7 +2,12 @@
 //
 // For cheap functions: runs in the stage's single coroutine, one chunk at a
 // time, so output order equals input order and fn is never called
-// concurrently. For expensive CPU work use parallel_map, for I/O async_map.
+// concurrently. One exception: fn without state (a lambda without captures,
+// a plain function) fused before fold / count_by / group_by / top_k, which
+// take their input in any order, runs as one copy per worker of that sink,
+// concurrently (pipeline.md, "Fused stages in lanes"); `.fuse = false` or a
+// capture keeps it on one coroutine. For expensive CPU work use
+// parallel_map, for I/O async_map.
 // fn may take the run's std::stop_token as a last parameter.
 // Errors: per `.on_error` (fail fast by default; retries happen at once).
 #pragma once
@@ -46,6 +51,9 @@ class map_stage : public stage_base<map_stage<F>> {
       if (!co_await on_chunk<In>(io, *in)) co_return;
     }
   }
+
+  /// The function has no state: fused copies may run in lanes (pipeline.hpp, "Fusion").
+  static constexpr bool stateless() noexcept { return stateless_function_v<F>; }
 
   /// One input chunk (also the fused form, see pipeline.hpp): false when downstream is gone.
   template <typename In>
