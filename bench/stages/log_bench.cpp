@@ -5,11 +5,16 @@
 //   pipeline   tbb::parallel_pipeline: serial read of 256 KiB blocks ->
 //              parallel parse of a block -> serial count
 //   sluice     files::lines(path) | map(parse) | filter(valid) | fold(tally)
-//              (map and filter fused with the source: one coroutine)
+//              (map and filter fused, one copy per fold worker in lanes: the
+//              parse runs on every arena thread)
+//   in_source  the same with functions that capture state: fused into the
+//              source's coroutine, not copied (the parse on one thread)
 //   unfused    the same with `.fuse = false`: a channel before each stage
 //   parallel   files::lines(path) | parallel_map(parse) | filter | fold: the parse on oneTBB
 // All must produce the same counts. Counters: wall-time ratios
-// sluice/pipeline, sluice/single, unfused/sluice, and peak heap ratios
+// sluice/pipeline, sluice/single, unfused/sluice, in_source/sluice, the
+// process CPU time of sluice against the pipeline's (comparable on a loaded
+// machine, where wall times are not), and peak heap ratios
 // (live bytes from operator new/delete, counted in this binary; the file's
 // pages in the OS cache are not heap and count for nobody).
 //
@@ -24,6 +29,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -251,6 +257,25 @@ tally run_sluice(sluice::runtime& rt, const std::filesystem::path& path, bool fu
   return t;
 }
 
+// The same with functions that carry state (a capture): fused, but never
+// copied into lanes, so the parse runs in the source's coroutine (the
+// shape of every fused chain before lanes existed).
+tally run_sluice_in_source(sluice::runtime& rt, const std::filesystem::path& path) {
+  tally t;
+  std::size_t seen = 0;
+  auto to_entry = [&seen](sluice::files::line l) {
+    ++seen;
+    auto r = parse(l.text());
+    return entry{std::move(l), r};
+  };
+  sluice::run(rt, sluice::files::lines(path) | sluice::map(to_entry, {.name = "parse"}) |
+                      sluice::filter([&seen](const entry& e) { return seen > 0 && e.r.valid(); }, {.name = "valid"}) |
+                      sluice::fold(
+                          t, [](tally& acc, const entry& e) { acc.count(e.r); },
+                          [](tally& acc, tally&& other) { acc.merge(std::move(other)); }));
+  return t;
+}
+
 // The same work with the parse on oneTBB: the shape to pick when per-line
 // work dominates and the machine has cores to spare for it.
 tally run_sluice_parallel(sluice::runtime& rt, const std::filesystem::path& path) {
@@ -269,16 +294,26 @@ tally run_sluice_parallel(sluice::runtime& rt, const std::filesystem::path& path
 
 struct measured {
   double seconds = 0;
+  double cpu_seconds = 0;  // the process's user + system time: what to compare on a loaded machine
   double peak_bytes = 0;
 };
+
+double process_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
 
 template <typename F>
 tally measure(measured& into, F&& run) {
   const auto base = heap::live.load();
   heap::reset_peak();
+  const double cpu0 = process_cpu_seconds();
   const auto t0 = clock_type::now();
   tally t = run();
   into.seconds += seconds_since(t0);
+  into.cpu_seconds += process_cpu_seconds() - cpu0;
   into.peak_bytes += static_cast<double>(heap::peak_above(base));
   return t;
 }
@@ -292,7 +327,7 @@ void BM_AccessLog(benchmark::State& state) {
   const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
   sluice::runtime rt({.threads = threads});
   tbb::task_arena arena(static_cast<int>(threads));
-  measured single, pipeline, fused, unfused, parallel;
+  measured single, pipeline, fused, unfused, parallel, in_source;
   std::size_t lines = 0;
   for (auto _ : state) {
     const tally expect = measure(single, [&] { return run_single(path); });
@@ -301,7 +336,9 @@ void BM_AccessLog(benchmark::State& state) {
     const tally by_sluice = measure(fused, [&] { return run_sluice(rt, path, true); });
     const tally by_unfused = measure(unfused, [&] { return run_sluice(rt, path, false); });
     const tally by_parallel = measure(parallel, [&] { return run_sluice_parallel(rt, path); });
-    if (by_tbb != expect || by_sluice != expect || by_unfused != expect || by_parallel != expect)
+    const tally by_in_source = measure(in_source, [&] { return run_sluice_in_source(rt, path); });
+    if (by_tbb != expect || by_sluice != expect || by_unfused != expect || by_parallel != expect ||
+        by_in_source != expect)
       state.SkipWithError("the counts differ");
     lines = 0;
     for (const auto& [k, v] : expect.by_status) lines += v;
@@ -318,6 +355,12 @@ void BM_AccessLog(benchmark::State& state) {
   state.counters["unfused_vs_fused"] = unfused.seconds / fused.seconds;
   state.counters["parallel_s"] = parallel.seconds / n;
   state.counters["parallel_vs_pipeline"] = parallel.seconds / pipeline.seconds;
+  state.counters["in_source_s"] = in_source.seconds / n;
+  state.counters["in_source_vs_sluice"] = in_source.seconds / fused.seconds;
+  state.counters["single_cpu_s"] = single.cpu_seconds / n;
+  state.counters["pipeline_cpu_s"] = pipeline.cpu_seconds / n;
+  state.counters["sluice_cpu_s"] = fused.cpu_seconds / n;
+  state.counters["cpu_vs_pipeline"] = fused.cpu_seconds / pipeline.cpu_seconds;
   state.counters["pipeline_peak_MB"] = pipeline.peak_bytes / n / 1e6;
   state.counters["sluice_peak_MB"] = fused.peak_bytes / n / 1e6;
   state.counters["unfused_peak_MB"] = unfused.peak_bytes / n / 1e6;

@@ -72,6 +72,63 @@ TEST_P(Lines, ReadsEveryLineOfALargeFileAcrossManyBlocks) {
   EXPECT_EQ(report.stages[0].bytes, text.size());
 }
 
+// The log shape: lines | map | filter | fold. The map and filter have no
+// state, so they run in lanes, one per fold worker (pipeline.md, "Fused
+// stages in lanes"): the same sums and exact per-stage counts as with
+// `.fuse = false`, also under the reader's output bound in bytes.
+TEST_P(Lines, LightStagesInLanesBeforeAFoldCountEveryLineExactly) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(100'000 / files_test::scale, expected);
+  files_test::write_file(m_dir / "log.txt", text);
+  std::size_t want_lines = 0, want_bytes = 0;
+  for (const auto& l : expected) {
+    if (l.empty()) continue;
+    ++want_lines;
+    want_bytes += l.size();
+  }
+  struct sized {
+    files::line text;
+    std::size_t size;
+  };
+  struct total {
+    std::size_t lines = 0;
+    std::size_t bytes = 0;
+  };
+  for (const std::size_t bound : {std::size_t{0}, std::size_t{64} << 10}) {
+    for (const bool fuse : {true, false}) {
+      total t;
+      auto report = sluice::run(
+          m_rt, files::lines(m_dir / "log.txt", {.capacity_bytes = bound, .read = read(16384)}) |
+                    sluice::map(
+                        [](files::line l) {
+                          return sized{l, l.size()};
+                        },
+                        {.name = "measure", .fuse = fuse}) |
+                    sluice::filter([](const sized& s) { return s.size > 0; }, {.name = "non-empty", .fuse = fuse}) |
+                    sluice::fold(
+                        t,
+                        [](total& acc, const sized& s) {
+                          ++acc.lines;
+                          acc.bytes += s.text.size();
+                        },
+                        [](total& acc, total&& o) {
+                          acc.lines += o.lines;
+                          acc.bytes += o.bytes;
+                        }));
+      EXPECT_EQ(t.lines, want_lines) << "bound " << bound << " fuse " << fuse;
+      EXPECT_EQ(t.bytes, want_bytes) << "bound " << bound << " fuse " << fuse;
+      ASSERT_EQ(report.stages.size(), 4u);
+      EXPECT_EQ(report.stages[0].items_in, expected.size());
+      EXPECT_EQ(report.stages[1].items_in, expected.size());
+      EXPECT_EQ(report.stages[1].items_out, expected.size());
+      EXPECT_EQ(report.stages[2].items_in, expected.size());
+      EXPECT_EQ(report.stages[2].dropped, expected.size() - want_lines);
+      EXPECT_EQ(report.stages[3].items_in, want_lines);
+      EXPECT_TRUE(report.balanced());
+    }
+  }
+}
+
 TEST_P(Lines, TinyBlocksSplitLinesAnywhere) {
   std::vector<std::string> expected;
   const std::string text = files_test::numbered_lines(300, expected);

@@ -72,6 +72,26 @@ TEST(NamedBranches, AMergeInputNameAppearsInTheError) {
   EXPECT_NE(what.find("stage 'parse' (#2) of regions input 'us' on item 4000: bad record"), std::string::npos) << what;
 }
 
+TEST(NamedBranches, AMergeInputNameSurvivesATeeAndAPartitionAttachedAfterIt) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  std::atomic<int> audited{0};
+  auto what = error_of([&] {
+    auto us = sluice::named("us", sluice::from(iota(5000))) | sluice::tee(sluice::for_each([&](int) { ++audited; })) |
+              sluice::map(throw_at(4000, "bad record"), {.name = "parse"});
+    sluice::run(rt, sluice::merge({.name = "regions"}, sluice::named("eu", sluice::from(iota(100))), std::move(us)) |
+                        sluice::to_vector(out));
+  });
+  EXPECT_NE(what.find("stage 'parse' (#4) of regions input 'us' on item 4000: bad record"), std::string::npos) << what;
+
+  auto lanes = sluice::named("eu", sluice::from(iota(10))) |
+               sluice::partition([](int x) { return x; }, 2, sluice::map([](int x) { return x; }));
+  EXPECT_EQ(lanes.branch_name(), "eu");
+  std::vector<int> merged;
+  sluice::run(rt, sluice::merge(std::move(lanes), sluice::from(iota(5))) | sluice::to_vector(merged));
+  EXPECT_EQ(merged.size(), 15u);
+}
+
 TEST(NamedBranches, TeeBranchesAndNestedLabelsUseTheNames) {
   std::vector<int> side, main, inner;
   auto p = sluice::from(iota(10)) |

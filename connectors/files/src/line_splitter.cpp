@@ -1,5 +1,6 @@
 #include "sluice/files/detail/line_splitter.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -39,6 +40,12 @@ void line_splitter::feed(const shared_bytes& owner, std::string_view bytes, std:
   // Views into `owner`, whose handles are counted in one step afterwards
   // (`owner` holds a reference meanwhile, and nothing releases them before).
   const std::size_t first = out.size();
+  // Room for this piece's lines at the average length so far: growing the
+  // vector line by line would move every line several times per block.
+  const std::uint64_t average = m_lines ? std::max<std::uint64_t>(1, m_bytes / m_lines) : 64;
+  const std::size_t expect = static_cast<std::size_t>(static_cast<std::uint64_t>(end - p) / average);
+  if (out.capacity() - out.size() < expect) out.reserve(out.size() + expect + expect / 8 + 16);
+  m_bytes += static_cast<std::uint64_t>(end - p);
   try {
     while (p < end) {
       const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));

@@ -204,6 +204,7 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
   const std::string name = node.options().name.empty() ? kind : node.options().name;
   const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
   const bool ordered = upstream.ordered();
+  const std::string branch_name = upstream.branch_name();
   const std::size_t chunks =
       channel_chunks(node.options().capacity ? node.options().capacity : default_capacity, chunk_items);
   auto stages = upstream.take_stages();
@@ -263,7 +264,9 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
     state.start(run_broadcast<T>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs)));
   };
   if constexpr (Tee) {
-    return flow<T>(std::move(stages), std::move(launch), chunk_items, true);
+    flow<T> main(std::move(stages), std::move(launch), chunk_items, true);
+    main.set_branch_name(branch_name);  // sluice::named(name, flow) | tee(...) keeps the name
+    return main;
   } else {
     return pipeline(std::move(stages), [launch](pipeline_state& state) { launch(state, {}); });
   }

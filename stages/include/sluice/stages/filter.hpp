@@ -1,10 +1,13 @@
 // sluice::filter(pred): keeps the items for which pred(const T&) is true.
 //
-// Inline, in order, never concurrent. Rejected items count as `dropped` in
-// the report (they were handled, and nothing went downstream).
+// Inline, in order, never concurrent (but see map.hpp: a predicate without
+// state fused before fold and the like runs in lanes). Rejected items count
+// as `dropped` in the report (they were handled, and nothing went downstream).
 #pragma once
 
 #include <concepts>
+#include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -31,24 +34,47 @@ class filter_stage : public chunk_stage<filter_stage<P>> {
     return ok;
   }
 
-  /// One input chunk (see chunk_stage): false when downstream is gone.
+  /// The function has no state: fused copies may run in lanes (pipeline.hpp, "Fusion").
+  static constexpr bool stateless() noexcept { return stateless_function_v<P>; }
+
+  /// One input chunk (see chunk_stage; also the fused form): false when downstream is gone.
   template <typename In>
   task<bool> on_chunk(stage_io<In, In>& io, input_chunk<In>& in) {
     auto test = [this](const In& item) -> bool { return m_pred(item); };
-    std::vector<In> out;
-    out.reserve(in.items.size());
-    io.for_each_item(in, [&](In& item, std::size_t index) {
-      const In& candidate = item;
-      auto keep = io.call(this->m_options.on_error, test, candidate, index);
-      if (!keep) return;  // failed or abandoned: counted
-      if (*keep) {
-        out.push_back(std::move(item));
-      } else {
-        io.reject(1);
-      }
-    });
-    if (out.empty()) co_return true;
-    co_return co_await io.send(out, out.size());
+    if constexpr (std::is_move_assignable_v<In>) {
+      // The kept items move forward in the chunk itself: no new vector per chunk.
+      auto& items = in.items;
+      std::size_t kept = 0;
+      io.for_each_item(in, [&](In& item, std::size_t index) {
+        const In& candidate = item;
+        auto keep = io.call(this->m_options.on_error, test, candidate, index);
+        if (!keep) return;  // failed or abandoned: counted
+        if (!*keep) {
+          io.reject(1);
+          return;
+        }
+        In& slot = items[kept++];
+        if (&slot != &item) slot = std::move(item);
+      });
+      items.erase(items.begin() + static_cast<std::ptrdiff_t>(kept), items.end());
+      if (items.empty()) co_return true;
+      co_return co_await io.send(items, kept);
+    } else {
+      std::vector<In> out;
+      out.reserve(in.items.size());
+      io.for_each_item(in, [&](In& item, std::size_t index) {
+        const In& candidate = item;
+        auto keep = io.call(this->m_options.on_error, test, candidate, index);
+        if (!keep) return;  // failed or abandoned: counted
+        if (*keep) {
+          out.push_back(std::move(item));
+        } else {
+          io.reject(1);
+        }
+      });
+      if (out.empty()) co_return true;
+      co_return co_await io.send(out, out.size());
+    }
   }
 
  private:

@@ -1,8 +1,9 @@
 // sluice::flat_map(fn): fn(In) returns a range; each of its elements goes
 // downstream. sluice::unbatch() is flat_map over items that are ranges.
 //
-// Inline, in order, never concurrent. Accounting: an input counts as out once
-// all of its elements were sent; `emitted` counts elements.
+// Inline, in order, never concurrent (but see map.hpp: a function without
+// state fused before fold and the like runs in lanes). Accounting: an input
+// counts as out once all of its elements were sent; `emitted` counts elements.
 #pragma once
 
 #include <algorithm>
@@ -43,7 +44,10 @@ class flat_map_stage : public chunk_stage<flat_map_stage<F>> {
     return false;
   }
 
-  /// One input chunk (see chunk_stage): false when downstream is gone.
+  /// The function has no state: fused copies may run in lanes (pipeline.hpp, "Fusion").
+  static constexpr bool stateless() noexcept { return stateless_function_v<F>; }
+
+  /// One input chunk (see chunk_stage; also the fused form): false when downstream is gone.
   template <typename In>
   task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
     std::vector<output<In>> out;

@@ -101,6 +101,12 @@ class aggregate_stage {
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return m_options.capacity; }
   [[nodiscard]] std::size_t output_chunk(std::size_t) const noexcept { return 0; }
+  /// The workers take whole chunks at once, in any order: stateless light
+  /// stages fused before this one run in as many lanes (pipeline.hpp, "Fusion").
+  [[nodiscard]] std::size_t unordered_input_workers(std::size_t threads) const noexcept {
+    const std::size_t n = std::max<std::size_t>(1, threads);
+    return m_options.workers ? std::min(m_options.workers, n) : n;  // more lanes than threads gain nothing
+  }
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {

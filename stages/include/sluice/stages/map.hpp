@@ -2,7 +2,12 @@
 //
 // For cheap functions: runs in the stage's single coroutine, one chunk at a
 // time, so output order equals input order and fn is never called
-// concurrently. For expensive CPU work use parallel_map, for I/O async_map.
+// concurrently. One exception: fn without state (a lambda without captures,
+// a plain function) fused before fold / count_by / group_by / top_k, which
+// take their input in any order, runs as one copy per worker of that sink,
+// concurrently (pipeline.md, "Fused stages in lanes"); `.fuse = false` or a
+// capture keeps it on one coroutine. For expensive CPU work use
+// parallel_map, for I/O async_map.
 // fn may take the run's std::stop_token as a last parameter.
 // Errors: per `.on_error` (fail fast by default; retries happen at once).
 #pragma once
@@ -40,7 +45,10 @@ class map_stage : public chunk_stage<map_stage<F>> {
     return false;
   }
 
-  /// One input chunk (see chunk_stage): false when downstream is gone.
+  /// The function has no state: fused copies may run in lanes (pipeline.hpp, "Fusion").
+  static constexpr bool stateless() noexcept { return stateless_function_v<F>; }
+
+  /// One input chunk (see chunk_stage; also the fused form): false when downstream is gone.
   template <typename In>
   task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
     std::vector<output<In>> out;

@@ -115,6 +115,11 @@ class partition_router {
       const std::size_t h = std::hash<key_t>{}(std::invoke(m_key, item));
       return power_of_two ? h & (n - 1) : h % n;
     };
+    if (!m_on_error.keeps_items()) {
+      ok = route_fail_fast(in, lane_of);
+      m_io.stats().busy(std::chrono::steady_clock::now() - started);
+      return ok;
+    }
     for (std::size_t i = 0; i < in.items.size(); ++i) {
       auto lane = m_io.call_in_place(m_on_error, lane_of, in.items[i], in.first_index + i);
       if (!lane) {
@@ -128,6 +133,26 @@ class partition_router {
     }
     m_io.stats().busy(std::chrono::steady_clock::now() - started);
     return ok;
+  }
+
+  /// route() without retries or dead letters: one loop over the chunk with
+  /// no per-item error bookkeeping (a throwing key fails the run at that
+  /// item, as call_in_place would).
+  template <typename LaneOf>
+  bool route_fail_fast(input_chunk<T>& in, LaneOf& lane_of) {
+    auto& items = in.items;
+    std::size_t i = 0;
+    std::exception_ptr error;
+    try {
+      for (; i < items.size(); ++i) m_pending[lane_of(std::as_const(items[i]))].push_back(std::move(items[i]));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    m_held += i;
+    if (!error) return true;
+    m_io.template item_failed<T>(m_on_error, in.first_index + i, &items[i], std::move(error));
+    m_io.drop(items.size() - i - 1);
+    return false;
   }
 
   /// True while the buffers hold less than about a chunk per lane.
@@ -282,6 +307,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
     const std::size_t n = node.lanes();
     const std::size_t chunk_items = std::max<std::size_t>(1, upstream.chunk());
     const bool ordered = upstream.ordered();
+    const std::string branch_name = upstream.branch_name();  // sluice::named(name, flow) | partition keeps the name
     const std::size_t chunks =
         channel_chunks(node.options().capacity ? node.options().capacity : default_capacity, chunk_items);
     auto stages = upstream.take_stages();
@@ -380,7 +406,9 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
                                         chunk_items, on_error));
       };
-      return flow<out_t>(std::move(stages), std::move(launch), out_chunk, false);
+      flow<out_t> joined(std::move(stages), std::move(launch), out_chunk, false);
+      joined.set_branch_name(branch_name);
+      return joined;
     }
   }
 }

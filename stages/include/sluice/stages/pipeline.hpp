@@ -34,6 +34,12 @@
 // policy and retries, and errors name it, as if it ran alone; describe()
 // marks it "fused". A stage with `.fuse = false` keeps its own coroutine and
 // input channel (to overlap a slow function with the stage before it).
+// Before a stage that takes its input with several workers in any order
+// (fold and the aggregating sinks: unordered_input_workers), fused stages
+// whose function has no state (stateless_stage) run as one copy per worker
+// in lanes, in parallel, fed whole chunks through one small channel
+// (detail/fused_lanes.hpp); a stage with state, and all before it, stays in
+// one coroutine.
 //
 // A stage is anything implementing the stage protocol (stage_protocol.hpp).
 // A stage whose compile-time check fails yields a poisoned flow, so its
@@ -106,6 +112,26 @@ task<void> run_stage(std::shared_ptr<D> stage, stage_io<In, Out> io) {
 
 std::string describe_stages(const std::vector<stage_info>& stages);
 std::string stages_to_dot(const std::vector<stage_info>& stages);
+
+/// A fusable stage whose function has no state of its own (a lambda without
+/// captures, a plain function): several copies of it may run at once, in
+/// lanes (fused_lanes.hpp), when the stage after it takes its input in any order.
+template <typename D>
+concept stateless_stage = requires {
+  { D::stateless() } -> std::convertible_to<bool>;
+}
+&&D::stateless();
+
+/// How many workers take the stage's input at once, in any order (fold and
+/// the other aggregating sinks); 0 for a stage that keeps its input's order.
+template <typename D>
+std::size_t unordered_input_workers(const D& stage, std::size_t threads) {
+  if constexpr (requires { stage.unordered_input_workers(threads); }) {
+    return stage.unordered_input_workers(threads);
+  } else {
+    return 0;
+  }
+}
 
 /// A stage's input bound in bytes (0 for stages without the option).
 template <typename D>
@@ -271,6 +297,19 @@ auto attach_fused(flow<T> upstream, D stage) {
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   auto shared = share_stage(std::move(stage));
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state, outlet<out_t> out) {
+    if constexpr (stateless_stage<D>) {
+      // Before a stage taking its input in parallel, in any order: one copy
+      // per worker, each in a lane of its own (fused_lanes.hpp).
+      if (const std::size_t n = out.parallel_lanes(); n > 1) {
+        std::vector<std::shared_ptr<fused_inlet<T>>> lanes;
+        lanes.reserve(n);
+        for (std::size_t i = 0; i < n; ++i)
+          lanes.push_back(
+              std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i))));
+        previous(state, outlet<T>(std::move(lanes)));
+        return;
+      }
+    }
     auto inlet =
         std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, std::move(out)));
     previous(state, outlet<T>(std::move(inlet)));
@@ -310,7 +349,7 @@ auto attach(flow<T> upstream, D stage) {
     auto [tx, rx] = channel<chunk<T>>(chunks);
     // An init-capture: clang 14 cannot capture a structured binding by name (P1091).
     state.on_cancel([rx = rx]() { rx.close(); });
-    previous(state, std::move(tx));
+    previous(state, outlet<T>(std::move(tx), unordered_input_workers(*shared, state.rt().threads())));
     state.start(
         run_stage<T, out_t>(shared, stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));
   };

@@ -3,6 +3,7 @@
 // stage itself, called in the sender's coroutine with no channel between.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -43,10 +44,32 @@ template <typename T>
 struct outlet {
   channel_sender<chunk<T>> tx = {};
   std::shared_ptr<fused_inlet<T>> fused = {};
+  /// With `tx`: the receiving stage takes its input with this many workers
+  /// and in any order, so up to this many coroutines may send into `tx` at
+  /// once, each through its own copy (fused_lanes.hpp). 0 or 1: one sender.
+  std::size_t spread = 0;
+  /// Instead of `tx` or `fused`: copies of the next (fused) stage, each to be
+  /// pushed from a coroutine of its own, in any order (fused_lanes.hpp).
+  std::vector<std::shared_ptr<fused_inlet<T>>> lanes = {};
 
   outlet() = default;
   outlet(channel_sender<chunk<T>> sender) : tx(std::move(sender)) {}  // NOLINT(google-explicit-constructor)
+  outlet(channel_sender<chunk<T>> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
   explicit outlet(std::shared_ptr<fused_inlet<T>> inlet) : fused(std::move(inlet)) {}
+  explicit outlet(std::vector<std::shared_ptr<fused_inlet<T>>> copies) : lanes(std::move(copies)) {}
+
+  /// How many copies of a stateless fused stage this outlet can feed in
+  /// parallel (1: run it once, in the sender's coroutine).
+  [[nodiscard]] std::size_t parallel_lanes() const noexcept {
+    if (lanes.size() > 1) return lanes.size();
+    if (tx.valid() && spread > 1) return spread;
+    return 1;
+  }
+  /// Where copy `i` of `parallel_lanes()` copies sends.
+  [[nodiscard]] outlet lane(std::size_t i) const {
+    if (lanes.size() > 1) return outlet(lanes[i]);
+    return outlet(tx);
+  }
 };
 
 }  // namespace sluice::detail

@@ -41,6 +41,13 @@ struct stage_call_result<F, In, true> : std::invoke_result<F&, In&&, std::stop_t
 template <typename F, typename In>
 using stage_call_result_t = typename stage_call_result<F, In>::type;
 
+/// A function with no state of its own: a class without data members (a
+/// lambda without captures, std::identity) or a pointer to a function. Two
+/// copies of a light stage over it may run at once (pipeline.hpp, "Fusion").
+template <typename F>
+inline constexpr bool stateless_function_v = std::is_empty_v<F> ||
+                                             (std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>);
+
 /// Calls fn(item, stop) when fn takes a stop token, else fn(item).
 template <typename F, typename In>
 decltype(auto) invoke_stage_fn(F& fn, In&& item, const std::stop_token& stop) {

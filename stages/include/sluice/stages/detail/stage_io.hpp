@@ -28,6 +28,7 @@
 #include "sluice/core/wait_note.hpp"
 #include "sluice/stages/detail/awaiter_forms.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
+#include "sluice/stages/detail/fused_lanes.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/reorder_buffer.hpp"
@@ -309,21 +310,29 @@ class stage_io : public stage_context {
         m_fused(std::move(out.fused)),
         m_reorder(upstream_ordered) {
     const std::size_t self = this->index();  // offset inside a topology's sub-flow
-    if (!m_fused) m_out_queue = state.consumer_queue(self);
+    if (out.lanes.size() == 1) m_fused = std::move(out.lanes.front());
+    if (out.lanes.size() > 1) {
+      // Copies of the next stage in lanes (fused_lanes.hpp): a plain send
+      // into their channel; the lanes' own sends take the memory bounds.
+      m_lanes = std::move(out.lanes);
+      m_out = start_lanes<Out>(state, m_lanes);
+    } else if (!m_fused) {
+      m_out_queue = state.consumer_queue(self);
+    }
     if (state.bounds().active()) {
       m_bounds = &state.bounds();
       m_in_gate = m_bounds->inputs[self].get();
       const auto& next = state.consumers(self);
-      if (!m_fused && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
+      if (!m_fused && m_lanes.empty() && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
     }
-    if (m_holds_back && m_fused) m_fused->runs_in_source();
+    if (m_holds_back) pass_hold_back();
   }
 
   /// This stage runs in the source's coroutine (fused with it): its sends
   /// wait on the limits in flight.
   void hold_back() {
     m_holds_back = true;
-    if (m_fused) m_fused->runs_in_source();
+    pass_hold_back();
   }
 
   /// Stages that receive from several coroutines at once (and so give no
@@ -401,7 +410,7 @@ class stage_io : public stage_context {
       std::optional<task<bool>> m_push{};
       std::optional<in_place_awaiter<push_t>> m_pushing{};
       bool await_ready() {
-        if (m_io->m_fused || m_io->m_bounds) {
+        if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
           if (m_io->m_fused) {
             m_push.emplace(m_io->m_fused->push(std::move(m_chunk.items)));
           } else {
@@ -475,6 +484,13 @@ class stage_io : public stage_context {
   }
 
  private:
+  // The stages after this one run in its coroutine, or (lanes) take over
+  // its place before the limits in flight.
+  void pass_hold_back() {
+    if (m_fused) m_fused->runs_in_source();
+    for (auto& lane : m_lanes) lane->runs_in_source();
+  }
+
   // Sets `out` to the next chunk in order if one can be had without waiting.
   bool poll(std::optional<input_chunk<In>>& out) {
     for (;;) {
@@ -558,11 +574,12 @@ class stage_io : public stage_context {
 
   channel_receiver<chunk<In>> m_in;
   channel_sender<chunk<Out>> m_out;
-  std::shared_ptr<fused_inlet<Out>> m_fused;     // set instead of m_out when the next stage is fused
-  memory_bounds* m_bounds = nullptr;             // null when the run has no memory bounds
-  byte_gate* m_in_gate = nullptr;                // this stage's input bound in bytes
-  byte_gate* m_out_gate = nullptr;               // the next stage's
-  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
+  std::shared_ptr<fused_inlet<Out>> m_fused;               // set instead of m_out when the next stage is fused
+  std::vector<std::shared_ptr<fused_inlet<Out>>> m_lanes;  // copies of the next stage, fed through m_out
+  memory_bounds* m_bounds = nullptr;                       // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;                          // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;                         // the next stage's
+  bool m_holds_back = std::is_same_v<In, none>;            // runs in the source's coroutine
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;

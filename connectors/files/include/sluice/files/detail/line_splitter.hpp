@@ -41,6 +41,7 @@ class line_splitter {
   std::string m_carry;  // an unterminated line from earlier pieces
   bool m_has_carry = false;
   std::uint64_t m_lines = 0;
+  std::uint64_t m_bytes = 0;  // fed so far, with m_lines: the average line length
 };
 
 }  // namespace sluice::files::detail

@@ -1,0 +1,75 @@
+// Fused stages in lanes (pipeline.hpp, "Fusion"): when the stage after a
+// fused chain takes its input with several workers in any order (fold,
+// count_by, group_by, top_k), the chain's stateless stages run as one copy
+// per worker ("lane"), each copy in a coroutine of its own, instead of in the
+// coroutine of the stage before them. The last stage that cannot be copied
+// (the source, or a stage with state) then sends into a small bounded
+// channel that the lanes take whole chunks from: the light per-item work is
+// spread over the arena's threads like tbb::parallel_pipeline's parallel
+// filter, at one channel hop per chunk.
+//
+// Accounting stays exact: the sender counts a chunk out when the lane
+// channel took it, a lane counts it in when it takes it (accept_pushed), and
+// chunks still in the channel when the run stops are pushed anyway, so the
+// lane counts them as cancelled. Memory stays bounded: the lane channel
+// holds `2 * lanes` chunks, and the lanes' sends wait on the run's limits in
+// flight as the source's would (fused_inlet::runs_in_source).
+//
+// Thread-safety: each lane is pushed from one coroutine only; the group's
+// counter is atomic, and the last lane to finish ends every lane's output, so
+// no lane closes the shared channel after it while another still sends.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "sluice/core/channel.hpp"
+#include "sluice/core/task.hpp"
+#include "sluice/stages/detail/bounded_send.hpp"
+#include "sluice/stages/detail/outlet.hpp"
+#include "sluice/stages/detail/pipeline_state.hpp"
+
+namespace sluice::detail {
+
+/// The lanes fed by one lane channel; the last to finish ends them all.
+template <typename T>
+struct lane_group {
+  explicit lane_group(std::vector<std::shared_ptr<fused_inlet<T>>> l) : lanes(std::move(l)), running(lanes.size()) {}
+  std::vector<std::shared_ptr<fused_inlet<T>>> lanes;
+  std::atomic<std::size_t> running;
+
+  void lane_done() {
+    if (running.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    for (auto& lane : lanes) lane->finish();
+  }
+};
+
+/// One lane: pushes whole chunks from the lane channel into its copy of the
+/// chain until the channel is closed and drained.
+template <typename T>
+task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared_ptr<lane_group<T>> group) {
+  fused_inlet<T>& inlet = *group->lanes[lane];
+  while (auto c = co_await rx.recv()) {
+    auto pushing = inlet.push(std::move(c->items));
+    // Downstream is gone: stop the sender; what is queued still goes
+    // through the lane, which counts it as dropped or cancelled.
+    if (!co_await std::move(pushing)) rx.close();
+  }
+  group->lane_done();
+}
+
+/// Starts one coroutine per lane and returns the sender of their channel.
+template <typename T>
+channel_sender<chunk<T>> start_lanes(pipeline_state& state, std::vector<std::shared_ptr<fused_inlet<T>>> lanes) {
+  const std::size_t n = lanes.size();
+  auto [tx, rx] = channel<chunk<T>>(2 * n);
+  state.on_cancel([rx = rx]() { rx.close(); });
+  auto group = std::make_shared<lane_group<T>>(std::move(lanes));
+  for (std::size_t i = 0; i < n; ++i) state.start(run_lane<T>(rx, i, group));
+  return std::move(tx);
+}
+
+}  // namespace sluice::detail
