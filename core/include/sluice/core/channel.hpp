@@ -161,15 +161,11 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// up sooner than a futex wake-up takes. It also keeps retrying while a
   /// receiver thread it woke has not run yet (detail::retry_before_parking).
   [[nodiscard]] bool send_blocking(T& item) {
-    auto op = detail::retry_before_parking(
-        m_state->try_send(item), [&] { return m_state->try_send(item); },
-        [this] { return m_state->receivers_waking(); });
-    if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
-    detail::channel_waiter<T> w;
-    w.send_item = &item;
-    int outcome = m_state->wait_for_slot(w);
-    if (outcome == detail::channel_waiter<T>::pending) outcome = m_state->wait_blocking(w);
-    return outcome == detail::channel_waiter<T>::granted;
+    // The common case (room now) stays small enough to inline at every call.
+    const auto op = m_state->try_send(item);
+    if (op == detail::channel_op::done) [[likely]]
+      return true;
+    return send_blocking_after(op, item);
   }
   [[nodiscard]] bool send_blocking(T&& item) { return send_blocking(item); }
 
@@ -217,6 +213,18 @@ class channel_sender : public detail::channel_handle<T, true> {
   }
 
  private:
+  // send_blocking once the first try did not send: retry, then park.
+  bool send_blocking_after(detail::channel_op first, T& item) {
+    auto op = detail::retry_before_parking(
+        first, [&] { return m_state->try_send(item); }, [this] { return m_state->receivers_waking(); });
+    if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
+    detail::channel_waiter<T> w;
+    w.send_item = &item;
+    int outcome = m_state->wait_for_slot(w);
+    if (outcome == detail::channel_waiter<T>::pending) outcome = m_state->wait_blocking(w);
+    return outcome == detail::channel_waiter<T>::granted;
+  }
+
   struct send_batch_awaiter {
     using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
@@ -319,33 +327,21 @@ class channel_receiver : public detail::channel_handle<T, false> {
   /// Blocking forms for plain threads. An empty channel is retried for a few
   /// microseconds before the thread parks (see send_blocking).
   std::optional<T> recv_blocking() {
+    // The common case (an item ready) stays small enough to inline.
     std::optional<T> out;
-    auto op = detail::retry_before_parking(
-        m_state->try_recv(out), [&] { return m_state->try_recv(out); }, [this] { return m_state->senders_waking(); });
-    if (op != detail::channel_op::would_block) return out;
-    detail::channel_waiter<T> w;
-    if (wait_thread(w) != detail::channel_waiter<T>::granted) return std::nullopt;
-    return std::move(w.item);
+    const auto op = m_state->try_recv(out);
+    if (op == detail::channel_op::done) [[likely]]
+      return out;
+    return recv_blocking_after(op);
   }
   std::size_t recv_batch_blocking(std::vector<T>& out, std::size_t max) {
     if (max == 0) max = 1;
     detail::channel_op op;
-    std::size_t n = m_state->try_recv_batch(out, max, op);
-    op = detail::retry_before_parking(
-        op,
-        [&] {
-          detail::channel_op now;
-          n = m_state->try_recv_batch(out, max, now);
-          return now;
-        },
-        [this] { return m_state->senders_waking(); });
-    if (op != detail::channel_op::would_block) return n;
-    detail::channel_waiter<T> w;
-    w.batch = &out;
-    w.want = max;
-    return wait_thread(w) == detail::channel_waiter<T>::granted ? w.got : 0;
+    const std::size_t n = m_state->try_recv_batch(out, max, op);
+    if (n != 0) [[likely]]
+      return n;
+    return recv_batch_blocking_after(op, out, max);
   }
-
   /// Never waits: an item if one is ready now.
   std::optional<T> try_recv() {
     std::optional<T> out;
@@ -385,6 +381,33 @@ class channel_receiver : public detail::channel_handle<T, false> {
   std::default_sentinel_t end() { return {}; }
 
  private:
+  // recv_blocking once the first try found nothing: retry, then park.
+  std::optional<T> recv_blocking_after(detail::channel_op first) {
+    std::optional<T> out;
+    auto op = detail::retry_before_parking(
+        first, [&] { return m_state->try_recv(out); }, [this] { return m_state->senders_waking(); });
+    if (op != detail::channel_op::would_block) return out;
+    detail::channel_waiter<T> w;
+    if (wait_thread(w) != detail::channel_waiter<T>::granted) return std::nullopt;
+    return std::move(w.item);
+  }
+  // recv_batch_blocking once the first try found nothing: retry, then park.
+  std::size_t recv_batch_blocking_after(detail::channel_op op, std::vector<T>& out, std::size_t max) {
+    std::size_t n = 0;
+    op = detail::retry_before_parking(
+        op,
+        [&] {
+          detail::channel_op now;
+          n = m_state->try_recv_batch(out, max, now);
+          return now;
+        },
+        [this] { return m_state->senders_waking(); });
+    if (op != detail::channel_op::would_block) return n;
+    detail::channel_waiter<T> w;
+    w.batch = &out;
+    w.want = max;
+    return wait_thread(w) == detail::channel_waiter<T>::granted ? w.got : 0;
+  }
   // Queues `w` and blocks until a waker decides; returns the outcome.
   int wait_thread(detail::channel_waiter<T>& w) {
     int outcome = m_state->wait_for_items(w);

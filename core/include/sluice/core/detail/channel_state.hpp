@@ -238,13 +238,17 @@ class channel_state {
   /// why it returned 0.
   std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op) {
     std::size_t n;
-    try {
-      n = recv_many_now(out, max, op, false);
-    } catch (...) {
-      // An item's move threw after the claim: the claimed slots are free
-      // all the same, so senders waiting for one must still be served.
-      after_recv();
-      throw;
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      n = recv_many_now(out, max, op, false);  // throws only before a claim (reserve)
+    } else {
+      try {
+        n = recv_many_now(out, max, op, false);
+      } catch (...) {
+        // An item's move threw after the claim: the claimed slots are free
+        // all the same, so senders waiting for one must still be served.
+        after_recv();
+        throw;
+      }
     }
     if (n) after_recv();
     return n;
