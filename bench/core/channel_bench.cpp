@@ -253,6 +253,19 @@ void sluice_blocking(benchmark::State& state, std::size_t cap) {
 void sluice_blocking_bounded(benchmark::State& s) { sluice_blocking(s, capacity); }
 void sluice_blocking_unbounded(benchmark::State& s) { sluice_blocking(s, 0); }
 
+// The batch consumer of the recv_batch and send_batch rows: takes up to
+// `bulk` items at a time until the channel is closed and drained.
+std::int64_t recv_in_batches(sluice::channel_receiver<item_t>& rx) {
+  std::int64_t got = 0;
+  std::vector<item_t> buf;
+  buf.reserve(bulk);
+  while (std::size_t n = rx.recv_batch_blocking(buf, bulk)) {
+    got += static_cast<std::int64_t>(n);
+    buf.clear();
+  }
+  return got;
+}
+
 void sluice_recv_batch(benchmark::State& state, std::size_t cap) {
   const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
   double total = 0;
@@ -266,16 +279,7 @@ void sluice_recv_batch(benchmark::State& state, std::size_t cap) {
           auto s = std::move(senders[static_cast<std::size_t>(p)]);
           for (std::int64_t i = 0; i < n; ++i) (void)s.send_blocking(static_cast<item_t>(i));
         },
-        [r = rx]() mutable {
-          std::int64_t got = 0;
-          std::vector<item_t> buf;
-          buf.reserve(bulk);
-          while (std::size_t n = r.recv_batch_blocking(buf, bulk)) {
-            got += static_cast<std::int64_t>(n);
-            buf.clear();
-          }
-          return got;
-        });
+        [r = rx]() mutable { return recv_in_batches(r); });
   }
   report(state, total, "moodycamel_bulk", false);
 }
@@ -305,16 +309,7 @@ void sluice_send_batch(benchmark::State& state, std::size_t cap) {
             i += static_cast<std::int64_t>(k);
           }
         },
-        [r = rx]() mutable {
-          std::int64_t got = 0;
-          std::vector<item_t> buf;
-          buf.reserve(bulk);
-          while (std::size_t n = r.recv_batch_blocking(buf, bulk)) {
-            got += static_cast<std::int64_t>(n);
-            buf.clear();
-          }
-          return got;
-        });
+        [r = rx]() mutable { return recv_in_batches(r); });
   }
   report(state, total, "moodycamel_bulk_both", false);
 }

@@ -24,6 +24,8 @@
 namespace {
 
 using sluice::test::collected;
+using sluice::test::drain_in_batches;
+using sluice::test::drain_in_batches_blocking;
 using sluice::test::encode;
 constexpr int scale = sluice::test::stress_scale;
 
@@ -67,23 +69,13 @@ TEST(ChannelList, CloseRacingSendsAndBatchedClaimsIsExact) {
             }
             out->merge(local);
           }(tx, p, &accepted)));
-    threads.emplace_back([r = rx, &got]() mutable {
-      std::vector<std::uint64_t> local;
-      while (r.recv_batch_blocking(local, 300) > 0) {
-      }
-      got.merge(local);
-    });
+    threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 300, got); });
     threads.emplace_back([r = rx, &got]() mutable {
       std::vector<std::uint64_t> local;
       for (auto v : r) local.push_back(v);
       got.merge(local);
     });
-    tasks.push_back(rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out) -> sluice::task<void> {
-      std::vector<std::uint64_t> local;
-      while (co_await r.recv_batch(local, 5) > 0) {
-      }
-      out->merge(local);
-    }(rx, &got)));
+    tasks.push_back(rt.spawn(drain_in_batches(rx, 5, &got)));
     { auto drop = std::move(rx); }
 
     std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
@@ -199,12 +191,7 @@ TEST(ChannelList, MixedCoroutineAndThreadEndsWithDroppedSendersLoseNothing) {
           }
           out->merge(local);
         }(rx, c == 0 ? 1 : 200, &got)));
-  threads.emplace_back([r = rx, &got]() mutable {
-    std::vector<std::uint64_t> local;
-    while (r.recv_batch_blocking(local, 129) > 0) {
-    }
-    got.merge(local);
-  });
+  threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 129, got); });
   { auto drop = std::move(rx); }
   for (auto& t : tasks) t.get();
   for (auto& t : threads) t.join();

@@ -25,6 +25,9 @@
 namespace {
 
 using sluice::test::collected;
+using sluice::test::drain_in_batches;
+using sluice::test::drain_in_batches_blocking;
+using sluice::test::drain_one_by_one;
 using sluice::test::encode;
 constexpr int scale = sluice::test::stress_scale;
 
@@ -78,23 +81,9 @@ TEST(ChannelRing, CloseRacingWaitingSendersAndBatchedClaimsIsExact) {
             accept_fn(local);
           }(tx, p, accept)));
     // A thread batch receiver, a coroutine batch receiver, a coroutine single receiver.
-    threads.emplace_back([r = rx, &got]() mutable {
-      std::vector<std::uint64_t> local;
-      while (r.recv_batch_blocking(local, 7) > 0) {
-      }
-      got.merge(local);
-    });
-    tasks.push_back(rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out) -> sluice::task<void> {
-      std::vector<std::uint64_t> local;
-      while (co_await r.recv_batch(local, 3) > 0) {
-      }
-      out->merge(local);
-    }(rx, &got)));
-    tasks.push_back(rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out) -> sluice::task<void> {
-      std::vector<std::uint64_t> local;
-      while (auto v = co_await r.recv()) local.push_back(*v);
-      out->merge(local);
-    }(rx, &got)));
+    threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 7, got); });
+    tasks.push_back(rt.spawn(drain_in_batches(rx, 3, &got)));
+    tasks.push_back(rt.spawn(drain_one_by_one(rx, &got)));
     { auto drop = std::move(rx); }
 
     // Let the stream run a varying while, then close under it.

@@ -2,6 +2,10 @@
 // made traceable to who sent them and collected from any thread.
 #pragma once
 
+#include <sluice/core/channel.hpp>
+#include <sluice/core/task.hpp>
+
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -29,5 +33,28 @@ struct collected {
     items.insert(items.end(), local.begin(), local.end());
   }
 };
+
+/// The receivers the stress tests mix: each drains `rx` until it is closed
+/// and drained, then merges what it got into `out`.
+/// On a plain thread, `max` items at a time.
+inline void drain_in_batches_blocking(channel_receiver<std::uint64_t> rx, std::size_t max, collected& out) {
+  std::vector<std::uint64_t> local;
+  while (rx.recv_batch_blocking(local, max) > 0) {
+  }
+  out.merge(local);
+}
+/// In a coroutine, `max` items at a time.
+inline task<void> drain_in_batches(channel_receiver<std::uint64_t> rx, std::size_t max, collected* out) {
+  std::vector<std::uint64_t> local;
+  while (co_await rx.recv_batch(local, max) > 0) {
+  }
+  out->merge(local);
+}
+/// In a coroutine, one item at a time.
+inline task<void> drain_one_by_one(channel_receiver<std::uint64_t> rx, collected* out) {
+  std::vector<std::uint64_t> local;
+  while (auto v = co_await rx.recv()) local.push_back(*v);
+  out->merge(local);
+}
 
 }  // namespace sluice::test

@@ -232,12 +232,7 @@ class channel_list {
       if (offset + 1 == block_cap && !next_block) next_block.reset(new_block());
       if (m_tail.compare_exchange_weak(tail, tail + (std::uint64_t{1} << shift), std::memory_order_seq_cst,
                                        std::memory_order_acquire)) {
-        if (offset + 1 == block_cap) {
-          block* next = next_block.release();
-          m_tail_block.store(next, std::memory_order_release);
-          m_tail.fetch_add(std::uint64_t{1} << shift, std::memory_order_release);
-          b->next.store(next, std::memory_order_release);
-        }
+        if (offset + 1 == block_cap) link_next_block(b, next_block.release());
         slot& s = b->slots[offset];
         ::new (s.storage) stored(std::move(value));  // nothrow
         s.written.store(true, std::memory_order_release);
@@ -272,12 +267,7 @@ class channel_list {
       if (fills_block && !next_block) next_block.reset(new_block());  // before the claim, as in push_stored
       if (m_tail.compare_exchange_weak(tail, tail + (k << shift), std::memory_order_seq_cst,
                                        std::memory_order_acquire)) {
-        if (fills_block) {
-          block* next = next_block.release();
-          m_tail_block.store(next, std::memory_order_release);
-          m_tail.fetch_add(std::uint64_t{1} << shift, std::memory_order_release);
-          b->next.store(next, std::memory_order_release);
-        }
+        if (fills_block) link_next_block(b, next_block.release());
         for (std::uint64_t i = 0; i < k; ++i) {
           slot& s = b->slots[offset + i];
           ::new (s.storage) stored(std::move(items[i]));  // nothrow
@@ -289,6 +279,16 @@ class channel_list {
       b = m_tail_block.load(std::memory_order_acquire);
       backoff.spin();
     }
+  }
+
+  // The sender that claimed a block's last slot links the next block in:
+  // published as the tail block, then the tail moved past the block's
+  // end position (the offset block_cap that other senders wait on), then
+  // chained for the receivers.
+  void link_next_block(block* b, block* next) noexcept {
+    m_tail_block.store(next, std::memory_order_release);
+    m_tail.fetch_add(std::uint64_t{1} << shift, std::memory_order_release);
+    b->next.store(next, std::memory_order_release);
   }
 
   struct spare_return {
