@@ -83,6 +83,9 @@ std::string_view kind_name(error::kind what) {
 
 long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 0x7fffffff)); }
 
+// Why `name: value` must not be sent, or nullopt (defined below).
+std::optional<std::string> header_problem(std::string_view name, std::string_view value);
+
 }  // namespace
 
 namespace detail {
@@ -136,7 +139,11 @@ using detail::transfer;
 class client::state {
  public:
   state(sluice::runtime& rt, client_options options)
-      : m_runtime(rt), m_reactor(rt.io()), m_options(std::move(options)), m_share(detail::curl_share::acquire()) {
+      : m_runtime(rt),
+        m_reactor(rt.io()),
+        m_options(std::move(options)),
+        m_user_agent_problem(header_problem("User-Agent", m_options.user_agent)),
+        m_share(detail::curl_share::acquire()) {
     m_multi = curl_multi_init();
     if (!m_multi) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
     curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
@@ -318,21 +325,28 @@ class client::state {
   // Easy handles are reused: curl_easy_init allocates and clears a large
   // struct and the first transfer allocates its buffers, a measurable share
   // of a small request. curl_easy_reset drops every option (so nothing of one
-  // request, its Authorization header included, leaks into the next).
+  // request, its Authorization header included, leaks into the next). It
+  // runs when a handle is taken for the next request, on the sending
+  // thread, not when the finished one goes back on the reactor thread,
+  // which is the client's bottleneck under load: it also frees the option
+  // strings libcurl copied where they were allocated. An idle handle's
+  // options point at its finished transfer (freed): it is used for nothing
+  // but a reset or a cleanup, neither of which reads them.
   CURL* acquire_easy() {
+    CURL* easy = nullptr;
     {
       std::lock_guard lock(m_idle_mutex);
       if (!m_idle_easy.empty()) {
-        CURL* easy = m_idle_easy.back();
+        easy = m_idle_easy.back();
         m_idle_easy.pop_back();
-        return easy;
       }
     }
-    return curl_easy_init();
+    if (!easy) return curl_easy_init();
+    curl_easy_reset(easy);
+    return easy;
   }
 
   void recycle(CURL* easy) {
-    curl_easy_reset(easy);
     {
       std::lock_guard lock(m_idle_mutex);
       if (m_idle_easy.size() < k_max_idle_easy) {
@@ -598,6 +612,8 @@ class client::state {
   }
 
   client_options m_options;
+  // Checked once: the user agent is the same for every request.
+  std::optional<std::string> m_user_agent_problem;
 
   [[nodiscard]] bool uses_http2() const noexcept { return m_options.http2; }
 
@@ -618,7 +634,7 @@ class client::state {
   std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
   CURLM* m_multi = nullptr;
 
-  // Idle easy handles, reset and ready for prepare() on any thread.
+  // Idle easy handles, reset by acquire_easy() before prepare() uses one (on any thread).
   static constexpr std::size_t k_max_idle_easy = 256;
   std::mutex m_idle_mutex;
   std::vector<CURL*> m_idle_easy;
@@ -809,8 +825,9 @@ std::optional<error> client::state::prepare(transfer& t) {
   for (const auto& field : req.headers)
     if (auto problem = header_problem(field.name, field.value))
       return make_error(error::kind::invalid, req.url, *problem + "; request not sent");
-  if (auto problem = header_problem("User-Agent", m_options.user_agent))
-    return make_error(error::kind::invalid, req.url, *problem + " (client_options::user_agent); request not sent");
+  if (m_user_agent_problem)
+    return make_error(error::kind::invalid, req.url,
+                      *m_user_agent_problem + " (client_options::user_agent); request not sent");
   t.body_limit = req.max_body_bytes.value_or(m_options.max_body_bytes);
 
   set(CURLOPT_URL, req.url.c_str());
