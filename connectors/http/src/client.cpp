@@ -123,6 +123,7 @@ struct transfer {
   bool over_limit = false;                            // set by the write/header callbacks (reactor thread)
   std::chrono::steady_clock::time_point submitted{};  // for the trace span
   std::int64_t first_byte_us = -1;                    // time to first byte, when libcurl knew it
+  std::string header_lines;  // the final response's header lines, kept by on_header_line (reactor thread)
   // While running: the client's list of running transfers holds this
   // reference and the links (reactor thread only). An intrusive list instead
   // of a map keyed by easy handle: no node allocation per request, and the
@@ -418,7 +419,10 @@ class client::state {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         t->resp.status = status;
         char* effective = nullptr;
-        if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
+        // Usually the URL asked for: then perform() moves that one in on
+        // the awaiting thread, rather than a copy being allocated here.
+        if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective &&
+            t->req.url != effective)
           t->resp.effective_url = effective;
         long version = 0;
         if (curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK)
@@ -733,12 +737,16 @@ std::optional<std::string> url_problem(std::string_view url) {
   return std::nullopt;
 }
 
+// Runs on the reactor thread, the client's bottleneck under load: it only
+// keeps the lines (one buffer, no allocation per field) and acts on
+// Content-Length; parse_header_lines() splits them into fields on the
+// awaiting coroutine's thread.
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
   auto& t = *static_cast<transfer*>(user);
   std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
     // A new status line: interim 1xx responses and redirects start over.
-    t.resp.headers = http::headers{};
+    t.header_lines.clear();
     return size * count;
   }
   auto colon = line.find(':');
@@ -769,8 +777,27 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     // (simdjson) pad in place instead of reallocating and copying the whole body.
     if (digits) t.resp.body.reserve(std::min(n, k_max_reserve) + k_body_slack);
   }
-  t.resp.headers.add(std::string(name), std::string(value));
+  try {
+    t.header_lines.append(line);
+    if (!line.ends_with('\n')) t.header_lines += '\n';  // libcurl passes whole lines; keep them apart regardless
+  } catch (const std::bad_alloc&) {
+    return 0;  // out of memory: abort the transfer (a transport error), never throw into libcurl
+  }
   return size * count;
+}
+
+// The fields of the header lines on_header_line() kept, in order.
+http::headers parse_header_lines(std::string_view lines) {
+  http::headers fields;
+  while (!lines.empty()) {
+    const auto end = lines.find('\n');
+    const auto line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 1);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    fields.add(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  }
+  return fields;
 }
 
 // Keeps the awaiting coroutine's transfer alive and asks the reactor to
@@ -829,6 +856,9 @@ std::optional<error> client::state::prepare(transfer& t) {
     return make_error(error::kind::invalid, req.url,
                       *m_user_agent_problem + " (client_options::user_agent); request not sent");
   t.body_limit = req.max_body_bytes.value_or(m_options.max_body_bytes);
+  // Allocated here, on the sending thread, which also frees it: the reactor
+  // only appends (and reallocates only past this).
+  t.header_lines.reserve(512);
 
   set(CURLOPT_URL, req.url.c_str());
   set(CURLOPT_PRIVATE, static_cast<void*>(&t));
@@ -947,6 +977,8 @@ task<result<response>> client::perform(request req, std::stop_token stop) {
   submit_awaiter submit{m_state.get(), t, std::move(stop), std::nullopt};
   co_await submit;
   if (t->failure) co_return std::move(*t->failure);
+  t->resp.headers = parse_header_lines(t->header_lines);
+  if (t->resp.effective_url.empty()) t->resp.effective_url = std::move(t->req.url);  // see collect_finished()
   co_return std::move(t->resp);
 }
 
