@@ -17,7 +17,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -84,6 +83,9 @@ std::string_view kind_name(error::kind what) {
 
 long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 0x7fffffff)); }
 
+// Why `name: value` must not be sent, or nullopt (defined below).
+std::optional<std::string> header_problem(std::string_view name, std::string_view value);
+
 }  // namespace
 
 namespace detail {
@@ -121,6 +123,14 @@ struct transfer {
   bool over_limit = false;                            // set by the write/header callbacks (reactor thread)
   std::chrono::steady_clock::time_point submitted{};  // for the trace span
   std::int64_t first_byte_us = -1;                    // time to first byte, when libcurl knew it
+  std::string header_lines;  // the final response's header lines, kept by on_header_line (reactor thread)
+  // While running: the client's list of running transfers holds this
+  // reference and the links (reactor thread only). An intrusive list instead
+  // of a map keyed by easy handle: no node allocation per request, and the
+  // transfer is found from its easy handle through CURLINFO_PRIVATE.
+  std::shared_ptr<transfer> running_ref;
+  transfer* running_prev = nullptr;
+  transfer* running_next = nullptr;
 };
 
 }  // namespace detail
@@ -130,7 +140,11 @@ using detail::transfer;
 class client::state {
  public:
   state(sluice::runtime& rt, client_options options)
-      : m_runtime(rt), m_reactor(rt.io()), m_options(std::move(options)), m_share(detail::curl_share::acquire()) {
+      : m_runtime(rt),
+        m_reactor(rt.io()),
+        m_options(std::move(options)),
+        m_user_agent_problem(header_problem("User-Agent", m_options.user_agent)),
+        m_share(detail::curl_share::acquire()) {
     m_multi = curl_multi_init();
     if (!m_multi) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
     curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
@@ -152,10 +166,44 @@ class client::state {
   // requests libcurl refuses outright.
   std::optional<error> prepare(transfer& t);
 
-  // Any thread: hands `t` to the reactor.
-  void submit(std::shared_ptr<transfer> t) {
+  // Any thread: hands `t` to the reactor. Submissions are batched: the
+  // first one into an empty batch posts one job that starts them all, so a
+  // round of arena work that sends fifty requests costs the reactor one
+  // post (one allocation, one lock, at most one eventfd write), not fifty.
+  void submit(const std::shared_ptr<transfer>& t) {
+    bool post_needed = false;
+    {
+      std::lock_guard lock(m_submit_mutex);
+      m_submitted.push_back(t);
+      post_needed = !std::exchange(m_submit_posted, true);
+    }
     m_queued.fetch_add(1, std::memory_order_relaxed);
-    m_reactor.post([this, t = std::move(t)]() mutable { start(std::move(t)); });
+    if (!post_needed) return;
+    try {
+      m_reactor.post([this, alive = m_alive] {
+        if (*alive) start_submitted();
+      });
+    } catch (...) {
+      // Out of memory: take this transfer back (the caller sees the
+      // exception, as from any failed post) so that nothing waits on a
+      // post that was never made; the next submit posts for the rest.
+      std::lock_guard lock(m_submit_mutex);
+      m_submit_posted = false;
+      std::erase(m_submitted, t);
+      m_queued.fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
+  }
+
+  // Reactor thread: starts every transfer submitted since the last batch.
+  void start_submitted() {
+    {
+      std::lock_guard lock(m_submit_mutex);
+      m_starting.swap(m_submitted);  // both keep their capacity: no allocation per batch
+      m_submit_posted = false;
+    }
+    for (auto& t : m_starting) start(std::move(t));
+    m_starting.clear();
   }
 
   // Reactor thread: cancels `t` if it is still queued or running.
@@ -176,8 +224,9 @@ class client::state {
   // Reactor thread: cancels everything and frees the multi handle.
   void shutdown() {
     m_closed = true;
+    start_submitted();  // each one fails as cancelled
     while (!m_queue.empty()) cancel(m_queue.front(), "cancelled: client destroyed");
-    while (!m_running.empty()) cancel(m_running.begin()->second, "cancelled: client destroyed");
+    while (m_running_head) cancel(m_running_head->running_ref, "cancelled: client destroyed");
     curl_multi_cleanup(std::exchange(m_multi, nullptr));
     {
       std::lock_guard lock(m_idle_mutex);
@@ -209,7 +258,7 @@ class client::state {
       complete(t);
       return;
     }
-    if (m_options.max_in_flight && m_running.size() >= m_options.max_in_flight) {
+    if (m_options.max_in_flight && m_running_count >= m_options.max_in_flight) {
       t->stage = transfer::phase::queued;
       m_queued.fetch_add(1, std::memory_order_relaxed);
       m_queue.push_back(std::move(t));
@@ -221,7 +270,7 @@ class client::state {
   void launch(std::shared_ptr<transfer> t) {
     CURL* easy = t->easy;
     t->stage = transfer::phase::running;
-    m_running.emplace(easy, t);
+    link_running(t);
     m_in_flight.fetch_add(1, std::memory_order_relaxed);
     watch_sockets_of(easy);
     if (CURLMcode rc = curl_multi_add_handle(m_multi, easy); rc != CURLM_OK) {
@@ -233,12 +282,33 @@ class client::state {
   }
 
   void launch_queued() {
-    while (!m_queue.empty() && !m_closed && (!m_options.max_in_flight || m_running.size() < m_options.max_in_flight)) {
+    while (!m_queue.empty() && !m_closed && (!m_options.max_in_flight || m_running_count < m_options.max_in_flight)) {
       auto t = std::move(m_queue.front());
       m_queue.pop_front();
       m_queued.fetch_sub(1, std::memory_order_relaxed);
       launch(std::move(t));
     }
+  }
+
+  void link_running(const std::shared_ptr<transfer>& t) {
+    t->running_ref = t;
+    t->running_prev = nullptr;
+    t->running_next = m_running_head;
+    if (m_running_head) m_running_head->running_prev = t.get();
+    m_running_head = t.get();
+    ++m_running_count;
+  }
+
+  // The caller holds its own reference: this drops the list's.
+  void unlink_running(transfer& t) {
+    if (t.running_prev)
+      t.running_prev->running_next = t.running_next;
+    else
+      m_running_head = t.running_next;
+    if (t.running_next) t.running_next->running_prev = t.running_prev;
+    t.running_prev = t.running_next = nullptr;
+    --m_running_count;
+    t.running_ref.reset();
   }
 
   // Takes `t` out of libcurl and frees its easy handle (connections stay in the pool).
@@ -247,7 +317,7 @@ class client::state {
     if (curl_easy_getinfo(t.easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
       m_connections.fetch_add(static_cast<std::uint64_t>(connects), std::memory_order_relaxed);
     curl_multi_remove_handle(m_multi, t.easy);
-    m_running.erase(t.easy);
+    unlink_running(t);
     m_in_flight.fetch_sub(1, std::memory_order_relaxed);
     recycle(std::exchange(t.easy, nullptr));
     t.release_curl();
@@ -256,21 +326,28 @@ class client::state {
   // Easy handles are reused: curl_easy_init allocates and clears a large
   // struct and the first transfer allocates its buffers, a measurable share
   // of a small request. curl_easy_reset drops every option (so nothing of one
-  // request, its Authorization header included, leaks into the next).
+  // request, its Authorization header included, leaks into the next). It
+  // runs when a handle is taken for the next request, on the sending
+  // thread, not when the finished one goes back on the reactor thread,
+  // which is the client's bottleneck under load: it also frees the option
+  // strings libcurl copied where they were allocated. An idle handle's
+  // options point at its finished transfer (freed): it is used for nothing
+  // but a reset or a cleanup, neither of which reads them.
   CURL* acquire_easy() {
+    CURL* easy = nullptr;
     {
       std::lock_guard lock(m_idle_mutex);
       if (!m_idle_easy.empty()) {
-        CURL* easy = m_idle_easy.back();
+        easy = m_idle_easy.back();
         m_idle_easy.pop_back();
-        return easy;
       }
     }
-    return curl_easy_init();
+    if (!easy) return curl_easy_init();
+    curl_easy_reset(easy);
+    return easy;
   }
 
   void recycle(CURL* easy) {
-    curl_easy_reset(easy);
     {
       std::lock_guard lock(m_idle_mutex);
       if (m_idle_easy.size() < k_max_idle_easy) {
@@ -327,9 +404,13 @@ class client::state {
     while (CURLMsg* msg = curl_multi_info_read(m_multi, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
       CURLcode code = msg->data.result;  // msg dies with remove_handle
-      auto it = m_running.find(msg->easy_handle);
-      if (it == m_running.end()) continue;
-      auto t = it->second;
+      // Every easy handle in this multi handle is a running transfer's, its
+      // CURLOPT_PRIVATE the transfer (set in prepare()).
+      void* owner = nullptr;
+      if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &owner) != CURLE_OK || !owner) continue;
+      auto* running = static_cast<transfer*>(owner);
+      if (running->stage != transfer::phase::running || running->easy != msg->easy_handle) continue;
+      auto t = running->running_ref;
       curl_off_t first_byte = 0;
       if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte) == CURLE_OK && first_byte > 0)
         t->first_byte_us = static_cast<std::int64_t>(first_byte);
@@ -338,7 +419,10 @@ class client::state {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         t->resp.status = status;
         char* effective = nullptr;
-        if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
+        // Usually the URL asked for: then perform() moves that one in on
+        // the awaiting thread, rather than a copy being allocated here.
+        if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective &&
+            t->req.url != effective)
           t->resp.effective_url = effective;
         long version = 0;
         if (curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK)
@@ -434,12 +518,22 @@ class client::state {
   // (-1: never). At most one timer per client is armed.
   // "Now" (0 ms, what every new transfer asks for) is a post, not a timer,
   // and one post serves all the transfers started in the same reactor round.
+  // A later deadline does not move the armed timer: libcurl pushes its
+  // earliest deadline back about once per request (each transfer's
+  // low-speed check is re-armed a second ahead), and a cancel plus a new
+  // timer each time would cost the reactor two locked map updates and a
+  // timerfd_settime per request. The armed timer fires early instead and
+  // re-arms itself for the deadline libcurl asked for last (on_timer_fired).
   static int on_timer_change(CURLM*, long timeout_ms, void* self_ptr) {
     auto* self = static_cast<state*>(self_ptr);
-    if (self->m_timer) self->m_reactor.cancel_timer(std::exchange(self->m_timer, 0));
-    if (timeout_ms < 0 || self->m_closed) return 0;
+    if (timeout_ms < 0 || self->m_closed) {
+      self->m_deadline.reset();
+      if (self->m_timer) self->m_reactor.cancel_timer(std::exchange(self->m_timer, 0));
+      return 0;
+    }
     try {
       if (timeout_ms == 0) {
+        self->m_deadline.reset();  // an armed timer then fires as a no-op
         if (!std::exchange(self->m_timeout_posted, true)) {
           self->m_reactor.post([self, alive = self->m_alive] {
             if (!*alive) return;  // the client was destroyed on the reactor thread meanwhile
@@ -449,14 +543,36 @@ class client::state {
         }
         return 0;
       }
-      self->m_timer = self->m_reactor.add_timer(reactor::clock::now() + std::chrono::milliseconds(timeout_ms), [self] {
-        self->m_timer = 0;
-        self->on_timeout();
-      });
+      const auto deadline = reactor::clock::now() + std::chrono::milliseconds(timeout_ms);
+      self->m_deadline = deadline;
+      if (self->m_timer && self->m_timer_at <= deadline) return 0;  // fires early, then re-arms
+      self->arm_timer(deadline);
     } catch (...) {
       return -1;
     }
     return 0;
+  }
+
+  void arm_timer(reactor::clock::time_point deadline) {
+    if (m_timer) m_reactor.cancel_timer(std::exchange(m_timer, 0));
+    m_timer = m_reactor.add_timer(deadline, [this] { on_timer_fired(); });
+    m_timer_at = deadline;
+  }
+
+  void on_timer_fired() {
+    m_timer = 0;
+    if (!m_deadline) return;  // libcurl asked for "now" or "never" since
+    if (*m_deadline > reactor::clock::now()) {
+      try {
+        arm_timer(*m_deadline);
+        return;
+      } catch (...) {
+        // Out of memory: run libcurl's timeout handling early instead; it
+        // asks again for what is left.
+      }
+    }
+    m_deadline.reset();
+    on_timeout();
   }
 
   // The reactor's work for this client, as a complete span on its track when tracing.
@@ -500,6 +616,8 @@ class client::state {
   }
 
   client_options m_options;
+  // Checked once: the user agent is the same for every request.
+  std::optional<std::string> m_user_agent_problem;
 
   [[nodiscard]] bool uses_http2() const noexcept { return m_options.http2; }
 
@@ -520,22 +638,31 @@ class client::state {
   std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
   CURLM* m_multi = nullptr;
 
-  // Idle easy handles, reset and ready for prepare() on any thread.
+  // Idle easy handles, reset by acquire_easy() before prepare() uses one (on any thread).
   static constexpr std::size_t k_max_idle_easy = 256;
   std::mutex m_idle_mutex;
   std::vector<CURL*> m_idle_easy;
 
   // Reactor thread only.
-  std::unordered_map<CURL*, std::shared_ptr<transfer>> m_running;
+  transfer* m_running_head = nullptr;  // running transfers, linked through running_prev/next
+  std::size_t m_running_count = 0;
+  std::vector<std::shared_ptr<transfer>> m_starting;  // the batch start_submitted() is starting
   std::deque<std::shared_ptr<transfer>> m_queue;
   std::unordered_set<int> m_watched;  // fds with a reactor watch, active or parked
   std::unordered_set<int> m_sockets;  // connection sockets libcurl opened through on_open_socket
   reactor::timer_id m_timer = 0;
+  reactor::clock::time_point m_timer_at{};                               // when m_timer fires
+  std::optional<reactor::clock::time_point> m_deadline;                  // libcurl's last deadline, if it asked for one
   bool m_timeout_posted = false;                                         // an on_timeout() post is queued
   std::vector<sluice::detail::suspended_coroutine> m_completed_waiters;  // to resume this round
   bool m_resume_posted = false;                                          // a resume_completed() post is queued
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
+
+  // Any thread: submit() -> start_submitted().
+  std::mutex m_submit_mutex;
+  std::vector<std::shared_ptr<transfer>> m_submitted;
+  bool m_submit_posted = false;  // a start_submitted() post is queued
 
   // Any thread (stats).
   std::atomic<std::size_t> m_in_flight{0};
@@ -610,12 +737,16 @@ std::optional<std::string> url_problem(std::string_view url) {
   return std::nullopt;
 }
 
+// Runs on the reactor thread, the client's bottleneck under load: it only
+// keeps the lines (one buffer, no allocation per field) and acts on
+// Content-Length; parse_header_lines() splits them into fields on the
+// awaiting coroutine's thread.
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
   auto& t = *static_cast<transfer*>(user);
   std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
     // A new status line: interim 1xx responses and redirects start over.
-    t.resp.headers = http::headers{};
+    t.header_lines.clear();
     return size * count;
   }
   auto colon = line.find(':');
@@ -646,8 +777,27 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     // (simdjson) pad in place instead of reallocating and copying the whole body.
     if (digits) t.resp.body.reserve(std::min(n, k_max_reserve) + k_body_slack);
   }
-  t.resp.headers.add(std::string(name), std::string(value));
+  try {
+    t.header_lines.append(line);
+    if (!line.ends_with('\n')) t.header_lines += '\n';  // libcurl passes whole lines; keep them apart regardless
+  } catch (const std::bad_alloc&) {
+    return 0;  // out of memory: abort the transfer (a transport error), never throw into libcurl
+  }
   return size * count;
+}
+
+// The fields of the header lines on_header_line() kept, in order.
+http::headers parse_header_lines(std::string_view lines) {
+  http::headers fields;
+  while (!lines.empty()) {
+    const auto end = lines.find('\n');
+    const auto line = lines.substr(0, end);
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 1);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    fields.add(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  }
+  return fields;
 }
 
 // Keeps the awaiting coroutine's transfer alive and asks the reactor to
@@ -702,9 +852,13 @@ std::optional<error> client::state::prepare(transfer& t) {
   for (const auto& field : req.headers)
     if (auto problem = header_problem(field.name, field.value))
       return make_error(error::kind::invalid, req.url, *problem + "; request not sent");
-  if (auto problem = header_problem("User-Agent", m_options.user_agent))
-    return make_error(error::kind::invalid, req.url, *problem + " (client_options::user_agent); request not sent");
+  if (m_user_agent_problem)
+    return make_error(error::kind::invalid, req.url,
+                      *m_user_agent_problem + " (client_options::user_agent); request not sent");
   t.body_limit = req.max_body_bytes.value_or(m_options.max_body_bytes);
+  // Allocated here, on the sending thread, which also frees it: the reactor
+  // only appends (and reallocates only past this).
+  t.header_lines.reserve(512);
 
   set(CURLOPT_URL, req.url.c_str());
   set(CURLOPT_PRIVATE, static_cast<void*>(&t));
@@ -823,6 +977,8 @@ task<result<response>> client::perform(request req, std::stop_token stop) {
   submit_awaiter submit{m_state.get(), t, std::move(stop), std::nullopt};
   co_await submit;
   if (t->failure) co_return std::move(*t->failure);
+  t->resp.headers = parse_header_lines(t->header_lines);
+  if (t->resp.effective_url.empty()) t->resp.effective_url = std::move(t->req.url);  // see collect_finished()
   co_return std::move(t->resp);
 }
 
