@@ -286,10 +286,30 @@ BENCHMARK(latency)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 
+// perf's control fifo (perf record --control=fifo:CTL,ACK -D -1), named by
+// SLUICE_PERF_CTL / SLUICE_PERF_ACK: "enable" / "disable" around the phase
+// to sample. Nothing when unset.
+void perf_control(const char* command) {
+  const char* ctl = std::getenv("SLUICE_PERF_CTL");
+  const char* ack = std::getenv("SLUICE_PERF_ACK");
+  if (!ctl || !ack) return;
+  if (FILE* f = std::fopen(ctl, "w")) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(ack, "r")) {
+    char buf[16];
+    (void)std::fgets(buf, sizeof buf, f);
+    std::fclose(f);
+  }
+}
+
 // For `perf record`: the consume half of throughput/<pack> only (the stream
 // filled by sluice's to_stream), `rounds` times, on a runtime of `threads`
-// arena threads (0: the default).
-//   perf record -g sluice_redis_bench --profile-consume 3 1
+// arena threads (0: the default). To sample the consume phases alone:
+//   mkfifo ctl ack
+//   SLUICE_PERF_CTL=ctl SLUICE_PERF_ACK=ack perf record -g -D -1 --control=fifo:ctl,ack sluice_redis_bench
+//   --profile-consume 3 1
 int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
   sluice::runtime rt({.threads = threads});
   redis::testing::sync_client c(server().socket());
@@ -300,6 +320,7 @@ int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
     sluice::run(rt, sluice::from(items, {.chunk = 256}) |
                         redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
     std::atomic<std::size_t> consumed{0};
+    perf_control("enable");
     double c0 = cpu_now();
     auto t0 = std::chrono::steady_clock::now();
     sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
@@ -308,6 +329,7 @@ int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
                           benchmark::DoNotOptimize(m.value().data());
                           consumed.fetch_add(1, std::memory_order_relaxed);
                         }));
+    perf_control("disable");
     std::fprintf(stderr, "consumed %zu in %.0f ms, %.2f us CPU per item\n", consumed.load(),
                  1e3 * seconds(std::chrono::steady_clock::now() - t0).count(),
                  1e6 * (cpu_now() - c0) / static_cast<double>(total_items));
