@@ -68,12 +68,28 @@ double cpu_now() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+// redis-server's own CPU seconds (INFO CPU), through `stats_client` when set.
+redis::testing::sync_client* stats_client = nullptr;
+double server_cpu_now() {
+  if (!stats_client) return 0;
+  auto r = stats_client->run({"INFO", "CPU"});
+  if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) return 0;
+  std::string text(r->str, r->len);
+  double total = 0;
+  for (const char* key : {"used_cpu_sys:", "used_cpu_user:"}) {
+    auto at = text.find(key);
+    if (at != std::string::npos) total += std::atof(text.c_str() + at + std::strlen(key));
+  }
+  return total;
+}
+
 // Wall time of one phase.
 struct phase_times {
   double produce = 0;
   double consume = 0;
   double produce_cpu = 0;  // this process's CPU seconds (all threads)
   double consume_cpu = 0;
+  double server_consume_cpu = 0;  // redis-server's CPU seconds in the consume phase
   [[nodiscard]] double total() const { return produce + consume; }
 };
 
@@ -97,6 +113,7 @@ std::size_t hiredis_loop(const std::vector<std::string>& items, phase_times& t) 
   }
   auto t1 = std::chrono::steady_clock::now();
   double c1 = cpu_now();
+  double s1 = server_cpu_now();
   std::size_t consumed = 0;
   while (consumed < items.size()) {
     auto* r = static_cast<redisReply*>(
@@ -122,6 +139,7 @@ std::size_t hiredis_loop(const std::vector<std::string>& items, phase_times& t) 
   t.consume = seconds(t2 - t1).count();
   t.produce_cpu = c1 - c0;
   t.consume_cpu = cpu_now() - c1;
+  t.server_consume_cpu = server_cpu_now() - s1;
   return consumed;
 }
 
@@ -134,6 +152,7 @@ std::size_t sluice_channel(sluice::runtime& rt, const std::vector<std::string>& 
                       redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
   auto t1 = std::chrono::steady_clock::now();
   double c1 = cpu_now();
+  double s1 = server_cpu_now();
   std::atomic<std::size_t> consumed{0};
   sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
                                      {.batch = batch, .chunk = 256, .block = 5ms, .trim = false}) |
@@ -146,6 +165,7 @@ std::size_t sluice_channel(sluice::runtime& rt, const std::vector<std::string>& 
   t.consume = seconds(t2 - t1).count();
   t.produce_cpu = c1 - c0;
   t.consume_cpu = cpu_now() - c1;
+  t.server_consume_cpu = server_cpu_now() - s1;
   return consumed.load();
 }
 
@@ -158,6 +178,8 @@ void throughput(benchmark::State& state) {
   const auto pack = static_cast<std::size_t>(state.range(0));
   sluice::runtime rt;
   redis::testing::sync_client c(server().socket());
+  redis::testing::sync_client stats(server().socket());
+  stats_client = &stats;
   auto items = payloads(total_items);
   std::vector<phase_times> loop_times, sluice_times;
   for (auto _ : state) {
@@ -192,6 +214,13 @@ void throughput(benchmark::State& state) {
   state.counters["loop_consume_cpu_us"] = 1e6 * med(loop_times, &phase_times::consume_cpu) / total_items;
   state.counters["sluice_produce_cpu_us"] = 1e6 * med(sluice_times, &phase_times::produce_cpu) / total_items;
   state.counters["sluice_consume_cpu_us"] = 1e6 * med(sluice_times, &phase_times::consume_cpu) / total_items;
+  // redis-server's CPU per item in the consume phase: sluice's entries carry
+  // the envelope (v, f, n, d: 8 strings per entry in the XREADGROUP reply
+  // against the loop's 2), so the server does more per entry.
+  state.counters["loop_server_consume_cpu_us"] = 1e6 * med(loop_times, &phase_times::server_consume_cpu) / total_items;
+  state.counters["sluice_server_consume_cpu_us"] =
+      1e6 * med(sluice_times, &phase_times::server_consume_cpu) / total_items;
+  stats_client = nullptr;
 }
 
 // ~20 us of CPU per item, the same in every worker process.
@@ -286,10 +315,30 @@ BENCHMARK(latency)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 
+// perf's control fifo (perf record --control=fifo:CTL,ACK -D -1), named by
+// SLUICE_PERF_CTL / SLUICE_PERF_ACK: "enable" / "disable" around the phase
+// to sample. Nothing when unset.
+void perf_control(const char* command) {
+  const char* ctl = std::getenv("SLUICE_PERF_CTL");
+  const char* ack = std::getenv("SLUICE_PERF_ACK");
+  if (!ctl || !ack) return;
+  if (FILE* f = std::fopen(ctl, "w")) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(ack, "r")) {
+    char buf[16];
+    (void)std::fgets(buf, sizeof buf, f);
+    std::fclose(f);
+  }
+}
+
 // For `perf record`: the consume half of throughput/<pack> only (the stream
 // filled by sluice's to_stream), `rounds` times, on a runtime of `threads`
-// arena threads (0: the default).
-//   perf record -g sluice_redis_bench --profile-consume 3 1
+// arena threads (0: the default). To sample the consume phases alone:
+//   mkfifo ctl ack
+//   SLUICE_PERF_CTL=ctl SLUICE_PERF_ACK=ack perf record -g -D -1 --control=fifo:ctl,ack sluice_redis_bench
+//   --profile-consume 3 1
 int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
   sluice::runtime rt({.threads = threads});
   redis::testing::sync_client c(server().socket());
@@ -300,6 +349,7 @@ int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
     sluice::run(rt, sluice::from(items, {.chunk = 256}) |
                         redis::to_stream(ep, "bench", redis::string_serializer{}, {.pack = pack, .batch = batch}));
     std::atomic<std::size_t> consumed{0};
+    perf_control("enable");
     double c0 = cpu_now();
     auto t0 = std::chrono::steady_clock::now();
     sluice::run(rt, redis::from_stream(ep, "bench", "g", "c", redis::string_serializer{},
@@ -308,6 +358,7 @@ int profile_consume(int rounds, std::size_t pack, std::size_t threads) {
                           benchmark::DoNotOptimize(m.value().data());
                           consumed.fetch_add(1, std::memory_order_relaxed);
                         }));
+    perf_control("disable");
     std::fprintf(stderr, "consumed %zu in %.0f ms, %.2f us CPU per item\n", consumed.load(),
                  1e3 * seconds(std::chrono::steady_clock::now() - t0).count(),
                  1e6 * (cpu_now() - c0) / static_cast<double>(total_items));

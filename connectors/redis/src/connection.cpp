@@ -1,5 +1,6 @@
 #include "sluice/redis/connection.hpp"
 
+#include "reply_arena.hpp"
 #include "sluice/core/retry.hpp"
 
 #include <arpa/inet.h>
@@ -178,12 +179,21 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   reactor::timer_id m_reconnect_timer = 0;
   bool m_reconnect_armed = false;
   std::string m_last_error = "not connected yet";
+  // The current context's reply objects (reply_arena.hpp): one per context,
+  // so a reply hiredis 0.14 never frees (an unexpected error reply before a
+  // disconnect) pins only its own context's arena.
+  detail::reply_arena* m_arena = nullptr;
 
   state(runtime& rt, redis::endpoint ep, connection_options options)
       : m_rt(&rt),
         m_endpoint(std::move(ep)),
         m_options(std::move(options)),
         m_reconnect_policy{.base_delay = m_options.reconnect_initial, .max_delay = m_options.reconnect_max} {}
+  ~state() {
+    if (m_arena) m_arena->release();
+  }
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
 
   reactor& io() const { return m_rt->io(); }
   std::string where() const { return m_endpoint.to_string(); }
@@ -408,6 +418,9 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     ++m_generation;
     m_ac = ac;
     m_fd = ac->c.fd;
+    if (m_arena) m_arena->release();
+    m_arena = new detail::reply_arena();
+    m_arena->attach(ac->c.reader);
     m_mask = 0;
     ac->data = this;
     ac->ev.data = this;
@@ -497,7 +510,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     if (m_closing || m_reconnect_armed) return;
     m_reconnect_armed = true;
     std::weak_ptr<state> weak_self = weak_from_this();
-    const auto delay = m_reconnect_policy.backoff(++m_failed_attempts, detail::retry_random_unit());
+    const auto delay = m_reconnect_policy.backoff(++m_failed_attempts, sluice::detail::retry_random_unit());
     m_reconnect_timer = io().add_timer(reactor::clock::now() + delay, [weak_self] {
       if (auto self = weak_self.lock()) self->connect();
     });

@@ -1,6 +1,8 @@
 #include "sluice/redis/entry_format.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace sluice::redis {
 
@@ -24,16 +26,59 @@ std::string printable(std::string_view text, std::size_t limit) {
   return out;
 }
 
+void entry_list::reserve(std::size_t entries, std::size_t fields, std::size_t bytes) {
+  m_entries.reserve(m_entries.size() + entries);
+  m_first_field.reserve(m_first_field.size() + entries);
+  m_fields.reserve(m_fields.size() + fields);
+  if (bytes > m_left) {
+    m_chunks.push_back(std::make_unique_for_overwrite<char[]>(bytes));
+    m_next = m_chunks.back().get();
+    m_left = bytes;
+  }
+}
+
+std::string_view entry_list::copy(std::string_view text) {
+  if (text.empty()) return {};
+  if (text.size() > m_left) {
+    const std::size_t size = std::max<std::size_t>(text.size(), 4096);
+    m_chunks.push_back(std::make_unique_for_overwrite<char[]>(size));
+    m_next = m_chunks.back().get();
+    m_left = size;
+  }
+  std::memcpy(m_next, text.data(), text.size());
+  std::string_view out(m_next, text.size());
+  m_next += text.size();
+  m_left -= text.size();
+  return out;
+}
+
+void entry_list::add(std::string_view id) {
+  m_first_field.push_back(m_fields.size());
+  m_entries.push_back(raw_entry{.id = copy(id)});
+}
+
+void entry_list::add_field(std::string_view name, std::string_view value) {
+  m_fields.emplace_back(copy(name), copy(value));
+}
+
+void entry_list::finish() {
+  const std::size_t n = std::min(m_entries.size(), m_first_field.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t end = i + 1 < m_first_field.size() ? m_first_field[i + 1] : m_fields.size();
+    m_entries[i].fields = std::span<const entry_field>(m_fields.data() + m_first_field[i], end - m_first_field[i]);
+  }
+}
+
 std::string decode_entry(const raw_entry& e, std::string_view expected_format, decoded_entry& out) {
   out.end_marker = false;
   out.producer.clear();
   out.format.clear();
   out.items.clear();
-  const std::string* v = nullptr;
-  const std::string* f = nullptr;
-  const std::string* n = nullptr;
-  const std::string* d = nullptr;
-  const std::string* end = nullptr;
+  const std::string_view* v = nullptr;
+  const std::string_view* f = nullptr;
+  const std::string_view* n = nullptr;
+  const std::string_view* d = nullptr;
+  const std::string_view* end = nullptr;
   for (const auto& [key, value] : e.fields) {
     if (key == "v")
       v = &value;

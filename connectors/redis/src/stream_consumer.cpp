@@ -15,54 +15,67 @@ using namespace std::chrono_literals;
 
 // Entries of an XREADGROUP/XCLAIM/XAUTOCLAIM reply: [[id, [f, v, ...] or nil], ...].
 // A nil field list is an entry deleted (XDEL) while pending: `vanished`.
-// Moves the strings out of `list` (the reply is not used afterwards).
-void parse_entries(reply& list, std::vector<raw_entry>& out, std::vector<std::string>* vanished) {
+void parse_entries(const reply& list, entry_list& out, std::vector<std::string>* vanished) {
   if (!list.is_array()) return;
-  out.reserve(out.size() + list.elements.size());
-  for (auto& e : list.elements) {
+  std::size_t fields = 0, bytes = 0;
+  for (const auto& e : list.elements) {
+    if (!e.is_array() || e.elements.size() < 2) continue;
+    bytes += e.elements[0].str.size();
+    for (const auto& f : e.elements[1].elements) bytes += f.str.size();
+    fields += e.elements[1].elements.size() / 2;
+  }
+  out.reserve(list.elements.size(), fields, bytes);
+  for (const auto& e : list.elements) {
     if (!e.is_array() || e.elements.size() < 2 || e.elements[0].text().empty()) continue;
-    auto& fields = e.elements[1];
-    if (!fields.is_array()) {
-      if (vanished) vanished->push_back(std::move(e.elements[0].str));
+    const auto& f = e.elements[1];
+    if (!f.is_array()) {
+      if (vanished) vanished->push_back(e.elements[0].str);
       continue;
     }
-    raw_entry r;
-    r.id = std::move(e.elements[0].str);
-    r.fields.reserve(fields.elements.size() / 2);
-    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
-      r.fields.emplace_back(std::move(fields.elements[i].str), std::move(fields.elements[i + 1].str));
-    out.push_back(std::move(r));
+    out.add(e.elements[0].str);
+    for (std::size_t i = 0; i + 1 < f.elements.size(); i += 2) out.add_field(f.elements[i].str, f.elements[i + 1].str);
   }
+  out.finish();
 }
 
 // The same straight from hiredis's XREADGROUP reply ([[stream, entries]],
 // or nil when the BLOCK time passed), on the reactor thread: no reply tree,
-// one copy of each field. Deleted entries cannot appear for ">" reads.
-void parse_read_reply(const redisReply& r, std::vector<raw_entry>& out) {
+// every id and field copied into one chunk of the list (sized beforehand).
+// Deleted entries cannot appear for ">" reads.
+void parse_read_reply(const redisReply& r, entry_list& out) {
   if (r.type != REDIS_REPLY_ARRAY || r.elements == 0) return;
   const redisReply* s = r.element[0];
   if (s->type != REDIS_REPLY_ARRAY || s->elements != 2) return;
   const redisReply* list = s->element[1];
   if (list->type != REDIS_REPLY_ARRAY) return;
-  out.reserve(out.size() + list->elements);
+  auto usable = [](const redisReply* e) {
+    return e->type == REDIS_REPLY_ARRAY && e->elements >= 2 && e->element[0]->type == REDIS_REPLY_STRING &&
+           e->element[0]->len > 0 && e->element[1]->type == REDIS_REPLY_ARRAY;
+  };
+  std::size_t fields = 0, bytes = 0;
   for (std::size_t k = 0; k < list->elements; ++k) {
     const redisReply* e = list->element[k];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[0]->len == 0)
-      continue;
-    const redisReply* fields = e->element[1];
-    if (fields->type != REDIS_REPLY_ARRAY) continue;
-    raw_entry& entry = out.emplace_back();
-    entry.id.assign(e->element[0]->str, e->element[0]->len);
-    entry.fields.reserve(fields->elements / 2);
-    for (std::size_t i = 0; i + 1 < fields->elements; i += 2) {
-      const redisReply* key = fields->element[i];
-      const redisReply* value = fields->element[i + 1];
+    if (!usable(e)) continue;
+    bytes += e->element[0]->len;
+    const redisReply* f = e->element[1];
+    for (std::size_t i = 0; i < f->elements; ++i)
+      if (f->element[i]->type == REDIS_REPLY_STRING) bytes += f->element[i]->len;
+    fields += f->elements / 2;
+  }
+  out.reserve(list->elements, fields, bytes);
+  for (std::size_t k = 0; k < list->elements; ++k) {
+    const redisReply* e = list->element[k];
+    if (!usable(e)) continue;
+    out.add(std::string_view(e->element[0]->str, e->element[0]->len));
+    const redisReply* f = e->element[1];
+    for (std::size_t i = 0; i + 1 < f->elements; i += 2) {
+      const redisReply* key = f->element[i];
+      const redisReply* value = f->element[i + 1];
       if (key->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING) continue;
-      entry.fields.emplace_back(std::piecewise_construct, std::forward_as_tuple(key->str, key->len),
-                                std::forward_as_tuple(value->str, value->len));
+      out.add_field(std::string_view(key->str, key->len), std::string_view(value->str, value->len));
     }
   }
+  out.finish();
 }
 
 [[noreturn]] void server_error(const std::string& what, const reply& r) {
@@ -118,12 +131,12 @@ std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); 
 
 }  // namespace
 
-read_batch::read_batch(std::shared_ptr<consumer_core> core, std::vector<raw_entry> entries)
+read_batch::read_batch(std::shared_ptr<consumer_core> core, entry_list entries)
     : refreshed(std::chrono::steady_clock::now()),
       m_core(std::move(core)),
-      m_entries(std::move(entries)),
-      m_slots(std::make_unique<entry_slot[]>(m_entries.size())),
-      m_open(m_entries.size() + 1) {}
+      m_list(std::move(entries)),
+      m_slots(std::make_unique<entry_slot[]>(m_list.size())),
+      m_open(m_list.size() + 1) {}
 
 void read_batch::deliver(std::size_t i, std::uint32_t items) {
   m_slots[i].remaining.store(items, std::memory_order_relaxed);
@@ -133,11 +146,11 @@ void read_batch::deliver(std::size_t i, std::uint32_t items) {
 void read_batch::settle(std::size_t i) { finish(i, state::settled); }
 
 void read_batch::release() {
-  for (std::size_t i = 0; i < m_entries.size(); ++i) {
+  for (std::size_t i = 0; i < m_list.size(); ++i) {
     if (state_of(i) != state::held) continue;
     // Read for us but never handed downstream: redelivered (or handed back by settle()).
     try {
-      m_core->give_back(m_entries[i].id, false);
+      m_core->give_back(m_list.entries()[i].id, false);
     } catch (...) {
       // Out of memory: the entry stays pending here and is claimed once idle.
     }
@@ -158,10 +171,10 @@ void read_batch::resolve(std::uint32_t i, bool ok, std::string_view reason) noex
   auto& s = m_slots[i];
   try {
     if (!ok && !s.failed.exchange(true, std::memory_order_acq_rel))
-      m_core->note_failure(m_entries[i].id, reason.empty() ? std::string_view("item not taken") : reason);
+      m_core->note_failure(m_list.entries()[i].id, reason.empty() ? std::string_view("item not taken") : reason);
     if (s.remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (s.failed.load(std::memory_order_acquire)) {
-      m_core->give_back(m_entries[i].id, true);
+      m_core->give_back(m_list.entries()[i].id, true);
       finish(i, state::given_back);
     } else {
       finish(i, state::taken);
@@ -254,7 +267,7 @@ void consumer_core::requeue(std::vector<std::string>& ids) {
   for (auto& id : ids) m_retries.push_back({std::move(id), clock::now() + m_options.redeliver_after});
 }
 
-bool consumer_core::is_in_flight(const std::string& id) const {
+bool consumer_core::is_in_flight(std::string_view id) const {
   std::lock_guard lock(m_mutex);
   for (const auto& b : m_held)
     for (std::size_t i = 0; i < b->size(); ++i)
@@ -262,7 +275,7 @@ bool consumer_core::is_in_flight(const std::string& id) const {
   return false;
 }
 
-std::shared_ptr<read_batch> consumer_core::hold(std::vector<raw_entry> entries) {
+std::shared_ptr<read_batch> consumer_core::hold(entry_list entries) {
   if (entries.empty()) return nullptr;
   // From the reactor too (a read's parse callback): never throws bad_weak_ptr.
   auto self = weak_from_this().lock();
@@ -275,7 +288,7 @@ std::shared_ptr<read_batch> consumer_core::hold(std::vector<raw_entry> entries) 
 
 task<std::shared_ptr<read_batch>> consumer_core::next() {
   co_await maintenance();
-  std::vector<raw_entry> out;
+  entry_list out;
   if (m_recovering) {
     out = co_await read_own_pending();
     if (!out.empty()) co_return hold(std::move(out));
@@ -290,11 +303,11 @@ task<std::shared_ptr<read_batch>> consumer_core::next() {
 }
 
 // A restarted worker (same consumer name) first re-reads what it had.
-task<std::vector<raw_entry>> consumer_core::read_own_pending() {
+task<entry_list> consumer_core::read_own_pending() {
   command_args args{"XREADGROUP", "GROUP",  m_group,     m_consumer, "COUNT", std::to_string(m_options.batch),
                     "STREAMS",    m_stream, m_own_cursor};
   auto r = co_await group_command(m_conn, args, "XREADGROUP (own pending)");
-  std::vector<raw_entry> out;
+  entry_list out;
   if (!r) co_return out;
   std::vector<std::string> vanished;
   std::size_t seen = 0;
@@ -313,13 +326,13 @@ task<std::vector<raw_entry>> consumer_core::read_own_pending() {
     auto arx = m_conn.command(std::move(ack));
     (void)co_await std::move(arx);
   }
-  co_await fill_delivery_counts(out);
-  for (auto& e : out)
+  co_await fill_delivery_counts(out.entries());
+  for (auto& e : out.entries())
     if (e.deliveries > 1) m_stats->redelivered.fetch_add(1, std::memory_order_relaxed);
   co_return out;
 }
 
-task<std::vector<raw_entry>> consumer_core::redeliver_due() {
+task<entry_list> consumer_core::redeliver_due() {
   std::vector<std::string> ids;
   {
     std::lock_guard lock(m_mutex);
@@ -329,7 +342,7 @@ task<std::vector<raw_entry>> consumer_core::redeliver_due() {
       m_retries.pop_front();
     }
   }
-  std::vector<raw_entry> out;
+  entry_list out;
   if (ids.empty()) co_return out;
   // XCLAIM to ourselves with min-idle 0 re-delivers and counts a delivery.
   command_args args{"XCLAIM", m_stream, m_group, m_consumer, "0"};
@@ -346,12 +359,12 @@ task<std::vector<raw_entry>> consumer_core::redeliver_due() {
     co_return out;
   }
   parse_entries(*r, out, nullptr);
-  co_await fill_delivery_counts(out);
+  co_await fill_delivery_counts(out.entries());
   m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
   co_return out;
 }
 
-task<std::vector<raw_entry>> consumer_core::autoclaim() {
+task<entry_list> consumer_core::autoclaim() {
   m_next_claim = clock::now() + m_options.claim_interval;
   command_args args{"XAUTOCLAIM",
                     m_stream,
@@ -362,19 +375,17 @@ task<std::vector<raw_entry>> consumer_core::autoclaim() {
                     "COUNT",
                     std::to_string(m_options.batch)};
   auto r = co_await group_command(m_conn, args, "XAUTOCLAIM");
-  std::vector<raw_entry> out;
+  entry_list out;
   if (!r) co_return out;
   if (!r->is_array() || r->elements.size() < 2) co_return out;
   m_claim_cursor = r->elements[0].str.empty() ? "0-0" : r->elements[0].str;
   // More to claim: come back at once rather than after claim_interval.
   if (m_claim_cursor != "0-0") m_next_claim = clock::now();
-  std::vector<raw_entry> claimed;
-  parse_entries(r->elements[1], claimed, nullptr);
+  parse_entries(r->elements[1], out, nullptr);
   // Our own slow entries can be idle too (a keepalive was late): we still
   // hold them, so do not deliver them twice.
-  for (auto& e : claimed)
-    if (!is_in_flight(e.id)) out.push_back(std::move(e));
-  co_await fill_delivery_counts(out);
+  std::erase_if(out.entries(), [this](const raw_entry& e) { return is_in_flight(e.id); });
+  co_await fill_delivery_counts(out.entries());
   m_stats->claimed.fetch_add(out.size(), std::memory_order_relaxed);
   m_stats->redelivered.fetch_add(out.size(), std::memory_order_relaxed);
   co_return out;
@@ -425,7 +436,7 @@ consumer_core::pending_read consumer_core::send_read() {
   // The source awaits every read it sends, so the core outlives the callback.
   auto rx = m_block_conn.command_parsed(args, [this, slot](const redisReply& r) {
     try {
-      std::vector<raw_entry> entries;
+      entry_list entries;
       parse_read_reply(r, entries);
       *slot = hold(std::move(entries));
     } catch (...) {
@@ -438,16 +449,18 @@ consumer_core::pending_read consumer_core::send_read() {
 // Delivery counts of re-read or claimed entries come from the pending list.
 task<void> consumer_core::fill_delivery_counts(std::vector<raw_entry>& entries) {
   if (entries.empty()) co_return;
-  auto lo = entries.front().id, hi = entries.front().id;
+  std::string_view lo = entries.front().id, hi = entries.front().id;
   for (auto& e : entries) {
     if (split_id(e.id) < split_id(lo)) lo = e.id;
     if (split_id(e.id) > split_id(hi)) hi = e.id;
   }
-  command_args args{"XPENDING", m_stream, m_group, lo, hi, std::to_string(entries.size() * 4 + 64), m_consumer};
+  command_args args{"XPENDING",      m_stream,        m_group,
+                    std::string(lo), std::string(hi), std::to_string(entries.size() * 4 + 64),
+                    m_consumer};
   auto rx = m_conn.command(std::move(args));
   auto r = co_await std::move(rx);
   if (!r || !r->is_array()) co_return;  // counts unknown: deliveries stay 1 (a later delivery counts again)
-  std::unordered_map<std::string, std::uint64_t> counts;
+  std::unordered_map<std::string_view, std::uint64_t> counts;
   for (const auto& p : r->elements)
     if (p.is_array() && p.elements.size() >= 4)
       counts[p.elements[0].str] = static_cast<std::uint64_t>(p.elements[3].integer);
@@ -460,15 +473,20 @@ void consumer_core::count_delivered(std::size_t entries, std::size_t items) {
   m_stats->items_delivered.fetch_add(items, std::memory_order_relaxed);
 }
 
-void consumer_core::note_failure(const std::string& id, std::string_view reason) {
+void consumer_core::note_failure(std::string_view id, std::string_view reason) {
   std::lock_guard lock(m_mutex);
-  if (m_failures.size() < 10'000 || m_failures.contains(id)) m_failures[id] = std::string(reason.substr(0, 1000));
+  auto it = m_failures.find(id);
+  if (it != m_failures.end())
+    it->second = std::string(reason.substr(0, 1000));
+  else if (m_failures.size() < 10'000)
+    m_failures.emplace(std::string(id), std::string(reason.substr(0, 1000)));
 }
 
-void consumer_core::give_back(const std::string& id, bool count_nack) {
+void consumer_core::give_back(std::string_view id, bool count_nack) {
   {
     std::lock_guard lock(m_mutex);
-    m_retries.push_back({id, clock::now() + (count_nack ? m_options.redeliver_after : clock::duration::zero())});
+    m_retries.push_back(
+        {std::string(id), clock::now() + (count_nack ? m_options.redeliver_after : clock::duration::zero())});
   }
   if (count_nack) m_stats->nacked.fetch_add(1, std::memory_order_relaxed);
 }
@@ -488,13 +506,14 @@ void consumer_core::batch_done(std::shared_ptr<read_batch> batch) {
     if (taken && !m_failures.empty())
       for (std::size_t i = 0; i < batch->size(); ++i)
         if (batch->state_of(i) == read_batch::state::taken)
-          m_failures.erase(batch->entry_id(static_cast<std::uint32_t>(i)));
+          if (auto f = m_failures.find(batch->entry_id(static_cast<std::uint32_t>(i))); f != m_failures.end())
+            m_failures.erase(f);
     if (taken) m_ack_queue.push_back(std::move(batch));
   }
   if (taken) flush_acks();
 }
 
-std::string consumer_core::failure_of(const std::string& id) const {
+std::string consumer_core::failure_of(std::string_view id) const {
   std::lock_guard lock(m_mutex);
   auto it = m_failures.find(id);
   return it == m_failures.end() ? std::string() : it->second;
@@ -581,30 +600,37 @@ void consumer_core::flush_acks() {
   });
 }
 
-void consumer_core::end_marker(const std::string& id) {
+void consumer_core::end_marker(std::string_view id) {
   m_stats->end_markers.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(m_mutex);
-    m_marker_queue.push_back(id);
+    m_marker_queue.emplace_back(id);
   }
   flush_acks();
 }
 
 task<void> consumer_core::dead_letter(const raw_entry& e, const std::string& reason) {
-  command_args args{
-      "EVAL", std::string(scripts::dead_letter), "2",       m_stream, m_options.dead_letter_stream, m_group, e.id,
-      reason, std::to_string(e.deliveries),      m_consumer};
+  command_args args{"EVAL",
+                    std::string(scripts::dead_letter),
+                    "2",
+                    m_stream,
+                    m_options.dead_letter_stream,
+                    m_group,
+                    std::string(e.id),
+                    reason,
+                    std::to_string(e.deliveries),
+                    m_consumer};
   for (const auto& [k, v] : e.fields) {
-    args.push_back(k);
-    args.push_back(v);
+    args.emplace_back(k);
+    args.emplace_back(v);
   }
   std::optional<reply> r;
-  const std::string verb = "dead-lettering " + e.id;
+  const std::string verb = "dead-lettering " + std::string(e.id);
   while (!(r = co_await group_command(m_conn, args, verb))) {
   }
   if (r->integer == 1) m_stats->dead_lettered.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(m_mutex);
-  m_failures.erase(e.id);
+  if (auto it = m_failures.find(e.id); it != m_failures.end()) m_failures.erase(it);
 }
 
 task<void> consumer_core::maintenance() {
@@ -653,7 +679,7 @@ void consumer_core::keepalive_tick(const std::shared_ptr<keepalive_link>& link) 
         if (now - b->refreshed < self->m_options.keepalive) continue;
         b->refreshed = now;
         for (std::size_t i = 0; i < b->size(); ++i)
-          if (b->holds(i)) ids.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+          if (b->holds(i)) ids.emplace_back(b->entry_id(static_cast<std::uint32_t>(i)));
         if (ids.size() >= 1000) break;
       }
     }
@@ -761,9 +787,9 @@ task<void> consumer_core::settle() {
       for (std::size_t i = 0; i < b->size(); ++i) {
         auto st = b->state_of(i);
         if (st == read_batch::state::taken)
-          taken.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+          taken.emplace_back(b->entry_id(static_cast<std::uint32_t>(i)));
         else if (st == read_batch::state::held || st == read_batch::state::delivered)
-          ids.push_back(b->entry_id(static_cast<std::uint32_t>(i)));
+          ids.emplace_back(b->entry_id(static_cast<std::uint32_t>(i)));
       }
   }
   if (!taken.empty()) {

@@ -13,6 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,11 +29,51 @@ inline constexpr std::string_view envelope_version = "1";
 /// Largest item count one entry may declare.
 inline constexpr std::size_t max_items_per_entry = 65536;
 
-/// One stream entry as read: id, fields, and how often the group delivered it.
+/// One field of a stream entry: name and value.
+using entry_field = std::pair<std::string_view, std::string_view>;
+
+/// One stream entry as read: id, fields, and how often the group delivered
+/// it. Views into the entry_list that read it (valid while the list lives).
 struct raw_entry {
-  std::string id;
-  std::vector<std::pair<std::string, std::string>> fields;
+  std::string_view id = {};
+  std::span<const entry_field> fields = {};
   std::uint64_t deliveries = 1;
+};
+
+/// Entries read together and the bytes they view: a read copies a reply's
+/// ids and fields into a few chunks and one field array, instead of a string
+/// per id and field and a vector per entry (the consumer's hot path).
+/// Moving the list keeps every view valid; copying is not allowed.
+class entry_list {
+ public:
+  entry_list() = default;
+  entry_list(entry_list&&) noexcept = default;
+  entry_list& operator=(entry_list&&) noexcept = default;
+
+  /// Room for `entries` entries, `fields` fields and `bytes` bytes of text
+  /// (a hint: more is fine).
+  void reserve(std::size_t entries, std::size_t fields, std::size_t bytes);
+  /// Starts an entry with id `id` (copied); add its fields next.
+  void add(std::string_view id);
+  /// Adds a field (copied) to the entry added last.
+  void add_field(std::string_view name, std::string_view value);
+  /// Points every entry at its fields; call once after the last add.
+  void finish();
+
+  [[nodiscard]] std::vector<raw_entry>& entries() noexcept { return m_entries; }
+  [[nodiscard]] const std::vector<raw_entry>& entries() const noexcept { return m_entries; }
+  [[nodiscard]] bool empty() const noexcept { return m_entries.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return m_entries.size(); }
+
+ private:
+  std::string_view copy(std::string_view text);
+
+  std::vector<raw_entry> m_entries;
+  std::vector<entry_field> m_fields;
+  std::vector<std::size_t> m_first_field;  // per entry, into m_fields, until finish()
+  std::vector<std::unique_ptr<char[]>> m_chunks;
+  std::size_t m_left = 0;  // free bytes at the end of the last chunk
+  char* m_next = nullptr;
 };
 
 /// A checked entry: an end marker, or `items` (views into the entry's payload).

@@ -35,7 +35,7 @@ class entry_ack {
   virtual ~entry_ack() = default;
   /// One item of entry `slot` is done: taken (ok) or not (reason).
   virtual void resolve(std::uint32_t slot, bool ok, std::string_view reason) noexcept = 0;
-  [[nodiscard]] virtual const std::string& entry_id(std::uint32_t slot) const noexcept = 0;
+  [[nodiscard]] virtual std::string_view entry_id(std::uint32_t slot) const noexcept = 0;
   [[nodiscard]] virtual std::uint64_t deliveries(std::uint32_t slot) const noexcept = 0;
 };
 
@@ -68,10 +68,10 @@ class message {
   [[nodiscard]] T&& value() && noexcept { return std::move(m_value); }
 
   /// "<entry id>/<index>": unique per item, stable across redeliveries.
-  [[nodiscard]] std::string id() const { return entry_id() + "/" + std::to_string(m_index); }
-  [[nodiscard]] const std::string& entry_id() const noexcept {
-    static const std::string none;
-    return m_ack ? m_ack->entry_id(m_slot) : none;
+  [[nodiscard]] std::string id() const { return std::string(entry_id()) + "/" + std::to_string(m_index); }
+  /// The entry's id; valid while the message is pending (empty after ack() or fail()).
+  [[nodiscard]] std::string_view entry_id() const noexcept {
+    return m_ack ? m_ack->entry_id(m_slot) : std::string_view();
   }
   [[nodiscard]] std::uint32_t index() const noexcept { return m_index; }
   /// How many times the entry has been delivered (1 the first time).

@@ -53,10 +53,10 @@ class read_batch final : public entry_ack, public std::enable_shared_from_this<r
     settled,     // dead-lettered or an end marker (acknowledged otherwise), or returned unprocessed
   };
 
-  read_batch(std::shared_ptr<consumer_core> core, std::vector<raw_entry> entries);
+  read_batch(std::shared_ptr<consumer_core> core, entry_list entries);
 
-  [[nodiscard]] std::vector<raw_entry>& entries() noexcept { return m_entries; }
-  [[nodiscard]] std::size_t size() const noexcept { return m_entries.size(); }
+  [[nodiscard]] std::vector<raw_entry>& entries() noexcept { return m_list.entries(); }
+  [[nodiscard]] std::size_t size() const noexcept { return m_list.size(); }
   /// Entry `i` goes downstream as `items` messages (items > 0).
   void deliver(std::size_t i, std::uint32_t items);
   /// Entry `i` was dealt with by the read loop (dead-lettered, end marker).
@@ -66,9 +66,11 @@ class read_batch final : public entry_ack, public std::enable_shared_from_this<r
   void release();
 
   void resolve(std::uint32_t slot, bool ok, std::string_view reason) noexcept override;
-  [[nodiscard]] const std::string& entry_id(std::uint32_t slot) const noexcept override { return m_entries[slot].id; }
+  [[nodiscard]] std::string_view entry_id(std::uint32_t slot) const noexcept override {
+    return m_list.entries()[slot].id;
+  }
   [[nodiscard]] std::uint64_t deliveries(std::uint32_t slot) const noexcept override {
-    return m_entries[slot].deliveries;
+    return m_list.entries()[slot].deliveries;
   }
 
   /// Current state of entry `i` (any thread).
@@ -92,7 +94,7 @@ class read_batch final : public entry_ack, public std::enable_shared_from_this<r
   void done();
 
   std::shared_ptr<consumer_core> m_core;
-  std::vector<raw_entry> m_entries;  // ids immutable once published
+  entry_list m_list;  // ids immutable once published
   std::unique_ptr<entry_slot[]> m_slots;
   std::atomic<std::size_t> m_open;  // entries not settled, + 1 until release()
 };
@@ -121,7 +123,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   task<void> dead_letter(const raw_entry& e, const std::string& reason);
 
   /// Acknowledges an end marker and counts it.
-  void end_marker(const std::string& id);
+  void end_marker(std::string_view id);
 
   /// True when the stream is finished for this group: every expected end
   /// marker written, lag = pending = 0, nothing in flight here.
@@ -137,7 +139,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   task<void> settle();
 
   /// The last failure reason recorded for an entry ("" if none).
-  [[nodiscard]] std::string failure_of(const std::string& id) const;
+  [[nodiscard]] std::string failure_of(std::string_view id) const;
 
   [[nodiscard]] stream_stats& stats() noexcept { return *m_stats; }
   [[nodiscard]] const from_stream_options& options() const noexcept { return m_options; }
@@ -147,8 +149,8 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   void count_delivered(std::size_t entries, std::size_t items);
 
   // Called by read_batch (any thread).
-  void note_failure(const std::string& id, std::string_view reason);
-  void give_back(const std::string& id, bool count_nack);
+  void note_failure(std::string_view id, std::string_view reason);
+  void give_back(std::string_view id, bool count_nack);
   void batch_done(std::shared_ptr<read_batch> batch);
 
  private:
@@ -170,15 +172,15 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   };
 
   task<void> maintenance();
-  task<std::vector<raw_entry>> read_own_pending();
-  task<std::vector<raw_entry>> redeliver_due();
-  task<std::vector<raw_entry>> autoclaim();
+  task<entry_list> read_own_pending();
+  task<entry_list> redeliver_due();
+  task<entry_list> autoclaim();
   task<std::shared_ptr<read_batch>> read_new();
   void start_keepalive();
   void stop_keepalive();
   // On the reactor thread: refreshes held entries idle for `keepalive`, re-arms.
   static void keepalive_tick(const std::shared_ptr<keepalive_link>& link);
-  std::shared_ptr<read_batch> hold(std::vector<raw_entry> entries);
+  std::shared_ptr<read_batch> hold(entry_list entries);
   task<void> trim();
   task<void> refresh_group_info();
   task<void> fill_delivery_counts(std::vector<raw_entry>& entries);
@@ -204,7 +206,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   // Transport error bookkeeping: throws after give_up_after.
   task<void> transport_failed(const error& e);
   void transport_ok() { m_failing_since.reset(); }
-  bool is_in_flight(const std::string& id) const;
+  bool is_in_flight(std::string_view id) const;
 
   runtime* m_rt;
   std::string m_stream;
@@ -236,7 +238,7 @@ class consumer_core : public std::enable_shared_from_this<consumer_core> {
   bool m_ack_in_flight = false;
   std::shared_ptr<keepalive_link> m_keepalive;  // null until start()
   std::deque<retry> m_retries;
-  std::map<std::string, std::string> m_failures;  // id -> last reason (bounded)
+  std::map<std::string, std::string, std::less<>> m_failures;  // id -> last reason (bounded)
 };
 
 }  // namespace sluice::redis::detail
