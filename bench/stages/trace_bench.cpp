@@ -30,6 +30,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "trace_bench_shape.hpp"
 
@@ -154,6 +155,61 @@ BENCHMARK(BM_TraceOverhead)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(7);
+
+// The trace calls of one no-work run above (1M items in chunks of 128:
+// about 16k stage sections, back to back in fours so they merge into 4k
+// records, and 3.3k channel waits; a 1.4 MB file), replayed without the
+// pipeline, from session start to finish(): the recorder's and writer's own
+// CPU time, which a loaded machine disturbs far less than the ratios above.
+// trace_cpu_ms is per trace; trace_cpu_vs_off_cpu divides it by the CPU
+// time of an untraced no-work run (measured here, interleaved).
+void BM_TraceCallsOfANoWorkRun(benchmark::State& state) {
+  const std::string names[3] = {"work", "numbers", "sum"};
+  const auto file =
+      (std::filesystem::temp_directory_path() / ("sluice-trace-calls-" + std::to_string(::getpid()) + ".json"))
+          .string();
+  std::vector<traced_item> in(1'000'000);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i].value = i + 1;
+  const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
+  sluice::runtime rt({.threads = threads});
+  std::uint64_t sum = 0;
+  double c_trace = 0, c_off = 0;
+  ratio_range per_trace;
+  for (auto _ : state) {
+    const double c0 = cpu_seconds();
+    trace_bench::run_shape(rt, in, 0, sum);
+    const double c1 = cpu_seconds();
+    {
+      sluice::trace_session session(file);
+      auto* r = sluice::trace_active();
+      auto t = std::chrono::steady_clock::now();
+      using ns = std::chrono::nanoseconds;
+      for (int i = 0; i < 16'000; ++i) {
+        const auto& name = names[(i / 4) % 3];
+        r->stage_section(name, t, t + ns(2000), 128);
+        t += ns(2500);
+        if (i % 4 == 3 && (i / 4) % 6 < 5) {
+          r->channel_wait(name, "waiting for input", t + ns(3000), t + ns(23'000));
+          t += ns(24'000);
+        }
+      }
+      session.finish();
+    }
+    const double c2 = cpu_seconds();
+    c_off += c1 - c0;
+    c_trace += c2 - c1;
+    per_trace.add((c2 - c1) * 1e3);
+  }
+  std::filesystem::remove(file);
+  benchmark::DoNotOptimize(sum);
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["trace_cpu_ms"] = c_trace / n * 1e3;
+  state.counters["trace_cpu_ms_min"] = per_trace.min;
+  state.counters["trace_cpu_ms_max"] = per_trace.max;
+  state.counters["off_cpu_ms"] = c_off / n * 1e3;
+  state.counters["trace_cpu_vs_off_cpu"] = c_trace / c_off;
+}
+BENCHMARK(BM_TraceCallsOfANoWorkRun)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(15);
 
 }  // namespace
 
