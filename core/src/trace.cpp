@@ -315,10 +315,6 @@ struct payload_reader {
   }
 };
 
-// Appends one record to the calling thread's buffer for the current
-// session: `fill` writes the payload (if any) after the head. `merge` may
-// instead fold the record into the thread's newest one (at `last` in the
-// buffer): it returns true when it did.
 // Raises a buffer's `busy` flag for the length of a record (see thread_buffer).
 class busy_scope {
  public:
@@ -331,6 +327,10 @@ class busy_scope {
   thread_buffer& m_buffer;
 };
 
+// Appends one record to the calling thread's buffer for the current
+// session: `fill` writes the payload (if any) after the head. `merge` may
+// instead fold the record into the thread's newest one (at `last` in the
+// buffer): it returns true when it did.
 template <typename Fill, typename Merge>
 void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merge) {
   if (s.session.load(std::memory_order_acquire) == 0) {
