@@ -3,7 +3,15 @@
 // hand-written tbb::parallel_for. Each benchmark runs every contender on the
 // same data in the same iteration and reports per-item time and the ratio
 // (sluice / rival; below 1 means sluice is faster).
+//
+// With SLUICE_TRACE=path set, every sluice run records a trace into `path`
+// (each run its own file, finished and renamed at the run's end, as any
+// program run with SLUICE_TRACE pays it), and BM_SerialParallelSerial also
+// runs the same sluice pipeline untraced in the same iteration, reporting
+// traced_vs_untraced and cpu_traced_vs_untraced (the process's CPU time,
+// every thread: less sensitive to a loaded machine).
 #include <benchmark/benchmark.h>
+#include <time.h>
 #include <sluice/sluice.hpp>
 
 #include <oneapi/tbb/flow_graph.h>
@@ -14,7 +22,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,13 +59,35 @@ const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
 // Live items allowed in flight, for sluice (channel capacities) and TBB (tokens).
 constexpr std::size_t live_tokens = 2048;
 
-double run_sluice_pipeline(sluice::runtime& rt, const std::vector<std::uint64_t>& in, std::uint64_t work_ns) {
+// SLUICE_TRACE's value, taken out of the environment on first use (before
+// any runtime starts) so that the untraced runs stay untraced; the traced
+// runs name the file in run_options::trace instead.
+const std::string& trace_file() {
+  static const std::string path = [] {
+    const char* env = std::getenv("SLUICE_TRACE");
+    std::string value = env != nullptr ? env : "";
+    if (env != nullptr) ::unsetenv("SLUICE_TRACE");
+    return value;
+  }();
+  return path;
+}
+
+double cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+double run_sluice_pipeline(sluice::runtime& rt, const std::vector<std::uint64_t>& in, std::uint64_t work_ns,
+                           const std::string& trace = trace_file()) {
   std::uint64_t sum = 0;
   auto t0 = clock_type::now();
-  sluice::run(rt, sluice::from_ref(in, {.chunk = 128}) |
-                      sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
-                                           {.batch = 256, .capacity = live_tokens / 2}) |
-                      sluice::for_each([&](std::uint64_t x) { sum += x; }, {.capacity = live_tokens / 2}));
+  sluice::run(rt,
+              sluice::from_ref(in, {.chunk = 128}) |
+                  sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
+                                       {.batch = 256, .capacity = live_tokens / 2}) |
+                  sluice::for_each([&](std::uint64_t x) { sum += x; }, {.capacity = live_tokens / 2}),
+              {.trace = trace});
   benchmark::DoNotOptimize(sum);
   return seconds_since(t0);
 }
@@ -117,12 +149,20 @@ void BM_SerialParallelSerial(benchmark::State& state) {
   const auto work_ns = static_cast<std::uint64_t>(state.range(1));
   std::vector<std::uint64_t> in(n);
   std::iota(in.begin(), in.end(), 1);
+  const bool traced = !trace_file().empty();
   sluice::runtime rt({.threads = threads});
-  double t_sluice = 0, t_pipeline = 0, t_graph = 0;
+  double t_sluice = 0, t_pipeline = 0, t_graph = 0, t_untraced = 0, c_sluice = 0, c_untraced = 0;
   for (auto _ : state) {
+    double c0 = cpu_seconds();
     t_sluice += run_sluice_pipeline(rt, in, work_ns);
+    c_sluice += cpu_seconds() - c0;
     t_pipeline += run_tbb_pipeline(in, work_ns);
     t_graph += run_flow_graph(in, work_ns);
+    if (traced) {
+      c0 = cpu_seconds();
+      t_untraced += run_sluice_pipeline(rt, in, work_ns, {});
+      c_untraced += cpu_seconds() - c0;
+    }
   }
   const double items = static_cast<double>(n) * static_cast<double>(state.iterations());
   state.counters["sluice_ns"] = t_sluice / items * 1e9;
@@ -130,6 +170,11 @@ void BM_SerialParallelSerial(benchmark::State& state) {
   state.counters["flow_graph_ns"] = t_graph / items * 1e9;
   state.counters["vs_pipeline"] = t_sluice / t_pipeline;
   state.counters["vs_flow_graph"] = t_sluice / t_graph;
+  if (traced) {
+    state.counters["untraced_ns"] = t_untraced / items * 1e9;
+    state.counters["traced_vs_untraced"] = t_sluice / t_untraced;
+    state.counters["cpu_traced_vs_untraced"] = c_sluice / c_untraced;
+  }
 }
 BENCHMARK(BM_SerialParallelSerial)
     ->Args({1'000'000, 0})
@@ -145,6 +190,7 @@ void BM_ParallelMapVsParallelFor(benchmark::State& state) {
   const auto work_ns = static_cast<std::uint64_t>(state.range(1));
   std::vector<std::uint64_t> in(n);
   std::iota(in.begin(), in.end(), 1);
+  (void)trace_file();  // out of the environment before the runtime starts
   sluice::runtime rt({.threads = threads});
   tbb::task_arena arena(static_cast<int>(threads));
   double t_sluice = 0, t_tbb = 0;
@@ -161,10 +207,12 @@ void BM_ParallelMapVsParallelFor(benchmark::State& state) {
     std::vector<std::uint64_t> out_sluice;
     out_sluice.reserve(n);
     t0 = clock_type::now();
-    sluice::run(rt, sluice::from_ref(in, {.chunk = 1024}) |
-                        sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
-                                             {.batch = 4096, .capacity = 16384}) |
-                        sluice::to_vector(out_sluice));
+    sluice::run(rt,
+                sluice::from_ref(in, {.chunk = 1024}) |
+                    sluice::parallel_map([work_ns](std::uint64_t x) { return work(x, work_ns); },
+                                         {.batch = 4096, .capacity = 16384}) |
+                    sluice::to_vector(out_sluice),
+                {.trace = trace_file()});
     t_sluice += seconds_since(t0);
     if (out_sluice.size() != n) state.SkipWithError("sluice lost items");
   }

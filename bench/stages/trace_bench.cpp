@@ -9,9 +9,12 @@
 // Counters: per-item times, off_vs_compiled_out, on_vs_off and
 // watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
 // min and max over iterations.
-// "on" times the run only; finish_ms is the final flush + fsync + rename
-// (with the writer thread, also the formatting of the last buffers), and
+// "on" times the run only; finish_ms is the final flush + rename (with the
+// writer thread, also the formatting of the last buffers), and
 // on_finish_vs_off counts it in: the run plus its finish() against off.
+// session_vs_off (and cpu_session_vs_off) counts everything a traced run
+// costs, as run() with SLUICE_TRACE pays it: starting the session (file,
+// writer thread), the run, and finish().
 // On a loaded machine wall time mostly measures the scheduler, so the
 // process's CPU time (every thread: workers, reactor, trace writer) is
 // measured too: cpu_on_vs_off (run only) and cpu_on_finish_vs_off (run
@@ -27,6 +30,7 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "trace_bench_shape.hpp"
 
@@ -67,9 +71,10 @@ void BM_TraceOverhead(benchmark::State& state) {
   const auto file =
       (std::filesystem::temp_directory_path() / ("sluice-trace-bench-" + std::to_string(::getpid()) + ".json"))
           .string();
-  double t_out = 0, t_off = 0, t_on = 0, t_dog = 0, t_finish = 0, bytes = 0;
-  ratio_range off_ratio, on_ratio, dog_ratio, finish_ratio, cpu_on_ratio, cpu_finish_ratio;
-  double c_off = 0, c_on = 0, c_finish = 0;
+  double t_out = 0, t_off = 0, t_on = 0, t_dog = 0, t_finish = 0, t_session = 0, bytes = 0;
+  ratio_range off_ratio, on_ratio, dog_ratio, finish_ratio, cpu_on_ratio, cpu_finish_ratio, session_ratio,
+      cpu_session_ratio;
+  double c_off = 0, c_on = 0, c_finish = 0, c_session = 0;
   std::uint64_t sum = 0;
   for (auto _ : state) {
     const double out = trace_bench::run_compiled_out(rt, n, spins, sum);
@@ -79,7 +84,10 @@ void BM_TraceOverhead(benchmark::State& state) {
     const double dog = trace_bench::run_shape(rt, in, spins, sum, true);
     double on = 0;
     {
+      const double cpu0s = cpu_seconds();
+      const auto t0s = std::chrono::steady_clock::now();
       sluice::trace_session session(file);
+      const double start = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0s).count();
       const double cpu1 = cpu_seconds();
       on = trace_bench::run_shape(rt, in, spins, sum);
       const double cpu2 = cpu_seconds();
@@ -88,12 +96,16 @@ void BM_TraceOverhead(benchmark::State& state) {
       const double finish = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double cpu3 = cpu_seconds();
       t_finish += finish;
+      t_session += start + on + finish;
       finish_ratio.add((on + finish) / off);
+      session_ratio.add((start + on + finish) / off);
       c_off += cpu_off;
       c_on += cpu2 - cpu1;
       c_finish += cpu3 - cpu1;
+      c_session += cpu3 - cpu0s;
       cpu_on_ratio.add((cpu2 - cpu1) / cpu_off);
       cpu_finish_ratio.add((cpu3 - cpu1) / cpu_off);
+      cpu_session_ratio.add((cpu3 - cpu0s) / cpu_off);
     }
     t_out += out;
     t_off += off;
@@ -128,6 +140,12 @@ void BM_TraceOverhead(benchmark::State& state) {
   state.counters["on_finish_vs_off"] = (t_on + t_finish) / t_off;
   state.counters["on_finish_vs_off_min"] = finish_ratio.min;
   state.counters["on_finish_vs_off_max"] = finish_ratio.max;
+  state.counters["session_vs_off"] = t_session / t_off;
+  state.counters["session_vs_off_min"] = session_ratio.min;
+  state.counters["session_vs_off_max"] = session_ratio.max;
+  state.counters["cpu_session_vs_off"] = c_session / c_off;
+  state.counters["cpu_session_vs_off_min"] = cpu_session_ratio.min;
+  state.counters["cpu_session_vs_off_max"] = cpu_session_ratio.max;
   state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
   state.counters["trace_MB"] = bytes / 1e6;
 }
@@ -137,6 +155,65 @@ BENCHMARK(BM_TraceOverhead)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(7);
+
+// The trace calls of one no-work run above (1M items in chunks of 128:
+// about 16k stage sections, back to back in fours so they merge into 4k
+// records, and 3.3k channel waits; a 1.4 MB file), replayed without the
+// pipeline, from session start to finish(): the recorder's and writer's own
+// CPU time, which a loaded machine disturbs far less than the ratios above.
+// trace_cpu_ms is per trace; trace_cpu_vs_off_cpu divides it by the CPU
+// time of an untraced no-work run (measured here, interleaved).
+void BM_TraceCallsOfANoWorkRun(benchmark::State& state) {
+  const std::string names[3] = {"work", "numbers", "sum"};
+  const auto file =
+      (std::filesystem::temp_directory_path() / ("sluice-trace-calls-" + std::to_string(::getpid()) + ".json"))
+          .string();
+  std::vector<traced_item> in(1'000'000);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i].value = i + 1;
+  const std::size_t threads = std::max(2u, std::thread::hardware_concurrency());
+  sluice::runtime rt({.threads = threads});
+  std::uint64_t sum = 0;
+  double c_trace = 0, c_off = 0;
+  ratio_range per_trace;
+  for (auto _ : state) {
+    const double c0 = cpu_seconds();
+    trace_bench::run_shape(rt, in, 0, sum);
+    const double c0_end = cpu_seconds();
+    // The arena's workers spin a while after a run before they sleep:
+    // that CPU time is the run's, not the trace calls'.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const double c1 = cpu_seconds();
+    {
+      sluice::trace_session session(file);
+      auto* r = sluice::trace_active();
+      auto t = std::chrono::steady_clock::now();
+      using ns = std::chrono::nanoseconds;
+      for (int i = 0; i < 16'000; ++i) {
+        const auto& name = names[(i / 4) % 3];
+        r->stage_section(name, t, t + ns(2000), 128);
+        t += ns(2500);
+        if (i % 4 == 3 && (i / 4) % 6 < 5) {
+          r->channel_wait(name, "waiting for input", t + ns(3000), t + ns(23'000));
+          t += ns(24'000);
+        }
+      }
+      session.finish();
+    }
+    const double c2 = cpu_seconds();
+    c_off += c0_end - c0;
+    c_trace += c2 - c1;
+    per_trace.add((c2 - c1) * 1e3);
+  }
+  std::filesystem::remove(file);
+  benchmark::DoNotOptimize(sum);
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["trace_cpu_ms"] = c_trace / n * 1e3;
+  state.counters["trace_cpu_ms_min"] = per_trace.min;
+  state.counters["trace_cpu_ms_max"] = per_trace.max;
+  state.counters["off_cpu_ms"] = c_off / n * 1e3;
+  state.counters["trace_cpu_vs_off_cpu"] = c_trace / c_off;
+}
+BENCHMARK(BM_TraceCallsOfANoWorkRun)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(15);
 
 }  // namespace
 

@@ -56,7 +56,16 @@ struct record_head {
 };
 
 // A thread's records not yet handed to the writer, and how to name its track.
+//
+// The owning thread appends without a lock: it raises `busy` for the length
+// of a record and checks the session after raising it, and finish() clears
+// the session before it waits for `busy` to drop (both sequentially
+// consistent, so either the record sees the session closed or finish()
+// sees it busy and waits for it). `mutex` serialises only the cold paths
+// that touch a buffer from outside its record calls: finish(), the
+// owner's exit, and the pruning of buffers whose thread exited.
 struct thread_buffer {
+  std::atomic<bool> busy{false};  // the owner is appending a record
   std::mutex mutex;
   std::string data;                      // records (record_head + payload), back to back
   std::uint64_t session = 0;             // the session `data` belongs to
@@ -167,10 +176,11 @@ struct trace_recorder::impl {
     name_bytes = 0;
   }
 
-  // Hands `b`'s records (b.mutex held) to the writer, waiting while the
-  // queue is full. Holding b.mutex meanwhile keeps finish() from closing the
-  // session under a buffer in transit; the writer needs no thread's mutex,
-  // so it always drains.
+  // Hands `b`'s records to the writer, waiting while the queue is full.
+  // Called by the owner inside a record (busy raised) or at its exit
+  // (b.mutex held), or by finish() (b.mutex held, after busy dropped).
+  // Either keeps finish() from closing the session under a buffer in
+  // transit; the writer needs neither, so it always drains.
   void hand_off_locked(thread_buffer& b) {
     if (b.pending == 0) return;
     handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
@@ -197,7 +207,8 @@ struct trace_recorder::impl {
 
   void run_writer();
   struct writer_names;
-  void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, std::string& out);
+  class text_out;
+  void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, text_out& out);
 };
 
 namespace {
@@ -304,6 +315,18 @@ struct payload_reader {
   }
 };
 
+// Raises a buffer's `busy` flag for the length of a record (see thread_buffer).
+class busy_scope {
+ public:
+  explicit busy_scope(thread_buffer& b) noexcept : m_buffer(b) { b.busy.exchange(true, std::memory_order_seq_cst); }
+  ~busy_scope() { m_buffer.busy.store(false, std::memory_order_release); }
+  busy_scope(const busy_scope&) = delete;
+  busy_scope& operator=(const busy_scope&) = delete;
+
+ private:
+  thread_buffer& m_buffer;
+};
+
 // Appends one record to the calling thread's buffer for the current
 // session: `fill` writes the payload (if any) after the head. `merge` may
 // instead fold the record into the thread's newest one (at `last` in the
@@ -315,9 +338,9 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merg
     return;
   }
   auto& b = this_thread_buffer(s);
-  std::lock_guard lock(b.mutex);
-  const auto session = s.session.load(std::memory_order_acquire);
-  if (session == 0) {  // finish() ran meanwhile
+  busy_scope busy(b);
+  const auto session = s.session.load(std::memory_order_seq_cst);  // after raising busy: see thread_buffer
+  if (session == 0) {                                              // finish() ran meanwhile
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -351,23 +374,43 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   record(s, head, std::forward<Fill>(fill), [](std::string&, std::size_t, std::uint64_t) { return false; });
 }
 
+// Raw-cursor writers for text_out::room(): each returns the new end.
+// Room needed: a number takes at most k_number_room bytes.
+constexpr std::size_t k_number_room = 24;
+
+char* put(char* p, std::string_view text) noexcept {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+char* put_number(char* p, std::int64_t value) noexcept { return std::to_chars(p, p + k_number_room, value).ptr; }
+
+// Nanoseconds as microseconds with three decimals (Chrome's unit).
+char* put_micros(char* p, std::int64_t ns) noexcept {
+  if (ns < 0) ns = 0;
+  p = std::to_chars(p, p + 20, ns / 1000).ptr;
+  const auto frac = static_cast<int>(ns % 1000);
+  p[0] = '.';
+  p[1] = static_cast<char>('0' + frac / 100);
+  p[2] = static_cast<char>('0' + frac / 10 % 10);
+  p[3] = static_cast<char>('0' + frac % 10);
+  return p + 4;
+}
+
+// "0x1f" (without quotes).
+char* put_hex_id(char* p, std::uint64_t id) noexcept {
+  p[0] = '0';
+  p[1] = 'x';
+  return std::to_chars(p + 2, p + 2 + 16, id, 16).ptr;
+}
+
 // "12.345": nanoseconds as microseconds with three decimals (Chrome's unit).
 std::string_view micros(char (&buf)[32], std::int64_t ns) {
-  if (ns < 0) ns = 0;
-  auto [end, ec] = std::to_chars(buf, buf + 24, ns / 1000);
-  const auto frac = static_cast<int>(ns % 1000);
-  *end++ = '.';
-  *end++ = static_cast<char>('0' + frac / 100);
-  *end++ = static_cast<char>('0' + frac / 10 % 10);
-  *end++ = static_cast<char>('0' + frac % 10);
-  return {buf, static_cast<std::size_t>(end - buf)};
+  return {buf, static_cast<std::size_t>(put_micros(buf, ns) - buf)};
 }
 
 std::string_view hex_id(char (&buf)[32], std::uint64_t id) {
-  buf[0] = '0';
-  buf[1] = 'x';
-  auto [end, ec] = std::to_chars(buf + 2, buf + 30, id, 16);
-  return {buf, static_cast<std::size_t>(end - buf)};
+  return {buf, static_cast<std::size_t>(put_hex_id(buf, id) - buf)};
 }
 
 // The fields every event has, written through json_writer; `category`
@@ -430,13 +473,42 @@ struct trace_recorder::impl::writer_names {
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
 };
 
-namespace {
+// The writer's JSON text before it goes to the file. The hot events are
+// formatted with raw stores at a cursor (room(n), then done(end)) rather
+// than a dozen std::string appends each: formatting is most of what a
+// trace costs, and it runs on the same cores as the traced program.
+class trace_recorder::impl::text_out {
+ public:
+  /// A cursor with room for `n` more bytes; pass the end of what was written to done().
+  char* room(std::size_t n) {
+    if (m_capacity - m_size < n) grow(n);
+    return m_data.get() + m_size;
+  }
+  void done(const char* end) noexcept { m_size = static_cast<std::size_t>(end - m_data.get()); }
+  void append(std::string_view text) {
+    char* p = room(text.size());
+    std::memcpy(p, text.data(), text.size());
+    done(p + text.size());
+  }
+  [[nodiscard]] std::string_view text() const noexcept { return {m_data.get(), m_size}; }
+  [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+  void clear() noexcept { m_size = 0; }
 
-void append_number(std::string& out, std::int64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, static_cast<std::size_t>(end - buf));
-}
+ private:
+  void grow(std::size_t n) {
+    const auto capacity = std::max(2 * m_capacity, m_size + n + k_write_chunk);
+    auto data = std::make_unique_for_overwrite<char[]>(capacity);
+    if (m_size != 0) std::memcpy(data.get(), m_data.get(), m_size);
+    m_data = std::move(data);
+    m_capacity = capacity;
+  }
+
+  std::unique_ptr<char[]> m_data;
+  std::size_t m_size = 0;
+  std::size_t m_capacity = 0;
+};
+
+namespace {
 
 // {"ph":<phase>,"cat":<category>,"name":<name>,"pid":<pid>,"tid":  (left open for the tid)
 std::string event_prefix(std::string_view phase, std::string_view category, std::string_view name, std::int64_t pid) {
@@ -456,7 +528,7 @@ std::string event_prefix(std::string_view phase, std::string_view category, std:
 // Turns one handed-over buffer into JSON events in `out`, writing `out` to
 // the file whenever it passes k_write_chunk. Runs on the writer thread.
 void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& seen, std::uint64_t& next_id,
-                                  std::string& out) {
+                                  text_out& out) {
   auto raw_name = [&](std::uint32_t id) -> std::string_view {
     if (id >= seen.raw.size()) {
       std::lock_guard lock(names_mutex);
@@ -497,9 +569,11 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   };
   std::uint64_t events = 0;
   std::string_view rest(buffer.data);
-  const std::int64_t tid = buffer.track;
-  std::string category, name;  // a generic record's, quoted
-  char buf[32];
+  char tid_buf[k_number_room];
+  const std::string_view tid(tid_buf, static_cast<std::size_t>(put_number(tid_buf, buffer.track) - tid_buf));
+  std::string category, name, text;  // a generic record's, quoted, and its event
+  // Room for an event's numbers and fixed keys, beside its template's text.
+  constexpr std::size_t numbers_room = 8 * k_number_room + 64;
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
@@ -508,21 +582,23 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     rest.remove_prefix(std::min<std::size_t>(h.payload, rest.size()));
     const auto ts = h.start - origin;
     const auto end = std::max(ts, h.end - origin);
-    out += ",\n";
     switch (h.kind) {
       case record_kind::stage_section: {
         const auto& t = template_for(h);
-        out += t.begin;
-        append_number(out, tid);
-        out += ",\"ts\":";
-        out += micros(buf, ts);
-        out += ",\"dur\":";
-        out += micros(buf, end - ts);
-        out += t.args;
-        append_number(out, h.value);
-        out += ",\"chunks\":";
-        append_number(out, static_cast<std::int64_t>(h.detail) + 1);
-        out += "}}";
+        char* p = out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room);
+        p = put(p, ",\n");
+        p = put(p, t.begin);
+        p = put(p, tid);
+        p = put(p, ",\"ts\":");
+        p = put_micros(p, ts);
+        p = put(p, ",\"dur\":");
+        p = put_micros(p, end - ts);
+        p = put(p, t.args);
+        p = put_number(p, h.value);
+        p = put(p, ",\"chunks\":");
+        p = put_number(p, static_cast<std::int64_t>(h.detail) + 1);
+        p = put(p, "}}");
+        out.done(p);
         events += 1;
         break;
       }
@@ -530,38 +606,46 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       case record_kind::async_item: {
         const auto& t = template_for(h);
         const auto id = next_id++;
-        out += t.begin;
-        append_number(out, tid);
-        out += ",\"ts\":";
-        out += micros(buf, ts);
-        out += ",\"id\":\"";
-        out += hex_id(buf, id);
-        out += '"';
-        out += t.args;
+        char* p = out.room(t.begin.size() + t.args.size() + t.end.size() + 2 * tid.size() + numbers_room);
+        p = put(p, ",\n");
+        p = put(p, t.begin);
+        p = put(p, tid);
+        p = put(p, ",\"ts\":");
+        p = put_micros(p, ts);
+        p = put(p, ",\"id\":\"");
+        char* id_text = p;
+        p = put_hex_id(p, id);
+        const std::string_view id_view(id_text, static_cast<std::size_t>(p - id_text));
+        p = put(p, "\"");
+        p = put(p, t.args);
         if (h.kind == record_kind::async_item) {
-          append_number(out, h.value);
-          out += "}}";
+          p = put_number(p, h.value);
+          p = put(p, "}}");
         }
-        out += ",\n";
-        out += t.end;
-        append_number(out, tid);
-        out += ",\"ts\":";
-        out += micros(buf, end);
-        out += ",\"id\":\"";
-        out += hex_id(buf, id);
-        out += "\"}";
+        p = put(p, ",\n");
+        p = put(p, t.end);
+        p = put(p, tid);
+        p = put(p, ",\"ts\":");
+        p = put_micros(p, end);
+        p = put(p, ",\"id\":\"");
+        p = put(p, id_view);
+        p = put(p, "\"}");
+        out.done(p);
         events += 2;
         break;
       }
       case record_kind::complete: {
-        json_writer w(out);
+        char buf[32];
+        text.assign(",\n");
+        json_writer w(text);
         category = json_quote(r.text());
         name = json_quote(r.text());
-        begin_event(w, "X", category, name, pid, tid, ts);
+        begin_event(w, "X", category, name, pid, buffer.track, ts);
         w.key("dur");
         w.raw(micros(buf, end - ts));
         write_payload_args(w, r);
         w.end_object();
+        out.append(text);
         events += 1;
         break;
       }
@@ -569,37 +653,38 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
         const auto id = next_id++;
         category = json_quote(r.text());
         name = json_quote(r.text());
-        json_writer w(out);
-        begin_event(w, "b", category, name, pid, tid, ts);
+        text.assign(",\n");
+        json_writer w(text);
+        begin_event(w, "b", category, name, pid, buffer.track, ts);
         write_async_id(w, id);
         write_payload_args(w, r);
         w.end_object();
-        out += ",\n";
-        json_writer e(out);
-        begin_event(e, "e", category, name, pid, tid, end);
+        text += ",\n";
+        json_writer e(text);
+        begin_event(e, "e", category, name, pid, buffer.track, end);
         write_async_id(e, id);
         e.end_object();
+        out.append(text);
         events += 2;
         break;
       }
     }
     if (out.size() >= k_write_chunk) {
       std::lock_guard lock(file_mutex);
-      write_locked(out, events);
+      write_locked(out.text(), events);
       out.clear();
       events = 0;
     }
   }
   std::lock_guard lock(file_mutex);
-  write_locked(out, events);
+  write_locked(out.text(), events);
   out.clear();
 }
 
 void trace_recorder::impl::run_writer() {
   writer_names known;         // this thread's copy of `names`
   std::uint64_t next_id = 1;  // async span ids, unique in the file
-  std::string out;
-  out.reserve(2 * k_write_chunk);
+  text_out out;
   for (;;) {
     handed_buffer item;
     {
@@ -630,6 +715,17 @@ namespace {
 
 [[noreturn]] void throw_errno(int error, const std::string& what) {
   throw std::system_error(error, std::generic_category(), what);
+}
+
+// fsyncs the directory holding `path`, so a rename into it is durable: 0 or an errno.
+int sync_directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int error = ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  return error;
 }
 
 // The variable part of a complete or async span record: category, name and
@@ -744,14 +840,16 @@ trace_session::claimed trace_session::claim_or_throw() {
   return {};
 }
 
-trace_session::trace_session(std::string path) : trace_session(std::move(path), claim_or_throw()) {}
+trace_session::trace_session(std::string path, trace_options options)
+    : trace_session(std::move(path), options, claim_or_throw()) {}
 
-std::unique_ptr<trace_session> trace_session::start_unless_active(std::string path) {
+std::unique_ptr<trace_session> trace_session::start_unless_active(std::string path, trace_options options) {
   if (detail::recorder_state().claimed.exchange(true)) return nullptr;
-  return std::unique_ptr<trace_session>(new trace_session(std::move(path), claimed{}));
+  return std::unique_ptr<trace_session>(new trace_session(std::move(path), options, claimed{}));
 }
 
-trace_session::trace_session(std::string path, claimed) : m_path(std::move(path)) {
+trace_session::trace_session(std::string path, trace_options options, claimed)
+    : m_path(std::move(path)), m_options(options) {
   auto& s = detail::recorder_state();
   m_summary.path = m_path;
   const std::string temp = m_path + ".tmp-" + std::to_string(::getpid());
@@ -830,7 +928,9 @@ trace_summary trace_session::finish() {
   m_finished = true;
   auto& s = detail::recorder_state();
   detail::g_active_trace.store(nullptr, std::memory_order_release);
-  const auto session = s.session.exchange(0, std::memory_order_acq_rel);
+  // Sequentially consistent, like a record's raising of busy: a record
+  // either sees the session closed or is waited for below.
+  const auto session = s.session.exchange(0, std::memory_order_seq_cst);
 
   // Every thread's remaining records go to the writer, which then stops;
   // then one thread_name per track.
@@ -839,6 +939,9 @@ trace_summary trace_session::finish() {
   std::uint64_t name_events = 0;
   for (auto& b : s.buffers) {
     std::lock_guard lock(b->mutex);
+    // A record in progress (at most one per thread, short unless it waits
+    // for room in the writer's queue, which keeps draining) ends first.
+    while (b->busy.load(std::memory_order_seq_cst)) std::this_thread::yield();
     if (b->session != session) continue;
     s.hand_off_locked(*b);
     names += ",\n";
@@ -868,25 +971,29 @@ trace_summary trace_session::finish() {
     s.spare.shrink_to_fit();
   }
 
+  // The thread names and the closing text: one write.
+  const auto dropped = s.dropped.load(std::memory_order_relaxed);
+  names += "\n],\"displayTimeUnit\":\"ms\",\"otherData\":";
+  {
+    json_writer w(names);
+    w.begin_object();
+    w.field("writer", "sluice");
+    w.field_num("dropped_events", static_cast<std::int64_t>(dropped));
+    w.end_object();
+  }
+  names += "}\n";
   std::lock_guard lock(s.file_mutex);
   s.write_locked(names, name_events);
-  std::string tail = "\n],\"displayTimeUnit\":\"ms\",\"otherData\":";
-  json_writer w(tail);
-  w.begin_object();
-  w.field("writer", "sluice");
-  w.field_num("dropped_events", static_cast<std::int64_t>(s.dropped.load(std::memory_order_relaxed)));
-  w.end_object();
-  tail += "}\n";
-  s.write_locked(tail, 0);
   m_summary.events = s.written_events;
   m_summary.dropped_events = s.dropped.load(std::memory_order_relaxed);
   m_summary.bytes = s.written_bytes;
   int error = s.write_error;
-  if (error == 0 && ::fsync(s.fd) != 0) error = errno;
+  if (error == 0 && m_options.fsync && ::fsync(s.fd) != 0) error = errno;
   if (::close(s.fd) != 0 && error == 0) error = errno;
   s.fd = -1;
   s.file_session = 0;
   if (error == 0 && ::rename(s.temp_path.c_str(), m_path.c_str()) != 0) error = errno;
+  if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
   s.claimed.store(false);
   if (error != 0) {

@@ -39,7 +39,8 @@
 // ("otherData": {"dropped_events": N}).
 //
 // The file is written to "<path>.tmp-<pid>" and renamed over `path` by
-// finish(), so a reader never sees half a trace. Every string goes through
+// finish(), so a reader never sees half a trace; it is not fsync'ed unless
+// trace_options::fsync asks for it. Every string goes through
 // sluice/core/json.hpp, so the file is valid UTF-8 JSON whatever the names.
 //
 // Cost: with no session active, an instrumented spot costs one relaxed load
@@ -135,13 +136,23 @@ struct trace_summary {
   std::uint64_t bytes = 0;           // size of the file
 };
 
+/// How a trace_session writes its file.
+struct trace_options {
+  /// fsync the file before renaming it into place, and its directory
+  /// after, so the trace survives a power loss too. Off by default: a trace
+  /// is a diagnostic, the rename alone already keeps readers from seeing
+  /// half a file, and a sync costs milliseconds per trace (more than the
+  /// recording of a short run).
+  bool fsync = false;
+};
+
 /// A recording session writing one trace file; see the file comment.
 class trace_session {
  public:
   /// Starts recording into `path`. Throws std::logic_error when another
   /// session is active, std::system_error when the temporary file cannot be
   /// created (the error names the path).
-  explicit trace_session(std::string path);
+  explicit trace_session(std::string path, trace_options options = {});
   /// finish()es if that was not done, swallowing errors (the temporary file
   /// is then removed).
   ~trace_session();
@@ -150,10 +161,11 @@ class trace_session {
 
   /// A session on `path` unless one is already active (then null): for
   /// layers that trace "if nobody else does" (run() with SLUICE_TRACE).
-  [[nodiscard]] static std::unique_ptr<trace_session> start_unless_active(std::string path);
+  [[nodiscard]] static std::unique_ptr<trace_session> start_unless_active(std::string path, trace_options options = {});
 
   /// Stops recording, writes every thread's buffer and the thread names,
-  /// closes the JSON, flushes it to disk and renames it to the path. Throws
+  /// closes the JSON, fsyncs it when the options ask for that, and renames
+  /// it to the path. Throws
   /// std::system_error when writing fails (the temporary file is removed).
   /// Idempotent: a second call returns the first result.
   trace_summary finish();
@@ -161,9 +173,10 @@ class trace_session {
  private:
   struct claimed {};
   static claimed claim_or_throw();
-  trace_session(std::string path, claimed);  // the process's one session slot is already ours
+  trace_session(std::string path, trace_options options, claimed);  // the process's one session slot is ours
 
   std::string m_path;
+  trace_options m_options;
   bool m_finished = false;
   trace_summary m_summary;
 };
