@@ -60,7 +60,7 @@ std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std
 
 void pipeline_state::run_closers() {
   m_stopped.store(true, std::memory_order_relaxed);  // before any channel closes (see stopped())
-  std::vector<std::function<void()>> closers;
+  std::vector<shared_fn<void()>> closers;
   {
     std::lock_guard lock(m_mutex);
     if (m_cancelled) return;
@@ -89,7 +89,7 @@ void pipeline_state::fail(std::size_t stage, std::size_t item_index, std::except
   cancel();
 }
 
-void pipeline_state::on_cancel(std::function<void()> close) {
+void pipeline_state::on_cancel(shared_fn<void()> close) {
   {
     std::lock_guard lock(m_mutex);
     if (!m_cancelled) {

@@ -65,6 +65,9 @@ class cancellable_sleep_awaiter {
  public:
   cancellable_sleep_awaiter(std::chrono::steady_clock::time_point deadline, std::stop_token token)
       : m_deadline(deadline), m_token(std::move(token)) {}
+  cancellable_sleep_awaiter(const cancellable_sleep_awaiter&) = delete;
+  cancellable_sleep_awaiter& operator=(const cancellable_sleep_awaiter&) = delete;
+  ~cancellable_sleep_awaiter();
 
   bool await_ready() const noexcept {
     return m_token.stop_requested() || m_deadline <= std::chrono::steady_clock::now();
@@ -72,25 +75,17 @@ class cancellable_sleep_awaiter {
 
   template <typename P>
   bool await_suspend(std::coroutine_handle<P> h) {
-    runtime& rt = runtime_for_timer();
-    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline, wait_owner_of(h));
-    m_state = std::make_shared<cancellable_sleep_state>();
-    m_state->m_waiter = suspended_coroutine::here(h);
-    m_state->m_runtime = &rt;
-    m_state->m_timer = rt.io().add_timer(m_deadline, [s = m_state] { s->fire(false); });
-    m_on_stop.emplace(m_token, stop_handler{m_state});
-    // Our release: if an event already fired, continue without suspending.
-    return m_state->m_pending.fetch_sub(1, std::memory_order_acq_rel) != 1;
+    return suspend(suspended_coroutine::here(h), wait_owner_of(h));
   }
 
   /// True when the full duration elapsed, false when stop was requested first.
-  bool await_resume() {
-    m_on_stop.reset();  // waits for a stop callback running on another thread
-    if (!m_state) return !m_token.stop_requested();
-    return !m_state->m_stopped;
-  }
+  bool await_resume();
 
  private:
+  // The type-independent part of await_suspend (core/src/sleep.cpp): one
+  // copy in the library instead of one per program (it holds no coroutine).
+  bool suspend(suspended_coroutine waiter, const wait_owner* owner);
+
   struct stop_handler {
     std::shared_ptr<cancellable_sleep_state> m_state;
     void operator()() const noexcept {

@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cstddef>
+// The range concepts and traits (input_range, range_value_t) come with
+// <iterator> in libstdc++; <ranges> adds the views and adaptors, about a
+// tenth of a second per program (docs/architecture.md, "Header cost").
 #include <iterator>
-#include <ranges>
 #include <type_traits>
 #include <utility>
 #include <vector>

@@ -60,6 +60,7 @@
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
+#include "sluice/stages/detail/shared_fn.hpp"
 #include "sluice/stages/detail/stage_io.hpp"
 #include "sluice/stages/stage_protocol.hpp"
 
@@ -157,9 +158,10 @@ class flow {
  public:
   using value_type = T;
   /// Starts the flow's stages, sending their output into a channel.
-  using launcher = std::function<void(detail::pipeline_state&, channel_sender<detail::chunk<T>>)>;
+  /// (A copyable callable like std::function, lighter to compile: shared_fn.hpp.)
+  using launcher = detail::shared_fn<void(detail::pipeline_state&, channel_sender<detail::chunk<T>>)>;
   /// The same, sending into a channel or a fused stage.
-  using outlet_launcher = std::function<void(detail::pipeline_state&, detail::outlet<T>)>;
+  using outlet_launcher = detail::shared_fn<void(detail::pipeline_state&, detail::outlet<T>)>;
 
   flow(std::vector<detail::stage_info> stages, launcher launch, std::size_t chunk, bool ordered = true)
       : m_stages(std::move(stages)),
@@ -212,7 +214,7 @@ class flow {
 /// A complete pipeline (source ... sink), ready for sluice::run. Run it once.
 class pipeline {
  public:
-  using launcher = std::function<void(detail::pipeline_state&)>;
+  using launcher = detail::shared_fn<void(detail::pipeline_state&)>;
   pipeline(std::vector<detail::stage_info> stages, launcher launch)
       : m_stages(std::move(stages)), m_launch(std::move(launch)) {}
 
@@ -304,14 +306,15 @@ auto attach_fused(flow<T> upstream, D stage) {
         std::vector<std::shared_ptr<fused_inlet<T>>> lanes;
         lanes.reserve(n);
         for (std::size_t i = 0; i < n; ++i)
-          lanes.push_back(
-              std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i))));
-        previous(state, outlet<T>(std::move(lanes)));
+          lanes.push_back(std::shared_ptr<fused_inlet<T>>(
+              new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
+        previous(state, outlet<T>(std::move(lanes), &start_lanes<T>));
         return;
       }
     }
-    auto inlet =
-        std::make_shared<fused_stage<T, out_t, D>>(shared, stage_io<T, out_t>(state, index, {}, std::move(out)));
+    // Not make_shared, as share_stage: once per run.
+    auto inlet = std::shared_ptr<fused_inlet<T>>(
+        new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, std::move(out))));
     previous(state, outlet<T>(std::move(inlet)));
   };
   flow<out_t> attached(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());

@@ -33,10 +33,11 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+// The range concepts (input_range, view, view_base) come with <iterator> in
+// libstdc++; <ranges> (views, adaptors) is not needed (see flat_map.hpp).
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <stop_token>
 #include <string>
 #include <type_traits>

@@ -4,19 +4,43 @@
 #pragma once
 
 #include <coroutine>
+#include <new>
 #include <type_traits>
 
 #include "sluice/core/task.hpp"  // SLUICE_DETAIL_TASK_HANDSHAKE
 
 namespace sluice::detail {
 
-/// Holds an awaiter that can be neither copied nor moved (the channel's),
-/// constructed in place from a function returning it.
+/// Room for an awaiter that can be neither copied nor moved (the channel's),
+/// or a task, constructed later in place from a function returning it.
+/// std::optional would do, but it is some thirty functions per type at -O0,
+/// and stage_io has several per stage (docs/architecture.md, "Header cost").
 template <typename A>
-struct in_place_awaiter {
-  A value;
+class late {
+ public:
+  late() noexcept {}  // NOLINT(modernize-use-equals-default): the union member stays unconstructed
+  late(const late&) = delete;
+  late& operator=(const late&) = delete;
+  ~late() {
+    if (m_engaged) m_value.~A();
+  }
+
+  /// Constructs the value from make()'s result (no copy, no move). Once.
   template <typename F>
-  explicit in_place_awaiter(F make) : value(make()) {}
+  A& emplace(F make) {
+    ::new (static_cast<void*>(&m_value)) A(make());
+    m_engaged = true;
+    return m_value;
+  }
+  [[nodiscard]] explicit operator bool() const noexcept { return m_engaged; }
+  [[nodiscard]] A& operator*() noexcept { return m_value; }
+  [[nodiscard]] A* operator->() noexcept { return &m_value; }
+
+ private:
+  union {
+    A m_value;
+  };
+  bool m_engaged = false;
 };
 
 /// await_suspend of any awaiter (void, bool or handle form) as the handle form.

@@ -67,7 +67,9 @@ channel_sender<chunk<T>> start_lanes(pipeline_state& state, std::vector<std::sha
   const std::size_t n = lanes.size();
   auto [tx, rx] = channel<chunk<T>>(2 * n);
   state.on_cancel([rx = rx]() { rx.close(); });
-  auto group = std::make_shared<lane_group<T>>(std::move(lanes));
+  // Not make_shared: once per run, and its control block is a dozen functions
+  // per item type (docs/architecture.md, "Header cost").
+  auto group = std::shared_ptr<lane_group<T>>(new lane_group<T>(std::move(lanes)));
   for (std::size_t i = 0; i < n; ++i) state.start(run_lane<T>(rx, i, group));
   return std::move(tx);
 }

@@ -15,6 +15,7 @@ namespace sluice::detail {
 
 template <typename T>
 struct chunk;
+class pipeline_state;
 
 /// The receiving side of a fused link: a stage that runs inside the
 /// coroutine of the stage before it. Only one coroutine ever calls it (the
@@ -51,12 +52,19 @@ struct outlet {
   /// Instead of `tx` or `fused`: copies of the next (fused) stage, each to be
   /// pushed from a coroutine of its own, in any order (fused_lanes.hpp).
   std::vector<std::shared_ptr<fused_inlet<T>>> lanes = {};
+  /// With `lanes`: starts their coroutines and returns the sender feeding
+  /// them (start_lanes<T>, fused_lanes.hpp). Set by whoever makes the lanes,
+  /// so only item types that have lanes instantiate them, not every stage's
+  /// output type (docs/architecture.md, "Header cost").
+  using lanes_starter = channel_sender<chunk<T>> (*)(pipeline_state&, std::vector<std::shared_ptr<fused_inlet<T>>>);
+  lanes_starter start_lanes = nullptr;
 
   outlet() = default;
   outlet(channel_sender<chunk<T>> sender) : tx(std::move(sender)) {}  // NOLINT(google-explicit-constructor)
   outlet(channel_sender<chunk<T>> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
   explicit outlet(std::shared_ptr<fused_inlet<T>> inlet) : fused(std::move(inlet)) {}
-  explicit outlet(std::vector<std::shared_ptr<fused_inlet<T>>> copies) : lanes(std::move(copies)) {}
+  outlet(std::vector<std::shared_ptr<fused_inlet<T>>> copies, lanes_starter start)
+      : lanes(std::move(copies)), start_lanes(start) {}
 
   /// How many copies of a stateless fused stage this outlet can feed in
   /// parallel (1: run it once, in the sender's coroutine).

@@ -30,6 +30,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/memory_bounds.hpp"
+#include "sluice/stages/detail/shared_fn.hpp"
 #include "sluice/stages/detail/stage_activity.hpp"
 #include "sluice/stages/report.hpp"
 
@@ -165,7 +166,7 @@ class pipeline_state {
 
   /// Registers a close action run when the run's token is stopped (at once
   /// if it already is).
-  void on_cancel(std::function<void()> close);
+  void on_cancel(shared_fn<void()> close);
 
   /// The run's memory bounds (byte capacities, limits in flight).
   [[nodiscard]] memory_bounds& bounds() noexcept { return m_bounds; }
@@ -214,7 +215,7 @@ class pipeline_state {
   std::atomic<bool> m_user_cancelled{false};
   std::mutex m_mutex;  // guards everything below
   bool m_cancelled = false;
-  std::vector<std::function<void()>> m_closers;
+  std::vector<shared_fn<void()>> m_closers;
   std::exception_ptr m_error;
   std::size_t m_error_stage = 0;
   std::size_t m_error_item = 0;

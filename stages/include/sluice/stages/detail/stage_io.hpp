@@ -315,7 +315,7 @@ class stage_io : public stage_context {
       // Copies of the next stage in lanes (fused_lanes.hpp): a plain send
       // into their channel; the lanes' own sends take the memory bounds.
       m_lanes = std::move(out.lanes);
-      m_out = start_lanes<Out>(state, m_lanes);
+      m_out = out.start_lanes(state, m_lanes);
     } else if (!m_fused) {
       m_out_queue = state.consumer_queue(self);
     }
@@ -352,7 +352,7 @@ class stage_io : public stage_context {
     struct awaiter {
       stage_io* m_io;
       std::optional<input_chunk<In>> m_result{};
-      std::optional<in_place_awaiter<inner_t>> m_inner{};
+      late<inner_t> m_inner{};
       channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
         m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
@@ -360,15 +360,15 @@ class stage_io : public stage_context {
       }
       bool await_suspend(std::coroutine_handle<> h) {
         m_inner.emplace([this] { return m_io->m_in.recv(); });
-        if (m_inner->value.await_ready()) return false;
+        if (m_inner->await_ready()) return false;
         // Counted before suspending: once suspended, another thread may resume us.
         m_wait.begin(m_io->stats().activity.blocked_recv);
-        return m_inner->value.await_suspend(h);
+        return m_inner->await_suspend(h);
       }
       std::optional<input_chunk<In>> await_resume() {
         m_wait.end(m_io->name(), "waiting for input");
         if (m_result) return std::move(m_result);
-        auto c = m_inner->value.await_resume();
+        auto c = m_inner->await_resume();
         if (!c) return m_io->end_of_stream();
         m_io->left_channel(*c);
         return m_io->accept(std::move(*c));
@@ -405,27 +405,27 @@ class stage_io : public stage_context {
       chunk<Out> m_chunk;
       std::size_t m_items;
       std::size_t m_inputs;
-      std::optional<in_place_awaiter<inner_t>> m_inner{};
+      late<inner_t> m_inner{};
       channel_wait<stage_io> m_wait{};
-      std::optional<task<bool>> m_push{};
-      std::optional<in_place_awaiter<push_t>> m_pushing{};
+      late<task<bool>> m_push{};
+      late<push_t> m_pushing{};
       bool await_ready() {
         if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
           if (m_io->m_fused) {
-            m_push.emplace(m_io->m_fused->push(std::move(m_chunk.items)));
+            m_push.emplace([this] { return m_io->m_fused->push(std::move(m_chunk.items)); });
           } else {
-            m_push.emplace(m_io->send_bounded(*m_tx, std::move(m_chunk)));
+            m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
           }
           m_pushing.emplace([this] { return m_push->operator co_await(); });
-          return m_pushing->value.await_ready();
+          return m_pushing->await_ready();
         }
         m_inner.emplace([this] { return m_tx->send(m_chunk); });
-        return m_inner->value.await_ready();
+        return m_inner->await_ready();
       }
 #ifdef SLUICE_DETAIL_TASK_HANDSHAKE
       bool await_suspend(std::coroutine_handle<> h) {
         if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
-        return m_pushing ? suspend_as_bool(m_pushing->value, h) : suspend_as_bool(m_inner->value, h);
+        return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
       }
 #else
       std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
@@ -433,19 +433,19 @@ class stage_io : public stage_context {
         // resume us. A fused stage's suspension is its own work or wait, not
         // this stage blocked on a full channel.
         if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
-        return m_pushing ? suspend_as_handle(m_pushing->value, h) : suspend_as_handle(m_inner->value, h);
+        return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
       }
 #endif
       bool await_resume() {
         m_wait.end(m_io->name(), "waiting to send (output full)");
         if (m_pushing) {
-          const bool ok = m_pushing->value.await_resume();
+          const bool ok = m_pushing->await_resume();
           // A fused stage took the items (and counts whatever becomes of
           // them); false only says that downstream is gone.
           m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
           return ok;
         }
-        bool ok = m_inner->value.await_resume();
+        bool ok = m_inner->await_resume();
         m_io->sent(ok, m_items, m_inputs);
         return ok;
       }
