@@ -170,6 +170,12 @@ class runtime {
   template <typename F, typename R>
   static auto make_job(F&& fn, oneshot_sender<R> tx) {
     return [fn = std::forward<F>(fn), tx = std::move(tx)]() mutable {
+      // The exception is handed over only after its catch block has ended:
+      // leaving the handler drops a reference to the exception object, and
+      // after the hand-off the receiver may already have dropped its own, so
+      // this thread would free an object another thread just read (through
+      // reference counts in uninstrumented libstdc++, which TSan reports).
+      std::exception_ptr error;
       try {
         if constexpr (std::is_void_v<R>) {
           fn();
@@ -177,9 +183,11 @@ class runtime {
         } else {
           tx.send(fn());
         }
+        return;
       } catch (...) {
-        tx.fail(std::current_exception());
+        error = std::current_exception();
       }
+      tx.fail(std::move(error));
     };
   }
 
@@ -258,7 +266,7 @@ detached_task drive_detached(task<T> t, Done done) {
   } catch (...) {
     error = std::current_exception();
   }
-  done(std::move(value), error);
+  done(std::move(value), std::move(error));  // moved: no reference left here after the hand-off
 }
 
 }  // namespace detail
@@ -270,7 +278,7 @@ join_handle<T> runtime::spawn(task<T> t) {
   auto driver =
       detail::drive_detached(std::move(t), [this, tx = std::move(tx)](auto value, std::exception_ptr error) mutable {
         if (error) {
-          tx.fail(error);
+          tx.fail(std::move(error));
         } else if constexpr (std::is_void_v<T>) {
           tx.send();
         } else {
