@@ -61,6 +61,13 @@ struct ratio_range {
   }
 };
 
+// `name` = the ratio of the summed times, `name`_min / _max = its range over iterations.
+void report_ratio(benchmark::State& state, const std::string& name, double ratio, const ratio_range& range) {
+  state.counters[name] = ratio;
+  state.counters[name + "_min"] = range.min;
+  state.counters[name + "_max"] = range.max;
+}
+
 void BM_TraceOverhead(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   const auto spins = static_cast<std::uint64_t>(state.range(1));
@@ -125,27 +132,13 @@ void BM_TraceOverhead(benchmark::State& state) {
   state.counters["off_vs_compiled_out"] = t_off / t_out;
   state.counters["off_vs_out_min"] = off_ratio.min;
   state.counters["off_vs_out_max"] = off_ratio.max;
-  state.counters["on_vs_off"] = t_on / t_off;
-  state.counters["on_vs_off_min"] = on_ratio.min;
-  state.counters["on_vs_off_max"] = on_ratio.max;
-  state.counters["watchdog_vs_off"] = t_dog / t_off;
-  state.counters["watchdog_vs_off_min"] = dog_ratio.min;
-  state.counters["watchdog_vs_off_max"] = dog_ratio.max;
-  state.counters["cpu_on_vs_off"] = c_on / c_off;
-  state.counters["cpu_on_vs_off_min"] = cpu_on_ratio.min;
-  state.counters["cpu_on_vs_off_max"] = cpu_on_ratio.max;
-  state.counters["cpu_on_finish_vs_off"] = c_finish / c_off;
-  state.counters["cpu_on_finish_vs_off_min"] = cpu_finish_ratio.min;
-  state.counters["cpu_on_finish_vs_off_max"] = cpu_finish_ratio.max;
-  state.counters["on_finish_vs_off"] = (t_on + t_finish) / t_off;
-  state.counters["on_finish_vs_off_min"] = finish_ratio.min;
-  state.counters["on_finish_vs_off_max"] = finish_ratio.max;
-  state.counters["session_vs_off"] = t_session / t_off;
-  state.counters["session_vs_off_min"] = session_ratio.min;
-  state.counters["session_vs_off_max"] = session_ratio.max;
-  state.counters["cpu_session_vs_off"] = c_session / c_off;
-  state.counters["cpu_session_vs_off_min"] = cpu_session_ratio.min;
-  state.counters["cpu_session_vs_off_max"] = cpu_session_ratio.max;
+  report_ratio(state, "on_vs_off", t_on / t_off, on_ratio);
+  report_ratio(state, "watchdog_vs_off", t_dog / t_off, dog_ratio);
+  report_ratio(state, "cpu_on_vs_off", c_on / c_off, cpu_on_ratio);
+  report_ratio(state, "cpu_on_finish_vs_off", c_finish / c_off, cpu_finish_ratio);
+  report_ratio(state, "on_finish_vs_off", (t_on + t_finish) / t_off, finish_ratio);
+  report_ratio(state, "session_vs_off", t_session / t_off, session_ratio);
+  report_ratio(state, "cpu_session_vs_off", c_session / c_off, cpu_session_ratio);
   state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
   state.counters["trace_MB"] = bytes / 1e6;
 }

@@ -572,6 +572,15 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   char tid_buf[k_number_room];
   const std::string_view tid(tid_buf, static_cast<std::size_t>(put_number(tid_buf, buffer.track) - tid_buf));
   std::string category, name, text;  // a generic record's, quoted, and its event
+  // An event's start: the separator, its template's text up to "tid":, the
+  // track and its timestamp.
+  auto put_head = [&tid](char* p, std::string_view prefix, auto at) {
+    p = put(p, ",\n");
+    p = put(p, prefix);
+    p = put(p, tid);
+    p = put(p, ",\"ts\":");
+    return put_micros(p, at);
+  };
   // Room for an event's numbers and fixed keys, beside its template's text.
   constexpr std::size_t numbers_room = 8 * k_number_room + 64;
   while (rest.size() >= sizeof(record_head)) {
@@ -585,12 +594,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     switch (h.kind) {
       case record_kind::stage_section: {
         const auto& t = template_for(h);
-        char* p = out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room);
-        p = put(p, ",\n");
-        p = put(p, t.begin);
-        p = put(p, tid);
-        p = put(p, ",\"ts\":");
-        p = put_micros(p, ts);
+        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, ts);
         p = put(p, ",\"dur\":");
         p = put_micros(p, end - ts);
         p = put(p, t.args);
@@ -607,11 +611,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
         const auto& t = template_for(h);
         const auto id = next_id++;
         char* p = out.room(t.begin.size() + t.args.size() + t.end.size() + 2 * tid.size() + numbers_room);
-        p = put(p, ",\n");
-        p = put(p, t.begin);
-        p = put(p, tid);
-        p = put(p, ",\"ts\":");
-        p = put_micros(p, ts);
+        p = put_head(p, t.begin, ts);
         p = put(p, ",\"id\":\"");
         char* id_text = p;
         p = put_hex_id(p, id);
@@ -622,11 +622,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
           p = put_number(p, h.value);
           p = put(p, "}}");
         }
-        p = put(p, ",\n");
-        p = put(p, t.end);
-        p = put(p, tid);
-        p = put(p, ",\"ts\":");
-        p = put_micros(p, end);
+        p = put_head(p, t.end, end);
         p = put(p, ",\"id\":\"");
         p = put(p, id_view);
         p = put(p, "\"}");
