@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/sync_directory.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/runtime.hpp"
 
@@ -713,17 +714,6 @@ namespace {
   throw std::system_error(error, std::generic_category(), what);
 }
 
-// fsyncs the directory holding `path`, so a rename into it is durable: 0 or an errno.
-int sync_directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int error = ::fsync(fd) != 0 ? errno : 0;
-  if (::close(fd) != 0 && error == 0) error = errno;
-  return error;
-}
-
 // The variable part of a complete or async span record: category, name and
 // arguments, copied, since the caller's strings do not outlive the call.
 void put_span_payload(std::string& out, std::string_view category, std::string_view name,
@@ -981,7 +971,7 @@ trace_summary trace_session::finish() {
   std::lock_guard lock(s.file_mutex);
   s.write_locked(names, name_events);
   m_summary.events = s.written_events;
-  m_summary.dropped_events = s.dropped.load(std::memory_order_relaxed);
+  m_summary.dropped_events = dropped;  // the count the file says
   m_summary.bytes = s.written_bytes;
   int error = s.write_error;
   if (error == 0 && m_options.fsync && ::fsync(s.fd) != 0) error = errno;

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <utility>
 
+#include "sluice/core/detail/sync_directory.hpp"
+
 namespace sluice::files {
 namespace {
 
@@ -32,10 +34,6 @@ mode_t process_umask() {
     return value;
   }();
   return mask;
-}
-
-int open_directory(const std::filesystem::path& dir) {
-  return ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 }  // namespace
@@ -98,13 +96,7 @@ void atomic_file::commit() {
   }
   m_committed = true;
   if (m_options.fsync) {
-    const int dir = open_directory(m_target.parent_path());
-    if (dir >= 0) {
-      const int rc = ::fsync(dir);
-      const int error = errno;
-      ::close(dir);
-      if (rc != 0) fail("fsync of the directory failed", error);
-    }
+    if (const int error = detail::sync_directory_of(m_target); error != 0) fail("fsync of the directory failed", error);
   }
 }
 
