@@ -134,6 +134,26 @@ class HttpClient : public ::testing::Test {
       auto v = server.enter(req);
       res.set_content(req.method + ":" + req.body, "application/octet-stream");
     });
+    // What the server saw: method, body and the headers a leak would show.
+    // HEAD reaches the Get handler (cpp-httplib answers it without the body).
+    auto inspect = [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      std::string seen = req.method + "|body=" + req.body;
+      for (const char* name : {"X-Test", "Authorization", "Content-Type", "Content-Length"})
+        seen += std::string("|") + name + "=" + (req.has_header(name) ? req.get_header_value(name) : "-");
+      res.set_content(seen, "text/plain");
+    };
+    r.Get("/inspect", inspect);
+    r.Post("/inspect", inspect);
+    r.Put("/inspect", inspect);
+    r.Patch("/inspect", inspect);
+    r.Delete("/inspect", inspect);
+    r.Options("/inspect", inspect);
+    r.Get("/sleep", [this](const httplib::Request& req, httplib::Response& res) {
+      auto v = server.enter(req);
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(req.get_param_value("ms"))));
+      res.set_content("slept", "text/plain");
+    });
     r.Get("/redirect", [this](const httplib::Request& req, httplib::Response& res) {
       auto v = server.enter(req);
       // "localhost" is another host name than 127.0.0.1 as far as credentials go.
@@ -320,6 +340,108 @@ TEST_F(HttpClient, ReusedHandlesCarryNothingOverFromThePreviousRequest) {
     ASSERT_TRUE(get) << get.error().to_string();
     EXPECT_EQ(get->body, "hello");
   }
+}
+
+// The tests below run their requests one after another on one client: each
+// takes the easy handle the previous one left (and the one pooled
+// connection), which the counters confirm, so an option one request set
+// and the next did not reset would show in what the server saw.
+class HttpClientHandleReuse : public HttpClient {
+ protected:
+  sluice::http::result<sluice::http::response> send(sluice::http::request req) {
+    auto r = rt.block_on(c.send(std::move(req)));
+    EXPECT_TRUE(r) << r.error().to_string();
+    return r;
+  }
+  std::string seen(sluice::http::request req) {
+    auto r = send(std::move(req));
+    return r ? r->body : "(no response)";
+  }
+  // One handle and one connection served every request.
+  void expect_one_handle_and_connection() {
+    EXPECT_EQ(c.stats().easy_handles_created, 1u);
+    EXPECT_EQ(c.stats().connections_opened, 1u);
+    EXPECT_EQ(server.distinct_connections(), 1u);
+  }
+  sluice::http::request get() { return sluice::http::request_for(server.url("/inspect")); }
+
+  sluice::http::client c{rt};
+};
+
+const std::string plain_get = "GET|body=|X-Test=-|Authorization=-|Content-Type=-|Content-Length=-";
+
+TEST_F(HttpClientHandleReuse, PostWithBodyAndHeadersLeavesNothingForTheNextGet) {
+  EXPECT_EQ(seen({.method = "POST",
+                  .url = server.url("/inspect"),
+                  .headers = {{"X-Test", "one"}, {"Content-Type", "text/x-test"}, {"Authorization", "Bearer SECRET"}},
+                  .body = "payload"}),
+            "POST|body=payload|X-Test=one|Authorization=Bearer SECRET|Content-Type=text/x-test|Content-Length=7");
+  EXPECT_EQ(seen(get()), plain_get);
+  expect_one_handle_and_connection();
+}
+
+TEST_F(HttpClientHandleReuse, HeadLeavesNoNobodyForTheNextGetOrPost) {
+  auto head = send({.method = "HEAD", .url = server.url("/inspect")});
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->body, "");
+  EXPECT_EQ(seen(get()), plain_get);  // a NOBODY left over would send HEAD and return no body
+  (void)send({.method = "HEAD", .url = server.url("/inspect")});
+  EXPECT_EQ(seen({.method = "POST", .url = server.url("/inspect"), .body = "b"}),
+            "POST|body=b|X-Test=-|Authorization=-|Content-Type=application/x-www-form-urlencoded|Content-Length=1");
+  expect_one_handle_and_connection();
+}
+
+TEST_F(HttpClientHandleReuse, CustomMethodsLeaveNothingForTheNextGet) {
+  EXPECT_EQ(seen({.method = "DELETE", .url = server.url("/inspect")}),
+            "DELETE|body=|X-Test=-|Authorization=-|Content-Type=-|Content-Length=-");
+  EXPECT_EQ(seen(get()), plain_get);
+  EXPECT_EQ(seen({.method = "PUT", .url = server.url("/inspect"), .headers = {{"X-Test", "put"}}, .body = "xy"}),
+            "PUT|body=xy|X-Test=put|Authorization=-|Content-Type=application/x-www-form-urlencoded|Content-Length=2");
+  EXPECT_EQ(seen(get()), plain_get);
+  EXPECT_EQ(seen({.method = "PATCH", .url = server.url("/inspect")}),
+            "PATCH|body=|X-Test=-|Authorization=-|Content-Type=application/x-www-form-urlencoded|Content-Length=0");
+  EXPECT_EQ(seen({.method = "OPTIONS", .url = server.url("/inspect")}),
+            "OPTIONS|body=|X-Test=-|Authorization=-|Content-Type=-|Content-Length=-");
+  EXPECT_EQ(seen(get()), plain_get);
+  expect_one_handle_and_connection();
+}
+
+TEST_F(HttpClientHandleReuse, CredentialsInTheUrlLeaveNoAuthorizationForTheNextRequest) {
+  const auto with_user = "http://user:hunter2@127.0.0.1:" + std::to_string(server.port()) + "/inspect";
+  EXPECT_NE(seen(sluice::http::request_for(with_user)).find("Authorization=Basic "), std::string::npos);
+  EXPECT_EQ(seen(get()), plain_get);
+  expect_one_handle_and_connection();
+}
+
+// A short timeout of one request must not cut the next one short. The
+// second request waits 3 s for its answer; a leaked 2 s timeout or 1 s
+// inactivity limit ends it as a timeout whatever the machine's load.
+TEST_F(HttpClientHandleReuse, PerRequestTimeoutsDoNotCarryOver) {
+  auto quick = send({.url = server.url("/hello"), .timeout = 2s, .inactivity_timeout = 1s});
+  ASSERT_TRUE(quick);
+  auto slow = send(sluice::http::request_for(server.url("/sleep?ms=3000")));
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->body, "slept");
+  expect_one_handle_and_connection();
+}
+
+// A smaller body limit on one request must not refuse the next one's body.
+TEST_F(HttpClientHandleReuse, PerRequestBodyLimitDoesNotCarryOver) {
+  auto limited = rt.block_on(c.send({.url = server.url("/inspect"), .max_body_bytes = 4}));
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().what, error::kind::too_large);
+  EXPECT_EQ(seen(get()), plain_get);
+}
+
+// A failed transfer's handle is not reused; the next request gets a fresh
+// one and succeeds.
+TEST_F(HttpClientHandleReuse, AFailedTransfersHandleIsReplaced) {
+  EXPECT_EQ(seen(get()), plain_get);
+  auto refused = rt.block_on(c.get("http://127.0.0.1:" + std::to_string(refused_port()) + "/x"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(seen(get()), plain_get);
+  EXPECT_EQ(c.stats().easy_handles_created, 2u);
 }
 
 TEST_F(HttpClient, RedirectsAreOffByDefault) {

@@ -86,6 +86,10 @@ long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 
 // Why `name: value` must not be sent, or nullopt (defined below).
 std::optional<std::string> header_problem(std::string_view name, std::string_view value);
 
+// libcurl's body and header callbacks (defined below); their user pointer is the transfer.
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user);
+std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user);
+
 }  // namespace
 
 namespace detail {
@@ -212,7 +216,7 @@ class client::state {
       std::erase(m_queue, t);
       m_queued.fetch_sub(1, std::memory_order_relaxed);
     } else if (t->stage == transfer::phase::running) {
-      detach(*t);
+      detach(*t, false);
     } else {
       return;
     }
@@ -242,7 +246,8 @@ class client::state {
 
   client_stats stats() const noexcept {
     return {m_in_flight.load(std::memory_order_relaxed), m_queued.load(std::memory_order_relaxed),
-            m_completed.load(std::memory_order_relaxed), m_connections.load(std::memory_order_relaxed)};
+            m_completed.load(std::memory_order_relaxed), m_connections.load(std::memory_order_relaxed),
+            m_handles_created.load(std::memory_order_relaxed)};
   }
 
   sluice::runtime& m_runtime;
@@ -272,9 +277,8 @@ class client::state {
     t->stage = transfer::phase::running;
     link_running(t);
     m_in_flight.fetch_add(1, std::memory_order_relaxed);
-    watch_sockets_of(easy);
     if (CURLMcode rc = curl_multi_add_handle(m_multi, easy); rc != CURLM_OK) {
-      detach(*t);
+      detach(*t, false);
       t->failure = make_error(error::kind::transport, t->req.url,
                               std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
       complete(t);
@@ -311,40 +315,86 @@ class client::state {
     t.running_ref.reset();
   }
 
-  // Takes `t` out of libcurl and frees its easy handle (connections stay in the pool).
-  void detach(transfer& t) {
+  // Takes `t` out of libcurl; its easy handle goes back to the idle list
+  // when `reusable` (the transfer ended with a response), and is freed
+  // otherwise. Connections stay in the pool either way.
+  void detach(transfer& t, bool reusable) {
     long connects = 0;
     if (curl_easy_getinfo(t.easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
       m_connections.fetch_add(static_cast<std::uint64_t>(connects), std::memory_order_relaxed);
     curl_multi_remove_handle(m_multi, t.easy);
     unlink_running(t);
     m_in_flight.fetch_sub(1, std::memory_order_relaxed);
-    recycle(std::exchange(t.easy, nullptr));
+    if (reusable) recycle(std::exchange(t.easy, nullptr));
     t.release_curl();
   }
 
   // Easy handles are reused: curl_easy_init allocates and clears a large
   // struct and the first transfer allocates its buffers, a measurable share
-  // of a small request. curl_easy_reset drops every option (so nothing of one
-  // request, its Authorization header included, leaks into the next). It
-  // runs when a handle is taken for the next request, on the sending
-  // thread, not when the finished one goes back on the reactor thread,
-  // which is the client's bottleneck under load: it also frees the option
-  // strings libcurl copied where they were allocated. An idle handle's
-  // options point at its finished transfer (freed): it is used for nothing
-  // but a reset or a cleanup, neither of which reads them.
-  CURL* acquire_easy() {
-    CURL* easy = nullptr;
+  // of a small request. A handle keeps the client-wide options it was made
+  // with (set_client_options(), once per handle) and prepare() sets every
+  // per-request option on every request, to the request's value or back to
+  // libcurl's default, so nothing of one request (its method, body, headers,
+  // Authorization included, or timeouts) carries over into the next. There is
+  // no curl_easy_reset: libcurl starts each transfer's own state afresh
+  // (Curl_pretransfer), and a reset would drop the client-wide options too,
+  // which then cost about 25 setopt calls and their string copies to set
+  // again per request. A handle whose transfer failed or was cancelled is
+  // freed rather than reused (detach): a fresh one costs a few microseconds,
+  // only on that rare path, and no half-finished state can reach the next
+  // request. An idle handle's per-request options point at its finished
+  // transfer (freed): prepare() sets them all before the handle is used, and
+  // curl_easy_cleanup reads none of them. Runs on the sending thread.
+  CURL* acquire_easy(CURLcode& rc) {
+    rc = CURLE_OK;
     {
       std::lock_guard lock(m_idle_mutex);
       if (!m_idle_easy.empty()) {
-        easy = m_idle_easy.back();
+        CURL* easy = m_idle_easy.back();
         m_idle_easy.pop_back();
+        return easy;
       }
     }
-    if (!easy) return curl_easy_init();
-    curl_easy_reset(easy);
+    CURL* easy = curl_easy_init();
+    if (!easy) return nullptr;
+    m_handles_created.fetch_add(1, std::memory_order_relaxed);
+    if (rc = set_client_options(easy); rc != CURLE_OK) {
+      curl_easy_cleanup(easy);
+      return nullptr;
+    }
     return easy;
+  }
+
+  // The options every request of this client shares, set once per handle.
+  // Whatever prepare() sets must not be set here, and the other way round.
+  CURLcode set_client_options(CURL* e) const {
+    CURLcode rc = CURLE_OK;
+    auto set = [&](CURLoption option, auto value) {
+      if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
+    };
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_WRITEFUNCTION, &on_body);
+    set(CURLOPT_HEADERFUNCTION, &on_header_line);
+    // Connection sockets are opened and closed through these (see on_open_socket).
+    set(CURLOPT_OPENSOCKETFUNCTION, &state::on_open_socket);
+    set(CURLOPT_OPENSOCKETDATA, static_cast<void*>(const_cast<state*>(this)));
+    set(CURLOPT_CLOSESOCKETFUNCTION, &state::on_close_socket);
+    set(CURLOPT_CLOSESOCKETDATA, static_cast<void*>(const_cast<state*>(this)));
+    set(CURLOPT_SHARE, m_share->handle());
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_TCP_KEEPALIVE, 1L);
+    set(CURLOPT_HTTP_VERSION, m_options.http2 ? long{CURL_HTTP_VERSION_2TLS} : long{CURL_HTTP_VERSION_1_1});
+    if (m_options.send_accept_encoding) set(CURLOPT_ACCEPT_ENCODING, m_options.accept_encoding.c_str());
+    if (!m_options.user_agent.empty()) set(CURLOPT_USERAGENT, m_options.user_agent.c_str());
+    set(CURLOPT_FOLLOWLOCATION, m_options.follow_redirects ? 1L : 0L);
+    if (m_options.follow_redirects) {
+      set(CURLOPT_MAXREDIRS, m_options.max_redirects);
+      set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+      set(CURLOPT_UNRESTRICTED_AUTH, 0L);  // never hand Authorization to another host
+    }
+    set(CURLOPT_SSL_VERIFYPEER, m_options.verify_tls ? 1L : 0L);
+    set(CURLOPT_SSL_VERIFYHOST, m_options.verify_tls ? 2L : 0L);
+    return rc;
   }
 
   void recycle(CURL* easy) {
@@ -436,7 +486,7 @@ class client::state {
         if (t->error_text[0] != '\0') message += std::string(": ") + t->error_text;
         t->failure = make_error(classify(code), t->req.url, std::move(message), static_cast<int>(code));
       }
-      detach(*t);
+      detach(*t, code == CURLE_OK);
       complete(t);
     }
     launch_queued();
@@ -488,17 +538,11 @@ class client::state {
     return 0;
   }
 
-  // Connection sockets are opened and closed through these two, so that a
-  // parked watch is always removed before its fd is closed (and the number
-  // can be reused), and so that they are close-on-exec: a child process
-  // must not keep a connection (or its epoll registration) alive.
-  void watch_sockets_of(CURL* easy) {
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &state::on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, static_cast<void*>(this));
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &state::on_close_socket);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, static_cast<void*>(this));
-  }
-
+  // Connection sockets are opened and closed through these two (set once
+  // per easy handle in set_client_options), so that a parked watch is
+  // always removed before its fd is closed (and the number can be reused),
+  // and so that they are close-on-exec: a child process must not keep a
+  // connection (or its epoll registration) alive.
   static curl_socket_t on_open_socket(void* self_ptr, curlsocktype, curl_sockaddr* address) {
     auto* self = static_cast<state*>(self_ptr);
     int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
@@ -638,7 +682,7 @@ class client::state {
   std::shared_ptr<detail::curl_share> m_share;  // outlives every easy handle
   CURLM* m_multi = nullptr;
 
-  // Idle easy handles, reset by acquire_easy() before prepare() uses one (on any thread).
+  // Idle easy handles with the client-wide options set (see acquire_easy); any thread.
   static constexpr std::size_t k_max_idle_easy = 256;
   std::mutex m_idle_mutex;
   std::vector<CURL*> m_idle_easy;
@@ -669,6 +713,7 @@ class client::state {
   std::atomic<std::size_t> m_queued{0};
   std::atomic<std::uint64_t> m_completed{0};
   std::atomic<std::uint64_t> m_connections{0};
+  std::atomic<std::uint64_t> m_handles_created{0};
 };
 
 namespace {
@@ -837,17 +882,12 @@ struct submit_awaiter {
 
 }  // namespace
 
+// Sets every per-request option, each to the request's value or back to
+// libcurl's default: the handle may come from an earlier request with
+// another method, body, headers or timeouts (see acquire_easy).
 std::optional<error> client::state::prepare(transfer& t) {
-  t.easy = acquire_easy();
-  if (!t.easy) return make_error(error::kind::transport, t.req.url, "curl_easy_init failed");
-  CURL* e = t.easy;
   const request& req = t.req;
-  CURLcode rc = CURLE_OK;
-  auto set = [&](CURLoption option, auto value) {
-    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
-  };
-  auto millis = [](std::chrono::milliseconds d) { return static_cast<long>(d.count()); };
-
+  // Checked before a handle is taken: a refused request costs none.
   if (auto problem = url_problem(req.url)) return make_error(error::kind::invalid, req.url, std::move(*problem));
   for (const auto& field : req.headers)
     if (auto problem = header_problem(field.name, field.value))
@@ -855,29 +895,35 @@ std::optional<error> client::state::prepare(transfer& t) {
   if (m_user_agent_problem)
     return make_error(error::kind::invalid, req.url,
                       *m_user_agent_problem + " (client_options::user_agent); request not sent");
+
+  CURLcode rc = CURLE_OK;
+  t.easy = acquire_easy(rc);
+  if (!t.easy) {
+    if (rc == CURLE_OK) return make_error(error::kind::transport, req.url, "curl_easy_init failed");
+    return make_error(classify(rc), req.url, std::string("curl_easy_setopt: ") + curl_easy_strerror(rc),
+                      static_cast<int>(rc));
+  }
+  CURL* e = t.easy;
+  auto set = [&](CURLoption option, auto value) {
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
+  };
+  auto millis = [](std::chrono::milliseconds d) { return static_cast<long>(d.count()); };
+
   t.body_limit = req.max_body_bytes.value_or(m_options.max_body_bytes);
   // Allocated here, on the sending thread, which also frees it: the reactor
   // only appends (and reallocates only past this).
   t.header_lines.reserve(512);
 
-  set(CURLOPT_URL, req.url.c_str());
-  set(CURLOPT_PRIVATE, static_cast<void*>(&t));
-  set(CURLOPT_NOSIGNAL, 1L);
+  // First: anything libcurl reports from here on goes to this transfer's buffer.
   set(CURLOPT_ERRORBUFFER, t.error_text);
-  set(CURLOPT_WRITEFUNCTION, &on_body);
+  set(CURLOPT_PRIVATE, static_cast<void*>(&t));
   set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
-  set(CURLOPT_HEADERFUNCTION, &on_header_line);
   set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
-  set(CURLOPT_SHARE, m_share->handle());
-  set(CURLOPT_PROTOCOLS_STR, "http,https");
-  set(CURLOPT_TCP_KEEPALIVE, 1L);
-  set(CURLOPT_HTTP_VERSION, m_options.http2 ? long{CURL_HTTP_VERSION_2TLS} : long{CURL_HTTP_VERSION_1_1});
+  set(CURLOPT_URL, req.url.c_str());
   // Over https (where ALPN may pick h2) wait for the first connection's
   // handshake rather than open one connection per concurrent request. Not on
   // plain http: libcurl would hold every request behind the first response.
-  if (uses_http2() && req.url.starts_with("https://")) set(CURLOPT_PIPEWAIT, 1L);
-  if (m_options.send_accept_encoding) set(CURLOPT_ACCEPT_ENCODING, m_options.accept_encoding.c_str());
-  if (!m_options.user_agent.empty()) set(CURLOPT_USERAGENT, m_options.user_agent.c_str());
+  set(CURLOPT_PIPEWAIT, uses_http2() && req.url.starts_with("https://") ? 1L : 0L);
 
   set(CURLOPT_CONNECTTIMEOUT_MS, millis(req.connect_timeout.value_or(m_options.connect_timeout)));
   set(CURLOPT_TIMEOUT_MS, millis(req.timeout.value_or(m_options.request_timeout)));
@@ -891,21 +937,22 @@ std::optional<error> client::state::prepare(transfer& t) {
   } else if (m_options.low_speed_time.count() > 0) {
     set(CURLOPT_LOW_SPEED_LIMIT, to_long(m_options.low_speed_limit));
     set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(m_options.low_speed_time.count()));
+  } else {
+    set(CURLOPT_LOW_SPEED_LIMIT, 0L);
+    set(CURLOPT_LOW_SPEED_TIME, 0L);
   }
 
-  set(CURLOPT_FOLLOWLOCATION, m_options.follow_redirects ? 1L : 0L);
-  if (m_options.follow_redirects) {
-    set(CURLOPT_MAXREDIRS, m_options.max_redirects);
-    set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    set(CURLOPT_UNRESTRICTED_AUTH, 0L);  // never hand Authorization to another host
-  }
-  set(CURLOPT_SSL_VERIFYPEER, m_options.verify_tls ? 1L : 0L);
-  set(CURLOPT_SSL_VERIFYHOST, m_options.verify_tls ? 2L : 0L);
-
+  // The method: back to a plain GET first (HTTPGET also clears NOBODY, which
+  // POSTFIELDS would not; POSTFIELDS(nullptr) drops the pointer into the last
+  // request's freed body and is then overridden by HTTPGET), then this one's.
+  set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+  set(CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t{-1});
+  set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+  set(CURLOPT_HTTPGET, 1L);
   if (req.method == "HEAD") {
     set(CURLOPT_NOBODY, 1L);
   } else if (req.method == "GET" && req.body.empty()) {
-    set(CURLOPT_HTTPGET, 1L);
+    // HTTPGET above
   } else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     set(CURLOPT_POSTFIELDS, req.body.data());
@@ -929,7 +976,7 @@ std::optional<error> client::state::prepare(transfer& t) {
     if (!grown) return make_error(error::kind::transport, req.url, "out of memory building headers");
     t.header_list = grown;
   }
-  if (t.header_list) set(CURLOPT_HTTPHEADER, t.header_list);
+  set(CURLOPT_HTTPHEADER, t.header_list);  // nullptr: none (the last request's list is freed)
 
   if (rc != CURLE_OK)
     return make_error(classify(rc), req.url, std::string("curl_easy_setopt: ") + curl_easy_strerror(rc),

@@ -115,6 +115,10 @@ struct client_stats {
   std::size_t queued = 0;                // submitted, not yet handed to libcurl (max_in_flight)
   std::uint64_t completed = 0;           // finished with a response or an error
   std::uint64_t connections_opened = 0;  // new connections (CURLINFO_NUM_CONNECTS summed)
+  /// libcurl easy handles made. A handle is reused by the next request once
+  /// its transfer ended with a response, so this stays near the peak
+  /// concurrency; a failed or cancelled transfer's handle is freed.
+  std::uint64_t easy_handles_created = 0;
 };
 
 /// An asynchronous HTTP client; see the file comment for design and lifetime.
