@@ -19,7 +19,9 @@
 // Connections are kept alive and reused per client; HTTP/2 is negotiated
 // over TLS and multiplexed. DNS results and TLS sessions are shared by every
 // client in the process (a libcurl share object). Proxies come from the
-// environment (http_proxy, https_proxy, no_proxy) as libcurl does by default.
+// environment (http_proxy, https_proxy, all_proxy, no_proxy) with libcurl's
+// rules, read once when the client is made (client_options::proxy and
+// no_proxy override them).
 //
 // Errors are values: a transfer that produces no response yields an
 // http::error naming the URL (credentials stripped) and libcurl's error
@@ -40,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -107,6 +110,22 @@ struct client_options {
 
   /// User-Agent header (GitHub, for one, rejects requests without one).
   std::string user_agent = "sluice-http/0.1";
+
+  /// The proxy for every request (CURLOPT_PROXY syntax: "http://host:3128",
+  /// "socks5h://host:1080", credentials allowed). "" = none, whatever the
+  /// environment says. Unset (the default): taken from the environment by
+  /// libcurl's rules, `http_proxy` for http:// URLs (never `HTTP_PROXY`: a
+  /// CGI program's environment can be set by a request's Proxy header),
+  /// `https_proxy` or `HTTPS_PROXY` for https://, else `all_proxy` or
+  /// `ALL_PROXY`. The environment is read once, when the client is made, not
+  /// per request (a later setenv() affects clients made after it), except
+  /// when the http and https proxies differ and follow_redirects is on: a
+  /// redirect may change the scheme, so libcurl then reads them per transfer.
+  std::optional<std::string> proxy{};
+  /// Hosts reached directly (CURLOPT_NOPROXY syntax: comma-separated names,
+  /// domain suffixes and addresses, "*" for all). Unset: `no_proxy` or
+  /// `NO_PROXY` from the environment, read with the proxies above.
+  std::optional<std::string> no_proxy{};
 };
 
 /// Counters for tests and metrics; a snapshot, read with relaxed atomics.
