@@ -471,9 +471,12 @@ class client::state {
       auto* running = static_cast<transfer*>(owner);
       if (running->stage != transfer::phase::running || running->easy != msg->easy_handle) continue;
       auto t = running->running_ref;
-      curl_off_t first_byte = 0;
-      if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte) == CURLE_OK && first_byte > 0)
-        t->first_byte_us = static_cast<std::int64_t>(first_byte);
+      // Only the trace span shows it: not asked for per request otherwise.
+      if (trace_active()) [[unlikely]] {
+        curl_off_t first_byte = 0;
+        if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte) == CURLE_OK && first_byte > 0)
+          t->first_byte_us = static_cast<std::int64_t>(first_byte);
+      }
       if (code == CURLE_OK) {
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);

@@ -12,7 +12,8 @@
 // reactor::add_timer/cancel_timer. send() prepares the easy handle on the
 // calling thread, then posts it to the reactor; the reactor adds it to the
 // multi handle (or queues it beyond max_in_flight), and when the transfer
-// ends it removes and frees the easy handle and resumes the awaiting
+// ends it removes the easy handle (kept, with the client-wide options set
+// once, for a later request; freed after a failure) and resumes the awaiting
 // coroutine on its runtime's arena, never on the reactor thread. There is no
 // thread per request, and with nothing in flight the reactor sleeps.
 //
