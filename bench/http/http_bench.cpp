@@ -8,7 +8,7 @@
 //  * throughput: the same N with no server delay; `req_per_s` for each, and
 //    for sluice `x_curl_loop` = its rate over the hand-written loop's rate
 //    (aim: >= 0.95). A second loop, `curl_loop_same_options`, sets once per
-//    handle the options http::client's defaults set on every request (stall
+//    handle the options http::client's defaults give every request (stall
 //    check, connect timeout, User-Agent, share, ...): `x_curl_loop_same_options`
 //    separates what those options cost libcurl from what sluice's own
 //    machinery costs. The clients alternate and medians are compared.
@@ -170,13 +170,14 @@ class curl_multi_loop {
     curl_multi_add_handle(m_multi, s.easy);
   }
 
-  // The options client_options' defaults make http::client set on every
-  // request that change what libcurl does per transfer: the stall check
-  // (low-speed limit 1 byte/s over 60 s, re-armed a second ahead on every
-  // pass), the connect timeout, the User-Agent header, TCP keep-alive, the
-  // protocol allow-list, TLS verification and the share. Set once per handle,
-  // as a hand-written loop for one fixed request would, not reset and re-set
-  // per request as a general client must.
+  // The options client_options' defaults give every http::client request
+  // that change what libcurl does per transfer: the stall check (low-speed
+  // limit 1 byte/s over 60 s, re-armed a second ahead on every pass), the
+  // connect timeout, the User-Agent header, TCP keep-alive, the protocol
+  // allow-list, TLS verification and the share. Set once per handle, as a
+  // hand-written loop for one fixed request would (http::client sets its
+  // client-wide ones once per handle too, and the per-request ones, the
+  // timeouts among them, on every request).
   void set_sluice_defaults(CURL* e) const {
     curl_easy_setopt(e, CURLOPT_SHARE, m_share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
