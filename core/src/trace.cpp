@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/replace_file.hpp"
 #include "sluice/core/detail/sync_directory.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/runtime.hpp"
@@ -978,7 +979,7 @@ trace_summary trace_session::finish() {
   if (::close(s.fd) != 0 && error == 0) error = errno;
   s.fd = -1;
   s.file_session = 0;
-  if (error == 0 && ::rename(s.temp_path.c_str(), m_path.c_str()) != 0) error = errno;
+  if (error == 0) error = detail::replace_file(s.temp_path, m_path);  // not rename(2): see replace_file.hpp
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
   s.claimed.store(false);

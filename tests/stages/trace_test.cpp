@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -282,6 +283,25 @@ TEST(Trace, ASyncedTraceIsTheSameCompleteFile) {
   EXPECT_EQ(summary.dropped_events, 0u);
   EXPECT_EQ(sum_items(t, "synced"), 500u);
   sluice_test::expect_spans_nest(t);
+}
+
+TEST(Trace, ASecondTraceOnThePathReplacesTheFirstWhole) {
+  // finish() swaps the names of the new file and an old one at the path
+  // (detail::replace_file) and removes the old: the path holds the second
+  // trace alone, and nothing is left beside it.
+  temp_dir dir;
+  const auto file = (dir.path / "again.json").string();
+  sluice::runtime rt({.threads = 2});
+  for (const char* stage : {"first", "second"}) {
+    std::vector<int> out;
+    sluice::run(rt, sluice::from(sluice_test::iota(300), {.name = stage, .chunk = 7}) | sluice::to_vector(out),
+                {.trace = file, .stall_timeout = 0ms});
+  }
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(sum_items(t, "second"), 300u);
+  EXPECT_EQ(sum_items(t, "first"), 0u);
+  sluice_test::expect_spans_nest(t);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
 }
 
 TEST(Trace, RecordsRacingFinishAreWrittenWholeInOrderOrCountedDropped) {
