@@ -174,11 +174,11 @@ TEST(Trace, ARunInsideAnActiveSessionRecordsIntoIt) {
 TEST(Trace, ALongRunPassesManyBuffersThroughTheWriterAndLosesNothing) {
   // One item per chunk: one record per item and stage, megabytes of records,
   // so threads hand many full buffers to the writer (and wait for it when
-  // eight are queued).
+  // 2 MiB of them are queued).
   temp_dir dir;
   const auto file = (dir.path / "long.json").string();
   sluice::runtime rt({.threads = 2});
-  const std::size_t n = 30'000 / sluice_test::scale;  // 30k items: 3.6 MB of records, 14 buffers
+  const std::size_t n = 30'000 / sluice_test::scale;  // 30k items: 3.6 MB of records, 110 buffers
   std::uint64_t sum = 0;
   auto p = sluice::from(sluice_test::iota(n), {.name = "one by one", .chunk = 1}) |
            sluice::map([](int x) { return x + 1; }, {.name = "next", .capacity = 4}) |
@@ -197,6 +197,30 @@ TEST(Trace, ALongRunPassesManyBuffersThroughTheWriterAndLosesNothing) {
   const auto in_file = t.complete.size() + 2 * t.async.size() + t.thread_names.size() + 1;
   EXPECT_EQ(summary.events, in_file);
   sluice_test::expect_spans_nest(t);
+}
+
+TEST(Trace, ARunThatFailsAfterStreamingBuffersLeavesACompleteTrace) {
+  // The writer writes full buffers while the run goes on; a run that then
+  // fails still ends with the whole file, valid JSON, in place (run()'s
+  // session finishes on the way out), and nothing beside it.
+  temp_dir dir;
+  const auto file = (dir.path / "failed.json").string();
+  sluice::runtime rt({.threads = 2});
+  const std::size_t n = 4'000 / sluice_test::scale;  // several full buffers before the failure
+  auto p = sluice::from(sluice_test::iota(n + 100), {.name = "numbers", .chunk = 1}) |
+           sluice::map([](int x) { return x; }, {.name = "pass", .capacity = 4}) |
+           sluice::for_each(
+               [n](int x) {
+                 if (static_cast<std::size_t>(x) == n) throw std::runtime_error("sink gives up");
+               },
+               {.name = "sink"});
+  EXPECT_THROW(sluice::run(rt, std::move(p), {.trace = file, .stall_timeout = 0ms}), sluice::pipeline_error);
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  EXPECT_GE(sum_items(t, "numbers"), n);
+  EXPECT_GE(sum_items(t, "sink"), n - 1);
+  sluice_test::expect_spans_nest(t);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
 }
 
 TEST(Trace, StageNamesInReusedStorageAreNotConfused) {
@@ -312,7 +336,7 @@ TEST(Trace, RecordsRacingFinishAreWrittenWholeInOrderOrCountedDropped) {
   temp_dir dir;
   const auto file = (dir.path / "race.json").string();
   constexpr int racers = 3;
-  const std::size_t before_finish = 7'000 / sluice_test::scale;  // a full buffer each (6.5k records)
+  const std::size_t before_finish = 7'000 / sluice_test::scale;  // several full buffers each (819 records)
   std::atomic<int> warmed_up{0};
   std::vector<std::int64_t> calls(racers, 0);
   std::vector<std::int64_t> tids(racers, 0);
