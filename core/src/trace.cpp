@@ -477,7 +477,9 @@ struct event_template {
 // The writer thread's copy of the interned names, and the templates made
 // from them, so a name is escaped once per session, not per event.
 struct trace_recorder::impl::writer_names {
-  std::vector<std::string> raw;
+  // A deque: views of its names stay valid while later names are appended
+  // (a channel wait's template reads its stage name, then its detail).
+  std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
 };
 

@@ -139,6 +139,48 @@ TEST(Trace, ChannelWaitsAndAsyncItemsAreAsyncSpans) {
   sluice_test::expect_spans_nest(t);
 }
 
+TEST(Trace, NamesInternedAfterTheWriterStartedAreWrittenIntact) {
+  // The writer keeps its own copy of the interned names and extends it when
+  // a record names one it has not seen. Here it has formatted a full buffer
+  // of one stage's sections (so it knows that name) before the channel
+  // waits below intern their 40 details: extending the copy for a detail
+  // must not invalidate the stage name it already holds (a use after free,
+  // seen by the sanitizers, with names garbled in the file).
+  temp_dir dir;
+  const auto file = (dir.path / "late-names.json").string();
+  const auto temp = file + ".tmp-" + std::to_string(::getpid());
+  sluice::trace_session session(file);
+  auto* r = sluice::trace_active();
+  ASSERT_NE(r, nullptr);
+  const auto head = fs::file_size(temp);
+  auto t0 = std::chrono::steady_clock::now();
+  const std::string stage = "early stage";
+  for (int i = 0; i < 2'000; ++i) {  // sections 2 us apart: none merge; more than a full buffer
+    r->stage_section(stage, t0, t0 + 1us, 1);
+    t0 += 3us;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (fs::file_size(temp) == head && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_GT(fs::file_size(temp), head) << "the writer never wrote the first buffer";
+  std::vector<std::string> details;
+  for (int i = 0; i < 40; ++i) details.push_back("late detail " + std::to_string(i));
+  for (const auto& d : details) {
+    r->channel_wait(stage, d, t0, t0 + 1us);
+    t0 += 3us;
+  }
+  session.finish();
+  auto t = sluice_test::load_trace(file);
+  std::set<std::string> seen;
+  for (const auto& s : t.async) {
+    if (s.category != "channel") continue;
+    EXPECT_EQ(s.args.at("stage"), stage);
+    seen.insert(s.name);
+  }
+  std::set<std::string> expected;
+  for (const auto& d : details) expected.insert(stage + ": " + d);
+  EXPECT_EQ(seen, expected);
+}
+
 TEST(Trace, EnvironmentVariableNamesTheFile) {
   temp_dir dir;
   const auto file = (dir.path / "env.json").string();
