@@ -7,7 +7,8 @@
 // With SLUICE_TRACE=path set, every sluice run records a trace into `path`
 // (each run its own file, finished and renamed at the run's end, as any
 // program run with SLUICE_TRACE pays it), and BM_SerialParallelSerial also
-// runs the same sluice pipeline untraced in the same iteration, reporting
+// runs the same sluice pipeline untraced in the same iteration (before the
+// traced run in every other iteration, after it in the others), reporting
 // traced_vs_untraced and cpu_traced_vs_untraced (the process's CPU time,
 // every thread: less sensitive to a loaded machine).
 #include <benchmark/benchmark.h>
@@ -152,17 +153,24 @@ void BM_SerialParallelSerial(benchmark::State& state) {
   const bool traced = !trace_file().empty();
   sluice::runtime rt({.threads = threads});
   double t_sluice = 0, t_pipeline = 0, t_graph = 0, t_untraced = 0, c_sluice = 0, c_untraced = 0;
+  // The untraced twin runs right before the traced run in every other
+  // iteration and right after it in the others, so neither always follows
+  // the TBB contenders (or a trace's page-cache writes).
+  auto untraced_run = [&] {
+    const double c0 = cpu_seconds();
+    t_untraced += run_sluice_pipeline(rt, in, work_ns, {});
+    c_untraced += cpu_seconds() - c0;
+  };
+  std::size_t iteration = 0;
   for (auto _ : state) {
-    double c0 = cpu_seconds();
+    const bool untraced_first = traced && iteration++ % 2 == 1;
+    if (untraced_first) untraced_run();
+    const double c0 = cpu_seconds();
     t_sluice += run_sluice_pipeline(rt, in, work_ns);
     c_sluice += cpu_seconds() - c0;
+    if (traced && !untraced_first) untraced_run();
     t_pipeline += run_tbb_pipeline(in, work_ns);
     t_graph += run_flow_graph(in, work_ns);
-    if (traced) {
-      c0 = cpu_seconds();
-      t_untraced += run_sluice_pipeline(rt, in, work_ns, {});
-      c_untraced += cpu_seconds() - c0;
-    }
   }
   const double items = static_cast<double>(n) * static_cast<double>(state.iterations());
   state.counters["sluice_ns"] = t_sluice / items * 1e9;

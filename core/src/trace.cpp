@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/replace_file.hpp"
 #include "sluice/core/detail/sync_directory.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/runtime.hpp"
@@ -85,11 +86,17 @@ struct handed_buffer {
   std::int64_t track = 0;
 };
 
-constexpr std::size_t k_flush_bytes = 256 * 1024;
-constexpr std::size_t k_max_queued = 8;            // full buffers waiting for the writer
-constexpr std::uint32_t k_max_names = 1u << 16;    // interned names per session
-constexpr std::size_t k_max_name_bytes = 4 << 20;  // their total size
-constexpr std::size_t k_write_chunk = 64 * 1024;   // JSON text written in pieces of about this size
+// A thread's buffer goes to the writer at this size: small enough that a
+// short run's buffers fill while it runs (a 20 ms no-work run of 1M items
+// records about 300 KB), so the writer formats and writes them meanwhile,
+// on a core the run leaves idle part of the time, and finish() has only
+// the tail to write; large enough that a hand-off (a lock and a wake-up
+// per 800 records) costs nothing measurable.
+constexpr std::size_t k_flush_bytes = 32 * 1024;
+constexpr std::size_t k_max_queued = (2u << 20) / k_flush_bytes;  // full buffers waiting for the writer: 2 MiB
+constexpr std::uint32_t k_max_names = 1u << 16;                   // interned names per session
+constexpr std::size_t k_max_name_bytes = 4 << 20;                 // their total size
+constexpr std::size_t k_write_chunk = 64 * 1024;                  // JSON text written in pieces of about this size
 // A stage section that starts at most this long after the same stage's
 // previous section on the same thread ended, with nothing recorded between
 // them, extends that section (its args count the chunks) instead of adding
@@ -470,7 +477,9 @@ struct event_template {
 // The writer thread's copy of the interned names, and the templates made
 // from them, so a name is escaped once per session, not per event.
 struct trace_recorder::impl::writer_names {
-  std::vector<std::string> raw;
+  // A deque: views of its names stay valid while later names are appended
+  // (a channel wait's template reads its stage name, then its detail).
+  std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
 };
 
@@ -978,7 +987,7 @@ trace_summary trace_session::finish() {
   if (::close(s.fd) != 0 && error == 0) error = errno;
   s.fd = -1;
   s.file_session = 0;
-  if (error == 0 && ::rename(s.temp_path.c_str(), m_path.c_str()) != 0) error = errno;
+  if (error == 0) error = detail::replace_file(s.temp_path, m_path);  // not rename(2): see replace_file.hpp
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
   s.claimed.store(false);

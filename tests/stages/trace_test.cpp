@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -138,6 +139,48 @@ TEST(Trace, ChannelWaitsAndAsyncItemsAreAsyncSpans) {
   sluice_test::expect_spans_nest(t);
 }
 
+TEST(Trace, NamesInternedAfterTheWriterStartedAreWrittenIntact) {
+  // The writer keeps its own copy of the interned names and extends it when
+  // a record names one it has not seen. Here it has formatted a full buffer
+  // of one stage's sections (so it knows that name) before the channel
+  // waits below intern their 40 details: extending the copy for a detail
+  // must not invalidate the stage name it already holds (a use after free,
+  // seen by the sanitizers, with names garbled in the file).
+  temp_dir dir;
+  const auto file = (dir.path / "late-names.json").string();
+  const auto temp = file + ".tmp-" + std::to_string(::getpid());
+  sluice::trace_session session(file);
+  auto* r = sluice::trace_active();
+  ASSERT_NE(r, nullptr);
+  const auto head = fs::file_size(temp);
+  auto t0 = std::chrono::steady_clock::now();
+  const std::string stage = "early stage";
+  for (int i = 0; i < 2'000; ++i) {  // sections 2 us apart: none merge; more than a full buffer
+    r->stage_section(stage, t0, t0 + 1us, 1);
+    t0 += 3us;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (fs::file_size(temp) == head && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_GT(fs::file_size(temp), head) << "the writer never wrote the first buffer";
+  std::vector<std::string> details;
+  for (int i = 0; i < 40; ++i) details.push_back("late detail " + std::to_string(i));
+  for (const auto& d : details) {
+    r->channel_wait(stage, d, t0, t0 + 1us);
+    t0 += 3us;
+  }
+  session.finish();
+  auto t = sluice_test::load_trace(file);
+  std::set<std::string> seen;
+  for (const auto& s : t.async) {
+    if (s.category != "channel") continue;
+    EXPECT_EQ(s.args.at("stage"), stage);
+    seen.insert(s.name);
+  }
+  std::set<std::string> expected;
+  for (const auto& d : details) expected.insert(stage + ": " + d);
+  EXPECT_EQ(seen, expected);
+}
+
 TEST(Trace, EnvironmentVariableNamesTheFile) {
   temp_dir dir;
   const auto file = (dir.path / "env.json").string();
@@ -173,11 +216,11 @@ TEST(Trace, ARunInsideAnActiveSessionRecordsIntoIt) {
 TEST(Trace, ALongRunPassesManyBuffersThroughTheWriterAndLosesNothing) {
   // One item per chunk: one record per item and stage, megabytes of records,
   // so threads hand many full buffers to the writer (and wait for it when
-  // eight are queued).
+  // 2 MiB of them are queued).
   temp_dir dir;
   const auto file = (dir.path / "long.json").string();
   sluice::runtime rt({.threads = 2});
-  const std::size_t n = 30'000 / sluice_test::scale;  // 30k items: 3.6 MB of records, 14 buffers
+  const std::size_t n = 30'000 / sluice_test::scale;  // 30k items: 3.6 MB of records, 110 buffers
   std::uint64_t sum = 0;
   auto p = sluice::from(sluice_test::iota(n), {.name = "one by one", .chunk = 1}) |
            sluice::map([](int x) { return x + 1; }, {.name = "next", .capacity = 4}) |
@@ -196,6 +239,30 @@ TEST(Trace, ALongRunPassesManyBuffersThroughTheWriterAndLosesNothing) {
   const auto in_file = t.complete.size() + 2 * t.async.size() + t.thread_names.size() + 1;
   EXPECT_EQ(summary.events, in_file);
   sluice_test::expect_spans_nest(t);
+}
+
+TEST(Trace, ARunThatFailsAfterStreamingBuffersLeavesACompleteTrace) {
+  // The writer writes full buffers while the run goes on; a run that then
+  // fails still ends with the whole file, valid JSON, in place (run()'s
+  // session finishes on the way out), and nothing beside it.
+  temp_dir dir;
+  const auto file = (dir.path / "failed.json").string();
+  sluice::runtime rt({.threads = 2});
+  const std::size_t n = 4'000 / sluice_test::scale;  // several full buffers before the failure
+  auto p = sluice::from(sluice_test::iota(n + 100), {.name = "numbers", .chunk = 1}) |
+           sluice::map([](int x) { return x; }, {.name = "pass", .capacity = 4}) |
+           sluice::for_each(
+               [n](int x) {
+                 if (static_cast<std::size_t>(x) == n) throw std::runtime_error("sink gives up");
+               },
+               {.name = "sink"});
+  EXPECT_THROW(sluice::run(rt, std::move(p), {.trace = file, .stall_timeout = 0ms}), sluice::pipeline_error);
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  EXPECT_GE(sum_items(t, "numbers"), n);
+  EXPECT_GE(sum_items(t, "sink"), n - 1);
+  sluice_test::expect_spans_nest(t);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
 }
 
 TEST(Trace, StageNamesInReusedStorageAreNotConfused) {
@@ -284,6 +351,25 @@ TEST(Trace, ASyncedTraceIsTheSameCompleteFile) {
   sluice_test::expect_spans_nest(t);
 }
 
+TEST(Trace, ASecondTraceOnThePathReplacesTheFirstWhole) {
+  // finish() swaps the names of the new file and an old one at the path
+  // (detail::replace_file) and removes the old: the path holds the second
+  // trace alone, and nothing is left beside it.
+  temp_dir dir;
+  const auto file = (dir.path / "again.json").string();
+  sluice::runtime rt({.threads = 2});
+  for (const char* stage : {"first", "second"}) {
+    std::vector<int> out;
+    sluice::run(rt, sluice::from(sluice_test::iota(300), {.name = stage, .chunk = 7}) | sluice::to_vector(out),
+                {.trace = file, .stall_timeout = 0ms});
+  }
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(sum_items(t, "second"), 300u);
+  EXPECT_EQ(sum_items(t, "first"), 0u);
+  sluice_test::expect_spans_nest(t);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
+}
+
 TEST(Trace, RecordsRacingFinishAreWrittenWholeInOrderOrCountedDropped) {
   // Threads record without a lock (see trace.cpp's thread_buffer): finish()
   // must wait for a record in progress, take every thread's buffer whole,
@@ -292,7 +378,7 @@ TEST(Trace, RecordsRacingFinishAreWrittenWholeInOrderOrCountedDropped) {
   temp_dir dir;
   const auto file = (dir.path / "race.json").string();
   constexpr int racers = 3;
-  const std::size_t before_finish = 7'000 / sluice_test::scale;  // a full buffer each (6.5k records)
+  const std::size_t before_finish = 7'000 / sluice_test::scale;  // several full buffers each (819 records)
   std::atomic<int> warmed_up{0};
   std::vector<std::int64_t> calls(racers, 0);
   std::vector<std::int64_t> tids(racers, 0);

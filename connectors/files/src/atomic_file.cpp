@@ -9,6 +9,7 @@
 #include <system_error>
 #include <utility>
 
+#include "sluice/core/detail/replace_file.hpp"
 #include "sluice/core/detail/sync_directory.hpp"
 
 namespace sluice::files {
@@ -89,8 +90,7 @@ void atomic_file::commit() {
     ::unlink(m_temporary.c_str());
     fail("close failed", error);
   }
-  if (::rename(m_temporary.c_str(), m_target.c_str()) != 0) {
-    const int error = errno;
+  if (const int error = detail::replace_file(m_temporary, m_target); error != 0) {  // rename(2), minus ext4's flush
     ::unlink(m_temporary.c_str());
     fail("cannot rename the temporary file over it", error);
   }

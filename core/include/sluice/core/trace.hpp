@@ -29,17 +29,22 @@
 // async_span() (HTTP requests, rate-limit pauses: rare events with string
 // arguments) copy their strings into the record instead.
 //
-// Bounded memory: each thread appends to its own 256 KiB buffer, handed to
-// the writer when full; at most 8 full buffers wait for the writer, beyond
-// that a recording thread waits for it (backpressure, no loss). A long run
-// therefore holds about 256 KiB per recording thread plus at most 4 MiB
-// (the queue, and as many emptied buffers kept for reuse). Events
+// Bounded memory: each thread appends to its own 32 KiB buffer (about 800
+// records), handed to the writer when full, so the writer formats and
+// writes the file while the run goes on and finish() has only the last
+// partial buffers left; at most 2 MiB of full buffers wait for the writer,
+// beyond that a recording thread waits for it (backpressure, no loss). A
+// long run therefore holds about 32 KiB per recording thread plus at most
+// 4 MiB (the queue, and as many emptied buffers kept for reuse). Events
 // that could not be written (a write error, or an event racing with
 // finish()) are counted and the count is stored in the file
 // ("otherData": {"dropped_events": N}).
 //
-// The file is written to "<path>.tmp-<pid>" and renamed over `path` by
-// finish(), so a reader never sees half a trace; it is not fsync'ed unless
+// The file is written to "<path>.tmp-<pid>" and put in place of `path` by
+// finish() (detail::replace_file: a rename, minus the flush ext4 does when
+// a rename replaces a file), so a reader never sees half a trace, also when
+// the run fails (run()'s session finishes on the way out); a process killed
+// mid-run leaves only the temporary file. It is not fsync'ed unless
 // trace_options::fsync asks for it. Every string goes through
 // sluice/core/json.hpp, so the file is valid UTF-8 JSON whatever the names.
 //
