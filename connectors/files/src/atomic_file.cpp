@@ -90,9 +90,17 @@ void atomic_file::commit() {
     ::unlink(m_temporary.c_str());
     fail("close failed", error);
   }
-  if (const int error = detail::replace_file(m_temporary, m_target); error != 0) {  // rename(2), minus ext4's flush
+  // With fsync the data is already on disk, so the names may simply be
+  // exchanged (replace_file: no flush inside the call). Without it, plain
+  // rename(2) keeps ext4's auto_da_alloc, which starts writing a file
+  // renamed over another so that a power loss does not leave an empty file
+  // where the previous one was: user data keeps that safety net even when
+  // it did not ask for fsync.
+  const int rename_error = m_options.fsync ? detail::replace_file(m_temporary, m_target)
+                                           : (::rename(m_temporary.c_str(), m_target.c_str()) == 0 ? 0 : errno);
+  if (rename_error != 0) {
     ::unlink(m_temporary.c_str());
-    fail("cannot rename the temporary file over it", error);
+    fail("cannot rename the temporary file over it", rename_error);
   }
   m_committed = true;
   if (m_options.fsync) {

@@ -1,5 +1,5 @@
 // Putting a finished temporary file in place of its target, for
-// files::atomic_file and the trace writer: what rename(2) does, without the
+// the trace writer and files::atomic_file (with fsync): what rename(2) does, without the
 // flush ext4 starts when a rename replaces a file.
 #pragma once
 
