@@ -1,6 +1,5 @@
-// A bounded ring keeps its stamps in dense, cache-line aligned lines apart
-// from the values (detail/channel_ring.hpp), and a blocking batch receiver
-// first leaves the stamp line its sender is still filling for a later call
+// A blocking batch receiver on a bounded ring first leaves the cache line
+// of slots its sender is still filling for a later call
 // (channel_ring::trim_to_whole_lines, channel_receiver::recv_batch_blocking).
 // These tests aim at what that could get wrong: items left behind in a
 // partly filled line (a receiver that then waits forever or reports the end
@@ -39,27 +38,34 @@ void push(ring& r, std::uint64_t first, int n) {
   }
 }
 
-// The cut itself: a whole-lines poll stops at the start of the line holding
-// the first unpublished slot, leaves a run that lies inside that line
-// (would_block), takes a full `max` uncut, and a plain poll then takes the
-// rest. Nothing is skipped or taken twice.
+// The cut itself: whole-line polls stop at the start of the cache line
+// holding the first unpublished slot, so they leave less than one line's
+// worth (a line holds at most 8 slots) and then report would_block; a plain
+// poll takes the rest. A poll that reaches `max` is not cut, an exact one
+// never is. Runs start at every offset of a line and wrap the ring; nothing
+// is skipped or taken twice, and the order is kept.
 TEST(ChannelLines, WholeLinePollsStopAtTheLineASenderIsFilling) {
   ring r(64);
   std::vector<std::uint64_t> out;
   out.reserve(64);
   ring::status st{};
-  push(r, 0, 10);  // slots 0..9: line 0 full, 2 of line 1
-  EXPECT_EQ(r.try_pop_many(out, 64, st, false, true), 8u);
-  EXPECT_EQ(r.try_pop_many(out, 64, st, false, true), 0u);
-  EXPECT_EQ(st, ring::status::would_block);
-  EXPECT_EQ(r.try_pop_many(out, 64, st, false, false), 2u);
-  push(r, 10, 9);                                           // slots 10..18: to the end of line 1, 3 of line 2
-  EXPECT_EQ(r.try_pop_many(out, 4, st, false, true), 4u);   // `max` reached: not cut
-  EXPECT_EQ(r.try_pop_many(out, 64, st, false, true), 2u);  // 14, 15: the rest of line 1
-  EXPECT_EQ(r.try_pop_many(out, 64, st, true, true), 3u);   // exact: never cut
-  std::vector<std::uint64_t> want(19);
-  for (std::size_t i = 0; i < want.size(); ++i) want[i] = i;
-  EXPECT_EQ(out, want);
+  std::uint64_t next = 0;
+  for (int n = 1; n <= 40; ++n) {
+    push(r, next, n);
+    next += static_cast<std::uint64_t>(n);
+    std::size_t taken = 0;
+    while (std::size_t k = r.try_pop_many(out, 64, st, false, true)) taken += k;
+    EXPECT_EQ(st, ring::status::would_block);
+    const std::size_t left = static_cast<std::size_t>(n) - taken;
+    EXPECT_LT(left, 8u) << "n " << n;
+    EXPECT_EQ(r.try_pop_many(out, 64, st, false, false), left) << "n " << n;
+  }
+  push(r, next, 10);
+  EXPECT_EQ(r.try_pop_many(out, 4, st, false, true), 4u);  // `max` reached: not cut
+  EXPECT_EQ(r.try_pop_many(out, 64, st, true, true), 6u);  // exact: never cut
+  next += 10;
+  ASSERT_EQ(out.size(), next);
+  for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], i);
 }
 
 // Rings smaller than four lines are never cut: there the sender's line is

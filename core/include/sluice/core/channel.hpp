@@ -395,7 +395,7 @@ class channel_receiver : public detail::channel_handle<T, false> {
   // recv_batch_blocking once the first try found nothing: retry, then park.
   // A batch receiver that finds its sender only a few items ahead waits
   // before it looks again (the backoff starts at 16 pauses, not 1) and, for
-  // the first few looks, leaves a bounded ring's partly filled stamp line
+  // the first few looks, leaves a bounded ring's partly filled line of slots
   // to its sender (whole_lines): each look pulls the line the sender is
   // writing away from it, and chasing it item by item cost both sides ~100
   // ns of CPU per item. So items arrive in larger batches, at most a few

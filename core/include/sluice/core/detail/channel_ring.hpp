@@ -91,9 +91,8 @@ class channel_ring {
       : m_capacity(capacity),
         m_mark_bit(std::bit_ceil(capacity + 1)),
         m_one_lap(m_mark_bit * 2),
-        m_stamps(std::make_unique<stamp_line[]>((capacity + stamps_per_line - 1) / stamps_per_line)),
-        m_cells(std::make_unique<cell[]>(capacity)) {
-    for (std::size_t i = 0; i < capacity; ++i) stamp_at(i).store(i, std::memory_order_relaxed);
+        m_slots(std::make_unique<slot[]>(capacity)) {
+    for (std::size_t i = 0; i < capacity; ++i) m_slots[i].stamp.store(i, std::memory_order_relaxed);
   }
   channel_ring(const channel_ring&) = delete;
   channel_ring& operator=(const channel_ring&) = delete;
@@ -102,7 +101,8 @@ class channel_ring {
     std::uint64_t head = m_head.load(std::memory_order_relaxed);
     const std::uint64_t tail = m_tail.load(std::memory_order_relaxed) & ~m_mark_bit;
     while (head != tail) {
-      value_at(head)->~stored();
+      slot& s = m_slots[index(head)];
+      s.value()->~stored();
       head = next(head);
     }
   }
@@ -146,7 +146,7 @@ class channel_ring {
         // tail is not free for tail + one lap.
         std::size_t k = 0;
         std::uint64_t end = tail;
-        while (k < n && stamp_at(end).load(std::memory_order_acquire) == end) {
+        while (k < n && m_slots[index(end)].stamp.load(std::memory_order_acquire) == end) {
           end = next(end);
           ++k;
         }
@@ -154,8 +154,9 @@ class channel_ring {
           if (m_tail.compare_exchange_weak(tail, end, std::memory_order_seq_cst, std::memory_order_relaxed)) {
             std::uint64_t pos = tail;
             for (std::size_t i = 0; i < k; ++i, pos = next(pos)) {
-              ::new (storage_at(pos)) stored(std::move(items[i]));  // nothrow: claimed slots must be published
-              stamp_at(pos).store(pos + 1, std::memory_order_release);
+              slot& s = m_slots[index(pos)];
+              ::new (s.storage) stored(std::move(items[i]));  // nothrow: claimed slots must be published
+              s.stamp.store(pos + 1, std::memory_order_release);
             }
             st = status::ok;
             return k;
@@ -178,10 +179,11 @@ class channel_ring {
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_relaxed);
     for (;;) {
-      const std::uint64_t stamp = stamp_at(head).load(std::memory_order_acquire);
+      slot& s = m_slots[index(head)];
+      const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == head + 1) {
         if (m_head.compare_exchange_weak(head, next(head), std::memory_order_seq_cst, std::memory_order_relaxed)) {
-          consume(head, sink);
+          consume(s, head, sink);
           return status::ok;
         }
         backoff.spin();
@@ -207,7 +209,7 @@ class channel_ring {
   /// Takes up to `max` published items with one claim, appending them to
   /// `out` (whose capacity the caller has reserved). Returns how many;
   /// `st` says why it returned 0 (would_block or closed, as for try_pop).
-  /// `whole_lines` (a poll only): a run that ends inside the stamp line a
+  /// `whole_lines` (a poll only): a run that ends inside the cache line a
   /// sender is still filling stops at that line's start, and a run that
   /// lies wholly inside it is left for later (would_block) — see
   /// trim_to_whole_lines.
@@ -218,7 +220,7 @@ class channel_ring {
       // Count the consecutive published slots from head.
       std::size_t n = 0;
       std::uint64_t end = head;
-      while (n < max && stamp_at(end).load(std::memory_order_acquire) == end + 1) {
+      while (n < max && m_slots[index(end)].stamp.load(std::memory_order_acquire) == end + 1) {
         end = next(end);
         ++n;
       }
@@ -237,7 +239,7 @@ class channel_ring {
         backoff.spin();
         continue;
       }
-      const std::uint64_t stamp = stamp_at(head).load(std::memory_order_acquire);
+      const std::uint64_t stamp = m_slots[index(head)].stamp.load(std::memory_order_acquire);
       if (stamp == head) {
         if (!exact) {
           if (backoff.stepped(poll_spins)) {
@@ -283,35 +285,23 @@ class channel_ring {
   // reports would_block.
   static constexpr unsigned poll_spins = 3;
 
-  // A slot is a stamp in m_stamps and a cell in m_cells, at the same index:
-  // two dense arrays rather than one array of {stamp, value}, so that a
-  // batch reads eight stamps per cache line and the values' lines carry
-  // values only (see the file comment). Stamp lines are cache-line aligned
-  // so that trim_to_whole_lines knows where a line starts.
-  static constexpr std::size_t stamps_per_line = 8;
-  struct alignas(64) stamp_line {
-    std::atomic<std::uint64_t> stamp[stamps_per_line];
-  };
-  struct cell {
+  struct slot {
+    std::atomic<std::uint64_t> stamp{0};
     alignas(stored) unsigned char storage[sizeof(stored)];
+    stored* value() noexcept { return std::launder(reinterpret_cast<stored*>(storage)); }
   };
-  std::atomic<std::uint64_t>& stamp_at(std::uint64_t pos) noexcept {
-    const std::uint64_t i = index(pos);
-    return m_stamps[i / stamps_per_line].stamp[i % stamps_per_line];
-  }
-  unsigned char* storage_at(std::uint64_t pos) noexcept { return m_cells[index(pos)].storage; }
-  stored* value_at(std::uint64_t pos) noexcept { return std::launder(reinterpret_cast<stored*>(storage_at(pos))); }
 
   status push_stored(stored& value, bool exact) noexcept {
     ring_backoff backoff;
     std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
     for (;;) {
       if (tail & m_mark_bit) return status::closed;
-      const std::uint64_t stamp = stamp_at(tail).load(std::memory_order_acquire);
+      slot& s = m_slots[index(tail)];
+      const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
       if (stamp == tail) {
         if (m_tail.compare_exchange_weak(tail, next(tail), std::memory_order_seq_cst, std::memory_order_relaxed)) {
-          ::new (storage_at(tail)) stored(std::move(value));  // nothrow: a claimed slot must be published
-          stamp_at(tail).store(tail + 1, std::memory_order_release);
+          ::new (s.storage) stored(std::move(value));  // nothrow: a claimed slot must be published
+          s.stamp.store(tail + 1, std::memory_order_release);
           return status::ok;
         }
         backoff.spin();
@@ -339,20 +329,19 @@ class channel_ring {
   // the slot for the sender one lap later, even if `sink` throws (a boxed
   // type's move), so the ring never stalls on a claimed slot.
   template <typename Sink>
-  void consume(std::uint64_t pos, Sink& sink) {
+  void consume(slot& s, std::uint64_t pos, Sink& sink) {
     struct release_slot {
-      stored* value;
-      std::atomic<std::uint64_t>& stamp;
-      std::uint64_t next_stamp;
+      slot& s;
+      std::uint64_t stamp;
       ~release_slot() {
-        value->~stored();
-        stamp.store(next_stamp, std::memory_order_release);
+        s.value()->~stored();
+        s.stamp.store(stamp, std::memory_order_release);
       }
-    } release{value_at(pos), stamp_at(pos), pos + m_one_lap};
+    } release{s, pos + m_one_lap};
     if constexpr (boxed) {
-      sink(std::move(*release.value->get()));
+      sink(std::move(*release.s.value()->get()));
     } else {
-      sink(std::move(*release.value));
+      sink(std::move(*release.s.value()));
     }
   }
 
@@ -368,7 +357,7 @@ class channel_ring {
       std::exception_ptr failed;
       for (std::uint64_t pos = head; pos != end; pos = next(pos)) {
         try {
-          consume(pos, append);
+          consume(m_slots[index(pos)], pos, append);
         } catch (...) {
           if (!failed) failed = std::current_exception();
           --n;
@@ -376,31 +365,35 @@ class channel_ring {
       }
       if (failed) std::rethrow_exception(failed);
     } else {
-      for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(pos, append);
+      for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(m_slots[index(pos)], pos, append);
     }
     return n;
   }
 
-  // A batch receiver that takes the published slots of a stamp line while a
-  // sender is still filling the rest of it writes their stamps (frees them)
-  // into the very line the sender writes next: the line then moves between
-  // the two cores once per receive instead of once per lap, and each move
-  // stalls the sender's next CAS (a receiver chasing its sender took about
-  // two items per call, at ~100 ns of CPU per item on each side). So a
-  // polling batch receiver leaves the published slots of the line at `end`
-  // (the first slot not published) to a later call when the run ends
-  // inside that line: the run [.., end) is cut back to the line's start.
-  // Returns the new `n` (0: every published slot is in that line). Small
-  // rings (under four lines) are not cut: there the sender's line is most
-  // of the ring.
-  std::size_t trim_to_whole_lines(std::uint64_t& end, std::size_t n) const noexcept {
-    if (m_capacity < 4 * stamps_per_line) return n;
-    // index(end) % stamps_per_line slots of the run lie in end's line, all
-    // in end's lap (a lap starts at index 0, a line start).
-    const auto in_line = static_cast<std::size_t>(index(end) % stamps_per_line);
-    const std::size_t cut = std::min(in_line, n);
-    end -= cut;
-    return n - cut;
+  // A batch receiver that takes the published slots of a cache line while
+  // a sender is still filling the rest of it writes their stamps (frees
+  // them) into the very line the sender writes next: the line then moves
+  // between the two cores once per receive instead of once per lap, and
+  // each move stalls the sender's next CAS. So a polling batch receiver
+  // leaves the published slots of the line holding `end` (the first slot
+  // not published) to a later call: the run [.., end) is cut back to that
+  // line's start. Returns the new `n` (0: every published slot is in that
+  // line). Not cut: slots that do not tile a line, and small rings (under
+  // four lines), where the sender's line is most of the ring.
+  std::size_t trim_to_whole_lines(std::uint64_t& end, std::size_t n) noexcept {
+    constexpr std::size_t line = 64;
+    if constexpr (line % sizeof(slot) != 0) {
+      return n;
+    } else {
+      if (m_capacity < 4 * (line / sizeof(slot))) return n;
+      // Slots before `end` in its line (from the address: the array need
+      // not start a line), and only those of end's lap (index >= 0).
+      const auto address = reinterpret_cast<std::uintptr_t>(&m_slots[index(end)]);
+      const std::size_t in_line = address % line / sizeof(slot);
+      const std::size_t cut = std::min({in_line, static_cast<std::size_t>(index(end)), n});
+      end -= cut;
+      return n - cut;
+    }
   }
 
   // The slot at tail holds an item (stamp one lap behind) or another sender
@@ -408,7 +401,7 @@ class channel_ring {
   // look at m_head tells "full" from "a receiver is reading that slot";
   // a poll gives up after a few spins), ok to look again.
   status full_or_wait(std::uint64_t tail, ring_backoff& backoff, bool exact) noexcept {
-    const std::uint64_t stamp = stamp_at(tail).load(std::memory_order_acquire);
+    const std::uint64_t stamp = m_slots[index(tail)].stamp.load(std::memory_order_acquire);
     if (stamp + m_one_lap == tail + 1) {
       if (!exact) {
         if (backoff.stepped(poll_spins)) return status::would_block;
@@ -442,8 +435,7 @@ class channel_ring {
   const std::size_t m_capacity;
   const std::uint64_t m_mark_bit;  // closed flag in m_tail; also the index mask + 1
   const std::uint64_t m_one_lap;
-  std::unique_ptr<stamp_line[]> m_stamps;
-  std::unique_ptr<cell[]> m_cells;
+  std::unique_ptr<slot[]> m_slots;
   alignas(64) std::atomic<std::uint64_t> m_head{0};
   alignas(64) std::atomic<std::uint64_t> m_tail{0};
 };

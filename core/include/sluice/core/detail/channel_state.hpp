@@ -236,7 +236,7 @@ class channel_state {
 
   /// Appends up to `max` ready items to `out`; returns how many, and in `op`
   /// why it returned 0. `whole_lines`: on a bounded channel, leave items in
-  /// the stamp line a sender is still filling for a later call (see
+  /// the cache line of slots a sender is still filling for a later call (see
   /// channel_ring::trim_to_whole_lines); may then report would_block while
   /// items are ready, so a caller must follow it with a plain call before
   /// it parks.
