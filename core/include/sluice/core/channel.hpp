@@ -61,11 +61,12 @@ struct channel_access;  // select() reaches a handle's state through it (select.
 // would make the two sides take turns sleeping (a full ring, then an empty
 // one, each hand-over a scheduler wake-up: thousands of context switches
 // per million items, and wall time many times the CPU time). Bounded, in
-// case the woken thread is starved. Returns the last outcome.
+// case the woken thread is starved. `first_step`: where the backoff starts
+// (ring_backoff's steps; 0 = one pause). Returns the last outcome.
 template <typename Attempt, typename PeerWaking>
-channel_op retry_before_parking(channel_op op, Attempt&& attempt, PeerWaking&& peer_waking) {
+channel_op retry_before_parking(channel_op op, Attempt&& attempt, PeerWaking&& peer_waking, unsigned first_step = 0) {
   auto back_off = [&] {
-    for (ring_backoff backoff; op == channel_op::would_block && !backoff.completed();) {
+    for (ring_backoff backoff(first_step); op == channel_op::would_block && !backoff.completed();) {
       backoff.snooze();
       op = attempt();
     }
@@ -337,7 +338,7 @@ class channel_receiver : public detail::channel_handle<T, false> {
   std::size_t recv_batch_blocking(std::vector<T>& out, std::size_t max) {
     if (max == 0) max = 1;
     detail::channel_op op;
-    const std::size_t n = m_state->try_recv_batch(out, max, op);
+    const std::size_t n = m_state->try_recv_batch(out, max, op, /*whole_lines=*/true);
     if (n != 0) [[likely]]
       return n;
     return recv_batch_blocking_after(op, out, max);
@@ -392,16 +393,27 @@ class channel_receiver : public detail::channel_handle<T, false> {
     return std::move(w.item);
   }
   // recv_batch_blocking once the first try found nothing: retry, then park.
+  // A batch receiver that finds its sender only a few items ahead waits
+  // before it looks again (the backoff starts at 16 pauses, not 1) and, for
+  // the first few looks, leaves a bounded ring's partly filled line of slots
+  // to its sender (whole_lines): each look pulls the line the sender is
+  // writing away from it, and chasing it item by item cost both sides ~100
+  // ns of CPU per item. So items arrive in larger batches, at most a few
+  // microseconds later; the looks after that take whatever is there, so
+  // nothing is left behind when the thread parks.
   std::size_t recv_batch_blocking_after(detail::channel_op op, std::vector<T>& out, std::size_t max) {
+    constexpr unsigned first_step = 4;        // 16 pauses, then 32, 64, then yields
+    constexpr unsigned whole_line_looks = 3;  // the looks after the three spins take everything
     std::size_t n = 0;
+    unsigned looks = 0;
     op = detail::retry_before_parking(
         op,
         [&] {
           detail::channel_op now;
-          n = m_state->try_recv_batch(out, max, now);
+          n = m_state->try_recv_batch(out, max, now, ++looks <= whole_line_looks);
           return now;
         },
-        [this] { return m_state->senders_waking(); });
+        [this] { return m_state->senders_waking(); }, first_step);
     if (op != detail::channel_op::would_block) return n;
     detail::channel_waiter<T> w;
     w.batch = &out;

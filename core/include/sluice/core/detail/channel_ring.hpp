@@ -52,6 +52,9 @@ namespace sluice::detail {
 /// with fewer cores than threads the owner may need our core to finish.
 class ring_backoff {
  public:
+  ring_backoff() = default;
+  /// Starts as if spin() or snooze() had run `first_step` times.
+  explicit ring_backoff(unsigned first_step) noexcept : m_step(first_step) {}
   void spin() noexcept {
     for (unsigned i = 0; i < (1u << std::min(m_step, 6u)); ++i) pause();
     if (m_step <= 6) ++m_step;
@@ -206,7 +209,11 @@ class channel_ring {
   /// Takes up to `max` published items with one claim, appending them to
   /// `out` (whose capacity the caller has reserved). Returns how many;
   /// `st` says why it returned 0 (would_block or closed, as for try_pop).
-  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact) {
+  /// `whole_lines` (a poll only): a run that ends inside the cache line a
+  /// sender is still filling stops at that line's start, and a run that
+  /// lies wholly inside it is left for later (would_block) — see
+  /// trim_to_whole_lines.
+  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact, bool whole_lines = false) {
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_relaxed);
     for (;;) {
@@ -216,6 +223,13 @@ class channel_ring {
       while (n < max && m_slots[index(end)].stamp.load(std::memory_order_acquire) == end + 1) {
         end = next(end);
         ++n;
+      }
+      if (whole_lines && n < max && !exact) {
+        n = trim_to_whole_lines(end, n);
+        if (n == 0) {
+          st = status::would_block;
+          return 0;
+        }
       }
       if (n > 0) {
         if (m_head.compare_exchange_weak(head, end, std::memory_order_seq_cst, std::memory_order_relaxed)) {
@@ -354,6 +368,32 @@ class channel_ring {
       for (std::uint64_t pos = head; pos != end; pos = next(pos)) consume(m_slots[index(pos)], pos, append);
     }
     return n;
+  }
+
+  // A batch receiver that takes the published slots of a cache line while
+  // a sender is still filling the rest of it writes their stamps (frees
+  // them) into the very line the sender writes next: the line then moves
+  // between the two cores once per receive instead of once per lap, and
+  // each move stalls the sender's next CAS. So a polling batch receiver
+  // leaves the published slots of the line holding `end` (the first slot
+  // not published) to a later call: the run [.., end) is cut back to that
+  // line's start. Returns the new `n` (0: every published slot is in that
+  // line). Not cut: slots that do not tile a line, and small rings (under
+  // four lines), where the sender's line is most of the ring.
+  std::size_t trim_to_whole_lines(std::uint64_t& end, std::size_t n) noexcept {
+    constexpr std::size_t line = 64;
+    if constexpr (line % sizeof(slot) != 0) {
+      return n;
+    } else {
+      if (m_capacity < 4 * (line / sizeof(slot))) return n;
+      // Slots before `end` in its line (from the address: the array need
+      // not start a line), and only those of end's lap (index >= 0).
+      const auto address = reinterpret_cast<std::uintptr_t>(&m_slots[index(end)]);
+      const std::size_t in_line = address % line / sizeof(slot);
+      const std::size_t cut = std::min({in_line, static_cast<std::size_t>(index(end)), n});
+      end -= cut;
+      return n - cut;
+    }
   }
 
   // The slot at tail holds an item (stamp one lap behind) or another sender

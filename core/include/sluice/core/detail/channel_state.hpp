@@ -235,14 +235,18 @@ class channel_state {
   }
 
   /// Appends up to `max` ready items to `out`; returns how many, and in `op`
-  /// why it returned 0.
-  std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op) {
+  /// why it returned 0. `whole_lines`: on a bounded channel, leave items in
+  /// the cache line of slots a sender is still filling for a later call (see
+  /// channel_ring::trim_to_whole_lines); may then report would_block while
+  /// items are ready, so a caller must follow it with a plain call before
+  /// it parks.
+  std::size_t try_recv_batch(std::vector<T>& out, std::size_t max, channel_op& op, bool whole_lines = false) {
     std::size_t n;
     if constexpr (std::is_nothrow_move_constructible_v<T>) {
-      n = recv_many_now(out, max, op, false);  // throws only before a claim (reserve)
+      n = recv_many_now(out, max, op, false, whole_lines);  // throws only before a claim (reserve)
     } else {
       try {
-        n = recv_many_now(out, max, op, false);
+        n = recv_many_now(out, max, op, false, whole_lines);
       } catch (...) {
         // An item's move threw after the claim: the claimed slots are free
         // all the same, so senders waiting for one must still be served.
@@ -390,14 +394,16 @@ class channel_state {
   // reserves (the caller's `max` may be anything, SIZE_MAX included).
   static constexpr std::size_t unbounded_batch_limit = 4096;
 
-  std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op, bool exact) {
+  std::size_t recv_many_now(std::vector<T>& out, std::size_t max, channel_op& op, bool exact,
+                            bool whole_lines = false) {
     // Reserved before the claim: once items are claimed, nothing may fail
     // for want of room in `out`.
     max = std::min(max, m_ring ? m_capacity : unbounded_batch_limit);
     if (max > out.max_size() - out.size()) throw std::length_error("sluice: recv_batch: output vector is full");
     out.reserve(out.size() + max);
     auto st = channel_ring<T>::status::would_block;
-    std::size_t n = m_ring ? m_ring->try_pop_many(out, max, st, exact) : m_list->try_pop_many(out, max, st);
+    std::size_t n =
+        m_ring ? m_ring->try_pop_many(out, max, st, exact, whole_lines) : m_list->try_pop_many(out, max, st);
     op = n ? channel_op::done : from(st);
     return n;
   }

@@ -1,0 +1,203 @@
+// A blocking batch receiver on a bounded ring first leaves the cache line
+// of slots its sender is still filling for a later call
+// (channel_ring::trim_to_whole_lines, channel_receiver::recv_batch_blocking).
+// These tests aim at what that could get wrong: items left behind in a
+// partly filled line (a receiver that then waits forever or reports the end
+// early), a cut that miscounts (items lost or taken twice), close racing
+// line-trimmed claims, order across line boundaries and wraps at capacities
+// that are not a multiple of a line, mixed coroutine and thread ends.
+#include <sluice/core/channel.hpp>
+#include <sluice/core/detail/channel_ring.hpp>
+#include <sluice/core/runtime.hpp>
+
+#include <gtest/gtest.h>
+
+#include "channel_test_support.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using sluice::test::collected;
+using sluice::test::drain_in_batches;
+using sluice::test::drain_in_batches_blocking;
+using sluice::test::drain_one_by_one;
+using sluice::test::encode;
+constexpr int scale = sluice::test::stress_scale;
+
+using ring = sluice::detail::channel_ring<std::uint64_t>;
+
+void push(ring& r, std::uint64_t first, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::uint64_t v = first + static_cast<std::uint64_t>(i);
+    ASSERT_EQ(r.try_push(v, false), ring::status::ok);
+  }
+}
+
+// The cut itself: whole-line polls stop at the start of the cache line
+// holding the first unpublished slot, so they leave less than one line's
+// worth (a line holds at most 8 slots) and then report would_block; a plain
+// poll takes the rest. A poll that reaches `max` is not cut, an exact one
+// never is. Runs start at every offset of a line and wrap the ring; nothing
+// is skipped or taken twice, and the order is kept.
+TEST(ChannelLines, WholeLinePollsStopAtTheLineASenderIsFilling) {
+  ring r(64);
+  std::vector<std::uint64_t> out;
+  out.reserve(64);
+  ring::status st{};
+  std::uint64_t next = 0;
+  for (int n = 1; n <= 40; ++n) {
+    push(r, next, n);
+    next += static_cast<std::uint64_t>(n);
+    std::size_t taken = 0;
+    while (std::size_t k = r.try_pop_many(out, 64, st, false, true)) taken += k;
+    EXPECT_EQ(st, ring::status::would_block);
+    const std::size_t left = static_cast<std::size_t>(n) - taken;
+    EXPECT_LT(left, 8u) << "n " << n;
+    EXPECT_EQ(r.try_pop_many(out, 64, st, false, false), left) << "n " << n;
+  }
+  push(r, next, 10);
+  EXPECT_EQ(r.try_pop_many(out, 4, st, false, true), 4u);  // `max` reached: not cut
+  EXPECT_EQ(r.try_pop_many(out, 64, st, true, true), 6u);  // exact: never cut
+  next += 10;
+  ASSERT_EQ(out.size(), next);
+  for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], i);
+}
+
+// Rings smaller than four lines are never cut: there the sender's line is
+// most of the ring.
+TEST(ChannelLines, SmallRingsAreNotCut) {
+  ring r(7);
+  std::vector<std::uint64_t> out;
+  out.reserve(7);
+  ring::status st{};
+  push(r, 0, 3);
+  EXPECT_EQ(r.try_pop_many(out, 7, st, false, true), 3u);
+}
+
+// A blocking batch receiver gets items that sit in a partly filled line
+// although no more come and nobody closes: the whole-line looks give way to
+// plain ones before the thread parks. Runs start and end at every offset in
+// a line and cross line boundaries and the wrap of a 100-slot ring.
+TEST(ChannelLines, BlockingBatchReceiverTakesAPartlyFilledLineWithoutMoreItemsOrClose) {
+  auto [tx, rx] = sluice::channel<std::uint64_t>(100);
+  std::uint64_t next = 0;
+  std::vector<std::uint64_t> got;
+  for (int run = 1; run <= 40; ++run) {
+    const int n = run % 13 + 1;
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(tx.send_blocking(next++));
+    std::size_t want = got.size() + static_cast<std::size_t>(n);
+    while (got.size() < want) ASSERT_GT(rx.recv_batch_blocking(got, 256), 0u) << "run " << run;
+    ASSERT_EQ(got.size(), want);
+  }
+  // A receiver parked on an empty ring is served a single item.
+  std::thread late([s = tx]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(s.send_blocking(12345));
+  });
+  std::vector<std::uint64_t> one;
+  EXPECT_EQ(rx.recv_batch_blocking(one, 256), 1u);
+  late.join();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], 12345u);
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i);
+  tx.close();
+  EXPECT_EQ(rx.recv_batch_blocking(got, 256), 0u);
+}
+
+// Every item a send reported as accepted is received exactly once, for close
+// racing thread and coroutine senders (single and batched) and line-trimmed
+// blocking batch receivers beside coroutine receivers, on rings of 32, 100
+// (not a multiple of a line) and 1024 slots; per sender, each receiver sees
+// its items in order.
+TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
+  sluice::runtime rt({.threads = 2});
+  const std::size_t capacities[] = {32, 100, 1024};
+  for (int round = 0; round < 6 * scale; ++round) {
+    const std::size_t capacity = capacities[static_cast<std::size_t>(round) % std::size(capacities)];
+    auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
+    collected accepted;
+    std::vector<collected> got(4);
+    std::vector<std::thread> threads;
+    std::vector<sluice::join_handle<void>> tasks;
+    constexpr int per_sender = 30'000;
+    // A thread sending one at a time, a thread sending runs of 1..29.
+    threads.emplace_back([s = tx, &accepted]() mutable {
+      std::vector<std::uint64_t> local;
+      for (int i = 0; i < per_sender; ++i) {
+        std::uint64_t v = encode(0, i);
+        if (!s.send_blocking(v)) {
+          EXPECT_EQ(v, encode(0, i)) << "a failed send must leave its item untouched";
+          break;
+        }
+        local.push_back(v);
+      }
+      accepted.merge(local);
+    });
+    threads.emplace_back([s = tx, &accepted]() mutable {
+      std::vector<std::uint64_t> local;
+      for (int i = 0; i < per_sender;) {
+        std::vector<std::uint64_t> items;
+        for (int j = 0; j < 1 + i % 29 && i + j < per_sender; ++j) items.push_back(encode(1, i + j));
+        const std::size_t k = s.send_batch_blocking(items);
+        local.insert(local.end(), items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k));
+        if (k < items.size()) break;
+        i += static_cast<int>(k);
+      }
+      accepted.merge(local);
+    });
+    // A coroutine sender.
+    tasks.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, collected* acc) -> sluice::task<void> {
+      std::vector<std::uint64_t> local;
+      for (int i = 0; i < per_sender; ++i) {
+        std::uint64_t v = encode(2, i);
+        if (!co_await s.send(v)) {
+          EXPECT_EQ(v, encode(2, i));
+          break;
+        }
+        local.push_back(v);
+      }
+      acc->merge(local);
+    }(tx, &accepted)));
+    // Two line-trimmed thread batch receivers (small and large batches), a
+    // coroutine batch receiver, a coroutine single receiver.
+    threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 5, got[0]); });
+    threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 256, got[1]); });
+    tasks.push_back(rt.spawn(drain_in_batches(rx, 64, &got[2])));
+    tasks.push_back(rt.spawn(drain_one_by_one(rx, &got[3])));
+    { auto drop = std::move(rx); }
+
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (round % 5)));
+    tx.close();
+    { auto drop = std::move(tx); }
+    for (auto& t : tasks) t.get();
+    for (auto& t : threads) t.join();
+
+    std::vector<std::uint64_t> all;
+    for (auto& g : got) {
+      // Per receiver, per sender: increasing (receivers see one sender's items in order).
+      std::vector<std::uint64_t> last(3, 0);
+      std::vector<bool> seen(3, false);
+      for (std::uint64_t v : g.items) {
+        const auto p = static_cast<std::size_t>(v >> 32);
+        ASSERT_LT(p, 3u);
+        if (seen[p]) {
+          ASSERT_GT(v, last[p]) << "round " << round;
+        }
+        seen[p] = true;
+        last[p] = v;
+      }
+      all.insert(all.end(), g.items.begin(), g.items.end());
+    }
+    std::sort(accepted.items.begin(), accepted.items.end());
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), accepted.items.size()) << "round " << round << ", capacity " << capacity;
+    EXPECT_TRUE(all == accepted.items) << "round " << round;
+  }
+}
+
+}  // namespace
