@@ -168,8 +168,32 @@ std::string dot_escape(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// What a stage's input link is: its channel capacity, or "fused" (in the
+// coroutine of the stage before it), or "fused, in lanes" (one copy per
+// worker of the aggregating sink after it, fused_lanes.hpp).
+std::vector<std::string> input_links(const std::vector<stage_info>& stages) {
+  std::vector<std::string> links(stages.size());
+  for (std::size_t i = 0; i < stages.size(); ++i)
+    links[i] = stages[i].fused ? std::string("fused") : "capacity " + std::to_string(stages[i].capacity);
+  for (std::size_t j = 1; j < stages.size(); ++j) {
+    if (!stages[j].lanes_before) continue;
+    // The stateless fused stages straight before j, each fed by the one before it.
+    for (std::size_t i = j; i-- > 0;) {
+      if (stage_inputs(stages, i + 1) != std::vector<std::size_t>{i}) break;
+      if (!stages[i].fused || !stages[i].stateless) break;
+      links[i] = "fused, in lanes";
+    }
+  }
+  return links;
+}
+
+}  // namespace
+
 std::string describe_stages(const std::vector<stage_info>& stages) {
   const bool line = is_line(stages);
+  const auto links = input_links(stages);
   std::string out;
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
@@ -181,9 +205,7 @@ std::string describe_stages(const std::vector<stage_info>& stages) {
     out += s.kind;
     if (s.name != s.kind) out += " \"" + s.name + "\"";
     std::string params = s.parameters;
-    if (!in.empty())
-      params += (params.empty() ? "" : ", ") +
-                (s.fused ? std::string("fused") : std::string("capacity ") + std::to_string(s.capacity));
+    if (!in.empty()) params += (params.empty() ? "" : ", ") + links[i];
     if (s.capacity_bytes) params += ", capacity_bytes " + std::to_string(s.capacity_bytes);
     if (!params.empty()) out += " [" + params + "]";
     if (!in.empty() && !from_previous) out += " <- " + index_list(in);
@@ -195,6 +217,7 @@ std::string describe_stages(const std::vector<stage_info>& stages) {
 
 std::string stages_to_dot(const std::vector<stage_info>& stages) {
   std::string out = "digraph pipeline {\n  rankdir=LR;\n  node [shape=box];\n";
+  const auto links = input_links(stages);
   for (std::size_t i = 0; i < stages.size(); ++i) {
     const auto& s = stages[i];
     out += "  s" + std::to_string(i) + " [label=\"" + dot_escape(s.name) + "\\n" + dot_escape(s.kind);
@@ -202,8 +225,7 @@ std::string stages_to_dot(const std::vector<stage_info>& stages) {
     if (!s.branch.empty()) out += "\\n(" + dot_escape(s.branch) + ")";
     out += "\"];\n";
     for (auto from : stage_inputs(stages, i))
-      out += "  s" + std::to_string(from) + " -> s" + std::to_string(i) + " [label=\"" +
-             (s.fused ? std::string("fused") : "capacity " + std::to_string(s.capacity)) + "\"];\n";
+      out += "  s" + std::to_string(from) + " -> s" + std::to_string(i) + " [label=\"" + links[i] + "\"];\n";
   }
   return out + "}\n";
 }

@@ -230,6 +230,35 @@ TEST(FusedLanes, AStatefulStageBetweenKeepsTheChainInOneCoroutineOrFeedsTheLanes
   expect_chained(report2);
 }
 
+// describe() and to_dot() show which fused stages run in lanes: the
+// stateless ones straight before a sink taking its input in any order with
+// more than one worker; not one behind a stateful stage, not before a fold
+// with `.workers = 1`, not before an ordered sink.
+TEST(FusedLanes, DescribeShowsTheStagesThatRunInLanes) {
+  long total = 0;
+  long seen = 0;
+  auto plus = [](int x) { return x + 1; };
+  auto odd = [](int x) { return x % 2 == 1; };
+  auto sum = [](long& acc, int x) { acc += x; };
+  auto merge = [](long& acc, long&& o) { acc += o; };
+  auto lanes = sluice::from(iota(10)) | sluice::map(plus, {.name = "plus"}) |
+               sluice::map([&seen](int x) { return x + static_cast<int>(0 * ++seen); }, {.name = "stateful"}) |
+               sluice::map(plus, {.name = "plus2"}) | sluice::filter(odd, {.name = "odd"}) |
+               sluice::fold(total, sum, merge);
+  const std::string text = lanes.describe();
+  EXPECT_NE(text.find("map \"plus\" [fused]"), std::string::npos) << text;  // before the stateful stage
+  EXPECT_NE(text.find("map \"stateful\" [fused]"), std::string::npos) << text;
+  EXPECT_NE(text.find("map \"plus2\" [fused, in lanes]"), std::string::npos) << text;
+  EXPECT_NE(text.find("filter \"odd\" [fused, in lanes]"), std::string::npos) << text;
+  EXPECT_NE(lanes.to_dot().find("s3 -> s4 [label=\"fused, in lanes\"]"), std::string::npos) << lanes.to_dot();
+
+  auto one_worker = sluice::from(iota(10)) | sluice::map(plus) | sluice::fold(total, sum, merge, {.workers = 1});
+  EXPECT_EQ(one_worker.describe().find("in lanes"), std::string::npos) << one_worker.describe();
+  std::vector<int> out;
+  auto ordered = sluice::from(iota(10)) | sluice::map(plus) | sluice::to_vector(out);
+  EXPECT_EQ(ordered.describe().find("in lanes"), std::string::npos) << ordered.describe();
+}
+
 TEST(FusedLanes, LimitsInFlightStillHoldWithLanes) {
   sluice::runtime rt({.threads = 2});
   counts out;

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "block_pool.hpp"
 #include "file_stream.hpp"
 
 namespace sluice::files::detail {
@@ -16,7 +17,7 @@ namespace {
 class gzip_stream final : public byte_stream {
  public:
   gzip_stream(std::shared_ptr<byte_stream> inner, const read_options& options)
-      : m_inner(std::move(inner)), m_block(options.block_bytes) {
+      : m_inner(std::move(inner)), m_block(options.block_bytes), m_pool(m_block, 2) {
     // 16 + MAX_WBITS: a gzip header and trailer, not raw deflate or zlib.
     if (::inflateInit2(&m_z, 16 + MAX_WBITS) != Z_OK) throw std::bad_alloc();
   }
@@ -26,7 +27,7 @@ class gzip_stream final : public byte_stream {
 
   task<stream_piece> next() override {
     if (m_end) co_return stream_piece{};
-    shared_bytes out = shared_bytes::allocate(m_block);
+    shared_bytes out = m_pool.take();
     std::size_t produced = 0;
     while (produced < m_block) {
       if (m_z.avail_in == 0) {
@@ -79,6 +80,7 @@ class gzip_stream final : public byte_stream {
 
   std::shared_ptr<byte_stream> m_inner;
   std::size_t m_block;
+  block_pool_ref m_pool;  // the blocks decoded into, recycled (block_pool.hpp)
   z_stream m_z{};
   stream_piece m_in;
   std::uint64_t m_offset = 0;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <utility>
 
+#include "block_pool.hpp"
 #include "file_stream.hpp"
 #include "sluice/core/oneshot.hpp"
 
@@ -78,7 +79,8 @@ class pool_stream final : public byte_stream {
         m_file(std::move(file)),
         m_block(options.block_bytes),
         m_depth(m_file->regular ? options.read_ahead : 1),
-        m_next_offset(m_file->start) {}
+        m_next_offset(m_file->start),
+        m_pool(m_block, m_depth) {}
 
   task<stream_piece> next() override {
     if (m_end || m_cancel->raised.load(std::memory_order_acquire)) co_return stream_piece{};
@@ -116,7 +118,7 @@ class pool_stream final : public byte_stream {
   void top_up() {
     if (!m_file->regular) {
       if (m_inflight.empty()) {
-        auto job = [file = m_file, cancel = m_cancel, bytes = shared_bytes::allocate(m_block), len = m_block]() {
+        auto job = [file = m_file, cancel = m_cancel, bytes = m_pool.take(), len = m_block]() {
           return read_some(*file, *cancel, bytes, len);
         };
         m_inflight.emplace_back(m_stream_offset, m_rt->spawn_blocking(std::move(job)));
@@ -124,7 +126,7 @@ class pool_stream final : public byte_stream {
       return;
     }
     while (m_inflight.size() < m_depth) {
-      auto job = [file = m_file, bytes = shared_bytes::allocate(m_block), offset = m_next_offset, len = m_block]() {
+      auto job = [file = m_file, bytes = m_pool.take(), offset = m_next_offset, len = m_block]() {
         return read_at(*file, bytes, offset, len);
       };
       m_inflight.emplace_back(m_next_offset, m_rt->spawn_blocking(std::move(job)));
@@ -140,6 +142,7 @@ class pool_stream final : public byte_stream {
   std::uint64_t m_next_offset;
   std::uint64_t m_stream_offset = 0;
   bool m_end = false;
+  block_pool_ref m_pool;  // the blocks read into, recycled (block_pool.hpp)
   std::deque<std::pair<std::uint64_t, oneshot_receiver<read_result>>> m_inflight;
 };
 

@@ -25,6 +25,7 @@
 #include <thread>
 #include <utility>
 
+#include "block_pool.hpp"
 #include "file_stream.hpp"
 
 namespace sluice::files::detail {
@@ -178,7 +179,8 @@ class uring_stream final : public byte_stream {
       : m_state(std::move(state)),
         m_block(options.block_bytes),
         m_depth(m_state->file->regular ? options.read_ahead : 1),
-        m_next_offset(m_state->file->start) {}
+        m_next_offset(m_state->file->start),
+        m_pool(m_block, m_depth) {}
 
   ~uring_stream() override { release(); }
 
@@ -263,7 +265,7 @@ class uring_stream final : public byte_stream {
     ring_state& s = *m_state;
     while (s.slots.size() < m_depth) {
       auto slot = std::make_unique<read_slot>();
-      slot->bytes = shared_bytes::allocate(m_block);
+      slot->bytes = m_pool.take();
       slot->offset = m_next_offset;
       slot->want = m_block;
       m_next_offset += m_block;
@@ -300,6 +302,7 @@ class uring_stream final : public byte_stream {
   std::uint64_t m_next_offset;
   std::uint64_t m_stream_offset = 0;
   bool m_end = false;
+  block_pool_ref m_pool;  // the blocks read into, recycled (block_pool.hpp)
 };
 
 }  // namespace

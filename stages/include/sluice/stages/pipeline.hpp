@@ -295,6 +295,7 @@ auto attach_fused(flow<T> upstream, D stage) {
   auto info = stage.info();
   info.capacity = 0;
   info.fused = true;
+  info.stateless = stateless_stage<D>;
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   auto shared = share_stage(std::move(stage));
@@ -340,6 +341,7 @@ auto attach(flow<T> upstream, D stage) {
   auto info = stage.info();
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
   info.capacity_bytes = stage_capacity_bytes(stage);
+  info.lanes_before = unordered_input_workers(stage, static_cast<std::size_t>(-1)) > 1;
   stages.push_back(std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   const bool upstream_ordered = upstream.ordered();

@@ -34,7 +34,8 @@ namespace sluice::files {
 
 namespace detail {
 class line_splitter;
-}
+class block_pool;
+}  // namespace detail
 
 /// A reference-counted buffer of bytes. Written by its producer before it is
 /// shared, read-only afterwards.
@@ -68,13 +69,15 @@ class shared_bytes {
   }
 
  private:
-  // The header of an allocation; the bytes follow it.
-  struct storage {
+  // The header of an allocation; the bytes follow it (16-byte aligned).
+  struct alignas(16) storage {
     std::atomic<std::size_t> refs;
     std::size_t capacity;
+    detail::block_pool* pool;  // where the storage goes back to when unused; null: freed
     [[nodiscard]] char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
   };
   friend class detail::line_splitter;  // makes handles first, counts them once after
+  friend class detail::block_pool;     // recycles storage
   explicit shared_bytes(storage* s) noexcept : m_storage(s) {}
   // A handle that does not own a reference yet: add_refs() must follow
   // before any handle can be released.

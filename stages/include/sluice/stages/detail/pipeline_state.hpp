@@ -56,6 +56,12 @@ struct stage_info {
   /// into (that of the next stage not fused with it), 0 = none. Merged into
   /// that stage's own capacity_bytes (the smaller wins).
   std::size_t output_bytes = 0;
+  /// A fused stage whose function has no state (stateless_stage, pipeline.hpp).
+  bool stateless = false;
+  /// Takes its input with several workers in any order (fold and the
+  /// aggregating sinks, unless `.workers = 1`): the stateless fused stages
+  /// right before it run in lanes. describe() shows both.
+  bool lanes_before = false;
 };
 
 /// Resolves stage_info::inputs of stage `i` of `stages`.
