@@ -18,25 +18,13 @@
 #include <thread>
 #include <vector>
 
+#include "free_tcp_port.hpp"
 #include "loopback_server.hpp"
 
 using namespace std::chrono_literals;
 using sluice::http::error;
 
 namespace {
-
-// A port on 127.0.0.1 with nothing listening: bound, then released.
-int refused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // NOLINT: the sockets API
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT: the sockets API
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string gzip(const std::string& plain) {
   z_stream z{};
@@ -231,7 +219,7 @@ TEST_F(HttpClient, ConcurrentRequestsReuseConnectionsAcrossBursts) {
 
 TEST_F(HttpClient, RefusedConnectionIsATransportErrorNamingTheUrl) {
   sluice::http::client c(rt);
-  std::string url = "http://127.0.0.1:" + std::to_string(refused_port()) + "/nothing";
+  std::string url = "http://127.0.0.1:" + std::to_string(sluice::test::free_tcp_port()) + "/nothing";
   auto r = rt.block_on(c.get(url, {{"Authorization", "Bearer SECRET-TOKEN"}}));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what, error::kind::transport);
@@ -244,7 +232,7 @@ TEST_F(HttpClient, RefusedConnectionIsATransportErrorNamingTheUrl) {
 
 TEST_F(HttpClient, CredentialsInTheUrlAreRedactedFromErrors) {
   sluice::http::client c(rt);
-  auto port = std::to_string(refused_port());
+  auto port = std::to_string(sluice::test::free_tcp_port());
   auto r = rt.block_on(c.get("http://user:hunter2@127.0.0.1:" + port + "/x"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().url, "http://127.0.0.1:" + port + "/x");
@@ -438,7 +426,7 @@ TEST_F(HttpClientHandleReuse, PerRequestBodyLimitDoesNotCarryOver) {
 // one and succeeds.
 TEST_F(HttpClientHandleReuse, AFailedTransfersHandleIsReplaced) {
   EXPECT_EQ(seen(get()), plain_get);
-  auto refused = rt.block_on(c.get("http://127.0.0.1:" + std::to_string(refused_port()) + "/x"));
+  auto refused = rt.block_on(c.get("http://127.0.0.1:" + std::to_string(sluice::test::free_tcp_port()) + "/x"));
   ASSERT_FALSE(refused);
   EXPECT_EQ(seen(get()), plain_get);
   EXPECT_EQ(c.stats().easy_handles_created, 2u);

@@ -20,23 +20,12 @@
 #include <thread>
 #include <vector>
 
+#include "free_tcp_port.hpp"
 #include "self_signed.hpp"
 
 extern char** environ;
 
 namespace {
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // NOLINT: the sockets API
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT: the sockets API
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 bool accepts_connections(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -53,7 +42,7 @@ bool accepts_connections(int port) {
 class nghttpd_server {
  public:
   nghttpd_server(const std::filesystem::path& docroot, const std::string& key, const std::string& cert)
-      : m_port(free_port()) {
+      : m_port(sluice::test::free_tcp_port()) {
     std::string port = std::to_string(m_port), dir = "--htdocs=" + docroot.string();
     std::vector<std::string> args{"nghttpd", "--address=127.0.0.1", dir, port, key, cert};
     std::vector<char*> argv;

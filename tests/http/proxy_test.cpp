@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "free_tcp_port.hpp"
 #include "raw_server.hpp"
 
 namespace {
@@ -80,18 +81,8 @@ class recording_server {
   raw_server m_server;  // last: stopped before the members its handler uses
 };
 
-// A port on 127.0.0.1 with nothing listening: bound, then released.
-std::string refused_url() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);  // NOLINT: the sockets API
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT: the sockets API
-  ::close(fd);
-  return "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-}
+// A URL of a port on 127.0.0.1 with nothing listening.
+std::string refused_url() { return "http://127.0.0.1:" + std::to_string(sluice::test::free_tcp_port()); }
 
 const std::string origin = "http://origin.invalid/path?q=1";
 
