@@ -120,6 +120,12 @@ int work(int argc, char** argv) {
   std::string json;
   sluice::json_writer w(json);
   stats->write_json(w);
+  // Plus the sink connection's connects (1, plus one per reconnect): a test
+  // that restarts the server checks the worker went through the outage even
+  // when no command happened to be in flight when the server went away.
+  if (json.empty() || json.back() != '}') throw std::logic_error("stream_stats JSON is not an object");
+  json.pop_back();
+  json += ",\"sink_connects\":" + std::to_string(sink.connects()) + "}";
   std::cout << json << std::endl;
   return 0;
 }
