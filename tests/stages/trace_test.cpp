@@ -248,11 +248,11 @@ TEST(Trace, ARunThatFailsAfterStreamingBuffersLeavesACompleteTrace) {
   temp_dir dir;
   const auto file = (dir.path / "failed.json").string();
   sluice::runtime rt({.threads = 2});
-  const std::size_t n = 4'000 / sluice_test::scale;  // several full buffers before the failure
+  constexpr std::size_t n = 4'000 / sluice_test::scale;  // several full buffers before the failure
   auto p = sluice::from(sluice_test::iota(n + 100), {.name = "numbers", .chunk = 1}) |
            sluice::map([](int x) { return x; }, {.name = "pass", .capacity = 4}) |
            sluice::for_each(
-               [n](int x) {
+               [](int x) {
                  if (static_cast<std::size_t>(x) == n) throw std::runtime_error("sink gives up");
                },
                {.name = "sink"});
