@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -21,7 +22,8 @@ struct temp_dir {
   fs::path path;
   temp_dir() {
     std::string pattern = (fs::temp_directory_path() / "sluice-replace-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern + " failed");
+    path = pattern;
   }
   ~temp_dir() {
     std::error_code ec;

@@ -30,7 +30,8 @@ struct temp_dir {
   fs::path path;
   temp_dir() {
     std::string pattern = (fs::temp_directory_path() / "sluice-trace-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern + " failed");
+    path = pattern;
   }
   ~temp_dir() {
     std::error_code ec;

@@ -74,8 +74,8 @@ void block_pool::give_back(shared_bytes::storage* s) noexcept {
 }
 
 void block_pool::free_storage(shared_bytes::storage* s) noexcept {
-  s->~storage();
-  ::operator delete(static_cast<void*>(s));
+  s->pool = nullptr;  // not back to this pool again: shared_bytes::destroy frees it
+  shared_bytes::destroy(s);
 }
 
 }  // namespace detail
