@@ -975,7 +975,7 @@ std::optional<error> client::state::prepare(transfer& t) {
   // Over https (where ALPN may pick h2) wait for the first connection's
   // handshake rather than open one connection per concurrent request. Not on
   // plain http: libcurl would hold every request behind the first response.
-  set(CURLOPT_PIPEWAIT, uses_http2() && req.url.starts_with("https://") ? 1L : 0L);
+  set(CURLOPT_PIPEWAIT, uses_http2() && is_https(req.url) ? 1L : 0L);
   if (m_proxies.how == proxy_settings::mode::by_scheme)
     set(CURLOPT_PROXY, (is_https(req.url) ? m_proxies.https : m_proxies.http).c_str());
 
