@@ -12,6 +12,8 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "loopback_server.hpp"
 #include "raw_server.hpp"
@@ -149,6 +151,48 @@ TEST_F(HttpHostile, HugeDeclaredContentLengthFailsBeforeTheBodyWithoutOverflow) 
     auto r = rt.block_on(c.get(server.url("/x")));
     ASSERT_FALSE(r) << length;
     EXPECT_EQ(r.error().what, error::kind::too_large) << length << ": " << r.error().to_string();
+  }
+}
+
+// libcurl reads a Content-Length field in any case; so does the early check.
+TEST_F(HttpHostile, DeclaredContentLengthIsCheckedInAnyCaseAndWithAnyBlanks) {
+  for (std::string field : {"content-length: 2097152", "CONTENT-LENGTH:2097152", "Content-Length:\t 2097152 "}) {
+    raw_server server(
+        [&](int fd, const std::string&, raw_server&) { raw_server::write_all(fd, ok_head(field + "\r\n\r\nshort")); });
+    sluice::http::client c(rt, {.max_body_bytes = std::size_t{1} << 20});
+    auto r = rt.block_on(c.get(server.url("/x")));
+    ASSERT_FALSE(r) << field;
+    EXPECT_EQ(r.error().what, error::kind::too_large) << field << ": " << r.error().to_string();
+  }
+}
+
+// Bodies around the size a std::string holds without allocating, with and
+// without a declared length, arrive whole; response fields keep their order,
+// lose the blanks around them, and a line without a colon is not a field.
+TEST_F(HttpHostile, SmallBodiesAndOddHeaderLinesArriveIntact) {
+  for (std::size_t size : {0u, 1u, 2u, 15u, 16u, 17u, 100u}) {
+    for (bool declared : {true, false}) {
+      const std::string body(size, 'b');
+      raw_server server([&](int fd, const std::string&, raw_server&) {
+        std::string head = "HTTP/1.1 200 OK\r\nConnection: close\r\nX-A:  one \r\nX-B:two\r\nx-a:\tthree\r\n";
+        if (declared) head += "Content-Length: " + std::to_string(size) + "\r\n";
+        raw_server::write_all(fd, head + "\r\n" + body);
+      });
+      sluice::http::client c(rt);
+      for (int round = 0; round < 2; ++round) {  // the second on a reused handle
+        auto r = rt.block_on(c.get(server.url("/small")));
+        ASSERT_TRUE(r) << size << ": " << r.error().to_string();
+        EXPECT_EQ(r->body, body) << size;
+        std::vector<std::pair<std::string, std::string>> seen;
+        for (const auto& f : r->headers)
+          if (f.name.starts_with("X-") || f.name.starts_with("x-")) seen.emplace_back(f.name, f.value);
+        const std::vector<std::pair<std::string, std::string>> expected = {
+            {"X-A", "one"}, {"X-B", "two"}, {"x-a", "three"}};
+        EXPECT_EQ(seen, expected) << size;
+        EXPECT_EQ(r->headers.get("x-a"), "one");
+        EXPECT_EQ(r->headers.contains("content-length"), declared);
+      }
+    }
   }
 }
 

@@ -857,6 +857,9 @@ namespace {
 constexpr std::size_t k_body_slack = 64;
 // Most reserved up front on a server's word (Content-Length).
 constexpr std::size_t k_max_reserve = std::size_t{16} << 20;
+// A body this short is kept inside its std::string (the SSO capacity of
+// libstdc++ and libc++ is at least this).
+constexpr std::size_t k_inline_body = 15;
 
 // libcurl hands over decompressed bytes, so the limit bounds what a
 // compressed "bomb" expands to. Returning less than given aborts the transfer
@@ -919,21 +922,24 @@ std::optional<std::string> url_problem(std::string_view url) {
 
 // Runs on the reactor thread, the client's bottleneck under load: it only
 // keeps the lines (one buffer, no allocation per field) and acts on
-// Content-Length; parse_header_lines() splits them into fields on the
-// awaiting coroutine's thread.
+// Content-Length; parse_header_lines() splits them into fields (and trims
+// them) on the awaiting coroutine's thread. Only "Content-Length:" with
+// nothing before the colon is read, as libcurl reads it: a name with
+// whitespace before the colon is not a field libcurl acts on either.
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
   auto& t = *static_cast<transfer*>(user);
-  std::string_view line(data, size * count);
+  const std::size_t length = size * count;
+  const std::string_view line(data, length);
   if (line.starts_with("HTTP/")) {
     // A new status line: interim 1xx responses and redirects start over.
     t.header_lines.clear();
-    return size * count;
+    return length;
   }
-  auto colon = line.find(':');
-  if (colon == std::string_view::npos) return size * count;  // the blank line ending the block
-  auto name = trim(line.substr(0, colon));
-  auto value = trim(line.substr(colon + 1));
-  if (headers::iequals(name, "content-length")) {
+  if (line == "\r\n" || line == "\n") return length;  // the blank line ending the block
+  constexpr std::string_view content_length = "content-length:";
+  if (length > content_length.size() && (data[0] | 0x20) == 'c' &&
+      headers::iequals(line.substr(0, content_length.size()), content_length)) {
+    const auto value = trim(line.substr(content_length.size()));
     // Any number of digits: saturate instead of wrapping.
     std::size_t n = 0;
     bool digits = !value.empty();
@@ -954,8 +960,11 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     }
     // Avoid regrowing large bodies; capped so a lying server cannot make us
     // allocate much. The slack lets parsers that need padding past the end
-    // (simdjson) pad in place instead of reallocating and copying the whole body.
-    if (digits) t.resp.body.reserve(std::min(n, k_max_reserve) + k_body_slack);
+    // (simdjson) pad in place instead of reallocating and copying the whole
+    // body. A body that fits in the string itself (SSO) allocates nothing:
+    // padding those few bytes later costs less than an allocation here and
+    // its free on another thread.
+    if (digits && n > k_inline_body) t.resp.body.reserve(std::min(n, k_max_reserve) + k_body_slack);
   }
   try {
     t.header_lines.append(line);
@@ -969,6 +978,7 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
 // The fields of the header lines on_header_line() kept, in order.
 http::headers parse_header_lines(std::string_view lines) {
   http::headers fields;
+  fields.reserve(static_cast<std::size_t>(std::count(lines.begin(), lines.end(), '\n')));  // one allocation
   while (!lines.empty()) {
     const auto end = lines.find('\n');
     const auto line = lines.substr(0, end);

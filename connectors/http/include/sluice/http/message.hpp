@@ -33,6 +33,8 @@ class headers {
   headers() = default;
   headers(std::initializer_list<field> fields) : m_fields(fields) {}
 
+  /// Makes room for `n` fields in all, so that adding them allocates once.
+  void reserve(std::size_t n) { m_fields.reserve(n); }
   /// Appends a field (repeated names are kept, as HTTP allows).
   void add(std::string name, std::string value) { m_fields.push_back({std::move(name), std::move(value)}); }
   /// Replaces every field named `name` with one field.
