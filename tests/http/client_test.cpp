@@ -414,6 +414,37 @@ TEST_F(HttpClientHandleReuse, PerRequestTimeoutsDoNotCarryOver) {
   expect_one_handle_and_connection();
 }
 
+// The handle remembers the options it holds and sets only what differs
+// (easy_slot): an override, then the defaults, then the same override again
+// must each reach libcurl. The last request would wait 2.5 s; its 1 s limit
+// must end it whatever the machine's load.
+TEST_F(HttpClientHandleReuse, AnOverrideAfterTheDefaultsIsSetAgain) {
+  auto quick = send({.url = server.url("/hello"), .timeout = 1s});
+  ASSERT_TRUE(quick);
+  auto slow = send(sluice::http::request_for(server.url("/sleep?ms=1500")));
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->body, "slept");
+  auto cut = rt.block_on(c.send({.url = server.url("/sleep?ms=2500"), .timeout = 1s}));
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().what, error::kind::timeout);
+  EXPECT_EQ(c.stats().easy_handles_created, 1u);  // the timed-out handle is freed only now
+}
+
+// Header lists alternate between the client's shared one and a request's
+// own, built anew each time (a new list may reuse a freed one's address).
+TEST_F(HttpClientHandleReuse, HeaderListsAlternateWithoutCarryingOver) {
+  for (int round = 0; round < 4; ++round) {
+    const std::string value = "v" + std::to_string(round);
+    EXPECT_EQ(seen({.url = server.url("/inspect"), .headers = {{"X-Test", value}}}),
+              "GET|body=|X-Test=" + value + "|Authorization=-|Content-Type=-|Content-Length=-");
+    EXPECT_EQ(seen({.url = server.url("/inspect"), .headers = {{"X-Test", value + "b"}}}),
+              "GET|body=|X-Test=" + value + "b|Authorization=-|Content-Type=-|Content-Length=-");
+    EXPECT_EQ(seen(get()), plain_get);
+    EXPECT_EQ(seen(get()), plain_get);
+  }
+  expect_one_handle_and_connection();
+}
+
 // A smaller body limit on one request must not refuse the next one's body.
 TEST_F(HttpClientHandleReuse, PerRequestBodyLimitDoesNotCarryOver) {
   auto limited = rt.block_on(c.send({.url = server.url("/inspect"), .max_body_bytes = 4}));

@@ -92,13 +92,49 @@ long to_long(std::size_t n) { return static_cast<long>(std::min<std::size_t>(n, 
 // Why `name: value` must not be sent, or nullopt (defined below).
 std::optional<std::string> header_problem(std::string_view name, std::string_view value);
 
-// libcurl's body and header callbacks (defined below); their user pointer is the transfer.
+// libcurl's body and header callbacks (defined below); their user pointer is
+// the handle's easy_slot, whose `current` is the transfer.
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user);
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user);
 
 }  // namespace
 
 namespace detail {
+
+struct transfer;
+
+// An easy handle and what this client has set on it. The callbacks' and
+// libcurl's pointers (CURLOPT_PRIVATE, WRITEDATA, HEADERDATA, ERRORBUFFER)
+// point here, set once when the handle is made, and `current` names the
+// transfer using the handle; the per-request options remember the value the
+// handle holds, so prepare() calls curl_easy_setopt only for what differs
+// from the handle's last request (libcurl keeps every option until it is
+// set again, and changes none of these itself). A plain GET then costs one
+// setopt (the URL) instead of fifteen, and leaves the rest of the handle's
+// option block untouched on the sending thread's core.
+struct easy_slot {
+  explicit easy_slot(CURL* e) noexcept : easy(e) {}
+  ~easy_slot() { curl_easy_cleanup(easy); }
+  easy_slot(const easy_slot&) = delete;
+  easy_slot& operator=(const easy_slot&) = delete;
+
+  CURL* const easy;
+  transfer* current = nullptr;  // set by prepare() (sending thread) before the transfer is submitted
+  char error_text[CURL_ERROR_SIZE] = {};
+
+  // The per-request options as the handle holds them; k_unset: not yet
+  // set by us (libcurl's default, whatever it is), so the next request sets it.
+  static constexpr long k_unset = -1;
+  long pipewait = k_unset;
+  long connect_timeout_ms = k_unset;
+  long timeout_ms = k_unset;
+  long low_speed_limit = k_unset;
+  long low_speed_time = k_unset;
+  const std::string* proxy = nullptr;  // one of the client's proxy strings, when set per request
+  bool plain_get = false;              // the method options are those of a GET without a body
+  bool headers_set = false;
+  curl_slist* headers = nullptr;
+};
 
 // One request from send() to the resumption of its awaiter. Owned jointly by
 // the awaiting coroutine, the client state while the transfer is queued or
@@ -114,7 +150,8 @@ struct transfer {
   transfer& operator=(const transfer&) = delete;
 
   void release_curl() noexcept {
-    if (easy) curl_easy_cleanup(std::exchange(easy, nullptr));
+    easy = nullptr;
+    delete std::exchange(slot, nullptr);
     if (header_list) curl_slist_free_all(std::exchange(header_list, nullptr));
   }
 
@@ -122,9 +159,9 @@ struct transfer {
   sluice::reactor* reactor;
   request req;
   response resp;
-  CURL* easy = nullptr;
+  easy_slot* slot = nullptr;  // owned while set; the handle goes back to the client's idle list after a response
+  CURL* easy = nullptr;       // slot->easy
   curl_slist* header_list = nullptr;
-  char error_text[CURL_ERROR_SIZE] = {};
   std::optional<http::error> failure;
   sluice::detail::suspended_coroutine waiter;
   std::atomic<bool> cancel_requested{false};
@@ -242,7 +279,7 @@ class client::state {
     curl_multi_cleanup(std::exchange(m_multi, nullptr));
     {
       std::lock_guard lock(m_idle_mutex);
-      for (CURL* easy : m_idle_easy) curl_easy_cleanup(easy);
+      for (detail::easy_slot* idle : m_idle_easy) delete idle;
       m_idle_easy.clear();
     }
     for (int fd : m_watched) m_reactor.unwatch(fd);
@@ -333,16 +370,17 @@ class client::state {
     curl_multi_remove_handle(m_multi, t.easy);
     unlink_running(t);
     m_in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (reusable) recycle(std::exchange(t.easy, nullptr));
+    if (reusable) recycle(std::exchange(t.slot, nullptr));
     t.release_curl();
   }
 
   // Easy handles are reused: curl_easy_init allocates and clears a large
   // struct and the first transfer allocates its buffers, a measurable share
   // of a small request. A handle keeps the client-wide options it was made
-  // with (set_client_options(), once per handle) and prepare() sets every
-  // per-request option on every request, to the request's value or back to
-  // libcurl's default, so nothing of one request (its method, body, headers,
+  // with (set_client_options(), once per handle) and prepare() gives it every
+  // per-request option on every request, the request's value or libcurl's
+  // default (calling setopt only where the handle holds another value, see
+  // easy_slot), so nothing of one request (its method, body, headers,
   // Authorization included, or timeouts) carries over into the next. There is
   // no curl_easy_reset: libcurl starts each transfer's own state afresh
   // (Curl_pretransfer), and a reset would drop the client-wide options too,
@@ -350,36 +388,50 @@ class client::state {
   // again per request. A handle whose transfer failed or was cancelled is
   // freed rather than reused (detach): a fresh one costs a few microseconds,
   // only on that rare path, and no half-finished state can reach the next
-  // request. An idle handle's per-request options point at its finished
-  // transfer (freed): prepare() sets them all before the handle is used, and
-  // curl_easy_cleanup reads none of them. Runs on the sending thread.
-  CURL* acquire_easy(CURLcode& rc) {
+  // request. An idle handle's body and header-list options may point into
+  // its finished request (freed): prepare() replaces them (the slot records
+  // them as not a plain GET, or as a list other than the next one) before
+  // the handle is used, and curl_easy_cleanup reads none of them. Runs on
+  // the sending thread.
+  detail::easy_slot* acquire_easy(CURLcode& rc) {
     rc = CURLE_OK;
     {
       std::lock_guard lock(m_idle_mutex);
       if (!m_idle_easy.empty()) {
-        CURL* easy = m_idle_easy.back();
+        detail::easy_slot* idle = m_idle_easy.back();
         m_idle_easy.pop_back();
-        return easy;
+        return idle;
       }
     }
     CURL* easy = curl_easy_init();
     if (!easy) return nullptr;
     m_handles_created.fetch_add(1, std::memory_order_relaxed);
-    if (rc = set_client_options(easy); rc != CURLE_OK) {
+    auto* made = new (std::nothrow) detail::easy_slot(easy);
+    if (!made) {
       curl_easy_cleanup(easy);
+      rc = CURLE_OUT_OF_MEMORY;
       return nullptr;
     }
-    return easy;
+    if (rc = set_client_options(*made); rc != CURLE_OK) {
+      delete made;
+      return nullptr;
+    }
+    return made;
   }
 
   // The options every request of this client shares, set once per handle.
   // Whatever prepare() sets must not be set here, and the other way round.
-  CURLcode set_client_options(CURL* e) const {
+  CURLcode set_client_options(detail::easy_slot& slot) const {
     CURLcode rc = CURLE_OK;
+    CURL* e = slot.easy;
     auto set = [&](CURLoption option, auto value) {
       if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
     };
+    // First: anything libcurl reports from here on goes to the slot's buffer.
+    set(CURLOPT_ERRORBUFFER, slot.error_text);
+    set(CURLOPT_PRIVATE, static_cast<void*>(&slot));
+    set(CURLOPT_WRITEDATA, static_cast<void*>(&slot));
+    set(CURLOPT_HEADERDATA, static_cast<void*>(&slot));
     set(CURLOPT_NOSIGNAL, 1L);
     set(CURLOPT_WRITEFUNCTION, &on_body);
     set(CURLOPT_HEADERFUNCTION, &on_header_line);
@@ -410,15 +462,16 @@ class client::state {
     return rc;
   }
 
-  void recycle(CURL* easy) {
+  void recycle(detail::easy_slot* slot) {
+    slot->current = nullptr;
     {
       std::lock_guard lock(m_idle_mutex);
       if (m_idle_easy.size() < k_max_idle_easy) {
-        m_idle_easy.push_back(easy);
+        m_idle_easy.push_back(slot);
         return;
       }
     }
-    curl_easy_cleanup(easy);
+    delete slot;
   }
 
   // Queues the awaiter to be resumed on its own runtime (never run user code
@@ -468,11 +521,11 @@ class client::state {
       if (msg->msg != CURLMSG_DONE) continue;
       CURLcode code = msg->data.result;  // msg dies with remove_handle
       // Every easy handle in this multi handle is a running transfer's, its
-      // CURLOPT_PRIVATE the transfer (set in prepare()).
+      // CURLOPT_PRIVATE the handle's slot, which names the transfer.
       void* owner = nullptr;
       if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &owner) != CURLE_OK || !owner) continue;
-      auto* running = static_cast<transfer*>(owner);
-      if (running->stage != transfer::phase::running || running->easy != msg->easy_handle) continue;
+      auto* running = static_cast<detail::easy_slot*>(owner)->current;
+      if (!running || running->stage != transfer::phase::running || running->easy != msg->easy_handle) continue;
       auto t = running->running_ref;
       // Only the trace span shows it: not asked for per request otherwise.
       if (trace_active()) [[unlikely]] {
@@ -499,7 +552,7 @@ class client::state {
                                     " bytes (after decompression); transfer aborted");
       } else {
         std::string message = curl_easy_strerror(code);
-        if (t->error_text[0] != '\0') message += std::string(": ") + t->error_text;
+        if (t->slot->error_text[0] != '\0') message += std::string(": ") + t->slot->error_text;
         t->failure = make_error(classify(code), t->req.url, std::move(message), static_cast<int>(code));
       }
       detach(*t, code == CURLE_OK);
@@ -820,7 +873,7 @@ class client::state {
   // Idle easy handles with the client-wide options set (see acquire_easy); any thread.
   static constexpr std::size_t k_max_idle_easy = 256;
   std::mutex m_idle_mutex;
-  std::vector<CURL*> m_idle_easy;
+  std::vector<detail::easy_slot*> m_idle_easy;  // owned
 
   // Reactor thread only.
   transfer* m_running_head = nullptr;  // running transfers, linked through running_prev/next
@@ -865,7 +918,7 @@ constexpr std::size_t k_inline_body = 15;
 // compressed "bomb" expands to. Returning less than given aborts the transfer
 // (CURLE_WRITE_ERROR), before anything past the limit is stored.
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& t = *static_cast<transfer*>(user);
+  auto& t = *static_cast<detail::easy_slot*>(user)->current;
   const std::size_t n = size * count;
   if (t.body_limit != 0 && n > t.body_limit - std::min(t.body_limit, t.resp.body.size())) {
     t.over_limit = true;
@@ -927,7 +980,7 @@ std::optional<std::string> url_problem(std::string_view url) {
 // nothing before the colon is read, as libcurl reads it: a name with
 // whitespace before the colon is not a field libcurl acts on either.
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& t = *static_cast<transfer*>(user);
+  auto& t = *static_cast<detail::easy_slot*>(user)->current;
   const std::size_t length = size * count;
   const std::string_view line(data, length);
   if (line.starts_with("HTTP/")) {
@@ -1027,9 +1080,10 @@ struct submit_awaiter {
 
 }  // namespace
 
-// Sets every per-request option, each to the request's value or back to
+// Gives the handle every per-request option, each the request's value or
 // libcurl's default: the handle may come from an earlier request with
-// another method, body, headers or timeouts (see acquire_easy).
+// another method, body, headers or timeouts (see acquire_easy). What the
+// handle already holds (easy_slot) is not set again.
 std::optional<error> client::state::prepare(transfer& t) {
   const request& req = t.req;
   // Checked before a handle is taken: a refused request costs none.
@@ -1041,15 +1095,27 @@ std::optional<error> client::state::prepare(transfer& t) {
     return make_error(error::kind::invalid, req.url, *m_default_header_problem + "; request not sent");
 
   CURLcode rc = CURLE_OK;
-  t.easy = acquire_easy(rc);
-  if (!t.easy) {
+  t.slot = acquire_easy(rc);
+  if (!t.slot) {
     if (rc == CURLE_OK) return make_error(error::kind::transport, req.url, "curl_easy_init failed");
     return make_error(classify(rc), req.url, std::string("curl_easy_setopt: ") + curl_easy_strerror(rc),
                       static_cast<int>(rc));
   }
-  CURL* e = t.easy;
+  // From here on a failure frees the handle with the transfer (release_curl):
+  // a handle whose remembered options may be wrong is never reused.
+  detail::easy_slot& slot = *t.slot;
+  t.easy = slot.easy;
+  slot.current = &t;
+  slot.error_text[0] = '\0';
+  CURL* e = slot.easy;
   auto set = [&](CURLoption option, auto value) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
+  };
+  // A long option, set only when the handle holds another value.
+  auto set_long = [&](CURLoption option, long& held, long value) {
+    if (held == value) return;
+    set(option, value);
+    held = value;
   };
   auto millis = [](std::chrono::milliseconds d) { return static_cast<long>(d.count()); };
 
@@ -1058,64 +1124,72 @@ std::optional<error> client::state::prepare(transfer& t) {
   // only appends (and reallocates only past this).
   t.header_lines.reserve(512);
 
-  // First: anything libcurl reports from here on goes to this transfer's buffer.
-  set(CURLOPT_ERRORBUFFER, t.error_text);
-  set(CURLOPT_PRIVATE, static_cast<void*>(&t));
-  set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
-  set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
   set(CURLOPT_URL, req.url.c_str());
   // Over https (where ALPN may pick h2) wait for the first connection's
   // handshake rather than open one connection per concurrent request. Not on
   // plain http: libcurl would hold every request behind the first response.
-  set(CURLOPT_PIPEWAIT, uses_http2() && is_https(req.url) ? 1L : 0L);
-  if (m_proxies.how == proxy_settings::mode::by_scheme)
-    set(CURLOPT_PROXY, (is_https(req.url) ? m_proxies.https : m_proxies.http).c_str());
+  set_long(CURLOPT_PIPEWAIT, slot.pipewait, uses_http2() && is_https(req.url) ? 1L : 0L);
+  if (m_proxies.how == proxy_settings::mode::by_scheme) {
+    const std::string* proxy = is_https(req.url) ? &m_proxies.https : &m_proxies.http;
+    if (slot.proxy != proxy) set(CURLOPT_PROXY, proxy->c_str());
+    slot.proxy = proxy;
+  }
 
-  set(CURLOPT_CONNECTTIMEOUT_MS, millis(req.connect_timeout.value_or(m_options.connect_timeout)));
-  set(CURLOPT_TIMEOUT_MS, millis(req.timeout.value_or(m_options.request_timeout)));
+  set_long(CURLOPT_CONNECTTIMEOUT_MS, slot.connect_timeout_ms,
+           millis(req.connect_timeout.value_or(m_options.connect_timeout)));
+  set_long(CURLOPT_TIMEOUT_MS, slot.timeout_ms, millis(req.timeout.value_or(m_options.request_timeout)));
+  long low_speed_limit = 0;
+  long low_speed_time = 0;
   const auto inactivity = req.inactivity_timeout.value_or(m_options.inactivity_timeout);
   if (inactivity.count() > 0) {
     // libcurl's check is "fewer than LIMIT bytes/s for TIME seconds": with
     // a limit of 1 that is "no byte for TIME seconds" (rounded up).
     const auto secs = std::max<long long>(1, (inactivity.count() + 999) / 1000);
-    set(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(std::min<long long>(secs, 0x7fffffff)));
+    low_speed_limit = 1;
+    low_speed_time = static_cast<long>(std::min<long long>(secs, 0x7fffffff));
   } else if (m_options.low_speed_time.count() > 0) {
-    set(CURLOPT_LOW_SPEED_LIMIT, to_long(m_options.low_speed_limit));
-    set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(m_options.low_speed_time.count()));
-  } else {
-    set(CURLOPT_LOW_SPEED_LIMIT, 0L);
-    set(CURLOPT_LOW_SPEED_TIME, 0L);
+    low_speed_limit = to_long(m_options.low_speed_limit);
+    low_speed_time = static_cast<long>(m_options.low_speed_time.count());
+  }
+  set_long(CURLOPT_LOW_SPEED_LIMIT, slot.low_speed_limit, low_speed_limit);
+  set_long(CURLOPT_LOW_SPEED_TIME, slot.low_speed_time, low_speed_time);
+
+  // The method. A plain GET on a handle whose last request was one needs
+  // nothing; otherwise back to a plain GET first (HTTPGET also clears
+  // NOBODY, which POSTFIELDS would not; POSTFIELDS(nullptr) drops the
+  // pointer into the last request's freed body and is then overridden by
+  // HTTPGET), then this one's.
+  const bool plain_get = req.method == "GET" && req.body.empty();
+  if (!plain_get || !slot.plain_get) {
+    set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+    set(CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t{-1});
+    set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+    set(CURLOPT_HTTPGET, 1L);
+    if (req.method == "HEAD") {
+      set(CURLOPT_NOBODY, 1L);
+    } else if (plain_get) {
+      // HTTPGET above
+    } else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+      set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      set(CURLOPT_POSTFIELDS, req.body.data());
+      if (req.method != "POST") set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    } else {
+      set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
+    slot.plain_get = plain_get;
   }
 
-  // The method: back to a plain GET first (HTTPGET also clears NOBODY, which
-  // POSTFIELDS would not; POSTFIELDS(nullptr) drops the pointer into the last
-  // request's freed body and is then overridden by HTTPGET), then this one's.
-  set(CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
-  set(CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t{-1});
-  set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
-  set(CURLOPT_HTTPGET, 1L);
-  if (req.method == "HEAD") {
-    set(CURLOPT_NOBODY, 1L);
-  } else if (req.method == "GET" && req.body.empty()) {
-    // HTTPGET above
-  } else if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    set(CURLOPT_POSTFIELDS, req.body.data());
-    if (req.method != "POST") set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
-  } else {
-    set(CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  // The client's own list (User-Agent, Accept-Encoding; see
+  // m_default_headers), shared by every request without fields or body, or
+  // this request's own; nullptr: none (the last request's list is freed).
+  curl_slist* header_list = m_default_headers;
+  if (!req.headers.empty() || !req.body.empty()) {
+    if (!build_header_list(t)) return make_error(error::kind::transport, req.url, "out of memory building headers");
+    header_list = t.header_list;
   }
-
-  if (req.headers.empty() && req.body.empty()) {
-    // The client's own list (User-Agent, Accept-Encoding; see
-    // m_default_headers), shared by every such request: nothing to build.
-    set(CURLOPT_HTTPHEADER, m_default_headers);  // nullptr: none (the last request's list is freed)
-  } else if (!build_header_list(t)) {
-    return make_error(error::kind::transport, req.url, "out of memory building headers");
-  } else {
-    set(CURLOPT_HTTPHEADER, t.header_list);
-  }
+  if (!slot.headers_set || slot.headers != header_list) set(CURLOPT_HTTPHEADER, header_list);
+  slot.headers = header_list;
+  slot.headers_set = true;
 
   if (rc != CURLE_OK)
     return make_error(classify(rc), req.url, std::string("curl_easy_setopt: ") + curl_easy_strerror(rc),
