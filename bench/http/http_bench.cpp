@@ -100,6 +100,11 @@ class curl_multi_loop {
       m_share = curl_share_init();
       curl_share_setopt(m_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
       curl_share_setopt(m_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+      // User-Agent and Accept-Encoding as header lines, as http::client
+      // sends them when no proxy is in use (libcurl's own would be
+      // formatted again per request).
+      m_headers = curl_slist_append(m_headers, "User-Agent: sluice-http/0.1");
+      m_headers = curl_slist_append(m_headers, "Accept-Encoding: deflate, gzip, br, zstd");
     }
     for (int i = 0; i < concurrency; ++i) {
       m_slots.push_back(std::make_unique<slot>());
@@ -119,6 +124,7 @@ class curl_multi_loop {
     for (auto& s : m_slots) curl_easy_cleanup(s->easy);
     curl_multi_cleanup(m_multi);
     if (m_share) curl_share_cleanup(m_share);
+    curl_slist_free_all(m_headers);
   }
   curl_multi_loop(const curl_multi_loop&) = delete;
   curl_multi_loop& operator=(const curl_multi_loop&) = delete;
@@ -173,17 +179,20 @@ class curl_multi_loop {
   // The options client_options' defaults give every http::client request
   // that change what libcurl does per transfer: the stall check (low-speed
   // limit 1 byte/s over 60 s, re-armed a second ahead on every pass), the
-  // connect timeout, the User-Agent header, TCP keep-alive, the protocol
-  // allow-list, TLS verification and the share. Set once per handle, as a
-  // hand-written loop for one fixed request would (http::client sets its
-  // client-wide ones once per handle too, and the per-request ones, the
-  // timeouts among them, on every request).
+  // connect timeout, the User-Agent and Accept-Encoding header lines, the
+  // proxy settings read once (no proxy: libcurl then reads no environment
+  // per transfer), TCP keep-alive, the protocol allow-list, TLS verification
+  // and the share. Set once per handle, as a hand-written loop for one fixed
+  // request would (http::client, too, sets only what differs from the
+  // handle's last request).
   void set_sluice_defaults(CURL* e) const {
     curl_easy_setopt(e, CURLOPT_SHARE, m_share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long{CURL_HTTP_VERSION_2TLS});
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "sluice-http/0.1");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, m_headers);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -194,6 +203,7 @@ class curl_multi_loop {
 
   CURLM* m_multi;
   CURLSH* m_share = nullptr;
+  curl_slist* m_headers = nullptr;
   std::vector<std::unique_ptr<slot>> m_slots;
 };
 
