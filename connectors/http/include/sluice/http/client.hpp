@@ -93,7 +93,8 @@ struct client_options {
   /// Value of Accept-Encoding (CURLOPT_ACCEPT_ENCODING). The empty string
   /// offers every encoding libcurl supports (gzip, deflate, br, zstd) and
   /// decompresses bodies transparently; set `send_accept_encoding = false`
-  /// to send none and receive bodies as the server sends them.
+  /// to send none and receive bodies as the server sends them. A request's
+  /// own Accept-Encoding header replaces this one (decoding stays on).
   std::string accept_encoding{};
   bool send_accept_encoding = true;
 
@@ -109,7 +110,8 @@ struct client_options {
   /// included. Exists for tests against self-signed servers only.
   bool verify_tls = true;
 
-  /// User-Agent header (GitHub, for one, rejects requests without one).
+  /// User-Agent header (GitHub, for one, rejects requests without one); ""
+  /// sends none. A request's own User-Agent header replaces it.
   std::string user_agent = "sluice-http/0.1";
 
   /// The proxy for every request (CURLOPT_PROXY syntax: "http://host:3128",
@@ -158,8 +160,9 @@ class client {
   ///  * kind::cancelled: `stop` was requested, or the client was destroyed;
   ///  * kind::invalid:   malformed URL or unsupported scheme, a URL with a
   ///    control character or space, or a header name or value (the
-  ///    user-agent included) with CR, LF or another control character: the
-  ///    error names the header (never its value) and nothing is sent;
+  ///    user-agent and accept_encoding options included) with CR, LF or
+  ///    another control character: the error names the header (never its
+  ///    value) and nothing is sent;
   ///  * kind::too_large: the body passed max_body_bytes (aborted mid-transfer).
   /// Per-request timeouts and limits in `req` override the client's options.
   /// Requesting `stop` removes the transfer from libcurl (on the reactor
