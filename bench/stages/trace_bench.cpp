@@ -186,7 +186,7 @@ void BM_TraceCallsOfANoWorkRun(benchmark::State& state) {
         r->stage_section(name, t, t + ns(2000), 128);
         t += ns(2500);
         if (i % 4 == 3 && (i / 4) % 6 < 5) {
-          r->channel_wait(name, "waiting for input", t + ns(3000), t + ns(23'000));
+          r->channel_wait(name, "waiting for input", t + ns(3000), t + ns(23'000), &name);  // a coroutine per stage
           t += ns(24'000);
         }
       }

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -39,7 +40,8 @@ using clock = trace_recorder::clock;
 // What a record stands for; the writer turns each into one or two events.
 enum class record_kind : std::uint8_t {
   stage_section,  // "X" cat "stage", name = stage, args {items: value, chunks: detail + 1}
-  channel_wait,   // "b"/"e" cat "channel", name = "<name>: <detail>", args {stage, wait}
+  channel_wait,   // cat "channel", name = "<name>: <detail>", value = the waiting coroutine (0: none):
+                  // "X" on the coroutine's wait track, or "b"/"e" (see trace_recorder::channel_wait)
   async_item,     // "b"/"e" cat "item", name = stage, args {item: value}
   complete,       // "X", category/name/args serialised in the payload
   async,          // "b"/"e", category/name/args serialised in the payload
@@ -50,7 +52,7 @@ enum class record_kind : std::uint8_t {
 struct record_head {
   std::int64_t start;     // steady_clock nanoseconds since its epoch
   std::int64_t end;       // likewise
-  std::int64_t value;     // items or item index
+  std::int64_t value;     // items, item index or waiter
   std::uint32_t name;     // interned
   std::uint32_t detail;   // interned (channel_wait's what); stage_section: chunks merged in
   std::uint32_t payload;  // bytes following (complete, async)
@@ -103,6 +105,12 @@ constexpr std::size_t k_write_chunk = 64 * 1024;                  // JSON text w
 // an event: a stage handing on short chunks without waiting is one span,
 // not thousands, which is most of what tracing a light pipeline costs.
 constexpr std::int64_t k_merge_gap_ns = 1000;
+// Channel waits get a track per (waiting coroutine, stage), up to this many
+// per session (the writer's map of them stays bounded); later ones are
+// async spans. Their "tid"s start above Linux's largest thread id (2^22),
+// so they cannot be taken for a thread.
+constexpr std::size_t k_max_wait_tracks = 4096;
+constexpr std::int64_t k_wait_track_base = std::int64_t{1} << 30;
 
 thread_local const char* t_thread_name = nullptr;
 
@@ -469,9 +477,11 @@ void write_payload_args(json_writer& w, payload_reader& r) {
 // "tid" value, the matching "e" prefix, and the "args" object with the
 // closing brace. Per event the writer then appends only numbers.
 struct event_template {
-  std::string begin;  // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
-  std::string end;    // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
-  std::string args;   // ,"args":{..}}  (constant args; numeric ones are appended)
+  std::string begin;     // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
+  std::string end;       // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
+  std::string args;      // ,"args":{..}}  (constant args; numeric ones are appended)
+  std::string complete;  // channel waits: {"ph":"X","cat":"channel","name":..,"pid":N,"tid":
+  std::string stage;     // channel waits: the stage's name, for naming its wait tracks
 };
 
 // The writer thread's copy of the interned names, and the templates made
@@ -481,6 +491,8 @@ struct trace_recorder::impl::writer_names {
   // (a channel wait's template reads its stage name, then its detail).
   std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
+  // The channel-wait tracks: (waiting coroutine, stage name id) -> "tid".
+  std::map<std::pair<std::int64_t, std::uint32_t>, std::int64_t> wait_tracks;
 };
 
 // The writer's JSON text before it goes to the file. The hot events are
@@ -554,8 +566,6 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     if (it != seen.templates.end()) return it->second;
     event_template t;
     const auto name = raw_name(h.name);
-    std::string args;
-    json_writer a(args);
     if (h.kind == record_kind::stage_section) {
       t.begin = event_prefix("X", "stage", name, pid);
       t.args = ",\"args\":{\"items\":";  // the count follows, then the chunks and "}}"
@@ -563,13 +573,14 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       const auto what = raw_name(h.detail);
       std::string joined;
       joined.append(name).append(": ").append(what);
+      // No args: the name says the stage and the wait. The "e" keeps
+      // "cat" and "name": chrome://tracing pairs a "b" with its "e" by
+      // cat and id, then by name (Perfetto needs only cat and id).
+      t.complete = event_prefix("X", "channel", joined, pid);
       t.begin = event_prefix("b", "channel", joined, pid);
       t.end = event_prefix("e", "channel", joined, pid);
-      a.begin_object();
-      a.field("stage", name);
-      a.field("wait", what);
-      a.end_object();
-      t.args = ",\"args\":" + args + "}";
+      t.args = "}";
+      t.stage.assign(name);
     } else {  // async_item
       t.begin = event_prefix("b", "item", name, pid);
       t.end = event_prefix("e", "item", name, pid);
@@ -584,15 +595,36 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   std::string category, name, text;  // a generic record's, quoted, and its event
   // An event's start: the separator, its template's text up to "tid":, the
   // track and its timestamp.
-  auto put_head = [&tid](char* p, std::string_view prefix, auto at) {
+  auto put_head = [](char* p, std::string_view prefix, std::string_view track, auto at) {
     p = put(p, ",\n");
     p = put(p, prefix);
-    p = put(p, tid);
+    p = put(p, track);
     p = put(p, ",\"ts\":");
     return put_micros(p, at);
   };
   // Room for an event's numbers and fixed keys, beside its template's text.
   constexpr std::size_t numbers_room = 8 * k_number_room + 64;
+  // The track of a channel wait's coroutine in `stage` (0: none, an async
+  // span then); the first wait on a track names it first.
+  auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id, const std::string& stage) -> std::int64_t {
+    if (waiter == 0) return 0;
+    const auto key = std::make_pair(waiter, stage_id);
+    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) return it->second;
+    if (seen.wait_tracks.size() >= k_max_wait_tracks) return 0;
+    const auto track = k_wait_track_base + static_cast<std::int64_t>(seen.wait_tracks.size());
+    seen.wait_tracks.emplace(key, track);
+    text.assign(",\n");
+    json_writer w(text);
+    begin_event(w, "M", "\"__metadata\"", "\"thread_name\"", pid, track, 0);
+    w.key("args");
+    w.begin_object();
+    w.field("name", stage + ": channel waits");
+    w.end_object();
+    w.end_object();
+    out.append(text);
+    events += 1;
+    return track;
+  };
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
@@ -604,7 +636,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     switch (h.kind) {
       case record_kind::stage_section: {
         const auto& t = template_for(h);
-        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, ts);
+        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, tid, ts);
         p = put(p, ",\"dur\":");
         p = put_micros(p, end - ts);
         p = put(p, t.args);
@@ -619,9 +651,22 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       case record_kind::channel_wait:
       case record_kind::async_item: {
         const auto& t = template_for(h);
+        if (const auto track = h.kind == record_kind::channel_wait ? wait_track(h.value, h.name, t.stage) : 0;
+            track != 0) {
+          char track_buf[k_number_room];
+          const std::string_view track_tid(track_buf,
+                                           static_cast<std::size_t>(put_number(track_buf, track) - track_buf));
+          char* p = put_head(out.room(t.complete.size() + track_tid.size() + numbers_room), t.complete, track_tid, ts);
+          p = put(p, ",\"dur\":");
+          p = put_micros(p, end - ts);
+          p = put(p, "}");
+          out.done(p);
+          events += 1;
+          break;
+        }
         const auto id = next_id++;
         char* p = out.room(t.begin.size() + t.args.size() + t.end.size() + 2 * tid.size() + numbers_room);
-        p = put_head(p, t.begin, ts);
+        p = put_head(p, t.begin, tid, ts);
         p = put(p, ",\"id\":\"");
         char* id_text = p;
         p = put_hex_id(p, id);
@@ -632,7 +677,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
           p = put_number(p, h.value);
           p = put(p, "}}");
         }
-        p = put_head(p, t.end, end);
+        p = put_head(p, t.end, tid, end);
         p = put(p, ",\"id\":\"");
         p = put(p, id_view);
         p = put(p, "\"}");
@@ -770,15 +815,27 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
       id = name_id(s, session, stage);
       named = true;
       if (data.size() - last != sizeof(record_head)) return false;  // the newest record carries a payload
-      record_head newest;
-      std::memcpy(&newest, data.data() + last, sizeof newest);
-      if (newest.kind != record_kind::stage_section || newest.name != id || head.start < newest.end ||
-          head.start - newest.end > k_merge_gap_ns || newest.detail == UINT32_MAX)
+      // Field by field, in place: copying the whole head out and back
+      // stalls on store forwarding (a wide load over narrower stores).
+      char* newest = data.data() + last;
+      auto field = [newest]<typename T>(std::size_t offset, T& v) { std::memcpy(&v, newest + offset, sizeof v); };
+      record_kind kind{};
+      std::uint32_t name = 0, chunks = 0;
+      std::int64_t end = 0, items = 0;
+      field(offsetof(record_head, kind), kind);
+      field(offsetof(record_head, name), name);
+      field(offsetof(record_head, end), end);
+      field(offsetof(record_head, detail), chunks);
+      if (kind != record_kind::stage_section || name != id || head.start < end || head.start - end > k_merge_gap_ns ||
+          chunks == UINT32_MAX)
         return false;
-      newest.end = std::max(newest.end, head.end);
-      newest.value += head.value;
-      newest.detail += 1;
-      std::memcpy(data.data() + last, &newest, sizeof newest);
+      field(offsetof(record_head, value), items);
+      end = std::max(end, head.end);
+      items += head.value;
+      chunks += 1;
+      std::memcpy(newest + offsetof(record_head, end), &end, sizeof end);
+      std::memcpy(newest + offsetof(record_head, value), &items, sizeof items);
+      std::memcpy(newest + offsetof(record_head, detail), &chunks, sizeof chunks);
       return true;
     };
     auto fill = [&](std::string& out, std::uint64_t session) {
@@ -818,8 +875,9 @@ void trace_recorder::stage_section(std::string_view stage, clock::time_point sta
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
-                                  clock::time_point end) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::channel_wait}, {stage, what});
+                                  clock::time_point end, const void* waiter) noexcept {
+  const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
+  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, {stage, what});
 }
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
