@@ -641,7 +641,6 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) return it->second;
     if (seen.wait_tracks.size() >= k_max_wait_tracks) return 0;
     const auto track = k_wait_track_base + static_cast<std::int64_t>(seen.wait_tracks.size());
-    seen.wait_tracks.emplace(key, track);
     text.assign(",\n");
     json_writer w(text);
     begin_event(w, "M", "\"__metadata\"", "\"thread_name\"", pid, track, 0);
@@ -652,6 +651,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     w.end_object();
     out.append(text);
     events += 1;
+    seen.wait_tracks.emplace(key, track);  // after its name is out: no track without a name
     return track;
   };
   while (rest.size() >= sizeof(record_head)) {
