@@ -1,7 +1,9 @@
 #include "sluice/core/trace.hpp"
 
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <oneapi/tbb/task_arena.h>
@@ -14,6 +16,7 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -39,7 +42,8 @@ using clock = trace_recorder::clock;
 // What a record stands for; the writer turns each into one or two events.
 enum class record_kind : std::uint8_t {
   stage_section,  // "X" cat "stage", name = stage, args {items: value, chunks: detail + 1}
-  channel_wait,   // "b"/"e" cat "channel", name = "<name>: <detail>", args {stage, wait}
+  channel_wait,   // cat "channel", name = "<name>: <detail>", value = the waiting coroutine (0: none):
+                  // "X" on the coroutine's wait track, or "b"/"e" (see trace_recorder::channel_wait)
   async_item,     // "b"/"e" cat "item", name = stage, args {item: value}
   complete,       // "X", category/name/args serialised in the payload
   async,          // "b"/"e", category/name/args serialised in the payload
@@ -50,7 +54,7 @@ enum class record_kind : std::uint8_t {
 struct record_head {
   std::int64_t start;     // steady_clock nanoseconds since its epoch
   std::int64_t end;       // likewise
-  std::int64_t value;     // items or item index
+  std::int64_t value;     // items, item index or waiter
   std::uint32_t name;     // interned
   std::uint32_t detail;   // interned (channel_wait's what); stage_section: chunks merged in
   std::uint32_t payload;  // bytes following (complete, async)
@@ -61,9 +65,15 @@ struct record_head {
 //
 // The owning thread appends without a lock: it raises `busy` for the length
 // of a record and checks the session after raising it, and finish() clears
-// the session before it waits for `busy` to drop (both sequentially
-// consistent, so either the record sees the session closed or finish()
-// sees it busy and waits for it). `mutex` serialises only the cold paths
+// the session before it waits for `busy` to drop, so either the record sees
+// the session closed or finish() sees it busy and waits for it. That needs
+// a full barrier between the store and the load on both sides. finish()
+// issues it for every thread of the process at once, with
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), so a record's side is a
+// plain store and load with only the compiler kept from reordering them;
+// where membarrier is not available, both sides are sequentially
+// consistent (an atomic exchange per record, about a third of a record's
+// cost, which is why it is avoided). `mutex` serialises only the cold paths
 // that touch a buffer from outside its record calls: finish(), the
 // owner's exit, and the pruning of buffers whose thread exited.
 struct thread_buffer {
@@ -103,6 +113,12 @@ constexpr std::size_t k_write_chunk = 64 * 1024;                  // JSON text w
 // an event: a stage handing on short chunks without waiting is one span,
 // not thousands, which is most of what tracing a light pipeline costs.
 constexpr std::int64_t k_merge_gap_ns = 1000;
+// Channel waits get a track per (waiting coroutine, stage), up to this many
+// per session (the writer's map of them stays bounded); later ones are
+// async spans. Their "tid"s start above Linux's largest thread id (2^22),
+// so they cannot be taken for a thread.
+constexpr std::size_t k_max_wait_tracks = 4096;
+constexpr std::int64_t k_wait_track_base = std::int64_t{1} << 30;
 
 thread_local const char* t_thread_name = nullptr;
 
@@ -118,8 +134,12 @@ struct trace_recorder::impl {
   std::atomic<std::uint64_t> session{0};  // the recording session, 0 while none
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<bool> claimed{false};  // a trace_session exists
-  std::uint64_t last_session = 0;    // guarded by registry_mutex
-  std::int64_t origin = 0;           // ticks; written before `session` is published
+  // finish() fences every thread with membarrier: records raise `busy`
+  // with a plain store (see thread_buffer). Set before the first session
+  // is published, never cleared (the registration lasts as long as the process).
+  std::atomic<bool> light_records{false};
+  std::uint64_t last_session = 0;  // guarded by registry_mutex
+  std::int64_t origin = 0;         // ticks; written before `session` is published
   std::int64_t pid = 0;
 
   // Interned names of the current session (id 0: the table was full).
@@ -275,24 +295,34 @@ thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
 // A per-thread cache in front of the session's name table: a trace point
 // finds its stage's id with a pointer compare and a short memcmp. The text
 // is kept and compared, so a name whose storage is reused for another name
-// cannot be mistaken for it.
+// cannot be mistaken for it. Two-way: a channel wait looks up two names (its
+// stage's and a literal), and with one entry per slot two names that hash
+// alike evicted each other on every wait, each miss taking the table's lock.
 struct name_cache_entry {
   std::uint64_t session = 0;
   const char* data = nullptr;
   std::string text;
   std::uint32_t id = 0;
+  [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
+    return session == s && data == t.data() && std::string_view(text) == t;
+  }
 };
-thread_local std::array<name_cache_entry, 32> t_names;
+thread_local std::array<name_cache_entry, 64> t_names;
 
 std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::string_view text) {
-  const auto slot = ((reinterpret_cast<std::uintptr_t>(text.data()) >> 3) ^ text.size()) % t_names.size();
-  auto& e = t_names[slot];
-  if (e.session == session && e.data == text.data() && std::string_view(e.text) == text) return e.id;
+  const auto hash = (reinterpret_cast<std::uintptr_t>(text.data()) ^ text.size()) * 0x9E3779B97F4A7C15ull;
+  const auto first = static_cast<std::size_t>(hash >> 59) * 2;  // a pair of entries: [first], [first + 1]
+  auto& recent = t_names[first];
+  if (recent.holds(session, text)) return recent.id;
+  auto& older = t_names[first + 1];
+  if (older.holds(session, text)) return older.id;
   const auto id = s.intern(text);
-  e.session = session;
-  e.data = text.data();
-  e.text.assign(text);
-  e.id = id;
+  // The pair's older entry goes; the newest is looked at first.
+  std::swap(recent, older);
+  recent.session = session;
+  recent.data = text.data();
+  recent.text.assign(text);
+  recent.id = id;
   return id;
 }
 
@@ -326,7 +356,14 @@ struct payload_reader {
 // Raises a buffer's `busy` flag for the length of a record (see thread_buffer).
 class busy_scope {
  public:
-  explicit busy_scope(thread_buffer& b) noexcept : m_buffer(b) { b.busy.exchange(true, std::memory_order_seq_cst); }
+  busy_scope(thread_buffer& b, bool light) noexcept : m_buffer(b) {
+    if (light) {
+      b.busy.store(true, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // finish()'s membarrier is the rest of the fence
+    } else {
+      b.busy.exchange(true, std::memory_order_seq_cst);
+    }
+  }
   ~busy_scope() { m_buffer.busy.store(false, std::memory_order_release); }
   busy_scope(const busy_scope&) = delete;
   busy_scope& operator=(const busy_scope&) = delete;
@@ -346,7 +383,7 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merg
     return;
   }
   auto& b = this_thread_buffer(s);
-  busy_scope busy(b);
+  busy_scope busy(b, s.light_records.load(std::memory_order_relaxed));
   const auto session = s.session.load(std::memory_order_seq_cst);  // after raising busy: see thread_buffer
   if (session == 0) {                                              // finish() ran meanwhile
     s.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -469,9 +506,11 @@ void write_payload_args(json_writer& w, payload_reader& r) {
 // "tid" value, the matching "e" prefix, and the "args" object with the
 // closing brace. Per event the writer then appends only numbers.
 struct event_template {
-  std::string begin;  // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
-  std::string end;    // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
-  std::string args;   // ,"args":{..}}  (constant args; numeric ones are appended)
+  std::string begin;     // {"ph":"X"|"b","cat":..,"name":..,"pid":N,"tid":
+  std::string end;       // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
+  std::string args;      // ,"args":{..}}  (constant args; numeric ones are appended)
+  std::string complete;  // channel waits: {"ph":"X","cat":"channel","name":..,"pid":N,"tid":
+  std::string stage;     // channel waits: the stage's name, for naming its wait tracks
 };
 
 // The writer thread's copy of the interned names, and the templates made
@@ -481,6 +520,8 @@ struct trace_recorder::impl::writer_names {
   // (a channel wait's template reads its stage name, then its detail).
   std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
+  // The channel-wait tracks: (waiting coroutine, stage name id) -> "tid".
+  std::map<std::pair<std::int64_t, std::uint32_t>, std::int64_t> wait_tracks;
 };
 
 // The writer's JSON text before it goes to the file. The hot events are
@@ -554,8 +595,6 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     if (it != seen.templates.end()) return it->second;
     event_template t;
     const auto name = raw_name(h.name);
-    std::string args;
-    json_writer a(args);
     if (h.kind == record_kind::stage_section) {
       t.begin = event_prefix("X", "stage", name, pid);
       t.args = ",\"args\":{\"items\":";  // the count follows, then the chunks and "}}"
@@ -563,13 +602,14 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       const auto what = raw_name(h.detail);
       std::string joined;
       joined.append(name).append(": ").append(what);
+      // No args: the name says the stage and the wait. The "e" keeps
+      // "cat" and "name": chrome://tracing pairs a "b" with its "e" by
+      // cat and id, then by name (Perfetto needs only cat and id).
+      t.complete = event_prefix("X", "channel", joined, pid);
       t.begin = event_prefix("b", "channel", joined, pid);
       t.end = event_prefix("e", "channel", joined, pid);
-      a.begin_object();
-      a.field("stage", name);
-      a.field("wait", what);
-      a.end_object();
-      t.args = ",\"args\":" + args + "}";
+      t.args = "}";
+      t.stage.assign(name);
     } else {  // async_item
       t.begin = event_prefix("b", "item", name, pid);
       t.end = event_prefix("e", "item", name, pid);
@@ -584,15 +624,36 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   std::string category, name, text;  // a generic record's, quoted, and its event
   // An event's start: the separator, its template's text up to "tid":, the
   // track and its timestamp.
-  auto put_head = [&tid](char* p, std::string_view prefix, auto at) {
+  auto put_head = [](char* p, std::string_view prefix, std::string_view track, auto at) {
     p = put(p, ",\n");
     p = put(p, prefix);
-    p = put(p, tid);
+    p = put(p, track);
     p = put(p, ",\"ts\":");
     return put_micros(p, at);
   };
   // Room for an event's numbers and fixed keys, beside its template's text.
   constexpr std::size_t numbers_room = 8 * k_number_room + 64;
+  // The track of a channel wait's coroutine in `stage` (0: none, an async
+  // span then); the first wait on a track names it first.
+  auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id, const std::string& stage) -> std::int64_t {
+    if (waiter == 0) return 0;
+    const auto key = std::make_pair(waiter, stage_id);
+    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) return it->second;
+    if (seen.wait_tracks.size() >= k_max_wait_tracks) return 0;
+    const auto track = k_wait_track_base + static_cast<std::int64_t>(seen.wait_tracks.size());
+    text.assign(",\n");
+    json_writer w(text);
+    begin_event(w, "M", "\"__metadata\"", "\"thread_name\"", pid, track, 0);
+    w.key("args");
+    w.begin_object();
+    w.field("name", stage + ": channel waits");
+    w.end_object();
+    w.end_object();
+    out.append(text);
+    events += 1;
+    seen.wait_tracks.emplace(key, track);  // after its name is out: no track without a name
+    return track;
+  };
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
@@ -604,7 +665,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     switch (h.kind) {
       case record_kind::stage_section: {
         const auto& t = template_for(h);
-        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, ts);
+        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, tid, ts);
         p = put(p, ",\"dur\":");
         p = put_micros(p, end - ts);
         p = put(p, t.args);
@@ -619,9 +680,22 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       case record_kind::channel_wait:
       case record_kind::async_item: {
         const auto& t = template_for(h);
+        if (const auto track = h.kind == record_kind::channel_wait ? wait_track(h.value, h.name, t.stage) : 0;
+            track != 0) {
+          char track_buf[k_number_room];
+          const std::string_view track_tid(track_buf,
+                                           static_cast<std::size_t>(put_number(track_buf, track) - track_buf));
+          char* p = put_head(out.room(t.complete.size() + track_tid.size() + numbers_room), t.complete, track_tid, ts);
+          p = put(p, ",\"dur\":");
+          p = put_micros(p, end - ts);
+          p = put(p, "}");
+          out.done(p);
+          events += 1;
+          break;
+        }
         const auto id = next_id++;
         char* p = out.room(t.begin.size() + t.args.size() + t.end.size() + 2 * tid.size() + numbers_room);
-        p = put_head(p, t.begin, ts);
+        p = put_head(p, t.begin, tid, ts);
         p = put(p, ",\"id\":\"");
         char* id_text = p;
         p = put_hex_id(p, id);
@@ -632,7 +706,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
           p = put_number(p, h.value);
           p = put(p, "}}");
         }
-        p = put_head(p, t.end, end);
+        p = put_head(p, t.end, tid, end);
         p = put(p, ",\"id\":\"");
         p = put(p, id_view);
         p = put(p, "\"}");
@@ -719,6 +793,28 @@ void trace_recorder::impl::run_writer() {
 
 namespace {
 
+// Whether fence_every_thread() works here: the process registers for
+// private expedited membarriers once (Linux 4.14 and later; a seccomp
+// filter may refuse the call, then records fall back to an atomic exchange).
+bool can_fence_every_thread() noexcept {
+  static const bool registered = [] {
+    const long commands = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (commands < 0 || (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return registered;
+}
+
+// A full memory barrier on every running thread of the process (the other
+// half of a light record's store-then-load, see thread_buffer).
+void fence_every_thread() noexcept {
+  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+  // Documented not to fail once registered. Should it, a store a thread
+  // made before it loaded the session has long left its store buffer
+  // (nanoseconds) after a millisecond.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 [[noreturn]] void throw_errno(int error, const std::string& what) {
   throw std::system_error(error, std::generic_category(), what);
 }
@@ -770,15 +866,27 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
       id = name_id(s, session, stage);
       named = true;
       if (data.size() - last != sizeof(record_head)) return false;  // the newest record carries a payload
-      record_head newest;
-      std::memcpy(&newest, data.data() + last, sizeof newest);
-      if (newest.kind != record_kind::stage_section || newest.name != id || head.start < newest.end ||
-          head.start - newest.end > k_merge_gap_ns || newest.detail == UINT32_MAX)
+      // Field by field, in place: copying the whole head out and back
+      // stalls on store forwarding (a wide load over narrower stores).
+      char* newest = data.data() + last;
+      auto field = [newest]<typename T>(std::size_t offset, T& v) { std::memcpy(&v, newest + offset, sizeof v); };
+      record_kind kind{};
+      std::uint32_t name = 0, chunks = 0;
+      std::int64_t end = 0, items = 0;
+      field(offsetof(record_head, kind), kind);
+      field(offsetof(record_head, name), name);
+      field(offsetof(record_head, end), end);
+      field(offsetof(record_head, detail), chunks);
+      if (kind != record_kind::stage_section || name != id || head.start < end || head.start - end > k_merge_gap_ns ||
+          chunks == UINT32_MAX)
         return false;
-      newest.end = std::max(newest.end, head.end);
-      newest.value += head.value;
-      newest.detail += 1;
-      std::memcpy(data.data() + last, &newest, sizeof newest);
+      field(offsetof(record_head, value), items);
+      end = std::max(end, head.end);
+      items += head.value;
+      chunks += 1;
+      std::memcpy(newest + offsetof(record_head, end), &end, sizeof end);
+      std::memcpy(newest + offsetof(record_head, value), &items, sizeof items);
+      std::memcpy(newest + offsetof(record_head, detail), &chunks, sizeof chunks);
       return true;
     };
     auto fill = [&](std::string& out, std::uint64_t session) {
@@ -818,8 +926,9 @@ void trace_recorder::stage_section(std::string_view stage, clock::time_point sta
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
-                                  clock::time_point end) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::channel_wait}, {stage, what});
+                                  clock::time_point end, const void* waiter) noexcept {
+  const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
+  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, {stage, what});
 }
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
@@ -864,6 +973,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   const auto session = ++s.last_session;
   s.origin = detail::ticks(detail::trace_recorder::clock::now());
   s.pid = static_cast<std::int64_t>(::getpid());
+  if (detail::can_fence_every_thread()) s.light_records.store(true, std::memory_order_relaxed);
   s.dropped.store(0, std::memory_order_relaxed);
   {
     std::lock_guard lock(s.file_mutex);
@@ -923,9 +1033,10 @@ trace_summary trace_session::finish() {
   m_finished = true;
   auto& s = detail::recorder_state();
   detail::g_active_trace.store(nullptr, std::memory_order_release);
-  // Sequentially consistent, like a record's raising of busy: a record
-  // either sees the session closed or is waited for below.
+  // A full barrier here and on the recording threads (theirs or this
+  // membarrier): a record either sees the session closed or is waited for below.
   const auto session = s.session.exchange(0, std::memory_order_seq_cst);
+  if (s.light_records.load(std::memory_order_relaxed)) detail::fence_every_thread();
 
   // Every thread's remaining records go to the writer, which then stops;
   // then one thread_name per track.

@@ -59,6 +59,8 @@ inline loaded_trace load_trace(const std::string& path) {
   for (simdjson::dom::element e : events) {
     std::string_view ph, cat, name;
     EXPECT_EQ(e["ph"].get(ph), simdjson::SUCCESS);
+    // Every event has a name, an async end too: chrome://tracing drops an
+    // "e" without one (Perfetto would not need it).
     EXPECT_EQ(e["name"].get(name), simdjson::SUCCESS);
     std::int64_t tid = 0, pid = 0;
     EXPECT_EQ(e["tid"].get(tid), simdjson::SUCCESS);
@@ -103,6 +105,7 @@ inline loaded_trace load_trace(const std::string& path) {
           ADD_FAILURE() << "async end without begin: " << id;
           continue;
         }
+        EXPECT_EQ(it->second.name, s.name) << "chrome://tracing pairs an async end with a begin of its name";
         it->second.end_ns = s.start_ns;
         EXPECT_LE(it->second.start_ns, it->second.end_ns);
         out.async.push_back(std::move(it->second));

@@ -1,6 +1,7 @@
 // Trace export from run(): the file is strict JSON, every track is named,
 // complete spans nest per track and carry the user's stage names and item
-// counts, channel waits and async items are async spans.
+// counts, channel waits are complete spans on their coroutine's track, async
+// items are async spans.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <sluice/sluice.hpp>
@@ -110,7 +111,90 @@ TEST(Trace, BackToBackSectionsOfAStageAreOneSpanCountingItsChunks) {
   sluice_test::expect_spans_nest(t);
 }
 
-TEST(Trace, ChannelWaitsAndAsyncItemsAreAsyncSpans) {
+// A channel wait is one record, written as one complete span on a track of
+// its coroutine and stage: the waits of one coroutine follow each other on
+// its track, another coroutine's (overlapping) waits go on another track,
+// and each track is named for the stage.
+TEST(Trace, AChannelWaitIsOneCompleteSpanOnItsCoroutinesTrack) {
+  temp_dir dir;
+  const auto file = (dir.path / "wait-tracks.json").string();
+  sluice::trace_session session(file);
+  auto* tr = sluice::trace_active();
+  ASSERT_NE(tr, nullptr);
+  const auto t0 = sluice::detail::trace_recorder::clock::now();
+  auto at = [&](int us) { return t0 + std::chrono::microseconds(us); };
+  const int first = 0, second = 0;  // two coroutines' frames
+  const std::string stage = "stage \"s\"", other = "other";
+  tr->channel_wait(stage, "waiting for input", at(0), at(5), &first);
+  tr->channel_wait(stage, "waiting to send (output full)", at(10), at(12), &first);
+  tr->channel_wait(stage, "waiting for input", at(3), at(20), &second);  // overlaps the first's
+  tr->channel_wait(other, "waiting for input", at(1), at(2), &first);    // the frame, reused by another stage
+  tr->channel_wait(stage, "waiting for input", at(30), at(29), &first);  // the clock went back: no negative span
+  const auto summary = session.finish();
+
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  EXPECT_TRUE(t.async.empty());
+  ASSERT_EQ(t.complete.size(), 5u);
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> got;  // name, start, duration (us from the first)
+  const auto origin = t.complete[0].start_ns;
+  for (const auto& s : t.complete) {
+    EXPECT_EQ(s.category, "channel");
+    EXPECT_TRUE(s.args.empty());
+    got.emplace_back(s.name, (s.start_ns - origin) / 1000, (s.end_ns - s.start_ns) / 1000);
+  }
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> want{
+      {stage + ": waiting for input", 0, 5},
+      {stage + ": waiting to send (output full)", 10, 2},
+      {stage + ": waiting for input", 3, 17},
+      {"other: waiting for input", 1, 1},
+      {stage + ": waiting for input", 30, 0}};
+  EXPECT_EQ(got, want);
+  const auto& c = t.complete;
+  EXPECT_EQ(c[0].tid, c[1].tid);  // one coroutine's waits: one track
+  EXPECT_EQ(c[0].tid, c[4].tid);
+  EXPECT_NE(c[0].tid, c[2].tid);  // another coroutine: another track
+  EXPECT_NE(c[0].tid, c[3].tid);  // another stage: another track
+  EXPECT_NE(c[2].tid, c[3].tid);
+  EXPECT_EQ(t.thread_names.at(c[0].tid), stage + ": channel waits");
+  EXPECT_EQ(t.thread_names.at(c[2].tid), stage + ": channel waits");
+  EXPECT_EQ(t.thread_names.at(c[3].tid), "other: channel waits");
+  sluice_test::expect_spans_nest(t);
+  // One event per wait, one per track name, the recording thread's name and the process's.
+  EXPECT_EQ(summary.events, 5u + 3u + 1u + 1u);
+}
+
+// The writer keeps at most 4096 wait tracks per session (its map of them is
+// bounded); waits of further coroutines are async spans, still named and
+// paired.
+TEST(Trace, ChannelWaitsPastTheTrackLimitAreAsyncSpans) {
+  temp_dir dir;
+  const auto file = (dir.path / "many-waiters.json").string();
+  sluice::trace_session session(file);
+  auto* tr = sluice::trace_active();
+  ASSERT_NE(tr, nullptr);
+  constexpr std::size_t limit = 4096, waiters = limit + 10;
+  std::vector<char> frames(waiters);  // distinct addresses
+  auto t0 = sluice::detail::trace_recorder::clock::now();
+  const std::string stage = "many";
+  for (std::size_t i = 0; i < waiters; ++i) {
+    tr->channel_wait(stage, "waiting for input", t0, t0 + 1us, &frames[i]);
+    t0 += 2us;
+  }
+  session.finish();
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  EXPECT_EQ(t.complete.size(), limit);
+  ASSERT_EQ(t.async.size(), waiters - limit);
+  for (const auto& s : t.async) {
+    EXPECT_EQ(s.category, "channel");
+    EXPECT_EQ(s.name, "many: waiting for input");
+    EXPECT_EQ(s.end_ns - s.start_ns, 1000);
+  }
+  sluice_test::expect_spans_nest(t);
+}
+
+TEST(Trace, ChannelWaitsAreSpansOnTheirCoroutinesTracksAndAsyncItemsAreAsyncSpans) {
   temp_dir dir;
   const auto file = (dir.path / "waits.json").string();
   sluice::runtime rt({.threads = 2});
@@ -128,10 +212,17 @@ TEST(Trace, ChannelWaitsAndAsyncItemsAreAsyncSpans) {
   std::set<std::string> waiting_stages;
   for (const auto& s : t.async) {
     if (s.category == "item" && s.name == "nap") ++items;
-    if (s.category == "channel") {
-      ++waits;
-      waiting_stages.insert(s.args.at("stage"));
-    }
+    EXPECT_NE(s.category, "channel") << "run()'s channel waits name their coroutine: complete spans";
+  }
+  for (const auto& s : t.complete) {
+    if (s.category != "channel") continue;
+    ++waits;
+    // "<stage>: <what>" on the track "<stage>: channel waits".
+    const auto stage = s.name.substr(0, s.name.find(": "));
+    waiting_stages.insert(stage);
+    EXPECT_EQ(t.thread_names.at(s.tid), stage + ": channel waits");
+    EXPECT_GE(s.tid, std::int64_t{1} << 30);  // not a thread's id
+    EXPECT_GE(s.end_ns, s.start_ns);
   }
   EXPECT_EQ(items, 64u);
   EXPECT_GT(waits, 0u);
@@ -174,7 +265,7 @@ TEST(Trace, NamesInternedAfterTheWriterStartedAreWrittenIntact) {
   std::set<std::string> seen;
   for (const auto& s : t.async) {
     if (s.category != "channel") continue;
-    EXPECT_EQ(s.args.at("stage"), stage);
+    EXPECT_TRUE(s.args.empty());  // the name says it all
     seen.insert(s.name);
   }
   std::set<std::string> expected;
@@ -324,8 +415,6 @@ TEST(Trace, EventsOfThreadsThatExitedAreWrittenWithTheirArguments) {
     async_names.insert(s.category + "/" + s.name);
     if (s.category == "custom") {
       EXPECT_EQ(s.args.at("host"), "example.org");
-    } else if (s.category == "channel") {
-      EXPECT_EQ(s.args.at("wait"), "waiting for input");
     } else if (s.category == "item") {
       EXPECT_EQ(s.args.at("item"), "3");
     }

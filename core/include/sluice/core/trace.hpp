@@ -17,8 +17,13 @@
 //    stage's sections that follow each other on a thread at most 1 us
 //    apart, with nothing else recorded between them (chunks handed on
 //    without waiting), are one span whose args count items and chunks;
-//  * async spans ("ph":"b"/"e" pairs with an id) for waits that hold no
-//    thread: channel waits, async items, HTTP requests, rate-limit pauses.
+//  * channel waits as complete spans on a track per stage coroutine
+//    ("<stage>: channel waits"): a coroutine waits for one thing at a
+//    time, so its waits never overlap, and one "X" event per wait is half
+//    the events and bytes of a "b"/"e" pair (channel waits are most of
+//    what a light pipeline records);
+//  * async spans ("ph":"b"/"e" pairs with an id) for other waits that
+//    hold no thread: async items, HTTP requests, rate-limit pauses.
 //
 // How: a trace point appends one fixed-size binary record (timestamps,
 // kind, an interned name id, a count) to its thread's buffer; the session's
@@ -105,10 +110,15 @@ class trace_recorder {
   /// stage, args {"items": items}).
   void stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
                      std::int64_t items) noexcept;
-  /// A coroutine's wait on a channel (async, category "channel", named
-  /// "<stage>: <what>", args {"stage", "wait"}).
-  void channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
-                    clock::time_point end) noexcept;
+  /// A coroutine's wait on a channel (category "channel", named
+  /// "<stage>: <what>"), recorded once, when the wait ends. `waiter`
+  /// identifies the waiting coroutine (its frame address): one coroutine's
+  /// waits follow each other, so they are written as complete spans ("X")
+  /// on a track of their own per stage and coroutine, named "<stage>:
+  /// channel waits". Without a waiter (null), or once a session has 4096
+  /// such tracks, the wait is an async span ("b"/"e") instead.
+  void channel_wait(std::string_view stage, std::string_view what, clock::time_point start, clock::time_point end,
+                    const void* waiter = nullptr) noexcept;
   /// An async stage's item from start to end (async, category "item", named
   /// by the stage, args {"item": index}).
   void async_item(std::string_view stage, clock::time_point start, clock::time_point end, std::int64_t index) noexcept;

@@ -132,29 +132,34 @@ class stage_span {
 };
 
 /// A coroutine's wait on a channel: counted in `counter` while it lasts and
-/// recorded as an async span when tracing. begin() before suspending, end()
-/// when resumed (both on whichever thread runs the coroutine).
+/// recorded as one trace record when it ends (when tracing). begin() before
+/// suspending, with the waiting coroutine's frame address (its waits go on
+/// a track of its own, see trace_recorder::channel_wait), end() when
+/// resumed (both on whichever thread runs the coroutine).
 template <typename Tag>
 class channel_wait {
  public:
-  void begin(std::atomic<std::int32_t>& counter) noexcept {
+  void begin(std::atomic<std::int32_t>& counter, const void* waiter) noexcept {
     m_counter = &counter;
     counter.fetch_add(1, std::memory_order_relaxed);
     m_trace = SLUICE_TRACE_ACTIVE();
-    if (m_trace) [[unlikely]]
+    if (m_trace) [[unlikely]] {
+      m_waiter = waiter;
       m_start = trace_recorder::clock::now();
+    }
   }
   void end(const std::string& stage, const char* what) noexcept {
     if (!m_counter) return;
     m_counter->fetch_sub(1, std::memory_order_relaxed);
     m_counter = nullptr;
     if (m_trace) [[unlikely]]
-      m_trace->channel_wait(stage, what, m_start, trace_recorder::clock::now());
+      m_trace->channel_wait(stage, what, m_start, trace_recorder::clock::now(), m_waiter);
   }
 
  private:
   std::atomic<std::int32_t>* m_counter = nullptr;
   trace_recorder* m_trace = nullptr;
+  const void* m_waiter = nullptr;
   trace_recorder::clock::time_point m_start{};
 };
 

@@ -362,7 +362,7 @@ class stage_io : public stage_context {
         m_inner.emplace([this] { return m_io->m_in.recv(); });
         if (m_inner->await_ready()) return false;
         // Counted before suspending: once suspended, another thread may resume us.
-        m_wait.begin(m_io->stats().activity.blocked_recv);
+        m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
         return m_inner->await_suspend(h);
       }
       std::optional<input_chunk<In>> await_resume() {
@@ -424,7 +424,7 @@ class stage_io : public stage_context {
       }
 #ifdef SLUICE_DETAIL_TASK_HANDSHAKE
       bool await_suspend(std::coroutine_handle<> h) {
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
+        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
         return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
       }
 #else
@@ -432,7 +432,7 @@ class stage_io : public stage_context {
         // Counted before suspending: once suspended, another thread may
         // resume us. A fused stage's suspension is its own work or wait, not
         // this stage blocked on a full channel.
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send);
+        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
         return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
       }
 #endif
