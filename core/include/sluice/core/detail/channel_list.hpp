@@ -159,13 +159,18 @@ class channel_list {
   /// caller has reserved): one claim per block the run spans. Returns how
   /// many; `st` says why it returned 0 (would_block or closed; as for
   /// try_pop).
-  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact = true) {
+  /// `whole_lines` (a poll only): a run that stops inside the cache line of
+  /// slots a sender is still filling stops at that line's start instead, as
+  /// the ring's (channel_ring::trim_to_whole_lines): may report would_block
+  /// while items are ready.
+  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact = true,
+                           bool whole_lines = false) {
     auto append = [&out](T&& v) { out.push_back(std::move(v)); };
     std::size_t total = 0;
     while (total < max) {
       block* b;
       std::uint64_t offset;
-      const std::size_t n = claim(max - total, b, offset, st, exact);
+      const std::size_t n = claim(max - total, b, offset, st, exact, whole_lines);
       if (n == 0) break;
       consume(b, offset, n, append);
       total += n;
@@ -221,7 +226,7 @@ class channel_list {
     std::atomic<block*> next{nullptr};
     // Receivers only; on its own line, away from the senders' `next`.
     alignas(64) std::atomic<std::uint64_t> read{0};
-    slot slots[block_cap];
+    alignas(64) slot slots[block_cap];  // from a line's start, for trim_to_whole_lines
 
     block* wait_next() const noexcept {
       ring_backoff backoff;
@@ -401,9 +406,10 @@ class channel_list {
   // Returns how many (setting `b` and `offset` to the first), or 0 with `st`
   // saying empty or closed and drained. A poll (`exact` false) claims only
   // written slots; see the file comment.
-  std::size_t claim(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool exact) {
+  std::size_t claim(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool exact,
+                    bool whole_lines = false) {
     if (!exact) {
-      const std::size_t n = claim_written(max, b, offset, st);
+      const std::size_t n = claim_written(max, b, offset, st, whole_lines);
       if (n != 0 || st != status::closed) return n;
       // Closed: the head slot may still belong to a sender that claimed it
       // before the mark and is writing it; the exact look tells.
@@ -414,8 +420,9 @@ class channel_list {
   // A poll: claims the run of written slots from head (at most `max`, in the
   // head block) without reading m_tail. 0 with would_block when the head slot
   // stays unwritten for a few spins, or with closed when the list is marked
-  // closed (the caller then makes the exact look).
-  std::size_t claim_written(std::size_t max, block*& b, std::uint64_t& offset, status& st) {
+  // closed (the caller then makes the exact look). `whole_lines`: see
+  // try_pop_many and trim_to_whole_lines.
+  std::size_t claim_written(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool whole_lines) {
     // Counted in before the head block is loaded and out after the CAS: until
     // then `b` may be a block that receivers have since retired (see retire).
     struct peeking {
@@ -440,6 +447,13 @@ class channel_list {
         const std::uint64_t limit = std::min<std::uint64_t>(max, block_cap - offset);
         std::uint64_t n = 0;
         while (n < limit && b->slots[offset + n].written.load(std::memory_order_acquire)) ++n;
+        if (whole_lines && n < limit && !m_closed.load(std::memory_order_relaxed)) {
+          n = trim_to_whole_lines(b, offset + n, n);
+          if (n == 0) {
+            st = status::would_block;
+            return 0;
+          }
+        }
         if (n != 0) {
           const std::uint64_t new_head = head + (n << shift);  // keeps the later-block mark
           if (m_head.compare_exchange_weak(head, new_head, std::memory_order_seq_cst, std::memory_order_acquire)) {
@@ -466,6 +480,25 @@ class channel_list {
       }
       head = m_head.load(std::memory_order_acquire);
       b = m_head_block.load(std::memory_order_seq_cst);
+    }
+  }
+
+  // A receiver that takes the written slots of a line its sender is still
+  // filling reads that line on every poll: it goes to the receiver's core,
+  // the sender's next store to it must fetch it back, and the sender's next
+  // CAS (a locked instruction waits for earlier stores) stalls for that.
+  // Chasing the sender item by item so cost both sides a line transfer per
+  // poll. So a polling batch receiver cuts a run that stops at the unwritten
+  // slot `end` back to the start of end's line, and takes the rest once
+  // the line is full (or on a later, plain look). Returns the new `n`.
+  static std::uint64_t trim_to_whole_lines(block* b, std::uint64_t end, std::uint64_t n) noexcept {
+    constexpr std::size_t line = 64;
+    if constexpr (line % sizeof(slot) != 0) {
+      return n;
+    } else {
+      const auto address = reinterpret_cast<std::uintptr_t>(&b->slots[end]);
+      const std::uint64_t in_line = address % line / sizeof(slot);
+      return n - std::min(in_line, n);
     }
   }
 
