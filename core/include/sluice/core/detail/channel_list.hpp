@@ -309,12 +309,14 @@ class channel_list {
     }
   }
 
-  // Asks for the slot line a few slots after `offset` in writable state
-  // before the CAS, whose lock waits for every store before it: a slot line
-  // the receiver read (or reset, on a recycled block) would otherwise be
-  // fetched back while the CAS waits.
+  // Asks for the slot line a few lines after `offset` in writable state
+  // before the CAS. A slot line was last read by a receiver (or reset by
+  // one, in a recycled block), so the first store to it must fetch it back
+  // from that core (~100 ns here), and the CAS, a locked instruction, waits
+  // for every store before it: without this the sender stalls once per line.
   static void prefetch_ahead(block* b, std::uint64_t offset) noexcept {
-    constexpr std::uint64_t ahead = 64 / sizeof(slot) + 1;
+    constexpr std::uint64_t lines = 4;
+    constexpr std::uint64_t ahead = lines * std::max<std::uint64_t>(1, 64 / sizeof(slot));
     if (offset + ahead < block_cap) __builtin_prefetch(&b->slots[offset + ahead], 1, 3);
   }
 
@@ -419,7 +421,7 @@ class channel_list {
 
   // A poll: claims the run of written slots from head (at most `max`, in the
   // head block) without reading m_tail. 0 with would_block when the head slot
-  // stays unwritten for a few spins, or with closed when the list is marked
+  // is not written, or with closed when the list is marked
   // closed (the caller then makes the exact look). `whole_lines`: see
   // try_pop_many and trim_to_whole_lines.
   std::size_t claim_written(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool whole_lines) {
@@ -464,17 +466,13 @@ class channel_list {
           backoff.spin();
           continue;
         }
-        // The head slot is empty, or its sender is mid-write. The closed flag
-        // is written once, so reading it costs no line transfer per poll.
-        if (m_closed.load(std::memory_order_acquire)) {
-          st = status::closed;
-          return 0;
-        }
-        if (backoff.stepped(poll_spins)) {
-          st = status::would_block;
-          return 0;
-        }
-        backoff.spin();
+        // The head slot is empty, or its sender is mid-write. Report that at
+        // once: spinning on the slot would pull the line its sender is
+        // writing to this core again and again (the caller backs off before
+        // it looks again). The closed flag is written once, so reading it
+        // costs no line transfer per poll.
+        st = m_closed.load(std::memory_order_acquire) ? status::closed : status::would_block;
+        return 0;
       } else {
         backoff.snooze();  // the receiver of the last slot is moving to the next block
       }
@@ -617,10 +615,6 @@ class channel_list {
     }
     return s;
   }
-
-  // A poll's spins (1 + 2 + 4 pauses) on an unwritten head slot before it
-  // reports would_block, as the ring's.
-  static constexpr unsigned poll_spins = 0;
 
   alignas(64) std::atomic<std::uint64_t> m_head{0};
   std::atomic<block*> m_head_block{nullptr};
