@@ -150,7 +150,10 @@ class channel_list {
     status st;
     block* b;
     std::uint64_t offset;
-    if (claim(1, b, offset, st, exact) == 0) return st;
+    // One item: compare head with the tail (acquire in a poll) rather than
+    // read the head slot's flag, which would need the poll's two counts in
+    // m_peekers around it, dearer than the tail's line for a single item.
+    if (claim_upto_tail(1, b, offset, st, /*poll=*/!exact) == 0) return st;
     consume(b, offset, 1, sink);
     return status::ok;
   }
@@ -508,7 +511,11 @@ class channel_list {
   // load of the count are seq_cst too; if our load does not see the CAS, it
   // precedes the CAS in the single order S of seq_cst operations, so the
   // increment precedes the sender's load in S and that load sees it.
-  std::size_t claim_upto_tail(std::size_t max, block*& b, std::uint64_t& offset, status& st) {
+  // A poll (`poll`, used for single items: see try_pop) may read the tail
+  // with acquire only: its outcome is items, would_block (after which the
+  // caller looks exactly before it parks) or closed (mark set and head ==
+  // tail, final whatever the order), and none of these decides a park.
+  std::size_t claim_upto_tail(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool poll = false) {
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_acquire);
     b = m_head_block.load(std::memory_order_seq_cst);
@@ -524,7 +531,7 @@ class channel_list {
       std::uint64_t new_head = head;
       if (!(head & mark)) {
         // The tail may be in this block: only positions below it are claimed.
-        const std::uint64_t tail = m_tail.load(std::memory_order_seq_cst);
+        const std::uint64_t tail = m_tail.load(poll ? std::memory_order_acquire : std::memory_order_seq_cst);
         const std::uint64_t hpos = head >> shift, tpos = tail >> shift;
         if (hpos == tpos) {
           st = (tail & mark) ? status::closed : status::would_block;
