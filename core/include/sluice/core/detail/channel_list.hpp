@@ -14,14 +14,17 @@
 //
 // A receiver claims a run of consecutive positions in one block with one CAS
 // on m_head. How it learns how far it may claim depends on the look:
-//   * a poll (`exact` false: every fast path) counts the slots from head
-//     whose `written` flag is set, like the ring's stamps, and never reads
-//     m_tail. A receiver chasing its sender used to load m_tail on every
-//     claim: the line went to the receiver's core and the sender's next CAS
-//     on it stalled for the transfer back (34% + 45% of the sender's samples
-//     in the 1x1 recv_batch row). A poll that finds the head slot unwritten
-//     spins briefly and reports would_block, unless the list is closed
-//     (`m_closed`, a flag written once), when it looks at m_tail as below;
+//   * a batch poll (`exact` false: the fast path of every batch receive)
+//     counts the slots from head whose `written` flag is set, like the
+//     ring's stamps, and never reads m_tail. A receiver chasing its sender
+//     used to load m_tail on every claim: the line went to the receiver's
+//     core and the sender's next CAS on it stalled for the transfer back
+//     (34% + 45% of the sender's samples in the 1x1 recv_batch row). A poll
+//     that finds the head slot unwritten reports would_block at once, unless
+//     the list is closed (`m_closed`, a flag written once), when it looks at
+//     m_tail as below.
+//     A single-item poll compares head with m_tail (an acquire load; see
+//     try_pop);
 //   * an exact look (the one before a waiter parks, under the channel's
 //     lock) compares head with m_tail (a seq_cst load, see claim_upto_tail)
 //     and waits in consume for a claimed slot whose sender is mid-write.
@@ -30,7 +33,7 @@
 // slots have been read: each receiver adds what it read to the block's read
 // count once per claim, and the one that completes the count retires it.
 //
-// A poll reads the flags of the head block before its CAS, so a block must
+// A batch poll reads the flags of the head block before its CAS, so a block must
 // not be freed while a receiver may still be looking at it: retired blocks
 // go to a pool from which senders take the blocks they link in (so a stale
 // look reads a live block, and the CAS, which fails because head moved on,
@@ -40,7 +43,7 @@
 // Bit 0 of m_tail is the closed mark: a send either claimed its position
 // before the mark (its item will be received) or fails its CAS, sees the mark
 // and returns closed with the item untouched. "Closed and drained" is
-// "marked and head == tail", final once true. A poll only ever claims slots
+// "marked and head == tail", final once true. A batch poll only claims slots
 // that are written, which a sender claimed before the mark, so it neither
 // takes an item twice (the CAS on m_head) nor ends the stream early (it
 // reports closed only after the same head == tail test as an exact look).
