@@ -9,20 +9,46 @@
 // being linked in" (wait). A sender claims a position with one CAS on m_tail,
 // moves its item into the slot and sets the slot's `written` flag (a release
 // store: no read-modify-write); the sender of a block's last slot links the
-// next block in (allocated before its claim, so nothing after a claim can
-// throw or fail). A receiver claims one position, or a run of consecutive
-// positions in one block, with one CAS on m_head, waits for each claimed
-// slot's `written` flag (its sender is between the CAS and the store), and
-// moves the items out. A block is freed (or kept as the one spare) when all
-// of its slots have been read: each receiver adds what it read to the
-// block's read count once per claim, and the one that completes the count
-// owns the block.
+// next block in (taken before its claim, so nothing after a claim can throw
+// or fail).
+//
+// A receiver claims a run of consecutive positions in one block with one CAS
+// on m_head. How it learns how far it may claim depends on the look:
+//   * a batch poll (`exact` false: the fast path of every batch receive)
+//     counts the slots from head whose `written` flag is set, like the
+//     ring's stamps, and never reads m_tail. A receiver chasing its sender
+//     used to load m_tail on every claim: the line went to the receiver's
+//     core and the sender's next CAS on it stalled for the transfer back
+//     (34% + 45% of the sender's samples in the 1x1 recv_batch row). A poll
+//     that finds the head slot unwritten reports would_block at once, unless
+//     the list is closed (`m_closed`, a flag written once), when it looks at
+//     m_tail as below.
+//     A single-item poll compares head with m_tail (an acquire load; see
+//     try_pop);
+//   * an exact look (the one before a waiter parks, under the channel's
+//     lock) compares head with m_tail (a seq_cst load, see claim_upto_tail)
+//     and waits in consume for a claimed slot whose sender is mid-write.
+// Either way the receiver then moves the items out slot by slot, waiting
+// only on each slot's `written` flag. A block is recycled when all of its
+// slots have been read: each receiver adds what it read to the block's read
+// count once per claim, and the one that completes the count retires it.
+//
+// A batch poll reads the flags of the head block before its CAS, so a block must
+// not be freed while a receiver may still be looking at it: retired blocks
+// go to a pool from which senders take the blocks they link in (so a stale
+// look reads a live block, and the CAS, which fails because head moved on,
+// discards what it read); the pool frees its excess only while no poll is
+// between loading the head block and its CAS (`m_peekers`, see retire).
 //
 // Bit 0 of m_tail is the closed mark: a send either claimed its position
 // before the mark (its item will be received) or fails its CAS, sees the mark
 // and returns closed with the item untouched. "Closed and drained" is
-// "marked and head == tail", final once true. Bit 0 of m_head says "the tail
-// is in a later block", so a receiver can claim without looking at m_tail.
+// "marked and head == tail", final once true. A batch poll only claims slots
+// that are written, which a sender claimed before the mark, so it neither
+// takes an item twice (the CAS on m_head) nor ends the stream early (it
+// reports closed only after the same head == tail test as an exact look).
+// Bit 0 of m_head says "the tail is in a later block", so an exact look can
+// claim without looking at m_tail.
 #pragma once
 
 #include <algorithm>
@@ -31,6 +57,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -70,7 +97,10 @@ class channel_list {
       head += std::uint64_t{1} << shift;
     }
     delete b;
-    delete m_spare.load(std::memory_order_relaxed);
+    while (block* pooled = m_pool) {
+      m_pool = pooled->next.load(std::memory_order_relaxed);
+      delete pooled;
+    }
   }
 
   /// Moves `item` into the list. closed: marked closed (`item` untouched).
@@ -116,37 +146,55 @@ class channel_list {
   }
 
   /// Takes the oldest item and passes it (as T&&) to `sink`. would_block:
-  /// empty; closed: marked closed and empty (drained).
+  /// empty (or, unless `exact`, its sender is still writing it); closed:
+  /// marked closed and empty (drained).
   template <typename Sink>
-  status try_pop(Sink&& sink) {
+  status try_pop(Sink&& sink, bool exact = true) {
     status st;
     block* b;
     std::uint64_t offset;
-    if (claim(1, b, offset, st) == 0) return st;
+    // One item: compare head with the tail (acquire in a poll) rather than
+    // read the head slot's flag, which would need the poll's two counts in
+    // m_peekers around it, dearer than the tail's line for a single item.
+    if (claim_upto_tail(1, b, offset, st, /*poll=*/!exact) == 0) return st;
     consume(b, offset, 1, sink);
     return status::ok;
   }
 
   /// Takes up to `max` items, appending them to `out` (whose capacity the
   /// caller has reserved): one claim per block the run spans. Returns how
-  /// many; `st` says why it returned 0 (would_block or closed).
-  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st) {
+  /// many; `st` says why it returned 0 (would_block or closed; as for
+  /// try_pop).
+  /// `whole_lines` (a poll only): a run that stops inside the cache line of
+  /// slots a sender is still filling stops at that line's start instead, as
+  /// the ring's (channel_ring::trim_to_whole_lines): may report would_block
+  /// while items are ready.
+  std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact = true,
+                           bool whole_lines = false) {
     auto append = [&out](T&& v) { out.push_back(std::move(v)); };
     std::size_t total = 0;
     while (total < max) {
       block* b;
       std::uint64_t offset;
-      const std::size_t n = claim(max - total, b, offset, st);
+      const std::size_t n = claim(max - total, b, offset, st, exact, whole_lines);
       if (n == 0) break;
       consume(b, offset, n, append);
       total += n;
+      // A run that stopped inside its block stopped at a slot not ready yet
+      // (or at the tail): looking again now would only spin on it.
+      if (offset + n != block_cap) break;
     }
     if (total) st = status::ok;
     return total;
   }
 
   /// Sets the closed mark; true for the call that set it.
-  bool close() noexcept { return !(m_tail.fetch_or(mark, std::memory_order_seq_cst) & mark); }
+  bool close() noexcept {
+    const bool first = !(m_tail.fetch_or(mark, std::memory_order_seq_cst) & mark);
+    // After the mark: a poll that sees the flag finds the mark in m_tail.
+    m_closed.store(true, std::memory_order_release);
+    return first;
+  }
   [[nodiscard]] bool closed() const noexcept { return m_tail.load(std::memory_order_acquire) & mark; }
 
   /// Items in the list, counting positions claimed by senders still writing
@@ -184,7 +232,7 @@ class channel_list {
     std::atomic<block*> next{nullptr};
     // Receivers only; on its own line, away from the senders' `next`.
     alignas(64) std::atomic<std::uint64_t> read{0};
-    slot slots[block_cap];
+    alignas(64) slot slots[block_cap];  // from a line's start, for trim_to_whole_lines
 
     block* wait_next() const noexcept {
       ring_backoff backoff;
@@ -200,17 +248,82 @@ class channel_list {
     return pos / lap * block_cap + std::min(pos % lap, block_cap);
   }
 
+  // Blocks the pool keeps for senders to link in (about 256 KiB, at least
+  // two): a receiver retires blocks as fast as senders need new ones, and
+  // a burst's blocks beyond this go back to the allocator.
+  static constexpr std::size_t pool_limit = std::max<std::size_t>(2, (std::size_t{256} << 10) / sizeof(block));
+
   block* new_block() {
-    if (block* b = m_spare.exchange(nullptr, std::memory_order_acquire)) return b;
+    {
+      std::lock_guard lock(m_pool_mutex);
+      if (block* b = m_pool) {
+        m_pool = b->next.load(std::memory_order_relaxed);
+        --m_pooled;
+        b->next.store(nullptr, std::memory_order_relaxed);
+        return b;
+      }
+    }
     return new block;
   }
-  // `b` is no longer reachable by anyone: keep it as the spare (the next
-  // block a sender links in) or free it.
+
+  // `b` is no longer reachable from m_head_block or m_tail_block: reset it
+  // and keep it in the pool. A poll may still be reading a stale pointer to
+  // it (loaded before head moved past it); that is harmless while the block
+  // stays allocated, because its CAS on m_head then fails. So the pool's
+  // excess is freed only when no poll is looking (`m_peekers` is 0), and
+  // kept for a later retire otherwise. Why a zero count is enough: the
+  // store that moved m_head_block past a pooled block is seq_cst and
+  // precedes, through the seq_cst read counts, the seq_cst load here that
+  // reads 0; a poll that counts itself in later (its increment comes after
+  // that load in the single order of seq_cst operations) then loads
+  // m_head_block (seq_cst) after that store, so never a pooled block. A
+  // poll counted in before the load has left again by the time it reads 0
+  // (its release decrement), so its reads happen before the delete.
   void retire(block* b) noexcept {
-    b->next.store(nullptr, std::memory_order_relaxed);
     b->read.store(0, std::memory_order_relaxed);
     for (auto& s : b->slots) s.written.store(false, std::memory_order_relaxed);
-    delete m_spare.exchange(b, std::memory_order_acq_rel);
+    block* excess = nullptr;
+    {
+      std::lock_guard lock(m_pool_mutex);
+      b->next.store(m_pool, std::memory_order_relaxed);
+      m_pool = b;
+      if (++m_pooled <= pool_limit) return;
+      // Take the excess off, down to half the limit, to free in one go.
+      while (m_pooled > pool_limit / 2) {
+        block* e = m_pool;
+        m_pool = e->next.load(std::memory_order_relaxed);
+        --m_pooled;
+        e->next.store(excess, std::memory_order_relaxed);
+        excess = e;
+      }
+    }
+    if (m_peekers.load(std::memory_order_seq_cst) == 0) {
+      while (excess) {
+        block* next = excess->next.load(std::memory_order_relaxed);
+        delete excess;
+        excess = next;
+      }
+      return;
+    }
+    std::lock_guard lock(m_pool_mutex);  // a poll is looking: keep them for now
+    while (excess) {
+      block* next = excess->next.load(std::memory_order_relaxed);
+      excess->next.store(m_pool, std::memory_order_relaxed);
+      m_pool = excess;
+      ++m_pooled;
+      excess = next;
+    }
+  }
+
+  // Asks for the slot line a few lines after `offset` in writable state
+  // before the CAS. A slot line was last read by a receiver (or reset by
+  // one, in a recycled block), so the first store to it must fetch it back
+  // from that core (~100 ns here), and the CAS, a locked instruction, waits
+  // for every store before it: without this the sender stalls once per line.
+  static void prefetch_ahead(block* b, std::uint64_t offset) noexcept {
+    constexpr std::uint64_t lines = 4;
+    constexpr std::uint64_t ahead = lines * std::max<std::uint64_t>(1, 64 / sizeof(slot));
+    if (offset + ahead < block_cap) __builtin_prefetch(&b->slots[offset + ahead], 1, 3);
   }
 
   status push_stored(stored& value) {
@@ -230,6 +343,7 @@ class channel_list {
       // The sender of the last slot links the next block; allocate it before
       // the claim so that nothing after the claim can fail.
       if (offset + 1 == block_cap && !next_block) next_block.reset(new_block());
+      prefetch_ahead(b, offset);
       if (m_tail.compare_exchange_weak(tail, tail + (std::uint64_t{1} << shift), std::memory_order_seq_cst,
                                        std::memory_order_acquire)) {
         if (offset + 1 == block_cap) link_next_block(b, next_block.release());
@@ -298,25 +412,129 @@ class channel_list {
 
   // Claims up to `max` consecutive positions in the head block with one CAS.
   // Returns how many (setting `b` and `offset` to the first), or 0 with `st`
-  // saying empty or closed and drained.
-  std::size_t claim(std::size_t max, block*& b, std::uint64_t& offset, status& st) {
+  // saying empty or closed and drained. A poll (`exact` false) claims only
+  // written slots; see the file comment.
+  std::size_t claim(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool exact,
+                    bool whole_lines = false) {
+    if (!exact) {
+      const std::size_t n = claim_written(max, b, offset, st, whole_lines);
+      if (n != 0 || st != status::closed) return n;
+      // Closed: the head slot may still belong to a sender that claimed it
+      // before the mark and is writing it; the exact look tells.
+    }
+    return claim_upto_tail(max, b, offset, st);
+  }
+
+  // A poll: claims the run of written slots from head (at most `max`, in the
+  // head block) without reading m_tail. 0 with would_block when the head slot
+  // is not written, or with closed when the list is marked
+  // closed (the caller then makes the exact look). `whole_lines`: see
+  // try_pop_many and trim_to_whole_lines.
+  std::size_t claim_written(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool whole_lines) {
+    // Counted in before the head block is loaded and out after the CAS: until
+    // then `b` may be a block that receivers have since retired (see retire).
+    struct peeking {
+      std::atomic<std::uint64_t>& count;
+      explicit peeking(std::atomic<std::uint64_t>& c) noexcept : count(c) {
+        count.fetch_add(1, std::memory_order_seq_cst);
+      }
+      ~peeking() { count.fetch_sub(1, std::memory_order_release); }
+      peeking(const peeking&) = delete;
+      peeking& operator=(const peeking&) = delete;
+    } guard{m_peekers};
     ring_backoff backoff;
     std::uint64_t head = m_head.load(std::memory_order_acquire);
-    b = m_head_block.load(std::memory_order_acquire);
+    b = m_head_block.load(std::memory_order_seq_cst);
+    for (;;) {
+      offset = (head >> shift) % lap;
+      if (offset != block_cap) {
+        // Each flag is set once per use of the block, by the sender holding
+        // that position, and read here only while `b` is still the head
+        // block (else the CAS below fails): a set flag means an item that is
+        // published, not merely claimed.
+        const std::uint64_t limit = std::min<std::uint64_t>(max, block_cap - offset);
+        std::uint64_t n = 0;
+        while (n < limit && b->slots[offset + n].written.load(std::memory_order_acquire)) ++n;
+        if (whole_lines && n < limit && !m_closed.load(std::memory_order_relaxed)) {
+          n = trim_to_whole_lines(b, offset + n, n);
+          if (n == 0) {
+            st = status::would_block;
+            return 0;
+          }
+        }
+        if (n != 0) {
+          const std::uint64_t new_head = head + (n << shift);  // keeps the later-block mark
+          if (m_head.compare_exchange_weak(head, new_head, std::memory_order_seq_cst, std::memory_order_acquire)) {
+            if (offset + n == block_cap) move_to_next_block(b, new_head);
+            return static_cast<std::size_t>(n);
+          }
+          b = m_head_block.load(std::memory_order_seq_cst);
+          backoff.spin();
+          continue;
+        }
+        // The head slot is empty, or its sender is mid-write. Report that at
+        // once: spinning on the slot would pull the line its sender is
+        // writing to this core again and again (the caller backs off before
+        // it looks again). The closed flag is written once, so reading it
+        // costs no line transfer per poll.
+        st = m_closed.load(std::memory_order_acquire) ? status::closed : status::would_block;
+        return 0;
+      } else {
+        backoff.snooze();  // the receiver of the last slot is moving to the next block
+      }
+      head = m_head.load(std::memory_order_acquire);
+      b = m_head_block.load(std::memory_order_seq_cst);
+    }
+  }
+
+  // A receiver that takes the written slots of a line its sender is still
+  // filling reads that line on every poll: it goes to the receiver's core,
+  // the sender's next store to it must fetch it back, and the sender's next
+  // CAS (a locked instruction waits for earlier stores) stalls for that.
+  // Chasing the sender item by item so cost both sides a line transfer per
+  // poll. So a polling batch receiver cuts a run that stops at the unwritten
+  // slot `end` back to the start of end's line, and takes the rest once
+  // the line is full (or on a later, plain look). Returns the new `n`.
+  static std::uint64_t trim_to_whole_lines(block* b, std::uint64_t end, std::uint64_t n) noexcept {
+    constexpr std::size_t line = 64;
+    if constexpr (line % sizeof(slot) != 0) {
+      return n;
+    } else {
+      const auto address = reinterpret_cast<std::uintptr_t>(&b->slots[end]);
+      const std::uint64_t in_line = address % line / sizeof(slot);
+      return n - std::min(in_line, n);
+    }
+  }
+
+  // An exact look: claims up to `max` positions below m_tail in the head
+  // block. The tail is read with a seq_cst load, not a fence: what must hold
+  // is that a receiver about to park (it incremented the channel's waiting
+  // count with a seq_cst RMW, then looks here) either sees a sender's claim
+  // or that sender sees the waiting count. The sender's CAS on m_tail and its
+  // load of the count are seq_cst too; if our load does not see the CAS, it
+  // precedes the CAS in the single order S of seq_cst operations, so the
+  // increment precedes the sender's load in S and that load sees it.
+  // A poll (`poll`, used for single items: see try_pop) may read the tail
+  // with acquire only: its outcome is items, would_block (after which the
+  // caller looks exactly before it parks) or closed (mark set and head ==
+  // tail, final whatever the order), and none of these decides a park.
+  std::size_t claim_upto_tail(std::size_t max, block*& b, std::uint64_t& offset, status& st, bool poll = false) {
+    ring_backoff backoff;
+    std::uint64_t head = m_head.load(std::memory_order_acquire);
+    b = m_head_block.load(std::memory_order_seq_cst);
     for (;;) {
       offset = (head >> shift) % lap;
       if (offset == block_cap) {  // the receiver of the last slot is moving to the next block
         backoff.snooze();
         head = m_head.load(std::memory_order_acquire);
-        b = m_head_block.load(std::memory_order_acquire);
+        b = m_head_block.load(std::memory_order_seq_cst);
         continue;
       }
       std::uint64_t n = std::min<std::uint64_t>(max, block_cap - offset);
       std::uint64_t new_head = head;
       if (!(head & mark)) {
         // The tail may be in this block: only positions below it are claimed.
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+        const std::uint64_t tail = m_tail.load(poll ? std::memory_order_acquire : std::memory_order_seq_cst);
         const std::uint64_t hpos = head >> shift, tpos = tail >> shift;
         if (hpos == tpos) {
           st = (tail & mark) ? status::closed : status::would_block;
@@ -330,18 +548,23 @@ class channel_list {
       }
       new_head += n << shift;
       if (m_head.compare_exchange_weak(head, new_head, std::memory_order_seq_cst, std::memory_order_acquire)) {
-        if (offset + n == block_cap) {
-          block* next = b->wait_next();
-          std::uint64_t next_index = (new_head & ~mark) + (std::uint64_t{1} << shift);
-          if (next->next.load(std::memory_order_relaxed)) next_index |= mark;
-          m_head_block.store(next, std::memory_order_release);
-          m_head.store(next_index, std::memory_order_release);
-        }
+        if (offset + n == block_cap) move_to_next_block(b, new_head);
         return static_cast<std::size_t>(n);
       }
-      b = m_head_block.load(std::memory_order_acquire);
+      b = m_head_block.load(std::memory_order_seq_cst);
       backoff.spin();
     }
+  }
+
+  // The receiver that claimed the last slot of `b` (m_head now at its end
+  // position, on which other receivers wait) makes the next block the head
+  // block. `b` cannot be retired meanwhile: its last slot is not read yet.
+  void move_to_next_block(block* b, std::uint64_t end_head) noexcept {
+    block* next = b->wait_next();
+    std::uint64_t next_index = (end_head & ~mark) + (std::uint64_t{1} << shift);
+    if (next->next.load(std::memory_order_relaxed)) next_index |= mark;
+    m_head_block.store(next, std::memory_order_seq_cst);  // seq_cst: see retire
+    m_head.store(next_index, std::memory_order_release);
   }
 
   // Moves the `n` claimed items from `offset` on to `sink`, waiting for
@@ -376,7 +599,9 @@ class channel_list {
       std::uint64_t at, end, n;
       ~finish() {
         for (; at != end; ++at) wait_written(b->slots[at]).value()->~stored();
-        if (b->read.fetch_add(n, std::memory_order_acq_rel) + n == block_cap) list->retire(b);
+        // seq_cst: orders the move of m_head_block past `b` before retire's
+        // look at m_peekers (see retire).
+        if (b->read.fetch_add(n, std::memory_order_seq_cst) + n == block_cap) list->retire(b);
       }
     } done{this, b, offset, offset + n, n};
     while (done.at != done.end) {
@@ -403,9 +628,13 @@ class channel_list {
 
   alignas(64) std::atomic<std::uint64_t> m_head{0};
   std::atomic<block*> m_head_block{nullptr};
+  std::atomic<std::uint64_t> m_peekers{0};  // polls between loading the head block and their CAS
+  std::atomic<bool> m_closed{false};        // set once, after the mark: read by every empty poll
   alignas(64) std::atomic<std::uint64_t> m_tail{0};
   std::atomic<block*> m_tail_block{nullptr};
-  alignas(64) std::atomic<block*> m_spare{nullptr};
+  alignas(64) std::mutex m_pool_mutex;  // guards m_pool, m_pooled
+  block* m_pool = nullptr;              // retired blocks, chained through `next`
+  std::size_t m_pooled = 0;
 };
 
 }  // namespace sluice::detail

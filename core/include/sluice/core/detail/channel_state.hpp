@@ -72,10 +72,10 @@ struct no_unbounded_list {
   bool close() noexcept { return false; }
   status try_push(T&) { return status::closed; }
   template <typename Sink>
-  status try_pop(Sink&&) {
+  status try_pop(Sink&&, bool) {
     return status::closed;
   }
-  std::size_t try_pop_many(std::vector<T>&, std::size_t, status& st) {
+  std::size_t try_pop_many(std::vector<T>&, std::size_t, status& st, bool, bool) {
     st = status::closed;
     return 0;
   }
@@ -235,8 +235,8 @@ class channel_state {
   }
 
   /// Appends up to `max` ready items to `out`; returns how many, and in `op`
-  /// why it returned 0. `whole_lines`: on a bounded channel, leave items in
-  /// the cache line of slots a sender is still filling for a later call (see
+  /// why it returned 0. `whole_lines`: leave items in the cache line of
+  /// slots a sender is still filling for a later call (see
   /// channel_ring::trim_to_whole_lines); may then report would_block while
   /// items are ready, so a caller must follow it with a plain call before
   /// it parks.
@@ -386,7 +386,7 @@ class channel_state {
 
   channel_op recv_now(std::optional<T>& out, bool exact) {
     auto sink = [&out](T&& v) { out.emplace(std::move(v)); };
-    return from(m_ring ? m_ring->try_pop(sink, exact) : m_list->try_pop(sink));
+    return from(m_ring ? m_ring->try_pop(sink, exact) : m_list->try_pop(sink, exact));
   }
 
   // A batch takes at most this many items: a bounded channel holds no more
@@ -402,8 +402,8 @@ class channel_state {
     if (max > out.max_size() - out.size()) throw std::length_error("sluice: recv_batch: output vector is full");
     out.reserve(out.size() + max);
     auto st = channel_ring<T>::status::would_block;
-    std::size_t n =
-        m_ring ? m_ring->try_pop_many(out, max, st, exact, whole_lines) : m_list->try_pop_many(out, max, st);
+    std::size_t n = m_ring ? m_ring->try_pop_many(out, max, st, exact, whole_lines)
+                           : m_list->try_pop_many(out, max, st, exact, whole_lines);
     op = n ? channel_op::done : from(st);
     return n;
   }
