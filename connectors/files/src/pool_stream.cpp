@@ -80,7 +80,7 @@ class pool_stream final : public byte_stream {
         m_block(options.block_bytes),
         m_depth(m_file->regular ? options.read_ahead : 1),
         m_next_offset(m_file->start),
-        m_pool(m_block, m_depth) {}
+        m_pool(m_block, pool_keep(m_depth, rt.threads())) {}
 
   task<stream_piece> next() override {
     if (m_end || m_cancel->raised.load(std::memory_order_acquire)) co_return stream_piece{};
