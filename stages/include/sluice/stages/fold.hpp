@@ -46,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/release_batch.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
@@ -148,13 +149,21 @@ class aggregate_stage {
   }
 
   /// One input chunk into `local` (a worker's loop body; a lane's push).
+  /// The items are destroyed here, in one release_batch: the lines of a
+  /// file block release their block with one atomic decrement per chunk
+  /// rather than one per line (release_batch.hpp). Synchronous, as a batch
+  /// must be.
   template <typename In>
   void add_input(stage_io<In, none>& io, typename A::local& local, input_chunk<In>& in) {
     auto started = std::chrono::steady_clock::now();
-    if (!m_options.on_error.keeps_items()) {
-      add_chunk(io, local, in);
-    } else {
-      add_each(io, local, in);
+    {
+      release_batch batch;
+      if (!m_options.on_error.keeps_items()) {
+        add_chunk(io, local, in);
+      } else {
+        add_each(io, local, in);
+      }
+      in.items.clear();
     }
     io.stats().busy(std::chrono::steady_clock::now() - started);
   }
