@@ -5,10 +5,12 @@
 //   pipeline   tbb::parallel_pipeline: serial read of 256 KiB blocks ->
 //              parallel parse of a block -> serial count
 //   sluice     files::lines(path) | map(parse) | filter(valid) | fold(tally)
-//              (map and filter fused, one copy per fold worker in lanes: the
-//              parse runs on every arena thread)
+//              (map, filter and the fold fused, one copy per fold worker in
+//              lanes: each lane parses a chunk and folds it at once, on
+//              every arena thread)
 //   in_source  the same with functions that capture state: fused into the
-//              source's coroutine, not copied (the parse on one thread)
+//              source's coroutine, not copied (the parse on one thread, the
+//              fold in lanes after it)
 //   unfused    the same with `.fuse = false`: a channel before each stage
 //   parallel   files::lines(path) | parallel_map(parse) | filter | fold: the parse on oneTBB
 // All must produce the same counts. Counters: wall-time ratios
