@@ -5,10 +5,12 @@
 //   pipeline   tbb::parallel_pipeline: serial read of 256 KiB blocks ->
 //              parallel parse of a block -> serial count
 //   sluice     files::lines(path) | map(parse) | filter(valid) | fold(tally)
-//              (map and filter fused, one copy per fold worker in lanes: the
-//              parse runs on every arena thread)
+//              (map, filter and the fold fused, one copy per fold worker in
+//              lanes: each lane parses a chunk and folds it at once, on
+//              every arena thread)
 //   in_source  the same with functions that capture state: fused into the
-//              source's coroutine, not copied (the parse on one thread)
+//              source's coroutine, not copied (the parse on one thread, the
+//              fold in lanes after it)
 //   unfused    the same with `.fuse = false`: a channel before each stage
 //   parallel   files::lines(path) | parallel_map(parse) | filter | fold: the parse on oneTBB
 // All must produce the same counts. Counters: wall-time ratios
@@ -35,6 +37,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <new>
@@ -305,6 +308,29 @@ double process_cpu_seconds() {
   return secs(usage.ru_utime) + secs(usage.ru_stime);
 }
 
+// perf's control fifo (perf stat|record --control=fifo:CTL,ACK -D -1), named
+// by SLUICE_PERF_CTL / SLUICE_PERF_ACK: "enable" / "disable" around the
+// variant named by SLUICE_PERF_VARIANT (e.g. "sluice"), every iteration.
+void perf_control(const char* command) {
+  const char* ctl = std::getenv("SLUICE_PERF_CTL");
+  const char* ack = std::getenv("SLUICE_PERF_ACK");
+  if (!ctl || !ack) return;
+  if (FILE* f = std::fopen(ctl, "w")) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(ack, "r")) {
+    char buf[16];
+    (void)std::fgets(buf, sizeof buf, f);
+    std::fclose(f);
+  }
+}
+
+bool profiled(std::string_view name) {
+  const char* variant = std::getenv("SLUICE_PERF_VARIANT");
+  return variant != nullptr && name == variant;
+}
+
 template <typename F>
 tally measure(measured& into, F&& run) {
   const auto base = heap::live.load();
@@ -328,18 +354,29 @@ void BM_AccessLog(benchmark::State& state) {
   sluice::runtime rt({.threads = threads});
   tbb::task_arena arena(static_cast<int>(threads));
   measured single, pipeline, fused, unfused, parallel, in_source;
+  // SLUICE_LOG_BENCH_ONLY=pipeline,sluice runs only those (and single, the
+  // reference), for profiling one variant; the other counters then read 0.
+  const char* only = std::getenv("SLUICE_LOG_BENCH_ONLY");
+  auto wanted = [only](std::string_view name) {
+    return only == nullptr || std::string_view(only).find(name) != std::string_view::npos;
+  };
   std::size_t lines = 0;
   for (auto _ : state) {
     const tally expect = measure(single, [&] { return run_single(path); });
-    const tally by_tbb =
-        measure(pipeline, [&] { return arena.execute([&] { return run_tbb_pipeline(path, 4 * threads); }); });
-    const tally by_sluice = measure(fused, [&] { return run_sluice(rt, path, true); });
-    const tally by_unfused = measure(unfused, [&] { return run_sluice(rt, path, false); });
-    const tally by_parallel = measure(parallel, [&] { return run_sluice_parallel(rt, path); });
-    const tally by_in_source = measure(in_source, [&] { return run_sluice_in_source(rt, path); });
-    if (by_tbb != expect || by_sluice != expect || by_unfused != expect || by_parallel != expect ||
-        by_in_source != expect)
-      state.SkipWithError("the counts differ");
+    bool same = true;
+    auto check = [&](std::string_view name, measured& into, auto&& run) {
+      if (!wanted(name)) return;
+      if (profiled(name)) perf_control("enable");
+      const tally got = measure(into, run);
+      if (profiled(name)) perf_control("disable");
+      same = same && got == expect;
+    };
+    check("pipeline", pipeline, [&] { return arena.execute([&] { return run_tbb_pipeline(path, 4 * threads); }); });
+    check("sluice", fused, [&] { return run_sluice(rt, path, true); });
+    check("unfused", unfused, [&] { return run_sluice(rt, path, false); });
+    check("parallel", parallel, [&] { return run_sluice_parallel(rt, path); });
+    check("in_source", in_source, [&] { return run_sluice_in_source(rt, path); });
+    if (!same) state.SkipWithError("the counts differ");
     lines = 0;
     for (const auto& [k, v] : expect.by_status) lines += v;
   }

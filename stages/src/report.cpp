@@ -179,6 +179,7 @@ std::vector<std::string> input_links(const std::vector<stage_info>& stages) {
     links[i] = stages[i].fused ? std::string("fused") : "capacity " + std::to_string(stages[i].capacity);
   for (std::size_t j = 1; j < stages.size(); ++j) {
     if (!stages[j].lanes_before) continue;
+    if (stages[j].fused) links[j] = "fused, in lanes";  // an aggregating sink run by the lanes (fold.hpp)
     // The stateless fused stages straight before j, each fed by the one before it.
     for (std::size_t i = j; i-- > 0;) {
       if (stage_inputs(stages, i + 1) != std::vector<std::size_t>{i}) break;

@@ -259,6 +259,61 @@ TEST(FusedLanes, DescribeShowsTheStagesThatRunInLanes) {
   EXPECT_EQ(ordered.describe().find("in lanes"), std::string::npos) << ordered.describe();
 }
 
+// The aggregating sink itself runs in the lanes (or, with one worker, in
+// the coroutine before it): no input channel, no worker coroutines. The
+// same result and exact counters as with its channel (`.capacity`), which
+// describe() shows as before.
+TEST(FusedLanes, AFoldAfterLightStagesRunsInTheirLanesWithoutAChannel) {
+  sluice::runtime rt({.threads = 2});
+  auto sum = [](long& acc, long x) { acc += x; };
+  auto merge = [](long& acc, long&& o) { acc += o; };
+  auto make = [&](long& total, sluice::aggregate_options o) {
+    return sluice::from(iota(50'000), {.chunk = 64}) | sluice::map([](int x) { return static_cast<long>(x) * 2; }) |
+           sluice::filter([](long x) { return x % 3 != 0; }) | sluice::fold(total, sum, merge, std::move(o));
+  };
+  long fused_total = 0, channel_total = 0, one_total = 0;
+  auto fused = make(fused_total, {.name = "sum"});
+  auto channel = make(channel_total, {.name = "sum", .capacity = 1024});
+  auto one = make(one_total, {.name = "sum", .workers = 1});
+  EXPECT_NE(fused.describe().find("fold \"sum\" [workers one per thread, fused, in lanes]"), std::string::npos)
+      << fused.describe();
+  const std::string with_channel = channel.describe();
+  const std::string fold_line = with_channel.substr(with_channel.find("fold \"sum\""));
+  EXPECT_EQ(fold_line.find("fused"), std::string::npos) << with_channel;
+  EXPECT_NE(one.describe().find("fold \"sum\" [workers 1, fused]"), std::string::npos) << one.describe();
+  auto fused_report = sluice::run(rt, std::move(fused));
+  auto channel_report = sluice::run(rt, std::move(channel));
+  auto one_report = sluice::run(rt, std::move(one));
+  long want = 0;
+  for (int x : iota(50'000))
+    if ((2L * x) % 3 != 0) want += 2L * x;
+  EXPECT_EQ(fused_total, want);
+  EXPECT_EQ(channel_total, want);
+  EXPECT_EQ(one_total, want);
+  for (const auto* r : {&fused_report, &channel_report, &one_report}) {
+    expect_chained(*r);
+    EXPECT_EQ(r->stages.back().items_in, channel_report.stages.back().items_in);
+    EXPECT_EQ(r->stages.back().items_out, r->stages.back().items_in);
+  }
+}
+
+// A combine that throws when the last lane merges the accumulators fails
+// the run naming the sink, as it does when the sink has its own workers.
+TEST(FusedLanes, AThrowingCombineInLanesFailsTheRunNamingTheSink) {
+  sluice::runtime rt({.threads = 2});
+  long total = 0;
+  auto p = sluice::from(iota(10'000), {.chunk = 64}) | sluice::map([](int x) { return static_cast<long>(x); }) |
+           sluice::fold(
+               total, [](long& acc, long x) { acc += x; },
+               [](long&, long&&) { throw std::runtime_error("cannot merge"); }, {.name = "merge-fails"});
+  try {
+    sluice::run(rt, std::move(p));
+    FAIL() << "expected a pipeline_error";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.stage_name(), "merge-fails");
+  }
+}
+
 TEST(FusedLanes, LimitsInFlightStillHoldWithLanes) {
   sluice::runtime rt({.threads = 2});
   counts out;

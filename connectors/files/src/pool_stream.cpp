@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <deque>
@@ -80,13 +81,17 @@ class pool_stream final : public byte_stream {
         m_block(options.block_bytes),
         m_depth(m_file->regular ? options.read_ahead : 1),
         m_next_offset(m_file->start),
-        m_pool(m_block, m_depth) {}
+        m_pool(m_block, pool_keep(m_depth, rt.threads())) {}
 
   task<stream_piece> next() override {
     if (m_end || m_cancel->raised.load(std::memory_order_acquire)) co_return stream_piece{};
     top_up();
     auto [offset, rx] = std::move(m_inflight.front());
     m_inflight.pop_front();
+    // Not read yet: read further ahead from now on (as the io_uring reader
+    // does), so the next reads overlap the work on this block. Starting at
+    // one block in flight keeps no more blocks alive than the reads need.
+    if (!rx.ready()) m_depth_now = std::min(m_depth, m_depth_now * 2);
     read_result r = co_await std::move(rx);
     if (r.error == ECANCELED) {
       m_end = true;
@@ -125,7 +130,7 @@ class pool_stream final : public byte_stream {
       }
       return;
     }
-    while (m_inflight.size() < m_depth) {
+    while (m_inflight.size() < m_depth_now) {
       auto job = [file = m_file, bytes = m_pool.take(), offset = m_next_offset, len = m_block]() {
         return read_at(*file, bytes, offset, len);
       };
@@ -139,6 +144,7 @@ class pool_stream final : public byte_stream {
   std::shared_ptr<cancel_signal> m_cancel = std::make_shared<cancel_signal>();
   std::size_t m_block;
   std::size_t m_depth;
+  std::size_t m_depth_now = 1;  // reads in flight now: grows while the reader waits
   std::uint64_t m_next_offset;
   std::uint64_t m_stream_offset = 0;
   bool m_end = false;

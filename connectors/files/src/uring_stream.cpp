@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <coroutine>
 #include <deque>
@@ -180,7 +181,7 @@ class uring_stream final : public byte_stream {
         m_block(options.block_bytes),
         m_depth(m_state->file->regular ? options.read_ahead : 1),
         m_next_offset(m_state->file->start),
-        m_pool(m_block, m_depth) {}
+        m_pool(m_block, pool_keep(m_depth, m_state->rt->threads())) {}
 
   ~uring_stream() override { release(); }
 
@@ -199,6 +200,9 @@ class uring_stream final : public byte_stream {
         s->reap_locked();
         if (front_done()) break;
       }
+      // The read is not served from the page cache at once: read further
+      // ahead from now on, so the next waits overlap the work on this block.
+      m_depth_now = std::min(m_depth, m_depth_now * 2);
       co_await until<decltype(front_done)>{s, front_done};
     }
     std::unique_ptr<read_slot> slot;
@@ -263,7 +267,7 @@ class uring_stream final : public byte_stream {
   // Caller holds the mutex.
   void top_up() {
     ring_state& s = *m_state;
-    while (s.slots.size() < m_depth) {
+    while (s.slots.size() < m_depth_now) {
       auto slot = std::make_unique<read_slot>();
       slot->bytes = m_pool.take();
       slot->offset = m_next_offset;
@@ -299,6 +303,12 @@ class uring_stream final : public byte_stream {
   std::string m_name;
   std::size_t m_block;
   std::size_t m_depth;
+  // Reads in flight now. A read the page cache serves completes inside
+  // io_uring_submit, on the submitting thread, so reading ahead gains
+  // nothing then: it only keeps more blocks alive and hands each one out
+  // longer after it was copied, colder in cache. Starts at one block and
+  // doubles (up to m_depth) whenever the reader has to wait for a read.
+  std::size_t m_depth_now = 1;
   std::uint64_t m_next_offset;
   std::uint64_t m_stream_offset = 0;
   bool m_end = false;

@@ -12,6 +12,7 @@
 #include "sluice/core/latency_histogram.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"
+#include "sluice/core/release_batch.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/select.hpp"

@@ -10,8 +10,13 @@
 // accumulator, a value-initialised `Acc{}` (which must be neutral for
 // combine: 0 for a sum, empty for a map or a vector). A worker takes whole
 // chunks from the input and applies `op(acc, item)` to each item, in place:
-// no accumulator is copied per item and no lock is taken. When the input
-// ends the accumulators are merged with `combine(result, std::move(acc))`;
+// no accumulator is copied per item and no lock is taken. After a source or
+// light stages (anything sending from one coroutine) the sink runs fused:
+// the workers are the lanes of those stages (pipeline.hpp, "Fusion"), each
+// adding a chunk as soon as it is made, with no input channel; `.capacity`
+// or `.capacity_bytes` asks for the channel and worker coroutines instead.
+// When the input ends the accumulators are merged with
+// `combine(result, std::move(acc))`;
 // `result`'s value before the run is the starting point, so folding into a
 // non-empty result adds to it.
 //
@@ -29,16 +34,19 @@
 // item (fail fast by default); a throwing combine fails the run.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "sluice/core/release_batch.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
@@ -108,6 +116,24 @@ class aggregate_stage {
     return m_options.workers ? std::min(m_options.workers, n) : n;  // more lanes than threads gain nothing
   }
 
+  /// Runs fused, in lanes (see lane_inlets), unless an input channel was
+  /// asked for with `.capacity` or `.capacity_bytes`.
+  [[nodiscard]] bool fuses_in_lanes() const noexcept {
+    return m_options.capacity == 0 && m_options.capacity_bytes == 0;
+  }
+
+  /// The fused form (pipeline.hpp, "Fusion"): `n` inlets, each the worker
+  /// of one accumulator, called by the lane (or the one coroutine, n = 1)
+  /// that runs the light stages before this one. The input then needs no
+  /// channel, no worker coroutines and no hop: a lane adds a chunk to its
+  /// accumulator right after its stages produced it, on the same thread,
+  /// while the chunk is still in cache, and nothing holds chunks between
+  /// the lanes and the sink. The last inlet to finish merges the accumulators.
+  template <typename In>
+  static std::vector<std::shared_ptr<fused_inlet<In>>> lane_inlets(std::shared_ptr<aggregate_stage> self,
+                                                                   pipeline_state& state, std::size_t index,
+                                                                   std::size_t n);
+
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
     io.receive_unordered();  // the workers receive at once; the result does not depend on order
@@ -119,25 +145,45 @@ class aggregate_stage {
     workers.reserve(n);
     for (std::size_t i = 0; i < n; ++i) workers.push_back(work(io, locals[i]));
     co_await when_all(std::move(workers));
+    finish_locals(io, std::move(locals));
+  }
+
+  /// One input chunk into `local` (a worker's loop body; a lane's push).
+  /// The items are destroyed here, in one release_batch: the lines of a
+  /// file block release their block with one atomic decrement per chunk
+  /// rather than one per line (release_batch.hpp). Synchronous, as a batch
+  /// must be.
+  template <typename In>
+  void add_input(stage_io<In, none>& io, typename A::local& local, input_chunk<In>& in) {
+    auto started = std::chrono::steady_clock::now();
+    {
+      release_batch batch;
+      if (!m_options.on_error.keeps_items()) {
+        add_chunk(io, local, in);
+      } else {
+        add_each(io, local, in);
+      }
+      in.items.clear();
+    }
+    io.stats().busy(std::chrono::steady_clock::now() - started);
+  }
+
+  /// Merges the accumulators into the result (after every worker finished).
+  template <typename In>
+  void finish_locals(stage_io<In, none>& io, std::vector<typename A::local>&& locals) {
     auto started = std::chrono::steady_clock::now();
     m_aggregator.finish(std::move(locals));
     io.stats().busy(std::chrono::steady_clock::now() - started);
   }
 
+  /// A new accumulator for a worker or lane.
+  [[nodiscard]] typename A::local make_local() const { return m_aggregator.make_local(); }
+
  private:
   template <typename In>
   task<void> work(stage_io<In, none>& io, typename A::local& local) {
     co_await io.rt().schedule();  // start on the arena so workers run in parallel
-    const bool plain = !m_options.on_error.keeps_items();
-    while (auto in = co_await io.recv()) {
-      auto started = std::chrono::steady_clock::now();
-      if (plain) {
-        add_chunk(io, local, *in);
-      } else {
-        add_each(io, local, *in);
-      }
-      io.stats().busy(std::chrono::steady_clock::now() - started);
-    }
+    while (auto in = co_await io.recv()) add_input(io, local, *in);
   }
 
   // Fail fast, no retry: the chunk in one loop, counters bumped once per
@@ -183,6 +229,68 @@ class aggregate_stage {
   A m_aggregator;
   aggregate_options m_options;
 };
+
+/// The accumulators of an aggregating sink fused in lanes, shared by its inlets.
+template <typename A>
+struct aggregate_lanes {
+  std::shared_ptr<aggregate_stage<A>> stage;
+  std::vector<typename A::local> locals;
+  std::atomic<std::size_t> open;  // inlets not finished yet; the last merges
+};
+
+/// One lane's inlet of an aggregating sink: adds each chunk pushed into it
+/// to the lane's accumulator, in the pushing coroutine.
+template <typename A, typename In>
+class aggregate_lane final : public fused_inlet<In> {
+ public:
+  aggregate_lane(std::shared_ptr<aggregate_lanes<A>> lanes, std::size_t lane, stage_io<In, none> io)
+      : m_lanes(std::move(lanes)), m_lane(lane), m_io(std::move(io)) {}
+
+  task<bool> push(std::vector<In> items) override {
+    std::exception_ptr error;
+    try {
+      auto in = m_io.accept_pushed(std::move(items));
+      m_lanes->stage->add_input(m_io, m_lanes->locals[m_lane], in);
+      co_return !m_io.stopped();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    m_io.fail_unindexed(std::move(error));
+    co_return false;
+  }
+  void finish() override {
+    // The lanes' work happens before (lane_group's counter, and this one).
+    if (m_lanes->open.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    try {
+      m_lanes->stage->finish_locals(m_io, std::move(m_lanes->locals));
+    } catch (...) {
+      m_io.fail_unindexed(std::current_exception());  // a throwing combine fails the run
+    }
+  }
+  void runs_in_source() override {}  // sends nothing: no limits in flight to wait on
+
+ private:
+  std::shared_ptr<aggregate_lanes<A>> m_lanes;
+  std::size_t m_lane;
+  stage_io<In, none> m_io;
+};
+
+template <typename A>
+template <typename In>
+std::vector<std::shared_ptr<fused_inlet<In>>> aggregate_stage<A>::lane_inlets(std::shared_ptr<aggregate_stage> self,
+                                                                              pipeline_state& state, std::size_t index,
+                                                                              std::size_t n) {
+  // Not make_shared, as share_stage (pipeline.hpp): once per run.
+  auto lanes = std::shared_ptr<aggregate_lanes<A>>(new aggregate_lanes<A>{std::move(self), {}, {n}});
+  lanes->locals.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) lanes->locals.push_back(lanes->stage->make_local());
+  std::vector<std::shared_ptr<fused_inlet<In>>> inlets;
+  inlets.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    inlets.push_back(std::shared_ptr<fused_inlet<In>>(
+        new aggregate_lane<A, In>(lanes, i, stage_io<In, none>(state, index, {}, outlet<none>{}))));
+  return inlets;
+}
 
 template <typename Acc, typename Op, typename Combine>
 class fold_aggregator {

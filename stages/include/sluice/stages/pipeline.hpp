@@ -39,7 +39,12 @@
 // whose function has no state (stateless_stage) run as one copy per worker
 // in lanes, in parallel, fed whole chunks through one small channel
 // (detail/fused_lanes.hpp); a stage with state, and all before it, stays in
-// one coroutine.
+// one coroutine. Such a sink, after a stage that sends from one coroutine,
+// is itself fused (lane_sink): each lane adds its chunks to its worker's
+// accumulator right away, with no channel, no worker coroutines and no
+// chunks held between the lanes and the sink; `.capacity` or
+// `.capacity_bytes` on the sink (or a file reader's `.capacity_bytes`
+// before it) keeps its input channel instead.
 //
 // A stage is anything implementing the stage protocol (stage_protocol.hpp).
 // A stage whose compile-time check fails yields a poisoned flow, so its
@@ -323,6 +328,48 @@ auto attach_fused(flow<T> upstream, D stage) {
   return attached;
 }
 
+/// A sink taking its input with several workers in any order that can
+/// instead run in the lanes (or the one coroutine) of the stages before it,
+/// one inlet per worker (aggregate_stage::lane_inlets, fold.hpp).
+template <typename D, typename T>
+concept lane_sink = requires(std::shared_ptr<D> d, pipeline_state& state, std::size_t n) {
+  { D::template lane_inlets<T>(d, state, n, n) } -> std::same_as<std::vector<std::shared_ptr<fused_inlet<T>>>>;
+  { std::as_const(*d).fuses_in_lanes() } -> std::convertible_to<bool>;
+};
+
+/// Attaches a lane_sink fused: no input channel and no workers of its own;
+/// the chain before it feeds one inlet per worker (see the file comment).
+template <typename T, typename D>
+pipeline attach_lane_sink(flow<T> upstream, D stage) {
+  auto stages = upstream.take_stages();
+  const std::size_t index = stages.size();
+  auto info = stage.info();
+  info.capacity = 0;
+  info.fused = true;
+  info.stateless = true;  // one copy per lane
+  info.lanes_before = unordered_input_workers(stage, static_cast<std::size_t>(-1)) > 1;
+  stages.push_back(std::move(info));
+  auto shared = share_stage(std::move(stage));
+  auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state) {
+    const std::size_t n = std::max<std::size_t>(1, unordered_input_workers(*shared, state.rt().threads()));
+    auto inlets = D::template lane_inlets<T>(shared, state, index, n);
+    if (n == 1) {
+      previous(state, outlet<T>(std::move(inlets.front())));
+    } else {
+      previous(state, outlet<T>(std::move(inlets), &start_lanes<T>));
+    }
+  };
+  return pipeline(std::move(stages), std::move(connect));
+}
+
+/// True when a stage of `stages` bounds its output in bytes (a file
+/// reader's `.capacity_bytes`): that bound needs a channel after the chain.
+inline bool bounds_output(const std::vector<stage_info>& stages) {
+  for (const auto& s : stages)
+    if (s.output_bytes) return true;
+  return false;
+}
+
 /// Attaches a stage that passed its checks (see operator|).
 template <typename T, typename D>
 auto attach(flow<T> upstream, D stage) {
@@ -330,6 +377,10 @@ auto attach(flow<T> upstream, D stage) {
   if constexpr (fusable_stage<D, T>) {
     if (stage.fuses() && stage_capacity_bytes(stage) == 0 && upstream.single_sender())
       return attach_fused(std::move(upstream), std::move(stage));
+  }
+  if constexpr (lane_sink<D, T>) {
+    if (stage.fuses_in_lanes() && upstream.single_sender() && !bounds_output(upstream.stages()))
+      return attach_lane_sink(std::move(upstream), std::move(stage));
   }
   using out_t = typename D::template output<T>;
   constexpr bool is_sink = std::is_same_v<out_t, none>;

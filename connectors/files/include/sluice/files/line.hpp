@@ -15,8 +15,10 @@
 //
 // Cost: producing a line allocates nothing; the reference count is raised
 // once per block for all of its lines and lowered per line when a line is
-// destroyed (one atomic decrement). Copying a line is one atomic increment;
-// moving it is free. A line that spans two blocks is copied into a small
+// destroyed (one atomic decrement), except inside a sluice::release_batch,
+// where the lines of one block destroyed in a row cost one decrement
+// together (fold and the other aggregating sinks drop their chunks in one).
+// Copying a line is one atomic increment; moving it is free. A line that spans two blocks is copied into a small
 // block of its own.
 //
 // Thread-safety: lines are immutable values; copies may be used and
@@ -29,6 +31,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "sluice/core/release_batch.hpp"
 
 namespace sluice::files {
 
@@ -85,9 +89,15 @@ class shared_bytes {
   void add_refs(std::size_t n) const noexcept {
     if (m_storage && n) m_storage->refs.fetch_add(n, std::memory_order_relaxed);
   }
+  // Inside a sluice::release_batch (an aggregating sink drops its chunks in
+  // one) the releases of one block's lines in a row become one fetch_sub.
   void release() noexcept {
-    if (m_storage && m_storage->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(m_storage);
+    if (m_storage && !release_batch::defer(m_storage, &release_refs)) release_refs(m_storage, 1);
     m_storage = nullptr;
+  }
+  static void release_refs(void* object, std::size_t n) noexcept {
+    auto* s = static_cast<storage*>(object);
+    if (s->refs.fetch_sub(n, std::memory_order_acq_rel) == n) destroy(s);
   }
   static void destroy(storage* s) noexcept;
 

@@ -13,7 +13,14 @@
 //
 // Read-ahead: up to `read_ahead` blocks of a regular file are requested at
 // once, so the disk (or page cache copy) overlaps the parsing of the block
-// before. Pipes and terminals are read one block at a time.
+// before. With io_uring the reader starts with one block in flight and
+// doubles that (up to `read_ahead`) each time it has to wait for a read: a
+// read the page cache serves completes inside the submission, on the
+// reading thread, so reading ahead of it would only keep more blocks alive
+// and hand them out colder in cache. The pool fallback grows the same way
+// (its reads run on other threads, so it waits, and grows, whenever the
+// work on a block is faster than the read of the next). Pipes and
+// terminals are read one block at a time.
 #pragma once
 
 #include <cstddef>
