@@ -18,7 +18,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -33,6 +32,7 @@
 #include "sluice/core/blocking_pool.hpp"
 #include "sluice/core/detail/arena_job.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/tsan.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"

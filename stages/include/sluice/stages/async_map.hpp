@@ -19,7 +19,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <deque>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"

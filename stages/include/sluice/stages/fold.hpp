@@ -29,7 +29,6 @@
 // item (fail fast by default); a throwing combine fails the run.
 #pragma once
 
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
@@ -39,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"

@@ -25,7 +25,6 @@
 // is in a later block", so a receiver can claim without looking at m_tail.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +36,7 @@
 #include <vector>
 
 #include "sluice/core/detail/channel_ring.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
 
