@@ -1,5 +1,7 @@
 #include "sluice/stages/detail/parallel_for.hpp"
 
+#include <algorithm>
+
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 
@@ -13,5 +15,7 @@ void parallel_for_ranges(std::size_t n, std::size_t grain, index_range_body body
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n), range_body);
   }
 }
+
+void sort_indices(std::vector<std::size_t>& indices) { std::sort(indices.begin(), indices.end()); }
 
 }  // namespace sluice::detail

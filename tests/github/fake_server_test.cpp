@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>

@@ -1,6 +1,7 @@
 // redis::endpoint and redis::connection against a real redis-server.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>

@@ -3,6 +3,7 @@
 // is counted as `cancelled`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>

@@ -1,6 +1,7 @@
 // The aggregating sinks: parallel fold, count_by, group_by, top_k, reduce.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <stdexcept>

@@ -10,6 +10,7 @@
 
 #include <sluice/sluice.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>

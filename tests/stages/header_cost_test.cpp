@@ -1,8 +1,16 @@
 // The umbrella header stays light: TBB (about 110k preprocessed lines with
 // the intrinsics it pulls in), <random> and <regex> are compiled into the
 // libraries, not included by the headers a pipeline program needs
-// (docs/architecture.md, "Header cost").
+// (docs/architecture.md, "Header cost"). Nor, with libstdc++, whole
+// <chrono> (which brings <sstream>), <functional> (<unordered_map> and
+// <bits/stl_algo.h>) or <algorithm>: core/detail/std_parts.hpp includes the
+// parts the headers use.
 #include <sluice/sluice.hpp>
+
+// Checked before gtest, which includes these itself.
+#if defined(__GLIBCXX__) && (defined(_GLIBCXX_SSTREAM) || defined(_GLIBCXX_FUNCTIONAL) || defined(_GLIBCXX_ALGORITHM))
+#error "sluice.hpp includes <sstream>, <functional> or <algorithm>; use sluice/core/detail/std_parts.hpp"
+#endif
 
 #include <gtest/gtest.h>
 

@@ -3,6 +3,7 @@
 
 #include <sluice/sluice.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <numeric>

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <any>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>

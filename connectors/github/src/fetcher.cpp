@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <unordered_set>

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <deque>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include <hiredis/hiredis.h>

@@ -10,12 +10,12 @@
 // already queued and joins all threads.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/unique_function.hpp"
 
 namespace sluice {

@@ -21,9 +21,10 @@
 #include <array>
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 

@@ -21,12 +21,12 @@
 // socket and every connection and returns once no render() is running.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 

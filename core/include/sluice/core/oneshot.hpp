@@ -135,6 +135,10 @@ class oneshot_sender {
   std::shared_ptr<detail::oneshot_state<T>> m_state;
 };
 
+namespace detail {
+class erased_oneshot;
+}  // namespace detail
+
 /// The receiving half: `co_await rx` in a coroutine or `rx.get()` on a thread. Consumed once.
 template <typename T>
 class [[nodiscard]] oneshot_receiver {
@@ -198,8 +202,40 @@ class [[nodiscard]] oneshot_receiver {
     }
   };
 
+  friend class detail::erased_oneshot;
   std::shared_ptr<detail::oneshot_state<T>> m_state;
 };
+
+namespace detail {
+
+// A oneshot_receiver<T> with T erased: one type for the receivers of every
+// T, so that a channel of them is compiled once (async_map's ordered result
+// slots, stages/detail/async_map_channels.hpp) rather than per T. take<T>()
+// gives the typed receiver back; T must be the type it was made from.
+class erased_oneshot {
+ public:
+  erased_oneshot() = default;
+  template <typename T>
+  explicit erased_oneshot(oneshot_receiver<T>&& rx) noexcept : m_state(std::move(rx.m_state)), m_ready(&ready_of<T>) {}
+
+  /// True once the value or error has arrived.
+  [[nodiscard]] bool ready() const noexcept { return m_state && m_ready(m_state.get()); }
+
+  template <typename T>
+  [[nodiscard]] oneshot_receiver<T> take() && noexcept {
+    return oneshot_receiver<T>{std::static_pointer_cast<oneshot_state<T>>(std::move(m_state))};
+  }
+
+ private:
+  template <typename T>
+  static bool ready_of(const void* state) noexcept {
+    return static_cast<const oneshot_state<T>*>(state)->ready_now();
+  }
+  std::shared_ptr<void> m_state;  // keeps the typed deleter of the oneshot_state<T>
+  bool (*m_ready)(const void*) noexcept = nullptr;
+};
+
+}  // namespace detail
 
 /// A connected sender/receiver pair: `auto [tx, rx] = sluice::oneshot<int>();`
 template <typename T>

@@ -10,10 +10,10 @@
 // Callbacks run on the reactor thread, one at a time, and must not block.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 

@@ -26,12 +26,11 @@
 // with sluice::sleep_for(d, stop) on the run's stop token.
 #pragma once
 
-#include <algorithm>
-#include <chrono>
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string_view>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 
@@ -90,9 +89,9 @@ struct retry_policy {
   /// `unit` in [0, 1) (0.5 = no jitter). Pure; never overflows.
   [[nodiscard]] std::chrono::milliseconds backoff(std::size_t attempt, double unit) const noexcept {
     const std::chrono::milliseconds nominal = detail::capped_exponential(base_delay, max_delay, attempt);
-    const double spread = std::clamp(jitter, 0.0, 1.0);
+    const double spread = std::min(std::max(jitter, 0.0), 1.0);  // std::clamp is in <algorithm>
     if (spread == 0.0) return nominal;
-    const double factor = 1.0 - spread + 2.0 * spread * std::clamp(unit, 0.0, 1.0);
+    const double factor = 1.0 - spread + 2.0 * spread * std::min(std::max(unit, 0.0), 1.0);
     const double scaled = static_cast<double>(nominal.count()) * factor;
     // Saturate: a double at or past 2^63 does not convert back to an integer.
     if (scaled >= 9.2e18) return std::chrono::milliseconds::max();

@@ -18,7 +18,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -33,6 +32,7 @@
 #include "sluice/core/blocking_pool.hpp"
 #include "sluice/core/detail/arena_job.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/tsan.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/reactor.hpp"
@@ -48,6 +48,9 @@ namespace sluice {
 
 template <typename T>
 class join_handle;
+namespace detail {
+struct join_handle_access;
+}  // namespace detail
 
 /// Tunables for a runtime; designated-initialiser friendly.
 struct runtime_options {
@@ -233,10 +236,20 @@ class [[nodiscard]] join_handle {
   auto operator co_await() & noexcept { return std::move(m_result).operator co_await(); }
 
  private:
+  friend struct detail::join_handle_access;
   oneshot_receiver<T> m_result;
 };
 
 namespace detail {
+
+// The receiver inside a join_handle, for the DSL's type-erased result slots
+// (async_map_channels.hpp); a handle is a receiver with nothing added.
+struct join_handle_access {
+  template <typename T>
+  static oneshot_receiver<T> receiver(join_handle<T>&& handle) noexcept {
+    return std::move(handle.m_result);
+  }
+};
 
 // A fire-and-forget coroutine: its frame frees itself when the body ends.
 struct detached_task {

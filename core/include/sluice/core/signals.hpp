@@ -33,12 +33,12 @@
 #pragma once
 
 #include <csignal>
-#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <stop_token>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 
 namespace sluice {

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <coroutine>
 #include <memory>
 #include <optional>
@@ -16,6 +15,7 @@
 #include <stop_token>
 
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/wait_note.hpp"
 

@@ -24,12 +24,12 @@
 // g++ 12: name a capturing lambda before the co_await (docs/known-issues.md).
 #pragma once
 
-#include <chrono>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/result.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"

@@ -64,12 +64,13 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 

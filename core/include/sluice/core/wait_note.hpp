@@ -32,7 +32,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +40,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 
 namespace sluice {

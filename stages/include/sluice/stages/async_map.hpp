@@ -19,7 +19,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <deque>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
@@ -104,13 +104,13 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
     io.stats().busy_share.store(static_cast<std::uint32_t>(m_options.concurrency), std::memory_order_relaxed);
     if (m_options.ordered) {
       // A dispatcher and an emitter around a FIFO of result slots.
-      auto [slots_tx, slots_rx] = channel<result_slot<In>>(m_options.concurrency);
+      auto [slots_tx, slots_rx] = channel<async_map_slot>(m_options.concurrency);
       co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
       co_return;
     }
     // A feeder splitting chunks, N workers sharing its items (see feed()).
     io.receive_unordered();  // output order is free, so no reorder buffer
-    auto [items_tx, items_rx] = channel<async_map_item<In>>(m_options.concurrency);
+    auto [items_tx, items_rx] = channel<chunk<In>>(m_options.concurrency);
     std::atomic<bool> downstream_gone{false};
     std::vector<task<void>> tasks;
     tasks.push_back(feed(io, std::move(items_tx), downstream_gone));
@@ -127,9 +127,11 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   // source sends many items at once): a chunk of 8 items ran one at a time.
   // The feeder hands items one by one through a channel of `concurrency`
   // slots, so every worker has one as long as items are there.
-  // Its channel carries async_map_item<In> (below).
+  // Its channel carries single-item chunks whose `seq` is the item's index:
+  // the family of the stage's own input channel, so no channel code of its
+  // own (detail/async_map_channels.hpp).
   template <typename In>
-  task<void> feed(stage_io<In, output<In>>& io, channel_sender<async_map_item<In>> items,
+  task<void> feed(stage_io<In, output<In>>& io, channel_sender<chunk<In>> items,
                   const std::atomic<bool>& downstream_gone) {
     while (auto in = co_await io.recv()) {
       for (std::size_t i = 0; i < in->items.size(); ++i) {
@@ -137,7 +139,9 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
           io.drop(in->items.size() - i);
           break;
         }
-        async_map_item<In> next(in->first_index + i, std::move(in->items[i]));
+        chunk<In> next;
+        next.seq = in->first_index + i;
+        next.items.push_back(std::move(in->items[i]));
         auto sending = items.send(std::move(next));  // named: g++ 12
         if (!co_await sending) {
           io.drop(in->items.size() - i);
@@ -149,8 +153,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   template <typename In>
-  task<void> work(stage_io<In, output<In>>& io, channel_receiver<async_map_item<In>> items,
-                  std::atomic<bool>& downstream_gone) {
+  task<void> work(stage_io<In, output<In>>& io, channel_receiver<chunk<In>> items, std::atomic<bool>& downstream_gone) {
     // Start on the arena rather than inline, so workers run in parallel.
     co_await io.rt().schedule();
     auto tx = io.output_handle();
@@ -166,7 +169,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         continue;
       }
       auto result =
-          co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(next->second), next->first);
+          co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(next->items[0]), next->seq);
       if (!result) continue;
       std::vector<output<In>> out;
       out.push_back(std::move(*result));
@@ -179,11 +182,10 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   // ---- ordered: a dispatcher and an emitter around a FIFO of result slots ----
+  // The slots' output type is erased, so their channel is compiled once, in
+  // the library (detail/async_map_channels.hpp).
   template <typename In>
-  using result_slot = async_map_slot<output<In>>;
-
-  template <typename In>
-  task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<result_slot<In>> slots) {
+  task<void> dispatch(stage_io<In, output<In>>& io, channel_sender<async_map_slot> slots) {
     while (auto in = co_await io.recv()) {
       for (std::size_t i = 0; i < in->items.size(); ++i) {
         if (io.stopped()) {
@@ -192,10 +194,11 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         }
         // Starts at once; the slot channel's capacity bounds how many run.
         // call_async is the item's coroutine: no wrapper around it.
-        result_slot<In> handle(io.rt().spawn(io.template call_async<output<In>>(
+        async_map_slot slot(io.rt().spawn(io.template call_async<output<In>>(
             m_options.on_error, m_fn, std::move(in->items[i]), in->first_index + i)));
-        if (!co_await slots.send(handle)) {
+        if (!co_await slots.send(slot)) {
           // The emitter stopped: this item still runs, wait for it here.
+          auto handle = std::move(slot).template take<output<In>>();
           if (co_await handle) io.drop(1);
           io.drop(in->items.size() - i - 1);
           slots.close();
@@ -208,7 +211,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   }
 
   template <typename In>
-  task<void> emit_in_order(stage_io<In, output<In>>& io, channel_receiver<result_slot<In>> slots) {
+  task<void> emit_in_order(stage_io<In, output<In>>& io, channel_receiver<async_map_slot> slots) {
     bool downstream_open = true;
     std::vector<output<In>> out;
     // Every slot is awaited, even after downstream went away: each one is a
@@ -225,7 +228,8 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         }
         out.clear();
       }
-      auto result = co_await *next;
+      auto handle = std::move(*next).template take<output<In>>();
+      auto result = co_await handle;
       if (!result) continue;
       out.push_back(std::move(*result));
       if (out.size() >= 64 || slots.size() == 0) {

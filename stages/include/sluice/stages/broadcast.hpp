@@ -36,12 +36,9 @@
 // are called once, when the pipeline is composed.
 #pragma once
 
-#include <algorithm>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -50,6 +47,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/topology.hpp"
 #include "sluice/stages/pipeline.hpp"
@@ -166,8 +164,11 @@ constexpr bool check_fan_out() {
 /// that is not one of its branches (state.size() when there is none).
 inline std::size_t main_output_consumer(pipeline_state& state, std::size_t node,
                                         const std::vector<std::size_t>& branch_consumers) {
-  for (auto c : state.consumers(node))
-    if (std::find(branch_consumers.begin(), branch_consumers.end(), c) == branch_consumers.end()) return c;
+  for (auto c : state.consumers(node)) {
+    bool is_branch = false;
+    for (auto b : branch_consumers) is_branch = is_branch || b == c;
+    if (!is_branch) return c;
+  }
   return state.size();
 }
 

@@ -14,17 +14,15 @@
 // is no "skip" without a sink.
 #pragma once
 
-#include <algorithm>
 #include <any>
-#include <chrono>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/retry.hpp"
 
 namespace sluice {

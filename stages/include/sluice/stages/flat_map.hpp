@@ -6,7 +6,6 @@
 // counts as out once all of its elements were sent; `emitted` counts elements.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 // The range concepts and traits (input_range, range_value_t) come with
 // <iterator> in libstdc++; <ranges> adds the views and adaptors, about a
@@ -16,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
 #include "sluice/stages/stage_protocol.hpp"

@@ -35,7 +35,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
@@ -46,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/release_batch.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"

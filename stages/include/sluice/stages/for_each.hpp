@@ -8,7 +8,6 @@
 // still in flight count as dropped. Errors: `.on_error`.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <stop_token>
@@ -16,6 +15,7 @@
 #include <utility>
 #include <variant>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
 #include "sluice/stages/stage_protocol.hpp"

@@ -30,7 +30,6 @@
 // consumed (moved from).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -41,6 +40,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/detail/topology.hpp"
 #include "sluice/stages/pipeline.hpp"
 

@@ -16,9 +16,7 @@
 // start after a cancellation are skipped.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
@@ -30,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/tsan.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
@@ -204,7 +203,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     failed = failures.size();
     if (!failures.empty()) {
       // Rare path: squeeze the failed items out, keeping the order.
-      std::sort(failures.begin(), failures.end());
+      sort_indices(failures);
       std::vector<out_t> kept;
       kept.reserve(n - failures.size());
       std::size_t f = 0;

@@ -47,13 +47,10 @@
 // node's items_in = items_out + dropped + failed + cancelled, always.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -63,6 +60,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/topology.hpp"
 #include "sluice/stages/error_policy.hpp"
@@ -112,7 +110,7 @@ class partition_router {
     // h % n, without a division per item when n is a power of two.
     const bool power_of_two = (n & (n - 1)) == 0;
     auto lane_of = [this, n, power_of_two](const T& item) {
-      const std::size_t h = std::hash<key_t>{}(std::invoke(m_key, item));
+      const std::size_t h = std::hash<key_t>{}(detail::invoke(m_key, item));
       return power_of_two ? h & (n - 1) : h % n;
     };
     if (!m_on_error.keeps_items()) {
@@ -190,7 +188,9 @@ class partition_router {
   }
 
   [[nodiscard]] bool any_open() const noexcept {
-    return std::any_of(m_lanes.begin(), m_lanes.end(), [](const auto& l) { return l.open; });
+    for (const auto& lane : m_lanes)
+      if (lane.open) return true;
+    return false;
   }
 
  private:

@@ -54,7 +54,6 @@
 #include <concepts>
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -62,6 +61,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"

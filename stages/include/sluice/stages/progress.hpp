@@ -20,12 +20,12 @@
 // between two stages at that moment may show in both or neither.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice {
 

@@ -19,7 +19,6 @@
 // only by the sink. Errors fail fast by default.
 #pragma once
 
-#include <chrono>
 #include <concepts>
 #include <exception>
 #include <utility>
@@ -28,6 +27,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/fold.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"

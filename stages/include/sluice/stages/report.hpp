@@ -30,13 +30,13 @@
 // number of items seen waiting in the stage's input channel.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/latency_histogram.hpp"
 
 namespace sluice {

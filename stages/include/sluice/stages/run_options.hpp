@@ -29,16 +29,15 @@
 //   options.metrics_endpoint(9464);                            // GET 127.0.0.1:9464/metrics
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/metrics_endpoint.hpp"
 #include "sluice/stages/progress.hpp"
 

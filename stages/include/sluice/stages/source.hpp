@@ -30,9 +30,7 @@
 // pipeline (not tied to an item: pipeline_error::no_item).
 #pragma once
 
-#include <chrono>
 #include <cstddef>
-#include <functional>
 // The range concepts (input_range, view, view_base) come with <iterator> in
 // libstdc++; <ranges> (views, adaptors) is not needed (see flat_map.hpp).
 #include <iterator>
@@ -46,6 +44,7 @@
 
 #include "sluice/core/async_generator.hpp"
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice {

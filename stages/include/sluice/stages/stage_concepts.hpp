@@ -27,7 +27,6 @@
 // std::stop_token as a last parameter (stopped when the run is cancelled).
 #pragma once
 
-#include <chrono>
 #include <concepts>
 #include <exception>
 #include <memory>
@@ -38,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/async_map.hpp"
 #include "sluice/stages/map.hpp"

@@ -36,7 +36,6 @@
 
 #include <concepts>
 #include <cstddef>
-#include <functional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -44,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/stage_call.hpp"
 #include "sluice/stages/detail/stage_io.hpp"

@@ -14,14 +14,13 @@
 // outlive run() and is replaced at the end. Memory: n items per worker.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
-#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/fold.hpp"
 
 namespace sluice {
@@ -71,11 +70,17 @@ class top_k_aggregator {
     for (auto& heap : locals)
       all.insert(all.end(), std::make_move_iterator(heap.begin()), std::make_move_iterator(heap.end()));
     const std::size_t keep = std::min(m_n, all.size());
-    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                      [](const entry& a, const entry& b) { return b.first < a.first; });
+    // The best `keep`, best first: a heap with the largest key at the front,
+    // popped `keep` times (the heap functions are in detail/std_parts.hpp;
+    // std::partial_sort would need all of <algorithm>).
+    const auto smaller = [](const entry& a, const entry& b) { return a.first < b.first; };
+    std::make_heap(all.begin(), all.end(), smaller);
     m_out->clear();
     m_out->reserve(keep);
-    for (std::size_t i = 0; i < keep; ++i) m_out->push_back(std::move(all[i].second));
+    for (auto end = all.end(); m_out->size() < keep; --end) {
+      std::pop_heap(all.begin(), end, smaller);
+      m_out->push_back(std::move((end - 1)->second));
+    }
   }
   [[nodiscard]] const char* kind() const noexcept { return "top_k"; }
   [[nodiscard]] std::string parameters() const { return "n " + std::to_string(m_n); }

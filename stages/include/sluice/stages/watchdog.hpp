@@ -23,13 +23,13 @@
 // it is attached to.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/run_options.hpp"
 
 namespace sluice {

@@ -51,7 +51,6 @@
 // claim without looking at m_tail.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +63,7 @@
 #include <vector>
 
 #include "sluice/core/detail/channel_ring.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
 

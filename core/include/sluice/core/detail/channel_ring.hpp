@@ -32,7 +32,6 @@
 // poll (and a sender waiting on a full ring leaves m_head alone).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -44,6 +43,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
 
@@ -390,7 +391,7 @@ class channel_ring {
       // not start a line), and only those of end's lap (index >= 0).
       const auto address = reinterpret_cast<std::uintptr_t>(&m_slots[index(end)]);
       const std::size_t in_line = address % line / sizeof(slot);
-      const std::size_t cut = std::min({in_line, static_cast<std::size_t>(index(end)), n});
+      const std::size_t cut = std::min(std::min(in_line, static_cast<std::size_t>(index(end))), n);
       end -= cut;
       return n - cut;
     }

@@ -30,7 +30,6 @@
 // either the waiter sees the new item or slot, or the waker sees the waiter.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -48,6 +47,7 @@
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/select_arm.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
 

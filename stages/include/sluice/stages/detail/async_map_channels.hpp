@@ -1,42 +1,53 @@
-// The item types of async_map's internal channels, and the channels of
-// these compiled in the library for the common item types (see
-// SLUICE_DETAIL_COMMON_ITEM_TYPES in bounded_send.hpp).
+// The item type of an ordered async_map's result-slot channel, and its
+// channel, compiled once in the library (stages/src/chunk_channels.cpp).
+//
+// Neither of async_map's internal channels depends on the stage's types: the
+// unordered feeder hands its workers single-item chunks over a channel of
+// chunk<In>, the family the stage's own input channel already instantiates,
+// and the ordered dispatcher queues type-erased result slots. A per-type
+// channel family costs a program about 0.1 s of compile time even when the
+// library compiled it, because declaring it `extern` instantiates the class
+// and its members' declarations (docs/architecture.md, "Header cost").
 #pragma once
 
-#include <cstddef>
 #include <optional>
 #include <utility>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/oneshot.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
 
 namespace sluice::detail {
 
-// What an unordered async_map's feeder hands its workers. Outside
-// async_map_stage<F>, so async_maps over one item type share its channel
-// (compiled in the library for the common item types: see the end of this
-// file). Its `concurrency` (>= 1) slots spare the unbounded channel code.
-template <typename In>
-struct async_map_item {
+// A running item's result in an ordered async_map: the join handle of the
+// item's task, its output type erased. take<Out>() gives the handle back;
+// Out must be the type the slot was made from. Dropping a slot detaches
+// the task, as dropping its join handle does.
+class async_map_slot {
+ public:
+  // Its channels always have at least one slot (concurrency >= 1): no
+  // unbounded channel code (core/detail/channel_state.hpp).
   using bounded_channel_only = void;
-  async_map_item(std::size_t index, In item) : first(index), second(std::move(item)) {}
-  std::size_t first;
-  In second;
-};
 
-// A running item's result in an ordered async_map (by output type, as above).
-template <typename Out>
-struct async_map_slot : join_handle<std::optional<Out>> {
-  using bounded_channel_only = void;
-  explicit async_map_slot(join_handle<std::optional<Out>>&& handle)
-      : join_handle<std::optional<Out>>(std::move(handle)) {}
+  async_map_slot() = default;
+  template <typename Out>
+  explicit async_map_slot(join_handle<std::optional<Out>>&& handle) noexcept
+      : m_result(join_handle_access::receiver(std::move(handle))) {}
+
+  /// True once the item's task has finished (awaiting it would not suspend).
+  [[nodiscard]] bool done() const noexcept { return m_result.ready(); }
+
+  template <typename Out>
+  [[nodiscard]] join_handle<std::optional<Out>> take() && noexcept {
+    return join_handle<std::optional<Out>>{std::move(m_result).template take<std::optional<Out>>()};
+  }
+
+ private:
+  erased_oneshot m_result;
 };
 
 }  // namespace sluice::detail
 
 // See SLUICE_DETAIL_COMMON_ITEM_TYPES (detail/bounded_send.hpp).
-#define SLUICE_DETAIL_ASYNC_MAP_CHANNEL_INSTANCES(X, T)                 \
-  SLUICE_DETAIL_CHANNEL_INSTANCES(X, sluice::detail::async_map_item<T>) \
-  SLUICE_DETAIL_CHANNEL_INSTANCES(X, sluice::detail::async_map_slot<T>)
-SLUICE_DETAIL_COMMON_ITEM_TYPES(SLUICE_DETAIL_ASYNC_MAP_CHANNEL_INSTANCES, extern)
+SLUICE_DETAIL_CHANNEL_INSTANCES(extern, sluice::detail::async_map_slot)

@@ -14,7 +14,6 @@
 // Lifetime: must outlive its waiters (the pipeline state owns it).
 #pragma once
 
-#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <deque>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 namespace sluice::detail {
 
@@ -27,5 +28,9 @@ class index_range_body {
 /// `grain` items (simple partitioner). An exception from `body` cancels the
 /// rest and is rethrown here (tbb::parallel_for's behaviour).
 void parallel_for_ranges(std::size_t n, std::size_t grain, index_range_body body);
+
+/// std::sort of `indices`, compiled in the library so that the stage
+/// headers need not include <algorithm> (parallel_map's failed items).
+void sort_indices(std::vector<std::size_t>& indices);
 
 }  // namespace sluice::detail

@@ -13,11 +13,9 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/latency_histogram.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"

@@ -9,7 +9,6 @@
 // sampler (no interval or callback) does nothing: run_async skips it.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -17,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"

@@ -11,12 +11,12 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/trace.hpp"
 
 namespace sluice::detail {

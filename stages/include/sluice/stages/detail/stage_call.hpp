@@ -3,11 +3,11 @@
 #pragma once
 
 #include <concepts>
-#include <functional>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 
 namespace sluice::detail {
@@ -52,9 +52,9 @@ inline constexpr bool stateless_function_v = std::is_empty_v<F> ||
 template <typename F, typename In>
 decltype(auto) invoke_stage_fn(F& fn, In&& item, const std::stop_token& stop) {
   if constexpr (std::invocable<F&, In&&, std::stop_token>) {
-    return std::invoke(fn, std::forward<In>(item), stop);
+    return detail::invoke(fn, std::forward<In>(item), stop);
   } else {
-    return std::invoke(fn, std::forward<In>(item));
+    return detail::invoke(fn, std::forward<In>(item));
   }
 }
 

@@ -4,15 +4,12 @@
 // report's accounting is kept in one place.
 #pragma once
 
-#include <algorithm>
 #include <any>
 #include <array>
-#include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/sleep.hpp"
 #include "sluice/core/task.hpp"
@@ -151,7 +149,7 @@ class stage_context {
   auto call_in_place(const error_policy& policy, F& fn, In& item, std::size_t item_index) const {
     using result_t = std::invoke_result_t<F&, const In&>;
     return attempts<result_t>(policy, item, item_index,
-                              [&]() -> result_t { return std::invoke(fn, std::as_const(item)); });
+                              [&]() -> result_t { return detail::invoke(fn, std::as_const(item)); });
   }
 
   /// As call(), for fn(In) -> task<Out>: awaits it, sleeping with backoff

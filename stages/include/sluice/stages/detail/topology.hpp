@@ -12,11 +12,9 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -25,6 +23,7 @@
 #include <vector>
 
 #include "sluice/core/channel.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/stage_io.hpp"
