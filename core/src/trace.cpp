@@ -1,9 +1,7 @@
 #include "sluice/core/trace.hpp"
 
 #include <fcntl.h>
-#include <linux/membarrier.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <oneapi/tbb/task_arena.h>
@@ -65,15 +63,12 @@ struct record_head {
 //
 // The owning thread appends without a lock: it raises `busy` for the length
 // of a record and checks the session after raising it, and finish() clears
-// the session before it waits for `busy` to drop, so either the record sees
-// the session closed or finish() sees it busy and waits for it. That needs
-// a full barrier between the store and the load on both sides. finish()
-// issues it for every thread of the process at once, with
-// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), so a record's side is a
-// plain store and load with only the compiler kept from reordering them;
-// where membarrier is not available, both sides are sequentially
-// consistent (an atomic exchange per record, about a third of a record's
-// cost, which is why it is avoided). `mutex` serialises only the cold paths
+// the session before it waits for `busy` to drop (both sequentially
+// consistent, so either the record sees the session closed or finish()
+// sees it busy and waits for it). A plain store on the record's side with
+// membarrier(PRIVATE_EXPEDITED) in finish() was tried: it cut the record's
+// CPU, but the no-work pipeline's traced wall time rose by about a fifth on
+// this machine, so it was taken out. `mutex` serialises only the cold paths
 // that touch a buffer from outside its record calls: finish(), the
 // owner's exit, and the pruning of buffers whose thread exited.
 struct thread_buffer {
@@ -134,12 +129,8 @@ struct trace_recorder::impl {
   std::atomic<std::uint64_t> session{0};  // the recording session, 0 while none
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<bool> claimed{false};  // a trace_session exists
-  // finish() fences every thread with membarrier: records raise `busy`
-  // with a plain store (see thread_buffer). Set before the first session
-  // is published, never cleared (the registration lasts as long as the process).
-  std::atomic<bool> light_records{false};
-  std::uint64_t last_session = 0;  // guarded by registry_mutex
-  std::int64_t origin = 0;         // ticks; written before `session` is published
+  std::uint64_t last_session = 0;    // guarded by registry_mutex
+  std::int64_t origin = 0;           // ticks; written before `session` is published
   std::int64_t pid = 0;
 
   // Interned names of the current session (id 0: the table was full).
@@ -356,14 +347,7 @@ struct payload_reader {
 // Raises a buffer's `busy` flag for the length of a record (see thread_buffer).
 class busy_scope {
  public:
-  busy_scope(thread_buffer& b, bool light) noexcept : m_buffer(b) {
-    if (light) {
-      b.busy.store(true, std::memory_order_relaxed);
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // finish()'s membarrier is the rest of the fence
-    } else {
-      b.busy.exchange(true, std::memory_order_seq_cst);
-    }
-  }
+  explicit busy_scope(thread_buffer& b) noexcept : m_buffer(b) { b.busy.exchange(true, std::memory_order_seq_cst); }
   ~busy_scope() { m_buffer.busy.store(false, std::memory_order_release); }
   busy_scope(const busy_scope&) = delete;
   busy_scope& operator=(const busy_scope&) = delete;
@@ -383,7 +367,7 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merg
     return;
   }
   auto& b = this_thread_buffer(s);
-  busy_scope busy(b, s.light_records.load(std::memory_order_relaxed));
+  busy_scope busy(b);
   const auto session = s.session.load(std::memory_order_seq_cst);  // after raising busy: see thread_buffer
   if (session == 0) {                                              // finish() ran meanwhile
     s.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -793,28 +777,6 @@ void trace_recorder::impl::run_writer() {
 
 namespace {
 
-// Whether fence_every_thread() works here: the process registers for
-// private expedited membarriers once (Linux 4.14 and later; a seccomp
-// filter may refuse the call, then records fall back to an atomic exchange).
-bool can_fence_every_thread() noexcept {
-  static const bool registered = [] {
-    const long commands = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    if (commands < 0 || (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return false;
-    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-  }();
-  return registered;
-}
-
-// A full memory barrier on every running thread of the process (the other
-// half of a light record's store-then-load, see thread_buffer).
-void fence_every_thread() noexcept {
-  if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-  // Documented not to fail once registered. Should it, a store a thread
-  // made before it loaded the session has long left its store buffer
-  // (nanoseconds) after a millisecond.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));
-}
-
 [[noreturn]] void throw_errno(int error, const std::string& what) {
   throw std::system_error(error, std::generic_category(), what);
 }
@@ -973,7 +935,6 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   const auto session = ++s.last_session;
   s.origin = detail::ticks(detail::trace_recorder::clock::now());
   s.pid = static_cast<std::int64_t>(::getpid());
-  if (detail::can_fence_every_thread()) s.light_records.store(true, std::memory_order_relaxed);
   s.dropped.store(0, std::memory_order_relaxed);
   {
     std::lock_guard lock(s.file_mutex);
@@ -1033,10 +994,9 @@ trace_summary trace_session::finish() {
   m_finished = true;
   auto& s = detail::recorder_state();
   detail::g_active_trace.store(nullptr, std::memory_order_release);
-  // A full barrier here and on the recording threads (theirs or this
-  // membarrier): a record either sees the session closed or is waited for below.
+  // Sequentially consistent, like a record's raising of busy: a record
+  // either sees the session closed or is waited for below.
   const auto session = s.session.exchange(0, std::memory_order_seq_cst);
-  if (s.light_records.load(std::memory_order_relaxed)) detail::fence_every_thread();
 
   // Every thread's remaining records go to the writer, which then stops;
   // then one thread_name per track.
