@@ -469,7 +469,11 @@ class channel_state {
   void wake_waiters() {
     wake_list woken;
     std::lock_guard lock(m_mutex);
-    for (bool progress = true; progress;) progress = serve_receivers(woken) | serve_senders(woken);
+    for (bool progress = true; progress;) {
+      const bool received = serve_receivers(woken);  // both sides are served every round
+      const bool sent = serve_senders(woken);
+      progress = received || sent;
+    }
   }
 
   bool serve_receivers(wake_list& woken) {
