@@ -16,8 +16,10 @@
 //
 // Run in Release on a quiet machine; rounds alternate sluice and the loop.
 #include <benchmark/benchmark.h>
+
 #include <hiredis/hiredis.h>
 #include <sys/resource.h>
+#include "perf_control.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -315,23 +317,8 @@ BENCHMARK(latency)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 
-// perf's control fifo (perf record --control=fifo:CTL,ACK -D -1), named by
-// SLUICE_PERF_CTL / SLUICE_PERF_ACK: "enable" / "disable" around the phase
-// to sample. Nothing when unset.
-void perf_control(const char* command) {
-  const char* ctl = std::getenv("SLUICE_PERF_CTL");
-  const char* ack = std::getenv("SLUICE_PERF_ACK");
-  if (!ctl || !ack) return;
-  if (FILE* f = std::fopen(ctl, "w")) {
-    std::fprintf(f, "%s\n", command);
-    std::fclose(f);
-  }
-  if (FILE* f = std::fopen(ack, "r")) {
-    char buf[16];
-    (void)std::fgets(buf, sizeof buf, f);
-    std::fclose(f);
-  }
-}
+// perf_control (bench/support/perf_control.hpp) around the phase to sample.
+using sluice_bench::perf_control;
 
 // For `perf record`: the consume half of throughput/<pack> only (the stream
 // filled by sluice's to_stream), `rounds` times, on a runtime of `threads`

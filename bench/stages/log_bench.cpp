@@ -23,9 +23,11 @@
 // Args: log size in MB. The file is written once to a temporary directory
 // and read from the page cache afterwards (the first iteration warms it).
 #include <benchmark/benchmark.h>
+
 #include <malloc.h>
 #include <sluice/files/files.hpp>
 #include <sluice/sluice.hpp>
+#include "perf_control.hpp"
 
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
@@ -308,23 +310,9 @@ double process_cpu_seconds() {
   return secs(usage.ru_utime) + secs(usage.ru_stime);
 }
 
-// perf's control fifo (perf stat|record --control=fifo:CTL,ACK -D -1), named
-// by SLUICE_PERF_CTL / SLUICE_PERF_ACK: "enable" / "disable" around the
-// variant named by SLUICE_PERF_VARIANT (e.g. "sluice"), every iteration.
-void perf_control(const char* command) {
-  const char* ctl = std::getenv("SLUICE_PERF_CTL");
-  const char* ack = std::getenv("SLUICE_PERF_ACK");
-  if (!ctl || !ack) return;
-  if (FILE* f = std::fopen(ctl, "w")) {
-    std::fprintf(f, "%s\n", command);
-    std::fclose(f);
-  }
-  if (FILE* f = std::fopen(ack, "r")) {
-    char buf[16];
-    (void)std::fgets(buf, sizeof buf, f);
-    std::fclose(f);
-  }
-}
+// perf_control (bench/support/perf_control.hpp) around the variant named by
+// SLUICE_PERF_VARIANT (e.g. "sluice"), every iteration.
+using sluice_bench::perf_control;
 
 bool profiled(std::string_view name) {
   const char* variant = std::getenv("SLUICE_PERF_VARIANT");

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "free_tcp_port.hpp"
+#include "gzip_body.hpp"
 #include "loopback_server.hpp"
 
 using namespace std::chrono_literals;
@@ -26,19 +26,7 @@ using sluice::http::error;
 
 namespace {
 
-std::string gzip(const std::string& plain) {
-  z_stream z{};
-  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);  // 15+16: gzip wrapper
-  std::string out(deflateBound(&z, static_cast<uLong>(plain.size())) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));  // NOLINT: zlib's C API
-  z.avail_in = static_cast<uInt>(plain.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());  // NOLINT: zlib's C API
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
+using sluice::test::gzip;
 
 std::string pattern(std::size_t n) {
   std::string s(n, '\0');

@@ -7,13 +7,13 @@
 #include <sluice/http/client.hpp>
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <cctype>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gzip_body.hpp"
 #include "raw_server.hpp"
 
 using sluice::http::error;
@@ -40,19 +40,7 @@ std::vector<std::string> values_of(std::string_view head, std::string_view name)
   return found;
 }
 
-std::string gzip(const std::string& plain) {
-  z_stream z{};
-  deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);  // 15+16: gzip wrapper
-  std::string out(deflateBound(&z, static_cast<uLong>(plain.size())) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));  // NOLINT: zlib's C API
-  z.avail_in = static_cast<uInt>(plain.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());  // NOLINT: zlib's C API
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
+using sluice::test::gzip;
 
 // Answers every request with its head as the body (the proxy tests' trick).
 raw_server echo_head_server() {
