@@ -222,8 +222,15 @@ class uring_stream final : public byte_stream {
     co_return stream_piece{std::move(slot->bytes), slot->filled, offset};
   }
 
+  // Called from any thread (the run's stop callback) while the owner may be
+  // in close() or its destructor: the state is taken under m_state_mutex,
+  // and the copy keeps it alive for the rest of the call.
   void cancel() noexcept override {
-    auto state = m_state;
+    std::shared_ptr<ring_state> state;
+    {
+      std::lock_guard lock(m_state_mutex);
+      state = m_state;
+    }
     if (!state) return;
     // The reads end with -ECANCELED (or finish normally); reap() then wakes next().
     std::coroutine_handle<> wake;
@@ -284,8 +291,12 @@ class uring_stream final : public byte_stream {
   // reference, after the unwatch, so the descriptor number cannot be reused
   // while still watched.
   void release() noexcept {
-    if (!m_state) return;
-    auto state = std::move(m_state);
+    std::shared_ptr<ring_state> state;
+    {
+      std::lock_guard lock(m_state_mutex);  // against cancel() on another thread
+      state = std::move(m_state);
+    }
+    if (!state) return;
     try {
       runtime* rt = state->rt;
       rt->io().post([state]() mutable {
@@ -299,6 +310,9 @@ class uring_stream final : public byte_stream {
     }
   }
 
+  // Read without a lock only by the owner (next, close, top_up), which is
+  // also the only writer (release); cancel() takes it under m_state_mutex.
+  std::mutex m_state_mutex;
   std::shared_ptr<ring_state> m_state;
   std::string m_name;
   std::size_t m_block;
