@@ -26,11 +26,7 @@
 
 namespace {
 
-using sluice::test::collected;
-using sluice::test::drain_in_batches;
-using sluice::test::drain_in_batches_blocking;
-using sluice::test::drain_one_by_one;
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 // 1..3 and 7: runs wrap around small rings; 1024: long runs; 0: unbounded,
@@ -187,15 +183,9 @@ TEST(ChannelBatch, CloseRacingBatchedClaimsIsExact) {
     { auto drop = std::move(rx); }
 
     std::this_thread::sleep_for(std::chrono::microseconds(150 * (round % 5)));
-    tx.close();
-    { auto drop = std::move(tx); }
-    for (auto& t : tasks) t.get();
-    for (auto& t : threads) t.join();
+    close_and_join(std::move(tx), tasks, threads);
 
-    std::sort(accepted.items.begin(), accepted.items.end());
-    std::sort(got.items.begin(), got.items.end());
-    ASSERT_EQ(got.items.size(), accepted.items.size()) << "round " << round << ", capacity " << capacity;
-    EXPECT_TRUE(got.items == accepted.items) << "round " << round;
+    ASSERT_TRUE(exactly_once(accepted.items, got.items)) << "round " << round << ", capacity " << capacity;
     // Per sender, what arrived is a prefix of what it meant to send.
     for (std::size_t i = 1; i < got.items.size(); ++i) {
       if (got.items[i] >> 32 == got.items[i - 1] >> 32) {

@@ -22,11 +22,7 @@
 
 namespace {
 
-using sluice::test::collected;
-using sluice::test::drain_in_batches;
-using sluice::test::drain_in_batches_blocking;
-using sluice::test::drain_one_by_one;
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 using ring = sluice::detail::channel_ring<std::uint64_t>;
@@ -126,18 +122,7 @@ TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
     std::vector<sluice::join_handle<void>> tasks;
     constexpr int per_sender = 30'000;
     // A thread sending one at a time, a thread sending runs of 1..29.
-    threads.emplace_back([s = tx, &accepted]() mutable {
-      std::vector<std::uint64_t> local;
-      for (int i = 0; i < per_sender; ++i) {
-        std::uint64_t v = encode(0, i);
-        if (!s.send_blocking(v)) {
-          EXPECT_EQ(v, encode(0, i)) << "a failed send must leave its item untouched";
-          break;
-        }
-        local.push_back(v);
-      }
-      accepted.merge(local);
-    });
+    threads.emplace_back([s = tx, &accepted] { send_until_closed_blocking(s, 0, per_sender, accepted); });
     threads.emplace_back([s = tx, &accepted]() mutable {
       std::vector<std::uint64_t> local;
       for (int i = 0; i < per_sender;) {
@@ -151,18 +136,7 @@ TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
       accepted.merge(local);
     });
     // A coroutine sender.
-    tasks.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, collected* acc) -> sluice::task<void> {
-      std::vector<std::uint64_t> local;
-      for (int i = 0; i < per_sender; ++i) {
-        std::uint64_t v = encode(2, i);
-        if (!co_await s.send(v)) {
-          EXPECT_EQ(v, encode(2, i));
-          break;
-        }
-        local.push_back(v);
-      }
-      acc->merge(local);
-    }(tx, &accepted)));
+    tasks.push_back(rt.spawn(send_until_closed(tx, 2, per_sender, &accepted)));
     // Two line-trimmed thread batch receivers (small and large batches), a
     // coroutine batch receiver, a coroutine single receiver.
     threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 5, got[0]); });
@@ -172,10 +146,7 @@ TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
     { auto drop = std::move(rx); }
 
     std::this_thread::sleep_for(std::chrono::microseconds(200 * (round % 5)));
-    tx.close();
-    { auto drop = std::move(tx); }
-    for (auto& t : tasks) t.get();
-    for (auto& t : threads) t.join();
+    close_and_join(std::move(tx), tasks, threads);
 
     std::vector<std::uint64_t> all;
     for (auto& g : got) {
@@ -193,10 +164,7 @@ TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
       }
       all.insert(all.end(), g.items.begin(), g.items.end());
     }
-    std::sort(accepted.items.begin(), accepted.items.end());
-    std::sort(all.begin(), all.end());
-    ASSERT_EQ(all.size(), accepted.items.size()) << "round " << round << ", capacity " << capacity;
-    EXPECT_TRUE(all == accepted.items) << "round " << round;
+    ASSERT_TRUE(exactly_once(accepted.items, all)) << "round " << round << ", capacity " << capacity;
   }
 }
 

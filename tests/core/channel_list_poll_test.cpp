@@ -26,10 +26,7 @@
 
 namespace {
 
-using sluice::test::collected;
-using sluice::test::drain_in_batches;
-using sluice::test::drain_in_batches_blocking;
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 // Polls with try_recv_batch until the channel is closed and drained.
@@ -73,15 +70,7 @@ TEST(ChannelListPoll, CloseRacingRangeClaimsAcrossBlockBoundariesIsExact) {
         }
         accepted.merge(local);
       });
-    tasks.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, collected* out) -> sluice::task<void> {
-      std::vector<std::uint64_t> local;
-      for (int i = 0; i < 2'000'000; ++i) {
-        std::uint64_t v = encode(2, i);
-        if (!co_await s.send(v)) break;
-        local.push_back(v);
-      }
-      out->merge(local);
-    }(tx, &accepted)));
+    tasks.push_back(rt.spawn(send_until_closed(tx, 2, 2'000'000, &accepted)));
     threads.emplace_back([r = rx, &got]() mutable { drain_by_polling(std::move(r), 130, got); });
     threads.emplace_back([r = rx, &got]() mutable { drain_by_polling(std::move(r), 254, got); });
     threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 300, got); });
@@ -89,15 +78,9 @@ TEST(ChannelListPoll, CloseRacingRangeClaimsAcrossBlockBoundariesIsExact) {
     { auto drop = std::move(rx); }
 
     std::this_thread::sleep_for(std::chrono::microseconds(150 * (round % 7)));
-    tx.close();
-    { auto drop = std::move(tx); }
-    for (auto& t : tasks) t.get();
-    for (auto& t : threads) t.join();
+    close_and_join(std::move(tx), tasks, threads);
 
-    std::sort(accepted.items.begin(), accepted.items.end());
-    std::sort(got.items.begin(), got.items.end());
-    ASSERT_EQ(got.items.size(), accepted.items.size()) << "round " << round;
-    EXPECT_TRUE(got.items == accepted.items) << "round " << round;
+    ASSERT_TRUE(exactly_once(accepted.items, got.items)) << "round " << round;
   }
 }
 

@@ -23,10 +23,7 @@
 
 namespace {
 
-using sluice::test::collected;
-using sluice::test::drain_in_batches;
-using sluice::test::drain_in_batches_blocking;
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 // Every item a send reported as accepted is received exactly once, and
@@ -43,32 +40,8 @@ TEST(ChannelList, CloseRacingSendsAndBatchedClaimsIsExact) {
     std::vector<std::thread> threads;
     std::vector<sluice::join_handle<void>> tasks;
     for (int p = 0; p < 2; ++p)
-      threads.emplace_back([s = tx, p, &accepted]() mutable {
-        std::vector<std::uint64_t> local;
-        for (int i = 0; i < 1'000'000; ++i) {
-          std::uint64_t v = encode(p, i);
-          if (!s.send_blocking(v)) {
-            EXPECT_EQ(v, encode(p, i)) << "a failed send must leave its item untouched";
-            break;
-          }
-          local.push_back(v);
-        }
-        accepted.merge(local);
-      });
-    for (int p = 2; p < 4; ++p)
-      tasks.push_back(
-          rt.spawn([](sluice::channel_sender<std::uint64_t> s, int id, collected* out) -> sluice::task<void> {
-            std::vector<std::uint64_t> local;
-            for (int i = 0; i < 1'000'000; ++i) {
-              std::uint64_t v = encode(id, i);
-              if (!co_await s.send(v)) {
-                EXPECT_EQ(v, encode(id, i));
-                break;
-              }
-              local.push_back(v);
-            }
-            out->merge(local);
-          }(tx, p, &accepted)));
+      threads.emplace_back([s = tx, p, &accepted] { send_until_closed_blocking(s, p, 1'000'000, accepted); });
+    for (int p = 2; p < 4; ++p) tasks.push_back(rt.spawn(send_until_closed(tx, p, 1'000'000, &accepted)));
     threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 300, got); });
     threads.emplace_back([r = rx, &got]() mutable {
       std::vector<std::uint64_t> local;
@@ -79,15 +52,9 @@ TEST(ChannelList, CloseRacingSendsAndBatchedClaimsIsExact) {
     { auto drop = std::move(rx); }
 
     std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
-    tx.close();
-    { auto drop = std::move(tx); }
-    for (auto& t : tasks) t.get();
-    for (auto& t : threads) t.join();
+    close_and_join(std::move(tx), tasks, threads);
 
-    std::sort(accepted.items.begin(), accepted.items.end());
-    std::sort(got.items.begin(), got.items.end());
-    ASSERT_EQ(got.items.size(), accepted.items.size()) << "round " << round;
-    EXPECT_TRUE(got.items == accepted.items) << "round " << round;
+    ASSERT_TRUE(exactly_once(accepted.items, got.items)) << "round " << round;
   }
 }
 
@@ -129,21 +96,6 @@ TEST(ChannelList, ItemsLeftInTheListAreDestroyedWithTheChannel) {
   }
   EXPECT_EQ(counter.use_count(), 1);
 }
-
-// A type whose move constructor may throw is boxed, so a claimed slot is
-// always written; it must still behave like any other item.
-struct throwing_move {
-  std::string text;
-  throwing_move() = default;
-  explicit throwing_move(std::string t) : text(std::move(t)) {}
-  throwing_move(const throwing_move&) = default;
-  throwing_move(throwing_move&& o) noexcept(false) : text(std::move(o.text)) {}
-  throwing_move& operator=(const throwing_move&) = default;
-  throwing_move& operator=(throwing_move&& o) noexcept(false) {
-    text = std::move(o.text);
-    return *this;
-  }
-};
 
 TEST(ChannelList, ItemsWhoseMoveMayThrowAreCarriedIntact) {
   auto [tx, rx] = sluice::channel<throwing_move>();
@@ -199,9 +151,7 @@ TEST(ChannelList, MixedCoroutineAndThreadEndsWithDroppedSendersLoseNothing) {
   std::vector<std::uint64_t> expected;
   for (int p = 0; p < 4; ++p)
     for (int i = 0; i < per_producer; ++i) expected.push_back(encode(p, i));
-  std::sort(got.items.begin(), got.items.end());
-  ASSERT_EQ(got.items.size(), expected.size());
-  EXPECT_TRUE(got.items == expected);
+  ASSERT_TRUE(exactly_once(expected, got.items));
 }
 
 }  // namespace

@@ -24,11 +24,7 @@
 
 namespace {
 
-using sluice::test::collected;
-using sluice::test::drain_in_batches;
-using sluice::test::drain_in_batches_blocking;
-using sluice::test::drain_one_by_one;
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 // Every item a send reported as accepted is received exactly once, and
@@ -43,43 +39,14 @@ TEST(ChannelRing, CloseRacingWaitingSendersAndBatchedClaimsIsExact) {
     const std::size_t capacity = round % 6 == 5 ? 1024 : 1 + static_cast<std::size_t>(round % 5);
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
     collected got;
-    std::mutex accepted_mutex;
-    std::vector<std::uint64_t> accepted;
-    auto accept = [&](const std::vector<std::uint64_t>& local) {
-      std::lock_guard lock(accepted_mutex);
-      accepted.insert(accepted.end(), local.begin(), local.end());
-    };
+    collected accepted;
 
     std::vector<std::thread> threads;
     std::vector<sluice::join_handle<void>> tasks;
     // Two thread senders, two coroutine senders.
     for (int p = 0; p < 2; ++p)
-      threads.emplace_back([s = tx, p, &accept]() mutable {
-        std::vector<std::uint64_t> local;
-        for (int i = 0; i < 100'000; ++i) {
-          std::uint64_t v = encode(p, i);
-          if (!s.send_blocking(v)) {
-            EXPECT_EQ(v, encode(p, i)) << "a failed send must leave its item untouched";
-            break;
-          }
-          local.push_back(v);
-        }
-        accept(local);
-      });
-    for (int p = 2; p < 4; ++p)
-      tasks.push_back(
-          rt.spawn([](sluice::channel_sender<std::uint64_t> s, int id, auto accept_fn) -> sluice::task<void> {
-            std::vector<std::uint64_t> local;
-            for (int i = 0; i < 100'000; ++i) {
-              std::uint64_t v = encode(id, i);
-              if (!co_await s.send(v)) {
-                EXPECT_EQ(v, encode(id, i));
-                break;
-              }
-              local.push_back(v);
-            }
-            accept_fn(local);
-          }(tx, p, accept)));
+      threads.emplace_back([s = tx, p, &accepted] { send_until_closed_blocking(s, p, 100'000, accepted); });
+    for (int p = 2; p < 4; ++p) tasks.push_back(rt.spawn(send_until_closed(tx, p, 100'000, &accepted)));
     // A thread batch receiver, a coroutine batch receiver, a coroutine single receiver.
     threads.emplace_back([r = rx, &got]() mutable { drain_in_batches_blocking(std::move(r), 7, got); });
     tasks.push_back(rt.spawn(drain_in_batches(rx, 3, &got)));
@@ -88,15 +55,9 @@ TEST(ChannelRing, CloseRacingWaitingSendersAndBatchedClaimsIsExact) {
 
     // Let the stream run a varying while, then close under it.
     std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
-    tx.close();
-    { auto drop = std::move(tx); }
-    for (auto& t : tasks) t.get();
-    for (auto& t : threads) t.join();
+    close_and_join(std::move(tx), tasks, threads);
 
-    std::sort(accepted.begin(), accepted.end());
-    std::sort(got.items.begin(), got.items.end());
-    ASSERT_EQ(got.items.size(), accepted.size()) << "round " << round;
-    EXPECT_TRUE(got.items == accepted) << "round " << round;
+    ASSERT_TRUE(exactly_once(accepted.items, got.items)) << "round " << round;
   }
 }
 
@@ -177,21 +138,6 @@ TEST(ChannelRing, WrapsAroundOddCapacitiesInOrder) {
     EXPECT_EQ(expect, static_cast<std::uint64_t>(n)) << "capacity " << capacity;
   }
 }
-
-// A type whose move constructor may throw is boxed in the ring, so a claimed
-// slot is never left unpublished; it must still behave like any other item.
-struct throwing_move {
-  std::string text;
-  throwing_move() = default;
-  explicit throwing_move(std::string t) : text(std::move(t)) {}
-  throwing_move(const throwing_move&) = default;
-  throwing_move(throwing_move&& o) noexcept(false) : text(std::move(o.text)) {}
-  throwing_move& operator=(const throwing_move&) = default;
-  throwing_move& operator=(throwing_move&& o) noexcept(false) {
-    text = std::move(o.text);
-    return *this;
-  }
-};
 
 TEST(ChannelRing, ItemsWhoseMoveMayThrowAreCarriedIntact) {
   auto [tx, rx] = sluice::channel<throwing_move>(2);

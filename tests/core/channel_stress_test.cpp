@@ -36,7 +36,7 @@ struct stress_case {
 
 class ChannelStress : public ::testing::TestWithParam<stress_case> {};
 
-using sluice::test::encode;
+using namespace sluice::test;  // channel_test_support.hpp
 
 TEST_P(ChannelStress, EveryItemIsReceivedExactlyOnce) {
   const auto param = GetParam();
@@ -104,9 +104,7 @@ TEST_P(ChannelStress, EveryItemIsReceivedExactlyOnce) {
   std::vector<std::uint64_t> expected;
   for (int p = 0; p < producers; ++p)
     for (int i = 0; i < items_per_producer; ++i) expected.push_back(encode(p, i));
-  std::sort(received.begin(), received.end());
-  ASSERT_EQ(received.size(), expected.size());
-  EXPECT_TRUE(received == expected);
+  ASSERT_TRUE(exactly_once(expected, received));
 }
 
 INSTANTIATE_TEST_SUITE_P(Mixes, ChannelStress,
@@ -186,5 +184,19 @@ INSTANTIATE_TEST_SUITE_P(Capacities, ChannelStressOrder, ::testing::Values(std::
                            const std::size_t cap = test_info.param;
                            return cap ? "Cap" + std::to_string(cap) : std::string("Unbounded");
                          });
+
+// The stress tests' verdict itself: a lost item and an item received twice
+// are both failures, whatever the order they arrived in.
+TEST(ChannelTestSupport, ExactlyOnceFailsOnALostOrADuplicatedItem) {
+  std::vector<std::uint64_t> sent{3, 1, 2};
+  std::vector<std::uint64_t> got{2, 3, 1};
+  EXPECT_TRUE(exactly_once(sent, got));
+  std::vector<std::uint64_t> lost{2, 3};
+  EXPECT_FALSE(exactly_once(sent, lost));
+  std::vector<std::uint64_t> twice{2, 3, 1, 3};
+  EXPECT_FALSE(exactly_once(sent, twice));
+  std::vector<std::uint64_t> swapped{2, 3, 4};
+  EXPECT_FALSE(exactly_once(sent, swapped));
+}
 
 }  // namespace

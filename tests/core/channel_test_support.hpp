@@ -3,11 +3,18 @@
 #pragma once
 
 #include <sluice/core/channel.hpp>
+#include <sluice/core/runtime.hpp>
 #include <sluice/core/task.hpp>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace sluice::test {
@@ -56,5 +63,75 @@ inline task<void> drain_one_by_one(channel_receiver<std::uint64_t> rx, collected
   while (auto v = co_await rx.recv()) local.push_back(*v);
   out->merge(local);
 }
+
+/// The senders the stress tests mix: each sends items 0..n-1 of `producer`
+/// until the channel closes under it, then merges into `accepted` what the
+/// channel took. A send that fails must leave its item untouched.
+/// On a plain thread.
+inline void send_until_closed_blocking(channel_sender<std::uint64_t> tx, int producer, int n, collected& accepted) {
+  std::vector<std::uint64_t> local;
+  for (int i = 0; i < n; ++i) {
+    std::uint64_t v = encode(producer, i);
+    if (!tx.send_blocking(v)) {
+      EXPECT_EQ(v, encode(producer, i)) << "a failed send must leave its item untouched";
+      break;
+    }
+    local.push_back(v);
+  }
+  accepted.merge(local);
+}
+/// In a coroutine.
+inline task<void> send_until_closed(channel_sender<std::uint64_t> tx, int producer, int n, collected* accepted) {
+  std::vector<std::uint64_t> local;
+  for (int i = 0; i < n; ++i) {
+    std::uint64_t v = encode(producer, i);
+    if (!co_await tx.send(v)) {
+      EXPECT_EQ(v, encode(producer, i)) << "a failed send must leave its item untouched";
+      break;
+    }
+    local.push_back(v);
+  }
+  accepted->merge(local);
+}
+
+/// The end of a stress round: closes the channel under whatever still sends
+/// or receives, drops the last handle, and waits for every task and thread.
+inline void close_and_join(channel_sender<std::uint64_t> tx, std::vector<join_handle<void>>& tasks,
+                           std::vector<std::thread>& threads) {
+  tx.close();
+  { auto drop = std::move(tx); }
+  for (auto& t : tasks) t.get();
+  for (auto& t : threads) t.join();
+}
+
+/// Whether `got` holds exactly the items of `sent`, in any order: nothing
+/// lost, nothing twice. Sorts both in place (callers check order per sender
+/// before, or use the sorted items after). An AssertionResult, so a caller
+/// chooses ASSERT or EXPECT and adds its round to the message.
+inline ::testing::AssertionResult exactly_once(std::vector<std::uint64_t>& sent, std::vector<std::uint64_t>& got) {
+  std::sort(sent.begin(), sent.end());
+  std::sort(got.begin(), got.end());
+  if (got == sent) return ::testing::AssertionSuccess();
+  const auto diff = std::mismatch(sent.begin(), sent.end(), got.begin(), got.end());
+  auto failure = ::testing::AssertionFailure() << "sent " << sent.size() << " items, received " << got.size();
+  if (diff.first != sent.end()) failure << "; item " << *diff.first << " lost or received out of step";
+  if (diff.second != got.end()) failure << "; item " << *diff.second << " received but not sent (or twice)";
+  return failure;
+}
+
+/// An item type whose move constructor may throw: the channels box it, so a
+/// claimed slot is always written; it must still behave like any other item.
+struct throwing_move {
+  std::string text;
+  throwing_move() = default;
+  explicit throwing_move(std::string t) : text(std::move(t)) {}
+  throwing_move(const throwing_move&) = default;
+  throwing_move(throwing_move&& o) noexcept(false) : text(std::move(o.text)) {}
+  throwing_move& operator=(const throwing_move&) = default;
+  throwing_move& operator=(throwing_move&& o) noexcept(false) {
+    text = std::move(o.text);
+    return *this;
+  }
+};
 
 }  // namespace sluice::test
