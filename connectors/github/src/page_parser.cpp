@@ -71,19 +71,37 @@ struct cursor {
   std::string_view field;
 };
 
+// The fields issues and pulls share (number, state, user, created_at,
+// closed_at), read into `rec`; false when `key` is none of them.
+template <typename Record>
+bool read_shared_field(const od::raw_json_string& key, od::field& field, Record& rec, cursor& at) {
+  if (key == "number") {
+    at.field = "number";
+    rec.number = field.value().get_int64();
+  } else if (key == "state") {
+    at.field = "state";
+    rec.state = state_of(field.value().get_string());
+  } else if (key == "user") {
+    at.field = "user";
+    rec.author = login_of(field.value());
+  } else if (key == "created_at") {
+    at.field = "created_at";
+    rec.created_at = timestamp_field(field.value());
+  } else if (key == "closed_at") {
+    at.field = "closed_at";
+    rec.closed_at = timestamp_field(field.value());
+  } else {
+    return false;
+  }
+  return true;
+}
+
 issue_record read_issue(od::object obj, cursor& at) {
   issue_record rec;
   for (od::field field : obj) {
     const od::raw_json_string key = field.key();
-    if (key == "number") {
-      at.field = "number";
-      rec.number = field.value().get_int64();
-    } else if (key == "state") {
-      at.field = "state";
-      rec.state = state_of(field.value().get_string());
-    } else if (key == "user") {
-      at.field = "user";
-      rec.author = login_of(field.value());
+    if (read_shared_field(key, field, rec, at)) {
+      // number, state, user, created_at or closed_at
     } else if (key == "labels") {
       at.field = "labels";
       read_labels(field.value(), rec.labels);
@@ -93,12 +111,6 @@ issue_record read_issue(od::object obj, cursor& at) {
       // is not a count (and would let a sum wrap the other way).
       rec.comments = field.value().get_int64();
       if (rec.comments < 0) throw simdjson::simdjson_error(simdjson::NUMBER_OUT_OF_RANGE);
-    } else if (key == "created_at") {
-      at.field = "created_at";
-      rec.created_at = timestamp_field(field.value());
-    } else if (key == "closed_at") {
-      at.field = "closed_at";
-      rec.closed_at = timestamp_field(field.value());
     } else if (key == "pull_request") {
       rec.is_pull_request = true;  // its contents are not needed: /pulls is the source
     }
@@ -111,21 +123,8 @@ pull_record read_pull(od::object obj, cursor& at) {
   pull_record rec;
   for (od::field field : obj) {
     const od::raw_json_string key = field.key();
-    if (key == "number") {
-      at.field = "number";
-      rec.number = field.value().get_int64();
-    } else if (key == "state") {
-      at.field = "state";
-      rec.state = state_of(field.value().get_string());
-    } else if (key == "user") {
-      at.field = "user";
-      rec.author = login_of(field.value());
-    } else if (key == "created_at") {
-      at.field = "created_at";
-      rec.created_at = timestamp_field(field.value());
-    } else if (key == "closed_at") {
-      at.field = "closed_at";
-      rec.closed_at = timestamp_field(field.value());
+    if (read_shared_field(key, field, rec, at)) {
+      // number, state, user, created_at or closed_at
     } else if (key == "merged_at") {
       at.field = "merged_at";
       rec.merged_at = timestamp_field(field.value());
