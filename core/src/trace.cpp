@@ -101,7 +101,12 @@ constexpr std::size_t k_flush_bytes = 32 * 1024;
 constexpr std::size_t k_max_queued = (2u << 20) / k_flush_bytes;  // full buffers waiting for the writer: 2 MiB
 constexpr std::uint32_t k_max_names = 1u << 16;                   // interned names per session
 constexpr std::size_t k_max_name_bytes = 4 << 20;                 // their total size
-constexpr std::size_t k_write_chunk = 64 * 1024;                  // JSON text written in pieces of about this size
+// JSON text is written in pieces of about this size, or when the writer
+// has nothing else to format (then it has the time, and finish() finds
+// less to write): one write(2) per handed buffer or fewer, where a 64 KiB
+// piece made two per buffer (the kernel's cost per call, beside its copy,
+// was a fifth of writing a no-work run's 0.9 MB).
+constexpr std::size_t k_write_chunk = 256 * 1024;
 // A stage section that starts at most this long after the same stage's
 // previous section on the same thread ended, with nothing recorded between
 // them, extends that section (its args count the chunks) instead of adding
@@ -228,6 +233,7 @@ struct trace_recorder::impl {
   struct writer_names;
   class text_out;
   void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, text_out& out);
+  void write_out(text_out& out);  // writes and empties `out`
 };
 
 namespace {
@@ -527,7 +533,13 @@ class trace_recorder::impl::text_out {
   }
   [[nodiscard]] std::string_view text() const noexcept { return {m_data.get(), m_size}; }
   [[nodiscard]] std::size_t size() const noexcept { return m_size; }
-  void clear() noexcept { m_size = 0; }
+  /// Events in text() (counted as written, or as dropped if writing fails).
+  void add_events(std::uint64_t n) noexcept { m_events += n; }
+  [[nodiscard]] std::uint64_t events() const noexcept { return m_events; }
+  void clear() noexcept {
+    m_size = 0;
+    m_events = 0;
+  }
 
  private:
   void grow(std::size_t n) {
@@ -541,6 +553,7 @@ class trace_recorder::impl::text_out {
   std::unique_ptr<char[]> m_data;
   std::size_t m_size = 0;
   std::size_t m_capacity = 0;
+  std::uint64_t m_events = 0;
 };
 
 namespace {
@@ -734,27 +747,38 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       }
     }
     if (out.size() >= k_write_chunk) {
-      std::lock_guard lock(file_mutex);
-      write_locked(out.text(), events);
-      out.clear();
+      out.add_events(events);
       events = 0;
+      write_out(out);
     }
   }
+  out.add_events(events);  // written with the next piece, or when the writer stops
+}
+
+void trace_recorder::impl::write_out(text_out& out) {
   std::lock_guard lock(file_mutex);
-  write_locked(out.text(), events);
+  write_locked(out.text(), out.events());
   out.clear();
 }
 
 void trace_recorder::impl::run_writer() {
   writer_names known;         // this thread's copy of `names`
   std::uint64_t next_id = 1;  // async span ids, unique in the file
-  text_out out;
+  // Kept from session to session (the writers run one at a time): a fresh
+  // buffer of this size cost a few dozen page faults per trace.
+  static auto* const kept = new text_out();  // never freed, like the recorder
+  text_out& out = *kept;
+  out.clear();
   for (;;) {
     handed_buffer item;
     {
       std::unique_lock lock(queue_mutex);
       queue_ready.wait(lock, [&] { return !queue.empty() || stopping; });
-      if (queue.empty()) return;  // stopping, and everything written
+      if (queue.empty()) {  // stopping, and everything formatted
+        lock.unlock();
+        write_out(out);
+        return;
+      }
       item = std::move(queue.front());
       queue.pop_front();
     }
@@ -770,8 +794,15 @@ void trace_recorder::impl::run_writer() {
       dropped.fetch_add(item.records, std::memory_order_relaxed);
     }
     item.data.clear();
-    std::lock_guard lock(queue_mutex);
-    if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+    bool idle = false;
+    {
+      std::lock_guard lock(queue_mutex);
+      if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+      idle = queue.empty();
+    }
+    // About to wait: write what is formatted now rather than leave it for
+    // finish(), which a run waits for.
+    if (idle) write_out(out);
   }
 }
 
