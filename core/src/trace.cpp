@@ -298,8 +298,8 @@ void close_open_section(thread_buffer& b) {
                          o.chunks.load(std::memory_order_relaxed),
                          0,
                          record_kind::stage_section};
+  append_head(b, head);  // may throw (out of memory): the section then stays open
   o.session.store(0, std::memory_order_relaxed);
-  append_head(b, head);
 }
 
 // The calling thread's buffer, registered on first use; its owner marks it
