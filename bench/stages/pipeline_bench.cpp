@@ -7,10 +7,19 @@
 // With SLUICE_TRACE=path set, every sluice run records a trace into `path`
 // (each run its own file, finished and renamed at the run's end, as any
 // program run with SLUICE_TRACE pays it), and BM_SerialParallelSerial also
-// runs the same sluice pipeline untraced in the same iteration (before the
-// traced run in every other iteration, after it in the others), reporting
-// traced_vs_untraced and cpu_traced_vs_untraced (the process's CPU time,
-// every thread: less sensitive to a loaded machine).
+// measures what the trace costs: after its iterations it runs the same
+// sluice pipeline in `pairs` (its third argument) traced/untraced pairs,
+// traced first in even pairs and untraced first in odd ones, and reports
+// per pair the ratio traced / untraced of wall time and of the process's
+// CPU time (every thread, the trace writer included: less sensitive to a
+// loaded machine):
+//   traced_vs_untraced, cpu_traced_vs_untraced  the medians of the pairs' ratios
+//   *_min, *_max                                their range
+//   untraced_ns                                 the median untraced run, per item
+// A single run of the no-work shape lasts about 20-30 ms, so one pair's
+// ratio moves by a tenth with the scheduler; the median of 21 does not
+// (the ratio of sums this benchmark printed before let one slow run
+// decide). Without SLUICE_TRACE the pairs are not run.
 #include <benchmark/benchmark.h>
 #include <time.h>
 #include <sluice/sluice.hpp>
@@ -23,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <numeric>
@@ -144,7 +154,50 @@ double run_flow_graph(const std::vector<std::uint64_t>& in, std::uint64_t work_n
   return seconds_since(t0);
 }
 
-// (1) serial -> parallel -> serial, args: items, work ns per item.
+// The median of `v` (the middle element: callers pass an odd count).
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Alternated traced/untraced pairs of the sluice pipeline (see the file
+// comment); adds their counters to `state`.
+void measure_trace_cost(benchmark::State& state, sluice::runtime& rt, const std::vector<std::uint64_t>& in,
+                        std::uint64_t work_ns, std::size_t pairs) {
+  std::vector<double> wall, cpu, untraced;
+  auto timed = [&](const std::string& trace, double& w, double& c) {
+    const double c0 = cpu_seconds();
+    w = run_sluice_pipeline(rt, in, work_ns, trace);
+    c = cpu_seconds() - c0;
+  };
+  for (std::size_t i = 0; i < pairs; ++i) {
+    double w_on = 0, c_on = 0, w_off = 0, c_off = 0;
+    if (i % 2 == 0) {
+      timed(trace_file(), w_on, c_on);
+      timed({}, w_off, c_off);
+    } else {
+      timed({}, w_off, c_off);
+      timed(trace_file(), w_on, c_on);
+    }
+    wall.push_back(w_on / w_off);
+    cpu.push_back(c_on / c_off);
+    untraced.push_back(w_off);
+  }
+  if (pairs == 0) return;
+  auto range = [&](const char* name, const std::vector<double>& v) {
+    state.counters[name] = median(v);
+    state.counters[std::string(name) + "_min"] = *std::min_element(v.begin(), v.end());
+    state.counters[std::string(name) + "_max"] = *std::max_element(v.begin(), v.end());
+  };
+  range("traced_vs_untraced", wall);
+  range("cpu_traced_vs_untraced", cpu);
+  state.counters["untraced_ns"] = median(untraced) / static_cast<double>(in.size()) * 1e9;
+  state.counters["pairs"] = static_cast<double>(pairs);
+}
+
+// (1) serial -> parallel -> serial, args: items, work ns per item, and the
+// traced/untraced pairs run when SLUICE_TRACE is set.
 void BM_SerialParallelSerial(benchmark::State& state) {
   calibrate();
   const auto n = static_cast<std::size_t>(state.range(0));
@@ -153,23 +206,9 @@ void BM_SerialParallelSerial(benchmark::State& state) {
   std::iota(in.begin(), in.end(), 1);
   const bool traced = !trace_file().empty();
   sluice::runtime rt({.threads = threads});
-  double t_sluice = 0, t_pipeline = 0, t_graph = 0, t_untraced = 0, c_sluice = 0, c_untraced = 0;
-  // The untraced twin runs right before the traced run in every other
-  // iteration and right after it in the others, so neither always follows
-  // the TBB contenders (or a trace's page-cache writes).
-  auto untraced_run = [&] {
-    const double c0 = cpu_seconds();
-    t_untraced += run_sluice_pipeline(rt, in, work_ns, {});
-    c_untraced += cpu_seconds() - c0;
-  };
-  std::size_t iteration = 0;
+  double t_sluice = 0, t_pipeline = 0, t_graph = 0;
   for (auto _ : state) {
-    const bool untraced_first = traced && iteration++ % 2 == 1;
-    if (untraced_first) untraced_run();
-    const double c0 = cpu_seconds();
-    t_sluice += run_sluice_pipeline(rt, in, work_ns);
-    c_sluice += cpu_seconds() - c0;
-    if (traced && !untraced_first) untraced_run();
+    t_sluice += run_sluice_pipeline(rt, in, work_ns);  // traced when SLUICE_TRACE is set
     t_pipeline += run_tbb_pipeline(in, work_ns);
     t_graph += run_flow_graph(in, work_ns);
   }
@@ -179,15 +218,13 @@ void BM_SerialParallelSerial(benchmark::State& state) {
   state.counters["flow_graph_ns"] = t_graph / items * 1e9;
   state.counters["vs_pipeline"] = t_sluice / t_pipeline;
   state.counters["vs_flow_graph"] = t_sluice / t_graph;
-  if (traced) {
-    state.counters["untraced_ns"] = t_untraced / items * 1e9;
-    state.counters["traced_vs_untraced"] = t_sluice / t_untraced;
-    state.counters["cpu_traced_vs_untraced"] = c_sluice / c_untraced;
-  }
+  if (traced) measure_trace_cost(state, rt, in, work_ns, static_cast<std::size_t>(state.range(2)));
 }
+// Pairs: 21 of ~25 ms runs for the no-work shape; 5 of ~0.5 s runs with work
+// (its ratio varies far less, and 21 pairs would take 20 s).
 BENCHMARK(BM_SerialParallelSerial)
-    ->Args({1'000'000, 0})
-    ->Args({100'000, 10'000})
+    ->Args({1'000'000, 0, 21})
+    ->Args({100'000, 10'000, 5})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(3);

@@ -71,14 +71,34 @@ struct record_head {
 // this machine, so it was taken out. `mutex` serialises only the cold paths
 // that touch a buffer from outside its record calls: finish(), the
 // owner's exit, and the pruning of buffers whose thread exited.
+//
+// The thread's newest stage section is kept open beside `data`, in
+// `open`, while following sections of the same stage extend it (see
+// k_merge_gap_ns): three of four sections of a no-work run do, and an
+// extension stores into `open` without raising `busy`, the one atomic
+// read-modify-write a record costs. Any other record closes it into
+// `data` first (under `busy`), so the file's order and the "nothing
+// recorded between" rule stay. finish() and the owner's exit close it
+// too (`mutex` held, `busy` down); an extension racing finish() may then
+// be missed (its chunk's items absent from the span), as a record racing
+// it is dropped; its fields are atomics, read whole.
+struct open_section {
+  std::atomic<std::uint64_t> session{0};  // the session it belongs to, 0 when none is open
+  std::atomic<std::int64_t> start{0};
+  std::atomic<std::int64_t> end{0};
+  std::atomic<std::int64_t> items{0};
+  std::atomic<std::uint32_t> name{0};
+  std::atomic<std::uint32_t> chunks{0};  // merged in after the first
+};
+
 struct thread_buffer {
   std::atomic<bool> busy{false};  // the owner is appending a record
   std::mutex mutex;
-  std::string data;                      // records (record_head + payload), back to back
-  std::uint64_t session = 0;             // the session `data` belongs to
-  std::uint64_t pending = 0;             // records in `data`
-  std::size_t last = std::string::npos;  // offset of the newest record in `data`, npos if none
-  std::int64_t track = 0;                // the thread id written as "tid"
+  std::string data;           // records (record_head + payload), back to back
+  std::uint64_t session = 0;  // the session `data` belongs to
+  std::uint64_t pending = 0;  // records in `data`
+  open_section open;          // written by the owner only
+  std::int64_t track = 0;     // the thread id written as "tid"
   std::string name;
   bool dead = false;  // the thread has exited
 };
@@ -101,7 +121,12 @@ constexpr std::size_t k_flush_bytes = 32 * 1024;
 constexpr std::size_t k_max_queued = (2u << 20) / k_flush_bytes;  // full buffers waiting for the writer: 2 MiB
 constexpr std::uint32_t k_max_names = 1u << 16;                   // interned names per session
 constexpr std::size_t k_max_name_bytes = 4 << 20;                 // their total size
-constexpr std::size_t k_write_chunk = 64 * 1024;                  // JSON text written in pieces of about this size
+// JSON text is written in pieces of about this size, or when the writer
+// has nothing else to format (then it has the time, and finish() finds
+// less to write): one write(2) per handed buffer or fewer, where a 64 KiB
+// piece made two per buffer (the kernel's cost per call, beside its copy,
+// was a fifth of writing a no-work run's 0.9 MB).
+constexpr std::size_t k_write_chunk = 256 * 1024;
 // A stage section that starts at most this long after the same stage's
 // previous section on the same thread ended, with nothing recorded between
 // them, extends that section (its args count the chunks) instead of adding
@@ -204,7 +229,6 @@ struct trace_recorder::impl {
     if (b.pending == 0) return;
     handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
     b.pending = 0;
-    b.last = std::string::npos;
     std::unique_lock lock(queue_mutex);
     queue_room.wait(lock, [&] { return queue.size() < k_max_queued || stopping; });
     if (stopping) {
@@ -228,6 +252,7 @@ struct trace_recorder::impl {
   struct writer_names;
   class text_out;
   void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, text_out& out);
+  void write_out(text_out& out);  // writes and empties `out`
 };
 
 namespace {
@@ -253,6 +278,30 @@ std::string name_this_thread(std::int64_t tid) {
   return "thread " + std::to_string(tid);
 }
 
+// Appends `head` to `b`'s records (the caller owns `b`: its owner with
+// `busy` raised, or a cold path holding `mutex` with `busy` down).
+void append_head(thread_buffer& b, const record_head& head) {
+  if (b.data.capacity() < k_flush_bytes) b.data.reserve(k_flush_bytes + 4096);
+  b.data.append(reinterpret_cast<const char*>(&head), sizeof head);
+  ++b.pending;
+}
+
+// Moves `b`'s open section, if it belongs to `b`'s session, into its
+// records (same ownership as append_head).
+void close_open_section(thread_buffer& b) {
+  auto& o = b.open;
+  if (b.session == 0 || o.session.load(std::memory_order_relaxed) != b.session) return;
+  const record_head head{o.start.load(std::memory_order_relaxed),
+                         o.end.load(std::memory_order_relaxed),
+                         o.items.load(std::memory_order_relaxed),
+                         o.name.load(std::memory_order_relaxed),
+                         o.chunks.load(std::memory_order_relaxed),
+                         0,
+                         record_kind::stage_section};
+  append_head(b, head);  // may throw (out of memory): the section then stays open
+  o.session.store(0, std::memory_order_relaxed);
+}
+
 // The calling thread's buffer, registered on first use; its owner marks it
 // dead when the thread exits, after handing over what it still holds.
 struct thread_slot {
@@ -263,6 +312,11 @@ struct thread_slot {
     std::lock_guard lock(buffer->mutex);
     // The writer keeps them if their session's file is still open (even
     // while finish() runs), and counts them as dropped otherwise.
+    try {
+      close_open_section(*buffer);
+    } catch (...) {
+      s.dropped.fetch_add(1, std::memory_order_relaxed);  // out of memory: the section is lost, counted
+    }
     s.hand_off_locked(*buffer);
     buffer->data = std::string();
     buffer->dead = true;
@@ -356,34 +410,40 @@ class busy_scope {
   thread_buffer& m_buffer;
 };
 
+// The start of a record on `b` with `busy` raised: the current session
+// (0 when finish() closed it: the record is counted as dropped), `b`
+// emptied when it held an earlier session's records.
+std::uint64_t begin_record(trace_recorder::impl& s, thread_buffer& b) {
+  const auto session = s.session.load(std::memory_order_seq_cst);  // after raising busy: see thread_buffer
+  if (session == 0) {                                              // finish() ran meanwhile
+    s.dropped.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  if (b.session != session) {  // first event of this thread in this session
+    b.data.clear();
+    b.pending = 0;
+    b.session = session;
+    b.name = name_this_thread(b.track);
+  }
+  return session;
+}
+
 // Appends one record to the calling thread's buffer for the current
-// session: `fill` writes the payload (if any) after the head. `merge` may
-// instead fold the record into the thread's newest one (at `last` in the
-// buffer): it returns true when it did.
-template <typename Fill, typename Merge>
-void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merge) {
+// session, after closing its open section: `fill` writes the payload (if
+// any) after the head and returns whether it did.
+template <typename Fill>
+void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   if (s.session.load(std::memory_order_acquire) == 0) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   auto& b = this_thread_buffer(s);
   busy_scope busy(b);
-  const auto session = s.session.load(std::memory_order_seq_cst);  // after raising busy: see thread_buffer
-  if (session == 0) {                                              // finish() ran meanwhile
-    s.dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  if (b.session != session) {  // first event of this thread in this session
-    b.data.clear();
-    b.pending = 0;
-    b.last = std::string::npos;
-    b.session = session;
-    b.name = name_this_thread(b.track);
-  }
-  if (b.last != std::string::npos && merge(b.data, b.last, session)) return;
-  if (b.data.capacity() < k_flush_bytes) b.data.reserve(k_flush_bytes + 4096);
+  const auto session = begin_record(s, b);
+  if (session == 0) return;
+  close_open_section(b);
   const auto at = b.data.size();
-  b.data.append(reinterpret_cast<const char*>(&head), sizeof head);
+  append_head(b, head);
   try {
     if (fill(b.data, session)) {
       head.payload = static_cast<std::uint32_t>(b.data.size() - at - sizeof head);
@@ -391,16 +451,10 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill, Merge&& merg
     }
   } catch (...) {
     b.data.resize(at);  // no half record
+    --b.pending;
     throw;
   }
-  ++b.pending;
-  b.last = at;
   if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
-}
-
-template <typename Fill>
-void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
-  record(s, head, std::forward<Fill>(fill), [](std::string&, std::size_t, std::uint64_t) { return false; });
 }
 
 // Raw-cursor writers for text_out::room(): each returns the new end.
@@ -412,18 +466,57 @@ char* put(char* p, std::string_view text) noexcept {
   return p + text.size();
 }
 
-char* put_number(char* p, std::int64_t value) noexcept { return std::to_chars(p, p + k_number_room, value).ptr; }
+// "00".."99": two digits per table load, as libstdc++'s to_chars does, but
+// inline and without its first pass counting the digits (the writer
+// formats four or five numbers per event; to_chars was a tenth of its time).
+constexpr auto k_digit_pairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
+    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+char* put_pair(char* p, std::uint64_t two_digits) noexcept {
+  std::memcpy(p, k_digit_pairs.data() + 2 * two_digits, 2);
+  return p + 2;
+}
+
+char* put_unsigned(char* p, std::uint64_t v) noexcept {
+  char digits[20];
+  char* const end = digits + sizeof digits;
+  char* q = end;
+  while (v >= 100) {
+    q -= 2;
+    put_pair(q, v % 100);
+    v /= 100;
+  }
+  if (v >= 10) {
+    q -= 2;
+    put_pair(q, v);
+  } else {
+    *--q = static_cast<char>('0' + v);
+  }
+  const auto n = static_cast<std::size_t>(end - q);
+  std::memcpy(p, q, n);
+  return p + n;
+}
+
+char* put_number(char* p, std::int64_t value) noexcept {
+  if (value >= 0) return put_unsigned(p, static_cast<std::uint64_t>(value));
+  *p++ = '-';
+  return put_unsigned(p, std::uint64_t{0} - static_cast<std::uint64_t>(value));
+}
 
 // Nanoseconds as microseconds with three decimals (Chrome's unit).
 char* put_micros(char* p, std::int64_t ns) noexcept {
-  if (ns < 0) ns = 0;
-  p = std::to_chars(p, p + 20, ns / 1000).ptr;
-  const auto frac = static_cast<int>(ns % 1000);
-  p[0] = '.';
-  p[1] = static_cast<char>('0' + frac / 100);
-  p[2] = static_cast<char>('0' + frac / 10 % 10);
-  p[3] = static_cast<char>('0' + frac % 10);
-  return p + 4;
+  const auto v = ns < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ns);
+  p = put_unsigned(p, v / 1000);
+  const auto frac = v % 1000;
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + frac / 100);
+  return put_pair(p, frac % 100);
 }
 
 // "0x1f" (without quotes).
@@ -527,7 +620,13 @@ class trace_recorder::impl::text_out {
   }
   [[nodiscard]] std::string_view text() const noexcept { return {m_data.get(), m_size}; }
   [[nodiscard]] std::size_t size() const noexcept { return m_size; }
-  void clear() noexcept { m_size = 0; }
+  /// Events in text() (counted as written, or as dropped if writing fails).
+  void add_events(std::uint64_t n) noexcept { m_events += n; }
+  [[nodiscard]] std::uint64_t events() const noexcept { return m_events; }
+  void clear() noexcept {
+    m_size = 0;
+    m_events = 0;
+  }
 
  private:
   void grow(std::size_t n) {
@@ -541,6 +640,7 @@ class trace_recorder::impl::text_out {
   std::unique_ptr<char[]> m_data;
   std::size_t m_size = 0;
   std::size_t m_capacity = 0;
+  std::uint64_t m_events = 0;
 };
 
 namespace {
@@ -734,27 +834,38 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       }
     }
     if (out.size() >= k_write_chunk) {
-      std::lock_guard lock(file_mutex);
-      write_locked(out.text(), events);
-      out.clear();
+      out.add_events(events);
       events = 0;
+      write_out(out);
     }
   }
+  out.add_events(events);  // written with the next piece, or when the writer stops
+}
+
+void trace_recorder::impl::write_out(text_out& out) {
   std::lock_guard lock(file_mutex);
-  write_locked(out.text(), events);
+  write_locked(out.text(), out.events());
   out.clear();
 }
 
 void trace_recorder::impl::run_writer() {
   writer_names known;         // this thread's copy of `names`
   std::uint64_t next_id = 1;  // async span ids, unique in the file
-  text_out out;
+  // Kept from session to session (the writers run one at a time): a fresh
+  // buffer of this size cost a few dozen page faults per trace.
+  static auto* const kept = new text_out();  // never freed, like the recorder
+  text_out& out = *kept;
+  out.clear();
   for (;;) {
     handed_buffer item;
     {
       std::unique_lock lock(queue_mutex);
       queue_ready.wait(lock, [&] { return !queue.empty() || stopping; });
-      if (queue.empty()) return;  // stopping, and everything written
+      if (queue.empty()) {  // stopping, and everything formatted
+        lock.unlock();
+        write_out(out);
+        return;
+      }
       item = std::move(queue.front());
       queue.pop_front();
     }
@@ -770,8 +881,15 @@ void trace_recorder::impl::run_writer() {
       dropped.fetch_add(item.records, std::memory_order_relaxed);
     }
     item.data.clear();
-    std::lock_guard lock(queue_mutex);
-    if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+    bool idle = false;
+    {
+      std::lock_guard lock(queue_mutex);
+      if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+      idle = queue.empty();
+    }
+    // About to wait: write what is formatted now rather than leave it for
+    // finish(), which a run waits for.
+    if (idle) write_out(out);
   }
 }
 
@@ -817,46 +935,41 @@ void record_named(trace_recorder::impl& s, record_head head, std::initializer_li
   }
 }
 
-// A stage's section: merged into the thread's newest record when that is a
-// section of the same stage which ended at most k_merge_gap_ns before this
-// one starts (see k_merge_gap_ns), else appended like record_named's.
+// A stage's section: extends the thread's open section when that is one
+// of the same stage which ended at most k_merge_gap_ns before this one
+// starts (see k_merge_gap_ns), without raising `busy` (see thread_buffer);
+// else closes it into the records and opens this one.
 void record_section(trace_recorder::impl& s, record_head head, std::string_view stage) noexcept {
   try {
-    std::uint32_t id = 0;
-    bool named = false;
-    auto merge = [&](std::string& data, std::size_t last, std::uint64_t session) {
-      id = name_id(s, session, stage);
-      named = true;
-      if (data.size() - last != sizeof(record_head)) return false;  // the newest record carries a payload
-      // Field by field, in place: copying the whole head out and back
-      // stalls on store forwarding (a wide load over narrower stores).
-      char* newest = data.data() + last;
-      auto field = [newest]<typename T>(std::size_t offset, T& v) { std::memcpy(&v, newest + offset, sizeof v); };
-      record_kind kind{};
-      std::uint32_t name = 0, chunks = 0;
-      std::int64_t end = 0, items = 0;
-      field(offsetof(record_head, kind), kind);
-      field(offsetof(record_head, name), name);
-      field(offsetof(record_head, end), end);
-      field(offsetof(record_head, detail), chunks);
-      if (kind != record_kind::stage_section || name != id || head.start < end || head.start - end > k_merge_gap_ns ||
-          chunks == UINT32_MAX)
-        return false;
-      field(offsetof(record_head, value), items);
-      end = std::max(end, head.end);
-      items += head.value;
-      chunks += 1;
-      std::memcpy(newest + offsetof(record_head, end), &end, sizeof end);
-      std::memcpy(newest + offsetof(record_head, value), &items, sizeof items);
-      std::memcpy(newest + offsetof(record_head, detail), &chunks, sizeof chunks);
-      return true;
-    };
-    auto fill = [&](std::string& out, std::uint64_t session) {
-      if (!named) id = name_id(s, session, stage);
-      std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), &id, sizeof id);
-      return false;
-    };
-    record(s, head, fill, merge);
+    const auto current = s.session.load(std::memory_order_acquire);
+    if (current == 0) {
+      s.dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    auto& b = this_thread_buffer(s);
+    auto& o = b.open;
+    const auto id = name_id(s, current, stage);
+    if (o.session.load(std::memory_order_relaxed) == current && o.name.load(std::memory_order_relaxed) == id) {
+      const auto end = o.end.load(std::memory_order_relaxed);
+      const auto chunks = o.chunks.load(std::memory_order_relaxed);
+      if (head.start >= end && head.start - end <= k_merge_gap_ns && chunks != UINT32_MAX) {
+        o.end.store(std::max(end, head.end), std::memory_order_relaxed);
+        o.items.store(o.items.load(std::memory_order_relaxed) + head.value, std::memory_order_relaxed);
+        o.chunks.store(chunks + 1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    busy_scope busy(b);
+    const auto session = begin_record(s, b);
+    if (session == 0) return;
+    close_open_section(b);
+    o.start.store(head.start, std::memory_order_relaxed);
+    o.end.store(head.end, std::memory_order_relaxed);
+    o.items.store(head.value, std::memory_order_relaxed);
+    o.name.store(session == current ? id : name_id(s, session, stage), std::memory_order_relaxed);
+    o.chunks.store(0, std::memory_order_relaxed);
+    o.session.store(session, std::memory_order_relaxed);
+    if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
   } catch (...) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -1009,6 +1122,7 @@ trace_summary trace_session::finish() {
     // for room in the writer's queue, which keeps draining) ends first.
     while (b->busy.load(std::memory_order_seq_cst)) std::this_thread::yield();
     if (b->session != session) continue;
+    detail::close_open_section(*b);
     s.hand_off_locked(*b);
     names += ",\n";
     json_writer w(names);

@@ -513,6 +513,54 @@ TEST(Trace, RecordsRacingFinishAreWrittenWholeInOrderOrCountedDropped) {
   sluice_test::expect_spans_nest(t);
 }
 
+TEST(Trace, SectionsExtendedWhileFinishRunsAreWrittenWholeOrCountedDropped) {
+  // Back-to-back sections of a stage extend the thread's open section
+  // without raising its busy flag (see trace.cpp's thread_buffer), also
+  // while finish() takes the buffers: every item is in the file or counted
+  // dropped, except at most two per thread (one extension racing finish()
+  // and one drop counted after finish() read the count), and the spans of
+  // each track still nest.
+  temp_dir dir;
+  const auto file = (dir.path / "race-sections.json").string();
+  constexpr int racers = 3;
+  const std::size_t before_finish = 20'000 / sluice_test::scale;  // several full buffers each
+  const std::string stage = "racing stage";
+  std::atomic<int> warmed_up{0};
+  std::vector<std::int64_t> calls(racers, 0);
+  sluice::trace_session session(file);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < racers; ++k) {
+    threads.emplace_back([&, k] {
+      using namespace std::chrono;
+      auto t = steady_clock::now();
+      std::int64_t n = 0;
+      while (auto* r = sluice::trace_active()) {
+        // Every fourth section starts 1 ms after the last one ended (a
+        // new span); the others touch it and extend it.
+        const auto start = n % 4 == 0 ? t + 1ms : t;
+        t = start + 100ns;
+        r->stage_section(stage, start, t, 1);
+        ++n;
+        if (n == static_cast<std::int64_t>(before_finish)) warmed_up.fetch_add(1);
+        if (n >= static_cast<std::int64_t>(before_finish)) std::this_thread::yield();
+      }
+      calls[static_cast<std::size_t>(k)] = n;
+    });
+  }
+  while (warmed_up.load() < racers) std::this_thread::yield();
+  const auto summary = session.finish();
+  for (auto& t : threads) t.join();
+  auto t = sluice_test::load_trace(file);
+  std::int64_t made = 0;
+  for (const auto n : calls) made += n;
+  const auto written = static_cast<std::int64_t>(sum_items(t, stage));
+  const auto dropped = static_cast<std::int64_t>(summary.dropped_events);
+  EXPECT_GE(written, racers * static_cast<std::int64_t>(before_finish) - 2 * racers);
+  EXPECT_LE(written + dropped, made);
+  EXPECT_GE(written + dropped + 2 * racers, made);
+  sluice_test::expect_spans_nest(t);
+}
+
 TEST(Trace, AnUnwritableTraceFileIsAnErrorNamingIt) {
   sluice::runtime rt({.threads = 1});
   std::vector<int> out;

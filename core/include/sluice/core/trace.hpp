@@ -40,7 +40,9 @@
 // partial buffers left; at most 2 MiB of full buffers wait for the writer,
 // beyond that a recording thread waits for it (backpressure, no loss). A
 // long run therefore holds about 32 KiB per recording thread plus at most
-// 4 MiB (the queue, and as many emptied buffers kept for reuse). Events
+// 4 MiB (the queue, and as many emptied buffers kept for reuse), and the
+// writer's text buffer (up to about 512 KiB, kept for the next session
+// once one has run). Events
 // that could not be written (a write error, or an event racing with
 // finish()) are counted and the count is stored in the file
 // ("otherData": {"dropped_events": N}).
