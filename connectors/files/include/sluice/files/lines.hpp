@@ -20,6 +20,12 @@
 // failure elsewhere) stops the source within one block, also on a pipe that
 // has no data.
 //
+// Before stages that run in lanes (stateless map/filter/... before fold,
+// count_by, group_by, top_k: pipeline.hpp, "Fusion"), lines(path) and
+// lines(FILE*) leave the splitting of files::line items to the lanes and
+// only read and send runs of whole lines (detail/lines_in_lanes.hpp); the
+// lines and the report's counts are the same, their order across lanes free.
+//
 // Errors fail the run with the file's path in the message: a missing or
 // unreadable file, a directory given as a file, a read error, truncated or
 // invalid gzip, a line longer than `.max_line_bytes`. For read_lines() the
