@@ -165,6 +165,31 @@ TEST_P(LinesInLanes, AnOverlongLineFailsTheRunNamingThePathAndTheLinesOffset) {
   }
 }
 
+// A gzip file cut in half fails the run in the source naming the path while
+// the lanes fold what came before, and every line sent is counted once.
+TEST_P(LinesInLanes, TruncatedGzipFailsTheRunNamingThePath) {
+  std::vector<std::string> expected;
+  const std::string gz = files_test::gzip(files_test::numbered_lines(20'000 / files_test::scale, expected));
+  files_test::write_file(m_dir / "cut.gz", gz.substr(0, gz.size() / 2));
+  std::size_t total = 0;
+  auto p = files::lines(m_dir / "cut.gz", {.read = read(4096)}) |
+           sluice::fold(
+               total, [](std::size_t& acc, const files::line&) { ++acc; },
+               [](std::size_t& acc, std::size_t&& other) { acc += other; });
+  ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
+  try {
+    sluice::run(m_rt, std::move(p));
+    ADD_FAILURE() << "expected a pipeline_error";
+  } catch (const sluice::pipeline_error& e) {
+    const std::string msg = nested_message(e);
+    EXPECT_NE(msg.find("truncated gzip"), std::string::npos) << msg;
+    EXPECT_NE(msg.find((m_dir / "cut.gz").string()), std::string::npos) << msg;
+    EXPECT_TRUE(e.report().balanced());
+    EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
+    EXPECT_LT(e.report().stages[0].items_in, expected.size());
+  }
+}
+
 // Cancelling from the fold while the lanes split: the run stops (the
 // source does not read the whole file), every line the source counted out
 // reached the fold once, and the fold's result holds what it counted.
