@@ -5,6 +5,8 @@
 // edge, gzip), with the source still counting lines; a too-long line fails
 // the run naming the path; cancelling mid-file loses no count. On both
 // I/O backends.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <sluice/files/files.hpp>
 #include <sluice/sluice.hpp>
@@ -16,6 +18,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -163,6 +166,40 @@ TEST_P(LinesInLanes, AnOverlongLineFailsTheRunNamingThePathAndTheLinesOffset) {
       EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in) << name;
     }
   }
+}
+
+// lines(FILE*) on a pipe, written in pieces that cut lines anywhere (the
+// last one without a newline): every line reaches the lanes once.
+TEST_P(LinesInLanes, APipeWrittenInOddPiecesIsSplitInTheLanes) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "row " + std::to_string(i) + (i % 7 == 0 ? "\r\n" : "\n");
+  text += "last";
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::thread writer([w = fds[1], &text] {
+    for (std::size_t at = 0, piece = 1; at < text.size(); at += piece, piece = piece % 97 + 13) {
+      const std::size_t n = std::min(piece, text.size() - at);
+      if (::write(w, text.data() + at, n) != static_cast<ssize_t>(n)) break;
+    }
+    ::close(w);
+  });
+  texts got;
+  auto p = files::lines(in, {.read = read(64)}) |
+           sluice::fold(
+               got, [](texts& acc, const files::line& l) { acc.emplace_back(l.text()); },
+               [](texts& acc, texts&& other) { acc.insert(acc.end(), other.begin(), other.end()); });
+  EXPECT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
+  auto report = sluice::run(m_rt, std::move(p));
+  writer.join();
+  std::fclose(in);
+  texts want = split_text(text, true);
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(report.stages[0].items_in, want.size());
+  EXPECT_TRUE(report.balanced());
 }
 
 // A gzip file cut in half fails the run in the source naming the path while
