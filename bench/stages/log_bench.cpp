@@ -6,8 +6,8 @@
 //              parallel parse of a block -> serial count
 //   sluice     files::lines(path) | map(parse) | filter(valid) | fold(tally)
 //              (map, filter and the fold fused, one copy per fold worker in
-//              lanes: each lane parses a chunk and folds it at once, on
-//              every arena thread)
+//              lanes: the source only reads, each lane splits a block's
+//              lines, parses and folds them at once, on every arena thread)
 //   in_source  the same with functions that capture state: fused into the
 //              source's coroutine, not copied (the parse on one thread, the
 //              fold in lanes after it)

@@ -121,6 +121,7 @@ class line {
   friend bool operator==(const line& a, std::string_view b) noexcept { return a.m_text == b; }
 
  private:
+  friend class detail::line_splitter;  // splits a run of whole lines in a lane (lines.hpp)
   std::string_view m_text;
   shared_bytes m_owner;
 };

@@ -20,6 +20,12 @@
 // failure elsewhere) stops the source within one block, also on a pipe that
 // has no data.
 //
+// Before stages that run in lanes (stateless map/filter/... before fold,
+// count_by, group_by, top_k: pipeline.hpp, "Fusion"), lines(path) and
+// lines(FILE*) leave the splitting of files::line items to the lanes and
+// only read and send runs of whole lines (detail/lines_in_lanes.hpp); the
+// lines and the report's counts are the same, their order across lanes free.
+//
 // Errors fail the run with the file's path in the message: a missing or
 // unreadable file, a directory given as a file, a read error, truncated or
 // invalid gzip, a line longer than `.max_line_bytes`. For read_lines() the
@@ -42,6 +48,7 @@
 
 #include "sluice/files/detail/byte_stream.hpp"
 #include "sluice/files/detail/line_splitter.hpp"
+#include "sluice/files/detail/lines_in_lanes.hpp"
 #include "sluice/files/line.hpp"
 #include "sluice/files/read_options.hpp"
 #include "sluice/stages/pipeline.hpp"
@@ -159,14 +166,25 @@ task<bool> send_lines(byte_stream& stream, const lines_options& options, sluice:
 
 // Opens, reads and closes one stream; the stream is closed (reads in flight
 // awaited) whatever happens, then an error is rethrown.
+// `whole_lines`: send runs of whole lines to be split in the lanes
+// (lines_in_lanes.hpp) instead of lines.
 template <typename T, typename In, typename Open>
-task<bool> read_one(Open open, const lines_options& options, sluice::detail::stage_io<In, T>& io) {
+task<bool> read_one(Open open, const lines_options& options, sluice::detail::stage_io<In, T>& io,
+                    bool whole_lines = false) {
   std::shared_ptr<byte_stream> stream = open();
   io.state().on_cancel([stream] { stream->cancel(); });
   std::exception_ptr error;
   bool go_on = false;
   try {
-    go_on = co_await send_lines<T>(*stream, options, io);
+    if constexpr (std::is_same_v<T, line> && std::is_same_v<In, sluice::detail::none>) {
+      if (whole_lines) {
+        go_on = co_await send_whole_lines(*stream, options, io);
+      } else {
+        go_on = co_await send_lines<T>(*stream, options, io);
+      }
+    } else {
+      go_on = co_await send_lines<T>(*stream, options, io);
+    }
   } catch (...) {
     error = std::current_exception();
   }
@@ -198,8 +216,17 @@ class lines_source {
       return m_fd >= 0 ? open_fd_stream(io.rt(), m_fd, display_fd(), m_options.read)
                        : open_stream(io.rt(), m_path, m_options.read);
     };
-    (void)co_await read_one<T>(open, m_options, io);
+    (void)co_await read_one<T>(open, m_options, io, m_whole_lines);
   }
+
+  /// A copy that sends runs of whole lines, to be split in the lanes after
+  /// it (lines_in_lanes.hpp).
+  [[nodiscard]] lines_source whole_lines() const {
+    lines_source copy(*this);
+    copy.m_whole_lines = true;
+    return copy;
+  }
+  [[nodiscard]] const lines_options& options() const noexcept { return m_options; }
 
  private:
   [[nodiscard]] std::string display_fd() const { return m_fd == 0 ? "stdin" : "fd " + std::to_string(m_fd); }
@@ -207,7 +234,39 @@ class lines_source {
   std::filesystem::path m_path;
   int m_fd;
   lines_options m_options;
+  bool m_whole_lines = false;
 };
+
+/// Wraps a line source into a flow. When the stages after it run in lanes
+/// (the outlet has several), files::line sources leave the splitting to
+/// the lanes (lines_in_lanes.hpp); otherwise, or for std::string lines, the
+/// source splits and sends lines in order, as make_source's sources do.
+template <typename T>
+flow<T> make_lines_source(lines_source<T> source) {
+  const std::size_t chunk = source.options().chunk ? source.options().chunk : 1;
+  std::vector<sluice::detail::stage_info> stages{source.info()};
+  auto shared = sluice::detail::share_stage(std::move(source));
+  return flow<T>(
+      sluice::detail::single_sender, std::move(stages),
+      [shared](sluice::detail::pipeline_state& state, sluice::detail::outlet<T> out) {
+        using sluice::detail::none;
+        if constexpr (std::is_same_v<T, line>) {
+          if (out.lanes.size() > 1) {
+            const sluice::detail::stage_context context(state, 0);
+            for (auto& lane : out.lanes)
+              lane = std::shared_ptr<sluice::detail::fused_inlet<line>>(
+                  new split_lines_inlet(std::move(lane), context, shared->options().strip_cr, shared->options().chunk));
+            auto whole = sluice::detail::share_stage(shared->whole_lines());
+            state.start(sluice::detail::run_stage<none, T>(
+                whole, sluice::detail::stage_io<none, T>(state, 0, {}, std::move(out))));
+            return;
+          }
+        }
+        state.start(sluice::detail::run_stage<none, T>(
+            shared, sluice::detail::stage_io<none, T>(state, 0, {}, std::move(out))));
+      },
+      chunk);
+}
 
 template <typename T>
 class read_lines_stage {
@@ -276,8 +335,7 @@ class read_lines_stage {
 /// T is files::line (views, no allocation per line) or std::string.
 template <typename T = line>
 requires detail::is_line_item<T> flow<T> lines(std::filesystem::path path, lines_options options = {}) {
-  const std::size_t chunk = options.chunk ? options.chunk : 1;
-  return sluice::detail::make_source<T>(detail::lines_source<T>(std::move(path), -1, std::move(options)), chunk);
+  return detail::make_lines_source<T>(detail::lines_source<T>(std::move(path), -1, std::move(options)));
 }
 
 /// The lines read from an open stream's descriptor, e.g. `lines(stdin)`.
@@ -287,8 +345,7 @@ template <typename T = line>
 requires detail::is_line_item<T> flow<T> lines(std::FILE* stream, lines_options options = {}) {
   const int fd = stream ? ::fileno(stream) : -1;
   if (fd < 0) throw std::invalid_argument("sluice::files::lines: not an open FILE*");
-  const std::size_t chunk = options.chunk ? options.chunk : 1;
-  return sluice::detail::make_source<T>(detail::lines_source<T>({}, fd, std::move(options)), chunk);
+  return detail::make_lines_source<T>(detail::lines_source<T>({}, fd, std::move(options)));
 }
 
 /// A stage reading every line of every file whose path reaches it, file

@@ -27,6 +27,12 @@ class line_splitter {
   /// Lines produced so far.
   [[nodiscard]] std::uint64_t lines() const noexcept { return m_lines; }
 
+  /// Splits `run` (a piece of whole lines that whole_lines_cutter made: each
+  /// line ends in "\n", except a last one at the end of the input) into its
+  /// lines, views into the same block, appended to `out`. Allocates nothing
+  /// but `out`'s growth; counts the block's references once.
+  static void split_run(const line& run, bool strip_cr, std::vector<line>& out);
+
  private:
   [[nodiscard]] std::string_view trimmed(std::string_view s) const noexcept {
     if (m_strip_cr && !s.empty() && s.back() == '\r') s.remove_suffix(1);
@@ -42,6 +48,34 @@ class line_splitter {
   bool m_has_carry = false;
   std::uint64_t m_lines = 0;
   std::uint64_t m_bytes = 0;  // fed so far, with m_lines: the average line length
+};
+
+/// Cuts a stream of byte pieces into runs of whole lines, for splitting
+/// elsewhere (line_splitter::split_run, in the lanes after a source: see
+/// lines.hpp). Per piece it looks for the last newline only: the bytes
+/// before it go as one run, a view into the piece; the unterminated rest is
+/// carried into the next piece, and a line spanning pieces goes as a run of
+/// its own, copied into a small block. A line that grows past
+/// max_line_bytes while carried throws, as line_splitter does.
+class whole_lines_cutter {
+ public:
+  whole_lines_cutter(std::size_t max_line_bytes, std::string name)
+      : m_max_line(max_line_bytes), m_name(std::move(name)) {}
+
+  /// Appends the runs that end in `bytes` (a view into `owner`) to `out`.
+  void feed(const shared_bytes& owner, std::string_view bytes, std::vector<line>& out);
+  /// End of input: the last line, if the input did not end with a newline.
+  void finish(std::vector<line>& out);
+
+ private:
+  void emit_carry(std::vector<line>& out);
+  void check_carry() const;
+
+  std::size_t m_max_line;
+  std::string m_name;
+  std::string m_carry;             // an unterminated line from earlier pieces
+  std::uint64_t m_offset = 0;      // bytes fed so far
+  std::uint64_t m_carry_from = 0;  // where the carried line starts in the input
 };
 
 }  // namespace sluice::files::detail
