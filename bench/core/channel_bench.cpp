@@ -55,13 +55,26 @@ std::string key(const char* anchor, const benchmark::State& s) {
 
 // Runs `produce(id, count)` on P threads and `consume()` (returns items taken)
 // on C threads; returns seconds.
+//
+// Each thread's body is flattened: every call in it is inlined, recursively,
+// whatever GCC's inliner would decide in this large file. Without it GCC kept
+// moodycamel's `enqueue` out of line here (it is instantiated for several
+// rows) but inlined sluice's send fast path, and that call alone moved the
+// anchor from one steady state to another: with the producer a few ns per
+// item slower, the anchor's consumer (which never backs off) catches up with
+// it and then chases it, polling the lines it is writing, which slows the
+// producer further. The same loop in a small file (enqueue inlined) ran at
+// 6-18 ns/item, here at 25-56, and the anchor's "bimodal" 29-or-55 was that
+// bistable chase. Flattening both sides alike measures each as a program
+// that calls it from a small loop would.
 template <typename Produce, typename Consume>
 double run_threads(int producers, int consumers, Produce produce, Consume consume) {
   std::vector<std::thread> threads;
   std::atomic<std::int64_t> consumed{0};
   auto start = std::chrono::steady_clock::now();
-  for (int c = 0; c < consumers; ++c) threads.emplace_back([&] { consumed += consume(); });
-  for (int p = 0; p < producers; ++p) threads.emplace_back([&, p] { produce(p, items / producers); });
+  for (int c = 0; c < consumers; ++c) threads.emplace_back([&]() __attribute__((flatten)) { consumed += consume(); });
+  for (int p = 0; p < producers; ++p)
+    threads.emplace_back([&, p ]() __attribute__((flatten)) { produce(p, items / producers); });
   for (auto& t : threads) t.join();
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (consumed.load() != items) throw std::logic_error("items lost");
