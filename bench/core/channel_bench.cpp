@@ -9,6 +9,12 @@
 // dequeue (aim: >= 0.9), both producers enqueueing one item at a time; the
 // send_batch rows have both producers enqueue runs of 256 (enqueue_bulk with
 // a token against send_batch_blocking) and both consumers take batches.
+// Both sides are measured alike: the same threads, started and joined inside
+// the timed window, and every thread body flattened so that each library's
+// calls are inlined into its loop (see run_threads: without that the anchor
+// ran 2-4x slower here than in a small program). The consumers wait as each
+// library waits: the anchors' spin (raw ConcurrentQueue cannot block),
+// sluice's back off, yield and then park.
 // The main anchor of the bounded blocking row,
 // crossbeam-channel, is a Rust program: bench/crossbeam/compare.sh runs it
 // and this binary alternately and prints the ratio (aim: >= 1.0).
