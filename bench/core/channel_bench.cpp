@@ -70,7 +70,7 @@ std::string key(const char* anchor, const benchmark::State& s) {
 // item slower, the anchor's consumer (which never backs off) catches up with
 // it and then chases it, polling the lines it is writing, which slows the
 // producer further. The same loop in a small file (enqueue inlined) ran at
-// 6-18 ns/item, here at 25-56, and the anchor's "bimodal" 29-or-55 was that
+// 6-20 ns/item, here at 25-56, and the anchor's "bimodal" 29-or-55 was that
 // bistable chase. Flattening both sides alike measures each as a program
 // that calls it from a small loop would.
 //
