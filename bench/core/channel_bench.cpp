@@ -9,6 +9,12 @@
 // dequeue (aim: >= 0.9), both producers enqueueing one item at a time; the
 // send_batch rows have both producers enqueue runs of 256 (enqueue_bulk with
 // a token against send_batch_blocking) and both consumers take batches.
+// Both sides are measured alike: the same threads, started and joined inside
+// the timed window, and every thread body flattened so that each library's
+// calls are inlined into its loop (see run_threads: without that the anchor
+// ran 2-4x slower here than in a small program). The consumers wait as each
+// library waits: the anchors' spin (raw ConcurrentQueue cannot block),
+// sluice's back off, yield and then park.
 // The main anchor of the bounded blocking row,
 // crossbeam-channel, is a Rust program: bench/crossbeam/compare.sh runs it
 // and this binary alternately and prints the ratio (aim: >= 1.0).
@@ -55,13 +61,36 @@ std::string key(const char* anchor, const benchmark::State& s) {
 
 // Runs `produce(id, count)` on P threads and `consume()` (returns items taken)
 // on C threads; returns seconds.
+//
+// Each thread's body is flattened: every call in it is inlined, recursively,
+// whatever GCC's inliner would decide in this large file. Without it GCC kept
+// moodycamel's `enqueue` out of line here (it is instantiated for several
+// rows) but inlined sluice's send fast path, and that call alone moved the
+// anchor from one steady state to another: with the producer a few ns per
+// item slower, the anchor's consumer (which never backs off) catches up with
+// it and then chases it, polling the lines it is writing, which slows the
+// producer further. The same loop in a small file (enqueue inlined) ran at
+// 6-20 ns/item, here at 25-56, and the anchor's "bimodal" 29-or-55 was that
+// bistable chase. Flattening both sides alike measures each as a program
+// that calls it from a small loop would.
+//
+// Flattening costs compile time: about 140 s of CPU for this file at -O3
+// against 8 without. So it is done only in optimised builds without a
+// sanitizer (the release preset); the debug build, which CI compiles, skips
+// it.
+#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define SLUICE_BENCH_FLATTEN __attribute__((flatten))
+#else
+#define SLUICE_BENCH_FLATTEN
+#endif
 template <typename Produce, typename Consume>
 double run_threads(int producers, int consumers, Produce produce, Consume consume) {
   std::vector<std::thread> threads;
   std::atomic<std::int64_t> consumed{0};
   auto start = std::chrono::steady_clock::now();
-  for (int c = 0; c < consumers; ++c) threads.emplace_back([&] { consumed += consume(); });
-  for (int p = 0; p < producers; ++p) threads.emplace_back([&, p] { produce(p, items / producers); });
+  for (int c = 0; c < consumers; ++c) threads.emplace_back([&]() SLUICE_BENCH_FLATTEN { consumed += consume(); });
+  for (int p = 0; p < producers; ++p)
+    threads.emplace_back([&, p]() SLUICE_BENCH_FLATTEN { produce(p, items / producers); });
   for (auto& t : threads) t.join();
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (consumed.load() != items) throw std::logic_error("items lost");
