@@ -21,6 +21,7 @@
 #include <utility>
 #include <variant>
 
+#include "sluice/core/detail/outcome.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/wait_note.hpp"
 
@@ -57,11 +58,11 @@ class oneshot_state {
 
   template <typename... Args>
   void set_value(Args&&... args) {
-    m_result.template emplace<1>(std::forward<Args>(args)...);
+    m_result.set_value(std::forward<Args>(args)...);
     complete();
   }
   void set_exception(std::exception_ptr e) {
-    m_result.template emplace<2>(std::move(e));
+    m_result.set_error(std::move(e));
     complete();
   }
 
@@ -79,16 +80,13 @@ class oneshot_state {
       m_phase.wait(p, std::memory_order_acquire);
   }
 
-  stored_type take() {
-    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
-    return std::move(std::get<1>(m_result));
-  }
+  stored_type take() { return m_result.take(); }
 
  private:
   static constexpr int empty = 0, waiting = 1, ready = 2;
   std::atomic<int> m_phase{empty};
   suspended_coroutine m_waiter;
-  std::variant<std::monostate, stored_type, std::exception_ptr> m_result;
+  outcome<stored_type> m_result;
 };
 
 }  // namespace detail

@@ -44,6 +44,31 @@ struct input_chunk {
   std::size_t first_index = 0;
 };
 
+/// What recv() and try_recv() give: a chunk, or none (end of input, or
+/// nothing ready). Used as std::optional<input_chunk<In>> would be (`if
+/// (c)`, `*c`, `c->items`), but flat: std::optional is some fifty functions
+/// per item type at -O0, this is a handful (docs/architecture.md, "Header
+/// cost").
+template <typename In>
+class maybe_chunk {
+ public:
+  maybe_chunk() = default;
+  maybe_chunk(std::nullopt_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  maybe_chunk(input_chunk<In>&& c) noexcept
+      : m_chunk(std::move(c)), m_has(true) {}  // NOLINT(google-explicit-constructor)
+
+  [[nodiscard]] bool has_value() const noexcept { return m_has; }
+  [[nodiscard]] explicit operator bool() const noexcept { return m_has; }
+  [[nodiscard]] input_chunk<In>& operator*() noexcept { return m_chunk; }
+  [[nodiscard]] input_chunk<In>* operator->() noexcept { return &m_chunk; }
+  [[nodiscard]] const input_chunk<In>& operator*() const noexcept { return m_chunk; }
+  [[nodiscard]] const input_chunk<In>* operator->() const noexcept { return &m_chunk; }
+
+ private:
+  input_chunk<In> m_chunk;
+  bool m_has = false;
+};
+
 /// Untyped part: counters, failure reporting.
 class stage_context {
  public:
@@ -349,7 +374,7 @@ class stage_io : public stage_context {
     using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
     struct awaiter {
       stage_io* m_io;
-      std::optional<input_chunk<In>> m_result{};
+      maybe_chunk<In> m_result{};
       late<inner_t> m_inner{};
       channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
@@ -363,7 +388,7 @@ class stage_io : public stage_context {
         m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
         return m_inner->await_suspend(h);
       }
-      std::optional<input_chunk<In>> await_resume() {
+      maybe_chunk<In> await_resume() {
         m_wait.end(m_io->name(), "waiting for input");
         if (m_result) return std::move(m_result);
         auto c = m_inner->await_resume();
@@ -376,8 +401,8 @@ class stage_io : public stage_context {
   }
 
   /// A chunk if one is ready now and next in order (for topping up a batch).
-  std::optional<input_chunk<In>> try_recv() {
-    std::optional<input_chunk<In>> result;
+  maybe_chunk<In> try_recv() {
+    maybe_chunk<In> result;
     poll(result);
     return result;
   }
@@ -490,7 +515,7 @@ class stage_io : public stage_context {
   }
 
   // Sets `out` to the next chunk in order if one can be had without waiting.
-  bool poll(std::optional<input_chunk<In>>& out) {
+  bool poll(maybe_chunk<In>& out) {
     for (;;) {
       if (!m_pending.empty() && m_pending.front_seq() <= m_next_in) {
         out = take_pending();
@@ -511,10 +536,10 @@ class stage_io : public stage_context {
   // it overtook. The upstream stage sends from one coroutine, so every
   // earlier chunk was published before this one: it is in the channel now,
   // unless its send failed when the run was cancelled (a gap, skipped).
-  std::optional<input_chunk<In>> accept(chunk<In>&& c) {
+  maybe_chunk<In> accept(chunk<In>&& c) {
     if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
     hold(c.seq, std::move(c.items));
-    std::optional<input_chunk<In>> out;
+    maybe_chunk<In> out;
     if (!poll(out)) out = take_pending();
     return out;
   }
@@ -527,7 +552,7 @@ class stage_io : public stage_context {
     if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
   }
 
-  std::optional<input_chunk<In>> end_of_stream() {
+  maybe_chunk<In> end_of_stream() {
     if (!m_pending.empty()) return take_pending();
     return std::nullopt;
   }
