@@ -435,7 +435,7 @@ class stage_io : public stage_context {
       bool await_ready() {
         if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
           if (m_io->m_fused) {
-            m_push.emplace([this] { return m_io->m_fused->push(std::move(m_chunk.items)); });
+            m_push.emplace([this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.items)); });
           } else {
             m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
           }
@@ -597,12 +597,12 @@ class stage_io : public stage_context {
 
   channel_receiver<chunk<In>> m_in;
   channel_sender<chunk<Out>> m_out;
-  std::shared_ptr<fused_inlet<Out>> m_fused;               // set instead of m_out when the next stage is fused
-  std::vector<std::shared_ptr<fused_inlet<Out>>> m_lanes;  // copies of the next stage, fed through m_out
-  memory_bounds* m_bounds = nullptr;                       // null when the run has no memory bounds
-  byte_gate* m_in_gate = nullptr;                          // this stage's input bound in bytes
-  byte_gate* m_out_gate = nullptr;                         // the next stage's
-  bool m_holds_back = std::is_same_v<In, none>;            // runs in the source's coroutine
+  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
+  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
+  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;    // the next stage's
+  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;
