@@ -27,6 +27,7 @@
 #include "sluice/stages/detail/awaiter_forms.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
 #include "sluice/stages/detail/fused_lanes.hpp"
+#include "sluice/stages/detail/maybe.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/reorder_buffer.hpp"
@@ -150,7 +151,8 @@ class stage_context {
   }
 
   /// Calls `fn(item)` (or `fn(item, stop_token())`) under `policy` for a
-  /// synchronous stage: retries at once. Returns the result, or nullopt when
+  /// synchronous stage: retries at once. Returns the result (a maybe<R>,
+  /// used as a std::optional), or none when
   /// the item failed or was abandoned (already counted and reported). void
   /// results come back as std::monostate.
   template <typename F, typename In>
@@ -182,7 +184,7 @@ class stage_context {
   /// the item then counts as cancelled, as does an error raised once the run
   /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
-  task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
+  task<maybe<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
     async_item_scope<In> in_flight(*this, item_index);  // records the item's end-to-end latency
     // Every task the item's function awaits works for this item: the waits
     // it labels are listed under it in a stall dump.
@@ -198,7 +200,7 @@ class stage_context {
         Out value = co_await std::move(work);
         record_call(std::chrono::steady_clock::now() - started);
         in_flight.finish();
-        co_return std::optional<Out>(std::move(value));
+        co_return maybe<Out>(std::move(value));
       } catch (...) {
         error = std::current_exception();
       }
@@ -222,11 +224,11 @@ class stage_context {
   // The attempts of a synchronous call under `policy` (see call()): retries
   // at once; nullopt when the item failed (counted, reported) or was abandoned.
   template <typename R, typename In, typename Invoke>
-  std::optional<R> attempts(const error_policy& policy, In& item, std::size_t item_index, Invoke&& invoke) const {
+  maybe<R> attempts(const error_policy& policy, In& item, std::size_t item_index, Invoke&& invoke) const {
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
       try {
-        return std::optional<R>(invoke());
+        return maybe<R>(invoke());
       } catch (...) {
         error = std::current_exception();
       }
