@@ -141,7 +141,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         }
         chunk<In> next;
         next.seq = in->first_index + i;
-        next.items.push_back(std::move(in->items[i]));
+        next.template items<In>().push_back(std::move(in->items[i]));
         auto sending = items.send(std::move(next));  // named: g++ 12
         if (!co_await sending) {
           io.drop(in->items.size() - i);
@@ -168,8 +168,8 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         io.drop(1);
         continue;
       }
-      auto result =
-          co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(next->items[0]), next->seq);
+      auto result = co_await io.template call_async<output<In>>(m_options.on_error, m_fn,
+                                                                std::move(next->template items<In>()[0]), next->seq);
       if (!result) continue;
       std::vector<output<In>> out;
       out.push_back(std::move(*result));

@@ -49,5 +49,5 @@ class async_map_slot {
 
 }  // namespace sluice::detail
 
-// See SLUICE_DETAIL_COMMON_ITEM_TYPES (detail/bounded_send.hpp).
+// See SLUICE_DETAIL_CHANNEL_INSTANCES (detail/chunk.hpp).
 SLUICE_DETAIL_CHANNEL_INSTANCES(extern, sluice::detail::async_map_slot)

@@ -55,7 +55,7 @@ template <typename T>
 task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared_ptr<lane_group> group) {
   fused_inlet<T>& inlet = inlet_of<T>(group->lanes[lane]);
   while (auto c = co_await rx.recv()) {
-    auto pushing = inlet.push(std::move(c->items));
+    auto pushing = inlet.push(std::move(c->template items<T>()));
     // Downstream is gone: stop the sender; what is queued still goes
     // through the lane, which counts it as dropped or cancelled.
     if (!co_await std::move(pushing)) rx.close();

@@ -10,11 +10,10 @@
 
 #include "sluice/core/channel.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/chunk.hpp"
 
 namespace sluice::detail {
 
-template <typename T>
-struct chunk;
 class pipeline_state;
 
 /// The receiving side of a fused link: a stage that runs inside the

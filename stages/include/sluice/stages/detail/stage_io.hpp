@@ -437,7 +437,8 @@ class stage_io : public stage_context {
       bool await_ready() {
         if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
           if (m_io->m_fused) {
-            m_push.emplace([this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.items)); });
+            m_push.emplace(
+                [this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.template items<Out>())); });
           } else {
             m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
           }
@@ -498,7 +499,7 @@ class stage_io : public stage_context {
   /// Sends `c` through the memory bounds (send_through_bounds) towards the
   /// stage's only consumer.
   task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
-    return send_through_bounds(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
+    return send_through_bounds<Out>(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
   }
 
   /// Stops upstream and counts whatever it still delivers as dropped.
@@ -530,7 +531,7 @@ class stage_io : public stage_context {
         out = deliver(std::move(*c));
         return true;
       }
-      hold(c->seq, std::move(c->items));
+      hold(c->seq, std::move(c->template items<In>()));
     }
   }
 
@@ -540,7 +541,7 @@ class stage_io : public stage_context {
   // unless its send failed when the run was cancelled (a gap, skipped).
   maybe_chunk<In> accept(chunk<In>&& c) {
     if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
-    hold(c.seq, std::move(c.items));
+    hold(c.seq, std::move(c.template items<In>()));
     maybe_chunk<In> out;
     if (!poll(out)) out = take_pending();
     return out;
@@ -550,7 +551,7 @@ class stage_io : public stage_context {
   void left_channel(const chunk<In>& c) {
     if (!m_bounds) return;
     if (m_in_gate) m_in_gate->release(c.bytes);
-    if (m_bounds->flight_items) m_bounds->flight_items->release(c.items.size());
+    if (m_bounds->flight_items) m_bounds->flight_items->release(c.item_count());
     if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
   }
 
@@ -561,7 +562,7 @@ class stage_io : public stage_context {
 
   input_chunk<In> deliver(chunk<In>&& c) {
     if (m_reorder && c.seq == m_next_in) ++m_next_in;
-    return received(std::move(c.items));
+    return received(std::move(c.template items<In>()));
   }
 
   void hold(std::uint64_t seq, std::vector<In>&& items) {
