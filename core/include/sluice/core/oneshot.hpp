@@ -171,7 +171,7 @@ class [[nodiscard]] oneshot_receiver {
  private:
   struct awaiter {
     std::shared_ptr<detail::oneshot_state<T>> m_state;
-    std::optional<wait_note> m_note{};  // for a stall dump, while suspended
+    wait_note m_note{};  // for a stall dump, while suspended (a default note records nothing)
     bool await_ready() const noexcept {
       assert(m_state && "oneshot_receiver consumed twice");
       return m_state->ready_now();
@@ -184,14 +184,14 @@ class [[nodiscard]] oneshot_receiver {
     }
     void note(const wait_owner* owner) noexcept {
       try {
-        m_note.emplace(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt,
-                       owner);
+        m_note =
+            wait_note(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt, owner);
       } catch (...) {
         // Out of memory: the wait goes unlabelled.
       }
     }
     T await_resume() {
-      m_note.reset();
+      m_note = wait_note();
       if constexpr (std::is_void_v<T>) {
         m_state->take();
       } else {

@@ -105,7 +105,12 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
     if (m_options.ordered) {
       // A dispatcher and an emitter around a FIFO of result slots.
       auto [slots_tx, slots_rx] = channel<async_map_slot>(m_options.concurrency);
-      co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
+      // The vector form of when_all, as the unordered mode's: the two-task
+      // form would be a second when_all and its tuple result per program.
+      std::vector<task<void>> pair;
+      pair.push_back(dispatch(io, std::move(slots_tx)));
+      pair.push_back(emit_in_order(io, std::move(slots_rx)));
+      co_await when_all(std::move(pair));
       co_return;
     }
     // A feeder splitting chunks, N workers sharing its items (see feed()).
