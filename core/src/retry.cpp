@@ -2,6 +2,12 @@
 
 #include <random>
 
+namespace sluice {
+
+template struct retry_policy<std::exception_ptr>;
+
+}  // namespace sluice
+
 namespace sluice::detail {
 
 double retry_random_unit() {

@@ -8,7 +8,7 @@ cancellable_sleep_awaiter::~cancellable_sleep_awaiter() = default;
 
 bool cancellable_sleep_awaiter::suspend(suspended_coroutine waiter, const wait_owner* owner) {
   runtime& rt = runtime_for_timer();
-  if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline, owner);
+  if (waits_watched()) m_note = wait_note(wait_kind::timer, "sleep", m_deadline, owner);
   m_state = std::make_shared<cancellable_sleep_state>();
   m_state->m_waiter = waiter;
   m_state->m_runtime = &rt;

@@ -21,6 +21,7 @@
 #include <utility>
 #include <variant>
 
+#include "sluice/core/detail/outcome.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/wait_note.hpp"
 
@@ -57,11 +58,11 @@ class oneshot_state {
 
   template <typename... Args>
   void set_value(Args&&... args) {
-    m_result.template emplace<1>(std::forward<Args>(args)...);
+    m_result.set_value(std::forward<Args>(args)...);
     complete();
   }
   void set_exception(std::exception_ptr e) {
-    m_result.template emplace<2>(std::move(e));
+    m_result.set_error(std::move(e));
     complete();
   }
 
@@ -79,16 +80,13 @@ class oneshot_state {
       m_phase.wait(p, std::memory_order_acquire);
   }
 
-  stored_type take() {
-    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
-    return std::move(std::get<1>(m_result));
-  }
+  stored_type take() { return m_result.take(); }
 
  private:
   static constexpr int empty = 0, waiting = 1, ready = 2;
   std::atomic<int> m_phase{empty};
   suspended_coroutine m_waiter;
-  std::variant<std::monostate, stored_type, std::exception_ptr> m_result;
+  outcome<stored_type> m_result;
 };
 
 }  // namespace detail
@@ -173,7 +171,7 @@ class [[nodiscard]] oneshot_receiver {
  private:
   struct awaiter {
     std::shared_ptr<detail::oneshot_state<T>> m_state;
-    std::optional<wait_note> m_note{};  // for a stall dump, while suspended
+    wait_note m_note{};  // for a stall dump, while suspended (a default note records nothing)
     bool await_ready() const noexcept {
       assert(m_state && "oneshot_receiver consumed twice");
       return m_state->ready_now();
@@ -186,14 +184,14 @@ class [[nodiscard]] oneshot_receiver {
     }
     void note(const wait_owner* owner) noexcept {
       try {
-        m_note.emplace(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt,
-                       owner);
+        m_note =
+            wait_note(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt, owner);
       } catch (...) {
         // Out of memory: the wait goes unlabelled.
       }
     }
     T await_resume() {
-      m_note.reset();
+      m_note = wait_note();
       if constexpr (std::is_void_v<T>) {
         m_state->take();
       } else {

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <string_view>
 
@@ -121,5 +122,10 @@ struct retry_policy {
     return backoff(attempt, unit);
   }
 };
+
+// The policy of the stages' error_policy, compiled once in core/src/retry.cpp
+// rather than in every pipeline program, with the std::optional code of its
+// delays (docs/architecture.md, "Header cost").
+extern template struct retry_policy<std::exception_ptr>;
 
 }  // namespace sluice

@@ -31,6 +31,7 @@
 
 #include "sluice/core/blocking_pool.hpp"
 #include "sluice/core/detail/arena_job.hpp"
+#include "sluice/core/detail/outcome.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/tsan.hpp"
@@ -263,23 +264,27 @@ struct detached_task {
   std::coroutine_handle<promise_type> handle;
 };
 
-// Awaits `t`, then calls done(result_or_nullopt, exception). `done` must not throw.
+// Awaits `t`, then calls done(result, exception): `result` (an
+// outcome<T>, monostate for void, to take() from) holds the value when
+// `exception` is null. `done` must not throw. Not a std::optional: that is
+// some fifty functions per result type at -O0 (docs/architecture.md,
+// "Header cost").
 template <typename T, typename Done>
 detached_task drive_detached(task<T> t, Done done) {
   using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
-  std::optional<stored_t> value;
+  outcome<stored_t> value;
   std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await std::move(t);
-      value.emplace();
+      value.set_value();
     } else {
-      value.emplace(co_await std::move(t));
+      value.set_value(co_await std::move(t));
     }
   } catch (...) {
     error = std::current_exception();
   }
-  done(std::move(value), std::move(error));  // moved: no reference left here after the hand-off
+  done(value, std::move(error));  // takes the value: no reference left here after the hand-off
 }
 
 }  // namespace detail
@@ -289,13 +294,13 @@ join_handle<T> runtime::spawn(task<T> t) {
   auto [tx, rx] = oneshot<T>();
   task_started();
   auto driver =
-      detail::drive_detached(std::move(t), [this, tx = std::move(tx)](auto value, std::exception_ptr error) mutable {
+      detail::drive_detached(std::move(t), [this, tx = std::move(tx)](auto& value, std::exception_ptr error) mutable {
         if (error) {
           tx.fail(std::move(error));
         } else if constexpr (std::is_void_v<T>) {
           tx.send();
         } else {
-          tx.send(std::move(*value));
+          tx.send(value.take());
         }
         task_finished();
       });

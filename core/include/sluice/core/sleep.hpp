@@ -30,12 +30,12 @@ inline runtime& runtime_for_timer() {
 
 struct sleep_awaiter {
   std::chrono::steady_clock::time_point m_deadline;
-  mutable std::optional<wait_note> m_note{};  // for a stall dump; set before the timer can fire
+  mutable wait_note m_note{};  // for a stall dump; set before the timer can fire (a default note records nothing)
   bool await_ready() const noexcept { return m_deadline <= std::chrono::steady_clock::now(); }
   template <typename P>
   void await_suspend(std::coroutine_handle<P> h) const {
     runtime& rt = runtime_for_timer();
-    if (waits_watched()) m_note.emplace(wait_kind::timer, "sleep", m_deadline, wait_owner_of(h));
+    if (waits_watched()) m_note = wait_note(wait_kind::timer, "sleep", m_deadline, wait_owner_of(h));
     rt.io().add_timer(m_deadline, [rt = &rt, h] { rt->post(h); });
   }
   void await_resume() const noexcept {}
@@ -98,7 +98,7 @@ class cancellable_sleep_awaiter {
   std::stop_token m_token;
   std::shared_ptr<cancellable_sleep_state> m_state;
   std::optional<std::stop_callback<stop_handler>> m_on_stop;
-  std::optional<wait_note> m_note;  // for a stall dump; set before the timer can fire
+  wait_note m_note;  // for a stall dump; set before the timer can fire (a default note records nothing)
 };
 
 }  // namespace detail

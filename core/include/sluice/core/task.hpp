@@ -25,7 +25,8 @@
 #include <exception>
 #include <type_traits>
 #include <utility>
-#include <variant>
+
+#include "sluice/core/detail/outcome.hpp"
 
 namespace sluice {
 
@@ -104,22 +105,18 @@ template <typename T>
 class task_promise final : public task_promise_base {
  public:
   task<T> get_return_object() noexcept;
-  void unhandled_exception() noexcept { m_result.template emplace<2>(std::current_exception()); }
+  void unhandled_exception() noexcept { m_result.set_error(std::current_exception()); }
 
   template <typename U>
   requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-    m_result.template emplace<1>(std::forward<U>(value));
+    m_result.set_value(std::forward<U>(value));
   }
 
-  T take_result() {
-    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
-    assert(m_result.index() == 1 && "task finished without a value");
-    return std::move(std::get<1>(m_result));
-  }
+  T take_result() { return m_result.take(); }
 
  private:
-  std::variant<std::monostate, T, std::exception_ptr> m_result;
+  outcome<T> m_result;
 };
 
 template <>

@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/core/detail/outcome.hpp"
 #include "sluice/core/task.hpp"
 
 namespace sluice {
@@ -53,7 +54,7 @@ class when_all_child {
  public:
   struct promise_type {
     when_all_latch* m_latch = nullptr;
-    std::optional<result_or_monostate<T>> m_value;
+    outcome<result_or_monostate<T>> m_value;  // not std::optional: see detail/outcome.hpp
     std::exception_ptr m_error;
     const wait_owner* m_wait_owner = nullptr;  // the item when_all's awaiter works for (wait_note.hpp)
 
@@ -76,7 +77,7 @@ class when_all_child {
     void unhandled_exception() noexcept { m_error = std::current_exception(); }
     template <typename U>
     void return_value(U&& v) {
-      m_value.emplace(std::forward<U>(v));
+      m_value.set_value(std::forward<U>(v));
     }
   };
 
@@ -95,7 +96,7 @@ class when_all_child {
     m_handle.resume();
   }
   [[nodiscard]] std::exception_ptr error() const noexcept { return m_handle.promise().m_error; }
-  result_or_monostate<T> take() { return std::move(*m_handle.promise().m_value); }
+  result_or_monostate<T> take() { return m_handle.promise().m_value.take(); }
 
  private:
   std::coroutine_handle<promise_type> m_handle;

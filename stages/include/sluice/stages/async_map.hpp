@@ -105,7 +105,12 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
     if (m_options.ordered) {
       // A dispatcher and an emitter around a FIFO of result slots.
       auto [slots_tx, slots_rx] = channel<async_map_slot>(m_options.concurrency);
-      co_await when_all(dispatch(io, std::move(slots_tx)), emit_in_order(io, std::move(slots_rx)));
+      // The vector form of when_all, as the unordered mode's: the two-task
+      // form would be a second when_all and its tuple result per program.
+      std::vector<task<void>> pair;
+      pair.push_back(dispatch(io, std::move(slots_tx)));
+      pair.push_back(emit_in_order(io, std::move(slots_rx)));
+      co_await when_all(std::move(pair));
       co_return;
     }
     // A feeder splitting chunks, N workers sharing its items (see feed()).
@@ -141,7 +146,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         }
         chunk<In> next;
         next.seq = in->first_index + i;
-        next.items.push_back(std::move(in->items[i]));
+        next.template items<In>().push_back(std::move(in->items[i]));
         auto sending = items.send(std::move(next));  // named: g++ 12
         if (!co_await sending) {
           io.drop(in->items.size() - i);
@@ -168,8 +173,8 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
         io.drop(1);
         continue;
       }
-      auto result =
-          co_await io.template call_async<output<In>>(m_options.on_error, m_fn, std::move(next->items[0]), next->seq);
+      auto result = co_await io.template call_async<output<In>>(m_options.on_error, m_fn,
+                                                                std::move(next->template items<In>()[0]), next->seq);
       if (!result) continue;
       std::vector<output<In>> out;
       out.push_back(std::move(*result));

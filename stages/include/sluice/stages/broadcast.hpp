@@ -250,7 +250,7 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
         index_scope scope(state, offsets[i]);
         launchers[i](state);
       }
-      outs.push_back(make_output(state, slots[i], consumers[i]));
+      outs.push_back(make_output<T>(state, slots[i], consumers[i]));
       absolute.push_back(state.index_base() + consumers[i]);
     }
     if (main.valid()) {

@@ -130,9 +130,8 @@ class aggregate_stage {
   /// while the chunk is still in cache, and nothing holds chunks between
   /// the lanes and the sink. The last inlet to finish merges the accumulators.
   template <typename In>
-  static std::vector<std::shared_ptr<fused_inlet<In>>> lane_inlets(std::shared_ptr<aggregate_stage> self,
-                                                                   pipeline_state& state, std::size_t index,
-                                                                   std::size_t n);
+  static inlet_list lane_inlets(std::shared_ptr<aggregate_stage> self, pipeline_state& state, std::size_t index,
+                                std::size_t n);
 
   template <typename In>
   task<void> run(stage_io<In, none>& io) {
@@ -277,18 +276,17 @@ class aggregate_lane final : public fused_inlet<In> {
 
 template <typename A>
 template <typename In>
-std::vector<std::shared_ptr<fused_inlet<In>>> aggregate_stage<A>::lane_inlets(std::shared_ptr<aggregate_stage> self,
-                                                                              pipeline_state& state, std::size_t index,
-                                                                              std::size_t n) {
+inlet_list aggregate_stage<A>::lane_inlets(std::shared_ptr<aggregate_stage> self, pipeline_state& state,
+                                           std::size_t index, std::size_t n) {
   // Not make_shared, as share_stage (pipeline.hpp): once per run.
   auto lanes = std::shared_ptr<aggregate_lanes<A>>(new aggregate_lanes<A>{std::move(self), {}, {n}});
   lanes->locals.reserve(n);
   for (std::size_t i = 0; i < n; ++i) lanes->locals.push_back(lanes->stage->make_local());
-  std::vector<std::shared_ptr<fused_inlet<In>>> inlets;
+  inlet_list inlets;  // of fused_inlet<In>
   inlets.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
-    inlets.push_back(std::shared_ptr<fused_inlet<In>>(
-        new aggregate_lane<A, In>(lanes, i, stage_io<In, none>(state, index, {}, outlet<none>{}))));
+    inlets.push_back(
+        inlet_ptr(new aggregate_lane<A, In>(lanes, i, stage_io<In, none>(state, index, {}, outlet<none>{}))));
   return inlets;
 }
 

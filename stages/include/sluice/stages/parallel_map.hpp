@@ -33,6 +33,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
+#include "sluice/stages/detail/maybe.hpp"
 #include "sluice/stages/detail/parallel_for.hpp"
 #include "sluice/stages/pipeline.hpp"
 #include "sluice/stages/stage_options.hpp"
@@ -176,7 +177,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
       std::lock_guard lock(failures_mutex);
       failures.push_back(i);
     };
-    auto apply = [&](std::size_t i) -> std::optional<out_t> {
+    auto apply = [&](std::size_t i) -> maybe<out_t> {
       if (io.stopped()) return std::nullopt;  // counted as cancelled by the caller
       auto r = io.call(m_options.on_error, m_fn, items[i], first_index + i);
       if (!r) note_failure(i);
@@ -190,7 +191,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
         if (auto r = apply(i)) out[i] = std::move(*r);
       });
     } else {
-      std::vector<std::optional<out_t>> slots(n);
+      std::vector<maybe<out_t>> slots(n);
       for_each_index([&](std::size_t i) { slots[i] = apply(i); });
       out.reserve(n);
       for (auto& s : slots)

@@ -355,7 +355,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
             index_scope scope(state, offsets[i]);
             launchers[i](state);
           }
-          outs.push_back(make_output(state, slots[i], consumers[i]));
+          outs.push_back(make_output<T>(state, slots[i], consumers[i]));
         }
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
                                         chunk_items, on_error));
@@ -401,7 +401,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
           }
           state.start(
               run_join_input<out_t>(open, stage_io<out_t, out_t>(state, join, std::move(jrx), out, plan.ordered)));
-          outs.push_back(make_output(state, slots[i], consumers[i]));
+          outs.push_back(make_output<T>(state, slots[i], consumers[i]));
         }
         state.start(run_partition<T, K>(stage_io<T, none>(state, at, std::move(rx), {}, ordered), std::move(outs), key,
                                         chunk_items, on_error));

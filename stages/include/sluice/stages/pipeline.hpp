@@ -309,18 +309,17 @@ auto attach_fused(flow<T> upstream, D stage) {
       // Before a stage taking its input in parallel, in any order: one copy
       // per worker, each in a lane of its own (fused_lanes.hpp).
       if (const std::size_t n = out.parallel_lanes(); n > 1) {
-        std::vector<std::shared_ptr<fused_inlet<T>>> lanes;
+        inlet_list lanes;
         lanes.reserve(n);
         for (std::size_t i = 0; i < n; ++i)
-          lanes.push_back(std::shared_ptr<fused_inlet<T>>(
-              new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
+          lanes.push_back(
+              inlet_ptr(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
         previous(state, outlet<T>(std::move(lanes), &start_lanes<T>));
         return;
       }
     }
     // Not make_shared, as share_stage: once per run.
-    auto inlet = std::shared_ptr<fused_inlet<T>>(
-        new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, std::move(out))));
+    auto inlet = inlet_ptr(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, std::move(out))));
     previous(state, outlet<T>(std::move(inlet)));
   };
   flow<out_t> attached(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());
@@ -333,7 +332,7 @@ auto attach_fused(flow<T> upstream, D stage) {
 /// one inlet per worker (aggregate_stage::lane_inlets, fold.hpp).
 template <typename D, typename T>
 concept lane_sink = requires(std::shared_ptr<D> d, pipeline_state& state, std::size_t n) {
-  { D::template lane_inlets<T>(d, state, n, n) } -> std::same_as<std::vector<std::shared_ptr<fused_inlet<T>>>>;
+  { D::template lane_inlets<T>(d, state, n, n) } -> std::same_as<inlet_list>;
   { std::as_const(*d).fuses_in_lanes() } -> std::convertible_to<bool>;
 };
 

@@ -10,13 +10,13 @@
 // and its members' declarations (docs/architecture.md, "Header cost").
 #pragma once
 
-#include <optional>
 #include <utility>
 
 #include "sluice/core/channel.hpp"
 #include "sluice/core/oneshot.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
+#include "sluice/stages/detail/maybe.hpp"
 
 namespace sluice::detail {
 
@@ -32,15 +32,15 @@ class async_map_slot {
 
   async_map_slot() = default;
   template <typename Out>
-  explicit async_map_slot(join_handle<std::optional<Out>>&& handle) noexcept
+  explicit async_map_slot(join_handle<maybe<Out>>&& handle) noexcept
       : m_result(join_handle_access::receiver(std::move(handle))) {}
 
   /// True once the item's task has finished (awaiting it would not suspend).
   [[nodiscard]] bool done() const noexcept { return m_result.ready(); }
 
   template <typename Out>
-  [[nodiscard]] join_handle<std::optional<Out>> take() && noexcept {
-    return join_handle<std::optional<Out>>{std::move(m_result).template take<std::optional<Out>>()};
+  [[nodiscard]] join_handle<maybe<Out>> take() && noexcept {
+    return join_handle<maybe<Out>>{std::move(m_result).template take<maybe<Out>>()};
   }
 
  private:
@@ -49,5 +49,5 @@ class async_map_slot {
 
 }  // namespace sluice::detail
 
-// See SLUICE_DETAIL_COMMON_ITEM_TYPES (detail/bounded_send.hpp).
+// See SLUICE_DETAIL_CHANNEL_INSTANCES (detail/chunk.hpp).
 SLUICE_DETAIL_CHANNEL_INSTANCES(extern, sluice::detail::async_map_slot)

@@ -38,10 +38,9 @@
 namespace sluice::detail {
 
 /// The lanes fed by one lane channel; the last to finish ends them all.
-template <typename T>
 struct lane_group {
-  explicit lane_group(std::vector<std::shared_ptr<fused_inlet<T>>> l) : lanes(std::move(l)), running(lanes.size()) {}
-  std::vector<std::shared_ptr<fused_inlet<T>>> lanes;
+  explicit lane_group(inlet_list l) : lanes(std::move(l)), running(lanes.size()) {}
+  inlet_list lanes;  // fused_inlet<T>s, T the lane channel's item type
   std::atomic<std::size_t> running;
 
   void lane_done() {
@@ -53,10 +52,10 @@ struct lane_group {
 /// One lane: pushes whole chunks from the lane channel into its copy of the
 /// chain until the channel is closed and drained.
 template <typename T>
-task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared_ptr<lane_group<T>> group) {
-  fused_inlet<T>& inlet = *group->lanes[lane];
+task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared_ptr<lane_group> group) {
+  fused_inlet<T>& inlet = inlet_of<T>(group->lanes[lane]);
   while (auto c = co_await rx.recv()) {
-    auto pushing = inlet.push(std::move(c->items));
+    auto pushing = inlet.push(std::move(c->template items<T>()));
     // Downstream is gone: stop the sender; what is queued still goes
     // through the lane, which counts it as dropped or cancelled.
     if (!co_await std::move(pushing)) rx.close();
@@ -66,13 +65,13 @@ task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared
 
 /// Starts one coroutine per lane and returns the sender of their channel.
 template <typename T>
-channel_sender<chunk<T>> start_lanes(pipeline_state& state, std::vector<std::shared_ptr<fused_inlet<T>>> lanes) {
+channel_sender<chunk<T>> start_lanes(pipeline_state& state, inlet_list lanes) {
   const std::size_t n = lanes.size();
   auto [tx, rx] = channel<chunk<T>>(n);
   state.on_cancel([rx = rx]() { rx.close(); });
   // Not make_shared: once per run, and its control block is a dozen functions
   // per item type (docs/architecture.md, "Header cost").
-  auto group = std::shared_ptr<lane_group<T>>(new lane_group<T>(std::move(lanes)));
+  auto group = std::shared_ptr<lane_group>(new lane_group(std::move(lanes)));
   for (std::size_t i = 0; i < n; ++i) state.start(run_lane<T>(rx, i, group));
   return std::move(tx);
 }

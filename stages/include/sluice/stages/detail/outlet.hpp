@@ -10,28 +10,23 @@
 
 #include "sluice/core/channel.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/stages/detail/chunk.hpp"
 
 namespace sluice::detail {
 
-template <typename T>
-struct chunk;
 class pipeline_state;
 
 /// The receiving side of a fused link: a stage that runs inside the
 /// coroutine of the stage before it. Only one coroutine ever calls it (the
-/// upstream stage sends from one coroutine), so it needs no locking.
-template <typename T>
-class fused_inlet {
+/// upstream stage sends from one coroutine), so it needs no locking. The
+/// untyped part; fused_inlet<T> adds the push of its item type.
+class fused_inlet_base {
  public:
-  fused_inlet() = default;
-  fused_inlet(const fused_inlet&) = delete;
-  fused_inlet& operator=(const fused_inlet&) = delete;
-  virtual ~fused_inlet() = default;
+  fused_inlet_base() = default;
+  fused_inlet_base(const fused_inlet_base&) = delete;
+  fused_inlet_base& operator=(const fused_inlet_base&) = delete;
+  virtual ~fused_inlet_base() = default;
 
-  /// Handles `items` (just produced upstream) as the stage's next input chunk
-  /// and sends its results on. False when downstream is gone (the items are
-  /// then counted as dropped or cancelled, as a failed channel send would).
-  virtual task<bool> push(std::vector<T> items) = 0;
   /// End of input: the stage ends its own output.
   virtual void finish() = 0;
   /// Says that push() is called from the source's coroutine: this stage's
@@ -39,32 +34,55 @@ class fused_inlet {
   virtual void runs_in_source() = 0;
 };
 
+template <typename T>
+class fused_inlet : public fused_inlet_base {
+ public:
+  /// Handles `items` (just produced upstream) as the stage's next input chunk
+  /// and sends its results on. False when downstream is gone (the items are
+  /// then counted as dropped or cancelled, as a failed channel send would).
+  virtual task<bool> push(std::vector<T> items) = 0;
+};
+
+/// Fused stages are held through their untyped base, so that one
+/// shared_ptr and one vector type serve every item type instead of a
+/// dozen and some fifty functions per type at -O0 (docs/architecture.md,
+/// "Header cost"). Where an outlet<T> holds one, it is a fused_inlet<T>.
+using inlet_ptr = std::shared_ptr<fused_inlet_base>;
+using inlet_list = std::vector<inlet_ptr>;
+
+/// The fused_inlet<T> behind `p` (which an outlet<T> or lane_group of T holds).
+template <typename T>
+fused_inlet<T>& inlet_of(const inlet_ptr& p) noexcept {
+  return static_cast<fused_inlet<T>&>(*p);
+}
+
 /// A channel sender or a fused stage. Converts from a channel sender, so
 /// code that connects stages through channels needs no change.
 template <typename T>
 struct outlet {
   channel_sender<chunk<T>> tx = {};
-  std::shared_ptr<fused_inlet<T>> fused = {};
+  inlet_ptr fused = {};  // a fused_inlet<T>
   /// With `tx`: the receiving stage takes its input with this many workers
   /// and in any order, so up to this many coroutines may send into `tx` at
   /// once, each through its own copy (fused_lanes.hpp). 0 or 1: one sender.
   std::size_t spread = 0;
   /// Instead of `tx` or `fused`: copies of the next (fused) stage, each to be
   /// pushed from a coroutine of its own, in any order (fused_lanes.hpp).
-  std::vector<std::shared_ptr<fused_inlet<T>>> lanes = {};
+  inlet_list lanes = {};  // of fused_inlet<T>
   /// With `lanes`: starts their coroutines and returns the sender feeding
   /// them (start_lanes<T>, fused_lanes.hpp). Set by whoever makes the lanes,
   /// so only item types that have lanes instantiate them, not every stage's
   /// output type (docs/architecture.md, "Header cost").
-  using lanes_starter = channel_sender<chunk<T>> (*)(pipeline_state&, std::vector<std::shared_ptr<fused_inlet<T>>>);
+  using lanes_starter = channel_sender<chunk<T>> (*)(pipeline_state&, inlet_list);
   lanes_starter start_lanes = nullptr;
 
   outlet() = default;
   outlet(channel_sender<chunk<T>> sender) : tx(std::move(sender)) {}  // NOLINT(google-explicit-constructor)
   outlet(channel_sender<chunk<T>> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
-  explicit outlet(std::shared_ptr<fused_inlet<T>> inlet) : fused(std::move(inlet)) {}
-  outlet(std::vector<std::shared_ptr<fused_inlet<T>>> copies, lanes_starter start)
-      : lanes(std::move(copies)), start_lanes(start) {}
+  /// `inlet` is a fused_inlet<T>.
+  explicit outlet(inlet_ptr inlet) : fused(std::move(inlet)) {}
+  /// `copies` are fused_inlet<T>s.
+  outlet(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
 
   /// How many copies of a stateless fused stage this outlet can feed in
   /// parallel (1: run it once, in the sender's coroutine).

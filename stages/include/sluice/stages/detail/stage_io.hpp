@@ -27,6 +27,7 @@
 #include "sluice/stages/detail/awaiter_forms.hpp"
 #include "sluice/stages/detail/bounded_send.hpp"
 #include "sluice/stages/detail/fused_lanes.hpp"
+#include "sluice/stages/detail/maybe.hpp"
 #include "sluice/stages/detail/outlet.hpp"
 #include "sluice/stages/detail/pipeline_state.hpp"
 #include "sluice/stages/detail/reorder_buffer.hpp"
@@ -42,6 +43,31 @@ template <typename T>
 struct input_chunk {
   std::vector<T> items;
   std::size_t first_index = 0;
+};
+
+/// What recv() and try_recv() give: a chunk, or none (end of input, or
+/// nothing ready). Used as std::optional<input_chunk<In>> would be (`if
+/// (c)`, `*c`, `c->items`), but flat: std::optional is some fifty functions
+/// per item type at -O0, this is a handful (docs/architecture.md, "Header
+/// cost").
+template <typename In>
+class maybe_chunk {
+ public:
+  maybe_chunk() = default;
+  maybe_chunk(std::nullopt_t) noexcept {}  // NOLINT(google-explicit-constructor)
+  maybe_chunk(input_chunk<In>&& c) noexcept
+      : m_chunk(std::move(c)), m_has(true) {}  // NOLINT(google-explicit-constructor)
+
+  [[nodiscard]] bool has_value() const noexcept { return m_has; }
+  [[nodiscard]] explicit operator bool() const noexcept { return m_has; }
+  [[nodiscard]] input_chunk<In>& operator*() noexcept { return m_chunk; }
+  [[nodiscard]] input_chunk<In>* operator->() noexcept { return &m_chunk; }
+  [[nodiscard]] const input_chunk<In>& operator*() const noexcept { return m_chunk; }
+  [[nodiscard]] const input_chunk<In>* operator->() const noexcept { return &m_chunk; }
+
+ private:
+  input_chunk<In> m_chunk;
+  bool m_has = false;
 };
 
 /// Untyped part: counters, failure reporting.
@@ -125,7 +151,8 @@ class stage_context {
   }
 
   /// Calls `fn(item)` (or `fn(item, stop_token())`) under `policy` for a
-  /// synchronous stage: retries at once. Returns the result, or nullopt when
+  /// synchronous stage: retries at once. Returns the result (a maybe<R>,
+  /// used as a std::optional), or none when
   /// the item failed or was abandoned (already counted and reported). void
   /// results come back as std::monostate.
   template <typename F, typename In>
@@ -157,7 +184,7 @@ class stage_context {
   /// the item then counts as cancelled, as does an error raised once the run
   /// is stopped (the body was cut short by the token or the teardown).
   template <typename Out, typename F, typename In>
-  task<std::optional<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
+  task<maybe<Out>> call_async(const error_policy& policy, F& fn, In item, std::size_t item_index) const {
     async_item_scope<In> in_flight(*this, item_index);  // records the item's end-to-end latency
     // Every task the item's function awaits works for this item: the waits
     // it labels are listed under it in a stall dump.
@@ -173,7 +200,7 @@ class stage_context {
         Out value = co_await std::move(work);
         record_call(std::chrono::steady_clock::now() - started);
         in_flight.finish();
-        co_return std::optional<Out>(std::move(value));
+        co_return maybe<Out>(std::move(value));
       } catch (...) {
         error = std::current_exception();
       }
@@ -197,11 +224,11 @@ class stage_context {
   // The attempts of a synchronous call under `policy` (see call()): retries
   // at once; nullopt when the item failed (counted, reported) or was abandoned.
   template <typename R, typename In, typename Invoke>
-  std::optional<R> attempts(const error_policy& policy, In& item, std::size_t item_index, Invoke&& invoke) const {
+  maybe<R> attempts(const error_policy& policy, In& item, std::size_t item_index, Invoke&& invoke) const {
     std::exception_ptr error;
     for (std::size_t attempt = 1;; ++attempt) {
       try {
-        return std::optional<R>(invoke());
+        return maybe<R>(invoke());
       } catch (...) {
         error = std::current_exception();
       }
@@ -349,7 +376,7 @@ class stage_io : public stage_context {
     using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
     struct awaiter {
       stage_io* m_io;
-      std::optional<input_chunk<In>> m_result{};
+      maybe_chunk<In> m_result{};
       late<inner_t> m_inner{};
       channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
@@ -363,7 +390,7 @@ class stage_io : public stage_context {
         m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
         return m_inner->await_suspend(h);
       }
-      std::optional<input_chunk<In>> await_resume() {
+      maybe_chunk<In> await_resume() {
         m_wait.end(m_io->name(), "waiting for input");
         if (m_result) return std::move(m_result);
         auto c = m_inner->await_resume();
@@ -376,8 +403,8 @@ class stage_io : public stage_context {
   }
 
   /// A chunk if one is ready now and next in order (for topping up a batch).
-  std::optional<input_chunk<In>> try_recv() {
-    std::optional<input_chunk<In>> result;
+  maybe_chunk<In> try_recv() {
+    maybe_chunk<In> result;
     poll(result);
     return result;
   }
@@ -410,7 +437,8 @@ class stage_io : public stage_context {
       bool await_ready() {
         if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
           if (m_io->m_fused) {
-            m_push.emplace([this] { return m_io->m_fused->push(std::move(m_chunk.items)); });
+            m_push.emplace(
+                [this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.template items<Out>())); });
           } else {
             m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
           }
@@ -471,7 +499,7 @@ class stage_io : public stage_context {
   /// Sends `c` through the memory bounds (send_through_bounds) towards the
   /// stage's only consumer.
   task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
-    return send_through_bounds(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
+    return send_through_bounds<Out>(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
   }
 
   /// Stops upstream and counts whatever it still delivers as dropped.
@@ -490,7 +518,7 @@ class stage_io : public stage_context {
   }
 
   // Sets `out` to the next chunk in order if one can be had without waiting.
-  bool poll(std::optional<input_chunk<In>>& out) {
+  bool poll(maybe_chunk<In>& out) {
     for (;;) {
       if (!m_pending.empty() && m_pending.front_seq() <= m_next_in) {
         out = take_pending();
@@ -503,7 +531,7 @@ class stage_io : public stage_context {
         out = deliver(std::move(*c));
         return true;
       }
-      hold(c->seq, std::move(c->items));
+      hold(c->seq, std::move(c->template items<In>()));
     }
   }
 
@@ -511,10 +539,10 @@ class stage_io : public stage_context {
   // it overtook. The upstream stage sends from one coroutine, so every
   // earlier chunk was published before this one: it is in the channel now,
   // unless its send failed when the run was cancelled (a gap, skipped).
-  std::optional<input_chunk<In>> accept(chunk<In>&& c) {
+  maybe_chunk<In> accept(chunk<In>&& c) {
     if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
-    hold(c.seq, std::move(c.items));
-    std::optional<input_chunk<In>> out;
+    hold(c.seq, std::move(c.template items<In>()));
+    maybe_chunk<In> out;
     if (!poll(out)) out = take_pending();
     return out;
   }
@@ -523,18 +551,18 @@ class stage_io : public stage_context {
   void left_channel(const chunk<In>& c) {
     if (!m_bounds) return;
     if (m_in_gate) m_in_gate->release(c.bytes);
-    if (m_bounds->flight_items) m_bounds->flight_items->release(c.items.size());
+    if (m_bounds->flight_items) m_bounds->flight_items->release(c.item_count());
     if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
   }
 
-  std::optional<input_chunk<In>> end_of_stream() {
+  maybe_chunk<In> end_of_stream() {
     if (!m_pending.empty()) return take_pending();
     return std::nullopt;
   }
 
   input_chunk<In> deliver(chunk<In>&& c) {
     if (m_reorder && c.seq == m_next_in) ++m_next_in;
-    return received(std::move(c.items));
+    return received(std::move(c.template items<In>()));
   }
 
   void hold(std::uint64_t seq, std::vector<In>&& items) {
@@ -572,12 +600,12 @@ class stage_io : public stage_context {
 
   channel_receiver<chunk<In>> m_in;
   channel_sender<chunk<Out>> m_out;
-  std::shared_ptr<fused_inlet<Out>> m_fused;               // set instead of m_out when the next stage is fused
-  std::vector<std::shared_ptr<fused_inlet<Out>>> m_lanes;  // copies of the next stage, fed through m_out
-  memory_bounds* m_bounds = nullptr;                       // null when the run has no memory bounds
-  byte_gate* m_in_gate = nullptr;                          // this stage's input bound in bytes
-  byte_gate* m_out_gate = nullptr;                         // the next stage's
-  bool m_holds_back = std::is_same_v<In, none>;            // runs in the source's coroutine
+  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
+  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
+  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;    // the next stage's
+  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
   queue_stats* m_out_queue = nullptr;
   bool m_reorder;
   std::uint64_t m_next_in = 0;

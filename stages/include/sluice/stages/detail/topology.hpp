@@ -173,7 +173,7 @@ task<bool> send_to(stage_context& io, node_output<T>& out, std::vector<T> items)
   bool ok = false;
   if (out.bounds) {
     // The node is no source: it counts into the limits in flight without waiting on them.
-    auto send = send_through_bounds(*out.bounds, out.gate, false, out.tx, std::move(c));
+    auto send = send_through_bounds<T>(*out.bounds, out.gate, false, out.tx, std::move(c));
     ok = co_await std::move(send);
   } else {
     auto send = out.tx.send(c);  // named: see the g++ 12 note in docs/known-issues.md
