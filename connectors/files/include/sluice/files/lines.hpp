@@ -254,7 +254,7 @@ flow<T> make_lines_source(lines_source<T> source) {
           if (out.lanes.size() > 1) {
             const sluice::detail::stage_context context(state, 0);
             for (auto& lane : out.lanes)
-              lane = std::shared_ptr<sluice::detail::fused_inlet<line>>(
+              lane = sluice::detail::inlet_ptr(
                   new split_lines_inlet(std::move(lane), context, shared->options().strip_cr, shared->options().chunk));
             auto whole = sluice::detail::share_stage(shared->whole_lines());
             state.start(sluice::detail::run_stage<none, T>(

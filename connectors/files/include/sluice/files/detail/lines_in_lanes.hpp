@@ -41,8 +41,8 @@ namespace sluice::files::detail {
 /// it is pushed into lines and pushes those on, at most `chunk` at a time.
 class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
  public:
-  split_lines_inlet(std::shared_ptr<sluice::detail::fused_inlet<line>> inner, sluice::detail::stage_context source,
-                    bool strip_cr, std::size_t chunk)
+  split_lines_inlet(sluice::detail::inlet_ptr inner, sluice::detail::stage_context source, bool strip_cr,
+                    std::size_t chunk)
       : m_inner(std::move(inner)), m_source(std::move(source)), m_strip_cr(strip_cr), m_chunk(chunk ? chunk : 1) {}
 
   sluice::task<bool> push(std::vector<line> runs) override {
@@ -79,7 +79,7 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
       sluice::detail::stage_stats::bump(stats.items_in, n);
       sluice::detail::stage_stats::bump(stats.items_out, n);
       sluice::detail::stage_stats::bump(stats.emitted, n);
-      auto pushing = m_inner->push(std::move(part));
+      auto pushing = sluice::detail::inlet_of<line>(m_inner).push(std::move(part));
       if (!co_await std::move(pushing)) co_return false;
     }
     co_return true;
@@ -88,7 +88,7 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
   void runs_in_source() override { m_inner->runs_in_source(); }
 
  private:
-  std::shared_ptr<sluice::detail::fused_inlet<line>> m_inner;
+  sluice::detail::inlet_ptr m_inner;  // a fused_inlet<line>: the lane's copy of the chain
   sluice::detail::stage_context m_source;
   bool m_strip_cr;
   std::size_t m_chunk;
