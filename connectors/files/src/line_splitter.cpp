@@ -6,6 +6,47 @@
 
 namespace sluice::files::detail {
 
+namespace {
+
+std::string_view trim_cr(std::string_view s, bool strip_cr) noexcept {
+  if (strip_cr && !s.empty() && s.back() == '\r') s.remove_suffix(1);
+  return s;
+}
+
+// Appends `text`, copied into a block of its own (a line that spanned
+// pieces), to `out`.
+void append_copy(std::string_view text, std::vector<line>& out) {
+  shared_bytes own = shared_bytes::allocate(text.size());
+  if (!text.empty()) std::memcpy(own.data(), text.data(), text.size());
+  out.emplace_back(std::string_view(own.data(), text.size()), std::move(own));
+}
+
+}  // namespace
+
+// Appends every line of [p, end) that ends in "\n" to `out`, as views into
+// `owner`, and returns where the unterminated rest starts. The handles are
+// counted in one step afterwards (`owner` holds a reference meanwhile, and
+// nothing releases them before).
+const char* line_splitter::append_terminated_lines(const shared_bytes& owner, const char* p, const char* const end,
+                                                   bool strip_cr, std::vector<line>& out) {
+  const std::size_t first = out.size();
+  try {
+    while (p < end) {
+      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (nl == nullptr) break;
+      // Grow first: once the uncounted handle exists nothing may throw.
+      if (out.size() == out.capacity()) out.reserve(out.capacity() * 2 + 256);
+      out.emplace_back(trim_cr(std::string_view(p, static_cast<std::size_t>(nl - p)), strip_cr), owner.uncounted());
+      p = nl + 1;
+    }
+  } catch (...) {
+    owner.add_refs(out.size() - first);  // the handles made so far must own their reference
+    throw;
+  }
+  owner.add_refs(out.size() - first);
+  return p;
+}
+
 void line_splitter::check_carry() const {
   if (m_carry.size() > m_max_line)
     throw std::length_error("sluice::files: " + m_name + ": line " + std::to_string(m_lines + 1) + " is longer than " +
@@ -13,10 +54,7 @@ void line_splitter::check_carry() const {
 }
 
 void line_splitter::emit_carry(std::vector<line>& out) {
-  std::string_view text = trimmed(m_carry);
-  shared_bytes own = shared_bytes::allocate(text.size());
-  if (!text.empty()) std::memcpy(own.data(), text.data(), text.size());
-  out.emplace_back(std::string_view(own.data(), text.size()), std::move(own));
+  append_copy(trim_cr(m_carry, m_strip_cr), out);
   m_carry.clear();
   m_has_carry = false;
   ++m_lines;
@@ -37,8 +75,6 @@ void line_splitter::feed(const shared_bytes& owner, std::string_view bytes, std:
     emit_carry(out);
     p = nl + 1;
   }
-  // Views into `owner`, whose handles are counted in one step afterwards
-  // (`owner` holds a reference meanwhile, and nothing releases them before).
   const std::size_t first = out.size();
   // Room for this piece's lines at the average length so far: growing the
   // vector line by line would move every line several times per block.
@@ -46,22 +82,8 @@ void line_splitter::feed(const shared_bytes& owner, std::string_view bytes, std:
   const std::size_t expect = static_cast<std::size_t>(static_cast<std::uint64_t>(end - p) / average);
   if (out.capacity() - out.size() < expect) out.reserve(out.size() + expect + expect / 8 + 16);
   m_bytes += static_cast<std::uint64_t>(end - p);
-  try {
-    while (p < end) {
-      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      if (nl == nullptr) break;
-      // Grow first: once the uncounted handle exists nothing may throw.
-      if (out.size() == out.capacity()) out.reserve(out.capacity() * 2 + 256);
-      out.emplace_back(trimmed(std::string_view(p, static_cast<std::size_t>(nl - p))), owner.uncounted());
-      p = nl + 1;
-    }
-  } catch (...) {
-    owner.add_refs(out.size() - first);  // the handles made so far must own their reference
-    throw;
-  }
-  const std::size_t made = out.size() - first;
-  m_lines += made;
-  owner.add_refs(made);
+  p = append_terminated_lines(owner, p, end, m_strip_cr, out);
+  m_lines += out.size() - first;
   if (p < end) {
     m_carry.assign(p, end);
     m_has_carry = true;
@@ -74,27 +96,10 @@ void line_splitter::finish(std::vector<line>& out) {
 }
 
 void line_splitter::split_run(const line& run, bool strip_cr, std::vector<line>& out) {
-  const char* p = run.m_text.data();
-  const char* const end = p + run.m_text.size();
-  const shared_bytes& owner = run.m_owner;
-  const std::size_t first = out.size();
-  try {
-    while (p < end) {
-      const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      const char* stop = nl ? nl : end;  // a run's last line has no newline only at the end of the input
-      std::string_view text(p, static_cast<std::size_t>(stop - p));
-      if (strip_cr && !text.empty() && text.back() == '\r') text.remove_suffix(1);
-      // Grow first: once the uncounted handle exists nothing may throw.
-      if (out.size() == out.capacity()) out.reserve(out.capacity() * 2 + 256);
-      out.emplace_back(text, owner.uncounted());
-      if (nl == nullptr) break;
-      p = nl + 1;
-    }
-  } catch (...) {
-    owner.add_refs(out.size() - first);  // the handles made so far must own their reference
-    throw;
-  }
-  owner.add_refs(out.size() - first);
+  const char* const end = run.m_text.data() + run.m_text.size();
+  const char* p = append_terminated_lines(run.m_owner, run.m_text.data(), end, strip_cr, out);
+  // A run's last line has no newline only at the end of the input.
+  if (p < end) out.emplace_back(trim_cr(std::string_view(p, static_cast<std::size_t>(end - p)), strip_cr), run.m_owner);
 }
 
 void whole_lines_cutter::check_carry() const {
@@ -104,9 +109,7 @@ void whole_lines_cutter::check_carry() const {
 }
 
 void whole_lines_cutter::emit_carry(std::vector<line>& out) {
-  shared_bytes own = shared_bytes::allocate(m_carry.size());
-  std::memcpy(own.data(), m_carry.data(), m_carry.size());
-  out.emplace_back(std::string_view(own.data(), m_carry.size()), std::move(own));
+  append_copy(m_carry, out);
   m_carry.clear();
 }
 

@@ -46,29 +46,10 @@ struct input_chunk {
 };
 
 /// What recv() and try_recv() give: a chunk, or none (end of input, or
-/// nothing ready). Used as std::optional<input_chunk<In>> would be (`if
-/// (c)`, `*c`, `c->items`), but flat: std::optional is some fifty functions
-/// per item type at -O0, this is a handful (docs/architecture.md, "Header
-/// cost").
+/// nothing ready); a maybe (maybe.hpp), flat where std::optional is some
+/// fifty functions per item type at -O0.
 template <typename In>
-class maybe_chunk {
- public:
-  maybe_chunk() = default;
-  maybe_chunk(std::nullopt_t) noexcept {}  // NOLINT(google-explicit-constructor)
-  maybe_chunk(input_chunk<In>&& c) noexcept
-      : m_chunk(std::move(c)), m_has(true) {}  // NOLINT(google-explicit-constructor)
-
-  [[nodiscard]] bool has_value() const noexcept { return m_has; }
-  [[nodiscard]] explicit operator bool() const noexcept { return m_has; }
-  [[nodiscard]] input_chunk<In>& operator*() noexcept { return m_chunk; }
-  [[nodiscard]] input_chunk<In>* operator->() noexcept { return &m_chunk; }
-  [[nodiscard]] const input_chunk<In>& operator*() const noexcept { return m_chunk; }
-  [[nodiscard]] const input_chunk<In>* operator->() const noexcept { return &m_chunk; }
-
- private:
-  input_chunk<In> m_chunk;
-  bool m_has = false;
-};
+using maybe_chunk = maybe<input_chunk<In>>;
 
 /// Untyped part: counters, failure reporting.
 class stage_context {

@@ -34,10 +34,10 @@ class line_splitter {
   static void split_run(const line& run, bool strip_cr, std::vector<line>& out);
 
  private:
-  [[nodiscard]] std::string_view trimmed(std::string_view s) const noexcept {
-    if (m_strip_cr && !s.empty() && s.back() == '\r') s.remove_suffix(1);
-    return s;
-  }
+  // Appends every line of [p, end) that ends in "\n" to `out` (views into
+  // `owner`) and returns where the unterminated rest starts.
+  static const char* append_terminated_lines(const shared_bytes& owner, const char* p, const char* end, bool strip_cr,
+                                             std::vector<line>& out);
   void emit_carry(std::vector<line>& out);
   void check_carry() const;
 

@@ -47,8 +47,8 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
 
   sluice::task<bool> push(std::vector<line> runs) override {
     std::vector<line> lines;
+    std::size_t bytes = 0;
     try {
-      std::size_t bytes = 0;
       for (const line& r : runs) bytes += r.size();
       lines.reserve(bytes / m_average + bytes / m_average / 8 + 16);
       for (const line& r : runs) line_splitter::split_run(r, m_strip_cr, lines);
@@ -57,11 +57,8 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
       co_return false;
     }
     runs = std::vector<line>();  // each line holds its block now
-    if (!lines.empty()) {
-      std::size_t bytes = 0;
-      for (const line& l : lines) bytes += l.size() + 1;
-      m_average = std::max<std::size_t>(1, bytes / lines.size());
-    }
+    // The runs' bytes are their lines' with each newline (and CR).
+    if (!lines.empty()) m_average = std::max<std::size_t>(1, bytes / lines.size());
     std::size_t at = 0;
     while (at < lines.size()) {
       const std::size_t n = std::min(m_chunk, lines.size() - at);
@@ -92,7 +89,7 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
   sluice::detail::stage_context m_source;
   bool m_strip_cr;
   std::size_t m_chunk;
-  std::size_t m_average = 64;  // bytes per line so far in this lane, to size the vector
+  std::size_t m_average = 64;  // bytes per line (newline included) in this lane's last push, to size the vector
 };
 
 /// The source's loop when its lines are split in the lanes: reads `stream`
