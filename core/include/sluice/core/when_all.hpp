@@ -14,7 +14,6 @@
 #include <atomic>
 #include <coroutine>
 #include <exception>
-#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
