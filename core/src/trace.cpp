@@ -91,6 +91,51 @@ struct open_section {
   std::atomic<std::uint32_t> chunks{0};  // merged in after the first
 };
 
+// A per-thread cache in front of the session's name table (in the thread's
+// buffer, reached through the one thread-local pointer a record loads
+// anyway): a trace point finds its stage's id with a pointer compare and a
+// short memcmp. The text
+// is kept and compared, so a name whose storage is reused for another name
+// cannot be mistaken for it. Two-way: a channel wait looks up two names (its
+// stage's and a literal), and with one entry per slot two names that hash
+// alike evicted each other on every wait, each miss taking the table's lock.
+struct name_cache_entry {
+  std::uint64_t session = 0;
+  const char* data = nullptr;
+  std::string text;
+  std::uint32_t id = 0;
+  [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
+    return data == t.data() && session == s && text.size() == t.size() && same_bytes(text.data(), t.data(), t.size());
+  }
+
+ private:
+  // a[0, n) == b[0, n) in 8-byte words, inline: names are a dozen or two
+  // bytes, for which a call to memcmp was a fifth of a lookup.
+  static bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    auto word = [](const char* p) {
+      std::uint64_t w;
+      std::memcpy(&w, p, sizeof w);
+      return w;
+    };
+    if (n < 8) {
+      if (n < 4) {
+        for (std::size_t i = 0; i < n; ++i)
+          if (a[i] != b[i]) return false;
+        return true;
+      }
+      auto half = [](const char* p) {
+        std::uint32_t w;
+        std::memcpy(&w, p, sizeof w);
+        return w;
+      };
+      return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);  // overlapping
+    }
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+      if (word(a + i) != word(b + i)) return false;
+    return word(a + n - 8) == word(b + n - 8);  // the last word, overlapping the one before
+  }
+};
+
 struct thread_buffer {
   std::atomic<bool> busy{false};  // the owner is appending a record
   std::mutex mutex;
@@ -100,7 +145,8 @@ struct thread_buffer {
   open_section open;          // written by the owner only
   std::int64_t track = 0;     // the thread id written as "tid"
   std::string name;
-  bool dead = false;  // the thread has exited
+  bool dead = false;                            // the thread has exited
+  std::array<name_cache_entry, 64> name_cache;  // the owner's (see name_id)
 };
 
 // A full buffer on its way to the writer.
@@ -304,10 +350,17 @@ void close_open_section(thread_buffer& b) {
 
 // The calling thread's buffer, registered on first use; its owner marks it
 // dead when the thread exits, after handing over what it still holds.
+// Two thread-locals: `t_buffer`, a plain pointer (constant-initialised and
+// trivially destructible, so reading it is one load, with no call to a TLS
+// wrapper checking an initialisation guard on every record), and `t_slot`,
+// touched once per thread, whose destructor does the exit's work.
+constinit thread_local thread_buffer* t_buffer = nullptr;
+
 struct thread_slot {
   thread_buffer* buffer = nullptr;
   ~thread_slot() {
     if (!buffer) return;
+    t_buffer = nullptr;
     auto& s = recorder_state();
     std::lock_guard lock(buffer->mutex);
     // The writer keeps them if their session's file is still open (even
@@ -324,8 +377,7 @@ struct thread_slot {
 };
 thread_local thread_slot t_slot;
 
-thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
-  if (t_slot.buffer) return *t_slot.buffer;
+[[gnu::noinline]] thread_buffer& register_this_thread(trace_recorder::impl& s) {
   auto owned = std::make_unique<thread_buffer>();
   owned->track = static_cast<std::int64_t>(::gettid());
   auto* raw = owned.get();
@@ -334,34 +386,24 @@ thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
     s.buffers.push_back(std::move(owned));
   }
   t_slot.buffer = raw;
+  t_buffer = raw;
   return *raw;
 }
 
-// A per-thread cache in front of the session's name table: a trace point
-// finds its stage's id with a pointer compare and a short memcmp. The text
-// is kept and compared, so a name whose storage is reused for another name
-// cannot be mistaken for it. Two-way: a channel wait looks up two names (its
-// stage's and a literal), and with one entry per slot two names that hash
-// alike evicted each other on every wait, each miss taking the table's lock.
-struct name_cache_entry {
-  std::uint64_t session = 0;
-  const char* data = nullptr;
-  std::string text;
-  std::uint32_t id = 0;
-  [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
-    return session == s && data == t.data() && std::string_view(text) == t;
-  }
-};
-thread_local std::array<name_cache_entry, 64> t_names;
+thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
+  if (t_buffer != nullptr) [[likely]]
+    return *t_buffer;
+  return register_this_thread(s);
+}
 
-std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::string_view text) {
-  const auto hash = (reinterpret_cast<std::uintptr_t>(text.data()) ^ text.size()) * 0x9E3779B97F4A7C15ull;
-  const auto first = static_cast<std::size_t>(hash >> 59) * 2;  // a pair of entries: [first], [first + 1]
-  auto& recent = t_names[first];
-  if (recent.holds(session, text)) return recent.id;
-  auto& older = t_names[first + 1];
-  if (older.holds(session, text)) return older.id;
+// name_id()'s miss: interns `text` and caches it in the pair at `first`,
+// the pair's older entry making room. Out of line, so the hit path
+// spills no registers.
+[[gnu::noinline]] std::uint32_t name_id_miss(trace_recorder::impl& s, thread_buffer& b, std::size_t first,
+                                             std::uint64_t session, std::string_view text) {
   const auto id = s.intern(text);
+  auto& recent = b.name_cache[first];
+  auto& older = b.name_cache[first + 1];
   // The pair's older entry goes; the newest is looked at first.
   std::swap(recent, older);
   recent.session = session;
@@ -369,6 +411,17 @@ std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::strin
   recent.text.assign(text);
   recent.id = id;
   return id;
+}
+
+// The id of `text` in `session`, through `b`'s cache (`b` is the calling
+// thread's own buffer).
+inline std::uint32_t name_id(trace_recorder::impl& s, thread_buffer& b, std::uint64_t session, std::string_view text) {
+  const auto hash = (reinterpret_cast<std::uintptr_t>(text.data()) ^ text.size()) * 0x9E3779B97F4A7C15ull;
+  const auto first = static_cast<std::size_t>(hash >> 59) * 2;  // a pair of entries: [first], [first + 1]
+  if (const auto& recent = b.name_cache[first]; recent.holds(session, text)) [[likely]]
+    return recent.id;
+  if (const auto& older = b.name_cache[first + 1]; older.holds(session, text)) return older.id;
+  return name_id_miss(s, b, first, session, text);
 }
 
 // Serialisation of the generic records' strings and arguments.
@@ -483,9 +536,9 @@ char* put_pair(char* p, std::uint64_t two_digits) noexcept {
   return p + 2;
 }
 
-char* put_unsigned(char* p, std::uint64_t v) noexcept {
-  char digits[20];
-  char* const end = digits + sizeof digits;
+// The digits of `v` ending just before `end` (a buffer with room for
+// them); returns where they start.
+char* put_digits_before(char* end, std::uint64_t v) noexcept {
   char* q = end;
   while (v >= 100) {
     q -= 2;
@@ -498,9 +551,31 @@ char* put_unsigned(char* p, std::uint64_t v) noexcept {
   } else {
     *--q = static_cast<char>('0' + v);
   }
-  const auto n = static_cast<std::size_t>(end - q);
-  std::memcpy(p, q, n);
+  return q;
+}
+
+// Copies the `n` characters at `text` (n <= Fixed) to `p` as one
+// Fixed-byte copy, which the compiler inlines, where a copy of exactly `n`
+// bytes was a call to memcpy per number. `text` must be readable for Fixed
+// bytes and `p` writable for Fixed bytes (the room a caller reserves per
+// number, k_number_room, is more).
+template <std::size_t Fixed>
+char* put_fixed(char* p, const char* text, std::size_t n) noexcept {
+  static_assert(Fixed <= k_number_room);
+  std::memcpy(p, text, Fixed);
   return p + n;
+}
+
+// The longest number put_unsigned() writes (2^64 - 1), and put_micros()
+// (its integral part, a point and three decimals).
+constexpr std::size_t k_max_digits = 20;
+constexpr std::size_t k_max_micros = 17 + 1 + 3;
+
+char* put_unsigned(char* p, std::uint64_t v) noexcept {
+  char digits[2 * k_max_digits]{};  // right-aligned in the first half, copied with the second as slack
+  char* const end = digits + k_max_digits;
+  const char* q = put_digits_before(end, v);
+  return put_fixed<k_max_digits>(p, q, static_cast<std::size_t>(end - q));
 }
 
 char* put_number(char* p, std::int64_t value) noexcept {
@@ -509,14 +584,18 @@ char* put_number(char* p, std::int64_t value) noexcept {
   return put_unsigned(p, std::uint64_t{0} - static_cast<std::uint64_t>(value));
 }
 
-// Nanoseconds as microseconds with three decimals (Chrome's unit).
+// Nanoseconds as microseconds with three decimals (Chrome's unit), in one
+// right-to-left pass.
 char* put_micros(char* p, std::int64_t ns) noexcept {
   const auto v = ns < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ns);
-  p = put_unsigned(p, v / 1000);
+  char text[2 * k_max_micros]{};  // as in put_unsigned
+  char* const end = text + k_max_micros;
   const auto frac = v % 1000;
-  *p++ = '.';
-  *p++ = static_cast<char>('0' + frac / 100);
-  return put_pair(p, frac % 100);
+  put_pair(end - 2, frac % 100);
+  end[-3] = static_cast<char>('0' + frac / 100);
+  end[-4] = '.';
+  const char* q = put_digits_before(end - 4, v / 1000);
+  return put_fixed<k_max_micros>(p, q, static_cast<std::size_t>(end - q));
 }
 
 // "0x1f" (without quotes).
@@ -917,19 +996,25 @@ void put_span_payload(std::string& out, std::string_view category, std::string_v
   }
 }
 
-// A record with no payload: its one or two names (`name`, then `detail`) are
-// interned ids written into the head. Out of memory loses the record, counted.
-void record_named(trace_recorder::impl& s, record_head head, std::initializer_list<std::string_view> names) noexcept {
+// A record with no payload: its name (and, if `detail` is given, its
+// detail) interned into the head's ids. Out of memory loses the record,
+// counted.
+void record_named(trace_recorder::impl& s, record_head head, std::string_view name,
+                  const std::string_view* detail = nullptr) noexcept {
   try {
-    record(s, head, [&](std::string& out, std::uint64_t session) {
-      std::uint32_t ids[2] = {0, 0};
-      std::size_t n = 0;
-      for (const auto name : names)
-        if (n < 2) ids[n++] = name_id(s, session, name);  // a head has two name fields
-      std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), ids,
-                  n * sizeof(std::uint32_t));
-      return false;
-    });
+    if (s.session.load(std::memory_order_acquire) == 0) {
+      s.dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    auto& b = this_thread_buffer(s);
+    busy_scope busy(b);
+    const auto session = begin_record(s, b);
+    if (session == 0) return;
+    head.name = name_id(s, b, session, name);
+    if (detail != nullptr) head.detail = name_id(s, b, session, *detail);
+    close_open_section(b);
+    append_head(b, head);
+    if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
   } catch (...) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -948,7 +1033,7 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
     }
     auto& b = this_thread_buffer(s);
     auto& o = b.open;
-    const auto id = name_id(s, current, stage);
+    const auto id = name_id(s, b, current, stage);
     if (o.session.load(std::memory_order_relaxed) == current && o.name.load(std::memory_order_relaxed) == id) {
       const auto end = o.end.load(std::memory_order_relaxed);
       const auto chunks = o.chunks.load(std::memory_order_relaxed);
@@ -966,7 +1051,7 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
     o.start.store(head.start, std::memory_order_relaxed);
     o.end.store(head.end, std::memory_order_relaxed);
     o.items.store(head.value, std::memory_order_relaxed);
-    o.name.store(session == current ? id : name_id(s, session, stage), std::memory_order_relaxed);
+    o.name.store(session == current ? id : name_id(s, b, session, stage), std::memory_order_relaxed);
     o.chunks.store(0, std::memory_order_relaxed);
     o.session.store(session, std::memory_order_relaxed);
     if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
@@ -1003,12 +1088,12 @@ void trace_recorder::stage_section(std::string_view stage, clock::time_point sta
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
                                   clock::time_point end, const void* waiter) noexcept {
   const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
-  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, {stage, what});
+  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, stage, &what);
 }
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
                                 std::int64_t index) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, {stage});
+  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, stage);
 }
 
 }  // namespace detail
