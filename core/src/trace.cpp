@@ -536,9 +536,9 @@ char* put_pair(char* p, std::uint64_t two_digits) noexcept {
   return p + 2;
 }
 
-// The digits of `v` ending just before `end` (a buffer with room for
-// them); returns where they start.
-char* put_digits_before(char* end, std::uint64_t v) noexcept {
+char* put_unsigned(char* p, std::uint64_t v) noexcept {
+  char digits[20];
+  char* const end = digits + sizeof digits;
   char* q = end;
   while (v >= 100) {
     q -= 2;
@@ -551,31 +551,9 @@ char* put_digits_before(char* end, std::uint64_t v) noexcept {
   } else {
     *--q = static_cast<char>('0' + v);
   }
-  return q;
-}
-
-// Copies the `n` characters at `text` (n <= Fixed) to `p` as one
-// Fixed-byte copy, which the compiler inlines, where a copy of exactly `n`
-// bytes was a call to memcpy per number. `text` must be readable for Fixed
-// bytes and `p` writable for Fixed bytes (the room a caller reserves per
-// number, k_number_room, is more).
-template <std::size_t Fixed>
-char* put_fixed(char* p, const char* text, std::size_t n) noexcept {
-  static_assert(Fixed <= k_number_room);
-  std::memcpy(p, text, Fixed);
+  const auto n = static_cast<std::size_t>(end - q);
+  std::memcpy(p, q, n);
   return p + n;
-}
-
-// The longest number put_unsigned() writes (2^64 - 1), and put_micros()
-// (its integral part, a point and three decimals).
-constexpr std::size_t k_max_digits = 20;
-constexpr std::size_t k_max_micros = 17 + 1 + 3;
-
-char* put_unsigned(char* p, std::uint64_t v) noexcept {
-  char digits[2 * k_max_digits]{};  // right-aligned in the first half, copied with the second as slack
-  char* const end = digits + k_max_digits;
-  const char* q = put_digits_before(end, v);
-  return put_fixed<k_max_digits>(p, q, static_cast<std::size_t>(end - q));
 }
 
 char* put_number(char* p, std::int64_t value) noexcept {
@@ -584,18 +562,14 @@ char* put_number(char* p, std::int64_t value) noexcept {
   return put_unsigned(p, std::uint64_t{0} - static_cast<std::uint64_t>(value));
 }
 
-// Nanoseconds as microseconds with three decimals (Chrome's unit), in one
-// right-to-left pass.
+// Nanoseconds as microseconds with three decimals (Chrome's unit).
 char* put_micros(char* p, std::int64_t ns) noexcept {
   const auto v = ns < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ns);
-  char text[2 * k_max_micros]{};  // as in put_unsigned
-  char* const end = text + k_max_micros;
+  p = put_unsigned(p, v / 1000);
   const auto frac = v % 1000;
-  put_pair(end - 2, frac % 100);
-  end[-3] = static_cast<char>('0' + frac / 100);
-  end[-4] = '.';
-  const char* q = put_digits_before(end - 4, v / 1000);
-  return put_fixed<k_max_micros>(p, q, static_cast<std::size_t>(end - q));
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + frac / 100);
+  return put_pair(p, frac % 100);
 }
 
 // "0x1f" (without quotes).
