@@ -4,12 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
@@ -32,6 +37,7 @@ namespace sluice {
 namespace detail {
 
 std::atomic<trace_recorder*> g_active_trace{nullptr};
+std::atomic<int> g_trace_stamp_source{0};
 
 namespace {
 
@@ -50,13 +56,14 @@ enum class record_kind : std::uint8_t {
 // One record as the traced thread appends it: fixed size, no text (the
 // generic kinds carry `payload` bytes of serialised strings after it).
 struct record_head {
-  std::int64_t start;     // steady_clock nanoseconds since its epoch
+  std::int64_t start;     // steady_clock nanoseconds since its epoch, or a TSC value (see `tsc`)
   std::int64_t end;       // likewise
   std::int64_t value;     // items, item index or waiter
   std::uint32_t name;     // interned
   std::uint32_t detail;   // interned (channel_wait's what); stage_section: chunks merged in
   std::uint32_t payload;  // bytes following (complete, async)
   record_kind kind;
+  bool tsc = false;  // start and end are trace_stamp TSC values, converted by the writer
 };
 
 // A thread's records not yet handed to the writer, and how to name its track.
@@ -192,6 +199,48 @@ std::int64_t ticks(clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+// A steady_clock reading and a trace_now() TSC stamp taken together.
+struct clock_pair {
+  std::int64_t ns = 0;     // steady_clock ticks
+  std::int64_t ticks = 0;  // TSC
+};
+
+// The tightest of a few (steady, TSC, steady) readings: the TSC value and
+// the middle of the two clock reads around it.
+clock_pair read_clock_pair() noexcept {
+  clock_pair best;
+  std::int64_t best_gap = INT64_MAX;
+  for (int i = 0; i < 5; ++i) {
+    const auto before = ticks(clock::now());
+    const auto tsc = trace_now().value;
+    const auto after = ticks(clock::now());
+    if (after - before < best_gap) {
+      best_gap = after - before;
+      best = {before + (after - before) / 2, tsc};
+    }
+  }
+  return best;
+}
+
+// Whether the TSC can stand in for steady_clock: invariant (CPUID
+// 0x80000007, EDX bit 8: constant rate, running in deep sleep states) and
+// the kernel's clocksource is "tsc" (it found the counters in step across
+// CPUs, so a wait that ends on another CPU than it began on measures right).
+bool tsc_is_usable() noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0x80000007u, &a, &b, &c, &d) == 0 || (d & (1u << 8)) == 0) return false;
+  const int fd = ::open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[16] = {};
+  const auto n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  return n >= 3 && std::string_view(text, static_cast<std::size_t>(n)).substr(0, 4) == "tsc\n";
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 struct trace_recorder::impl {
@@ -202,6 +251,11 @@ struct trace_recorder::impl {
   std::atomic<bool> claimed{false};  // a trace_session exists
   std::uint64_t last_session = 0;    // guarded by registry_mutex
   std::int64_t origin = 0;           // ticks; written before `session` is published
+  // A (steady_clock ticks, TSC) pair read at the process's first session
+  // start, before any writer thread starts, then kept: the writers convert
+  // TSC stamps with the rate between it and a pair of their own (see
+  // tsc_converter), over a baseline that only grows.
+  clock_pair tsc_anchor{};
   std::int64_t pid = 0;
 
   // Interned names of the current session (id 0: the table was full).
@@ -713,6 +767,38 @@ std::string event_prefix(std::string_view phase, std::string_view category, std:
 
 }  // namespace
 
+namespace {
+
+// Converts TSC stamps (trace_stamp) to steady_clock ticks for one format()
+// call, at the rate between the process's anchor pair and a pair read at
+// the call's first TSC record. The rate's error is the reads' jitter (tens
+// of ns) over the baseline, and a stamp is at most a baseline after the
+// anchor, so a stamp is off by about that jitter.
+class tsc_converter {
+ public:
+  explicit tsc_converter(clock_pair anchor) noexcept : m_anchor(anchor) {}
+  std::int64_t operator()(std::int64_t tsc) noexcept {
+    if (m_ns_per_tick == 0) m_ns_per_tick = rate();
+    return m_anchor.ns + std::llround(static_cast<double>(tsc - m_anchor.ticks) * m_ns_per_tick);
+  }
+
+ private:
+  // A baseline of at least 100 us: only the process's first trace can get
+  // here sooner, and waits that long once.
+  static constexpr std::int64_t k_min_baseline_ns = 100'000;
+  [[nodiscard]] double rate() const noexcept {
+    auto now = read_clock_pair();
+    while (now.ns - m_anchor.ns < k_min_baseline_ns) now = read_clock_pair();
+    const auto ticks = now.ticks - m_anchor.ticks;
+    return ticks > 0 ? static_cast<double>(now.ns - m_anchor.ns) / static_cast<double>(ticks) : 1.0;
+  }
+
+  clock_pair m_anchor;
+  double m_ns_per_tick = 0;
+};
+
+}  // namespace
+
 // Turns one handed-over buffer into JSON events in `out`, writing `out` to
 // the file whenever it passes k_write_chunk. Runs on the writer thread.
 void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& seen, std::uint64_t& next_id,
@@ -791,10 +877,15 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     seen.wait_tracks.emplace(key, track);  // after its name is out: no track without a name
     return track;
   };
+  tsc_converter to_ticks(tsc_anchor);
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
     rest.remove_prefix(sizeof h);
+    if (h.tsc) {
+      h.start = to_ticks(h.start);
+      h.end = to_ticks(h.end);
+    }
     payload_reader r{rest.substr(0, h.payload)};
     rest.remove_prefix(std::min<std::size_t>(h.payload, rest.size()));
     const auto ts = h.start - origin;
@@ -1065,6 +1156,23 @@ void trace_recorder::channel_wait(std::string_view stage, std::string_view what,
   record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, stage, &what);
 }
 
+void trace_recorder::channel_wait(std::string_view stage, std::string_view what, trace_stamp start, trace_stamp end,
+                                  const void* waiter) noexcept {
+  const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
+  record_head head{start.value, end.value, who, 0, 0, 0, record_kind::channel_wait};
+  head.tsc = g_trace_stamp_source.load(std::memory_order_relaxed) == 1;  // decided before any stamp was taken
+  record_named(*m_impl, head, stage, &what);
+}
+
+int decide_trace_stamp_source() noexcept {
+  int expected = g_trace_stamp_source.load(std::memory_order_relaxed);
+  if (expected != 0) return expected;
+  const int source = tsc_is_usable() ? 1 : 2;
+  // Racing deciders decide alike; the first store stands.
+  if (g_trace_stamp_source.compare_exchange_strong(expected, source, std::memory_order_relaxed)) return source;
+  return expected;
+}
+
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
                                 std::int64_t index) noexcept {
   record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, stage);
@@ -1106,6 +1214,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   });
   const auto session = ++s.last_session;
   s.origin = detail::ticks(detail::trace_recorder::clock::now());
+  if (s.tsc_anchor.ns == 0 && detail::decide_trace_stamp_source() == 1) s.tsc_anchor = detail::read_clock_pair();
   s.pid = static_cast<std::int64_t>(::getpid());
   s.dropped.store(0, std::memory_order_relaxed);
   {
