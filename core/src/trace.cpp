@@ -699,13 +699,46 @@ struct event_template {
 
 // The writer thread's copy of the interned names, and the templates made
 // from them, so a name is escaped once per session, not per event.
+namespace {
+
+// A direct-mapped cache of recent finds in a node-based map (whose values
+// stay where they are): a writer's events take turns among a handful of
+// templates and wait tracks, and a hash map's find (a division by its
+// bucket count) or a tree's walk was a tenth of formatting an event.
+template <typename Key, typename Value>
+class recent_finds {
+ public:
+  [[nodiscard]] const Value* find(const Key& key, std::uint64_t hash) const noexcept {
+    const auto& entry = m_slots[index(hash)];
+    return entry.value != nullptr && entry.key == key ? entry.value : nullptr;
+  }
+  void remember(const Key& key, std::uint64_t hash, const Value& value) noexcept {
+    m_slots[index(hash)] = entry_type{key, &value};
+  }
+
+ private:
+  struct entry_type {
+    Key key{};
+    const Value* value = nullptr;
+  };
+  static std::size_t index(std::uint64_t hash) noexcept {
+    return static_cast<std::size_t>((hash * 0x9E3779B97F4A7C15ull) >> 58);  // 64 slots
+  }
+  std::array<entry_type, 64> m_slots{};
+};
+
+}  // namespace
+
 struct trace_recorder::impl::writer_names {
   // A deque: views of its names stay valid while later names are appended
   // (a channel wait's template reads its stage name, then its detail).
   std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
+  recent_finds<std::uint64_t, event_template> recent_templates;
   // The channel-wait tracks: (waiting coroutine, stage name id) -> "tid".
-  std::map<std::pair<std::int64_t, std::uint32_t>, std::int64_t> wait_tracks;
+  using wait_key = std::pair<std::int64_t, std::uint32_t>;
+  std::map<wait_key, std::int64_t> wait_tracks;
+  recent_finds<wait_key, std::int64_t> recent_tracks;
 };
 
 // The writer's JSON text before it goes to the file. The hot events are
@@ -814,8 +847,11 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     const std::uint32_t detail = h.kind == record_kind::channel_wait ? h.detail : 0;  // a name only there
     const auto key =
         (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) | (detail & 0xFFFFFFFu);
-    auto it = seen.templates.find(key);
-    if (it != seen.templates.end()) return it->second;
+    if (const auto* recent = seen.recent_templates.find(key, key)) return *recent;
+    if (auto it = seen.templates.find(key); it != seen.templates.end()) {
+      seen.recent_templates.remember(key, key, it->second);
+      return it->second;
+    }
     event_template t;
     const auto name = raw_name(h.name);
     if (h.kind == record_kind::stage_section) {
@@ -838,7 +874,9 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       t.end = event_prefix("e", "item", name, pid);
       t.args = ",\"args\":{\"item\":";  // the index follows, then "}}"
     }
-    return seen.templates.emplace(key, std::move(t)).first->second;
+    const auto& made = seen.templates.emplace(key, std::move(t)).first->second;
+    seen.recent_templates.remember(key, key, made);
+    return made;
   };
   std::uint64_t events = 0;
   std::string_view rest(buffer.data);
@@ -861,7 +899,12 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id, const std::string& stage) -> std::int64_t {
     if (waiter == 0) return 0;
     const auto key = std::make_pair(waiter, stage_id);
-    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) return it->second;
+    const auto hash = static_cast<std::uint64_t>(waiter) ^ (std::uint64_t{stage_id} << 40);
+    if (const auto* recent = seen.recent_tracks.find(key, hash)) return *recent;
+    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) {
+      seen.recent_tracks.remember(key, hash, it->second);
+      return it->second;
+    }
     if (seen.wait_tracks.size() >= k_max_wait_tracks) return 0;
     const auto track = k_wait_track_base + static_cast<std::int64_t>(seen.wait_tracks.size());
     text.assign(",\n");
