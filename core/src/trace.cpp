@@ -536,10 +536,11 @@ std::uint64_t begin_record(trace_recorder::impl& s, thread_buffer& b) {
 }
 
 // Appends one record to the calling thread's buffer for the current
-// session, after closing its open section: `fill` writes the payload (if
-// any) after the head and returns whether it did.
-template <typename Fill>
-void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
+// session, after closing its open section: `name(head, buffer, session)`
+// sets the head's interned names, `fill` writes the payload (if any) after
+// the head and returns whether it did.
+template <typename Name, typename Fill>
+void record(trace_recorder::impl& s, record_head head, Name&& name, Fill&& fill) {
   if (s.session.load(std::memory_order_acquire) == 0) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -548,6 +549,7 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   busy_scope busy(b);
   const auto session = begin_record(s, b);
   if (session == 0) return;
+  name(head, b, session);
   close_open_section(b);
   const auto at = b.data.size();
   append_head(b, head);
@@ -563,6 +565,9 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   }
   if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
 }
+
+// record()'s `name` for records whose strings are in their payload.
+constexpr auto no_names = [](record_head&, thread_buffer&, std::uint64_t) noexcept {};
 
 // Raw-cursor writers for text_out::room(): each returns the new end.
 // Room needed: a number takes at most k_number_room bytes.
@@ -1110,19 +1115,13 @@ void put_span_payload(std::string& out, std::string_view category, std::string_v
 void record_named(trace_recorder::impl& s, record_head head, std::string_view name,
                   const std::string_view* detail = nullptr) noexcept {
   try {
-    if (s.session.load(std::memory_order_acquire) == 0) {
-      s.dropped.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    auto& b = this_thread_buffer(s);
-    busy_scope busy(b);
-    const auto session = begin_record(s, b);
-    if (session == 0) return;
-    head.name = name_id(s, b, session, name);
-    if (detail != nullptr) head.detail = name_id(s, b, session, *detail);
-    close_open_section(b);
-    append_head(b, head);
-    if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
+    record(
+        s, head,
+        [&](record_head& h, thread_buffer& b, std::uint64_t session) {
+          h.name = name_id(s, b, session, name);
+          if (detail != nullptr) h.detail = name_id(s, b, session, *detail);
+        },
+        [](std::string&, std::uint64_t) { return false; });
   } catch (...) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -1174,18 +1173,20 @@ void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
 
 void trace_recorder::complete(std::string_view category, std::string_view name, clock::time_point start,
                               clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, [&](std::string& out, std::uint64_t) {
-    put_span_payload(out, category, name, args);
-    return true;
-  });
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, no_names,
+         [&](std::string& out, std::uint64_t) {
+           put_span_payload(out, category, name, args);
+           return true;
+         });
 }
 
 void trace_recorder::async_span(std::string_view category, std::string_view name, clock::time_point start,
                                 clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, [&](std::string& out, std::uint64_t) {
-    put_span_payload(out, category, name, args);
-    return true;
-  });
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, no_names,
+         [&](std::string& out, std::uint64_t) {
+           put_span_payload(out, category, name, args);
+           return true;
+         });
 }
 
 void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
