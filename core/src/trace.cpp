@@ -407,14 +407,16 @@ void close_open_section(thread_buffer& b) {
 // Two thread-locals: `t_buffer`, a plain pointer (constant-initialised and
 // trivially destructible, so reading it is one load, with no call to a TLS
 // wrapper checking an initialisation guard on every record), and `t_slot`,
-// touched once per thread, whose destructor does the exit's work.
+// touched once per thread, whose destructor does the exit's work. The
+// destructor leaves `t_buffer` set: a record made later in the thread's
+// exit (by another thread-local's destructor) goes to the dead buffer,
+// which finish() still hands over while its session records.
 constinit thread_local thread_buffer* t_buffer = nullptr;
 
 struct thread_slot {
   thread_buffer* buffer = nullptr;
   ~thread_slot() {
     if (!buffer) return;
-    t_buffer = nullptr;
     auto& s = recorder_state();
     std::lock_guard lock(buffer->mutex);
     // The writer keeps them if their session's file is still open (even
