@@ -4,12 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
@@ -32,6 +37,7 @@ namespace sluice {
 namespace detail {
 
 std::atomic<trace_recorder*> g_active_trace{nullptr};
+std::atomic<int> g_trace_stamp_source{0};
 
 namespace {
 
@@ -50,13 +56,14 @@ enum class record_kind : std::uint8_t {
 // One record as the traced thread appends it: fixed size, no text (the
 // generic kinds carry `payload` bytes of serialised strings after it).
 struct record_head {
-  std::int64_t start;     // steady_clock nanoseconds since its epoch
+  std::int64_t start;     // steady_clock nanoseconds since its epoch, or a TSC value (see `tsc`)
   std::int64_t end;       // likewise
   std::int64_t value;     // items, item index or waiter
   std::uint32_t name;     // interned
   std::uint32_t detail;   // interned (channel_wait's what); stage_section: chunks merged in
   std::uint32_t payload;  // bytes following (complete, async)
   record_kind kind;
+  bool tsc = false;  // start and end are trace_stamp TSC values, converted by the writer
 };
 
 // A thread's records not yet handed to the writer, and how to name its track.
@@ -91,6 +98,51 @@ struct open_section {
   std::atomic<std::uint32_t> chunks{0};  // merged in after the first
 };
 
+// A per-thread cache in front of the session's name table (in the thread's
+// buffer, reached through the one thread-local pointer a record loads
+// anyway): a trace point finds its stage's id with a pointer compare and a
+// short memcmp. The text
+// is kept and compared, so a name whose storage is reused for another name
+// cannot be mistaken for it. Two-way: a channel wait looks up two names (its
+// stage's and a literal), and with one entry per slot two names that hash
+// alike evicted each other on every wait, each miss taking the table's lock.
+struct name_cache_entry {
+  std::uint64_t session = 0;
+  const char* data = nullptr;
+  std::string text;
+  std::uint32_t id = 0;
+  [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
+    return data == t.data() && session == s && text.size() == t.size() && same_bytes(text.data(), t.data(), t.size());
+  }
+
+ private:
+  // a[0, n) == b[0, n) in 8-byte words, inline: names are a dozen or two
+  // bytes, for which a call to memcmp was a fifth of a lookup.
+  static bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    auto word = [](const char* p) {
+      std::uint64_t w;
+      std::memcpy(&w, p, sizeof w);
+      return w;
+    };
+    if (n < 8) {
+      if (n < 4) {
+        for (std::size_t i = 0; i < n; ++i)
+          if (a[i] != b[i]) return false;
+        return true;
+      }
+      auto half = [](const char* p) {
+        std::uint32_t w;
+        std::memcpy(&w, p, sizeof w);
+        return w;
+      };
+      return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);  // overlapping
+    }
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+      if (word(a + i) != word(b + i)) return false;
+    return word(a + n - 8) == word(b + n - 8);  // the last word, overlapping the one before
+  }
+};
+
 struct thread_buffer {
   std::atomic<bool> busy{false};  // the owner is appending a record
   std::mutex mutex;
@@ -100,7 +152,8 @@ struct thread_buffer {
   open_section open;          // written by the owner only
   std::int64_t track = 0;     // the thread id written as "tid"
   std::string name;
-  bool dead = false;  // the thread has exited
+  bool dead = false;                            // the thread has exited
+  std::array<name_cache_entry, 64> name_cache;  // the owner's (see name_id)
 };
 
 // A full buffer on its way to the writer.
@@ -146,6 +199,48 @@ std::int64_t ticks(clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
+// A steady_clock reading and a trace_now() TSC stamp taken together.
+struct clock_pair {
+  std::int64_t ns = 0;     // steady_clock ticks
+  std::int64_t ticks = 0;  // TSC
+};
+
+// The tightest of a few (steady, TSC, steady) readings: the TSC value and
+// the middle of the two clock reads around it.
+clock_pair read_clock_pair() noexcept {
+  clock_pair best;
+  std::int64_t best_gap = INT64_MAX;
+  for (int i = 0; i < 5; ++i) {
+    const auto before = ticks(clock::now());
+    const auto tsc = trace_now().value;
+    const auto after = ticks(clock::now());
+    if (after - before < best_gap) {
+      best_gap = after - before;
+      best = {before + (after - before) / 2, tsc};
+    }
+  }
+  return best;
+}
+
+// Whether the TSC can stand in for steady_clock: invariant (CPUID
+// 0x80000007, EDX bit 8: constant rate, running in deep sleep states) and
+// the kernel's clocksource is "tsc" (it found the counters in step across
+// CPUs, so a wait that ends on another CPU than it began on measures right).
+bool tsc_is_usable() noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0x80000007u, &a, &b, &c, &d) == 0 || (d & (1u << 8)) == 0) return false;
+  const int fd = ::open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char text[16] = {};
+  const auto n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  return n >= 3 && std::string_view(text, static_cast<std::size_t>(n)).substr(0, 4) == "tsc\n";
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 struct trace_recorder::impl {
@@ -156,6 +251,11 @@ struct trace_recorder::impl {
   std::atomic<bool> claimed{false};  // a trace_session exists
   std::uint64_t last_session = 0;    // guarded by registry_mutex
   std::int64_t origin = 0;           // ticks; written before `session` is published
+  // A (steady_clock ticks, TSC) pair read at the process's first session
+  // start, before any writer thread starts, then kept: the writers convert
+  // TSC stamps with the rate between it and a pair of their own (see
+  // tsc_converter), over a baseline that only grows.
+  clock_pair tsc_anchor{};
   std::int64_t pid = 0;
 
   // Interned names of the current session (id 0: the table was full).
@@ -304,6 +404,15 @@ void close_open_section(thread_buffer& b) {
 
 // The calling thread's buffer, registered on first use; its owner marks it
 // dead when the thread exits, after handing over what it still holds.
+// Two thread-locals: `t_buffer`, a plain pointer (constant-initialised and
+// trivially destructible, so reading it is one load, with no call to a TLS
+// wrapper checking an initialisation guard on every record), and `t_slot`,
+// touched once per thread, whose destructor does the exit's work. The
+// destructor leaves `t_buffer` set: a record made later in the thread's
+// exit (by another thread-local's destructor) goes to the dead buffer,
+// which finish() still hands over while its session records.
+constinit thread_local thread_buffer* t_buffer = nullptr;
+
 struct thread_slot {
   thread_buffer* buffer = nullptr;
   ~thread_slot() {
@@ -324,8 +433,7 @@ struct thread_slot {
 };
 thread_local thread_slot t_slot;
 
-thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
-  if (t_slot.buffer) return *t_slot.buffer;
+[[gnu::noinline]] thread_buffer& register_this_thread(trace_recorder::impl& s) {
   auto owned = std::make_unique<thread_buffer>();
   owned->track = static_cast<std::int64_t>(::gettid());
   auto* raw = owned.get();
@@ -334,34 +442,24 @@ thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
     s.buffers.push_back(std::move(owned));
   }
   t_slot.buffer = raw;
+  t_buffer = raw;
   return *raw;
 }
 
-// A per-thread cache in front of the session's name table: a trace point
-// finds its stage's id with a pointer compare and a short memcmp. The text
-// is kept and compared, so a name whose storage is reused for another name
-// cannot be mistaken for it. Two-way: a channel wait looks up two names (its
-// stage's and a literal), and with one entry per slot two names that hash
-// alike evicted each other on every wait, each miss taking the table's lock.
-struct name_cache_entry {
-  std::uint64_t session = 0;
-  const char* data = nullptr;
-  std::string text;
-  std::uint32_t id = 0;
-  [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
-    return session == s && data == t.data() && std::string_view(text) == t;
-  }
-};
-thread_local std::array<name_cache_entry, 64> t_names;
+thread_buffer& this_thread_buffer(trace_recorder::impl& s) {
+  if (t_buffer != nullptr) [[likely]]
+    return *t_buffer;
+  return register_this_thread(s);
+}
 
-std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::string_view text) {
-  const auto hash = (reinterpret_cast<std::uintptr_t>(text.data()) ^ text.size()) * 0x9E3779B97F4A7C15ull;
-  const auto first = static_cast<std::size_t>(hash >> 59) * 2;  // a pair of entries: [first], [first + 1]
-  auto& recent = t_names[first];
-  if (recent.holds(session, text)) return recent.id;
-  auto& older = t_names[first + 1];
-  if (older.holds(session, text)) return older.id;
+// name_id()'s miss: interns `text` and caches it in the pair at `first`,
+// the pair's older entry making room. Out of line, so the hit path
+// spills no registers.
+[[gnu::noinline]] std::uint32_t name_id_miss(trace_recorder::impl& s, thread_buffer& b, std::size_t first,
+                                             std::uint64_t session, std::string_view text) {
   const auto id = s.intern(text);
+  auto& recent = b.name_cache[first];
+  auto& older = b.name_cache[first + 1];
   // The pair's older entry goes; the newest is looked at first.
   std::swap(recent, older);
   recent.session = session;
@@ -369,6 +467,17 @@ std::uint32_t name_id(trace_recorder::impl& s, std::uint64_t session, std::strin
   recent.text.assign(text);
   recent.id = id;
   return id;
+}
+
+// The id of `text` in `session`, through `b`'s cache (`b` is the calling
+// thread's own buffer).
+inline std::uint32_t name_id(trace_recorder::impl& s, thread_buffer& b, std::uint64_t session, std::string_view text) {
+  const auto hash = (reinterpret_cast<std::uintptr_t>(text.data()) ^ text.size()) * 0x9E3779B97F4A7C15ull;
+  const auto first = static_cast<std::size_t>(hash >> 59) * 2;  // a pair of entries: [first], [first + 1]
+  if (const auto& recent = b.name_cache[first]; recent.holds(session, text)) [[likely]]
+    return recent.id;
+  if (const auto& older = b.name_cache[first + 1]; older.holds(session, text)) return older.id;
+  return name_id_miss(s, b, first, session, text);
 }
 
 // Serialisation of the generic records' strings and arguments.
@@ -429,10 +538,11 @@ std::uint64_t begin_record(trace_recorder::impl& s, thread_buffer& b) {
 }
 
 // Appends one record to the calling thread's buffer for the current
-// session, after closing its open section: `fill` writes the payload (if
-// any) after the head and returns whether it did.
-template <typename Fill>
-void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
+// session, after closing its open section: `name(head, buffer, session)`
+// sets the head's interned names, `fill` writes the payload (if any) after
+// the head and returns whether it did.
+template <typename Name, typename Fill>
+void record(trace_recorder::impl& s, record_head head, Name&& name, Fill&& fill) {
   if (s.session.load(std::memory_order_acquire) == 0) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -441,6 +551,7 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   busy_scope busy(b);
   const auto session = begin_record(s, b);
   if (session == 0) return;
+  name(head, b, session);
   close_open_section(b);
   const auto at = b.data.size();
   append_head(b, head);
@@ -456,6 +567,9 @@ void record(trace_recorder::impl& s, record_head head, Fill&& fill) {
   }
   if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
 }
+
+// record()'s `name` for records whose strings are in their payload.
+constexpr auto no_names = [](record_head&, thread_buffer&, std::uint64_t) noexcept {};
 
 // Raw-cursor writers for text_out::room(): each returns the new end.
 // Room needed: a number takes at most k_number_room bytes.
@@ -592,13 +706,46 @@ struct event_template {
 
 // The writer thread's copy of the interned names, and the templates made
 // from them, so a name is escaped once per session, not per event.
+namespace {
+
+// A direct-mapped cache of recent finds in a node-based map (whose values
+// stay where they are): a writer's events take turns among a handful of
+// templates and wait tracks, and a hash map's find (a division by its
+// bucket count) or a tree's walk was a tenth of formatting an event.
+template <typename Key, typename Value>
+class recent_finds {
+ public:
+  [[nodiscard]] const Value* find(const Key& key, std::uint64_t hash) const noexcept {
+    const auto& entry = m_slots[index(hash)];
+    return entry.value != nullptr && entry.key == key ? entry.value : nullptr;
+  }
+  void remember(const Key& key, std::uint64_t hash, const Value& value) noexcept {
+    m_slots[index(hash)] = entry_type{key, &value};
+  }
+
+ private:
+  struct entry_type {
+    Key key{};
+    const Value* value = nullptr;
+  };
+  static std::size_t index(std::uint64_t hash) noexcept {
+    return static_cast<std::size_t>((hash * 0x9E3779B97F4A7C15ull) >> 58);  // 64 slots
+  }
+  std::array<entry_type, 64> m_slots{};
+};
+
+}  // namespace
+
 struct trace_recorder::impl::writer_names {
   // A deque: views of its names stay valid while later names are appended
   // (a channel wait's template reads its stage name, then its detail).
   std::deque<std::string> raw;
   std::unordered_map<std::uint64_t, event_template> templates;  // (kind, name, detail) -> template
+  recent_finds<std::uint64_t, event_template> recent_templates;
   // The channel-wait tracks: (waiting coroutine, stage name id) -> "tid".
-  std::map<std::pair<std::int64_t, std::uint32_t>, std::int64_t> wait_tracks;
+  using wait_key = std::pair<std::int64_t, std::uint32_t>;
+  std::map<wait_key, std::int64_t> wait_tracks;
+  recent_finds<wait_key, std::int64_t> recent_tracks;
 };
 
 // The writer's JSON text before it goes to the file. The hot events are
@@ -660,6 +807,38 @@ std::string event_prefix(std::string_view phase, std::string_view category, std:
 
 }  // namespace
 
+namespace {
+
+// Converts TSC stamps (trace_stamp) to steady_clock ticks for one format()
+// call, at the rate between the process's anchor pair and a pair read at
+// the call's first TSC record. The rate's error is the reads' jitter (tens
+// of ns) over the baseline, and a stamp is at most a baseline after the
+// anchor, so a stamp is off by about that jitter.
+class tsc_converter {
+ public:
+  explicit tsc_converter(clock_pair anchor) noexcept : m_anchor(anchor) {}
+  std::int64_t operator()(std::int64_t tsc) noexcept {
+    if (m_ns_per_tick == 0) m_ns_per_tick = rate();
+    return m_anchor.ns + std::llround(static_cast<double>(tsc - m_anchor.ticks) * m_ns_per_tick);
+  }
+
+ private:
+  // A baseline of at least 100 us: only the process's first trace can get
+  // here sooner, and waits that long once.
+  static constexpr std::int64_t k_min_baseline_ns = 100'000;
+  [[nodiscard]] double rate() const noexcept {
+    auto now = read_clock_pair();
+    while (now.ns - m_anchor.ns < k_min_baseline_ns) now = read_clock_pair();
+    const auto ticks = now.ticks - m_anchor.ticks;
+    return ticks > 0 ? static_cast<double>(now.ns - m_anchor.ns) / static_cast<double>(ticks) : 1.0;
+  }
+
+  clock_pair m_anchor;
+  double m_ns_per_tick = 0;
+};
+
+}  // namespace
+
 // Turns one handed-over buffer into JSON events in `out`, writing `out` to
 // the file whenever it passes k_write_chunk. Runs on the writer thread.
 void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& seen, std::uint64_t& next_id,
@@ -675,8 +854,11 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     const std::uint32_t detail = h.kind == record_kind::channel_wait ? h.detail : 0;  // a name only there
     const auto key =
         (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) | (detail & 0xFFFFFFFu);
-    auto it = seen.templates.find(key);
-    if (it != seen.templates.end()) return it->second;
+    if (const auto* recent = seen.recent_templates.find(key, key)) return *recent;
+    if (auto it = seen.templates.find(key); it != seen.templates.end()) {
+      seen.recent_templates.remember(key, key, it->second);
+      return it->second;
+    }
     event_template t;
     const auto name = raw_name(h.name);
     if (h.kind == record_kind::stage_section) {
@@ -699,7 +881,9 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       t.end = event_prefix("e", "item", name, pid);
       t.args = ",\"args\":{\"item\":";  // the index follows, then "}}"
     }
-    return seen.templates.emplace(key, std::move(t)).first->second;
+    const auto& made = seen.templates.emplace(key, std::move(t)).first->second;
+    seen.recent_templates.remember(key, key, made);
+    return made;
   };
   std::uint64_t events = 0;
   std::string_view rest(buffer.data);
@@ -722,7 +906,12 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
   auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id, const std::string& stage) -> std::int64_t {
     if (waiter == 0) return 0;
     const auto key = std::make_pair(waiter, stage_id);
-    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) return it->second;
+    const auto hash = static_cast<std::uint64_t>(waiter) ^ (std::uint64_t{stage_id} << 40);
+    if (const auto* recent = seen.recent_tracks.find(key, hash)) return *recent;
+    if (auto it = seen.wait_tracks.find(key); it != seen.wait_tracks.end()) {
+      seen.recent_tracks.remember(key, hash, it->second);
+      return it->second;
+    }
     if (seen.wait_tracks.size() >= k_max_wait_tracks) return 0;
     const auto track = k_wait_track_base + static_cast<std::int64_t>(seen.wait_tracks.size());
     text.assign(",\n");
@@ -738,10 +927,15 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     seen.wait_tracks.emplace(key, track);  // after its name is out: no track without a name
     return track;
   };
+  tsc_converter to_ticks(tsc_anchor);
   while (rest.size() >= sizeof(record_head)) {
     record_head h;
     std::memcpy(&h, rest.data(), sizeof h);
     rest.remove_prefix(sizeof h);
+    if (h.tsc) {
+      h.start = to_ticks(h.start);
+      h.end = to_ticks(h.end);
+    }
     payload_reader r{rest.substr(0, h.payload)};
     rest.remove_prefix(std::min<std::size_t>(h.payload, rest.size()));
     const auto ts = h.start - origin;
@@ -917,19 +1111,19 @@ void put_span_payload(std::string& out, std::string_view category, std::string_v
   }
 }
 
-// A record with no payload: its one or two names (`name`, then `detail`) are
-// interned ids written into the head. Out of memory loses the record, counted.
-void record_named(trace_recorder::impl& s, record_head head, std::initializer_list<std::string_view> names) noexcept {
+// A record with no payload: its name (and, if `detail` is given, its
+// detail) interned into the head's ids. Out of memory loses the record,
+// counted.
+void record_named(trace_recorder::impl& s, record_head head, std::string_view name,
+                  const std::string_view* detail = nullptr) noexcept {
   try {
-    record(s, head, [&](std::string& out, std::uint64_t session) {
-      std::uint32_t ids[2] = {0, 0};
-      std::size_t n = 0;
-      for (const auto name : names)
-        if (n < 2) ids[n++] = name_id(s, session, name);  // a head has two name fields
-      std::memcpy(out.data() + out.size() - sizeof(record_head) + offsetof(record_head, name), ids,
-                  n * sizeof(std::uint32_t));
-      return false;
-    });
+    record(
+        s, head,
+        [&](record_head& h, thread_buffer& b, std::uint64_t session) {
+          h.name = name_id(s, b, session, name);
+          if (detail != nullptr) h.detail = name_id(s, b, session, *detail);
+        },
+        [](std::string&, std::uint64_t) { return false; });
   } catch (...) {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -948,7 +1142,7 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
     }
     auto& b = this_thread_buffer(s);
     auto& o = b.open;
-    const auto id = name_id(s, current, stage);
+    const auto id = name_id(s, b, current, stage);
     if (o.session.load(std::memory_order_relaxed) == current && o.name.load(std::memory_order_relaxed) == id) {
       const auto end = o.end.load(std::memory_order_relaxed);
       const auto chunks = o.chunks.load(std::memory_order_relaxed);
@@ -966,7 +1160,7 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
     o.start.store(head.start, std::memory_order_relaxed);
     o.end.store(head.end, std::memory_order_relaxed);
     o.items.store(head.value, std::memory_order_relaxed);
-    o.name.store(session == current ? id : name_id(s, session, stage), std::memory_order_relaxed);
+    o.name.store(session == current ? id : name_id(s, b, session, stage), std::memory_order_relaxed);
     o.chunks.store(0, std::memory_order_relaxed);
     o.session.store(session, std::memory_order_relaxed);
     if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
@@ -981,18 +1175,20 @@ void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
 
 void trace_recorder::complete(std::string_view category, std::string_view name, clock::time_point start,
                               clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, [&](std::string& out, std::uint64_t) {
-    put_span_payload(out, category, name, args);
-    return true;
-  });
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, no_names,
+         [&](std::string& out, std::uint64_t) {
+           put_span_payload(out, category, name, args);
+           return true;
+         });
 }
 
 void trace_recorder::async_span(std::string_view category, std::string_view name, clock::time_point start,
                                 clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, [&](std::string& out, std::uint64_t) {
-    put_span_payload(out, category, name, args);
-    return true;
-  });
+  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, no_names,
+         [&](std::string& out, std::uint64_t) {
+           put_span_payload(out, category, name, args);
+           return true;
+         });
 }
 
 void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
@@ -1003,12 +1199,29 @@ void trace_recorder::stage_section(std::string_view stage, clock::time_point sta
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
                                   clock::time_point end, const void* waiter) noexcept {
   const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
-  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, {stage, what});
+  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, stage, &what);
+}
+
+void trace_recorder::channel_wait(std::string_view stage, std::string_view what, trace_stamp start, trace_stamp end,
+                                  const void* waiter) noexcept {
+  const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
+  record_head head{start.value, end.value, who, 0, 0, 0, record_kind::channel_wait};
+  head.tsc = g_trace_stamp_source.load(std::memory_order_relaxed) == 1;  // decided before any stamp was taken
+  record_named(*m_impl, head, stage, &what);
+}
+
+int decide_trace_stamp_source() noexcept {
+  int expected = g_trace_stamp_source.load(std::memory_order_relaxed);
+  if (expected != 0) return expected;
+  const int source = tsc_is_usable() ? 1 : 2;
+  // Racing deciders decide alike; the first store stands.
+  if (g_trace_stamp_source.compare_exchange_strong(expected, source, std::memory_order_relaxed)) return source;
+  return expected;
 }
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
                                 std::int64_t index) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, {stage});
+  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, stage);
 }
 
 }  // namespace detail
@@ -1047,6 +1260,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   });
   const auto session = ++s.last_session;
   s.origin = detail::ticks(detail::trace_recorder::clock::now());
+  if (s.tsc_anchor.ns == 0 && detail::decide_trace_stamp_source() == 1) s.tsc_anchor = detail::read_clock_pair();
   s.pid = static_cast<std::int64_t>(::getpid());
   s.dropped.store(0, std::memory_order_relaxed);
   {

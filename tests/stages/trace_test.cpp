@@ -164,6 +164,54 @@ TEST(Trace, AChannelWaitIsOneCompleteSpanOnItsCoroutinesTrack) {
   EXPECT_EQ(summary.events, 5u + 3u + 1u + 1u);
 }
 
+// The stage library stamps its channel waits with trace_now() (the TSC
+// where it can stand in for steady_clock, see trace_stamp), and the writer
+// converts the stamps: a wait comes out between the steady_clock readings
+// taken around it, as long as the time between them. The tolerance is for
+// the conversion's calibration (tens of ns) on a loaded machine; a stamp
+// left unconverted (TSC ticks, or nanoseconds read as ticks) is off by far
+// more.
+TEST(Trace, StampedChannelWaitsComeOutInSteadyClockTime) {
+  temp_dir dir;
+  const auto file = (dir.path / "stamped.json").string();
+  sluice::trace_session session(file);
+  auto* tr = sluice::trace_active();
+  ASSERT_NE(tr, nullptr);
+  RecordProperty("stamp_source", sluice::detail::decide_trace_stamp_source() == 1 ? "tsc" : "steady_clock");
+  using clock = sluice::detail::trace_recorder::clock;
+  const std::string before = "before", after = "after", stage = "stage";
+  const int frame = 0;
+  std::vector<clock::duration> slept;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = clock::now();
+    const auto s0 = sluice::detail::trace_now();
+    std::this_thread::sleep_for(2ms);
+    const auto s1 = sluice::detail::trace_now();
+    const auto t1 = clock::now();
+    tr->stage_section(before, t0, t0, 1);  // markers at the steady_clock readings
+    tr->channel_wait(stage, "waiting for input", s0, s1, &frame);
+    tr->stage_section(after, t1, t1, 1);
+    slept.push_back(t1 - t0);
+  }
+  session.finish();
+
+  auto t = sluice_test::load_trace(file);
+  EXPECT_EQ(t.dropped, 0);
+  std::vector<sluice_test::span> markers, waits;
+  for (const auto& s : t.complete) (s.category == "channel" ? waits : markers).push_back(s);
+  ASSERT_EQ(waits.size(), 3u);
+  ASSERT_EQ(markers.size(), 6u);
+  constexpr std::int64_t tolerance_ns = 5'000;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& w = waits[i];
+    EXPECT_GE(w.start_ns, markers[2 * i].start_ns - tolerance_ns) << "wait " << i;
+    EXPECT_LE(w.end_ns, markers[2 * i + 1].start_ns + tolerance_ns) << "wait " << i;
+    EXPECT_GE(w.end_ns - w.start_ns, 2'000'000 - tolerance_ns) << "wait " << i;  // it slept 2 ms
+    EXPECT_LE(w.end_ns - w.start_ns, std::chrono::nanoseconds(slept[i]).count() + tolerance_ns) << "wait " << i;
+  }
+  sluice_test::expect_spans_nest(t);
+}
+
 // The writer keeps at most 4096 wait tracks per session (its map of them is
 // bounded); waits of further coroutines are async spans, still named and
 // paired.

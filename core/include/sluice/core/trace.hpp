@@ -89,6 +89,36 @@ struct trace_arg {
 
 namespace detail {
 
+/// A timestamp a trace point takes only because a trace is recording (a
+/// channel wait's two ends): the CPU's time-stamp counter where it is
+/// invariant and the kernel's clock runs on it too (x86-64 Linux with an
+/// invariant TSC and the "tsc" clocksource: one rdtsc, about half the cost
+/// of steady_clock::now() through the vDSO), steady_clock nanoseconds
+/// otherwise. The trace's writer converts counter values to steady_clock
+/// time, calibrated against it, so a stamp is only ever handed to the
+/// recorder, never compared with a time_point.
+struct trace_stamp {
+  std::int64_t value = 0;
+};
+
+/// Where trace_now() reads: 0 not decided yet, 1 the TSC, 2 steady_clock.
+/// Decided once per process (decide_trace_stamp_source()) and never changed,
+/// so the two ends of a wait always come from the same source.
+extern std::atomic<int> g_trace_stamp_source;
+int decide_trace_stamp_source() noexcept;
+
+/// The current trace_stamp.
+[[nodiscard]] inline trace_stamp trace_now() noexcept {
+  int source = g_trace_stamp_source.load(std::memory_order_relaxed);
+  if (source == 0) [[unlikely]]
+    source = decide_trace_stamp_source();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (source == 1) return {static_cast<std::int64_t>(__builtin_ia32_rdtsc())};
+#endif
+  return {std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+              .count()};
+}
+
 /// The process's recorder; reached through trace_active(). Never destroyed
 /// (trace points on exiting threads may still look at it).
 class trace_recorder {
@@ -121,6 +151,10 @@ class trace_recorder {
   /// channel waits". Without a waiter (null), or once a session has 4096
   /// such tracks, the wait is an async span ("b"/"e") instead.
   void channel_wait(std::string_view stage, std::string_view what, clock::time_point start, clock::time_point end,
+                    const void* waiter = nullptr) noexcept;
+  /// The same with trace_now() stamps (the stage library's waits: no
+  /// steady_clock read when the wait starts or ends).
+  void channel_wait(std::string_view stage, std::string_view what, trace_stamp start, trace_stamp end,
                     const void* waiter = nullptr) noexcept;
   /// An async stage's item from start to end (async, category "item", named
   /// by the stage, args {"item": index}).

@@ -145,7 +145,7 @@ class channel_wait {
     m_trace = SLUICE_TRACE_ACTIVE();
     if (m_trace) [[unlikely]] {
       m_waiter = waiter;
-      m_start = trace_recorder::clock::now();
+      m_start = trace_now();  // the wait's two reads are the tracing's own: the cheap clock (see trace_stamp)
     }
   }
   void end(const std::string& stage, const char* what) noexcept {
@@ -153,14 +153,14 @@ class channel_wait {
     m_counter->fetch_sub(1, std::memory_order_relaxed);
     m_counter = nullptr;
     if (m_trace) [[unlikely]]
-      m_trace->channel_wait(stage, what, m_start, trace_recorder::clock::now(), m_waiter);
+      m_trace->channel_wait(stage, what, m_start, trace_now(), m_waiter);
   }
 
  private:
   std::atomic<std::int32_t>* m_counter = nullptr;
   trace_recorder* m_trace = nullptr;
   const void* m_waiter = nullptr;
-  trace_recorder::clock::time_point m_start{};
+  trace_stamp m_start{};
 };
 
 }  // namespace sluice::detail
