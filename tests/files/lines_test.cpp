@@ -413,8 +413,8 @@ TEST_P(Lines, APipeReaderWaitingThousandsOfTimesGetsEveryLineOnce) {
   ASSERT_EQ(::pipe(fds), 0);
   std::FILE* in = ::fdopen(fds[0], "r");
   ASSERT_NE(in, nullptr);
-  const int count = 4000 / static_cast<int>(files_test::scale);
-  std::thread writer([w = fds[1], count] {
+  constexpr int count = 4000 / static_cast<int>(files_test::scale);
+  std::thread writer([w = fds[1]] {
     for (int i = 0; i < count; ++i) {
       const std::string l = "slow " + std::to_string(i) + "\n";
       if (::write(w, l.data(), l.size()) != static_cast<ssize_t>(l.size())) break;
