@@ -404,6 +404,84 @@ TEST_P(Lines, CancellingWhileAPipeHasNoDataDoesNotHang) {
   std::fclose(in);
 }
 
+// The io_uring reader involves the reactor only while it waits (the
+// eventfd's watch is one-shot, re-armed for each wait: uring_stream.cpp):
+// a writer feeding a pipe slowly makes the reader wait thousands of times,
+// and a lost wake-up would hang the run.
+TEST_P(Lines, APipeReaderWaitingThousandsOfTimesGetsEveryLineOnce) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  constexpr int count = 4000 / static_cast<int>(files_test::scale);
+  std::thread writer([w = fds[1]] {
+    for (int i = 0; i < count; ++i) {
+      const std::string l = "slow " + std::to_string(i) + "\n";
+      if (::write(w, l.data(), l.size()) != static_cast<ssize_t>(l.size())) break;
+      // Mostly one line per read; now and then a pause long enough for the
+      // reader to reach its wait.
+      if (i % 8 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    ::close(w);
+  });
+  std::vector<std::string> got;
+  sluice::run(m_rt, files::lines<std::string>(in, {.read = read(64)}) | sluice::to_vector(got));
+  writer.join();
+  std::fclose(in);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], "slow " + std::to_string(i));
+}
+
+// A stop request lands anywhere around a wait on a pipe: before it, while
+// the reactor re-arms the watch, after a completion. Every run must end,
+// and the lines it delivered are the first ones, in order.
+TEST_P(Lines, CancellingARacingWaitOnAPipeNeverHangsNorLosesOrder) {
+  const int rounds = 150 / static_cast<int>(files_test::scale);
+  for (int round = 0; round < rounds; ++round) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    std::FILE* in = ::fdopen(fds[0], "r");
+    ASSERT_NE(in, nullptr);
+    std::stop_source stop;
+    std::vector<std::string> got;
+    std::thread writer([w = fds[1], round, &stop] {
+      for (int i = 0; i < 20 && !stop.stop_requested(); ++i) {
+        const std::string l = "r" + std::to_string(i) + "\n";
+        if (::write(w, l.data(), l.size()) != static_cast<ssize_t>(l.size())) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(20 + round % 7 * 30));
+      }
+    });
+    std::thread canceller([round, &stop] {
+      std::this_thread::sleep_for(std::chrono::microseconds(round % 13 * 150));
+      stop.request_stop();
+    });
+    auto report =
+        sluice::run(m_rt, files::lines<std::string>(in, {.read = read(16)}) | sluice::to_vector(got), stop.get_token());
+    canceller.join();
+    writer.join();
+    ::close(fds[1]);  // only now: the run ends by its cancellation, never by the end of the pipe
+    std::fclose(in);
+    EXPECT_TRUE(report.cancelled) << "round " << round;
+    EXPECT_TRUE(report.balanced()) << "round " << round;
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], "r" + std::to_string(i)) << "round " << round;
+  }
+}
+
+// A file whose pages were dropped from the page cache: the reads go to the
+// disk (io_uring's workers), so the reader waits for most blocks, with
+// read-ahead in flight.
+TEST_P(Lines, ReadsAFileEvictedFromThePageCache) {
+  std::vector<std::string> expected;
+  const auto path = m_dir / "cold.txt";
+  files_test::write_file(path, files_test::numbered_lines(60'000 / files_test::scale, expected));
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fdatasync(fd), 0);  // only clean pages can be dropped
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  EXPECT_EQ(collect(path, {.read = read(16 * 1024, 4)}), expected);
+}
+
 TEST_P(Lines, ReadBlocksAreAlignedAndCoverTheFile) {
   std::string data;
   for (int i = 0; i < 100'000; ++i) data += static_cast<char>(i * 7 % 251);

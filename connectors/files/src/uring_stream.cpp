@@ -1,10 +1,31 @@
 // The io_uring reader. Each stream owns a small ring with an eventfd
-// registered for its completions (io_uring_register_eventfd); the runtime's
-// reactor watches that eventfd, reaps completions on its thread and resumes
-// the waiting coroutine on the arena. A read the kernel serves at once (page
-// cache) has completed by the time the reader looks, and the reader reaps it
-// itself before it would suspend: no wait for the reactor, no thread switch.
-// No thread blocks on a read.
+// registered for its completions (io_uring_register_eventfd). A read the
+// kernel serves at once (page cache) has completed by the time the reader
+// looks, and the reader reaps it itself: no reactor, no thread switch. Only
+// a reader that has to wait involves the runtime's reactor, which then reaps
+// on its thread and resumes the coroutine on the arena. No thread blocks on
+// a read.
+//
+// The reactor watches the eventfd only while a reader waits (a one-shot
+// interest). Every completion signals the eventfd, and a permanent
+// level-triggered watch woke the reactor for each block even when the
+// reader had reaped it already; the reactor then queued on the ring's mutex
+// behind the reader: about 45% of the context switches of the log
+// workload (bench/stages/log_bench.cpp), on 2 cores whose 2 arena threads
+// are busy. Now the waiting reader posts service() to the reactor, which
+// drains the eventfd, reaps, and arms the watch only if nothing came; the
+// watch's callback is the same service(), which parks the watch once
+// nobody waits. No wake-up is lost, whatever the kernel's ordering: a
+// completion posted before the drain is seen by the reap after it (the
+// kernel publishes the CQ tail before it signals, and the signal and the
+// drain serialise on the eventfd's lock), and one posted after the drain
+// leaves the eventfd readable, which the level-triggered watch reports.
+// (The alternative, io_uring_cq_eventfd_toggle around the wait, needs a
+// full barrier in the kernel between its CQ-tail store and its read of
+// IORING_CQ_EVENTFD_DISABLED; 6.x kernels signal the eventfd from
+// io_commit_cqring_flush, and in some versions that ran before the
+// smp_mb() of the wake-up path (__io_cq_unlock_post_flush, fixed for
+// Debian bug 1093243), so it is not relied on.)
 //
 // A regular file has up to `read_ahead` block reads in flight at increasing
 // offsets; a short read is resubmitted for the rest of its block, so blocks
@@ -28,9 +49,17 @@
 
 #include "block_pool.hpp"
 #include "file_stream.hpp"
+#include "sluice/core/detail/tsan.hpp"
 
 namespace sluice::files::detail {
 namespace {
+
+// liburing maps a ring's memory and unmaps it with raw system calls, which
+// ThreadSanitizer does not see: a ring mapped where an earlier one was
+// would seem to race with that ring's last accesses (seen with one ring
+// per round of a test that opens 150 pipes). Each unmap releases on this
+// token and each new ring acquires it; outside TSan builds, nothing.
+char ring_mapping_token = 0;
 
 struct read_slot {
   shared_bytes bytes;
@@ -41,7 +70,7 @@ struct read_slot {
   bool done = false;
 };
 
-// Shared by the stream and the reactor's watch on the eventfd.
+// Shared by the stream and the reactor (service(), the watch on the eventfd).
 struct ring_state {
   runtime* rt = nullptr;
   std::shared_ptr<file_handle> file;
@@ -60,7 +89,10 @@ struct ring_state {
   ring_state(const ring_state&) = delete;
   ring_state& operator=(const ring_state&) = delete;
   ~ring_state() {
-    if (ring_ready) ::io_uring_queue_exit(&ring);
+    if (ring_ready) {
+      ::io_uring_queue_exit(&ring);
+      sluice::detail::tsan_release(&ring_mapping_token);
+    }
     if (event_fd >= 0) ::close(event_fd);
   }
 
@@ -132,17 +164,61 @@ struct ring_state {
     return any;
   }
 
-  // On the reactor thread when the eventfd is readable. The reader may have
-  // reaped the completion already (then there is nothing to do).
-  void reap() {
+  // Reactor thread: posted by a reader about to wait, and the watch's
+  // callback while it is armed. Drains the eventfd, then reaps (in that
+  // order: see the top of the file), resumes the waiter if a read
+  // completed, and watches the eventfd only while someone still waits.
+  void service() {
     std::uint64_t count = 0;
     (void)!::read(event_fd, &count, sizeof count);
     std::coroutine_handle<> wake;
+    bool waiting = false;
     {
       std::lock_guard lock(mutex);
       if (reap_locked()) wake = std::exchange(waiter, {});
+      waiting = static_cast<bool>(waiter);
+    }
+    if (waiting) {
+      arm();
+    } else {
+      rt->io().park(event_fd);
     }
     if (wake) rt->post(wake);
+  }
+
+  // Reactor thread. The first wait of the stream registers the watch; later
+  // ones re-arm it (no system call while it is still in epoll's set).
+  void arm() {
+    try {
+      reactor& io = rt->io();
+      if (!io.rearm(event_fd, EPOLLIN)) io.watch(event_fd, EPOLLIN, [this](std::uint32_t) { service(); });
+    } catch (...) {
+      // epoll refused the eventfd: nothing would ever be reaped. Fail the
+      // reads in flight so the reader sees an error instead of hanging.
+      std::coroutine_handle<> wake;
+      {
+        std::lock_guard lock(mutex);
+        for (auto& slot : slots)
+          if (!slot->done) finish(slot.get(), -EIO);
+        wake = std::exchange(waiter, {});
+      }
+      if (wake) rt->post(wake);
+    }
+  }
+
+  // Registers `h` to be resumed by service() (caller holds the mutex, and
+  // has just reaped without finding what it waits for). The post happens
+  // under the mutex: once it is released, a cancel() may resume `h`, whose
+  // owner may then close the stream, and the state must outlive the post;
+  // release() posts the state's end after it, and posts run in order.
+  void wait_locked(std::coroutine_handle<> h) {
+    waiter = h;
+    try {
+      rt->io().post([this] { service(); });
+    } catch (...) {
+      waiter = {};
+      throw;
+    }
   }
 
   void cancel_in_flight() {
@@ -166,9 +242,9 @@ struct until {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
     std::lock_guard lock(state->mutex);
-    state->reap_locked();  // a read served at once need not wait for the reactor
+    state->reap_locked();
     if (ready()) return false;
-    state->waiter = h;
+    state->wait_locked(h);
     return true;
   }
   void await_resume() const noexcept {}
@@ -188,28 +264,24 @@ class uring_stream final : public byte_stream {
   task<stream_piece> next() override {
     ring_state* s = m_state.get();
     if (m_end || s == nullptr) co_return stream_piece{};
+    std::unique_ptr<read_slot> slot;
     {
+      // One lock for the usual case: the reads submitted here complete
+      // inside io_uring_submit when the page cache holds the block.
       std::lock_guard lock(s->mutex);
       if (s->cancelled) co_return stream_piece{};
       top_up();
+      s->reap_locked();
+      slot = take_front_if_done();
     }
-    auto front_done = [s] { return s->slots.front()->done; };
-    while (true) {
-      {
-        std::lock_guard lock(s->mutex);
-        s->reap_locked();
-        if (front_done()) break;
-      }
+    while (!slot) {
       // The read is not served from the page cache at once: read further
       // ahead from now on, so the next waits overlap the work on this block.
       m_depth_now = std::min(m_depth, m_depth_now * 2);
+      auto front_done = [s] { return s->slots.front()->done; };
       co_await until<decltype(front_done)>{s, front_done};
-    }
-    std::unique_ptr<read_slot> slot;
-    {
       std::lock_guard lock(s->mutex);
-      slot = std::move(s->slots.front());
-      s->slots.pop_front();
+      slot = take_front_if_done();
     }
     if (slot->error == ECANCELED) {
       m_end = true;
@@ -232,7 +304,7 @@ class uring_stream final : public byte_stream {
       state = m_state;
     }
     if (!state) return;
-    // The reads end with -ECANCELED (or finish normally); reap() then wakes next().
+    // The reads end with -ECANCELED (or finish normally); service() then wakes next().
     std::coroutine_handle<> wake;
     {
       std::lock_guard lock(state->mutex);
@@ -271,6 +343,15 @@ class uring_stream final : public byte_stream {
   void set_name(std::string name) { m_name = std::move(name); }
 
  private:
+  // The first read in file order once it has completed (caller holds the mutex).
+  std::unique_ptr<read_slot> take_front_if_done() {
+    ring_state& s = *m_state;
+    if (!s.slots.front()->done) return nullptr;
+    auto slot = std::move(s.slots.front());
+    s.slots.pop_front();
+    return slot;
+  }
+
   // Caller holds the mutex.
   void top_up() {
     ring_state& s = *m_state;
@@ -344,6 +425,7 @@ std::shared_ptr<byte_stream> make_uring_stream(runtime& rt, std::shared_ptr<file
     return nullptr;
   }
   state->ring_ready = true;
+  sluice::detail::tsan_acquire(&ring_mapping_token);
   state->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (state->event_fd < 0) {
     error = errno;
@@ -357,20 +439,8 @@ std::shared_ptr<byte_stream> make_uring_stream(runtime& rt, std::shared_ptr<file
     error = -rc;
     return nullptr;
   }
-  // watch() runs on the reactor thread. Completions before it is in place
-  // are not lost: the eventfd stays readable (level-triggered).
-  rt.io().post([state] {
-    try {
-      state->rt->io().watch(state->event_fd, EPOLLIN, [raw = state.get()](std::uint32_t) { raw->reap(); });
-    } catch (...) {
-      // epoll refused the eventfd: nothing would ever be reaped. Fail the
-      // reads in flight so the reader sees an error instead of hanging.
-      std::lock_guard lock(state->mutex);
-      for (auto& slot : state->slots)
-        if (!slot->done) state->finish(slot.get(), -EIO);
-      if (auto h = std::exchange(state->waiter, {})) state->rt->post(h);
-    }
-  });
+  // No watch yet: the reactor watches the eventfd only while a reader
+  // waits (ring_state::wait_locked).
   auto stream = std::make_shared<uring_stream>(state, options);
   stream->set_name(file->name);
   return stream;
