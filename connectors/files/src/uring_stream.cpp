@@ -90,8 +90,10 @@ struct ring_state {
   ring_state& operator=(const ring_state&) = delete;
   ~ring_state() {
     if (ring_ready) {
-      ::io_uring_queue_exit(&ring);
+      // Before the unmap: a ring that then maps at this address acquires
+      // after this release in real time.
       sluice::detail::tsan_release(&ring_mapping_token);
+      ::io_uring_queue_exit(&ring);
     }
     if (event_fd >= 0) ::close(event_fd);
   }
