@@ -56,11 +56,12 @@ fused_inlet<T>& inlet_of(const inlet_ptr& p) noexcept {
   return static_cast<fused_inlet<T>&>(*p);
 }
 
-/// A channel sender or a fused stage. Converts from a channel sender, so
-/// code that connects stages through channels needs no change.
-template <typename T>
-struct outlet {
-  channel_sender<chunk<T>> tx = {};
+/// What an outlet holds: the same for every item type (chunk channels and
+/// fused stages are untyped), so stage_io's untyped half (stage_channels)
+/// takes it as it is, compiled once in the library (docs/architecture.md,
+/// "Header cost"). See outlet<T> for the members.
+struct outlet_parts {
+  channel_sender<chunk_record> tx = {};
   inlet_ptr fused = {};  // a fused_inlet<T>
   /// With `tx`: the receiving stage takes its input with this many workers
   /// and in any order, so up to this many coroutines may send into `tx` at
@@ -73,16 +74,13 @@ struct outlet {
   /// them (start_lanes<T>, fused_lanes.hpp). Set by whoever makes the lanes,
   /// so only item types that have lanes instantiate them, not every stage's
   /// output type (docs/architecture.md, "Header cost").
-  using lanes_starter = channel_sender<chunk<T>> (*)(pipeline_state&, inlet_list);
+  using lanes_starter = channel_sender<chunk_record> (*)(pipeline_state&, inlet_list);
   lanes_starter start_lanes = nullptr;
 
-  outlet() = default;
-  outlet(channel_sender<chunk<T>> sender) : tx(std::move(sender)) {}  // NOLINT(google-explicit-constructor)
-  outlet(channel_sender<chunk<T>> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
-  /// `inlet` is a fused_inlet<T>.
-  explicit outlet(inlet_ptr inlet) : fused(std::move(inlet)) {}
-  /// `copies` are fused_inlet<T>s.
-  outlet(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
+  outlet_parts() = default;
+  outlet_parts(channel_sender<chunk_record> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
+  explicit outlet_parts(inlet_ptr inlet) : fused(std::move(inlet)) {}
+  outlet_parts(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
 
   /// How many copies of a stateless fused stage this outlet can feed in
   /// parallel (1: run it once, in the sender's coroutine).
@@ -91,6 +89,21 @@ struct outlet {
     if (tx.valid() && spread > 1) return spread;
     return 1;
   }
+};
+
+/// A channel sender or a fused stage, for items of type T. Converts from a
+/// channel sender, so code that connects stages through channels needs no
+/// change.
+template <typename T>
+struct outlet : outlet_parts {
+  outlet() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  outlet(channel_sender<chunk<T>> sender, std::size_t workers = 0) : outlet_parts(std::move(sender), workers) {}
+  /// `inlet` is a fused_inlet<T>.
+  explicit outlet(inlet_ptr inlet) : outlet_parts(std::move(inlet)) {}
+  /// `copies` are fused_inlet<T>s.
+  outlet(inlet_list copies, lanes_starter start) : outlet_parts(std::move(copies), start) {}
+
   /// Where copy `i` of `parallel_lanes()` copies sends.
   [[nodiscard]] outlet lane(std::size_t i) const {
     if (lanes.size() > 1) return outlet(lanes[i]);

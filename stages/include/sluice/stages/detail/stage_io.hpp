@@ -298,9 +298,103 @@ class stage_context {
   std::stop_token m_token;  // a copy per stage: passing it costs no atomic operation per item
 };
 
+/// The part of a stage's channels that does not depend on its item types:
+/// the channels, the fused or laned next stage, the memory bounds, the
+/// restoring of the input's order and the counting. Compiled once, in the
+/// library (stages/src/stage_io.cpp), where it was per pair of item types
+/// (docs/architecture.md, "Header cost"); stage_io<In, Out> adds the typed
+/// awaiters and names the items' type where they come out of a chunk. None
+/// of the out-of-line members holds or awaits a task, so the library's copy
+/// does not depend on the task protocol (core/task.hpp).
+class stage_channels : public stage_context {
+ public:
+  /// See stage_io's constructor. `holds_back`: the stage is a source (its
+  /// sends wait on the limits in flight).
+  stage_channels(pipeline_state& state, std::size_t index, channel_receiver<chunk_record>&& in, outlet_parts&& out,
+                 bool upstream_ordered, bool holds_back);
+
+  /// This stage runs in the source's coroutine (fused with it): its sends
+  /// wait on the limits in flight.
+  void hold_back();
+
+  /// Stages that receive from several coroutines at once (and so give no
+  /// order guarantee) switch off the reordering of chunks. Call before recv().
+  void receive_unordered() noexcept { m_reorder = false; }
+
+  [[nodiscard]] channel_receiver<chunk_record>& input() noexcept { return m_in; }
+
+  /// End of stream downstream (idempotent).
+  void close_output();
+
+  /// Stops upstream and counts whatever it still delivers as dropped.
+  /// Inline (a coroutine): not to be called from the library's .cpp files.
+  task<void> drain_input() {
+    if (!m_in.valid()) co_return;
+    m_in.close();
+    for (;;) {
+      delivery d;
+      if (!poll(d)) {
+        auto waiting = m_in.recv();  // named: see the g++ 12 note in docs/known-issues.md
+        auto c = co_await waiting;
+        if (c) {
+          left_channel(*c);
+          accept(std::move(*c), d);
+        } else if (!end_of_stream(d)) {
+          co_return;
+        }
+      }
+      drop(d.chunk.item_count());
+    }
+  }
+
+ protected:
+  /// A chunk handed to the stage, its items still in the record, and the
+  /// stage-local index of its first item.
+  struct delivery {
+    chunk_record chunk;
+    std::size_t first_index = 0;
+  };
+
+  // Sets `out` to the next chunk in order if one can be had without waiting.
+  bool poll(delivery& out);
+  // A chunk that came from waiting: delivers it, or holds it and delivers
+  // the one it overtook (see the definition).
+  void accept(chunk_record&& c, delivery& out);
+  // End of the input channel: a held chunk if any is left, else false.
+  bool end_of_stream(delivery& out);
+  // A chunk came out of the input channel: gives its room back.
+  void left_channel(const chunk_record& c) noexcept;
+  // A send of `items` items, the results of `inputs` inputs, ended `ok`.
+  void sent(bool ok, std::size_t items, std::size_t inputs) noexcept;
+  // The sequence number of the next chunk this stage sends.
+  std::uint64_t next_out_seq() noexcept { return stats().next_seq.fetch_add(1, std::memory_order_relaxed); }
+
+  channel_receiver<chunk_record> m_in;
+  channel_sender<chunk_record> m_out;
+  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
+  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
+  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;    // the next stage's
+  bool m_holds_back;                  // runs in the source's coroutine
+
+ private:
+  void pass_hold_back();
+  void deliver(chunk_record&& c, delivery& out) noexcept;
+  void hold(chunk_record&& c);
+  void take_pending(delivery& out) noexcept;
+  void received(delivery& out) noexcept;
+
+  queue_stats* m_out_queue = nullptr;
+  bool m_reorder;
+  std::uint64_t m_next_in = 0;
+  // Chunks that overtook an earlier one, by seq (each a heap chunk_record).
+  reorder_buffer m_pending;
+};
+
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
-class stage_io : public stage_context {
+class stage_io : public stage_channels {
  public:
   using in_channel_item = chunk<In>;
   using out_channel_item = chunk<Out>;
@@ -310,40 +404,7 @@ class stage_io : public stage_context {
   /// `out` is a channel or, for a fused link, the next stage itself.
   stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, outlet<Out> out,
            bool upstream_ordered = true)
-      : stage_context(state, index),
-        m_in(std::move(in)),
-        m_out(std::move(out.tx)),
-        m_fused(std::move(out.fused)),
-        m_reorder(upstream_ordered) {
-    const std::size_t self = this->index();  // offset inside a topology's sub-flow
-    if (out.lanes.size() == 1) m_fused = std::move(out.lanes.front());
-    if (out.lanes.size() > 1) {
-      // Copies of the next stage in lanes (fused_lanes.hpp): a plain send
-      // into their channel; the lanes' own sends take the memory bounds.
-      m_lanes = std::move(out.lanes);
-      m_out = out.start_lanes(state, m_lanes);
-    } else if (!m_fused) {
-      m_out_queue = state.consumer_queue(self);
-    }
-    if (state.bounds().active()) {
-      m_bounds = &state.bounds();
-      m_in_gate = m_bounds->inputs[self].get();
-      const auto& next = state.consumers(self);
-      if (!m_fused && m_lanes.empty() && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
-    }
-    if (m_holds_back) pass_hold_back();
-  }
-
-  /// This stage runs in the source's coroutine (fused with it): its sends
-  /// wait on the limits in flight.
-  void hold_back() {
-    m_holds_back = true;
-    pass_hold_back();
-  }
-
-  /// Stages that receive from several coroutines at once (and so give no
-  /// order guarantee) switch off the reordering of chunks. Call before recv().
-  void receive_unordered() noexcept { m_reorder = false; }
+      : stage_channels(state, index, std::move(in), std::move(out), upstream_ordered, std::is_same_v<In, none>) {}
 
   /// Awaitable: the next chunk (with its first item's index), or nullopt at
   /// the end. Chunks come in the order the upstream stage sent them, unless
@@ -357,12 +418,12 @@ class stage_io : public stage_context {
     using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
     struct awaiter {
       stage_io* m_io;
-      maybe_chunk<In> m_result{};
+      delivery m_ready{};
       late<inner_t> m_inner{};
       channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
       bool await_ready() {
         m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
-        return m_io->poll(m_result);
+        return m_io->poll(m_ready);
       }
       bool await_suspend(std::coroutine_handle<> h) {
         m_inner.emplace([this] { return m_io->m_in.recv(); });
@@ -373,11 +434,16 @@ class stage_io : public stage_context {
       }
       maybe_chunk<In> await_resume() {
         m_wait.end(m_io->name(), "waiting for input");
-        if (m_result) return std::move(m_result);
-        auto c = m_inner->await_resume();
-        if (!c) return m_io->end_of_stream();
-        m_io->left_channel(*c);
-        return m_io->accept(std::move(*c));
+        if (m_inner) {
+          auto c = m_inner->await_resume();
+          if (!c) {
+            if (!m_io->end_of_stream(m_ready)) return std::nullopt;
+          } else {
+            m_io->left_channel(*c);
+            m_io->accept(std::move(*c), m_ready);
+          }
+        }
+        return typed(m_ready);
       }
     };
     return awaiter{this};
@@ -385,9 +451,9 @@ class stage_io : public stage_context {
 
   /// A chunk if one is ready now and next in order (for topping up a batch).
   maybe_chunk<In> try_recv() {
-    maybe_chunk<In> result;
-    poll(result);
-    return result;
+    delivery d;
+    if (!poll(d)) return std::nullopt;
+    return typed(d);
   }
 
   /// A sender handle of its own for a coroutine that sends concurrently with
@@ -458,16 +524,7 @@ class stage_io : public stage_context {
       }
     };
     std::size_t n = items.size();
-    return awaiter{this, &tx, chunk<Out>{stats().next_seq.fetch_add(1, std::memory_order_relaxed), std::move(items)}, n,
-                   inputs};
-  }
-
-  [[nodiscard]] channel_receiver<chunk<In>>& input() noexcept { return m_in; }
-
-  /// End of stream downstream (idempotent).
-  void close_output() {
-    if (m_out.valid()) m_out.close();
-    if (m_fused) std::exchange(m_fused, nullptr)->finish();
+    return awaiter{this, &tx, chunk<Out>{next_out_seq(), std::move(items)}, n, inputs};
   }
 
   /// For a fused stage: takes `items`, pushed by the stage before it, as
@@ -483,115 +540,8 @@ class stage_io : public stage_context {
     return send_through_bounds<Out>(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
   }
 
-  /// Stops upstream and counts whatever it still delivers as dropped.
-  task<void> drain_input() {
-    if (!m_in.valid()) co_return;
-    m_in.close();
-    while (auto c = co_await recv()) drop(c->items.size());
-  }
-
  private:
-  // The stages after this one run in its coroutine, or (lanes) take over
-  // its place before the limits in flight.
-  void pass_hold_back() {
-    if (m_fused) m_fused->runs_in_source();
-    for (auto& lane : m_lanes) lane->runs_in_source();
-  }
-
-  // Sets `out` to the next chunk in order if one can be had without waiting.
-  bool poll(maybe_chunk<In>& out) {
-    for (;;) {
-      if (!m_pending.empty() && m_pending.front_seq() <= m_next_in) {
-        out = take_pending();
-        return true;
-      }
-      auto c = m_in.try_recv();
-      if (!c) return false;
-      left_channel(*c);
-      if (!m_reorder || c->seq <= m_next_in) {
-        out = deliver(std::move(*c));
-        return true;
-      }
-      hold(c->seq, std::move(c->template items<In>()));
-    }
-  }
-
-  // A chunk that came from waiting: deliver it, or hold it and find the one
-  // it overtook. The upstream stage sends from one coroutine, so every
-  // earlier chunk was published before this one: it is in the channel now,
-  // unless its send failed when the run was cancelled (a gap, skipped).
-  maybe_chunk<In> accept(chunk<In>&& c) {
-    if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
-    hold(c.seq, std::move(c.template items<In>()));
-    maybe_chunk<In> out;
-    if (!poll(out)) out = take_pending();
-    return out;
-  }
-
-  // A chunk came out of the input channel: gives its room back.
-  void left_channel(const chunk<In>& c) {
-    if (!m_bounds) return;
-    if (m_in_gate) m_in_gate->release(c.bytes);
-    if (m_bounds->flight_items) m_bounds->flight_items->release(c.item_count());
-    if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
-  }
-
-  maybe_chunk<In> end_of_stream() {
-    if (!m_pending.empty()) return take_pending();
-    return std::nullopt;
-  }
-
-  input_chunk<In> deliver(chunk<In>&& c) {
-    if (m_reorder && c.seq == m_next_in) ++m_next_in;
-    return received(std::move(c.template items<In>()));
-  }
-
-  void hold(std::uint64_t seq, std::vector<In>&& items) {
-    m_pending.reserve_one();
-    m_pending.hold(seq, new std::vector<In>(std::move(items)), &delete_items);
-  }
-
-  input_chunk<In> take_pending() {
-    std::uint64_t seq = 0;
-    auto* held = static_cast<std::vector<In>*>(m_pending.take_front(seq));
-    std::vector<In> items(std::move(*held));
-    delete held;
-    m_next_in = std::max(m_next_in, seq + 1);
-    return received(std::move(items));
-  }
-
-  static void delete_items(void* items) noexcept { delete static_cast<std::vector<In>*>(items); }
-
-  input_chunk<In> received(std::vector<In>&& items) {
-    auto n = items.size();
-    stats().input.sub(n);
-    auto first = stats().items_in.fetch_add(n, std::memory_order_relaxed);
-    return {std::move(items), static_cast<std::size_t>(first)};
-  }
-
-  void sent(bool ok, std::size_t items, std::size_t inputs) {
-    if (!ok) {
-      drop(inputs);
-      return;
-    }
-    if (m_out_queue) m_out_queue->add(items);
-    stage_stats::bump(stats().emitted, items);
-    completed(inputs);
-  }
-
-  channel_receiver<chunk<In>> m_in;
-  channel_sender<chunk<Out>> m_out;
-  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
-  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
-  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
-  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
-  byte_gate* m_out_gate = nullptr;    // the next stage's
-  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
-  queue_stats* m_out_queue = nullptr;
-  bool m_reorder;
-  std::uint64_t m_next_in = 0;
-  // Chunks that overtook an earlier one, by seq.
-  reorder_buffer m_pending;
+  static input_chunk<In> typed(delivery& d) { return {std::move(d.chunk.template items<In>()), d.first_index}; }
 };
 
 }  // namespace sluice::detail
