@@ -63,13 +63,18 @@ inline task<bool> send_counted_through_bounds(memory_bounds& bounds, byte_gate* 
   co_return ok;
 }
 
+/// Adds the sluice::item_bytes of `c`'s items (of type T) to `c.bytes`.
+template <typename T>
+void count_item_bytes(chunk_record& c) {
+  for (const auto& item : c.template items<T>()) c.bytes += item_bytes(item);
+}
+
 /// Counts the bytes of `c`'s items (of type T) when a bound in bytes needs
 /// them, then sends it as send_counted_through_bounds does.
 template <typename T>
 task<bool> send_through_bounds(memory_bounds& bounds, byte_gate* gate, bool holds_back, channel_sender<chunk<T>>& tx,
                                chunk<T> c) {
-  if (gate || bounds.flight_bytes)
-    for (const auto& item : c.template items<T>()) c.bytes += item_bytes(item);
+  if (gate || bounds.flight_bytes) count_item_bytes<T>(c);
   return send_counted_through_bounds(bounds, gate, holds_back, tx, std::move(c));
 }
 

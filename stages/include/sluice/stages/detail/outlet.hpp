@@ -32,6 +32,10 @@ class fused_inlet_base {
   /// Says that push() is called from the source's coroutine: this stage's
   /// sends then wait on the run's limits in flight, as the source's would.
   virtual void runs_in_source() = 0;
+  /// fused_inlet<T>::push() of the items in `c` (of the inlet's item type):
+  /// how the untyped senders (stage_io's send, the lanes) push, so that
+  /// their code does not depend on the item type.
+  virtual task<bool> push_chunk(chunk_record&& c) = 0;
 };
 
 template <typename T>
@@ -41,6 +45,7 @@ class fused_inlet : public fused_inlet_base {
   /// and sends its results on. False when downstream is gone (the items are
   /// then counted as dropped or cancelled, as a failed channel send would).
   virtual task<bool> push(std::vector<T> items) = 0;
+  task<bool> push_chunk(chunk_record&& c) final { return push(std::move(c.template items<T>())); }
 };
 
 /// Fused stages are held through their untyped base, so that one
@@ -49,6 +54,11 @@ class fused_inlet : public fused_inlet_base {
 /// "Header cost"). Where an outlet<T> holds one, it is a fused_inlet<T>.
 using inlet_ptr = std::shared_ptr<fused_inlet_base>;
 using inlet_list = std::vector<inlet_ptr>;
+
+/// Shares a fused stage just made with `new`. Through its base pointer: a
+/// shared_ptr made from the derived pointer would instantiate a control
+/// block of its own (some fifteen functions at -O0) per fused stage type.
+inline inlet_ptr adopt_inlet(fused_inlet_base* inlet) { return inlet_ptr(inlet); }
 
 /// The fused_inlet<T> behind `p` (which an outlet<T> or lane_group of T holds).
 template <typename T>
@@ -71,9 +81,9 @@ struct outlet_parts {
   /// pushed from a coroutine of its own, in any order (fused_lanes.hpp).
   inlet_list lanes = {};  // of fused_inlet<T>
   /// With `lanes`: starts their coroutines and returns the sender feeding
-  /// them (start_lanes<T>, fused_lanes.hpp). Set by whoever makes the lanes,
-  /// so only item types that have lanes instantiate them, not every stage's
-  /// output type (docs/architecture.md, "Header cost").
+  /// them (start_lanes, fused_lanes.hpp). Set by whoever makes the lanes:
+  /// the lanes' coroutines are header code (core/task.hpp's protocol), which
+  /// the library's stage_channels must not call directly.
   using lanes_starter = channel_sender<chunk_record> (*)(pipeline_state&, inlet_list);
   lanes_starter start_lanes = nullptr;
 

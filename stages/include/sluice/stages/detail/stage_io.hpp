@@ -326,6 +326,114 @@ class stage_channels : public stage_context {
   /// End of stream downstream (idempotent).
   void close_output();
 
+  /// A chunk handed to the stage, its items still in the record, and the
+  /// stage-local index of its first item.
+  struct delivery {
+    chunk_record chunk;
+    std::size_t first_index = 0;
+  };
+
+  /// stage_io's receive, untyped: await_resume() is the typed part's (it
+  /// names the item type), which calls finish(). `Mode` is trace_build (one
+  /// instance per program, see trace.hpp).
+  ///
+  /// Plain awaiters rather than tasks, here and in send_awaiter: a task that
+  /// completes without suspending resumes its awaiter by a call that g++
+  /// only turns into a tail call when optimising, so a loop of such awaits
+  /// would grow the stack by a frame per chunk in debug builds.
+  template <typename Mode>
+  struct recv_awaiter {
+    using inner_t = decltype(std::declval<channel_receiver<chunk_record>&>().recv());
+    stage_channels* m_io;
+    delivery m_ready{};
+    late<inner_t> m_inner{};
+    channel_wait<Mode> m_wait{};
+    bool await_ready() {
+      m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
+      return m_io->poll(m_ready);
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_inner.emplace([this] { return m_io->m_in.recv(); });
+      if (m_inner->await_ready()) return false;
+      // Counted before suspending: once suspended, another thread may resume us.
+      m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
+      return m_inner->await_suspend(h);
+    }
+    /// Sets m_ready to the chunk received; false at the end of the input.
+    bool finish() {
+      m_wait.end(m_io->name(), "waiting for input");
+      if (!m_inner) return true;  // polled in await_ready
+      auto c = m_inner->await_resume();
+      if (!c) return m_io->end_of_stream(m_ready);
+      m_io->left_channel(*c);
+      m_io->accept(std::move(*c), m_ready);
+      return true;
+    }
+  };
+
+  /// stage_io's send of one chunk, untyped: through the channel, or (fused)
+  /// by running the next stage on the chunk right here, or (memory bounds)
+  /// through the gates then the channel; same accounting every way. The
+  /// chunk's bytes are counted already when the bounds need them
+  /// (counts_sent_bytes). `Mode` as recv_awaiter's.
+  template <typename Mode>
+  struct send_awaiter {
+    using inner_t = decltype(std::declval<channel_sender<chunk_record>&>().send(std::declval<chunk_record&>()));
+    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
+    stage_channels* m_io;
+    channel_sender<chunk_record>* m_tx;
+    chunk_record m_chunk;
+    std::size_t m_items;
+    std::size_t m_inputs;
+    late<inner_t> m_inner{};
+    channel_wait<Mode> m_wait{};
+    late<task<bool>> m_push{};
+    late<push_t> m_pushing{};
+    bool await_ready() {
+      if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
+        if (m_io->m_fused) {
+          m_push.emplace([this] { return m_io->m_fused->push_chunk(std::move(m_chunk)); });
+        } else {
+          m_push.emplace([this] {
+            return send_counted_through_bounds(*m_io->m_bounds, m_io->m_out_gate, m_io->m_holds_back, *m_tx,
+                                               std::move(m_chunk));
+          });
+        }
+        m_pushing.emplace([this] { return m_push->operator co_await(); });
+        return m_pushing->await_ready();
+      }
+      m_inner.emplace([this] { return m_tx->send(m_chunk); });
+      return m_inner->await_ready();
+    }
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
+      return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
+    }
+#else
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+      // Counted before suspending: once suspended, another thread may
+      // resume us. A fused stage's suspension is its own work or wait, not
+      // this stage blocked on a full channel.
+      if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
+      return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
+    }
+#endif
+    bool await_resume() {
+      m_wait.end(m_io->name(), "waiting to send (output full)");
+      if (m_pushing) {
+        const bool ok = m_pushing->await_resume();
+        // A fused stage took the items (and counts whatever becomes of
+        // them); false only says that downstream is gone.
+        m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
+        return ok;
+      }
+      bool ok = m_inner->await_resume();
+      m_io->sent(ok, m_items, m_inputs);
+      return ok;
+    }
+  };
+
   /// Stops upstream and counts whatever it still delivers as dropped.
   /// Inline (a coroutine): not to be called from the library's .cpp files.
   task<void> drain_input() {
@@ -348,13 +456,6 @@ class stage_channels : public stage_context {
   }
 
  protected:
-  /// A chunk handed to the stage, its items still in the record, and the
-  /// stage-local index of its first item.
-  struct delivery {
-    chunk_record chunk;
-    std::size_t first_index = 0;
-  };
-
   // Sets `out` to the next chunk in order if one can be had without waiting.
   bool poll(delivery& out);
   // A chunk that came from waiting: delivers it, or holds it and delivers
@@ -368,6 +469,11 @@ class stage_channels : public stage_context {
   void sent(bool ok, std::size_t items, std::size_t inputs) noexcept;
   // The sequence number of the next chunk this stage sends.
   std::uint64_t next_out_seq() noexcept { return stats().next_seq.fetch_add(1, std::memory_order_relaxed); }
+  // True when a chunk sent goes through memory bounds in bytes, which need
+  // its items' sizes (send_awaiter).
+  [[nodiscard]] bool counts_sent_bytes() const noexcept {
+    return !m_fused && m_bounds && m_lanes.empty() && (m_out_gate || m_bounds->flight_bytes);
+  }
 
   channel_receiver<chunk_record> m_in;
   channel_sender<chunk_record> m_out;
@@ -408,45 +514,16 @@ class stage_io : public stage_channels {
 
   /// Awaitable: the next chunk (with its first item's index), or nullopt at
   /// the end. Chunks come in the order the upstream stage sent them, unless
-  /// receive_unordered() was called.
-  ///
-  /// Plain awaiters rather than tasks, here and in send(): a task that
-  /// completes without suspending resumes its awaiter by a call that g++
-  /// only turns into a tail call when optimising, so a loop of such awaits
-  /// would grow the stack by a frame per chunk in debug builds.
+  /// receive_unordered() was called. All but the result's type is
+  /// recv_awaiter's, one for every item type.
   [[nodiscard]] auto recv() noexcept {
-    using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
-    struct awaiter {
-      stage_io* m_io;
-      delivery m_ready{};
-      late<inner_t> m_inner{};
-      channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
-      bool await_ready() {
-        m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
-        return m_io->poll(m_ready);
-      }
-      bool await_suspend(std::coroutine_handle<> h) {
-        m_inner.emplace([this] { return m_io->m_in.recv(); });
-        if (m_inner->await_ready()) return false;
-        // Counted before suspending: once suspended, another thread may resume us.
-        m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
-        return m_inner->await_suspend(h);
-      }
+    struct awaiter : recv_awaiter<trace_build> {
       maybe_chunk<In> await_resume() {
-        m_wait.end(m_io->name(), "waiting for input");
-        if (m_inner) {
-          auto c = m_inner->await_resume();
-          if (!c) {
-            if (!m_io->end_of_stream(m_ready)) return std::nullopt;
-          } else {
-            m_io->left_channel(*c);
-            m_io->accept(std::move(*c), m_ready);
-          }
-        }
-        return typed(m_ready);
+        if (!this->finish()) return std::nullopt;
+        return typed(this->m_ready);
       }
     };
-    return awaiter{this};
+    return awaiter{{this}};
   }
 
   /// A chunk if one is ready now and next in order (for topping up a batch).
@@ -466,65 +543,8 @@ class stage_io : public stage_channels {
   /// Through `tx` (from output_handle()) or the stage's own handle.
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) { return send(items, inputs, m_out); }
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs, channel_sender<chunk<Out>>& tx) {
-    using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
-    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
-    // Through the channel, or (fused) by running the next stage on the chunk
-    // right here, or (memory bounds) through the gates then the channel:
-    // same accounting every way.
-    struct awaiter {
-      stage_io* m_io;
-      channel_sender<chunk<Out>>* m_tx;
-      chunk<Out> m_chunk;
-      std::size_t m_items;
-      std::size_t m_inputs;
-      late<inner_t> m_inner{};
-      channel_wait<stage_io> m_wait{};
-      late<task<bool>> m_push{};
-      late<push_t> m_pushing{};
-      bool await_ready() {
-        if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
-          if (m_io->m_fused) {
-            m_push.emplace(
-                [this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.template items<Out>())); });
-          } else {
-            m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
-          }
-          m_pushing.emplace([this] { return m_push->operator co_await(); });
-          return m_pushing->await_ready();
-        }
-        m_inner.emplace([this] { return m_tx->send(m_chunk); });
-        return m_inner->await_ready();
-      }
-#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
-      bool await_suspend(std::coroutine_handle<> h) {
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
-        return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
-      }
-#else
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-        // Counted before suspending: once suspended, another thread may
-        // resume us. A fused stage's suspension is its own work or wait, not
-        // this stage blocked on a full channel.
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
-        return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
-      }
-#endif
-      bool await_resume() {
-        m_wait.end(m_io->name(), "waiting to send (output full)");
-        if (m_pushing) {
-          const bool ok = m_pushing->await_resume();
-          // A fused stage took the items (and counts whatever becomes of
-          // them); false only says that downstream is gone.
-          m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
-          return ok;
-        }
-        bool ok = m_inner->await_resume();
-        m_io->sent(ok, m_items, m_inputs);
-        return ok;
-      }
-    };
-    std::size_t n = items.size();
-    return awaiter{this, &tx, chunk<Out>{next_out_seq(), std::move(items)}, n, inputs};
+    const std::size_t n = items.size();
+    return send_awaiter<trace_build>{this, &tx, outgoing(items), n, inputs};
   }
 
   /// For a fused stage: takes `items`, pushed by the stage before it, as
@@ -534,14 +554,15 @@ class stage_io : public stage_channels {
     return {std::move(items), static_cast<std::size_t>(first)};
   }
 
-  /// Sends `c` through the memory bounds (send_through_bounds) towards the
-  /// stage's only consumer.
-  task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
-    return send_through_bounds<Out>(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
-  }
-
  private:
   static input_chunk<In> typed(delivery& d) { return {std::move(d.chunk.template items<In>()), d.first_index}; }
+
+  // The next chunk to send, holding `items` (moved from).
+  chunk_record outgoing(std::vector<Out>& items) {
+    chunk_record c{next_out_seq(), std::move(items)};
+    if (counts_sent_bytes()) count_item_bytes<Out>(c);
+    return c;
+  }
 };
 
 }  // namespace sluice::detail
