@@ -344,7 +344,7 @@ auto attach_fused(flow<T> upstream, D stage) {
         for (std::size_t i = 0; i < n; ++i)
           lanes.push_back(
               adopt_inlet(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
-        previous(state, outlet<T>(std::move(lanes), &start_lanes));
+        previous(state, outlet<T>(std::move(lanes), &start_lanes<>));
         return;
       }
     }
@@ -386,7 +386,7 @@ pipeline attach_lane_sink(flow<T> upstream, D stage) {
     if (n == 1) {
       previous(state, outlet<T>(std::move(inlets.front())));
     } else {
-      previous(state, outlet<T>(std::move(inlets), &start_lanes));
+      previous(state, outlet<T>(std::move(inlets), &start_lanes<>));
     }
   };
   return pipeline(std::move(stages), std::move(connect));

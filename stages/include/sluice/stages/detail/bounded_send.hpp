@@ -26,12 +26,15 @@ namespace sluice::detail {
 /// when the chunk leaves its channel (stage_io's left_channel). `c.bytes`
 /// is already counted (send_through_bounds<T>).
 ///
-/// Not a template: one coroutine for every item type, where it was one per
-/// type (docs/architecture.md, "Header cost"). Inline, since a coroutine's
-/// code depends on the task protocol a program is compiled with
-/// (core/task.hpp): not to be called from the library's .cpp files.
-inline task<bool> send_counted_through_bounds(memory_bounds& bounds, byte_gate* gate, bool holds_back,
-                                              channel_sender<chunk_record>& tx, chunk_record c) {
+/// One coroutine for every item type, where it was one per type
+/// (docs/architecture.md, "Header cost"). A template only so that it is
+/// compiled where it is used: g++ emits an inline coroutine that is not a
+/// template in every translation unit that includes it. In the headers,
+/// since a coroutine's code depends on the task protocol a program is
+/// compiled with (core/task.hpp): not to be used in the library's .cpp files.
+template <typename Lazy = void>
+task<bool> send_counted_through_bounds(memory_bounds& bounds, byte_gate* gate, bool holds_back,
+                                       channel_sender<chunk_record>& tx, chunk_record c) {
   struct claim {
     byte_gate* gate;
     std::size_t size;

@@ -435,7 +435,9 @@ class stage_channels : public stage_context {
   };
 
   /// Stops upstream and counts whatever it still delivers as dropped.
-  /// Inline (a coroutine): not to be called from the library's .cpp files.
+  /// A template only so that it is compiled where used (see
+  /// send_counted_through_bounds); not for the library's .cpp files.
+  template <typename Lazy = void>
   task<void> drain_input() {
     if (!m_in.valid()) co_return;
     m_in.close();
