@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "sluice/core/channel.hpp"
+#include "sluice/stages/detail/chunk.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 
 namespace sluice::detail {
@@ -87,6 +89,10 @@ void pipeline_state::fail(std::size_t stage, std::size_t item_index, std::except
     }
   }
   cancel();
+}
+
+void pipeline_state::close_on_cancel(const channel_receiver<chunk_record>& rx) {
+  on_cancel([rx] { rx.close(); });
 }
 
 void pipeline_state::on_cancel(shared_fn<void()> close) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -40,10 +41,64 @@ class oneshot_receiver;
 
 namespace detail {
 
+/// The reference count of a oneshot's state, shared by its sender and
+/// receiver: intrusive, so that a oneshot is one allocation without
+/// std::make_shared's allocator-aware control block, some fifty functions
+/// per T at -O0 in every program that spawns (docs/architecture.md, "Header
+/// cost"). The last reference deletes the state through `destroy`.
+class oneshot_refs {
+ public:
+  oneshot_refs(const oneshot_refs&) = delete;
+  oneshot_refs& operator=(const oneshot_refs&) = delete;
+
+  void retain() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) m_destroy(this);
+  }
+
+ protected:
+  using destroy_fn = void (*)(oneshot_refs*) noexcept;
+  explicit oneshot_refs(destroy_fn destroy) noexcept : m_destroy(destroy) {}
+  ~oneshot_refs() = default;
+
+ private:
+  std::atomic<std::size_t> m_refs{1};  // the creator's reference
+  destroy_fn m_destroy;
+};
+
+/// An owning reference to a oneshot's state, whatever its T: one type (and
+/// one set of functions) for every oneshot. oneshot_state_of<T>() gives the
+/// typed state; T must be the one the state was made with.
+class oneshot_ref {
+ public:
+  oneshot_ref() noexcept = default;
+  /// Takes over the reference `state` was created with.
+  explicit oneshot_ref(oneshot_refs* state) noexcept : m_state(state) {}
+  oneshot_ref(const oneshot_ref& other) noexcept : m_state(other.m_state) {
+    if (m_state) m_state->retain();
+  }
+  oneshot_ref(oneshot_ref&& other) noexcept : m_state(std::exchange(other.m_state, nullptr)) {}
+  oneshot_ref& operator=(oneshot_ref other) noexcept {
+    std::swap(m_state, other.m_state);
+    return *this;
+  }
+  ~oneshot_ref() {
+    if (m_state) m_state->release();
+  }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return m_state != nullptr; }
+  [[nodiscard]] oneshot_refs* get() const noexcept { return m_state; }
+
+ private:
+  oneshot_refs* m_state = nullptr;
+};
+
 template <typename T>
-class oneshot_state {
+class oneshot_state : public oneshot_refs {
  public:
   using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  oneshot_state() : oneshot_refs(&destroy) {}
 
   // Called once by the sender side with the value or the error already stored.
   void complete() {
@@ -83,11 +138,19 @@ class oneshot_state {
   stored_type take() { return m_result.take(); }
 
  private:
+  static void destroy(oneshot_refs* state) noexcept { delete static_cast<oneshot_state*>(state); }
+
   static constexpr int empty = 0, waiting = 1, ready = 2;
   std::atomic<int> m_phase{empty};
   suspended_coroutine m_waiter;
   outcome<stored_type> m_result;
 };
+
+/// The oneshot_state<T> behind `ref` (made as one).
+template <typename T>
+oneshot_state<T>& oneshot_state_of(const oneshot_ref& ref) noexcept {
+  return *static_cast<oneshot_state<T>*>(ref.get());
+}
 
 }  // namespace detail
 
@@ -96,7 +159,8 @@ template <typename T>
 class oneshot_sender {
  public:
   oneshot_sender() = default;
-  explicit oneshot_sender(std::shared_ptr<detail::oneshot_state<T>> s) noexcept : m_state(std::move(s)) {}
+  /// `s` refers to a oneshot_state<T>.
+  explicit oneshot_sender(detail::oneshot_ref s) noexcept : m_state(std::move(s)) {}
   oneshot_sender(oneshot_sender&&) noexcept = default;
   oneshot_sender& operator=(oneshot_sender&& other) noexcept {
     if (this != &other) {
@@ -114,13 +178,15 @@ class oneshot_sender {
   template <typename... Args>
   void send(Args&&... args) {
     assert(m_state && "oneshot_sender used after send/fail or move");
-    std::exchange(m_state, nullptr)->set_value(std::forward<Args>(args)...);
+    const detail::oneshot_ref state = std::exchange(m_state, {});
+    detail::oneshot_state_of<T>(state).set_value(std::forward<Args>(args)...);
   }
 
   /// Delivers an error the receiver rethrows. At most once.
   void fail(std::exception_ptr error) {
     assert(m_state && "oneshot_sender used after send/fail or move");
-    std::exchange(m_state, nullptr)->set_exception(std::move(error));
+    const detail::oneshot_ref state = std::exchange(m_state, {});
+    detail::oneshot_state_of<T>(state).set_exception(std::move(error));
   }
 
   /// True until send() or fail() has been called.
@@ -128,9 +194,11 @@ class oneshot_sender {
 
  private:
   void abandon() noexcept {
-    if (m_state) std::exchange(m_state, nullptr)->set_exception(std::make_exception_ptr(broken_promise{}));
+    if (!m_state) return;
+    const detail::oneshot_ref state = std::exchange(m_state, {});
+    detail::oneshot_state_of<T>(state).set_exception(std::make_exception_ptr(broken_promise{}));
   }
-  std::shared_ptr<detail::oneshot_state<T>> m_state;
+  detail::oneshot_ref m_state;  // a oneshot_state<T>
 };
 
 namespace detail {
@@ -144,24 +212,26 @@ class [[nodiscard]] oneshot_receiver {
   using value_type = T;
 
   oneshot_receiver() = default;
-  explicit oneshot_receiver(std::shared_ptr<detail::oneshot_state<T>> s) noexcept : m_state(std::move(s)) {}
+  /// `s` refers to a oneshot_state<T>.
+  explicit oneshot_receiver(detail::oneshot_ref s) noexcept : m_state(std::move(s)) {}
   oneshot_receiver(oneshot_receiver&&) noexcept = default;
   oneshot_receiver& operator=(oneshot_receiver&&) noexcept = default;
   oneshot_receiver(const oneshot_receiver&) = delete;
   oneshot_receiver& operator=(const oneshot_receiver&) = delete;
 
   /// True once the value or error has arrived (get() would not block).
-  [[nodiscard]] bool ready() const noexcept { return m_state && m_state->ready_now(); }
+  [[nodiscard]] bool ready() const noexcept { return m_state && detail::oneshot_state_of<T>(m_state).ready_now(); }
 
   /// Blocks the calling thread until the result arrives; returns it or rethrows.
   T get() {
     assert(m_state && "oneshot_receiver consumed twice");
-    auto state = std::move(m_state);
-    state->wait_blocking();
+    const detail::oneshot_ref held = std::move(m_state);
+    auto& state = detail::oneshot_state_of<T>(held);
+    state.wait_blocking();
     if constexpr (std::is_void_v<T>) {
-      state->take();
+      state.take();
     } else {
-      return state->take();
+      return state.take();
     }
   }
 
@@ -170,17 +240,18 @@ class [[nodiscard]] oneshot_receiver {
 
  private:
   struct awaiter {
-    std::shared_ptr<detail::oneshot_state<T>> m_state;
-    wait_note m_note{};  // for a stall dump, while suspended (a default note records nothing)
+    detail::oneshot_ref m_state;  // a oneshot_state<T>
+    wait_note m_note{};           // for a stall dump, while suspended (a default note records nothing)
+    [[nodiscard]] detail::oneshot_state<T>& state() const noexcept { return detail::oneshot_state_of<T>(m_state); }
     bool await_ready() const noexcept {
       assert(m_state && "oneshot_receiver consumed twice");
-      return m_state->ready_now();
+      return state().ready_now();
     }
     template <typename P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
       if (waits_watched()) [[unlikely]]
         note(wait_owner_of(h));  // before suspending: once suspended, another thread may resume us
-      return m_state->suspend(h);
+      return state().suspend(h);
     }
     void note(const wait_owner* owner) noexcept {
       try {
@@ -193,15 +264,15 @@ class [[nodiscard]] oneshot_receiver {
     T await_resume() {
       m_note = wait_note();
       if constexpr (std::is_void_v<T>) {
-        m_state->take();
+        state().take();
       } else {
-        return m_state->take();
+        return state().take();
       }
     }
   };
 
   friend class detail::erased_oneshot;
-  std::shared_ptr<detail::oneshot_state<T>> m_state;
+  detail::oneshot_ref m_state;  // a oneshot_state<T>
 };
 
 namespace detail {
@@ -221,16 +292,16 @@ class erased_oneshot {
 
   template <typename T>
   [[nodiscard]] oneshot_receiver<T> take() && noexcept {
-    return oneshot_receiver<T>{std::static_pointer_cast<oneshot_state<T>>(std::move(m_state))};
+    return oneshot_receiver<T>{std::move(m_state)};
   }
 
  private:
   template <typename T>
-  static bool ready_of(const void* state) noexcept {
+  static bool ready_of(const oneshot_refs* state) noexcept {
     return static_cast<const oneshot_state<T>*>(state)->ready_now();
   }
-  std::shared_ptr<void> m_state;  // keeps the typed deleter of the oneshot_state<T>
-  bool (*m_ready)(const void*) noexcept = nullptr;
+  oneshot_ref m_state;  // a oneshot_state<T>, deleted by its own function
+  bool (*m_ready)(const oneshot_refs*) noexcept = nullptr;
 };
 
 }  // namespace detail
@@ -238,8 +309,9 @@ class erased_oneshot {
 /// A connected sender/receiver pair: `auto [tx, rx] = sluice::oneshot<int>();`
 template <typename T>
 std::pair<oneshot_sender<T>, oneshot_receiver<T>> oneshot() {
-  auto state = std::make_shared<detail::oneshot_state<T>>();
-  return {oneshot_sender<T>{state}, oneshot_receiver<T>{state}};
+  // Not make_shared: see oneshot_refs.
+  detail::oneshot_ref state(new detail::oneshot_state<T>());
+  return {oneshot_sender<T>{state}, oneshot_receiver<T>{std::move(state)}};
 }
 
 }  // namespace sluice

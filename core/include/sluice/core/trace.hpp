@@ -242,3 +242,17 @@ class trace_session {
 #else
 #define SLUICE_TRACE_ACTIVE() (::sluice::trace_active())
 #endif
+
+namespace sluice::detail {
+/// The template argument of header code that has trace points but does not
+/// depend on a pipeline's item types (stage_io's untyped awaiters): one
+/// instance per program and trace mode, so a translation unit compiled with
+/// SLUICE_NO_TRACE never shares it with one that traces (no ODR clash).
+struct traced_build {};
+struct untraced_build {};
+#if defined(SLUICE_NO_TRACE)
+using trace_build = untraced_build;
+#else
+using trace_build = traced_build;
+#endif
+}  // namespace sluice::detail

@@ -241,7 +241,7 @@ auto attach_fan_out(flow<T> upstream, fan_out<Tee, Bs...> node) {
                  launchers = std::move(branches.launch), offsets, consumers, at, chunks,
                  ordered](pipeline_state& state, channel_sender<chunk<T>> main) {
     auto [tx, rx] = channel<chunk<T>>(chunks);
-    state.on_cancel([rx = rx]() { rx.close(); });
+    state.close_on_cancel(rx);
     previous(state, std::move(tx));
     std::vector<node_output<T>> outs;
     std::vector<std::size_t> absolute;

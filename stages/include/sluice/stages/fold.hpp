@@ -286,7 +286,7 @@ inlet_list aggregate_stage<A>::lane_inlets(std::shared_ptr<aggregate_stage> self
   inlets.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
     inlets.push_back(
-        inlet_ptr(new aggregate_lane<A, In>(lanes, i, stage_io<In, none>(state, index, {}, outlet<none>{}))));
+        adopt_inlet(new aggregate_lane<A, In>(lanes, i, stage_io<In, none>(state, index, {}, outlet<none>{}))));
   return inlets;
 }
 

@@ -98,7 +98,7 @@ flow<T> merge(std::vector<flow<T>> inputs, merge_options options = {}) {
     auto open = std::make_shared<std::atomic<std::size_t>>(shared_plans->size());
     for (auto& plan : *shared_plans) {
       auto [tx, rx] = channel<chunk<T>>(plan.chunks);
-      state.on_cancel([rx = rx]() { rx.close(); });
+      state.close_on_cancel(rx);
       {
         index_scope scope(state, plan.offset);
         plan.launch(state, std::move(tx));

@@ -347,7 +347,7 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
       auto launch = [previous = upstream.take_launcher(), slots, launchers, offsets, consumers, at, chunks, ordered,
                      key, chunk_items, on_error](pipeline_state& state) {
         auto [tx, rx] = channel<chunk<T>>(chunks);
-        state.on_cancel([rx = rx]() { rx.close(); });
+        state.close_on_cancel(rx);
         previous(state, std::move(tx));
         std::vector<node_output<T>> outs;
         for (std::size_t i = 0; i < launchers.size(); ++i) {
@@ -387,14 +387,14 @@ auto operator|(flow<T> upstream, detail::partition_node<K, L> node) {
       auto launch = [previous = upstream.take_launcher(), slots, shared_plans, offsets, consumers, at, join, chunks,
                      ordered, key, chunk_items, on_error](pipeline_state& state, channel_sender<chunk<out_t>> out) {
         auto [tx, rx] = channel<chunk<T>>(chunks);
-        state.on_cancel([rx = rx]() { rx.close(); });
+        state.close_on_cancel(rx);
         previous(state, std::move(tx));
         auto open = std::make_shared<std::atomic<std::size_t>>(shared_plans->size());
         std::vector<node_output<T>> outs;
         for (std::size_t i = 0; i < shared_plans->size(); ++i) {
           auto& plan = (*shared_plans)[i];
           auto [jtx, jrx] = channel<chunk<out_t>>(plan.join_chunks);
-          state.on_cancel([jrx = jrx]() { jrx.close(); });
+          state.close_on_cancel(jrx);
           {
             index_scope scope(state, offsets[i]);
             plan.launch(state, std::move(jtx));

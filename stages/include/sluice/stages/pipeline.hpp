@@ -153,6 +153,12 @@ std::size_t stage_capacity_bytes(const D& stage) {
 /// a fusable stage may be attached to it fused.
 struct single_sender_t {};
 inline constexpr single_sender_t single_sender{};
+/// Flow constructor tag: the launcher takes an outlet (as a single_sender
+/// flow's), but the last stage sends from several coroutines, so nothing
+/// fuses after it and the outlet is only ever a channel. Spares wrapping the
+/// launcher in one that takes a channel sender (a shared_fn holder per stage).
+struct many_senders_t {};
+inline constexpr many_senders_t many_senders{};
 
 }  // namespace detail
 
@@ -183,6 +189,11 @@ class flow {
         m_chunk(chunk),
         m_ordered(ordered),
         m_single_sender(true) {}
+  /// A flow whose last stage sends from several coroutines, launched with
+  /// an outlet (which is then always a channel sender).
+  flow(detail::many_senders_t, std::vector<detail::stage_info> stages, outlet_launcher launch, std::size_t chunk,
+       bool ordered = true)
+      : m_stages(std::move(stages)), m_launch(std::move(launch)), m_chunk(chunk), m_ordered(ordered) {}
 
   [[nodiscard]] const std::vector<detail::stage_info>& stages() const noexcept { return m_stages; }
   /// Items per chunk on the output channel (a hint for the next stage).
@@ -239,13 +250,32 @@ class pipeline {
 
 namespace detail {
 
+/// The owner of a shared stage descriptor, whatever its type (share_stage).
+struct shared_stage_owner {
+  shared_stage_owner() = default;
+  shared_stage_owner(const shared_stage_owner&) = delete;
+  shared_stage_owner& operator=(const shared_stage_owner&) = delete;
+  virtual ~shared_stage_owner() = default;
+};
+
+template <typename D>
+struct shared_stage final : shared_stage_owner {
+  explicit shared_stage(D&& d) : descriptor(std::move(d)) {}
+  D descriptor;
+};
+
 /// A stage descriptor shared by the launchers of a flow. Not make_shared: its
 /// allocator-aware control block is some forty functions per stage type in
-/// every program (docs/architecture.md, "Header cost"); this runs once per
-/// stage and run, so the second allocation costs nothing measurable.
+/// every program (docs/architecture.md, "Header cost"); nor a shared_ptr
+/// made from a `D*`, whose control block is some fifteen: one control block
+/// type owns every descriptor (through shared_stage_owner), and the
+/// shared_ptr<D> aliases it. This runs once per stage and run, so the second
+/// allocation costs nothing measurable.
 template <typename D>
 std::shared_ptr<D> share_stage(D stage) {
-  return std::shared_ptr<D>(new D(std::move(stage)));
+  auto* held = new shared_stage<D>(std::move(stage));
+  std::shared_ptr<shared_stage_owner> owner(static_cast<shared_stage_owner*>(held));
+  return std::shared_ptr<D>(std::move(owner), &held->descriptor);
 }
 
 /// Wraps a source descriptor into a flow.
@@ -313,13 +343,14 @@ auto attach_fused(flow<T> upstream, D stage) {
         lanes.reserve(n);
         for (std::size_t i = 0; i < n; ++i)
           lanes.push_back(
-              inlet_ptr(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
-        previous(state, outlet<T>(std::move(lanes), &start_lanes<T>));
+              adopt_inlet(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, out.lane(i)))));
+        previous(state, outlet<T>(std::move(lanes), &start_lanes<>));
         return;
       }
     }
     // Not make_shared, as share_stage: once per run.
-    auto inlet = inlet_ptr(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, std::move(out))));
+    auto inlet =
+        adopt_inlet(new fused_stage<T, out_t, D>(shared, stage_io<T, out_t>(state, index, {}, std::move(out))));
     previous(state, outlet<T>(std::move(inlet)));
   };
   flow<out_t> attached(single_sender, std::move(stages), std::move(connect), out_chunk, upstream.ordered());
@@ -355,7 +386,7 @@ pipeline attach_lane_sink(flow<T> upstream, D stage) {
     if (n == 1) {
       previous(state, outlet<T>(std::move(inlets.front())));
     } else {
-      previous(state, outlet<T>(std::move(inlets), &start_lanes<T>));
+      previous(state, outlet<T>(std::move(inlets), &start_lanes<>));
     }
   };
   return pipeline(std::move(stages), std::move(connect));
@@ -402,8 +433,7 @@ auto attach(flow<T> upstream, D stage) {
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index, chunks, upstream_ordered](
                      pipeline_state& state, outlet<out_t> out) {
     auto [tx, rx] = channel<chunk<T>>(chunks);
-    // An init-capture: clang 14 cannot capture a structured binding by name (P1091).
-    state.on_cancel([rx = rx]() { rx.close(); });
+    state.close_on_cancel(rx);
     previous(state, outlet<T>(std::move(tx), unordered_input_workers(*shared, state.rt().threads())));
     state.start(
         run_stage<T, out_t>(shared, stage_io<T, out_t>(state, index, std::move(rx), std::move(out), upstream_ordered)));
@@ -416,7 +446,7 @@ auto attach(flow<T> upstream, D stage) {
     attached.set_branch_name(upstream.branch_name());
     return attached;
   } else {
-    flow<out_t> attached(std::move(stages), std::move(connect), out_chunk, ordered_output);
+    flow<out_t> attached(many_senders, std::move(stages), std::move(connect), out_chunk, ordered_output);
     attached.set_branch_name(upstream.branch_name());
     return attached;
   }

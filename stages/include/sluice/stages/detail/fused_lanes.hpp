@@ -50,12 +50,15 @@ struct lane_group {
 };
 
 /// One lane: pushes whole chunks from the lane channel into its copy of the
-/// chain until the channel is closed and drained.
-template <typename T>
-task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared_ptr<lane_group> group) {
-  fused_inlet<T>& inlet = inlet_of<T>(group->lanes[lane]);
+/// chain until the channel is closed and drained. Untyped (push_chunk), so
+/// one coroutine serves every item type; a template only so that it is
+/// compiled where used (see send_counted_through_bounds), and in the
+/// headers, as every coroutine (core/task.hpp's protocol).
+template <typename Lazy = void>
+task<void> run_lane(channel_receiver<chunk_record> rx, std::size_t lane, std::shared_ptr<lane_group> group) {
+  fused_inlet_base& inlet = *group->lanes[lane];
   while (auto c = co_await rx.recv()) {
-    auto pushing = inlet.push(std::move(c->template items<T>()));
+    auto pushing = inlet.push_chunk(std::move(*c));
     // Downstream is gone: stop the sender; what is queued still goes
     // through the lane, which counts it as dropped or cancelled.
     if (!co_await std::move(pushing)) rx.close();
@@ -63,16 +66,17 @@ task<void> run_lane(channel_receiver<chunk<T>> rx, std::size_t lane, std::shared
   group->lane_done();
 }
 
-/// Starts one coroutine per lane and returns the sender of their channel.
-template <typename T>
-channel_sender<chunk<T>> start_lanes(pipeline_state& state, inlet_list lanes) {
+/// Starts one coroutine per lane and returns the sender of their channel
+/// (an outlet's lanes_starter: `&start_lanes<>`).
+template <typename Lazy = void>
+channel_sender<chunk_record> start_lanes(pipeline_state& state, inlet_list lanes) {
   const std::size_t n = lanes.size();
-  auto [tx, rx] = channel<chunk<T>>(n);
-  state.on_cancel([rx = rx]() { rx.close(); });
+  auto [tx, rx] = channel<chunk_record>(n);
+  state.close_on_cancel(rx);
   // Not make_shared: once per run, and its control block is a dozen functions
   // per item type (docs/architecture.md, "Header cost").
   auto group = std::shared_ptr<lane_group>(new lane_group(std::move(lanes)));
-  for (std::size_t i = 0; i < n; ++i) state.start(run_lane<T>(rx, i, group));
+  for (std::size_t i = 0; i < n; ++i) state.start(run_lane<Lazy>(rx, i, group));
   return std::move(tx);
 }
 

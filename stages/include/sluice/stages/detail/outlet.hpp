@@ -32,6 +32,10 @@ class fused_inlet_base {
   /// Says that push() is called from the source's coroutine: this stage's
   /// sends then wait on the run's limits in flight, as the source's would.
   virtual void runs_in_source() = 0;
+  /// fused_inlet<T>::push() of the items in `c` (of the inlet's item type):
+  /// how the untyped senders (stage_io's send, the lanes) push, so that
+  /// their code does not depend on the item type.
+  virtual task<bool> push_chunk(chunk_record&& c) = 0;
 };
 
 template <typename T>
@@ -41,6 +45,7 @@ class fused_inlet : public fused_inlet_base {
   /// and sends its results on. False when downstream is gone (the items are
   /// then counted as dropped or cancelled, as a failed channel send would).
   virtual task<bool> push(std::vector<T> items) = 0;
+  task<bool> push_chunk(chunk_record&& c) final { return push(std::move(c.template items<T>())); }
 };
 
 /// Fused stages are held through their untyped base, so that one
@@ -50,17 +55,23 @@ class fused_inlet : public fused_inlet_base {
 using inlet_ptr = std::shared_ptr<fused_inlet_base>;
 using inlet_list = std::vector<inlet_ptr>;
 
+/// Shares a fused stage just made with `new`. Through its base pointer: a
+/// shared_ptr made from the derived pointer would instantiate a control
+/// block of its own (some fifteen functions at -O0) per fused stage type.
+inline inlet_ptr adopt_inlet(fused_inlet_base* inlet) { return inlet_ptr(inlet); }
+
 /// The fused_inlet<T> behind `p` (which an outlet<T> or lane_group of T holds).
 template <typename T>
 fused_inlet<T>& inlet_of(const inlet_ptr& p) noexcept {
   return static_cast<fused_inlet<T>&>(*p);
 }
 
-/// A channel sender or a fused stage. Converts from a channel sender, so
-/// code that connects stages through channels needs no change.
-template <typename T>
-struct outlet {
-  channel_sender<chunk<T>> tx = {};
+/// What an outlet holds: the same for every item type (chunk channels and
+/// fused stages are untyped), so stage_io's untyped half (stage_channels)
+/// takes it as it is, compiled once in the library (docs/architecture.md,
+/// "Header cost"). See outlet<T> for the members.
+struct outlet_parts {
+  channel_sender<chunk_record> tx = {};
   inlet_ptr fused = {};  // a fused_inlet<T>
   /// With `tx`: the receiving stage takes its input with this many workers
   /// and in any order, so up to this many coroutines may send into `tx` at
@@ -70,19 +81,16 @@ struct outlet {
   /// pushed from a coroutine of its own, in any order (fused_lanes.hpp).
   inlet_list lanes = {};  // of fused_inlet<T>
   /// With `lanes`: starts their coroutines and returns the sender feeding
-  /// them (start_lanes<T>, fused_lanes.hpp). Set by whoever makes the lanes,
-  /// so only item types that have lanes instantiate them, not every stage's
-  /// output type (docs/architecture.md, "Header cost").
-  using lanes_starter = channel_sender<chunk<T>> (*)(pipeline_state&, inlet_list);
+  /// them (start_lanes, fused_lanes.hpp). Set by whoever makes the lanes:
+  /// the lanes' coroutines are header code (core/task.hpp's protocol), which
+  /// the library's stage_channels must not call directly.
+  using lanes_starter = channel_sender<chunk_record> (*)(pipeline_state&, inlet_list);
   lanes_starter start_lanes = nullptr;
 
-  outlet() = default;
-  outlet(channel_sender<chunk<T>> sender) : tx(std::move(sender)) {}  // NOLINT(google-explicit-constructor)
-  outlet(channel_sender<chunk<T>> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
-  /// `inlet` is a fused_inlet<T>.
-  explicit outlet(inlet_ptr inlet) : fused(std::move(inlet)) {}
-  /// `copies` are fused_inlet<T>s.
-  outlet(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
+  outlet_parts() = default;
+  outlet_parts(channel_sender<chunk_record> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
+  explicit outlet_parts(inlet_ptr inlet) : fused(std::move(inlet)) {}
+  outlet_parts(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
 
   /// How many copies of a stateless fused stage this outlet can feed in
   /// parallel (1: run it once, in the sender's coroutine).
@@ -91,6 +99,21 @@ struct outlet {
     if (tx.valid() && spread > 1) return spread;
     return 1;
   }
+};
+
+/// A channel sender or a fused stage, for items of type T. Converts from a
+/// channel sender, so code that connects stages through channels needs no
+/// change.
+template <typename T>
+struct outlet : outlet_parts {
+  outlet() = default;
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  outlet(channel_sender<chunk<T>> sender, std::size_t workers = 0) : outlet_parts(std::move(sender), workers) {}
+  /// `inlet` is a fused_inlet<T>.
+  explicit outlet(inlet_ptr inlet) : outlet_parts(std::move(inlet)) {}
+  /// `copies` are fused_inlet<T>s.
+  outlet(inlet_list copies, lanes_starter start) : outlet_parts(std::move(copies), start) {}
+
   /// Where copy `i` of `parallel_lanes()` copies sends.
   [[nodiscard]] outlet lane(std::size_t i) const {
     if (lanes.size() > 1) return outlet(lanes[i]);

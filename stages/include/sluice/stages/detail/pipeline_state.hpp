@@ -33,7 +33,14 @@
 #include "sluice/stages/detail/stage_activity.hpp"
 #include "sluice/stages/report.hpp"
 
+namespace sluice {
+template <typename T>
+class channel_receiver;
+}  // namespace sluice
+
 namespace sluice::detail {
+
+class chunk_record;
 
 /// Static description of a stage, collected while composing (for describe()).
 struct stage_info {
@@ -172,6 +179,9 @@ class pipeline_state {
   /// Registers a close action run when the run's token is stopped (at once
   /// if it already is).
   void on_cancel(shared_fn<void()> close);
+  /// on_cancel() closing a stage channel: its close action is compiled
+  /// once, here, rather than a lambda per stage in every program.
+  void close_on_cancel(const channel_receiver<chunk_record>& rx);
 
   /// The run's memory bounds (byte capacities, limits in flight).
   [[nodiscard]] memory_bounds& bounds() noexcept { return m_bounds; }

@@ -298,9 +298,211 @@ class stage_context {
   std::stop_token m_token;  // a copy per stage: passing it costs no atomic operation per item
 };
 
+/// The part of a stage's channels that does not depend on its item types:
+/// the channels, the fused or laned next stage, the memory bounds, the
+/// restoring of the input's order and the counting. Compiled once, in the
+/// library (stages/src/stage_io.cpp), where it was per pair of item types
+/// (docs/architecture.md, "Header cost"); stage_io<In, Out> adds the typed
+/// awaiters and names the items' type where they come out of a chunk. None
+/// of the out-of-line members holds or awaits a task, so the library's copy
+/// does not depend on the task protocol (core/task.hpp).
+class stage_channels : public stage_context {
+ public:
+  /// See stage_io's constructor. `holds_back`: the stage is a source (its
+  /// sends wait on the limits in flight).
+  stage_channels(pipeline_state& state, std::size_t index, channel_receiver<chunk_record>&& in, outlet_parts&& out,
+                 bool upstream_ordered, bool holds_back);
+
+  /// This stage runs in the source's coroutine (fused with it): its sends
+  /// wait on the limits in flight.
+  void hold_back();
+
+  /// Stages that receive from several coroutines at once (and so give no
+  /// order guarantee) switch off the reordering of chunks. Call before recv().
+  void receive_unordered() noexcept { m_reorder = false; }
+
+  [[nodiscard]] channel_receiver<chunk_record>& input() noexcept { return m_in; }
+
+  /// End of stream downstream (idempotent).
+  void close_output();
+
+  /// A chunk handed to the stage, its items still in the record, and the
+  /// stage-local index of its first item.
+  struct delivery {
+    chunk_record chunk;
+    std::size_t first_index = 0;
+  };
+
+  /// stage_io's receive, untyped: await_resume() is the typed part's (it
+  /// names the item type), which calls finish(). `Mode` is trace_build (one
+  /// instance per program, see trace.hpp).
+  ///
+  /// Plain awaiters rather than tasks, here and in send_awaiter: a task that
+  /// completes without suspending resumes its awaiter by a call that g++
+  /// only turns into a tail call when optimising, so a loop of such awaits
+  /// would grow the stack by a frame per chunk in debug builds.
+  template <typename Mode>
+  struct recv_awaiter {
+    using inner_t = decltype(std::declval<channel_receiver<chunk_record>&>().recv());
+    stage_channels* m_io;
+    delivery m_ready{};
+    late<inner_t> m_inner{};
+    channel_wait<Mode> m_wait{};
+    bool await_ready() {
+      m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
+      return m_io->poll(m_ready);
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      m_inner.emplace([this] { return m_io->m_in.recv(); });
+      if (m_inner->await_ready()) return false;
+      // Counted before suspending: once suspended, another thread may resume us.
+      m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
+      return m_inner->await_suspend(h);
+    }
+    /// Sets m_ready to the chunk received; false at the end of the input.
+    bool finish() {
+      m_wait.end(m_io->name(), "waiting for input");
+      if (!m_inner) return true;  // polled in await_ready
+      auto c = m_inner->await_resume();
+      if (!c) return m_io->end_of_stream(m_ready);
+      m_io->left_channel(*c);
+      m_io->accept(std::move(*c), m_ready);
+      return true;
+    }
+  };
+
+  /// stage_io's send of one chunk, untyped: through the channel, or (fused)
+  /// by running the next stage on the chunk right here, or (memory bounds)
+  /// through the gates then the channel; same accounting every way. The
+  /// chunk's bytes are counted already when the bounds need them
+  /// (counts_sent_bytes). `Mode` as recv_awaiter's.
+  template <typename Mode>
+  struct send_awaiter {
+    using inner_t = decltype(std::declval<channel_sender<chunk_record>&>().send(std::declval<chunk_record&>()));
+    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
+    stage_channels* m_io;
+    channel_sender<chunk_record>* m_tx;
+    chunk_record m_chunk;
+    std::size_t m_items;
+    std::size_t m_inputs;
+    late<inner_t> m_inner{};
+    channel_wait<Mode> m_wait{};
+    late<task<bool>> m_push{};
+    late<push_t> m_pushing{};
+    bool await_ready() {
+      if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
+        if (m_io->m_fused) {
+          m_push.emplace([this] { return m_io->m_fused->push_chunk(std::move(m_chunk)); });
+        } else {
+          m_push.emplace([this] {
+            return send_counted_through_bounds(*m_io->m_bounds, m_io->m_out_gate, m_io->m_holds_back, *m_tx,
+                                               std::move(m_chunk));
+          });
+        }
+        m_pushing.emplace([this] { return m_push->operator co_await(); });
+        return m_pushing->await_ready();
+      }
+      m_inner.emplace([this] { return m_tx->send(m_chunk); });
+      return m_inner->await_ready();
+    }
+#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
+      return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
+    }
+#else
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
+      // Counted before suspending: once suspended, another thread may
+      // resume us. A fused stage's suspension is its own work or wait, not
+      // this stage blocked on a full channel.
+      if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
+      return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
+    }
+#endif
+    bool await_resume() {
+      m_wait.end(m_io->name(), "waiting to send (output full)");
+      if (m_pushing) {
+        const bool ok = m_pushing->await_resume();
+        // A fused stage took the items (and counts whatever becomes of
+        // them); false only says that downstream is gone.
+        m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
+        return ok;
+      }
+      bool ok = m_inner->await_resume();
+      m_io->sent(ok, m_items, m_inputs);
+      return ok;
+    }
+  };
+
+  /// Stops upstream and counts whatever it still delivers as dropped.
+  /// A template only so that it is compiled where used (see
+  /// send_counted_through_bounds); not for the library's .cpp files.
+  template <typename Lazy = void>
+  task<void> drain_input() {
+    if (!m_in.valid()) co_return;
+    m_in.close();
+    for (;;) {
+      delivery d;
+      if (!poll(d)) {
+        auto waiting = m_in.recv();  // named: see the g++ 12 note in docs/known-issues.md
+        auto c = co_await waiting;
+        if (c) {
+          left_channel(*c);
+          accept(std::move(*c), d);
+        } else if (!end_of_stream(d)) {
+          co_return;
+        }
+      }
+      drop(d.chunk.item_count());
+    }
+  }
+
+ protected:
+  // Sets `out` to the next chunk in order if one can be had without waiting.
+  bool poll(delivery& out);
+  // A chunk that came from waiting: delivers it, or holds it and delivers
+  // the one it overtook (see the definition).
+  void accept(chunk_record&& c, delivery& out);
+  // End of the input channel: a held chunk if any is left, else false.
+  bool end_of_stream(delivery& out);
+  // A chunk came out of the input channel: gives its room back.
+  void left_channel(const chunk_record& c) noexcept;
+  // A send of `items` items, the results of `inputs` inputs, ended `ok`.
+  void sent(bool ok, std::size_t items, std::size_t inputs) noexcept;
+  // The sequence number of the next chunk this stage sends.
+  std::uint64_t next_out_seq() noexcept { return stats().next_seq.fetch_add(1, std::memory_order_relaxed); }
+  // True when a chunk sent goes through memory bounds in bytes, which need
+  // its items' sizes (send_awaiter).
+  [[nodiscard]] bool counts_sent_bytes() const noexcept {
+    return !m_fused && m_bounds && m_lanes.empty() && (m_out_gate || m_bounds->flight_bytes);
+  }
+
+  channel_receiver<chunk_record> m_in;
+  channel_sender<chunk_record> m_out;
+  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
+  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
+  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
+  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
+  byte_gate* m_out_gate = nullptr;    // the next stage's
+  bool m_holds_back;                  // runs in the source's coroutine
+
+ private:
+  void pass_hold_back();
+  void deliver(chunk_record&& c, delivery& out) noexcept;
+  void hold(chunk_record&& c);
+  void take_pending(delivery& out) noexcept;
+  void received(delivery& out) noexcept;
+
+  queue_stats* m_out_queue = nullptr;
+  bool m_reorder;
+  std::uint64_t m_next_in = 0;
+  // Chunks that overtook an earlier one, by seq (each a heap chunk_record).
+  reorder_buffer m_pending;
+};
+
 /// A stage's channels. In is detail::none for sources, Out for sinks.
 template <typename In, typename Out>
-class stage_io : public stage_context {
+class stage_io : public stage_channels {
  public:
   using in_channel_item = chunk<In>;
   using out_channel_item = chunk<Out>;
@@ -310,84 +512,27 @@ class stage_io : public stage_context {
   /// `out` is a channel or, for a fused link, the next stage itself.
   stage_io(pipeline_state& state, std::size_t index, channel_receiver<chunk<In>> in, outlet<Out> out,
            bool upstream_ordered = true)
-      : stage_context(state, index),
-        m_in(std::move(in)),
-        m_out(std::move(out.tx)),
-        m_fused(std::move(out.fused)),
-        m_reorder(upstream_ordered) {
-    const std::size_t self = this->index();  // offset inside a topology's sub-flow
-    if (out.lanes.size() == 1) m_fused = std::move(out.lanes.front());
-    if (out.lanes.size() > 1) {
-      // Copies of the next stage in lanes (fused_lanes.hpp): a plain send
-      // into their channel; the lanes' own sends take the memory bounds.
-      m_lanes = std::move(out.lanes);
-      m_out = out.start_lanes(state, m_lanes);
-    } else if (!m_fused) {
-      m_out_queue = state.consumer_queue(self);
-    }
-    if (state.bounds().active()) {
-      m_bounds = &state.bounds();
-      m_in_gate = m_bounds->inputs[self].get();
-      const auto& next = state.consumers(self);
-      if (!m_fused && m_lanes.empty() && next.size() == 1) m_out_gate = m_bounds->inputs[next.front()].get();
-    }
-    if (m_holds_back) pass_hold_back();
-  }
-
-  /// This stage runs in the source's coroutine (fused with it): its sends
-  /// wait on the limits in flight.
-  void hold_back() {
-    m_holds_back = true;
-    pass_hold_back();
-  }
-
-  /// Stages that receive from several coroutines at once (and so give no
-  /// order guarantee) switch off the reordering of chunks. Call before recv().
-  void receive_unordered() noexcept { m_reorder = false; }
+      : stage_channels(state, index, std::move(in), std::move(out), upstream_ordered, std::is_same_v<In, none>) {}
 
   /// Awaitable: the next chunk (with its first item's index), or nullopt at
   /// the end. Chunks come in the order the upstream stage sent them, unless
-  /// receive_unordered() was called.
-  ///
-  /// Plain awaiters rather than tasks, here and in send(): a task that
-  /// completes without suspending resumes its awaiter by a call that g++
-  /// only turns into a tail call when optimising, so a loop of such awaits
-  /// would grow the stack by a frame per chunk in debug builds.
+  /// receive_unordered() was called. All but the result's type is
+  /// recv_awaiter's, one for every item type.
   [[nodiscard]] auto recv() noexcept {
-    using inner_t = decltype(std::declval<channel_receiver<chunk<In>>&>().recv());
-    struct awaiter {
-      stage_io* m_io;
-      maybe_chunk<In> m_result{};
-      late<inner_t> m_inner{};
-      channel_wait<stage_io> m_wait{};  // tagged by both item types: see stage_span
-      bool await_ready() {
-        m_io->stats().input.sample(m_io->m_in.size(), m_io->m_in.capacity());
-        return m_io->poll(m_result);
-      }
-      bool await_suspend(std::coroutine_handle<> h) {
-        m_inner.emplace([this] { return m_io->m_in.recv(); });
-        if (m_inner->await_ready()) return false;
-        // Counted before suspending: once suspended, another thread may resume us.
-        m_wait.begin(m_io->stats().activity.blocked_recv, h.address());
-        return m_inner->await_suspend(h);
-      }
+    struct awaiter : recv_awaiter<trace_build> {
       maybe_chunk<In> await_resume() {
-        m_wait.end(m_io->name(), "waiting for input");
-        if (m_result) return std::move(m_result);
-        auto c = m_inner->await_resume();
-        if (!c) return m_io->end_of_stream();
-        m_io->left_channel(*c);
-        return m_io->accept(std::move(*c));
+        if (!this->finish()) return std::nullopt;
+        return typed(this->m_ready);
       }
     };
-    return awaiter{this};
+    return awaiter{{this}};
   }
 
   /// A chunk if one is ready now and next in order (for topping up a batch).
   maybe_chunk<In> try_recv() {
-    maybe_chunk<In> result;
-    poll(result);
-    return result;
+    delivery d;
+    if (!poll(d)) return std::nullopt;
+    return typed(d);
   }
 
   /// A sender handle of its own for a coroutine that sends concurrently with
@@ -400,74 +545,8 @@ class stage_io : public stage_context {
   /// Through `tx` (from output_handle()) or the stage's own handle.
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs) { return send(items, inputs, m_out); }
   [[nodiscard]] auto send(std::vector<Out>& items, std::size_t inputs, channel_sender<chunk<Out>>& tx) {
-    using inner_t = decltype(std::declval<channel_sender<chunk<Out>>&>().send(std::declval<chunk<Out>&>()));
-    using push_t = decltype(std::declval<task<bool>&>().operator co_await());
-    // Through the channel, or (fused) by running the next stage on the chunk
-    // right here, or (memory bounds) through the gates then the channel:
-    // same accounting every way.
-    struct awaiter {
-      stage_io* m_io;
-      channel_sender<chunk<Out>>* m_tx;
-      chunk<Out> m_chunk;
-      std::size_t m_items;
-      std::size_t m_inputs;
-      late<inner_t> m_inner{};
-      channel_wait<stage_io> m_wait{};
-      late<task<bool>> m_push{};
-      late<push_t> m_pushing{};
-      bool await_ready() {
-        if (m_io->m_fused || (m_io->m_bounds && m_io->m_lanes.empty())) {
-          if (m_io->m_fused) {
-            m_push.emplace(
-                [this] { return inlet_of<Out>(m_io->m_fused).push(std::move(m_chunk.template items<Out>())); });
-          } else {
-            m_push.emplace([this] { return m_io->send_bounded(*m_tx, std::move(m_chunk)); });
-          }
-          m_pushing.emplace([this] { return m_push->operator co_await(); });
-          return m_pushing->await_ready();
-        }
-        m_inner.emplace([this] { return m_tx->send(m_chunk); });
-        return m_inner->await_ready();
-      }
-#ifdef SLUICE_DETAIL_TASK_HANDSHAKE
-      bool await_suspend(std::coroutine_handle<> h) {
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
-        return m_pushing ? suspend_as_bool(*m_pushing, h) : suspend_as_bool(*m_inner, h);
-      }
-#else
-      std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) {
-        // Counted before suspending: once suspended, another thread may
-        // resume us. A fused stage's suspension is its own work or wait, not
-        // this stage blocked on a full channel.
-        if (!m_io->m_fused) m_wait.begin(m_io->stats().activity.blocked_send, h.address());
-        return m_pushing ? suspend_as_handle(*m_pushing, h) : suspend_as_handle(*m_inner, h);
-      }
-#endif
-      bool await_resume() {
-        m_wait.end(m_io->name(), "waiting to send (output full)");
-        if (m_pushing) {
-          const bool ok = m_pushing->await_resume();
-          // A fused stage took the items (and counts whatever becomes of
-          // them); false only says that downstream is gone.
-          m_io->sent(m_io->m_fused ? true : ok, m_items, m_inputs);
-          return ok;
-        }
-        bool ok = m_inner->await_resume();
-        m_io->sent(ok, m_items, m_inputs);
-        return ok;
-      }
-    };
-    std::size_t n = items.size();
-    return awaiter{this, &tx, chunk<Out>{stats().next_seq.fetch_add(1, std::memory_order_relaxed), std::move(items)}, n,
-                   inputs};
-  }
-
-  [[nodiscard]] channel_receiver<chunk<In>>& input() noexcept { return m_in; }
-
-  /// End of stream downstream (idempotent).
-  void close_output() {
-    if (m_out.valid()) m_out.close();
-    if (m_fused) std::exchange(m_fused, nullptr)->finish();
+    const std::size_t n = items.size();
+    return send_awaiter<trace_build>{this, &tx, outgoing(items), n, inputs};
   }
 
   /// For a fused stage: takes `items`, pushed by the stage before it, as
@@ -477,121 +556,15 @@ class stage_io : public stage_context {
     return {std::move(items), static_cast<std::size_t>(first)};
   }
 
-  /// Sends `c` through the memory bounds (send_through_bounds) towards the
-  /// stage's only consumer.
-  task<bool> send_bounded(channel_sender<chunk<Out>>& tx, chunk<Out> c) {
-    return send_through_bounds<Out>(*m_bounds, m_out_gate, m_holds_back, tx, std::move(c));
-  }
-
-  /// Stops upstream and counts whatever it still delivers as dropped.
-  task<void> drain_input() {
-    if (!m_in.valid()) co_return;
-    m_in.close();
-    while (auto c = co_await recv()) drop(c->items.size());
-  }
-
  private:
-  // The stages after this one run in its coroutine, or (lanes) take over
-  // its place before the limits in flight.
-  void pass_hold_back() {
-    if (m_fused) m_fused->runs_in_source();
-    for (auto& lane : m_lanes) lane->runs_in_source();
+  static input_chunk<In> typed(delivery& d) { return {std::move(d.chunk.template items<In>()), d.first_index}; }
+
+  // The next chunk to send, holding `items` (moved from).
+  chunk_record outgoing(std::vector<Out>& items) {
+    chunk_record c{next_out_seq(), std::move(items)};
+    if (counts_sent_bytes()) count_item_bytes<Out>(c);
+    return c;
   }
-
-  // Sets `out` to the next chunk in order if one can be had without waiting.
-  bool poll(maybe_chunk<In>& out) {
-    for (;;) {
-      if (!m_pending.empty() && m_pending.front_seq() <= m_next_in) {
-        out = take_pending();
-        return true;
-      }
-      auto c = m_in.try_recv();
-      if (!c) return false;
-      left_channel(*c);
-      if (!m_reorder || c->seq <= m_next_in) {
-        out = deliver(std::move(*c));
-        return true;
-      }
-      hold(c->seq, std::move(c->template items<In>()));
-    }
-  }
-
-  // A chunk that came from waiting: deliver it, or hold it and find the one
-  // it overtook. The upstream stage sends from one coroutine, so every
-  // earlier chunk was published before this one: it is in the channel now,
-  // unless its send failed when the run was cancelled (a gap, skipped).
-  maybe_chunk<In> accept(chunk<In>&& c) {
-    if (!m_reorder || c.seq <= m_next_in) return deliver(std::move(c));
-    hold(c.seq, std::move(c.template items<In>()));
-    maybe_chunk<In> out;
-    if (!poll(out)) out = take_pending();
-    return out;
-  }
-
-  // A chunk came out of the input channel: gives its room back.
-  void left_channel(const chunk<In>& c) {
-    if (!m_bounds) return;
-    if (m_in_gate) m_in_gate->release(c.bytes);
-    if (m_bounds->flight_items) m_bounds->flight_items->release(c.item_count());
-    if (m_bounds->flight_bytes) m_bounds->flight_bytes->release(c.bytes);
-  }
-
-  maybe_chunk<In> end_of_stream() {
-    if (!m_pending.empty()) return take_pending();
-    return std::nullopt;
-  }
-
-  input_chunk<In> deliver(chunk<In>&& c) {
-    if (m_reorder && c.seq == m_next_in) ++m_next_in;
-    return received(std::move(c.template items<In>()));
-  }
-
-  void hold(std::uint64_t seq, std::vector<In>&& items) {
-    m_pending.reserve_one();
-    m_pending.hold(seq, new std::vector<In>(std::move(items)), &delete_items);
-  }
-
-  input_chunk<In> take_pending() {
-    std::uint64_t seq = 0;
-    auto* held = static_cast<std::vector<In>*>(m_pending.take_front(seq));
-    std::vector<In> items(std::move(*held));
-    delete held;
-    m_next_in = std::max(m_next_in, seq + 1);
-    return received(std::move(items));
-  }
-
-  static void delete_items(void* items) noexcept { delete static_cast<std::vector<In>*>(items); }
-
-  input_chunk<In> received(std::vector<In>&& items) {
-    auto n = items.size();
-    stats().input.sub(n);
-    auto first = stats().items_in.fetch_add(n, std::memory_order_relaxed);
-    return {std::move(items), static_cast<std::size_t>(first)};
-  }
-
-  void sent(bool ok, std::size_t items, std::size_t inputs) {
-    if (!ok) {
-      drop(inputs);
-      return;
-    }
-    if (m_out_queue) m_out_queue->add(items);
-    stage_stats::bump(stats().emitted, items);
-    completed(inputs);
-  }
-
-  channel_receiver<chunk<In>> m_in;
-  channel_sender<chunk<Out>> m_out;
-  inlet_ptr m_fused;                  // set instead of m_out when the next stage is fused (a fused_inlet<Out>)
-  inlet_list m_lanes;                 // copies of the next stage, fed through m_out
-  memory_bounds* m_bounds = nullptr;  // null when the run has no memory bounds
-  byte_gate* m_in_gate = nullptr;     // this stage's input bound in bytes
-  byte_gate* m_out_gate = nullptr;    // the next stage's
-  bool m_holds_back = std::is_same_v<In, none>;  // runs in the source's coroutine
-  queue_stats* m_out_queue = nullptr;
-  bool m_reorder;
-  std::uint64_t m_next_in = 0;
-  // Chunks that overtook an earlier one, by seq.
-  reorder_buffer m_pending;
 };
 
 }  // namespace sluice::detail
