@@ -42,9 +42,15 @@ class outcome {
     m_error = std::move(error);
   }
 
-  /// The value (moved out), or rethrows the error.
+  /// The value (moved out), or rethrows the error (also moved out).
   T take() {
-    if (m_error) std::rethrow_exception(m_error);
+    // The error leaves the slot, so the exception's last reference dies with
+    // the catcher's copies, not with the slot: a oneshot's state may be freed
+    // last by its sender, on another thread, after the catcher has read and
+    // dropped the exception, and freeing it there is ordered only by
+    // libstdc++'s uninstrumented reference counts (ThreadSanitizer reported
+    // that as a race in ListFiles.MissingDirectoryOrAFileFailsWithThePath).
+    if (m_error) std::rethrow_exception(std::exchange(m_error, nullptr));
     assert(m_has_value && "finished without a value");
     return std::move(m_value);
   }
