@@ -69,7 +69,15 @@ bool stage_channels::poll(delivery& out) {
   }
 }
 
-// The upstream stage sends from one coroutine, so every chunk earlier than
+bool stage_channels::take_received(std::optional<chunk_record>&& c, delivery& out) {
+  if (!c) return end_of_stream(out);
+  left_channel(*c);
+  accept(std::move(*c), out);
+  return true;
+}
+
+// A chunk that came from waiting: delivers it, or holds it and delivers the
+// one it overtook. The upstream stage sends from one coroutine, so every chunk earlier than
 // `c` was published before it: it is in the channel now, unless its send
 // failed when the run was cancelled (a gap, skipped).
 void stage_channels::accept(chunk_record&& c, delivery& out) {
@@ -81,12 +89,14 @@ void stage_channels::accept(chunk_record&& c, delivery& out) {
   if (!poll(out)) take_pending(out);
 }
 
+// End of the input channel: a held chunk if any is left, else false.
 bool stage_channels::end_of_stream(delivery& out) {
   if (m_pending.empty()) return false;
   take_pending(out);
   return true;
 }
 
+// A chunk came out of the input channel: gives its room back.
 void stage_channels::left_channel(const chunk_record& c) noexcept {
   if (!m_bounds) return;
   if (m_in_gate) m_in_gate->release(c.bytes);

@@ -363,11 +363,7 @@ class stage_channels : public stage_context {
     bool finish() {
       m_wait.end(m_io->name(), "waiting for input");
       if (!m_inner) return true;  // polled in await_ready
-      auto c = m_inner->await_resume();
-      if (!c) return m_io->end_of_stream(m_ready);
-      m_io->left_channel(*c);
-      m_io->accept(std::move(*c), m_ready);
-      return true;
+      return m_io->take_received(m_inner->await_resume(), m_ready);
     }
   };
 
@@ -446,12 +442,7 @@ class stage_channels : public stage_context {
       if (!poll(d)) {
         auto waiting = m_in.recv();  // named: see the g++ 12 note in docs/known-issues.md
         auto c = co_await waiting;
-        if (c) {
-          left_channel(*c);
-          accept(std::move(*c), d);
-        } else if (!end_of_stream(d)) {
-          co_return;
-        }
+        if (!take_received(std::move(c), d)) co_return;
       }
       drop(d.chunk.item_count());
     }
@@ -460,13 +451,10 @@ class stage_channels : public stage_context {
  protected:
   // Sets `out` to the next chunk in order if one can be had without waiting.
   bool poll(delivery& out);
-  // A chunk that came from waiting: delivers it, or holds it and delivers
-  // the one it overtook (see the definition).
-  void accept(chunk_record&& c, delivery& out);
-  // End of the input channel: a held chunk if any is left, else false.
-  bool end_of_stream(delivery& out);
-  // A chunk came out of the input channel: gives its room back.
-  void left_channel(const chunk_record& c) noexcept;
+  // What a wait on the input channel gave: a chunk (its room given back,
+  // then delivered, or held while it overtakes an earlier one), or the end
+  // (a held chunk if any is left). False when nothing is left to deliver.
+  bool take_received(std::optional<chunk_record>&& c, delivery& out);
   // A send of `items` items, the results of `inputs` inputs, ended `ok`.
   void sent(bool ok, std::size_t items, std::size_t inputs) noexcept;
   // The sequence number of the next chunk this stage sends.
@@ -488,6 +476,9 @@ class stage_channels : public stage_context {
 
  private:
   void pass_hold_back();
+  void accept(chunk_record&& c, delivery& out);
+  bool end_of_stream(delivery& out);
+  void left_channel(const chunk_record& c) noexcept;
   void deliver(chunk_record&& c, delivery& out) noexcept;
   void hold(chunk_record&& c);
   void take_pending(delivery& out) noexcept;
