@@ -1,9 +1,10 @@
 #include "sluice/core/blocking_pool.hpp"
 
-#include <thread>
-
-#include <utility>
+#include "os_thread_name.hpp"
 #include "sluice/core/trace.hpp"
+
+#include <thread>
+#include <utility>
 
 namespace sluice {
 
@@ -38,6 +39,7 @@ std::size_t blocking_pool::thread_count() const {
 
 void blocking_pool::worker_loop() {
   detail::set_trace_thread_name("blocking pool");
+  detail::name_os_thread("sluice-blocking");
   std::unique_lock lock(m_mutex);
   for (;;) {
     if (!m_jobs.empty()) {

@@ -1,5 +1,6 @@
 #include "sluice/core/reactor.hpp"
 
+#include "os_thread_name.hpp"
 #include "sluice/core/trace.hpp"
 
 #include <sys/epoll.h>
@@ -19,8 +20,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include "sluice/core/trace.hpp"
 
 namespace sluice {
 namespace {
@@ -204,6 +203,7 @@ reactor::reactor() : m_state(std::make_unique<state>()) {
   s.thread = std::thread([&s] {
     s.thread_id = std::this_thread::get_id();
     detail::set_trace_thread_name("reactor");
+    detail::name_os_thread("sluice-reactor");
     s.loop();
   });
 }

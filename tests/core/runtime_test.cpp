@@ -8,9 +8,12 @@
 #include <coroutine>
 #include <cstddef>
 #include <ctime>
+#include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -85,6 +88,26 @@ TEST(Runtime, DestructionWaitsForDetachedTasks) {
     }(finished));
   }
   EXPECT_TRUE(finished.load());
+}
+
+// The calling thread's name as the OS reports it (top -H, perf, gdb).
+std::string os_thread_name() {
+  std::ifstream comm("/proc/thread-self/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name;
+}
+
+sluice::task<std::string> blocking_pool_thread_name(sluice::runtime& rt) {
+  co_return co_await rt.spawn_blocking([] { return os_thread_name(); });
+}
+
+TEST(Runtime, ItsOwnThreadsCarryNamesTheOsShows) {
+  sluice::runtime rt({.threads = 1});
+  std::promise<std::string> on_reactor;
+  rt.io().post([&on_reactor] { on_reactor.set_value(os_thread_name()); });
+  EXPECT_EQ(on_reactor.get_future().get(), "sluice-reactor");
+  EXPECT_EQ(rt.block_on(blocking_pool_thread_name(rt)), "sluice-blocking");
 }
 
 TEST(Runtime, SleepOutsideARuntimeIsAClearError) {

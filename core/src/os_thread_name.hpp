@@ -1,0 +1,15 @@
+// Names the calling thread for the operating system (top -H, ps -L, perf,
+// gdb, /proc/<pid>/task/*/comm), so a user can tell sluice's own threads
+// from theirs and from oneTBB's. Private to core's .cpp files.
+#pragma once
+
+#include <pthread.h>
+
+namespace sluice::detail {
+
+/// `name` must be a literal of at most 15 characters (the kernel's limit; a
+/// longer one is refused and the thread keeps its name). Best effort: a
+/// failure changes nothing else.
+inline void name_os_thread(const char* name) noexcept { (void)::pthread_setname_np(::pthread_self(), name); }
+
+}  // namespace sluice::detail
