@@ -762,9 +762,12 @@ struct event_template {
   std::string complete;  // channel waits: {"ph":"X","cat":"channel","name":..,"pid":N,"tid":
 };
 
+// A stage section's args up to its item count (then its chunks and "}}").
+constexpr std::string_view k_stage_args = ",\"args\":{\"items\":";
+
 // A hot event's text up to its timestamp's value, for one template on one
 // track: ",\n" + the template's prefix + the track + ",\"ts\":". Copied
-// whole per event, in one fixed-size copy when it fits k_head_block (no
+// whole per event, in one fixed-size copy when it fits k_block (no
 // memcpy call, no track number formatted per event: a wait's 10-digit
 // track was formatted on every wait).
 struct event_head {
@@ -942,7 +945,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     const auto name = raw_name(h.name);
     if (h.kind == record_kind::stage_section) {
       t.begin = event_prefix("X", "stage", name, pid);
-      t.args = ",\"args\":{\"items\":";  // the count follows, then the chunks and "}}"
+      t.args = k_stage_args;
     } else if (h.kind == record_kind::channel_wait) {
       const auto what = raw_name(h.detail);
       std::string joined;
@@ -1061,7 +1064,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
         char* p = put_known_head(out.room(head_room(head) + numbers_room), head, ts);
         p = put(p, ",\"dur\":");
         p = put_micros(p, end - ts);
-        p = put(p, head.t->args);
+        p = put(p, k_stage_args);  // a constant size: inline, where the template's string was a memcpy call
         p = put_number(p, h.value);
         p = put(p, ",\"chunks\":");
         p = put_number(p, static_cast<std::int64_t>(h.detail) + 1);
