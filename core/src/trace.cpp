@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -180,6 +181,10 @@ constexpr std::size_t k_max_name_bytes = 4 << 20;                 // their total
 // piece made two per buffer (the kernel's cost per call, beside its copy,
 // was a fifth of writing a no-work run's 0.9 MB).
 constexpr std::size_t k_write_chunk = 256 * 1024;
+// The largest replaced trace file kept open for the next session's writer
+// to release (see impl::replaced_file): its blocks stay allocated, out of
+// the directory, until then.
+constexpr std::int64_t k_max_held_bytes = 16 << 20;
 // A stage section that starts at most this long after the same stage's
 // previous section on the same thread ended, with nothing recorded between
 // them, extends that section (its args count the chunks) instead of adding
@@ -280,6 +285,13 @@ struct trace_recorder::impl {
   int write_error = 0;
   std::uint64_t written_events = 0;
   std::uint64_t written_bytes = 0;
+  // The trace file the last finish() replaced, unlinked but still open
+  // (see replace_file): closing it frees its pages, 100-130 us for a 1 MB
+  // trace, which finish() leaves to the next session's writer thread, off
+  // the traced run's path. -1 when none. At most one, of at most
+  // k_max_held_bytes (a larger one is closed at once); the process's exit
+  // closes it if no session follows.
+  int replaced_file = -1;
 
   // Appends `data` to the file (file_mutex held); counts `events` as lost on failure.
   void write_locked(std::string_view data, std::uint64_t events) {
@@ -349,6 +361,26 @@ struct trace_recorder::impl {
   }
 
   void run_writer();
+  // Closes replaced_file, if any (file_mutex not held).
+  void release_replaced_file() noexcept {
+    int file = -1;
+    {
+      std::lock_guard lock(file_mutex);
+      file = std::exchange(replaced_file, -1);
+    }
+    if (file >= 0) ::close(file);
+  }
+  // Keeps `file` (an unlinked trace, from replace_file) for the next
+  // writer to close, or closes it now if it is large (file_mutex held).
+  void hold_replaced_file_locked(int file) noexcept {
+    if (file < 0) return;
+    struct stat st {};
+    if (replaced_file >= 0 || ::fstat(file, &st) != 0 || st.st_size > k_max_held_bytes) {
+      ::close(file);
+      return;
+    }
+    replaced_file = file;
+  }
   struct writer_names;
   class text_out;
   void format(const handed_buffer& buffer, writer_names& names_seen, std::uint64_t& next_id, text_out& out);
@@ -580,41 +612,61 @@ char* put(char* p, std::string_view text) noexcept {
   return p + text.size();
 }
 
-// "00".."99": two digits per table load, as libstdc++'s to_chars does, but
-// inline and without its first pass counting the digits (the writer
-// formats four or five numbers per event; to_chars was a tenth of its time).
-constexpr auto k_digit_pairs = [] {
-  std::array<char, 200> t{};
-  for (int i = 0; i < 100; ++i) {
-    t[static_cast<std::size_t>(2 * i)] = static_cast<char>('0' + i / 10);
-    t[static_cast<std::size_t>(2 * i + 1)] = static_cast<char>('0' + i % 10);
-  }
-  return t;
-}();
+// Decimal digits without a division or a table load per digit: v
+// (< 10^8) as eight digit values 0-9, one per byte, the most significant in
+// the lowest byte (so one little-endian store writes them in order), split
+// in SWAR steps, each a multiply and shift on all lanes at once: 10^4
+// halves, then hundreds, then tens (P. Khuong's encode_ten_thousands;
+// checked against snprintf for every v < 10^8 when written, and at the
+// boundaries by Trace.NumbersOfEveryLengthAreWrittenExactly). The writer
+// formats four numbers per event; the digit-pair loop it replaces, with
+// its copy out of a scratch buffer, was two fifths of its instructions.
+constexpr std::uint64_t eight_digits(std::uint32_t v) noexcept {
+  const std::uint64_t merged = (v / 10000) | (std::uint64_t{v % 10000} << 32);
+  const std::uint64_t top = ((merged * 10486) >> 20) & ((std::uint64_t{0x7F} << 32) | 0x7F);
+  const std::uint64_t bot = merged - 100 * top;
+  const std::uint64_t hundreds = (bot << 16) + top;
+  std::uint64_t tens = (hundreds * 103) >> 10;
+  tens &= (std::uint64_t{0xF} << 48) | (std::uint64_t{0xF} << 32) | (std::uint64_t{0xF} << 16) | 0xF;
+  tens += (hundreds - 10 * tens) << 8;
+  return tens;
+}
+static_assert(eight_digits(12345678) == 0x0807060504030201ull);
 
-char* put_pair(char* p, std::uint64_t two_digits) noexcept {
-  std::memcpy(p, k_digit_pairs.data() + 2 * two_digits, 2);
-  return p + 2;
+constexpr std::uint64_t k_ascii_zeros = 0x3030303030303030ull;
+static_assert(std::endian::native == std::endian::little, "the digit words are stored little-endian");
+
+// v (< 10^8) in as many digits as it needs; stores 8 bytes at p whatever its length.
+char* put_short_unsigned(char* p, std::uint32_t v) noexcept {
+  const auto digits = eight_digits(v);
+  // Leading zero digits are the low zero bytes; 0 keeps one.
+  const auto leading = digits == 0 ? 7 : std::countr_zero(digits) / 8;
+  const auto text = (digits + k_ascii_zeros) >> (8 * leading);
+  std::memcpy(p, &text, sizeof text);
+  return p + (8 - leading);
 }
 
+// All eight digits of v (< 10^8), leading zeros kept.
+char* put_eight_digits(char* p, std::uint32_t v) noexcept {
+  const auto text = eight_digits(v) + k_ascii_zeros;
+  std::memcpy(p, &text, sizeof text);
+  return p + 8;
+}
+
+// v in decimal; may store up to 16 bytes at p whatever its length.
 char* put_unsigned(char* p, std::uint64_t v) noexcept {
-  char digits[20];
-  char* const end = digits + sizeof digits;
-  char* q = end;
-  while (v >= 100) {
-    q -= 2;
-    put_pair(q, v % 100);
-    v /= 100;
+  constexpr std::uint64_t e8 = 100'000'000;
+  if (v < 10) {  // chunk counts, short durations: most numbers but the timestamps
+    *p = static_cast<char>('0' + v);
+    return p + 1;
   }
-  if (v >= 10) {
-    q -= 2;
-    put_pair(q, v);
-  } else {
-    *--q = static_cast<char>('0' + v);
+  if (v < e8) [[likely]]
+    return put_short_unsigned(p, static_cast<std::uint32_t>(v));
+  if (v < e8 * e8) {
+    p = put_short_unsigned(p, static_cast<std::uint32_t>(v / e8));
+    return put_eight_digits(p, static_cast<std::uint32_t>(v % e8));
   }
-  const auto n = static_cast<std::size_t>(end - q);
-  std::memcpy(p, q, n);
-  return p + n;
+  return std::to_chars(p, p + 20, v).ptr;
 }
 
 char* put_number(char* p, std::int64_t value) noexcept {
@@ -623,14 +675,22 @@ char* put_number(char* p, std::int64_t value) noexcept {
   return put_unsigned(p, std::uint64_t{0} - static_cast<std::uint64_t>(value));
 }
 
-// Nanoseconds as microseconds with three decimals (Chrome's unit).
+// ".000" to ".999", as 4-byte words to store (little-endian, as the
+// digits above).
+constexpr auto k_decimals = [] {
+  std::array<std::uint32_t, 1000> t{};
+  for (std::uint32_t i = 0; i < 1000; ++i)
+    t[i] = '.' | (('0' + i / 100) << 8) | (('0' + i / 10 % 10) << 16) | (('0' + i % 10) << 24);
+  return t;
+}();
+
+// Nanoseconds as microseconds with three decimals (Chrome's unit): the
+// whole microseconds, then ".ddd" in one 4-byte store.
 char* put_micros(char* p, std::int64_t ns) noexcept {
   const auto v = ns < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(ns);
   p = put_unsigned(p, v / 1000);
-  const auto frac = v % 1000;
-  *p++ = '.';
-  *p++ = static_cast<char>('0' + frac / 100);
-  return put_pair(p, frac % 100);
+  std::memcpy(p, &k_decimals[v % 1000], sizeof(std::uint32_t));
+  return p + 4;
 }
 
 // "0x1f" (without quotes).
@@ -701,7 +761,21 @@ struct event_template {
   std::string end;       // {"ph":"e","cat":..,"name":..,"pid":N,"tid":   (async kinds)
   std::string args;      // ,"args":{..}}  (constant args; numeric ones are appended)
   std::string complete;  // channel waits: {"ph":"X","cat":"channel","name":..,"pid":N,"tid":
-  std::string stage;     // channel waits: the stage's name, for naming its wait tracks
+};
+
+// A stage section's args up to its item count (then its chunks and "}}").
+constexpr std::string_view k_stage_args = ",\"args\":{\"items\":";
+
+// A hot event's text up to its timestamp's value, for one template on one
+// track: ",\n" + the template's prefix + the track + ",\"ts\":". Copied
+// whole per event, in one fixed-size copy when it fits k_block (no
+// memcpy call, no track number formatted per event: a wait's 10-digit
+// track was formatted on every wait).
+struct event_head {
+  static constexpr std::size_t k_block = 128;
+  std::string text;  // the head, zero-padded to at least k_block bytes
+  std::size_t size = 0;
+  const event_template* t = nullptr;
 };
 
 // The writer thread's copy of the interned names, and the templates made
@@ -746,6 +820,12 @@ struct trace_recorder::impl::writer_names {
   using wait_key = std::pair<std::int64_t, std::uint32_t>;
   std::map<wait_key, std::int64_t> wait_tracks;
   recent_finds<wait_key, std::int64_t> recent_tracks;
+  // The hot events' heads: (template key, track) -> head. Emptied when it
+  // reaches k_max_heads (a session with very many threads and stages).
+  using head_key = std::pair<std::uint64_t, std::int64_t>;
+  static constexpr std::size_t k_max_heads = 1 << 14;
+  std::map<head_key, event_head> heads;
+  recent_finds<head_key, event_head> recent_heads;
 };
 
 // The writer's JSON text before it goes to the file. The hot events are
@@ -850,10 +930,13 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     }
     return id < seen.raw.size() ? std::string_view(seen.raw[id]) : std::string_view("(unknown)");
   };
-  auto template_for = [&](const record_head& h) -> const event_template& {
+  auto template_key = [](const record_head& h) {
     const std::uint32_t detail = h.kind == record_kind::channel_wait ? h.detail : 0;  // a name only there
-    const auto key =
-        (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) | (detail & 0xFFFFFFFu);
+    return (static_cast<std::uint64_t>(h.kind) << 56) | (static_cast<std::uint64_t>(h.name) << 28) |
+           (detail & 0xFFFFFFFu);
+  };
+  auto template_for = [&](const record_head& h) -> const event_template& {
+    const auto key = template_key(h);
     if (const auto* recent = seen.recent_templates.find(key, key)) return *recent;
     if (auto it = seen.templates.find(key); it != seen.templates.end()) {
       seen.recent_templates.remember(key, key, it->second);
@@ -863,7 +946,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     const auto name = raw_name(h.name);
     if (h.kind == record_kind::stage_section) {
       t.begin = event_prefix("X", "stage", name, pid);
-      t.args = ",\"args\":{\"items\":";  // the count follows, then the chunks and "}}"
+      t.args = k_stage_args;
     } else if (h.kind == record_kind::channel_wait) {
       const auto what = raw_name(h.detail);
       std::string joined;
@@ -875,7 +958,6 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       t.begin = event_prefix("b", "channel", joined, pid);
       t.end = event_prefix("e", "channel", joined, pid);
       t.args = "}";
-      t.stage.assign(name);
     } else {  // async_item
       t.begin = event_prefix("b", "item", name, pid);
       t.end = event_prefix("e", "item", name, pid);
@@ -899,11 +981,48 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     p = put(p, ",\"ts\":");
     return put_micros(p, at);
   };
+  // The head of a stage section's or a tracked wait's event on `track` (see event_head).
+  auto head_for = [&](const record_head& h, std::int64_t track) -> const event_head& {
+    const writer_names::head_key key{template_key(h), track};
+    const auto hash = key.first ^ (static_cast<std::uint64_t>(track) * 0xFF51AFD7ED558CCDull);
+    if (const auto* recent = seen.recent_heads.find(key, hash)) [[likely]]
+      return *recent;
+    if (auto it = seen.heads.find(key); it != seen.heads.end()) {
+      seen.recent_heads.remember(key, hash, it->second);
+      return it->second;
+    }
+    if (seen.heads.size() >= writer_names::k_max_heads) {
+      seen.heads.clear();
+      seen.recent_heads = {};
+    }
+    const auto& t = template_for(h);
+    event_head made;
+    made.text.append(",\n").append(h.kind == record_kind::channel_wait ? t.complete : t.begin);
+    made.text.append(std::to_string(track)).append(",\"ts\":");
+    made.size = made.text.size();
+    made.text.resize(std::max(made.size, event_head::k_block), '\0');
+    made.t = &t;
+    const auto& kept = seen.heads.emplace(key, std::move(made)).first->second;
+    seen.recent_heads.remember(key, hash, kept);
+    return kept;
+  };
+  // Writes `h`'s head and its timestamp `at`.
+  auto put_known_head = [](char* p, const event_head& h, std::int64_t at) {
+    if (h.size <= event_head::k_block) [[likely]] {
+      std::memcpy(p, h.text.data(), event_head::k_block);  // a fixed size: inline, no call
+      p += h.size;
+    } else {
+      p = put(p, {h.text.data(), h.size});
+    }
+    return put_micros(p, at);
+  };
+  // Room for a head and its event's text after it.
+  auto head_room = [](const event_head& h) { return std::max(h.size, event_head::k_block) + h.t->args.size(); };
   // Room for an event's numbers and fixed keys, beside its template's text.
   constexpr std::size_t numbers_room = 8 * k_number_room + 64;
   // The track of a channel wait's coroutine in `stage` (0: none, an async
   // span then); the first wait on a track names it first.
-  auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id, const std::string& stage) -> std::int64_t {
+  auto wait_track = [&](std::int64_t waiter, std::uint32_t stage_id) -> std::int64_t {
     if (waiter == 0) return 0;
     const auto key = std::make_pair(waiter, stage_id);
     const auto hash = static_cast<std::uint64_t>(waiter) ^ (std::uint64_t{stage_id} << 40);
@@ -919,7 +1038,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     begin_event(w, "M", "\"__metadata\"", "\"thread_name\"", pid, track, 0);
     w.key("args");
     w.begin_object();
-    w.field("name", stage + ": channel waits");
+    w.field("name", std::string(raw_name(stage_id)) + ": channel waits");
     w.end_object();
     w.end_object();
     out.append(text);
@@ -942,11 +1061,11 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
     const auto end = std::max(ts, h.end - origin);
     switch (h.kind) {
       case record_kind::stage_section: {
-        const auto& t = template_for(h);
-        char* p = put_head(out.room(t.begin.size() + t.args.size() + tid.size() + numbers_room), t.begin, tid, ts);
+        const auto& head = head_for(h, buffer.track);
+        char* p = put_known_head(out.room(head_room(head) + numbers_room), head, ts);
         p = put(p, ",\"dur\":");
         p = put_micros(p, end - ts);
-        p = put(p, t.args);
+        p = put(p, k_stage_args);  // a constant size: inline, where the template's string was a memcpy call
         p = put_number(p, h.value);
         p = put(p, ",\"chunks\":");
         p = put_number(p, static_cast<std::int64_t>(h.detail) + 1);
@@ -957,13 +1076,9 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
       }
       case record_kind::channel_wait:
       case record_kind::async_item: {
-        const auto& t = template_for(h);
-        if (const auto track = h.kind == record_kind::channel_wait ? wait_track(h.value, h.name, t.stage) : 0;
-            track != 0) {
-          char track_buf[k_number_room];
-          const std::string_view track_tid(track_buf,
-                                           static_cast<std::size_t>(put_number(track_buf, track) - track_buf));
-          char* p = put_head(out.room(t.complete.size() + track_tid.size() + numbers_room), t.complete, track_tid, ts);
+        if (const auto track = h.kind == record_kind::channel_wait ? wait_track(h.value, h.name) : 0; track != 0) {
+          const auto& head = head_for(h, track);
+          char* p = put_known_head(out.room(head_room(head) + numbers_room), head, ts);
           p = put(p, ",\"dur\":");
           p = put_micros(p, end - ts);
           p = put(p, "}");
@@ -971,6 +1086,7 @@ void trace_recorder::impl::format(const handed_buffer& buffer, writer_names& see
           events += 1;
           break;
         }
+        const auto& t = template_for(h);
         const auto id = next_id++;
         char* p = out.room(t.begin.size() + t.args.size() + t.end.size() + 2 * tid.size() + numbers_room);
         p = put_head(p, t.begin, tid, ts);
@@ -1050,6 +1166,7 @@ void trace_recorder::impl::run_writer() {
   static auto* const kept = new text_out();  // never freed, like the recorder
   text_out& out = *kept;
   out.clear();
+  release_replaced_file();  // the previous session's old trace: freed here, beside the run
   for (;;) {
     handed_buffer item;
     {
@@ -1386,7 +1503,11 @@ trace_summary trace_session::finish() {
   if (::close(s.fd) != 0 && error == 0) error = errno;
   s.fd = -1;
   s.file_session = 0;
-  if (error == 0) error = detail::replace_file(s.temp_path, m_path);  // not rename(2): see replace_file.hpp
+  if (error == 0) {
+    int replaced = -1;
+    error = detail::replace_file(s.temp_path, m_path, &replaced);  // not rename(2): see replace_file.hpp
+    s.hold_replaced_file_locked(replaced);
+  }
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
   s.claimed.store(false);

@@ -4,6 +4,7 @@
 #include "sluice/core/detail/replace_file.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,34 @@ TEST(ReplaceFile, ReplacesAnExistingFileAndLeavesNothingUnderTheTemporaryName) {
   EXPECT_EQ(read_file(to), "new");
   EXPECT_FALSE(fs::exists(from));
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
+}
+
+// With `old_file`, the replaced file comes back open, its name already
+// gone (nothing left in the directory), so its storage is freed only when
+// the caller closes it; with nothing replaced, -1.
+TEST(ReplaceFile, HandsBackTheReplacedFileOpenAndUnlinked) {
+  temp_dir dir;
+  const auto from = dir.path / "new.tmp", to = dir.path / "trace.json";
+  const std::string old_text = "old contents, longer than the new ones";
+  write_file(to, old_text);
+  write_file(from, "new");
+  int old_file = -2;
+  ASSERT_EQ(sluice::detail::replace_file(from, to, &old_file), 0);
+  ASSERT_GE(old_file, 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(old_file, &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);  // unlinked, alive through the descriptor
+  EXPECT_EQ(st.st_size, static_cast<off_t>(old_text.size()));
+  EXPECT_EQ(::close(old_file), 0);
+  EXPECT_EQ(read_file(to), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
+
+  write_file(from, "first");
+  const auto fresh = dir.path / "fresh.json";
+  old_file = -2;
+  ASSERT_EQ(sluice::detail::replace_file(from, fresh, &old_file), 0);
+  EXPECT_EQ(old_file, -1);
+  EXPECT_EQ(read_file(fresh), "first");
 }
 
 TEST(ReplaceFile, MovesToATargetThatDoesNotExist) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <set>
@@ -109,6 +110,69 @@ TEST(Trace, BackToBackSectionsOfAStageAreOneSpanCountingItsChunks) {
   ASSERT_EQ(t.complete.size(), 4u);
   EXPECT_EQ(t.complete[0].end_ns - t.complete[0].start_ns, 30'000);  // the first section's start to the third's end
   sluice_test::expect_spans_nest(t);
+}
+
+// The writer formats numbers with its own digit code (eight digits per
+// step, a table for the three decimals): every length and the boundaries
+// between its paths come out as the exact decimal text, checked in the
+// file's text (the JSON reader would parse durations into doubles).
+TEST(Trace, NumbersOfEveryLengthAreWrittenExactly) {
+  temp_dir dir;
+  const auto file = (dir.path / "numbers.json").string();
+  const std::vector<std::pair<std::int64_t, std::string>> durations{
+      // nanoseconds, and as microseconds with three decimals
+      {0, "0.000"},
+      {1, "0.001"},
+      {999, "0.999"},
+      {1'000, "1.000"},
+      {9'999, "9.999"},
+      {10'010, "10.010"},
+      {123'456'789, "123456.789"},
+      {99'999'999'999, "99999999.999"},
+      {100'000'000'000, "100000000.000"},
+      {1'234'567'890'123'456'789, "1234567890123456.789"},
+  };
+  const std::vector<std::int64_t> items{0,
+                                        7,
+                                        10,
+                                        99,
+                                        100,
+                                        12'345'678,
+                                        99'999'999,
+                                        100'000'000,
+                                        1'234'567'890'123,
+                                        9'999'999'999'999'999,
+                                        10'000'000'000'000'000,
+                                        INT64_MAX};
+  {
+    sluice::trace_session session(file);
+    auto* tr = sluice::trace_active();
+    ASSERT_NE(tr, nullptr);
+    const auto t0 = sluice::detail::trace_recorder::clock::now();
+    const std::vector<std::string> names{"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10", "n11"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto dur = std::chrono::nanoseconds(durations[i % durations.size()].first);
+      tr->stage_section(names[i], t0, t0 + dur, items[i]);
+    }
+  }
+  std::ifstream in(file);
+  std::map<std::string, std::string> lines;  // stage name -> its event's line
+  for (std::string line; std::getline(in, line);) {
+    const std::string_view key = "\"cat\":\"stage\",\"name\":\"";
+    if (const auto at = line.find(key); at != std::string::npos) {
+      const auto name_start = at + key.size();
+      lines[line.substr(name_start, line.find('"', name_start) - name_start)] = line;
+    }
+  }
+  ASSERT_EQ(lines.size(), items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& line = lines["n" + std::to_string(i)];
+    const auto want = "\"dur\":" + durations[i % durations.size()].second +
+                      ",\"args\":{\"items\":" + std::to_string(items[i]) + ",\"chunks\":1}}";
+    EXPECT_NE(line.find(want), std::string::npos) << line << "\nlacks " << want;
+    EXPECT_NE(line.find("\"ts\":"), std::string::npos) << line;
+  }
+  sluice_test::expect_spans_nest(sluice_test::load_trace(file));
 }
 
 // A channel wait is one record, written as one complete span on a track of
