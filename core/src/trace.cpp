@@ -1,5 +1,7 @@
 #include "sluice/core/trace.hpp"
 
+#include "os_thread_name.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1408,6 +1410,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   }
   try {
     s.writer = std::thread([&s] { s.run_writer(); });  // sees everything above (thread start synchronises)
+    detail::name_os_thread(s.writer, "sluice-trace");
   } catch (...) {
     {
       std::lock_guard lock(s.queue_mutex);

@@ -398,6 +398,28 @@ TEST(Trace, EnvironmentVariableNamesTheFile) {
   EXPECT_EQ(sum_items(t, "from env"), 100u);
 }
 
+// The names the OS shows for this process's threads (/proc/self/task/*/comm).
+std::multiset<std::string> os_thread_names() {
+  std::multiset<std::string> names;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST(Trace, TheWriterThreadCarriesANameTheOsShowsWhileASessionIsOpen) {
+  temp_dir dir;
+  EXPECT_EQ(os_thread_names().count("sluice-trace"), 0u);
+  {
+    sluice::trace_session session((dir.path / "named.json").string());
+    EXPECT_EQ(os_thread_names().count("sluice-trace"), 1u);
+    session.finish();
+  }
+  EXPECT_EQ(os_thread_names().count("sluice-trace"), 0u);
+}
+
 TEST(Trace, ARunInsideAnActiveSessionRecordsIntoIt) {
   temp_dir dir;
   const auto outer = (dir.path / "outer.json").string();
