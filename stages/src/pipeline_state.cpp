@@ -54,6 +54,14 @@ void pipeline_state::limit_in_flight(std::size_t items, std::size_t bytes) {
   if (!had && m_bounds.active()) on_cancel([this] { m_bounds.close(); });
 }
 
+std::vector<stage_info> first_stage(stage_info&& info) {
+  std::vector<stage_info> stages;
+  stages.push_back(std::move(info));
+  return stages;
+}
+
+void append_stage(std::vector<stage_info>& stages, stage_info&& info) { stages.push_back(std::move(info)); }
+
 std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std::size_t i) {
   if (stages[i].inputs) return *stages[i].inputs;
   if (i == 0) return {};
@@ -105,6 +113,8 @@ void pipeline_state::on_cancel(shared_fn<void()> close) {
   }
   close();
 }
+
+void pipeline_state::keep(join_handle<void> stage) { m_stage_tasks.push_back(std::move(stage)); }
 
 task<void> pipeline_state::join() {
   // Stage coroutines never throw (they report through fail()), so awaiting

@@ -8,6 +8,20 @@
 
 namespace sluice::detail {
 
+outlet_parts::outlet_parts() = default;
+outlet_parts::outlet_parts(channel_sender<chunk_record> sender, std::size_t workers)
+    : tx(std::move(sender)), spread(workers) {}
+outlet_parts::outlet_parts(inlet_ptr inlet) : fused(std::move(inlet)) {}
+outlet_parts::outlet_parts(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
+outlet_parts::outlet_parts(const outlet_parts& other) = default;
+outlet_parts::outlet_parts(outlet_parts&& other) noexcept = default;
+outlet_parts& outlet_parts::operator=(const outlet_parts& other) = default;
+outlet_parts& outlet_parts::operator=(outlet_parts&& other) noexcept = default;
+outlet_parts::~outlet_parts() = default;
+
+stage_channels::stage_channels(stage_channels&& other) noexcept = default;
+stage_channels::~stage_channels() = default;
+
 stage_channels::stage_channels(pipeline_state& state, std::size_t index, channel_receiver<chunk_record>&& in,
                                outlet_parts&& out, bool upstream_ordered, bool holds_back)
     : stage_context(state, index),

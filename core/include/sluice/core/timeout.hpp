@@ -54,9 +54,17 @@ namespace detail {
 class timeout_timer {
  public:
   explicit timeout_timer(std::chrono::nanoseconds limit) noexcept : m_limit(limit) {}
-  task<bool> operator()(std::stop_token stop) const { return sleep(m_limit, std::move(stop)); }
+  // Templates only so that the coroutine is compiled where a timeout is
+  // used: g++ emits a non-template inline coroutine, and one that a
+  // non-template inline function calls, in every translation unit that
+  // includes it (docs/architecture.md, "Header cost").
+  template <typename Lazy = void>
+  task<bool> operator()(std::stop_token stop) const {
+    return sleep<Lazy>(m_limit, std::move(stop));
+  }
 
  private:
+  template <typename Lazy>
   static task<bool> sleep(std::chrono::nanoseconds limit, std::stop_token stop) {
     co_return co_await sleep_for(limit, std::move(stop));
   }

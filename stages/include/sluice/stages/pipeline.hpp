@@ -281,7 +281,7 @@ std::shared_ptr<D> share_stage(D stage) {
 /// Wraps a source descriptor into a flow.
 template <typename T, typename D>
 flow<T> make_source(D source, std::size_t chunk_size) {
-  std::vector<stage_info> stages{source.info()};
+  auto stages = first_stage(source.info());
   auto shared = share_stage(std::move(source));
   return flow<T>(
       single_sender, std::move(stages),
@@ -331,7 +331,7 @@ auto attach_fused(flow<T> upstream, D stage) {
   info.capacity = 0;
   info.fused = true;
   info.stateless = stateless_stage<D>;
-  stages.push_back(std::move(info));
+  append_stage(stages, std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   auto shared = share_stage(std::move(stage));
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state, outlet<out_t> out) {
@@ -378,7 +378,7 @@ pipeline attach_lane_sink(flow<T> upstream, D stage) {
   info.fused = true;
   info.stateless = true;  // one copy per lane
   info.lanes_before = unordered_input_workers(stage, static_cast<std::size_t>(-1)) > 1;
-  stages.push_back(std::move(info));
+  append_stage(stages, std::move(info));
   auto shared = share_stage(std::move(stage));
   auto connect = [previous = upstream.take_outlet_launcher(), shared, index](pipeline_state& state) {
     const std::size_t n = std::max<std::size_t>(1, unordered_input_workers(*shared, state.rt().threads()));
@@ -423,7 +423,7 @@ auto attach(flow<T> upstream, D stage) {
   info.capacity = chunks * std::max<std::size_t>(1, upstream.chunk());
   info.capacity_bytes = stage_capacity_bytes(stage);
   info.lanes_before = unordered_input_workers(stage, static_cast<std::size_t>(-1)) > 1;
-  stages.push_back(std::move(info));
+  append_stage(stages, std::move(info));
   const std::size_t out_chunk = stage.output_chunk(upstream.chunk());
   const bool upstream_ordered = upstream.ordered();
   bool ordered_output = true;

@@ -244,7 +244,7 @@ class lines_source {
 template <typename T>
 flow<T> make_lines_source(lines_source<T> source) {
   const std::size_t chunk = source.options().chunk ? source.options().chunk : 1;
-  std::vector<sluice::detail::stage_info> stages{source.info()};
+  auto stages = sluice::detail::first_stage(source.info());
   auto shared = sluice::detail::share_stage(std::move(source));
   return flow<T>(
       sluice::detail::single_sender, std::move(stages),

@@ -87,10 +87,17 @@ struct outlet_parts {
   using lanes_starter = channel_sender<chunk_record> (*)(pipeline_state&, inlet_list);
   lanes_starter start_lanes = nullptr;
 
-  outlet_parts() = default;
-  outlet_parts(channel_sender<chunk_record> sender, std::size_t workers) : tx(std::move(sender)), spread(workers) {}
-  explicit outlet_parts(inlet_ptr inlet) : fused(std::move(inlet)) {}
-  outlet_parts(inlet_list copies, lanes_starter start) : lanes(std::move(copies)), start_lanes(start) {}
+  // Out of line (stages/src/stage_io.cpp): the same in every program, and
+  // each pulls in the members' own (docs/architecture.md, "Header cost").
+  outlet_parts();
+  outlet_parts(channel_sender<chunk_record> sender, std::size_t workers);
+  explicit outlet_parts(inlet_ptr inlet);
+  outlet_parts(inlet_list copies, lanes_starter start);
+  outlet_parts(const outlet_parts& other);
+  outlet_parts(outlet_parts&& other) noexcept;
+  outlet_parts& operator=(const outlet_parts& other);
+  outlet_parts& operator=(outlet_parts&& other) noexcept;
+  ~outlet_parts();
 
   /// How many copies of a stateless fused stage this outlet can feed in
   /// parallel (1: run it once, in the sender's coroutine).

@@ -70,6 +70,13 @@ struct stage_info {
   bool lanes_before = false;
 };
 
+/// A stage list holding `info` alone, and appending one to a list: compiled
+/// in the library, because a vector of stage_info grown in the headers is
+/// some fifty functions (and stage_info's copy, some eighty more with its
+/// `inputs`) in every program (docs/architecture.md, "Header cost").
+std::vector<stage_info> first_stage(stage_info&& info);
+void append_stage(std::vector<stage_info>& stages, stage_info&& info);
+
 /// Resolves stage_info::inputs of stage `i` of `stages`.
 std::vector<std::size_t> stage_inputs(const std::vector<stage_info>& stages, std::size_t i);
 
@@ -203,8 +210,10 @@ class pipeline_state {
     return m_consumers[stage].size() == 1 ? &m_stats[m_consumers[stage].front()].input : nullptr;
   }
 
-  /// Starts a stage coroutine on the runtime.
-  void start(task<void> stage) { m_stage_tasks.push_back(m_runtime.spawn(std::move(stage))); }
+  /// Starts a stage coroutine on the runtime. (spawn is inline, as every
+  /// coroutine: core/task.hpp; keeping the handle is not, so a program does
+  /// not compile a vector of join handles.)
+  void start(task<void> stage) { keep(m_runtime.spawn(std::move(stage))); }
   /// Awaits every started stage.
   task<void> join();
 
@@ -222,6 +231,7 @@ class pipeline_state {
   std::vector<std::vector<std::size_t>> m_consumers;
   std::size_t m_index_base = 0;
   void run_closers();
+  void keep(join_handle<void> stage);
   // Applies stage_info::output_bytes of `stage` to the channels it sends into.
   void bound_output(std::size_t stage, std::size_t bytes, std::vector<std::size_t>& limits) const;
 

@@ -312,6 +312,11 @@ class stage_channels : public stage_context {
   /// sends wait on the limits in flight).
   stage_channels(pipeline_state& state, std::size_t index, channel_receiver<chunk_record>&& in, outlet_parts&& out,
                  bool upstream_ordered, bool holds_back);
+  // Out of line, as the constructor: the members' moves and destructors
+  // are then compiled once, in the library.
+  stage_channels(stage_channels&& other) noexcept;
+  stage_channels& operator=(stage_channels&&) = delete;
+  ~stage_channels();
 
   /// This stage runs in the source's coroutine (fused with it): its sends
   /// wait on the limits in flight.
