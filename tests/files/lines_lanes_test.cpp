@@ -1,10 +1,10 @@
-// files::lines before stages in lanes (lines_in_lanes.hpp): the source sends
-// runs of whole lines and each lane splits them. Every line must arrive
+// files::lines before stages in lanes (lines_in_lanes.hpp): the lanes read
+// the file in turn and each splits the block it read. Every line must arrive
 // exactly once whatever the block edges cut (lines spanning blocks, CRLF,
 // a last line without a newline, empty lines, a newline exactly at a block
-// edge, gzip), with the source still counting lines; a too-long line fails
-// the run naming the path; cancelling mid-file loses no count. On both
-// I/O backends.
+// edge, gzip, more lanes than cores), with the source still counting lines;
+// a too-long line, a missing file or a failing fold fails the run naming
+// the cause; cancelling mid-file loses no count. On both I/O backends.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -257,6 +258,87 @@ TEST_P(LinesInLanes, CancellingMidFileLosesNoLineAndReadsNoFurther) {
       EXPECT_EQ(report.stages[0].emitted, report.stages[1].items_in) << what;
       EXPECT_EQ(total, report.stages[1].items_out) << what;
     }
+  }
+}
+
+// The lanes read the file themselves, one block at a time: with more lanes
+// than cores (so lanes are preempted while reading, holding the read lock,
+// or while pushing) and a chain before the fold, every line still arrives
+// exactly once, and the source counts every byte and line.
+TEST_P(LinesInLanes, MoreLanesThanCoresReadEveryBlockOnceUnderStress) {
+  std::vector<std::string> numbered;
+  const std::string text = files_test::numbered_lines(40'000 / files_test::scale, numbered);
+  files_test::write_file(m_dir / "s.txt", text);
+  texts want = numbered;
+  std::sort(want.begin(), want.end());
+  sluice::runtime rt({.threads = 6});
+  for (const std::size_t block : {std::size_t{97}, std::size_t{4096}}) {
+    for (int round = 0; round < 5; ++round) {
+      texts got;
+      auto pipe = files::lines(m_dir / "s.txt", {.chunk = 64, .read = read(block, 2)}) |
+                  sluice::map([](files::line l) { return std::string(l.text()); }) |
+                  sluice::filter([](const std::string&) { return true; }) |
+                  sluice::fold(
+                      got, [](texts& acc, const std::string& l) { acc.push_back(l); },
+                      [](texts& acc, texts&& other) { acc.insert(acc.end(), other.begin(), other.end()); });
+      ASSERT_NE(pipe.describe().find("fused, in lanes"), std::string::npos) << pipe.describe();
+      auto report = sluice::run(rt, std::move(pipe));
+      const std::string what = "block " + std::to_string(block) + ", round " + std::to_string(round);
+      EXPECT_TRUE(report.balanced()) << what;
+      EXPECT_EQ(report.stages[0].items_in, want.size()) << what;
+      EXPECT_EQ(report.stages[0].bytes, text.size()) << what;
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, want) << what;
+    }
+  }
+}
+
+// A file that cannot be opened fails the run from the lane that opens it,
+// naming the path, and the other lanes end without reading.
+TEST_P(LinesInLanes, AMissingFileFailsTheRunNamingThePath) {
+  std::size_t total = 0;
+  auto p = files::lines(m_dir / "absent.txt", {.read = read(4096)}) |
+           sluice::fold(
+               total, [](std::size_t& acc, const files::line&) { ++acc; },
+               [](std::size_t& acc, std::size_t&& other) { acc += other; });
+  ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
+  try {
+    sluice::run(m_rt, std::move(p));
+    ADD_FAILURE() << "expected a pipeline_error";
+  } catch (const sluice::pipeline_error& e) {
+    const std::string msg = nested_message(e);
+    EXPECT_NE(msg.find((m_dir / "absent.txt").string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("No such file"), std::string::npos) << msg;
+    EXPECT_EQ(e.report().stages[0].items_in, 0u);
+    EXPECT_TRUE(e.report().balanced());
+  }
+  EXPECT_EQ(total, 0u);
+}
+
+// A fold that throws fails the run: the lanes stop reading (the source does
+// not read the whole file), and every line split reached the fold once.
+TEST_P(LinesInLanes, AFailingFoldStopsTheReadingLanes) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(100'000 / files_test::scale, expected);
+  files_test::write_file(m_dir / "f.txt", text);
+  std::atomic<std::size_t> seen{0};
+  std::size_t total = 0;
+  auto p = files::lines(m_dir / "f.txt", {.read = read(4096)}) |
+           sluice::fold(
+               total,
+               [&seen](std::size_t& acc, const files::line&) {
+                 ++acc;
+                 if (seen.fetch_add(1) == 3000) throw std::runtime_error("enough");
+               },
+               [](std::size_t& acc, std::size_t&& other) { acc += other; });
+  try {
+    sluice::run(m_rt, std::move(p));
+    ADD_FAILURE() << "expected a pipeline_error";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_NE(nested_message(e).find("enough"), std::string::npos) << nested_message(e);
+    EXPECT_TRUE(e.report().balanced());
+    EXPECT_LT(e.report().stages[0].bytes, text.size());
+    EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
   }
 }
 
