@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <stdexcept>
@@ -329,6 +330,46 @@ TEST_P(LinesInLanes, AFailingFoldStopsTheReadingLanes) {
     EXPECT_LT(e.report().stages[0].bytes, text.size());
     EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
   }
+}
+
+// A fold failing while a lane waits on an empty pipe (the writer keeps it
+// open): the waiting read is cancelled, every lane leaves, the stream is
+// closed with no read in flight, and the run fails instead of hanging.
+TEST_P(LinesInLanes, AFailingFoldEndsARunWhoseLaneWaitsOnAPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::atomic<bool> run_over{false};
+  std::thread writer([w = fds[1], &run_over] {
+    std::string text;
+    for (int i = 0; i < 2000; ++i) text += "row " + std::to_string(i) + "\n";
+    if (::write(w, text.data(), text.size()) == static_cast<ssize_t>(text.size())) {
+      while (!run_over.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ::close(w);
+  });
+  std::atomic<std::size_t> seen{0};
+  std::size_t total = 0;
+  auto p = files::lines(in, {.read = read(256)}) | sluice::fold(
+                                                       total,
+                                                       [&seen](std::size_t& acc, const files::line&) {
+                                                         ++acc;
+                                                         if (seen.fetch_add(1) == 1999)
+                                                           throw std::runtime_error("last row seen");
+                                                       },
+                                                       [](std::size_t& acc, std::size_t&& other) { acc += other; });
+  try {
+    sluice::run(m_rt, std::move(p));
+    ADD_FAILURE() << "expected a pipeline_error";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_NE(nested_message(e).find("last row seen"), std::string::npos) << nested_message(e);
+    EXPECT_TRUE(e.report().balanced());
+    EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
+  }
+  run_over = true;
+  writer.join();
+  std::fclose(in);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LinesInLanes,

@@ -25,7 +25,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -115,7 +114,7 @@ class lane_reader {
   /// Reads the next block and appends its runs of whole lines to `runs`
   /// (none when the block ends inside a line). False once nothing is left
   /// to read: the end of the file, an error (the run then fails, naming
-  /// the source), the run stopped, or stop() called.
+  /// the source), the run stopped, or a lane left (leave()).
   template <typename Lazy = void>
   sluice::task<bool> read(std::vector<line>& runs) {
     auto held = co_await m_lock.lock();
@@ -123,7 +122,7 @@ class lane_reader {
     std::exception_ptr error;
     try {
       if (!m_stream) open();
-      if (m_source.stopped() || m_stopped.load(std::memory_order_relaxed)) {
+      if (m_source.stopped()) {
         m_done = true;
       } else {
         stream_piece piece = co_await m_stream->next();
@@ -144,8 +143,18 @@ class lane_reader {
     co_return !m_done;
   }
 
-  /// Reads no further (downstream is gone). Thread-safe.
-  void stop() noexcept { m_stopped.store(true, std::memory_order_relaxed); }
+  /// A lane leaves (at the end, or because downstream is gone): nobody
+  /// reads any further, and the stream is closed (its reads in flight
+  /// awaited) if no lane closed it yet. Every lane calls it before it
+  /// ends, so the stream is never destroyed with a read in flight.
+  template <typename Lazy = void>
+  sluice::task<void> leave() {
+    auto held = co_await m_lock.lock();
+    m_done = true;
+    std::exception_ptr error;
+    co_await close(error);
+    if (error) m_source.fail_unindexed(error);
+  }
 
  private:
   void open() {
@@ -172,8 +181,7 @@ class lane_reader {
   sluice::async_mutex m_lock;
   std::shared_ptr<byte_stream> m_stream;
   std::optional<whole_lines_cutter> m_cut;  // made with the stream: it names the file
-  bool m_done = false;
-  std::atomic<bool> m_stopped{false};
+  bool m_done = false;                      // nothing more to read: the end, an error, a stopped run, or a lane left
 };
 
 /// One lane of a lines() source that reads in its lanes: takes its turn at
@@ -190,11 +198,12 @@ sluice::task<void> read_in_lane(std::shared_ptr<lane_reader> reader, std::size_t
     more = co_await reader->read(runs);
     if (runs.empty()) continue;
     auto pushing = inlet.push(std::move(runs));
-    if (!co_await std::move(pushing)) {
-      reader->stop();  // what other lanes read already still goes through them
-      more = false;
-    }
+    // Downstream is gone: leaving stops the other lanes' reading; what
+    // they read already still goes through them.
+    if (!co_await std::move(pushing)) more = false;
   }
+  auto leaving = reader->leave();
+  co_await std::move(leaving);
   group->lane_done();
 }
 
