@@ -80,21 +80,32 @@ class LinesInLanes : public ::testing::TestWithParam<files::io_backend> {
     std::sort(got.begin(), got.end());
     return got;
   }
-  // Counts the lines of `file` through the lanes (two fold workers),
-  // expecting the run to fail, and hands the error to `check`.
+  // Counts `lines` through the lanes (two fold workers), the fold throwing
+  // "line N reached" at line number `fail_at` (0: never), expecting the run
+  // to fail, and hands the error to `check`.
   template <typename Check>
-  void count_expecting_failure(const std::filesystem::path& file, files::lines_options o, Check&& check) {
+  void count_expecting_failure(sluice::flow<files::line> lines, std::size_t fail_at, Check&& check) {
+    std::atomic<std::size_t> seen{0};
     std::size_t total = 0;
-    auto p = files::lines(file, std::move(o)) | sluice::fold(
-                                                    total, [](std::size_t& acc, const files::line&) { ++acc; },
-                                                    [](std::size_t& acc, std::size_t&& other) { acc += other; });
+    auto p = std::move(lines) | sluice::fold(
+                                    total,
+                                    [&seen, fail_at](std::size_t& acc, const files::line&) {
+                                      ++acc;
+                                      if (seen.fetch_add(1) + 1 == fail_at)
+                                        throw std::runtime_error("line " + std::to_string(fail_at) + " reached");
+                                    },
+                                    [](std::size_t& acc, std::size_t&& other) { acc += other; });
     ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
     try {
       sluice::run(m_rt, std::move(p));
-      ADD_FAILURE() << file << ": expected a pipeline_error";
+      ADD_FAILURE() << "expected a pipeline_error";
     } catch (const sluice::pipeline_error& e) {
       check(e);
     }
+  }
+  template <typename Check>
+  void count_expecting_failure(const std::filesystem::path& file, files::lines_options o, Check&& check) {
+    count_expecting_failure(files::lines(file, std::move(o)), 0, std::forward<Check>(check));
   }
   sluice::runtime m_rt{{.threads = 2}};
   temp_dir m_dir;
@@ -311,25 +322,13 @@ TEST_P(LinesInLanes, AFailingFoldStopsTheReadingLanes) {
   std::vector<std::string> expected;
   const std::string text = files_test::numbered_lines(100'000 / files_test::scale, expected);
   files_test::write_file(m_dir / "f.txt", text);
-  std::atomic<std::size_t> seen{0};
-  std::size_t total = 0;
-  auto p = files::lines(m_dir / "f.txt", {.read = read(4096)}) |
-           sluice::fold(
-               total,
-               [&seen](std::size_t& acc, const files::line&) {
-                 ++acc;
-                 if (seen.fetch_add(1) == 3000) throw std::runtime_error("enough");
-               },
-               [](std::size_t& acc, std::size_t&& other) { acc += other; });
-  try {
-    sluice::run(m_rt, std::move(p));
-    ADD_FAILURE() << "expected a pipeline_error";
-  } catch (const sluice::pipeline_error& e) {
-    EXPECT_NE(nested_message(e).find("enough"), std::string::npos) << nested_message(e);
-    EXPECT_TRUE(e.report().balanced());
-    EXPECT_LT(e.report().stages[0].bytes, text.size());
-    EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
-  }
+  count_expecting_failure(
+      files::lines(m_dir / "f.txt", {.read = read(4096)}), 3000, [&](const sluice::pipeline_error& e) {
+        EXPECT_NE(nested_message(e).find("line 3000 reached"), std::string::npos) << nested_message(e);
+        EXPECT_TRUE(e.report().balanced());
+        EXPECT_LT(e.report().stages[0].bytes, text.size());
+        EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
+      });
 }
 
 // A fold failing while a lane waits on an empty pipe (the writer keeps it
@@ -349,24 +348,11 @@ TEST_P(LinesInLanes, AFailingFoldEndsARunWhoseLaneWaitsOnAPipe) {
     }
     ::close(w);
   });
-  std::atomic<std::size_t> seen{0};
-  std::size_t total = 0;
-  auto p = files::lines(in, {.read = read(256)}) | sluice::fold(
-                                                       total,
-                                                       [&seen](std::size_t& acc, const files::line&) {
-                                                         ++acc;
-                                                         if (seen.fetch_add(1) == 1999)
-                                                           throw std::runtime_error("last row seen");
-                                                       },
-                                                       [](std::size_t& acc, std::size_t&& other) { acc += other; });
-  try {
-    sluice::run(m_rt, std::move(p));
-    ADD_FAILURE() << "expected a pipeline_error";
-  } catch (const sluice::pipeline_error& e) {
-    EXPECT_NE(nested_message(e).find("last row seen"), std::string::npos) << nested_message(e);
+  count_expecting_failure(files::lines(in, {.read = read(256)}), 2000, [](const sluice::pipeline_error& e) {
+    EXPECT_NE(nested_message(e).find("line 2000 reached"), std::string::npos) << nested_message(e);
     EXPECT_TRUE(e.report().balanced());
     EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
-  }
+  });
   run_over = true;
   writer.join();
   std::fclose(in);
