@@ -1,10 +1,10 @@
-// files::lines before stages in lanes (lines_in_lanes.hpp): the source sends
-// runs of whole lines and each lane splits them. Every line must arrive
+// files::lines before stages in lanes (lines_in_lanes.hpp): the lanes read
+// the file in turn and each splits the block it read. Every line must arrive
 // exactly once whatever the block edges cut (lines spanning blocks, CRLF,
 // a last line without a newline, empty lines, a newline exactly at a block
-// edge, gzip), with the source still counting lines; a too-long line fails
-// the run naming the path; cancelling mid-file loses no count. On both
-// I/O backends.
+// edge, gzip, more lanes than cores), with the source still counting lines;
+// a too-long line, a missing file or a failing fold fails the run naming
+// the cause; cancelling mid-file loses no count. On both I/O backends.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -77,6 +79,33 @@ class LinesInLanes : public ::testing::TestWithParam<files::io_backend> {
     EXPECT_EQ(report.stages[1].items_out, got.size()) << label;
     std::sort(got.begin(), got.end());
     return got;
+  }
+  // Counts `lines` through the lanes (two fold workers), the fold throwing
+  // "line N reached" at line number `fail_at` (0: never), expecting the run
+  // to fail, and hands the error to `check`.
+  template <typename Check>
+  void count_expecting_failure(sluice::flow<files::line> lines, std::size_t fail_at, Check&& check) {
+    std::atomic<std::size_t> seen{0};
+    std::size_t total = 0;
+    auto p = std::move(lines) | sluice::fold(
+                                    total,
+                                    [&seen, fail_at](std::size_t& acc, const files::line&) {
+                                      ++acc;
+                                      if (seen.fetch_add(1) + 1 == fail_at)
+                                        throw std::runtime_error("line " + std::to_string(fail_at) + " reached");
+                                    },
+                                    [](std::size_t& acc, std::size_t&& other) { acc += other; });
+    ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
+    try {
+      sluice::run(m_rt, std::move(p));
+      ADD_FAILURE() << "expected a pipeline_error";
+    } catch (const sluice::pipeline_error& e) {
+      check(e);
+    }
+  }
+  template <typename Check>
+  void count_expecting_failure(const std::filesystem::path& file, files::lines_options o, Check&& check) {
+    count_expecting_failure(files::lines(file, std::move(o)), 0, std::forward<Check>(check));
   }
   sluice::runtime m_rt{{.threads = 2}};
   temp_dir m_dir;
@@ -148,23 +177,15 @@ TEST_P(LinesInLanes, AnOverlongLineFailsTheRunNamingThePathAndTheLinesOffset) {
   files_test::write_file(m_dir / "long.txt", text);
   files_test::write_file(m_dir / "long.txt.gz", files_test::gzip(text));
   for (const char* name : {"long.txt", "long.txt.gz"}) {
-    std::size_t total = 0;
-    auto p = files::lines(m_dir / name, {.max_line_bytes = 1000, .read = read(256)}) |
-             sluice::fold(
-                 total, [](std::size_t& acc, const files::line&) { ++acc; },
-                 [](std::size_t& acc, std::size_t&& other) { acc += other; });
-    ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
-    try {
-      sluice::run(m_rt, std::move(p));
-      ADD_FAILURE() << name << ": expected a pipeline_error";
-    } catch (const sluice::pipeline_error& e) {
-      const std::string msg = nested_message(e);
-      EXPECT_EQ(e.stage_name(), "lines(" + (m_dir / name).string() + ")") << msg;
-      EXPECT_NE(msg.find((m_dir / name).string()), std::string::npos) << msg;
-      EXPECT_NE(msg.find("the line at byte 6 is longer than 1000 bytes"), std::string::npos) << msg;
-      EXPECT_TRUE(e.report().balanced()) << name;
-      EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in) << name;
-    }
+    count_expecting_failure(
+        m_dir / name, {.max_line_bytes = 1000, .read = read(256)}, [&](const sluice::pipeline_error& e) {
+          const std::string msg = nested_message(e);
+          EXPECT_EQ(e.stage_name(), "lines(" + (m_dir / name).string() + ")") << msg;
+          EXPECT_NE(msg.find((m_dir / name).string()), std::string::npos) << msg;
+          EXPECT_NE(msg.find("the line at byte 6 is longer than 1000 bytes"), std::string::npos) << msg;
+          EXPECT_TRUE(e.report().balanced()) << name;
+          EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in) << name;
+        });
   }
 }
 
@@ -208,23 +229,14 @@ TEST_P(LinesInLanes, TruncatedGzipFailsTheRunNamingThePath) {
   std::vector<std::string> expected;
   const std::string gz = files_test::gzip(files_test::numbered_lines(20'000 / files_test::scale, expected));
   files_test::write_file(m_dir / "cut.gz", gz.substr(0, gz.size() / 2));
-  std::size_t total = 0;
-  auto p = files::lines(m_dir / "cut.gz", {.read = read(4096)}) |
-           sluice::fold(
-               total, [](std::size_t& acc, const files::line&) { ++acc; },
-               [](std::size_t& acc, std::size_t&& other) { acc += other; });
-  ASSERT_NE(p.describe().find("fused, in lanes"), std::string::npos) << p.describe();
-  try {
-    sluice::run(m_rt, std::move(p));
-    ADD_FAILURE() << "expected a pipeline_error";
-  } catch (const sluice::pipeline_error& e) {
+  count_expecting_failure(m_dir / "cut.gz", {.read = read(4096)}, [&](const sluice::pipeline_error& e) {
     const std::string msg = nested_message(e);
     EXPECT_NE(msg.find("truncated gzip"), std::string::npos) << msg;
     EXPECT_NE(msg.find((m_dir / "cut.gz").string()), std::string::npos) << msg;
     EXPECT_TRUE(e.report().balanced());
     EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
     EXPECT_LT(e.report().stages[0].items_in, expected.size());
-  }
+  });
 }
 
 // Cancelling from the fold while the lanes split: the run stops (the
@@ -258,6 +270,92 @@ TEST_P(LinesInLanes, CancellingMidFileLosesNoLineAndReadsNoFurther) {
       EXPECT_EQ(total, report.stages[1].items_out) << what;
     }
   }
+}
+
+// The lanes read the file themselves, one block at a time: with more lanes
+// than cores (so lanes are preempted while reading, holding the read lock,
+// or while pushing) and a chain before the fold, every line still arrives
+// exactly once, and the source counts every byte and line.
+TEST_P(LinesInLanes, MoreLanesThanCoresReadEveryBlockOnceUnderStress) {
+  std::vector<std::string> numbered;
+  const std::string text = files_test::numbered_lines(40'000 / files_test::scale, numbered);
+  files_test::write_file(m_dir / "s.txt", text);
+  texts want = numbered;
+  std::sort(want.begin(), want.end());
+  sluice::runtime rt({.threads = 6});
+  for (const std::size_t block : {std::size_t{97}, std::size_t{4096}}) {
+    for (int round = 0; round < 5; ++round) {
+      texts got;
+      auto pipe = files::lines(m_dir / "s.txt", {.chunk = 64, .read = read(block, 2)}) |
+                  sluice::map([](files::line l) { return std::string(l.text()); }) |
+                  sluice::filter([](const std::string&) { return true; }) |
+                  sluice::fold(
+                      got, [](texts& acc, const std::string& l) { acc.push_back(l); },
+                      [](texts& acc, texts&& other) { acc.insert(acc.end(), other.begin(), other.end()); });
+      ASSERT_NE(pipe.describe().find("fused, in lanes"), std::string::npos) << pipe.describe();
+      auto report = sluice::run(rt, std::move(pipe));
+      const std::string what = "block " + std::to_string(block) + ", round " + std::to_string(round);
+      EXPECT_TRUE(report.balanced()) << what;
+      EXPECT_EQ(report.stages[0].items_in, want.size()) << what;
+      EXPECT_EQ(report.stages[0].bytes, text.size()) << what;
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, want) << what;
+    }
+  }
+}
+
+// A file that cannot be opened fails the run from the lane that opens it,
+// naming the path, and the other lanes end without reading.
+TEST_P(LinesInLanes, AMissingFileFailsTheRunNamingThePath) {
+  count_expecting_failure(m_dir / "absent.txt", {.read = read(4096)}, [&](const sluice::pipeline_error& e) {
+    const std::string msg = nested_message(e);
+    EXPECT_NE(msg.find((m_dir / "absent.txt").string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("No such file"), std::string::npos) << msg;
+    EXPECT_EQ(e.report().stages[0].items_in, 0u);
+    EXPECT_TRUE(e.report().balanced());
+  });
+}
+
+// A fold that throws fails the run: the lanes stop reading (the source does
+// not read the whole file), and every line split reached the fold once.
+TEST_P(LinesInLanes, AFailingFoldStopsTheReadingLanes) {
+  std::vector<std::string> expected;
+  const std::string text = files_test::numbered_lines(100'000 / files_test::scale, expected);
+  files_test::write_file(m_dir / "f.txt", text);
+  count_expecting_failure(
+      files::lines(m_dir / "f.txt", {.read = read(4096)}), 3000, [&](const sluice::pipeline_error& e) {
+        EXPECT_NE(nested_message(e).find("line 3000 reached"), std::string::npos) << nested_message(e);
+        EXPECT_TRUE(e.report().balanced());
+        EXPECT_LT(e.report().stages[0].bytes, text.size());
+        EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
+      });
+}
+
+// A fold failing while a lane waits on an empty pipe (the writer keeps it
+// open): the waiting read is cancelled, every lane leaves, the stream is
+// closed with no read in flight, and the run fails instead of hanging.
+TEST_P(LinesInLanes, AFailingFoldEndsARunWhoseLaneWaitsOnAPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::FILE* in = ::fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::atomic<bool> run_over{false};
+  std::thread writer([w = fds[1], &run_over] {
+    std::string text;
+    for (int i = 0; i < 2000; ++i) text += "row " + std::to_string(i) + "\n";
+    if (::write(w, text.data(), text.size()) == static_cast<ssize_t>(text.size())) {
+      while (!run_over.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ::close(w);
+  });
+  count_expecting_failure(files::lines(in, {.read = read(256)}), 2000, [](const sluice::pipeline_error& e) {
+    EXPECT_NE(nested_message(e).find("line 2000 reached"), std::string::npos) << nested_message(e);
+    EXPECT_TRUE(e.report().balanced());
+    EXPECT_EQ(e.report().stages[0].emitted, e.report().stages[1].items_in);
+  });
+  run_over = true;
+  writer.join();
+  std::fclose(in);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LinesInLanes,

@@ -22,9 +22,10 @@
 //
 // Before stages that run in lanes (stateless map/filter/... before fold,
 // count_by, group_by, top_k: pipeline.hpp, "Fusion"), lines(path) and
-// lines(FILE*) leave the splitting of files::line items to the lanes and
-// only read and send runs of whole lines (detail/lines_in_lanes.hpp); the
-// lines and the report's counts are the same, their order across lanes free.
+// lines(FILE*) are read by the lanes themselves, one block at a time in
+// file order, each lane splitting and processing the block it read on its
+// own thread (detail/lines_in_lanes.hpp); the lines and the report's counts
+// are the same, their order across lanes free.
 //
 // Errors fail the run with the file's path in the message: a missing or
 // unreadable file, a directory given as a file, a read error, truncated or
@@ -166,25 +167,14 @@ task<bool> send_lines(byte_stream& stream, const lines_options& options, sluice:
 
 // Opens, reads and closes one stream; the stream is closed (reads in flight
 // awaited) whatever happens, then an error is rethrown.
-// `whole_lines`: send runs of whole lines to be split in the lanes
-// (lines_in_lanes.hpp) instead of lines.
 template <typename T, typename In, typename Open>
-task<bool> read_one(Open open, const lines_options& options, sluice::detail::stage_io<In, T>& io,
-                    bool whole_lines = false) {
+task<bool> read_one(Open open, const lines_options& options, sluice::detail::stage_io<In, T>& io) {
   std::shared_ptr<byte_stream> stream = open();
   io.state().on_cancel([stream] { stream->cancel(); });
   std::exception_ptr error;
   bool go_on = false;
   try {
-    if constexpr (std::is_same_v<T, line> && std::is_same_v<In, sluice::detail::none>) {
-      if (whole_lines) {
-        go_on = co_await send_whole_lines(*stream, options, io);
-      } else {
-        go_on = co_await send_lines<T>(*stream, options, io);
-      }
-    } else {
-      go_on = co_await send_lines<T>(*stream, options, io);
-    }
+    go_on = co_await send_lines<T>(*stream, options, io);
   } catch (...) {
     error = std::current_exception();
   }
@@ -212,19 +202,12 @@ class lines_source {
 
   template <typename>
   task<void> run(sluice::detail::stage_io<sluice::detail::none, T>& io) {
-    auto open = [this, &io]() {
-      return m_fd >= 0 ? open_fd_stream(io.rt(), m_fd, display_fd(), m_options.read)
-                       : open_stream(io.rt(), m_path, m_options.read);
-    };
-    (void)co_await read_one<T>(open, m_options, io, m_whole_lines);
+    (void)co_await read_one<T>([this, &io] { return open(io.rt()); }, m_options, io);
   }
 
-  /// A copy that sends runs of whole lines, to be split in the lanes after
-  /// it (lines_in_lanes.hpp).
-  [[nodiscard]] lines_source whole_lines() const {
-    lines_source copy(*this);
-    copy.m_whole_lines = true;
-    return copy;
+  /// Opens the file or descriptor for reading (see open_stream).
+  [[nodiscard]] std::shared_ptr<byte_stream> open(runtime& rt) const {
+    return m_fd >= 0 ? open_fd_stream(rt, m_fd, display_fd(), m_options.read) : open_stream(rt, m_path, m_options.read);
   }
   [[nodiscard]] const lines_options& options() const noexcept { return m_options; }
 
@@ -234,12 +217,11 @@ class lines_source {
   std::filesystem::path m_path;
   int m_fd;
   lines_options m_options;
-  bool m_whole_lines = false;
 };
 
 /// Wraps a line source into a flow. When the stages after it run in lanes
-/// (the outlet has several), files::line sources leave the splitting to
-/// the lanes (lines_in_lanes.hpp); otherwise, or for std::string lines, the
+/// (the outlet has several), files::line sources are read by the lanes,
+/// which split what they read (lines_in_lanes.hpp); otherwise, or for std::string lines, the
 /// source splits and sends lines in order, as make_source's sources do.
 template <typename T>
 flow<T> make_lines_source(lines_source<T> source) {
@@ -252,13 +234,9 @@ flow<T> make_lines_source(lines_source<T> source) {
         using sluice::detail::none;
         if constexpr (std::is_same_v<T, line>) {
           if (out.lanes.size() > 1) {
-            const sluice::detail::stage_context context(state, 0);
-            for (auto& lane : out.lanes)
-              lane = sluice::detail::inlet_ptr(
-                  new split_lines_inlet(std::move(lane), context, shared->options().strip_cr, shared->options().chunk));
-            auto whole = sluice::detail::share_stage(shared->whole_lines());
-            state.start(sluice::detail::run_stage<none, T>(
-                whole, sluice::detail::stage_io<none, T>(state, 0, {}, std::move(out))));
+            read_in_lanes(
+                state, sluice::detail::stage_context(state, 0), [shared, &state] { return shared->open(state.rt()); },
+                shared->options(), std::move(out.lanes));
             return;
           }
         }

@@ -25,8 +25,10 @@ struct stream_piece {
   std::uint64_t offset = 0;
 };
 
-/// A file's bytes, in order. One consumer: next() and close() are called
-/// from one coroutine at a time; cancel() from any thread.
+/// A file's bytes, in order. One consumer at a time: calls to next() and
+/// close() never overlap, and each happens after the previous one (the
+/// lanes of lines() take turns under a lock, lines_in_lanes.hpp); cancel()
+/// from any thread.
 class byte_stream {
  public:
   virtual ~byte_stream() = default;

@@ -1,38 +1,47 @@
 // Lines split in the lanes (pipeline.hpp, "Fusion"): when the stages after
 // files::lines(path) run as copies in lanes (before fold, count_by,
-// group_by, top_k), the source only cuts what it reads into runs of whole
-// lines (one search for the last newline per block, whole_lines_cutter) and
-// sends those; each lane splits the runs it takes into lines
-// (line_splitter::split_run, views into the same block, no copy) right
-// before its copy of the chain, on its own thread. The serial part of the
-// run is then the read alone, as in tbb::parallel_pipeline's serial input
-// filter, and the line objects are written on the thread that reads them.
+// group_by, top_k), the lanes read the file themselves, one at a time and in
+// file order (lane_reader: an async mutex around the stream and the cut
+// into runs of whole lines, one search for the last newline per block), and
+// each lane splits the block it read into lines (line_splitter::split_run,
+// views into the same block, no copy) and pushes them through its copy of
+// the chain on the thread that read it, while the next lane reads the next
+// block. That is tbb::parallel_pipeline's shape: a serial input filter whose
+// token goes on through the parallel filter on the same thread, so a block
+// is split and parsed in the cache the kernel copied it into. The serial
+// part of the run is the read and the cut alone.
 //
 // Accounting stays that of lines: the source's items in, out and emitted
 // are counted by the lanes as they split, in lines (a run is no item of the
-// report); the lane's first stage counts the same lines in. Runs a
-// cancelled run never split are counted by nobody, like bytes never read.
-// Errors: a line growing past max_line_bytes while carried from one block
-// to the next fails the run in the source, naming the path and the line's
-// byte offset; a failure while splitting fails it naming the source.
+// report); the lane's first stage counts the same lines in. A lane that
+// read a block when the run stopped still pushes its lines, which the
+// chain counts as cancelled. Errors: a line growing past max_line_bytes
+// while carried from one block to the next, or a failed read, fails the run
+// naming the source, the path and (for the line) its byte offset.
 //
 // Thread-safety: each split_lines_inlet is pushed from its lane's coroutine
-// only; the source's counters are atomic.
+// only; the stream and the cut are used under the reader's lock only; the
+// source's counters are atomic.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "sluice/core/async_mutex.hpp"
+
 #include "sluice/files/detail/byte_stream.hpp"
 #include "sluice/files/detail/line_splitter.hpp"
 #include "sluice/files/line.hpp"
+#include "sluice/stages/detail/fused_lanes.hpp"
 #include "sluice/stages/pipeline.hpp"
 
 namespace sluice::files::detail {
@@ -92,35 +101,131 @@ class split_lines_inlet final : public sluice::detail::fused_inlet<line> {
   std::size_t m_average = 64;  // bytes per line (newline included) in this lane's last push, to size the vector
 };
 
-/// The source's loop when its lines are split in the lanes: reads `stream`
-/// to its end and sends runs of whole lines straight into the lane channel
-/// (no per-item accounting: split_lines_inlet counts the lines). Returns
-/// false when the lanes are gone or the run stopped.
-template <typename Options>
-sluice::task<bool> send_whole_lines(byte_stream& stream, const Options& options,
-                                    sluice::detail::stage_io<sluice::detail::none, line>& io) {
-  whole_lines_cutter cut(options.max_line_bytes, stream.name());
-  auto tx = io.output_handle();
-  std::uint64_t seq = 0;
-  for (;;) {
-    if (io.stopped()) co_return false;
-    stream_piece piece = co_await stream.next();
-    const bool last = piece.size == 0;
-    io.count_bytes(piece.size);  // the report's bytes: read from the file
-    std::vector<line> runs;
-    if (last) {
-      cut.finish(runs);
-    } else {
-      cut.feed(piece.bytes, std::string_view(piece.bytes.data(), piece.size), runs);
+/// What the lanes of one lines() source share when they read themselves
+/// (read_in_lanes): the stream, opened by the first lane to read, the cut
+/// into runs of whole lines, and the lock that makes the reads one at a time
+/// and in file order. Every member but the flags is used under `lock` only.
+class lane_reader {
+ public:
+  using opener = std::function<std::shared_ptr<byte_stream>()>;
+  lane_reader(opener open, std::size_t max_line_bytes, sluice::detail::stage_context source)
+      : m_open(std::move(open)), m_max_line(max_line_bytes), m_source(std::move(source)) {}
+
+  /// Reads the next block and appends its runs of whole lines to `runs`
+  /// (none when the block ends inside a line). False once nothing is left
+  /// to read: the end of the file, an error (the run then fails, naming
+  /// the source), the run stopped, or a lane left (leave()).
+  template <typename Lazy = void>
+  sluice::task<bool> read(std::vector<line>& runs) {
+    auto held = co_await m_lock.lock();
+    if (m_done) co_return false;
+    std::exception_ptr error;
+    try {
+      if (!m_stream) open();
+      if (m_source.stopped()) {
+        m_done = true;
+      } else {
+        stream_piece piece = co_await m_stream->next();
+        m_source.count_bytes(piece.size);  // the report's bytes: read from the file
+        if (piece.size == 0) {
+          m_done = true;
+          m_cut->finish(runs);
+        } else {
+          m_cut->feed(piece.bytes, std::string_view(piece.bytes.data(), piece.size), runs);
+        }
+      }
+    } catch (...) {
+      error = std::current_exception();
+      m_done = true;
     }
-    piece = {};  // the runs hold the block
-    if (!runs.empty()) {
-      sluice::detail::chunk<line> c{seq++, std::move(runs)};
-      auto sending = tx.send(c);
-      if (!co_await sending) co_return false;
-    }
-    if (last) co_return true;
+    if (m_done) co_await close(error);
+    if (error) m_source.fail_unindexed(error);
+    co_return !m_done;
   }
+
+  /// A lane leaves (at the end, or because downstream is gone): nobody
+  /// reads any further, and the stream is closed (its reads in flight
+  /// awaited) if no lane closed it yet. Every lane calls it before it
+  /// ends, so the stream is never destroyed with a read in flight.
+  template <typename Lazy = void>
+  sluice::task<void> leave() {
+    auto held = co_await m_lock.lock();
+    m_done = true;
+    std::exception_ptr error;
+    co_await close(error);
+    if (error) m_source.fail_unindexed(error);
+  }
+
+ private:
+  void open() {
+    m_stream = m_open();
+    m_cut.emplace(m_max_line, m_stream->name());
+    m_source.state().on_cancel([stream = m_stream] { stream->cancel(); });
+  }
+  // Waits for the reads in flight and releases the file; an error closing
+  // it counts when nothing failed before.
+  template <typename Lazy = void>
+  sluice::task<void> close(std::exception_ptr& error) {
+    if (!m_stream) co_return;
+    try {
+      co_await m_stream->close();
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+    m_stream.reset();
+  }
+
+  opener m_open;
+  std::size_t m_max_line;
+  sluice::detail::stage_context m_source;
+  sluice::async_mutex m_lock;
+  std::shared_ptr<byte_stream> m_stream;
+  std::optional<whole_lines_cutter> m_cut;  // made with the stream: it names the file
+  bool m_done = false;                      // nothing more to read: the end, an error, a stopped run, or a lane left
+};
+
+/// One lane of a lines() source that reads in its lanes: takes its turn at
+/// reading a block, then splits the block's runs and pushes their lines
+/// into its copy of the chain (`group->lanes[lane]`, a split_lines_inlet),
+/// on the thread that read the block, while the next lane reads the next.
+/// The last lane to finish ends every lane's output (lane_group).
+template <typename Lazy = void>
+sluice::task<void> read_in_lane(std::shared_ptr<lane_reader> reader, std::size_t lane,
+                                std::shared_ptr<sluice::detail::lane_group> group) {
+  auto& inlet = sluice::detail::inlet_of<line>(group->lanes[lane]);
+  for (bool more = true; more;) {
+    std::vector<line> runs;
+    more = co_await reader->read(runs);
+    if (runs.empty()) continue;
+    auto pushing = inlet.push(std::move(runs));
+    // Downstream is gone: leaving stops the other lanes' reading; what
+    // they read already still goes through them.
+    if (!co_await std::move(pushing)) more = false;
+  }
+  auto leaving = reader->leave();
+  co_await std::move(leaving);
+  group->lane_done();
+}
+
+/// Starts the lanes of a lines() source whose stages after it run in lanes
+/// (`lanes`: the fused_inlet<line> copies of the chain, one per lane): each
+/// lane reads in turn and splits what it read itself, as
+/// tbb::parallel_pipeline's serial input filter hands its block to the
+/// parallel filter on the same thread. So the block is read into the cache
+/// of the core that splits and parses it, and no channel sits between the
+/// read and the lanes. `open` opens the stream (in the first lane to read); `options` are the
+/// source's lines_options.
+template <typename Options>
+void read_in_lanes(sluice::detail::pipeline_state& state, const sluice::detail::stage_context& source,
+                   lane_reader::opener open, const Options& options, sluice::detail::inlet_list lanes) {
+  for (auto& lane : lanes) {
+    lane = sluice::detail::inlet_ptr(new split_lines_inlet(std::move(lane), source, options.strip_cr, options.chunk));
+    lane->runs_in_source();  // the lanes send as the source would: they wait on the limits in flight
+  }
+  const std::size_t n = lanes.size();
+  auto reader = std::make_shared<lane_reader>(std::move(open), options.max_line_bytes, source);
+  auto group = std::shared_ptr<sluice::detail::lane_group>(new sluice::detail::lane_group(std::move(lanes)));
+  for (std::size_t i = 0; i < n; ++i) state.start(read_in_lane<>(reader, i, group));
 }
 
 }  // namespace sluice::files::detail
