@@ -53,6 +53,38 @@ TEST(Errors, FailFastRethrowsWithStageNameItemIndexAndCause) {
   }
 }
 
+// filter's fail-fast path runs a chunk in one try (stage_io::call_each):
+// the throwing item is the one named and counted, every item before it in
+// the chunk was judged (kept or rejected), and the counters still add up.
+TEST(Errors, AFilterThatThrowsMidChunkNamesTheItemAndKeepsTheCountsExact) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<int> out;
+  auto p = sluice::from(iota(5'000)) |
+           sluice::filter(
+               [](int x) {
+                 if (x == 777) throw boom();
+                 return x % 2 == 0;
+               },
+               {.name = "judge"}) |
+           sluice::to_vector(out);
+  try {
+    sluice::run(rt, std::move(p));
+    FAIL() << "run returned";
+  } catch (const sluice::pipeline_error& e) {
+    EXPECT_EQ(e.stage_name(), "judge");
+    EXPECT_EQ(e.item_index(), 777u);
+    EXPECT_THROW(std::rethrow_if_nested(e), boom);
+    const auto& judge = e.report().stages[1];
+    EXPECT_EQ(judge.failed, 1u);
+    EXPECT_GE(judge.dropped, 777u / 2);  // the odd items before 777 at least were rejected
+    expect_chained(e.report());
+  }
+  for (int x : out) {
+    EXPECT_EQ(x % 2, 0);
+    EXPECT_LT(x, 777);
+  }
+}
+
 TEST(Errors, AnInfiniteSourceStopsWhenAStageFails) {
   sluice::runtime rt({.threads = 2});
   auto p = sluice::from(forever()) | sluice::parallel_map([](int x) {

@@ -45,11 +45,8 @@ class filter_stage : public chunk_stage<filter_stage<P>> {
       // The kept items move forward in the chunk itself: no new vector per chunk.
       auto& items = in.items;
       std::size_t kept = 0;
-      io.for_each_item(in, [&](In& item, std::size_t index) {
-        const In& candidate = item;
-        auto keep = io.call(this->m_options.on_error, test, candidate, index);
-        if (!keep) return;  // failed or abandoned: counted
-        if (!*keep) {
+      io.call_each(this->m_options.on_error, test, in, [&](bool keep, In& item) {
+        if (!keep) {
           io.reject(1);
           return;
         }
@@ -62,11 +59,8 @@ class filter_stage : public chunk_stage<filter_stage<P>> {
     } else {
       std::vector<In> out;
       out.reserve(in.items.size());
-      io.for_each_item(in, [&](In& item, std::size_t index) {
-        const In& candidate = item;
-        auto keep = io.call(this->m_options.on_error, test, candidate, index);
-        if (!keep) return;  // failed or abandoned: counted
-        if (*keep) {
+      io.call_each(this->m_options.on_error, test, in, [&](bool keep, In& item) {
+        if (keep) {
           out.push_back(std::move(item));
         } else {
           io.reject(1);

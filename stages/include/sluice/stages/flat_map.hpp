@@ -54,10 +54,8 @@ class flat_map_stage : public chunk_stage<flat_map_stage<F>> {
   task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
     std::vector<output<In>> out;
     std::size_t handled = 0;  // inputs whose elements are all in `out`
-    io.for_each_item(in, [&](In& item, std::size_t index) {
-      auto r = io.call(this->m_options.on_error, m_fn, item, index);
-      if (!r) return;
-      for (auto&& element : *r) out.push_back(static_cast<output<In>>(std::forward<decltype(element)>(element)));
+    io.call_each(this->m_options.on_error, m_fn, in, [&](auto&& elements, In&) {
+      for (auto&& element : elements) out.push_back(static_cast<output<In>>(std::forward<decltype(element)>(element)));
       ++handled;
     });
     if (out.empty()) {

@@ -53,9 +53,8 @@ class map_stage : public chunk_stage<map_stage<F>> {
   task<bool> on_chunk(stage_io<In, output<In>>& io, input_chunk<In>& in) {
     std::vector<output<In>> out;
     out.reserve(in.items.size());
-    io.for_each_item(in, [&](In& item, std::size_t index) {
-      if (auto r = io.call(this->m_options.on_error, m_fn, item, index)) out.push_back(std::move(*r));
-    });
+    io.call_each(this->m_options.on_error, m_fn, in,
+                 [&](auto&& r, In&) { out.push_back(std::forward<decltype(r)>(r)); });
     if (out.empty()) co_return true;
     co_return co_await io.send(out, out.size());
   }

@@ -106,6 +106,41 @@ class stage_context {
     return go_on;
   }
 
+  /// Calls fn on each item of a received chunk in order under `policy`, as
+  /// for_each_item + call() would, and hands each result to
+  /// take(result, item) (map's and filter's loop). Under the default policy
+  /// (fail fast: no retry, no dead letters, nothing keeps an item) the
+  /// chunk runs in one `try`, with a stop check every 64 items, as fold's
+  /// chunks do: per item that drops the attempt loop, the policy tests and
+  /// the `maybe` around the result, about a tenth of what a fused
+  /// map + filter spends per line of a log file. The first exception fails
+  /// the item it came from; the items after it count as dropped (cancelled
+  /// once the run stops), as in the per-item path.
+  template <typename In, typename F, typename Take>
+  void call_each(const error_policy& policy, F& fn, input_chunk<In>& in, Take&& take) const {
+    if (policy.keeps_items()) {
+      for_each_item(in, [&](In& item, std::size_t index) {
+        if (auto r = call(policy, fn, item, index)) take(std::move(*r), item);
+      });
+      return;
+    }
+    auto& items = in.items;
+    stage_span<In> span(m_state, &rt(), m_index, name(), timed_section);
+    span.items(items.size());
+    std::size_t i = 0;
+    try {
+      for (; i < items.size(); ++i) {
+        if (i % 64 == 0 && stopped()) break;
+        take(invoke_stage_fn(fn, std::move(items[i]), m_token), items[i]);
+      }
+    } catch (...) {
+      item_failed(policy, in.first_index + i, &items[i], std::current_exception());
+      ++i;
+    }
+    drop(items.size() - i);
+    m_stats->busy(span.stop());
+  }
+
   /// An exception not tied to an item (a source's range threw): fail fast.
   void fail_unindexed(std::exception_ptr error) const {
     m_state->fail(m_index, pipeline_error::no_item, std::move(error));
