@@ -189,24 +189,7 @@ class aggregate_stage {
   // chunk (a shared atomic per item would be the most expensive part).
   template <typename In>
   void add_chunk(stage_io<In, none>& io, typename A::local& local, input_chunk<In>& in) {
-    auto& items = in.items;
-    std::size_t i = 0;
-    std::exception_ptr error;
-    try {
-      for (; i < items.size(); ++i) {
-        if (i % 64 == 0 && io.stopped()) break;
-        m_aggregator.add(local, items[i]);
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    io.completed(i);
-    if (!error) {
-      io.drop(items.size() - i);
-      return;
-    }
-    io.template item_failed<In>(m_options.on_error, in.first_index + i, nullptr, error);
-    io.drop(items.size() - i - 1);
+    io.completed(io.run_fail_fast(m_options.on_error, in, [&](In& item) { m_aggregator.add(local, item); }));
   }
 
   // Retry or dead letters: item by item through the error policy.

@@ -124,21 +124,33 @@ class stage_context {
       });
       return;
     }
-    auto& items = in.items;
     stage_span<In> span(m_state, &rt(), m_index, name(), timed_section);
-    span.items(items.size());
+    span.items(in.items.size());
+    (void)run_fail_fast(policy, in, [&](In& item) { take(invoke_stage_fn(fn, std::move(item), m_token), item); });
+    m_stats->busy(span.stop());
+  }
+
+  /// The fail-fast chunk loop (call_each's, and fold's): body(item) on each
+  /// item in order inside one `try`, a stop check every 64 items. The first
+  /// exception fails the item it came from (item_failed under `policy`);
+  /// the items after it, or after a stop, count as dropped (cancelled once
+  /// the run stops). Returns how many items body finished.
+  template <typename In, typename Body>
+  std::size_t run_fail_fast(const error_policy& policy, input_chunk<In>& in, Body&& body) const {
+    auto& items = in.items;
     std::size_t i = 0;
     try {
       for (; i < items.size(); ++i) {
         if (i % 64 == 0 && stopped()) break;
-        take(invoke_stage_fn(fn, std::move(items[i]), m_token), items[i]);
+        body(items[i]);
       }
     } catch (...) {
       item_failed(policy, in.first_index + i, &items[i], std::current_exception());
-      ++i;
+      drop(items.size() - i - 1);
+      return i;
     }
     drop(items.size() - i);
-    m_stats->busy(span.stop());
+    return i;
   }
 
   /// An exception not tied to an item (a source's range threw): fail fast.

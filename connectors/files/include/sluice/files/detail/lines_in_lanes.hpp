@@ -138,8 +138,7 @@ class lane_reader {
       error = std::current_exception();
       m_done = true;
     }
-    if (m_done) co_await close(error);
-    if (error) m_source.fail_unindexed(error);
+    if (m_done) co_await close(std::move(error));
     co_return !m_done;
   }
 
@@ -151,9 +150,7 @@ class lane_reader {
   sluice::task<void> leave() {
     auto held = co_await m_lock.lock();
     m_done = true;
-    std::exception_ptr error;
-    co_await close(error);
-    if (error) m_source.fail_unindexed(error);
+    co_await close(nullptr);
   }
 
  private:
@@ -162,17 +159,20 @@ class lane_reader {
     m_cut.emplace(m_max_line, m_stream->name());
     m_source.state().on_cancel([stream = m_stream] { stream->cancel(); });
   }
-  // Waits for the reads in flight and releases the file; an error closing
-  // it counts when nothing failed before.
+  // Waits for the reads in flight and releases the file, then fails the
+  // run naming the source with `error`, or with an error closing the file
+  // when nothing failed before.
   template <typename Lazy = void>
-  sluice::task<void> close(std::exception_ptr& error) {
-    if (!m_stream) co_return;
-    try {
-      co_await m_stream->close();
-    } catch (...) {
-      if (!error) error = std::current_exception();
+  sluice::task<void> close(std::exception_ptr error) {
+    if (m_stream) {
+      try {
+        co_await m_stream->close();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+      m_stream.reset();
     }
-    m_stream.reset();
+    if (error) m_source.fail_unindexed(std::move(error));
   }
 
   opener m_open;
