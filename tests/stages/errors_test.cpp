@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -254,10 +255,34 @@ TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
   EXPECT_EQ(letters[0].stage, "evens");
   int item = std::any_cast<int>(letters[0].item);
   EXPECT_EQ(item % 2, 1);
-  EXPECT_EQ(static_cast<int>(letters[0].item_index), item);  // single source chunking keeps indices
   EXPECT_THROW(std::rethrow_exception(letters[0].error), boom);
+  // Two drivers receive batches in whichever order they win the channel, so
+  // an index is a position in receive order: unique, inside the input.
+  std::set<std::size_t> indices;
+  for (const auto& letter : letters) {
+    EXPECT_LT(letter.item_index, 1000u);
+    indices.insert(letter.item_index);
+  }
+  EXPECT_EQ(indices.size(), letters.size());
   EXPECT_EQ(report.stages[1].failed, 500u);
   expect_chained(report);
+}
+
+TEST(Errors, AnOrderedStagesDeadLettersCarryTheItemsInputPosition) {
+  sluice::runtime rt({.threads = 2});
+  sluice::dead_letter_queue dead;
+  std::vector<int> out;
+  auto odd_fails = [](int x) {
+    if (x % 2) throw boom();
+    return x;
+  };
+  sluice::run(rt, sluice::from(iota(1000)) |
+                      sluice::parallel_map(odd_fails, {.ordered = true, .on_error = sluice::skip_to(dead.sink())}) |
+                      sluice::to_vector(out));
+  auto letters = dead.take();
+  ASSERT_EQ(letters.size(), 500u);
+  for (const auto& letter : letters)  // one driver receives in source order
+    EXPECT_EQ(letter.item_index, static_cast<std::size_t>(std::any_cast<int>(letter.item)));
 }
 
 TEST(Cancellation, StopTokenEndsAnInfinitePipelinePromptly) {

@@ -33,6 +33,7 @@
 #include "sluice/core/runtime.hpp"
 #include "sluice/core/task.hpp"
 #include "sluice/core/when_all.hpp"
+#include "sluice/stages/detail/batch_positions.hpp"
 #include "sluice/stages/detail/maybe.hpp"
 #include "sluice/stages/detail/parallel_for.hpp"
 #include "sluice/stages/pipeline.hpp"
@@ -118,14 +119,20 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
   task<void> drive(stage_io<In, output<In>>& io, bool on_arena) {
     if (on_arena) co_await io.rt().schedule();
     auto tx = io.output_handle();  // drivers send concurrently: one handle each
+    batch_positions positions;
     while (auto in = co_await io.recv()) {
       auto& items = in->items;
+      positions.start(in->first_index);
       // Top up to a full batch with what is already waiting (never wait).
       while (items.size() < m_options.batch) {
         auto more = io.try_recv();
         if (!more) break;
         if (more->items.empty()) continue;
-        if (items.empty()) in->first_index = more->first_index;
+        if (items.empty()) {
+          positions.start(more->first_index);
+        } else {
+          positions.append(items.size(), more->first_index);
+        }
         items.insert(items.end(), std::make_move_iterator(more->items.begin()),
                      std::make_move_iterator(more->items.end()));
       }
@@ -135,7 +142,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
         continue;
       }
       std::size_t failed = 0;
-      auto out = compute(io, items, in->first_index, failed);
+      auto out = compute(io, items, positions, failed);
       if (io.stopped()) {
         // Cancelled during the batch: whatever did not fail is discarded.
         io.drop(items.size() - failed);
@@ -150,8 +157,8 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
   // Runs fn over `items` with tbb::parallel_for; returns the successful
   // results in input order. Failed items are counted and reported.
   template <typename In>
-  std::vector<output<In>> compute(stage_io<In, output<In>>& io, std::vector<In>& items, std::size_t first_index,
-                                  std::size_t& failed) {
+  std::vector<output<In>> compute(stage_io<In, output<In>>& io, std::vector<In>& items,
+                                  const batch_positions& positions, std::size_t& failed) {
     using out_t = output<In>;
     const std::size_t n = items.size();
     std::mutex failures_mutex;
@@ -179,7 +186,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     };
     auto apply = [&](std::size_t i) -> maybe<out_t> {
       if (io.stopped()) return std::nullopt;  // counted as cancelled by the caller
-      auto r = io.call(m_options.on_error, m_fn, items[i], first_index + i);
+      auto r = io.call(m_options.on_error, m_fn, items[i], positions[i]);
       if (!r) note_failure(i);
       return r;
     };
