@@ -14,6 +14,7 @@
 #include <deque>
 #include <future>
 #include <initializer_list>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -184,7 +185,15 @@ struct transfer {
 
 using detail::transfer;
 
-class client::state {
+// Running transfers up to which a client drives libcurl through the
+// reactor's poller (curl_multi_poll and curl_multi_perform, see
+// reactor::poller) rather than libcurl's socket interface: both of those
+// calls visit every running transfer, each round, where the socket
+// interface visits the ready ones. Decided by max_in_flight, which bounds
+// the running transfers.
+constexpr std::size_t k_max_polled_transfers = 1024;
+
+class client::state final : private reactor::poller {
  public:
   state(sluice::runtime& rt, client_options options)
       : m_runtime(rt),
@@ -196,16 +205,24 @@ class client::state {
     make_default_headers();
     m_multi = curl_multi_init();
     if (!m_multi) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
-    curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
-    curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
-    curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, uses_http2() ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
     curl_multi_setopt(m_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, to_long(m_options.max_connections));
     curl_multi_setopt(m_multi, CURLMOPT_MAX_HOST_CONNECTIONS, to_long(m_options.max_connections_per_host));
     // libcurl's default idle pool is 4x the handles currently added, which
     // shrinks to nothing between bursts and closes warm connections.
     if (m_options.max_connections) curl_multi_setopt(m_multi, CURLMOPT_MAXCONNECTS, to_long(m_options.max_connections));
+    // One client per reactor can drive libcurl the way a hand-written loop
+    // does; the others use the socket interface over the reactor's watches
+    // (also beyond k_max_polled_transfers). libcurl's callbacks are set only
+    // then: curl_multi_perform would call them for some changes only.
+    m_polled = m_options.max_in_flight != 0 && m_options.max_in_flight <= k_max_polled_transfers &&
+               m_reactor.install_poller(*this);
+    if (!m_polled) {
+      curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
+      curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
+      curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
+      curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
+    }
   }
   ~state() { curl_slist_free_all(m_default_headers); }  // shutdown() has run: no easy handle points at it
   state(const state&) = delete;
@@ -273,6 +290,7 @@ class client::state {
   // Reactor thread: cancels everything and frees the multi handle.
   void shutdown() {
     m_closed = true;
+    if (m_polled) m_reactor.remove_poller(*this);
     start_submitted();  // each one fails as cancelled
     while (!m_queue.empty()) cancel(m_queue.front(), "cancelled: client destroyed");
     while (m_running_head) cancel(m_running_head->running_ref, "cancelled: client destroyed");
@@ -559,6 +577,26 @@ class client::state {
       complete(t);
     }
     launch_queued();
+  }
+
+  // reactor::poller, when m_polled: the reactor blocks in libcurl's poll
+  // while transfers run, with its own epoll fd (its watches, timers and
+  // posts) as an extra descriptor, then runs libcurl's perform. libcurl
+  // shortens the wait to its own next timeout.
+  [[nodiscard]] bool busy() const override { return m_running_count > 0; }
+
+  bool wait(int epoll_fd) override {
+    curl_waitfd reactor_fd{epoll_fd, CURL_WAIT_POLLIN, 0};
+    int ready = 0;
+    if (curl_multi_poll(m_multi, &reactor_fd, 1, std::numeric_limits<int>::max(), &ready) != CURLM_OK) return true;
+    return reactor_fd.revents != 0;
+  }
+
+  void run() override {
+    reactor_span span("libcurl perform");
+    int running = 0;
+    curl_multi_perform(m_multi, &running);
+    collect_finished();
   }
 
   void on_socket_ready(int fd, std::uint32_t events) {
@@ -890,6 +928,7 @@ class client::state {
   bool m_resume_posted = false;                                          // a resume_completed() post is queued
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
+  bool m_polled = false;  // installed as the reactor's poller: no socket or timer callbacks
 
   // Any thread: submit() -> start_submitted().
   std::mutex m_submit_mutex;
