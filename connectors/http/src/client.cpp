@@ -587,12 +587,26 @@ class client::state final : private reactor::poller {
 
   bool wait(int epoll_fd) override {
     curl_waitfd reactor_fd{epoll_fd, CURL_WAIT_POLLIN, 0};
-    int ready = 0;
-    if (curl_multi_poll(m_multi, &reactor_fd, 1, std::numeric_limits<int>::max(), &ready) != CURLM_OK) return true;
-    return reactor_fd.revents != 0;
+    int ready = 0;  // descriptors ready, the reactor's included
+    if (curl_multi_poll(m_multi, &reactor_fd, 1, std::numeric_limits<int>::max(), &ready) != CURLM_OK) {
+      m_perform_due = true;
+      return true;
+    }
+    const bool reactor_ready = reactor_fd.revents != 0;
+    // Woken by the reactor alone (a post, such as the arena's next requests,
+    // or another client's socket): perform would visit every transfer to
+    // find nothing to do, unless libcurl's own deadline has come.
+    m_perform_due = ready > (reactor_ready ? 1 : 0) || libcurl_deadline_passed();
+    return reactor_ready;
+  }
+
+  [[nodiscard]] bool libcurl_deadline_passed() const {
+    long ms = -1;
+    return curl_multi_timeout(m_multi, &ms) != CURLM_OK || ms == 0;
   }
 
   void run() override {
+    if (!std::exchange(m_perform_due, false)) return;
     reactor_span span("libcurl perform");
     int running = 0;
     curl_multi_perform(m_multi, &running);
@@ -928,7 +942,8 @@ class client::state final : private reactor::poller {
   bool m_resume_posted = false;                                          // a resume_completed() post is queued
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
-  bool m_polled = false;  // installed as the reactor's poller: no socket or timer callbacks
+  bool m_polled = false;       // installed as the reactor's poller: no socket or timer callbacks
+  bool m_perform_due = false;  // wait() saw work for libcurl; run() performs it
 
   // Any thread: submit() -> start_submitted().
   std::mutex m_submit_mutex;
