@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,8 +56,11 @@ bool poller_taken(sluice::reactor& io) {
 // one-off a few hundred ms after the connect, which is why every test below
 // waits for more than one wake.
 sluice::http::client_options without_deadlines() {
-  return {.connect_timeout = 0ms, .request_timeout = 0ms, .low_speed_time = 0s};
+  return {.max_in_flight = 64, .connect_timeout = 0ms, .request_timeout = 0ms, .low_speed_time = 0s};
 }
+
+// Bounded enough to be polled.
+sluice::http::client_options polled_options() { return {.max_in_flight = 128}; }
 
 class HttpPolledClient : public ::testing::Test {
  protected:
@@ -87,13 +91,14 @@ class HttpPolledClient : public ::testing::Test {
 
 TEST_F(HttpPolledClient, TheFirstClientWithBoundedTransfersTakesTheReactorsPoller) {
   EXPECT_FALSE(poller_taken(rt.io()));
-  {
-    sluice::http::client unbounded(rt, {.max_in_flight = 0});  // poll() would visit every transfer
-    EXPECT_FALSE(poller_taken(rt.io()));
+  // Perform would visit every one of up to 1024 (the default) or unbounded transfers.
+  for (std::size_t bound : {std::size_t{0}, std::size_t{129}, std::size_t{1024}}) {
+    sluice::http::client unpolled(rt, {.max_in_flight = bound});
+    EXPECT_FALSE(poller_taken(rt.io())) << bound;
   }
-  auto first = std::make_unique<sluice::http::client>(rt);
+  auto first = std::make_unique<sluice::http::client>(rt, polled_options());
   EXPECT_TRUE(poller_taken(rt.io()));
-  sluice::http::client second(rt);  // the socket interface: works beside the first
+  sluice::http::client second(rt, polled_options());  // the socket interface: works beside the first
   auto a = rt.block_on(first->get(server.url("/echo?i=1")));
   auto b = rt.block_on(second.get(server.url("/echo?i=2")));
   ASSERT_TRUE(a && b);
@@ -156,6 +161,45 @@ TEST_F(HttpPolledClient, ASecondClientsSocketsWakeTheFirstsPoll) {
   EXPECT_TRUE(held.get());
 }
 
+// libcurl's own deadlines, cancellation and shutdown, with no socket or
+// timer callback: libcurl's poll wait must end at its deadline, and the
+// reactor's posts must reach it.
+TEST_F(HttpPolledClient, RequestTimeoutEndsAHeldTransfer) {
+  sluice::http::client c(rt, {.max_in_flight = 64, .request_timeout = 300ms});
+  ASSERT_TRUE(poller_taken(rt.io()));
+  auto r = rt.block_on(c.get(server.url("/stall")));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, sluice::http::error::kind::timeout);
+  EXPECT_EQ(c.stats().in_flight, 0u);
+}
+
+TEST_F(HttpPolledClient, StopTokenCancelsAHeldTransfer) {
+  sluice::http::client c(rt, without_deadlines());
+  std::stop_source stop;
+  auto handle = rt.spawn(c.get(server.url("/stall"), {}, stop.get_token()));
+  ASSERT_TRUE(server.wait_for_requests(1));
+  std::this_thread::sleep_for(50ms);  // into libcurl's poll, as above
+  stop.request_stop();
+  auto r = handle.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what, sluice::http::error::kind::cancelled);
+  EXPECT_EQ(c.stats().in_flight, 0u);
+}
+
+TEST_F(HttpPolledClient, DestroyingTheClientCancelsHeldTransfersAndFreesThePoller) {
+  auto c = std::make_unique<sluice::http::client>(rt, without_deadlines());
+  std::vector<sluice::join_handle<sluice::http::result<sluice::http::response>>> handles;
+  for (int i = 0; i < 10; ++i) handles.push_back(rt.spawn(c->get(server.url("/stall"))));
+  ASSERT_TRUE(server.wait_for_requests(10));
+  c.reset();
+  for (auto& h : handles) {
+    auto r = h.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().what, sluice::http::error::kind::cancelled);
+  }
+  EXPECT_FALSE(poller_taken(rt.io()));
+}
+
 sluice::task<std::vector<std::string>> fetch_range(sluice::http::client& c, std::string base, int from, int to) {
   std::vector<std::string> bodies;
   for (int i = from; i < to; ++i) {
@@ -170,7 +214,7 @@ sluice::task<std::vector<std::string>> fetch_range(sluice::http::client& c, std:
 TEST_F(HttpPolledClient, ManyConcurrentTransfersEachGetTheirOwnAnswer) {
   constexpr int workers = 100;
   constexpr int each = 20;
-  sluice::http::client polled(rt, {.max_connections_per_host = 100, .max_in_flight = 1024});
+  sluice::http::client polled(rt, {.max_connections_per_host = 100, .max_in_flight = 128});
   sluice::http::client other(rt, {.max_connections_per_host = 100});
   ASSERT_TRUE(poller_taken(rt.io()));
   const std::string base = server.url("/echo?i=");

@@ -187,11 +187,15 @@ using detail::transfer;
 
 // Running transfers up to which a client drives libcurl through the
 // reactor's poller (curl_multi_poll and curl_multi_perform, see
-// reactor::poller) rather than libcurl's socket interface: both of those
-// calls visit every running transfer, each round, where the socket
-// interface visits the ready ones. Decided by max_in_flight, which bounds
-// the running transfers.
-constexpr std::size_t k_max_polled_transfers = 1024;
+// reactor::poller) rather than libcurl's socket interface. Decided by
+// max_in_flight, which bounds the running transfers: perform visits every
+// running transfer on every round it runs (in libcurl 7.88 a zero-timeout
+// poll() each), where the socket interface visits the ready ones. Under
+// sluice_http_bench's latency-bound row (transfers waiting on a slow
+// server) the poll shape cost about 1.2x the socket interface's CPU per
+// request at 100 in flight and 1.5x at 400, while it was faster in the
+// throughput row at both (docs/architecture.md, "HTTP client throughput").
+constexpr std::size_t k_max_polled_transfers = 128;
 
 class client::state final : private reactor::poller {
  public:
