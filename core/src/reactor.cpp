@@ -81,7 +81,6 @@ struct reactor::state {
   // a post or an earlier timer need the eventfd write, one syscall we can
   // otherwise skip on every submission.
   std::atomic<bool> sleeping{false};
-  std::atomic<poller*> installed{nullptr};  // see install_poller
   std::thread thread;
 
   void wake_if_sleeping() const noexcept {
@@ -176,8 +175,6 @@ struct reactor::state {
     while (run_posted()) {
       fire_due_timers();
       arm_timerfd();
-      poller* p = installed.load(std::memory_order_acquire);
-      poller* busy_poller = p && p->busy() ? p : nullptr;
       // Announce the sleep before the last look at the queue; posters check
       // the flag after queueing (seq_cst on both sides), so one of us sees the other.
       sleeping.store(true, std::memory_order_seq_cst);
@@ -188,26 +185,11 @@ struct reactor::state {
           continue;
         }
       }
-      int n = wait(events, busy_poller);
+      int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
+      sleeping.store(false, std::memory_order_relaxed);
       if (n < 0 && errno == EINTR) continue;
       for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     }
-  }
-
-  // Blocks in the poller while it is busy, in epoll_wait otherwise; returns
-  // epoll_wait's result (the poller's wait is followed by a non-blocking one
-  // when the epoll fd may be readable). Clears `sleeping`.
-  int wait(std::vector<epoll_event>& events, poller* busy_poller) {
-    const int capacity = static_cast<int>(events.size());
-    if (!busy_poller) {
-      int n = ::epoll_wait(epoll_fd, events.data(), capacity, -1);
-      sleeping.store(false, std::memory_order_relaxed);
-      return n;
-    }
-    const bool readable = busy_poller->wait(epoll_fd);
-    sleeping.store(false, std::memory_order_relaxed);
-    busy_poller->run();
-    return readable ? ::epoll_wait(epoll_fd, events.data(), capacity, 0) : 0;
   }
 };
 
@@ -315,16 +297,6 @@ void reactor::unwatch(int fd) {
   s.watches.erase(it);
   // The fd may already be closed by its owner; ENOENT/EBADF are then expected.
   if (registered) ::epoll_ctl(s.epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-}
-
-bool reactor::install_poller(poller& p) {
-  poller* none = nullptr;
-  return m_state->installed.compare_exchange_strong(none, &p, std::memory_order_acq_rel);
-}
-
-void reactor::remove_poller(poller& p) {
-  poller* expected = &p;
-  m_state->installed.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel);
 }
 
 bool reactor::on_reactor_thread() const noexcept {

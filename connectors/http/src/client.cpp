@@ -14,7 +14,6 @@
 #include <deque>
 #include <future>
 #include <initializer_list>
-#include <limits>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -185,19 +184,7 @@ struct transfer {
 
 using detail::transfer;
 
-// Running transfers up to which a client drives libcurl through the
-// reactor's poller (curl_multi_poll and curl_multi_perform, see
-// reactor::poller) rather than libcurl's socket interface. Decided by
-// max_in_flight, which bounds the running transfers: perform visits every
-// running transfer on every round it runs (in libcurl 7.88 a zero-timeout
-// poll() each), where the socket interface visits the ready ones. Under
-// sluice_http_bench's latency-bound row (transfers waiting on a slow
-// server) the poll shape cost about 1.2x the socket interface's CPU per
-// request at 100 in flight and 1.5x at 400, while it was faster in the
-// throughput row at both (docs/architecture.md, "HTTP client throughput").
-constexpr std::size_t k_max_polled_transfers = 128;
-
-class client::state final : private reactor::poller {
+class client::state {
  public:
   state(sluice::runtime& rt, client_options options)
       : m_runtime(rt),
@@ -209,24 +196,16 @@ class client::state final : private reactor::poller {
     make_default_headers();
     m_multi = curl_multi_init();
     if (!m_multi) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
+    curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
+    curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
+    curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(m_multi, CURLMOPT_PIPELINING, uses_http2() ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
     curl_multi_setopt(m_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, to_long(m_options.max_connections));
     curl_multi_setopt(m_multi, CURLMOPT_MAX_HOST_CONNECTIONS, to_long(m_options.max_connections_per_host));
     // libcurl's default idle pool is 4x the handles currently added, which
     // shrinks to nothing between bursts and closes warm connections.
     if (m_options.max_connections) curl_multi_setopt(m_multi, CURLMOPT_MAXCONNECTS, to_long(m_options.max_connections));
-    // One client per reactor can drive libcurl the way a hand-written loop
-    // does; the others use the socket interface over the reactor's watches
-    // (also beyond k_max_polled_transfers). libcurl's callbacks are set only
-    // then: curl_multi_perform would call them for some changes only.
-    m_polled = m_options.max_in_flight != 0 && m_options.max_in_flight <= k_max_polled_transfers &&
-               m_reactor.install_poller(*this);
-    if (!m_polled) {
-      curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &state::on_socket_change);
-      curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, this);
-      curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &state::on_timer_change);
-      curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, this);
-    }
   }
   ~state() { curl_slist_free_all(m_default_headers); }  // shutdown() has run: no easy handle points at it
   state(const state&) = delete;
@@ -294,7 +273,6 @@ class client::state final : private reactor::poller {
   // Reactor thread: cancels everything and frees the multi handle.
   void shutdown() {
     m_closed = true;
-    if (m_polled) m_reactor.remove_poller(*this);
     start_submitted();  // each one fails as cancelled
     while (!m_queue.empty()) cancel(m_queue.front(), "cancelled: client destroyed");
     while (m_running_head) cancel(m_running_head->running_ref, "cancelled: client destroyed");
@@ -581,40 +559,6 @@ class client::state final : private reactor::poller {
       complete(t);
     }
     launch_queued();
-  }
-
-  // reactor::poller, when m_polled: the reactor blocks in libcurl's poll
-  // while transfers run, with its own epoll fd (its watches, timers and
-  // posts) as an extra descriptor, then runs libcurl's perform. libcurl
-  // shortens the wait to its own next timeout.
-  [[nodiscard]] bool busy() const override { return m_running_count > 0; }
-
-  bool wait(int epoll_fd) override {
-    curl_waitfd reactor_fd{epoll_fd, CURL_WAIT_POLLIN, 0};
-    int ready = 0;  // descriptors ready, the reactor's included
-    if (curl_multi_poll(m_multi, &reactor_fd, 1, std::numeric_limits<int>::max(), &ready) != CURLM_OK) {
-      m_perform_due = true;
-      return true;
-    }
-    const bool reactor_ready = reactor_fd.revents != 0;
-    // Woken by the reactor alone (a post, such as the arena's next requests,
-    // or another client's socket): perform would visit every transfer to
-    // find nothing to do, unless libcurl's own deadline has come.
-    m_perform_due = ready > (reactor_ready ? 1 : 0) || libcurl_deadline_passed();
-    return reactor_ready;
-  }
-
-  [[nodiscard]] bool libcurl_deadline_passed() const {
-    long ms = -1;
-    return curl_multi_timeout(m_multi, &ms) != CURLM_OK || ms == 0;
-  }
-
-  void run() override {
-    if (!std::exchange(m_perform_due, false)) return;
-    reactor_span span("libcurl perform");
-    int running = 0;
-    curl_multi_perform(m_multi, &running);
-    collect_finished();
   }
 
   void on_socket_ready(int fd, std::uint32_t events) {
@@ -946,8 +890,6 @@ class client::state final : private reactor::poller {
   bool m_resume_posted = false;                                          // a resume_completed() post is queued
   std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);          // false once shut down; read by posts
   bool m_closed = false;
-  bool m_polled = false;       // installed as the reactor's poller: no socket or timer callbacks
-  bool m_perform_due = false;  // wait() saw work for libcurl; run() performs it
 
   // Any thread: submit() -> start_submitted().
   std::mutex m_submit_mutex;

@@ -24,34 +24,6 @@ class reactor {
   /// Called with the epoll event mask (EPOLLIN, EPOLLOUT, EPOLLERR, ...).
   using fd_callback = std::function<void(std::uint32_t events)>;
 
-  /// A source of readiness with its own wait, which the reactor blocks in
-  /// instead of epoll_wait while the poller is busy: an HTTP client drives
-  /// libcurl with curl_multi_poll and curl_multi_perform that way, the shape
-  /// of a hand-written libcurl loop, which costs less per request than
-  /// libcurl's socket interface over the reactor's watches. The reactor's own
-  /// sources (watches, timers, posts) keep working: they all make the epoll
-  /// fd readable, which wait() must watch alongside its own. All three
-  /// functions are called on the reactor thread, never concurrently.
-  class poller {
-   public:
-    virtual ~poller() = default;
-    /// True while the poller has work to wait for; false sends the reactor
-    /// back to epoll_wait.
-    [[nodiscard]] virtual bool busy() const = 0;
-    /// Blocks until the poller's own sources are ready, its own deadline
-    /// passes or `epoll_fd` is readable. Returns false only when `epoll_fd`
-    /// is known not to be readable (the reactor then skips its epoll_wait).
-    virtual bool wait(int epoll_fd) = 0;
-    /// Handles the poller's ready work; called after every wait(), before
-    /// the reactor dispatches its own events.
-    virtual void run() = 0;
-
-   protected:
-    poller() = default;
-    poller(const poller&) = default;
-    poller& operator=(const poller&) = default;
-  };
-
   /// Starts the reactor thread. Throws std::system_error when epoll, eventfd
   /// or timerfd cannot be created.
   reactor();
@@ -96,15 +68,6 @@ class reactor {
   /// fd silently and a reused fd number would otherwise inherit the watch.
   /// No-op when `fd` has no watch. Reactor thread only.
   void park(int fd);
-
-  /// Installs `p` as the reactor's poller, until remove_poller(p). Returns
-  /// false when another one is installed (there is one per reactor). Any
-  /// thread; `p` must stay alive until removed.
-  bool install_poller(poller& p);
-
-  /// Uninstalls `p` if it is installed. Reactor thread only (from a post or
-  /// a callback), so that the reactor is not inside `p` when it returns.
-  void remove_poller(poller& p);
 
   /// True when the caller is the reactor thread.
   [[nodiscard]] bool on_reactor_thread() const noexcept;

@@ -7,15 +7,7 @@
 //   else if (r->status == 200) parse(r->body);
 //
 // Design. Each client owns one libcurl multi handle, driven entirely on the
-// runtime's reactor thread, in one of two ways. The first client with
-// max_in_flight set to 1..128 on a runtime installs itself as the reactor's
-// poller (reactor::poller): while it has transfers running, the reactor
-// blocks in curl_multi_poll, with its own epoll fd among the descriptors,
-// and runs curl_multi_perform, the shape of a hand-written libcurl loop and
-// the cheapest per request when most transfers are ready on most rounds.
-// Other clients, and clients without that bound (poll and perform visit
-// every running transfer on every round, a cost that grows with transfers
-// waiting on slow servers), use curl_multi_socket_action: libcurl's socket
+// runtime's reactor thread through curl_multi_socket_action: libcurl's socket
 // callback becomes reactor::watch/unwatch and its timer callback becomes
 // reactor::add_timer/cancel_timer. send() prepares the easy handle on the
 // calling thread, then posts it to the reactor; the reactor adds it to the
@@ -71,8 +63,6 @@ struct client_options {
   std::size_t max_connections_per_host = 128;
   /// Requests handed to libcurl at once; further send()s wait in a FIFO queue
   /// (which costs no connection and no timeout budget). 0 = no limit.
-  /// Also chooses how libcurl is driven (see Design above): up to 128, the
-  /// runtime's first such client uses libcurl's poll and perform loop.
   std::size_t max_in_flight = 1024;
 
   /// TCP connect plus TLS handshake (CURLOPT_CONNECTTIMEOUT_MS). 0 = libcurl's default (300 s).
