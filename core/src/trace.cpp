@@ -279,27 +279,37 @@ struct trace_recorder::impl {
   std::vector<std::string> names;
   std::size_t name_bytes = 0;
 
-  // Full buffers for the writer thread, and its orders (all guarded by
-  // queue_mutex). The writer is started by the process's first session and
-  // then kept, blocked on queue_ready between sessions (no CPU): a session
-  // neither creates, names nor joins a thread, which was 0.5% of a traced
-  // 25 ms run here. A session start hands it `session_head` to write first
-  // (and the previous trace to release); finish() hands it `closing` and
-  // waits until it has written everything (`drained`).
-  std::mutex queue_mutex;
-  std::condition_variable queue_ready;  // writer: work, a start or a drain
-  std::condition_variable queue_room;   // recorders: room in the queue
-  std::condition_variable writer_done;  // finish(): `drained`
-  std::deque<handed_buffer> queue;
-  std::vector<std::string> spare;  // emptied buffers, capacity kept
-  bool stopping = true;            // no session takes buffers
-  bool start_pending = false;      // a session started: the writer writes `session_head` first
-  std::string session_head;        // the file's opening text (one event)
-  bool drain = false;              // finish(): format the queue, write `closing`, then set `drained`
-  bool drained = false;
-  std::string closing;  // the thread names (`closing_events` events); the writer adds the end
-  std::uint64_t closing_events = 0;
-  ::pid_t writer_pid = 0;  // the process whose writer runs (a forked child starts its own)
+  // The writer thread, its queue of full buffers and its orders (all
+  // guarded by queue_mutex). The writer is started by the process's first
+  // session and then kept, blocked on queue_ready between sessions (no
+  // CPU): a session neither creates, names nor joins a thread, which was
+  // 0.5% of a traced 25 ms run here. A session start hands it
+  // `session_head` to write first (and the previous trace to release);
+  // finish() hands it `closing` and waits until it has written everything
+  // (`drained`). A forked child has no writer thread, and the parent's
+  // writer may have been inside the mutex or registered as the condition
+  // variables' waiter when fork() copied them: the child's first session
+  // starts a writer with a link of its own and leaves the copied one
+  // untouched (a few hundred bytes, abandoned).
+  struct writer_link {
+    ::pid_t pid = ::getpid();  // the process whose writer serves this link
+    std::mutex queue_mutex;
+    std::condition_variable queue_ready;  // writer: work, a start or a drain
+    std::condition_variable queue_room;   // recorders: room in the queue
+    std::condition_variable writer_done;  // finish(): `drained`
+    std::deque<handed_buffer> queue;
+    std::vector<std::string> spare;  // emptied buffers, capacity kept
+    bool stopping = true;            // no session takes buffers
+    bool start_pending = false;      // a session started: the writer writes `session_head` first
+    std::string session_head;        // the file's opening text (one event)
+    bool drain = false;              // finish(): format the queue, write `closing`, then set `drained`
+    bool drained = false;
+    std::string closing;  // the thread names (`closing_events` events); the writer adds the end
+    std::uint64_t closing_events = 0;
+  };
+  // This process's link, set by the session start that starts its writer
+  // (before the session is published, so recorders see it); never freed.
+  writer_link* link = nullptr;
 
   std::mutex file_mutex;  // guards everything below
   int fd = -1;
@@ -362,44 +372,54 @@ struct trace_recorder::impl {
   // transit; the writer needs neither, so it always drains.
   void hand_off_locked(thread_buffer& b) {
     if (b.pending == 0) return;
+    if (link == nullptr || link->pid != ::getpid()) {  // no writer in this process: a session forked mid-run
+      dropped.fetch_add(b.pending, std::memory_order_relaxed);
+      b.pending = 0;
+      b.data.clear();
+      return;
+    }
+    auto& l = *link;
     handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
     b.pending = 0;
-    std::unique_lock lock(queue_mutex);
-    queue_room.wait(lock, [&] { return queue.size() < k_max_queued || stopping; });
-    if (stopping) {
+    std::unique_lock lock(l.queue_mutex);
+    l.queue_room.wait(lock, [&] { return l.queue.size() < k_max_queued || l.stopping; });
+    if (l.stopping) {
       dropped.fetch_add(out.records, std::memory_order_relaxed);
       out.data.clear();
       b.data = std::move(out.data);
       return;
     }
-    queue.push_back(std::move(out));
-    if (!spare.empty()) {
-      b.data = std::move(spare.back());
-      spare.pop_back();
+    l.queue.push_back(std::move(out));
+    if (!l.spare.empty()) {
+      b.data = std::move(l.spare.back());
+      l.spare.pop_back();
     } else {
       b.data = std::string();
     }
     lock.unlock();
-    queue_ready.notify_one();
+    l.queue_ready.notify_one();
   }
 
-  void run_writer();
+  void run_writer(writer_link& l);
   // Starts the process's writer thread if it has none, and has it write
   // `head` first (then this session's buffers). Throws std::system_error
-  // when the thread cannot be started (nothing changed then).
+  // when the thread cannot be started (nothing changed then). Called by a
+  // session start only (one at a time: the session slot is claimed).
   void start_writing(std::string head) {
-    std::unique_lock lock(queue_mutex);
-    if (writer_pid != ::getpid()) {  // the process's first session, or a forked child's
-      std::thread writer([this] { run_writer(); });
+    if (link == nullptr || link->pid != ::getpid()) {  // the process's first session, or a forked child's
+      auto fresh = std::make_unique<writer_link>();
+      std::thread writer([this, l = fresh.get()] { run_writer(*l); });
       name_os_thread(writer, "sluice-trace");
-      writer.detach();  // never joined: it outlives every session (see queue_mutex)
-      writer_pid = ::getpid();
+      writer.detach();         // never joined: it outlives every session (see writer_link)
+      link = fresh.release();  // never freed, like the recorder; a parent's copied link is left as it is
     }
-    stopping = false;
-    start_pending = true;
-    session_head = std::move(head);
+    auto& l = *link;
+    std::unique_lock lock(l.queue_mutex);
+    l.stopping = false;
+    l.start_pending = true;
+    l.session_head = std::move(head);
     lock.unlock();
-    queue_ready.notify_one();
+    l.queue_ready.notify_one();
   }
   // Closes replaced_file, if any (file_mutex not held).
   void release_replaced_file() noexcept {
@@ -1201,19 +1221,19 @@ void trace_recorder::impl::write_out(text_out& out) {
   out.clear();
 }
 
-void trace_recorder::impl::run_writer() {
+void trace_recorder::impl::run_writer(writer_link& l) {
   writer_names known;         // this session's copy of `names`
   std::uint64_t next_id = 1;  // async span ids, unique in the file
   // Kept from session to session: a fresh buffer of this size cost a few
   // dozen page faults per trace.
   static auto* const kept = new text_out();  // never freed, like the recorder
   text_out& out = *kept;
-  std::unique_lock lock(queue_mutex);
+  std::unique_lock lock(l.queue_mutex);
   for (;;) {
-    queue_ready.wait(lock, [&] { return start_pending || !queue.empty() || drain; });
-    if (start_pending) {  // before any of the new session's buffers
-      start_pending = false;
-      const std::string head = std::move(session_head);
+    l.queue_ready.wait(lock, [&] { return l.start_pending || !l.queue.empty() || l.drain; });
+    if (l.start_pending) {  // before any of the new session's buffers
+      l.start_pending = false;
+      const std::string head = std::move(l.session_head);
       lock.unlock();
       known = writer_names();
       next_id = 1;
@@ -1224,21 +1244,21 @@ void trace_recorder::impl::run_writer() {
       lock.lock();
       continue;
     }
-    if (queue.empty()) {  // drain: everything handed over is formatted
-      std::string text = std::move(closing);
-      const auto text_events = closing_events;
+    if (l.queue.empty()) {  // drain: everything handed over is formatted
+      std::string text = std::move(l.closing);
+      const auto text_events = l.closing_events;
       lock.unlock();
       finish_file(out, text, text_events);
       lock.lock();
-      drain = false;
-      drained = true;
-      writer_done.notify_all();
+      l.drain = false;
+      l.drained = true;
+      l.writer_done.notify_all();
       continue;
     }
-    handed_buffer item = std::move(queue.front());
-    queue.pop_front();
+    handed_buffer item = std::move(l.queue.front());
+    l.queue.pop_front();
     lock.unlock();
-    queue_room.notify_all();
+    l.queue_room.notify_all();
     bool current = false;
     {
       std::lock_guard file_lock(file_mutex);
@@ -1251,10 +1271,10 @@ void trace_recorder::impl::run_writer() {
     }
     item.data.clear();
     lock.lock();
-    if (spare.size() < k_max_queued) spare.push_back(std::move(item.data));
+    if (l.spare.size() < k_max_queued) l.spare.push_back(std::move(item.data));
     // About to wait: write what is formatted now rather than leave it for
     // finish(), which a run waits for.
-    if (queue.empty() && !drain) {
+    if (l.queue.empty() && !l.drain) {
       lock.unlock();
       write_out(out);
       lock.lock();
@@ -1537,17 +1557,18 @@ trace_summary trace_session::finish() {
   {
     // The writer formats what is queued, then writes the names and the
     // closing text; buffers handed over from now on are dropped.
-    std::unique_lock lock(s.queue_mutex);
-    s.stopping = true;
-    s.closing = std::move(names);
-    s.closing_events = name_events;
-    s.drain = true;
-    s.drained = false;
-    s.queue_ready.notify_all();
-    s.queue_room.notify_all();
-    s.writer_done.wait(lock, [&] { return s.drained; });
-    s.spare.clear();
-    s.spare.shrink_to_fit();
+    auto& l = *s.link;  // set by this session's start
+    std::unique_lock lock(l.queue_mutex);
+    l.stopping = true;
+    l.closing = std::move(names);
+    l.closing_events = name_events;
+    l.drain = true;
+    l.drained = false;
+    l.queue_ready.notify_all();
+    l.queue_room.notify_all();
+    l.writer_done.wait(lock, [&] { return l.drained; });
+    l.spare.clear();
+    l.spare.shrink_to_fit();
   }
   const auto dropped = s.dropped.load(std::memory_order_relaxed);
   std::lock_guard lock(s.file_mutex);
