@@ -122,6 +122,23 @@ class channel_ring {
     }
   }
 
+  /// try_push for the sole writer of m_tail (see sole_sender.hpp): claims
+  /// the slot with a plain store instead of a CAS. The caller must be inside
+  /// the channel's sole_sender_gate, so no other thread writes m_tail (not
+  /// even close(), which demotes the owner first). would_block: the slot at
+  /// tail is not free yet (full, or a receiver is reading it); the caller
+  /// falls back to try_push. `item` is moved from only on ok.
+  status try_push_alone(T& item) {
+    if constexpr (boxed) {
+      auto box = std::make_unique<T>(std::move(item));
+      status st = push_alone(box);
+      if (st != status::ok) item = std::move(*box);
+      return st;
+    } else {
+      return push_alone(item);
+    }
+  }
+
   /// Moves up to `n` items from `items` into consecutive slots with one
   /// claim (one CAS on m_tail for the run; a boxed type: one per item).
   /// Returns how many, moved from `items[0..k)` in order; `st` says why it
@@ -324,6 +341,20 @@ class channel_ring {
         tail = m_tail.load(std::memory_order_relaxed);
       }
     }
+  }
+
+  // The tail is stored before the stamp: a receiver that sees the stamp
+  // (acquire) sees the tail past the slot, and one that sees the tail first
+  // waits for the stamp, as it waits for a sender between CAS and stamp.
+  status push_alone(stored& value) noexcept {
+    const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+    if (tail & m_mark_bit) return status::closed;  // not while owned: close() demotes first
+    slot& s = m_slots[index(tail)];
+    if (s.stamp.load(std::memory_order_acquire) != tail) return status::would_block;
+    ::new (s.storage) stored(std::move(value));  // nothrow, as in push_stored
+    m_tail.store(next(tail), std::memory_order_relaxed);
+    s.stamp.store(tail + 1, std::memory_order_release);
+    return status::ok;
   }
 
   // Hands the item at `pos` (claimed by the caller) to `sink`, then frees
