@@ -315,8 +315,8 @@ TEST(ChannelSoleSender, CoroutineBatchReceiverParkingBetweenItemsIsAlwaysWoken) 
 TEST(ChannelSoleSender, OwnerParkedOnAFullRingIsServedInOrder) {
   for (std::size_t capacity : {std::size_t{1}, std::size_t{2}, std::size_t{5}}) {
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
-    const int n = 20'000 * scale;
-    std::thread sender([s = std::move(tx), n]() mutable {
+    constexpr int n = 20'000 * scale;  // a constant: used in the lambda without a capture
+    std::thread sender([s = std::move(tx)]() mutable {
       for (int i = 0; i < n; ++i) ASSERT_TRUE(s.send_blocking(encode(0, i)));
     });
     std::vector<std::uint64_t> got;
