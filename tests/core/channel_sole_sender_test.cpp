@@ -330,4 +330,31 @@ TEST(ChannelSoleSender, OwnerParkedOnAFullRingIsServedInOrder) {
   }
 }
 
+// A blocking sole sender's first looks leave a line of slots its receiver
+// is still freeing; it must still send into a partly freed line without
+// more receives (its later looks, and the exact look before it parks, take
+// any free slot). Each of the first slots of the ring is tried as the one
+// slot freed.
+TEST(ChannelSoleSender, BlockingSenderTakesAPartlyFreedLineWithoutMoreReceives) {
+  for (std::uint64_t freed = 1; freed <= 8; ++freed) {
+    auto [tx, rx] = sluice::channel<std::uint64_t>(64);
+    for (std::uint64_t i = 0; i < 64; ++i) ASSERT_TRUE(tx.send_blocking(i));
+    for (std::uint64_t i = 0; i < freed; ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
+    std::atomic<std::uint64_t> sent{0};
+    std::thread sender([&tx, &sent, freed] {
+      for (std::uint64_t i = 0; i < freed; ++i) {
+        if (!tx.send_blocking(64 + i)) return;
+        sent.store(i + 1, std::memory_order_release);
+      }
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (sent.load(std::memory_order_acquire) < freed && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(sent.load(), freed) << "a sender waited for more of its line to be freed";
+    rx.close();  // frees the sender if it is stuck
+    sender.join();
+    for (std::uint64_t i = freed; i < 64 + sent.load(); ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
+  }
+}
+
 }  // namespace

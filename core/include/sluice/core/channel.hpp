@@ -163,7 +163,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// receiver thread it woke has not run yet (detail::retry_before_parking).
   [[nodiscard]] bool send_blocking(T& item) {
     // The common case (room now) stays small enough to inline at every call.
-    const auto op = m_state->try_send(item);
+    const auto op = m_state->try_send(item, /*whole_lines=*/true);
     if (op == detail::channel_op::done) [[likely]]
       return true;
     return send_blocking_after(op, item);
@@ -215,9 +215,15 @@ class channel_sender : public detail::channel_handle<T, true> {
 
  private:
   // send_blocking once the first try did not send: retry, then park.
+  // A sole sender's first looks leave a line of slots its receiver is still
+  // freeing (detail::channel_state::try_send's whole_lines); the looks
+  // after that take any free slot, so nothing is left when it parks.
   bool send_blocking_after(detail::channel_op first, T& item) {
+    constexpr unsigned whole_line_looks = 3;
+    unsigned looks = 0;
     auto op = detail::retry_before_parking(
-        first, [&] { return m_state->try_send(item); }, [this] { return m_state->receivers_waking(); });
+        first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks); },
+        [this] { return m_state->receivers_waking(); });
     if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
     detail::channel_waiter<T> w;
     w.send_item = &item;

@@ -127,15 +127,17 @@ class channel_ring {
   /// the channel's sole_sender_gate, so no other thread writes m_tail (not
   /// even close(), which demotes the owner first). would_block: the slot at
   /// tail is not free yet (full, or a receiver is reading it); the caller
-  /// falls back to try_push. `item` is moved from only on ok.
-  status try_push_alone(T& item) {
+  /// falls back to try_push. `whole_lines`: also would_block at the first
+  /// slot of a cache line that receivers have not wholly freed yet (see
+  /// receivers_left_line). `item` is moved from only on ok.
+  status try_push_alone(T& item, bool whole_lines) {
     if constexpr (boxed) {
       auto box = std::make_unique<T>(std::move(item));
-      status st = push_alone(box);
+      status st = push_alone(box, whole_lines);
       if (st != status::ok) item = std::move(*box);
       return st;
     } else {
-      return push_alone(item);
+      return push_alone(item, whole_lines);
     }
   }
 
@@ -346,15 +348,38 @@ class channel_ring {
   // The tail is stored before the stamp: a receiver that sees the stamp
   // (acquire) sees the tail past the slot, and one that sees the tail first
   // waits for the stamp, as it waits for a sender between CAS and stamp.
-  status push_alone(stored& value) noexcept {
+  status push_alone(stored& value, bool whole_lines) noexcept {
     const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
     if (tail & m_mark_bit) return status::closed;  // not while owned: close() demotes first
     slot& s = m_slots[index(tail)];
     if (s.stamp.load(std::memory_order_acquire) != tail) return status::would_block;
+    if (whole_lines && !receivers_left_line(tail)) return status::would_block;
     ::new (s.storage) stored(std::move(value));  // nothrow, as in push_stored
     m_tail.store(next(tail), std::memory_order_relaxed);
     s.stamp.store(tail + 1, std::memory_order_release);
     return status::ok;
+  }
+
+  // A sender that refills a full ring slot by slot behind its receiver
+  // writes each slot of the line the receiver is still reading and freeing:
+  // the line then crosses between the cores once per item (the mirror image
+  // of trim_to_whole_lines). So at the first slot of a line the sender
+  // waits until the line's last slot is free for this lap (receivers free
+  // in order, so then they have left the line). Not applied: slots that do
+  // not tile a line, small rings (under four lines), a line cut by the
+  // ring's end, and a position that is not a line's first slot.
+  bool receivers_left_line(std::uint64_t tail) const noexcept {
+    constexpr std::size_t line = 64;
+    if constexpr (line % sizeof(slot) != 0) {
+      return true;
+    } else {
+      constexpr std::size_t per_line = line / sizeof(slot);
+      if (m_capacity < 4 * per_line) return true;
+      if (reinterpret_cast<std::uintptr_t>(&m_slots[index(tail)]) % line != 0) return true;
+      if (index(tail) + per_line > m_capacity) return true;
+      const std::uint64_t last = tail + per_line - 1;  // same lap: index(last) < capacity
+      return m_slots[index(last)].stamp.load(std::memory_order_acquire) == last;
+    }
   }
 
   // Hands the item at `pos` (claimed by the caller) to `sink`, then frees

@@ -207,8 +207,13 @@ class channel_state {
   // ---- fast paths -------------------------------------------------------------
 
   /// Sends `item` if there is room now; moves from it only when done.
-  channel_op try_send(T& item) {
-    channel_op op = m_ring ? ring_send(item) : send_now(item, false, 0);
+  /// `whole_lines` (a blocking sender's first tries): the sole sender
+  /// leaves a cache line of slots that receivers are still freeing for
+  /// later (channel_ring::receivers_left_line); may then report
+  /// would_block while a slot is free, so a caller must follow it with a
+  /// plain call before it parks.
+  channel_op try_send(T& item, bool whole_lines = false) {
+    channel_op op = m_ring ? ring_send(item, whole_lines) : send_now(item, false, 0);
     if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
     return op;
   }
@@ -404,13 +409,15 @@ class channel_state {
 
   // A send's fast path on the ring: the plain claim while this thread owns
   // the sole-sender gate (claimed on its first send while there is one
-  // sender handle), else (or when the slot is not free) the CAS.
-  channel_op ring_send(T& item) {
+  // sender handle), else (or when the slot is not free, unless
+  // `whole_lines`) the CAS.
+  channel_op ring_send(T& item, bool whole_lines) {
     const std::uint64_t me = this_thread_token();
     if (m_sole.enter(me) || (m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me))) {
-      const auto st = m_ring->try_push_alone(item);
+      const auto st = m_ring->try_push_alone(item, whole_lines);
       m_sole.leave();
       if (st == channel_ring<T>::status::ok) return channel_op::done;
+      if (whole_lines) return channel_op::would_block;
     }
     return send_now(item, false, me);
   }
