@@ -337,7 +337,9 @@ TEST(ChannelSoleSender, OwnerParkedOnAFullRingIsServedInOrder) {
 // slot freed.
 TEST(ChannelSoleSender, BlockingSenderTakesAPartlyFreedLineWithoutMoreReceives) {
   for (std::uint64_t freed = 1; freed <= 8; ++freed) {
-    auto [tx, rx] = sluice::channel<std::uint64_t>(64);
+    auto ends = sluice::channel<std::uint64_t>(64);
+    auto& tx = ends.first;  // captured by reference (clang 14 cannot capture a structured binding)
+    auto& rx = ends.second;
     for (std::uint64_t i = 0; i < 64; ++i) ASSERT_TRUE(tx.send_blocking(i));
     for (std::uint64_t i = 0; i < freed; ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
     std::atomic<std::uint64_t> sent{0};
