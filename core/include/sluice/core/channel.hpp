@@ -218,12 +218,16 @@ class channel_sender : public detail::channel_handle<T, true> {
   // A sole sender's first looks leave a line of slots its receiver is still
   // freeing (detail::channel_state::try_send's whole_lines); the looks
   // after that take any free slot, so nothing is left when it parks.
+  // A sole sender is faster than a receiver taking one item at a time, so
+  // it finds the ring full often; it then waits longer before it looks again
+  // (16 pauses, not 1: each look pulls the line the receiver is freeing).
   bool send_blocking_after(detail::channel_op first, T& item) {
     constexpr unsigned whole_line_looks = 3;
+    const unsigned first_step = m_state->sends_alone() ? 4 : 0;
     unsigned looks = 0;
     auto op = detail::retry_before_parking(
         first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks); },
-        [this] { return m_state->receivers_waking(); });
+        [this] { return m_state->receivers_waking(); }, first_step);
     if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
     detail::channel_waiter<T> w;
     w.send_item = &item;

@@ -192,6 +192,10 @@ class channel_state {
     return m_receivers_waking.load(std::memory_order_relaxed) > 0;
   }
 
+  /// True if the calling thread is the bounded channel's sole sender (it
+  /// claims slots without the CAS, see sole_sender.hpp). A hint.
+  [[nodiscard]] bool sends_alone() const noexcept { return m_ring && m_sole.owned_by(this_thread_token()); }
+
   // ---- handle counting ----------------------------------------------------
   void add_sender() noexcept { m_senders.fetch_add(1, std::memory_order_relaxed); }
   void drop_sender() {

@@ -87,6 +87,9 @@ class sole_sender_gate {
   /// inside to a demoter that waits for it.
   void leave() noexcept { m_inside.store(false, std::memory_order_release); }
 
+  /// True if thread `me` owns the gate (a hint: it may be demoted any time).
+  [[nodiscard]] bool owned_by(std::uint64_t me) const noexcept { return m_state.load(std::memory_order_relaxed) == me; }
+
   /// True while nobody owns the gate and nobody has shared it.
   [[nodiscard]] bool is_unclaimed() const noexcept { return m_state.load(std::memory_order_relaxed) == unclaimed; }
 
