@@ -17,7 +17,9 @@
 //
 // Close sets a mark bit in m_tail. A sender's claim is a CAS on m_tail, so it
 // either happened before the mark (the item is in, and will be received) or
-// it fails and sees the mark (the send fails, the item untouched). A receiver
+// it fails and sees the mark (the send fails, the item untouched). (A sole
+// sender thread claims with a plain store instead, try_push_alone; close
+// demotes it first, so no plain store races the mark: see sole_sender.hpp.) A receiver
 // that finds its slot not yet published while m_tail is past it waits for the
 // sender that holds it (it is between its CAS and its stamp store); "closed
 // and drained" is "marked and head == tail", which is exact.
