@@ -97,6 +97,41 @@ TEST(SoleSenderGate, OnlyTheClaimingThreadEnters) {
   EXPECT_FALSE(gate.claim(me));
 }
 
+// A receiver parking needs a heavy barrier while the gate is owned. Where
+// parks come often against the owner's plain sends (a ping-pong), the gate
+// demotes itself for good instead of paying an interrupt per park; where
+// the owner streams many items per park, it stays owned.
+TEST(SoleSenderGate, FrequentParkingDemotesTheGateAndRareParkingKeepsIt) {
+  if (!sluice::detail::heavy_barrier_available()) GTEST_SKIP() << "no membarrier: the gate is never claimed";
+  const auto me = sluice::detail::this_thread_token();
+  auto park_once = [](sole_sender_gate& gate) {  // from another thread, as a receiver's park
+    std::thread receiver_side([&gate] { gate.before_waiter_looks(); });
+    receiver_side.join();
+  };
+  sole_sender_gate ping_pong;
+  ASSERT_TRUE(ping_pong.claim(me));
+  int parks = 0;
+  for (; parks < 64 && ping_pong.enter(me); ++parks) {  // one send per park, while the owner may send alone
+    ping_pong.leave();
+    park_once(ping_pong);
+  }
+  EXPECT_EQ(parks, 16);  // demoted at the 16th barrier (k_min_barriers)
+  EXPECT_FALSE(ping_pong.owned_by(me));
+  EXPECT_FALSE(ping_pong.enter(me));
+
+  sole_sender_gate stream;
+  ASSERT_TRUE(stream.claim(me));
+  for (int p = 0; p < 64; ++p) {  // a thousand sends per park
+    for (int k = 0; k < 1000; ++k) {
+      ASSERT_TRUE(stream.enter(me));
+      stream.leave();
+    }
+    park_once(stream);
+  }
+  EXPECT_TRUE(stream.owned_by(me));
+  EXPECT_EQ(stream.parking_barriers(), 64u);
+}
+
 // The asymmetric Dekker the gate rests on, as a store-buffering litmus
 // test: the hot side stores, compiler barrier, loads; the rare side stores,
 // heavy barrier, loads. Both loads missing the other's store is what x86's

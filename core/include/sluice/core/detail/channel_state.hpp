@@ -416,6 +416,11 @@ class channel_state {
   // sender handle), else (or when the slot is not free, unless
   // `whole_lines`) the CAS.
   channel_op ring_send(T& item, bool whole_lines) {
+    // Shared for good (several sending threads, coroutines moving between
+    // arena threads): straight to the CAS, without the token and the gate's
+    // other tests.
+    if (m_sole.is_shared()) [[likely]]
+      return from(m_ring->try_push(item, false));
     const std::uint64_t me = this_thread_token();
     if (m_sole.enter(me) || (m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me))) {
       const auto st = m_ring->try_push_alone(item, whole_lines);

@@ -85,10 +85,17 @@ class sole_sender_gate {
   }
   /// Ends an enter() that returned true; publishes the plain writes made
   /// inside to a demoter that waits for it.
-  void leave() noexcept { m_inside.store(false, std::memory_order_release); }
+  void leave() noexcept {
+    m_plain_sends.store(m_plain_sends.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // owner only
+    m_inside.store(false, std::memory_order_release);
+  }
 
   /// True if thread `me` owns the gate (a hint: it may be demoted any time).
   [[nodiscard]] bool owned_by(std::uint64_t me) const noexcept { return m_state.load(std::memory_order_relaxed) == me; }
+
+  /// True once the gate is shared for good: every writer of the tail uses
+  /// the CAS, and the last owner's plain writes are visible (acquire).
+  [[nodiscard]] bool is_shared() const noexcept { return m_state.load(std::memory_order_acquire) == shared; }
 
   /// True while nobody owns the gate and nobody has shared it.
   [[nodiscard]] bool is_unclaimed() const noexcept { return m_state.load(std::memory_order_relaxed) == unclaimed; }
@@ -138,16 +145,42 @@ class sole_sender_gate {
   /// A receiver about to park calls this after incrementing its waiting
   /// count (seq_cst) and before its last look at the ring (see the file
   /// comment).
+  ///
+  /// A heavy barrier costs microseconds (an interrupt on every CPU running
+  /// this process), the plain claim saves about ten nanoseconds a send: a
+  /// channel whose receivers park more often than once per
+  /// k_sends_per_barrier plain sends (a ping-pong, a consumer faster than
+  /// its producer) is demoted for good instead, and parks as before the
+  /// gate existed. share() is at least as strong as the barrier: after it
+  /// the owner's plain writes are visible and later sends use the CAS.
   void before_waiter_looks() noexcept {
     const std::uint64_t s = m_state.load(std::memory_order_seq_cst);
-    if (s != shared && s != unclaimed) heavy_barrier();
+    if (s == shared || s == unclaimed) return;
+    const std::uint64_t barriers = m_barriers.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (barriers >= k_min_barriers && m_plain_sends.load(std::memory_order_relaxed) < barriers * k_sends_per_barrier) {
+      share();
+      return;
+    }
+    heavy_barrier();
   }
+
+  /// Heavy barriers issued for parking receivers so far (for tests).
+  [[nodiscard]] std::uint64_t parking_barriers() const noexcept { return m_barriers.load(std::memory_order_relaxed); }
 
  private:
   // Read by every sender on every send, written once or twice per channel.
   alignas(64) std::atomic<std::uint64_t> m_state{unclaimed};
+  // Below this many parking barriers the gate is kept whatever the rate
+  // (a burst's first parks); above it, fewer plain sends than
+  // k_sends_per_barrier per barrier demote it.
+  static constexpr std::uint64_t k_min_barriers = 16;
+  static constexpr std::uint64_t k_sends_per_barrier = 512;
+
   // Written by the owner twice per send; read by a demoter only.
   alignas(64) std::atomic<bool> m_inside{false};
+  std::atomic<std::uint64_t> m_plain_sends{0};  // the owner's plain sends (its own line: only it writes)
+  // Parking receivers' heavy barriers: written per park only.
+  alignas(64) std::atomic<std::uint64_t> m_barriers{0};
 };
 
 }  // namespace sluice::detail
