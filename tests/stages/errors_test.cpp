@@ -237,7 +237,10 @@ TEST(Errors, TheRetryPolicysClassifierStopsRetriesForExceptionsItRefuses) {
   expect_chained(report);
 }
 
-TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
+// Runs 0..999 through a parallel_map (with `options`) that throws on odd
+// items and sends its failures to a dead-letter queue; returns the letters.
+std::vector<sluice::dead_letter> dead_letters_of_odd_items(sluice::parallel_map_options options,
+                                                           sluice::pipeline_report& report) {
   sluice::runtime rt({.threads = 2});
   sluice::dead_letter_queue dead;
   std::vector<int> out;
@@ -245,12 +248,16 @@ TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
     if (x % 2) throw boom();
     return x;
   };
-  auto report =
-      sluice::run(rt, sluice::from(iota(1000)) |
-                          sluice::parallel_map(odd_fails, {.name = "evens", .on_error = sluice::skip_to(dead.sink())}) |
-                          sluice::to_vector(out));
+  options.on_error = sluice::skip_to(dead.sink());
+  report = sluice::run(
+      rt, sluice::from(iota(1000)) | sluice::parallel_map(odd_fails, std::move(options)) | sluice::to_vector(out));
   EXPECT_EQ(out.size(), 500u);
-  auto letters = dead.take();
+  return dead.take();
+}
+
+TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
+  sluice::pipeline_report report;
+  auto letters = dead_letters_of_odd_items({.name = "evens"}, report);
   ASSERT_EQ(letters.size(), 500u);
   EXPECT_EQ(letters[0].stage, "evens");
   int item = std::any_cast<int>(letters[0].item);
@@ -269,17 +276,8 @@ TEST(Errors, SkipSendsFailuresToTheDeadLetterSink) {
 }
 
 TEST(Errors, AnOrderedStagesDeadLettersCarryTheItemsInputPosition) {
-  sluice::runtime rt({.threads = 2});
-  sluice::dead_letter_queue dead;
-  std::vector<int> out;
-  auto odd_fails = [](int x) {
-    if (x % 2) throw boom();
-    return x;
-  };
-  sluice::run(rt, sluice::from(iota(1000)) |
-                      sluice::parallel_map(odd_fails, {.ordered = true, .on_error = sluice::skip_to(dead.sink())}) |
-                      sluice::to_vector(out));
-  auto letters = dead.take();
+  sluice::pipeline_report report;
+  auto letters = dead_letters_of_odd_items({.ordered = true}, report);
   ASSERT_EQ(letters.size(), 500u);
   for (const auto& letter : letters)  // one driver receives in source order
     EXPECT_EQ(letter.item_index, static_cast<std::size_t>(std::any_cast<int>(letter.item)));

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -137,6 +140,58 @@ TEST(FlatMap, EmitsEveryElementAndCountsInputs) {
   EXPECT_EQ(report.stages[1].items_out, 100u);
   EXPECT_EQ(report.stages[1].emitted, 150u);
   expect_chained(report);
+}
+
+// Counts its copies, so a test can tell elements moved from elements copied.
+struct copy_counted {
+  static inline std::atomic<int> copies{0};
+  int value = 0;
+  explicit copy_counted(int v) : value(v) {}
+  copy_counted(const copy_counted& other) : value(other.value) { ++copies; }
+  copy_counted(copy_counted&&) noexcept = default;
+  copy_counted& operator=(const copy_counted& other) {
+    value = other.value;
+    ++copies;
+    return *this;
+  }
+  copy_counted& operator=(copy_counted&&) noexcept = default;
+  ~copy_counted() = default;
+};
+
+TEST(FlatMap, MovesTheElementsOfAContainerItReturnsByValue) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<std::unique_ptr<int>> owners;  // move-only elements: a copy would not compile
+  sluice::run(rt, sluice::from(iota(50)) | sluice::flat_map([](int x) {
+                    std::vector<std::unique_ptr<int>> pair;
+                    pair.push_back(std::make_unique<int>(x));
+                    pair.push_back(std::make_unique<int>(-x));
+                    return pair;
+                  }) | sluice::to_vector(owners));
+  ASSERT_EQ(owners.size(), 100u);
+  EXPECT_EQ(*owners[98], 49);
+  EXPECT_EQ(*owners[99], -49);
+
+  copy_counted::copies = 0;
+  std::vector<copy_counted> out;
+  sluice::run(rt, sluice::from(iota(50)) | sluice::flat_map([](int x) {
+                    std::vector<copy_counted> three;
+                    for (int k = 0; k < 3; ++k) three.emplace_back(x);
+                    return three;
+                  }) | sluice::to_vector(out));
+  EXPECT_EQ(out.size(), 150u);
+  EXPECT_EQ(copy_counted::copies.load(), 0);
+}
+
+TEST(FlatMap, CopiesTheElementsOfAViewAndLeavesTheStorageItShowsIntact) {
+  sluice::runtime rt({.threads = 2});
+  std::vector<std::string> words = {"alpha", "be", "gamma"};
+  std::vector<std::string> out;
+  // A span returned by value: an rvalue, but its elements are the caller's strings.
+  sluice::run(rt, sluice::from(iota(2)) | sluice::flat_map([&words](int) {
+                    return std::span<std::string>(words).subspan(1);
+                  }) | sluice::to_vector(out));
+  EXPECT_EQ(out, (std::vector<std::string>{"be", "gamma", "be", "gamma"}));
+  EXPECT_EQ(words, (std::vector<std::string>{"alpha", "be", "gamma"}));
 }
 
 TEST(Batch, GroupsBySizeAndUnbatchRestoresTheItems) {

@@ -14,7 +14,7 @@
 //    metadata events;
 //  * complete spans ("ph":"X") for synchronous work on a thread (a stage's
 //    chunk, libcurl's socket work on the reactor): they nest per track. A
-//    stage's sections that follow each other on a thread at most 1 us
+//    stage's sections that follow each other on a thread at most 4 us
 //    apart, with nothing else recorded between them (chunks handed on
 //    without waiting), are one span whose args count items and chunks;
 //  * channel waits as complete spans on a track per stage coroutine
@@ -26,8 +26,9 @@
 //    hold no thread: async items, HTTP requests, rate-limit pauses.
 //
 // How: a trace point appends one fixed-size binary record (timestamps,
-// kind, an interned name id, a count) to its thread's buffer; the session's
-// writer thread formats the records as JSON (through json_writer) and
+// kind, an interned name id, a count) to its thread's buffer; a writer
+// thread (started by the process's first session and kept, blocked and
+// using no CPU, between sessions, named "sluice-trace") formats the records as JSON (through json_writer) and
 // writes them out. Names are interned once per thread and name (a small
 // per-thread cache in front of the session's table), so the traced
 // threads neither format nor escape text. The generic complete() and

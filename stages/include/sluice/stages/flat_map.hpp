@@ -55,7 +55,7 @@ class flat_map_stage : public chunk_stage<flat_map_stage<F>> {
     std::vector<output<In>> out;
     std::size_t handled = 0;  // inputs whose elements are all in `out`
     io.call_each(this->m_options.on_error, m_fn, in, [&](auto&& elements, In&) {
-      for (auto&& element : elements) out.push_back(static_cast<output<In>>(std::forward<decltype(element)>(element)));
+      append_elements<output<In>>(out, std::forward<decltype(elements)>(elements));
       ++handled;
     });
     if (out.empty()) {
@@ -66,6 +66,24 @@ class flat_map_stage : public chunk_stage<flat_map_stage<F>> {
   }
 
  private:
+  // Appends the elements of the range fn returned. A container returned by
+  // value (an rvalue that is not a view) is the stage's to take apart, so
+  // its elements are moved (strings and vectors keep their buffers); a
+  // view, or a range fn returned by reference, may show someone else's
+  // storage (a filter_view over the user's vector), so its elements are
+  // copied.
+  template <typename Out, typename Range>
+  static void append_elements(std::vector<Out>& out, Range&& elements) {
+    constexpr bool owned = !std::is_lvalue_reference_v<Range> && !std::ranges::view<std::remove_cvref_t<Range>>;
+    for (auto&& element : elements) {
+      if constexpr (owned && !std::is_const_v<std::remove_reference_t<decltype(element)>>) {
+        out.push_back(static_cast<Out>(std::move(element)));
+      } else {
+        out.push_back(static_cast<Out>(std::forward<decltype(element)>(element)));
+      }
+    }
+  }
+
   // Pieces of at most half this stage's input capacity (a fused stage has
   // no input channel: half the default capacity).
   template <typename In>

@@ -128,11 +128,7 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
         auto more = io.try_recv();
         if (!more) break;
         if (more->items.empty()) continue;
-        if (items.empty()) {
-          positions.start(more->first_index);
-        } else {
-          positions.append(items.size(), more->first_index);
-        }
+        positions.append(items.size(), more->first_index);
         items.insert(items.end(), std::make_move_iterator(more->items.begin()),
                      std::make_move_iterator(more->items.end()));
       }

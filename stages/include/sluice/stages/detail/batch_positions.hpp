@@ -19,9 +19,14 @@ class batch_positions {
   void start(std::size_t first_index) { m_runs.assign(1, run{0, first_index}); }
 
   /// Items from batch offset `at` on have input positions `first_index`, ...
+  /// (a run that would hold no item, `at` equal to its start, is replaced).
   void append(std::size_t at, std::size_t first_index) {
-    const run& last = m_runs.back();
-    if (last.first_index + (at - last.at) != first_index) m_runs.push_back(run{at, first_index});
+    run& last = m_runs.back();
+    if (last.at == at) {
+      last.first_index = first_index;
+    } else if (last.first_index + (at - last.at) != first_index) {
+      m_runs.push_back(run{at, first_index});
+    }
   }
 
   /// The input position of the batch's item `i`.

@@ -108,7 +108,7 @@ class stage_context {
 
   /// Calls fn on each item of a received chunk in order under `policy`, as
   /// for_each_item + call() would, and hands each result to
-  /// take(result, item) (map's and filter's loop). Under the default policy
+  /// take(result, item) (map's, filter's and flat_map's loop). Under the default policy
   /// (fail fast: no retry, no dead letters, nothing keeps an item) the
   /// chunk runs in one `try`, with a stop check every 64 items, as fold's
   /// chunks do: per item that drops the attempt loop, the policy tests and
