@@ -344,11 +344,13 @@ TEST(ChannelSoleSender, CoroutineBatchReceiverParkingBetweenItemsIsAlwaysWoken) 
   ping_pong(receiver_kind::coroutine_batch);
 }
 
-// The sole sender keeps filling a tiny ring, so it parks again and again and
+// The sole sender keeps filling a small ring, so it parks again and again and
 // a receiver sends its item for it (a CAS on the tail between the owner's
-// plain claims, without demoting it). Every item arrives, in order.
+// plain claims, without demoting it). Every item arrives, in order. On the
+// larger rings the sender also waits for a freed window (an eighth of the
+// ring) before it refills, and takes fewer slots when none comes.
 TEST(ChannelSoleSender, OwnerParkedOnAFullRingIsServedInOrder) {
-  for (std::size_t capacity : {std::size_t{1}, std::size_t{2}, std::size_t{5}}) {
+  for (std::size_t capacity : {std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{64}, std::size_t{1024}}) {
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
     constexpr int n = 20'000 * scale;  // a constant: used in the lambda without a capture
     std::thread sender([s = std::move(tx)]() mutable {
@@ -365,32 +367,41 @@ TEST(ChannelSoleSender, OwnerParkedOnAFullRingIsServedInOrder) {
   }
 }
 
-// A blocking sole sender's first looks leave a line of slots its receiver
-// is still freeing; it must still send into a partly freed line without
-// more receives (its later looks, and the exact look before it parks, take
-// any free slot). Each of the first slots of the ring is tried as the one
-// slot freed.
-TEST(ChannelSoleSender, BlockingSenderTakesAPartlyFreedLineWithoutMoreReceives) {
+// A blocking sole sender that finds the ring full first waits for its
+// receivers to free a window of slots (an eighth of the ring); it must
+// still send into a partly freed window without more receives (its later
+// looks, and the exact look before it parks, take any free slot). The
+// sender fills the ring and sends the rest on the same thread, so it owns
+// the gate throughout; each of the window's first slots is tried as the
+// last one freed.
+TEST(ChannelSoleSender, BlockingSenderTakesAPartlyFreedWindowWithoutMoreReceives) {
+  constexpr std::uint64_t capacity = 64;  // a window of 8 slots
   for (std::uint64_t freed = 1; freed <= 8; ++freed) {
-    auto ends = sluice::channel<std::uint64_t>(64);
+    auto ends = sluice::channel<std::uint64_t>(capacity);
     auto& tx = ends.first;  // captured by reference (clang 14 cannot capture a structured binding)
     auto& rx = ends.second;
-    for (std::uint64_t i = 0; i < 64; ++i) ASSERT_TRUE(tx.send_blocking(i));
-    for (std::uint64_t i = 0; i < freed; ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
     std::atomic<std::uint64_t> sent{0};
-    std::thread sender([&tx, &sent, freed] {
+    std::atomic<bool> go{false};
+    std::thread sender([&tx, &sent, &go, freed] {
+      for (std::uint64_t i = 0; i < capacity; ++i)
+        if (!tx.send_blocking(i)) return;
+      sent.store(capacity, std::memory_order_release);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
       for (std::uint64_t i = 0; i < freed; ++i) {
-        if (!tx.send_blocking(64 + i)) return;
-        sent.store(i + 1, std::memory_order_release);
+        if (!tx.send_blocking(capacity + i)) return;
+        sent.store(capacity + i + 1, std::memory_order_release);
       }
     });
+    while (sent.load(std::memory_order_acquire) < capacity) std::this_thread::yield();
+    for (std::uint64_t i = 0; i < freed; ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
+    go.store(true, std::memory_order_release);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (sent.load(std::memory_order_acquire) < freed && std::chrono::steady_clock::now() < deadline)
+    while (sent.load(std::memory_order_acquire) < capacity + freed && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    EXPECT_EQ(sent.load(), freed) << "a sender waited for more of its line to be freed";
+    EXPECT_EQ(sent.load(), capacity + freed) << "a sender waited for more of its window to be freed";
     rx.close();  // frees the sender if it is stuck
     sender.join();
-    for (std::uint64_t i = freed; i < 64 + sent.load(); ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
+    for (std::uint64_t i = freed; i < sent.load(); ++i) ASSERT_EQ(rx.try_recv(), std::optional<std::uint64_t>(i));
   }
 }
 
