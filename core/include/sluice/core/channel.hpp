@@ -215,9 +215,9 @@ class channel_sender : public detail::channel_handle<T, true> {
 
  private:
   // send_blocking once the first try did not send: retry, then park.
-  // A sole sender's first looks leave a line of slots its receiver is still
-  // freeing (detail::channel_state::try_send's whole_lines); the looks
-  // after that take any free slot, so nothing is left when it parks.
+  // A sole sender's first looks on a full ring wait for a freed window of
+  // slots (detail::channel_ring::receivers_left_window, try_send's
+  // whole_lines); later looks take any free slot, none is left when it parks.
   // A sole sender is faster than a receiver taking one item at a time, so
   // it finds the ring full often; it then waits longer before it looks again
   // (16 pauses, not 1: each look pulls the line the receiver is freeing).

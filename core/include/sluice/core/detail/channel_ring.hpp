@@ -129,9 +129,9 @@ class channel_ring {
   /// the channel's sole_sender_gate, so no other thread writes m_tail (not
   /// even close(), which demotes the owner first). would_block: the slot at
   /// tail is not free yet (full, or a receiver is reading it); the caller
-  /// falls back to try_push. `whole_lines`: also would_block at the first
-  /// slot of a cache line that receivers have not wholly freed yet (see
-  /// receivers_left_line). `item` is moved from only on ok.
+  /// falls back to try_push. `whole_lines`: also would_block past the slots
+  /// known to be free until receivers have freed a window of slots (see
+  /// receivers_left_window). `item` is moved from only on ok.
   status try_push_alone(T& item, bool whole_lines) {
     if constexpr (boxed) {
       auto box = std::make_unique<T>(std::move(item));

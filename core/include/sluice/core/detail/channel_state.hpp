@@ -211,9 +211,9 @@ class channel_state {
   // ---- fast paths -------------------------------------------------------------
 
   /// Sends `item` if there is room now; moves from it only when done.
-  /// `whole_lines` (a blocking sender's first tries): the sole sender
-  /// leaves a cache line of slots that receivers are still freeing for
-  /// later (channel_ring::receivers_left_line); may then report
+  /// `whole_lines` (a blocking sender's first tries): the sole sender,
+  /// past the slots it knows are free, waits until receivers have freed a
+  /// window of slots (channel_ring::receivers_left_window); may then report
   /// would_block while a slot is free, so a caller must follow it with a
   /// plain call before it parks.
   channel_op try_send(T& item, bool whole_lines = false) {
