@@ -163,7 +163,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// receiver thread it woke has not run yet (detail::retry_before_parking).
   [[nodiscard]] bool send_blocking(T& item) {
     // The common case (room now) stays small enough to inline at every call.
-    const auto op = m_state->try_send(item);
+    const auto op = m_state->try_send(item, /*whole_lines=*/true);
     if (op == detail::channel_op::done) [[likely]]
       return true;
     return send_blocking_after(op, item);
@@ -215,9 +215,19 @@ class channel_sender : public detail::channel_handle<T, true> {
 
  private:
   // send_blocking once the first try did not send: retry, then park.
+  // A sole sender's first looks on a full ring wait for a freed window of
+  // slots (detail::channel_ring::receivers_left_window, try_send's
+  // whole_lines); later looks take any free slot, none is left when it parks.
+  // A sole sender is faster than a receiver taking one item at a time, so
+  // it finds the ring full often; it then waits longer before it looks again
+  // (16 pauses, not 1: each look pulls the line the receiver is freeing).
   bool send_blocking_after(detail::channel_op first, T& item) {
+    constexpr unsigned whole_line_looks = 3;
+    const unsigned first_step = m_state->sends_alone() ? 4 : 0;
+    unsigned looks = 0;
     auto op = detail::retry_before_parking(
-        first, [&] { return m_state->try_send(item); }, [this] { return m_state->receivers_waking(); });
+        first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks); },
+        [this] { return m_state->receivers_waking(); }, first_step);
     if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
     detail::channel_waiter<T> w;
     w.send_item = &item;

@@ -17,7 +17,9 @@
 //
 // Close sets a mark bit in m_tail. A sender's claim is a CAS on m_tail, so it
 // either happened before the mark (the item is in, and will be received) or
-// it fails and sees the mark (the send fails, the item untouched). A receiver
+// it fails and sees the mark (the send fails, the item untouched). (A sole
+// sender thread claims with a plain store instead, try_push_alone; close
+// demotes it first, so no plain store races the mark: see sole_sender.hpp.) A receiver
 // that finds its slot not yet published while m_tail is past it waits for the
 // sender that holds it (it is between its CAS and its stamp store); "closed
 // and drained" is "marked and head == tail", which is exact.
@@ -119,6 +121,25 @@ class channel_ring {
       return st;
     } else {
       return push_stored(item, exact);
+    }
+  }
+
+  /// try_push for the sole writer of m_tail (see sole_sender.hpp): claims
+  /// the slot with a plain store instead of a CAS. The caller must be inside
+  /// the channel's sole_sender_gate, so no other thread writes m_tail (not
+  /// even close(), which demotes the owner first). would_block: the slot at
+  /// tail is not free yet (full, or a receiver is reading it); the caller
+  /// falls back to try_push. `whole_lines`: also would_block past the slots
+  /// known to be free until receivers have freed a window of slots (see
+  /// receivers_left_window). `item` is moved from only on ok.
+  status try_push_alone(T& item, bool whole_lines) {
+    if constexpr (boxed) {
+      auto box = std::make_unique<T>(std::move(item));
+      status st = push_alone(box, whole_lines);
+      if (st != status::ok) item = std::move(*box);
+      return st;
+    } else {
+      return push_alone(item, whole_lines);
     }
   }
 
@@ -326,6 +347,44 @@ class channel_ring {
     }
   }
 
+  // The tail is stored before the stamp: a receiver that sees the stamp
+  // (acquire) sees the tail past the slot, and one that sees the tail first
+  // waits for the stamp, as it waits for a sender between CAS and stamp.
+  status push_alone(stored& value, bool whole_lines) noexcept {
+    const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+    if (tail & m_mark_bit) return status::closed;  // not while owned: close() demotes first
+    slot& s = m_slots[index(tail)];
+    if (s.stamp.load(std::memory_order_acquire) != tail) return status::would_block;
+    if (whole_lines && tail >= m_sole_free_until && !receivers_left_window(tail)) return status::would_block;
+    ::new (s.storage) stored(std::move(value));  // nothrow, as in push_stored
+    m_tail.store(next(tail), std::memory_order_relaxed);
+    s.stamp.store(tail + 1, std::memory_order_release);
+    return status::ok;
+  }
+
+  // A sole sender is faster than a receiver taking one item at a time, so
+  // the ring runs full, and refilling it slot by slot right behind the
+  // receiver wrote (and polled) the line the receiver was still reading and
+  // freeing: that line then crossed between the cores several times per
+  // item, and the blocking 1x1 row was 7-25 % slower than with the CAS. So
+  // past the slots it already knows to be free (m_sole_free_until), the
+  // sender waits until the receivers have freed a whole window of slots
+  // (an eighth of the ring, up to the ring's end) and then refills the
+  // window in one burst: it polls the window's last slot, a line the
+  // receiver reaches last, and writes no line the receiver is still on.
+  // Receivers free in order, so the last slot free means the window is.
+  bool receivers_left_window(std::uint64_t tail) noexcept {
+    const std::uint64_t window = std::min<std::uint64_t>(refill_window(), m_capacity - index(tail));
+    const std::uint64_t last = tail + window - 1;  // same lap: index(last) < capacity
+    if (m_slots[index(last)].stamp.load(std::memory_order_acquire) != last) return false;
+    m_sole_free_until = last + 1;
+    return true;
+  }
+  std::uint64_t refill_window() const noexcept {
+    constexpr std::size_t small_ring = 64;  // slots; below it the window is the slot at tail
+    return m_capacity < small_ring ? 1 : m_capacity / 8;
+  }
+
   // Hands the item at `pos` (claimed by the caller) to `sink`, then frees
   // the slot for the sender one lap later, even if `sink` throws (a boxed
   // type's move), so the ring never stalls on a claimed slot.
@@ -439,6 +498,10 @@ class channel_ring {
   std::unique_ptr<slot[]> m_slots;
   alignas(64) std::atomic<std::uint64_t> m_head{0};
   alignas(64) std::atomic<std::uint64_t> m_tail{0};
+  // The sole sender's (sole_sender.hpp) only: positions below it were free
+  // when it last looked (receivers_left_window). On m_tail's line, which
+  // that sender writes on every item anyway.
+  std::uint64_t m_sole_free_until = 0;
 };
 
 }  // namespace sluice::detail

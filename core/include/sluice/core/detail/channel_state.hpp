@@ -28,6 +28,12 @@
 // waiter looks at the storage a last time, and the fast paths load them
 // (seq_cst) after their own seq_cst RMW on the storage's head or tail:
 // either the waiter sees the new item or slot, or the waker sees the waiter.
+//
+// A bounded channel whose sends all come from one thread lets that thread
+// claim slots without the CAS (detail/sole_sender.hpp): its plain claim
+// gives no StoreLoad order, so a receiver about to park issues a heavy
+// barrier instead (sole_sender_gate::before_waiter_looks), and every other
+// writer of the ring's tail demotes the owner first (before_shared_write).
 #pragma once
 
 #include <atomic>
@@ -47,6 +53,7 @@
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/select_arm.hpp"
+#include "sluice/core/detail/sole_sender.hpp"
 #include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
@@ -98,6 +105,7 @@ struct channel_waiter {
   channel_waiter* next = nullptr;
   suspended_coroutine coroutine;    // null handle: a blocked thread
   T* send_item = nullptr;           // a sender: the item the waker sends for it
+  std::uint64_t sender_thread = 0;  // a blocked sender thread: its this_thread_token()
   std::optional<T> item;            // a single receive: the item received for it
   std::vector<T>* batch = nullptr;  // a batch receive: where the waker appends
   std::size_t want = 1;             // items a batch receiver wants at most
@@ -184,6 +192,10 @@ class channel_state {
     return m_receivers_waking.load(std::memory_order_relaxed) > 0;
   }
 
+  /// True if the calling thread is the bounded channel's sole sender (it
+  /// claims slots without the CAS, see sole_sender.hpp). A hint.
+  [[nodiscard]] bool sends_alone() const noexcept { return m_ring && m_sole.owned_by(this_thread_token()); }
+
   // ---- handle counting ----------------------------------------------------
   void add_sender() noexcept { m_senders.fetch_add(1, std::memory_order_relaxed); }
   void drop_sender() {
@@ -199,8 +211,13 @@ class channel_state {
   // ---- fast paths -------------------------------------------------------------
 
   /// Sends `item` if there is room now; moves from it only when done.
-  channel_op try_send(T& item) {
-    channel_op op = send_now(item, false);
+  /// `whole_lines` (a blocking sender's first tries): the sole sender,
+  /// past the slots it knows are free, waits until receivers have freed a
+  /// window of slots (channel_ring::receivers_left_window); may then report
+  /// would_block while a slot is free, so a caller must follow it with a
+  /// plain call before it parks.
+  channel_op try_send(T& item, bool whole_lines = false) {
+    channel_op op = m_ring ? ring_send(item, whole_lines) : send_now(item, false, 0);
     if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
     return op;
   }
@@ -212,6 +229,7 @@ class channel_state {
     auto st = channel_ring<T>::status::would_block;
     std::size_t k = 0;
     if (m_ring) {
+      m_sole.before_shared_write(this_thread_token());
       // Several runs: a run ends where the ring wraps around to a slot
       // that is not free yet, or where another sender claimed in between.
       while (k < n) {
@@ -274,7 +292,9 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       m_senders_waiting.fetch_add(1, std::memory_order_seq_cst);
-      op = send_now(*w.send_item, true);
+      const std::uint64_t me = this_thread_token();
+      if (w.is_thread()) w.sender_thread = me;  // a waker may send for it without demoting it
+      op = send_now(*w.send_item, true, me);
       if (op == channel_op::would_block) {
         m_send_waiters.push(&w);
         return waiter::pending;
@@ -292,6 +312,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       m_receivers_waiting.fetch_add(1, std::memory_order_seq_cst);
+      if (m_ring) m_sole.before_waiter_looks();
       channel_op op = recv_for(w);
       if (op == channel_op::would_block) {
         m_recv_waiters.push(&w);
@@ -331,11 +352,12 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       waiting.fetch_add(1, std::memory_order_seq_cst);
+      if (!sending && m_ring) m_sole.before_waiter_looks();
       if (!w.arm->m_selector->claim()) {
         waiting.fetch_sub(1, std::memory_order_relaxed);
         return waiter::closed;
       }
-      op = arm_op(w);
+      op = arm_op(w, this_thread_token());
       if (op == channel_op::would_block) {
         w.arm->m_selector->release();
         (sending ? m_send_waiters : m_recv_waiters).push(&w);
@@ -368,6 +390,7 @@ class channel_state {
 
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
+    if (m_ring) m_sole.share();  // the mark is a write of the tail: no plain claim may race it
     if (!(m_ring ? m_ring->close() : m_list->close())) return;
     wake_after_close();
   }
@@ -380,8 +403,41 @@ class channel_state {
   // waiter or reports the end, i.e. under m_mutex. The fast paths poll.
   // An unbounded channel's send never blocks (would_block is bounded only);
   // it may throw std::bad_alloc, with `item` untouched.
-  channel_op send_now(T& item, bool exact) {
-    return from(m_ring ? m_ring->try_push(item, exact) : m_list->try_push(item));
+  // `owner_ok`: a thread that may own the sole-sender gate without being
+  // demoted by this send (sole_sender_gate::before_shared_write).
+  channel_op send_now(T& item, bool exact, std::uint64_t owner_ok) {
+    if (!m_ring) return from(m_list->try_push(item));
+    m_sole.before_shared_write(owner_ok);
+    return from(m_ring->try_push(item, exact));
+  }
+
+  // A send's fast path on the ring: the plain claim while this thread owns
+  // the sole-sender gate (claimed on its first send while there is one
+  // sender handle), else (or when the slot is not free, unless
+  // `whole_lines`) the CAS.
+  channel_op ring_send(T& item, bool whole_lines) {
+    // Shared for good (several sending threads, coroutines moving between
+    // arena threads): straight to the CAS, without the token and the gate's
+    // other tests.
+    if (m_sole.is_shared()) [[likely]]
+      return from(m_ring->try_push(item, false));
+    const std::uint64_t me = this_thread_token();
+    if (m_sole.enter(me) || (m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me))) {
+      const auto st = m_ring->try_push_alone(item, whole_lines);
+      m_sole.leave();
+      if (st == channel_ring<T>::status::ok) return channel_op::done;
+      if (whole_lines) return channel_op::would_block;
+    }
+    return send_now(item, false, me);
+  }
+
+  // Several sender handles (or threads sharing one) take turns on the
+  // tail: share the gate at once instead of claiming it and having the
+  // next sender demote the owner with a heavy barrier.
+  bool claim_sole(std::uint64_t me) {
+    if (m_senders.load(std::memory_order_relaxed) == 1) return m_sole.claim(me);
+    m_sole.share();
+    return false;
   }
 
   channel_op recv_now(std::optional<T>& out, bool exact) {
@@ -503,7 +559,7 @@ class channel_state {
         if (serve_arm(*w, woken, served)) continue;
         break;
       }
-      channel_op op = send_now(*w->send_item, true);
+      channel_op op = send_now(*w->send_item, true, w->sender_thread);
       if (op == channel_op::would_block) {
         m_send_waiters.push_front(w);
         break;
@@ -526,7 +582,7 @@ class channel_state {
       waiting.fetch_sub(1, std::memory_order_relaxed);
       return true;
     }
-    channel_op op = arm_op(w);
+    channel_op op = arm_op(w, 0);
     if (op == channel_op::would_block) {
       w.arm->m_selector->release();
       (sending ? m_send_waiters : m_recv_waiters).push_front(&w);
@@ -538,7 +594,11 @@ class channel_state {
     return true;
   }
 
-  channel_op arm_op(waiter& w) { return w.send_item ? send_now(*w.send_item, true) : recv_for(w); }
+  // `owner_ok` as for send_now: the calling thread's token when it sends
+  // for itself, 0 when it serves another's queued arm.
+  channel_op arm_op(waiter& w, std::uint64_t owner_ok) {
+    return w.send_item ? send_now(*w.send_item, true, owner_ok) : recv_for(w);
+  }
 
   // Runs once no send can add items (the storage is marked closed): waiting
   // senders fail, waiting receivers get what is
@@ -559,7 +619,8 @@ class channel_state {
   std::atomic<std::size_t> m_receivers{0};
   std::atomic<int> m_senders_waking{0};  // thread waiters served, not yet running
   std::atomic<int> m_receivers_waking{0};
-  std::mutex m_mutex;  // guards the two waiter lists
+  sole_sender_gate m_sole;  // bounded only: who may claim slots without the CAS
+  std::mutex m_mutex;       // guards the two waiter lists
   waiter_queue<T> m_recv_waiters;
   waiter_queue<T> m_send_waiters;
 };
