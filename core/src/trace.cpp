@@ -372,24 +372,20 @@ struct trace_recorder::impl {
   // transit; the writer needs neither, so it always drains.
   void hand_off_locked(thread_buffer& b) {
     if (b.pending == 0) return;
-    if (link == nullptr || link->pid != ::getpid()) {  // no writer in this process: a session forked mid-run
+    // No writer in this process (a session forked mid-run), or no session
+    // taking buffers: the records are lost, counted.
+    auto drop = [&] {
       dropped.fetch_add(b.pending, std::memory_order_relaxed);
       b.pending = 0;
       b.data.clear();
-      return;
-    }
+    };
+    if (link == nullptr || link->pid != ::getpid()) return drop();
     auto& l = *link;
-    handed_buffer out{std::move(b.data), b.session, b.pending, b.track};
-    b.pending = 0;
     std::unique_lock lock(l.queue_mutex);
     l.queue_room.wait(lock, [&] { return l.queue.size() < k_max_queued || l.stopping; });
-    if (l.stopping) {
-      dropped.fetch_add(out.records, std::memory_order_relaxed);
-      out.data.clear();
-      b.data = std::move(out.data);
-      return;
-    }
-    l.queue.push_back(std::move(out));
+    if (l.stopping) return drop();
+    l.queue.push_back(handed_buffer{std::move(b.data), b.session, b.pending, b.track});
+    b.pending = 0;
     if (!l.spare.empty()) {
       b.data = std::move(l.spare.back());
       l.spare.pop_back();
@@ -1224,10 +1220,9 @@ void trace_recorder::impl::write_out(text_out& out) {
 void trace_recorder::impl::run_writer(writer_link& l) {
   writer_names known;         // this session's copy of `names`
   std::uint64_t next_id = 1;  // async span ids, unique in the file
-  // Kept from session to session: a fresh buffer of this size cost a few
-  // dozen page faults per trace.
-  static auto* const kept = new text_out();  // never freed, like the recorder
-  text_out& out = *kept;
+  // Lives as long as the writer, so from session to session: a fresh
+  // buffer of this size cost a few dozen page faults per trace.
+  text_out out;
   std::unique_lock lock(l.queue_mutex);
   for (;;) {
     l.queue_ready.wait(lock, [&] { return l.start_pending || !l.queue.empty() || l.drain; });
@@ -1237,8 +1232,7 @@ void trace_recorder::impl::run_writer(writer_link& l) {
       lock.unlock();
       known = writer_names();
       next_id = 1;
-      out.clear();
-      out.append(head);
+      out.append(head);  // empty: the last drain wrote everything
       out.add_events(1);
       release_replaced_file();  // the previous session's old trace: freed here, beside the run
       lock.lock();

@@ -402,14 +402,20 @@ TEST(Trace, EnvironmentVariableNamesTheFile) {
   EXPECT_EQ(sum_items(t, "from env"), 100u);
 }
 
-// The names the OS shows for this process's threads (/proc/self/task/*/comm).
-std::multiset<std::string> os_thread_names() {
-  std::multiset<std::string> names;
+// Calls f(task directory, name) for each of this process's threads, by
+// the name the OS shows (/proc/self/task/*/comm).
+template <typename F>
+void for_each_os_thread(F&& f) {
   for (const auto& task : fs::directory_iterator("/proc/self/task")) {
     std::ifstream comm(task.path() / "comm");
     std::string name;
-    if (std::getline(comm, name)) names.insert(name);
+    if (std::getline(comm, name)) f(task.path(), name);
   }
+}
+
+std::multiset<std::string> os_thread_names() {
+  std::multiset<std::string> names;
+  for_each_os_thread([&](const fs::path&, const std::string& name) { names.insert(name); });
   return names;
 }
 
@@ -431,19 +437,18 @@ TEST(Trace, TheWriterThreadCarriesANameTheOsShowsAndOneServesEverySession) {
 TEST(Trace, TheKeptWriterThreadUsesNoCpuBetweenSessions) {
   temp_dir dir;
   sluice::trace_session((dir.path / "first.json").string()).finish();
-  auto writer_cpu_ticks = []() -> long {
-    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      if (!std::getline(comm, name) || name != "sluice-trace") continue;
-      std::ifstream stat(task.path() / "stat");
+  auto writer_cpu_ticks = [] {
+    long ticks = -1;
+    for_each_os_thread([&](const fs::path& task, const std::string& name) {
+      if (name != "sluice-trace") return;
+      std::ifstream stat(task / "stat");
       std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
       // Fields after the ")" closing the name: state is the 3rd field, utime the 14th, stime the 15th.
       std::istringstream rest(text.substr(text.rfind(')') + 2));
       std::vector<std::string> fields{std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
-      return fields.size() > 12 ? std::stol(fields[11]) + std::stol(fields[12]) : -1;
-    }
-    return -1;
+      if (fields.size() > 12) ticks = std::stol(fields[11]) + std::stol(fields[12]);
+    });
+    return ticks;
   };
   const long before = writer_cpu_ticks();
   ASSERT_GE(before, 0) << "no sluice-trace thread after a session";

@@ -114,14 +114,7 @@ class channel_ring {
   /// receiver is still reading the slot); closed: marked closed. `item` is
   /// moved from only on ok.
   status try_push(T& item, bool exact) {
-    if constexpr (boxed) {
-      auto box = std::make_unique<T>(std::move(item));
-      status st = push_stored(box, exact);
-      if (st != status::ok) item = std::move(*box);  // give it back as it was
-      return st;
-    } else {
-      return push_stored(item, exact);
-    }
+    return push_item(item, [&](stored& value) { return push_stored(value, exact); });
   }
 
   /// try_push for the sole writer of m_tail (see sole_sender.hpp): claims
@@ -133,14 +126,7 @@ class channel_ring {
   /// known to be free until receivers have freed a window of slots (see
   /// receivers_left_window). `item` is moved from only on ok.
   status try_push_alone(T& item, bool whole_lines) {
-    if constexpr (boxed) {
-      auto box = std::make_unique<T>(std::move(item));
-      status st = push_alone(box, whole_lines);
-      if (st != status::ok) item = std::move(*box);
-      return st;
-    } else {
-      return push_alone(item, whole_lines);
-    }
+    return push_item(item, [&](stored& value) { return push_alone(value, whole_lines); });
   }
 
   /// Moves up to `n` items from `items` into consecutive slots with one
@@ -303,6 +289,22 @@ class channel_ring {
   // that nothing between claiming and publishing a slot can throw.
   static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
   using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
+
+  // Runs `push(stored&)` on `item` as a slot stores it (boxed first for a
+  // type whose move may throw); `item` is given back as it was unless the
+  // push returned ok.
+  template <typename Push>
+  status push_item(T& item, Push&& push) {
+    if constexpr (boxed) {
+      auto box = std::make_unique<T>(std::move(item));
+      status st = push(box);
+      if (st != status::ok) item = std::move(*box);  // give it back as it was
+      return st;
+    } else {
+      return push(item);
+    }
+  }
+
   // A poll's spins (1 + 2 + 4 pauses) on a slot that is not ready before it
   // reports would_block.
   static constexpr unsigned poll_spins = 3;
