@@ -40,6 +40,7 @@ namespace sluice {
 namespace detail {
 
 std::atomic<trace_recorder*> g_active_trace{nullptr};
+std::atomic<std::uint64_t> g_trace_session{0};
 std::atomic<int> g_trace_stamp_source{0};
 
 namespace {
@@ -82,25 +83,6 @@ struct record_head {
 // that touch a buffer from outside its record calls: finish(), the
 // owner's exit, and the pruning of buffers whose thread exited.
 //
-// The thread's newest stage section is kept open beside `data`, in
-// `open`, while following sections of the same stage extend it (see
-// k_merge_gap_ns): three of four sections of a no-work run do, and an
-// extension stores into `open` without raising `busy`, the one atomic
-// read-modify-write a record costs. Any other record closes it into
-// `data` first (under `busy`), so the file's order and the "nothing
-// recorded between" rule stay. finish() and the owner's exit close it
-// too (`mutex` held, `busy` down); an extension racing finish() may then
-// be missed (its chunk's items absent from the span), as a record racing
-// it is dropped; its fields are atomics, read whole.
-struct open_section {
-  std::atomic<std::uint64_t> session{0};  // the session it belongs to, 0 when none is open
-  std::atomic<std::int64_t> start{0};
-  std::atomic<std::int64_t> end{0};
-  std::atomic<std::int64_t> items{0};
-  std::atomic<std::uint32_t> name{0};
-  std::atomic<std::uint32_t> chunks{0};  // merged in after the first
-};
-
 // A per-thread cache in front of the session's name table (in the thread's
 // buffer, reached through the one thread-local pointer a record loads
 // anyway): a trace point finds its stage's id with a pointer compare and a
@@ -115,34 +97,8 @@ struct name_cache_entry {
   std::string text;
   std::uint32_t id = 0;
   [[nodiscard]] bool holds(std::uint64_t s, std::string_view t) const noexcept {
-    return data == t.data() && session == s && text.size() == t.size() && same_bytes(text.data(), t.data(), t.size());
-  }
-
- private:
-  // a[0, n) == b[0, n) in 8-byte words, inline: names are a dozen or two
-  // bytes, for which a call to memcmp was a fifth of a lookup.
-  static bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-    auto word = [](const char* p) {
-      std::uint64_t w;
-      std::memcpy(&w, p, sizeof w);
-      return w;
-    };
-    if (n < 8) {
-      if (n < 4) {
-        for (std::size_t i = 0; i < n; ++i)
-          if (a[i] != b[i]) return false;
-        return true;
-      }
-      auto half = [](const char* p) {
-        std::uint32_t w;
-        std::memcpy(&w, p, sizeof w);
-        return w;
-      };
-      return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);  // overlapping
-    }
-    for (std::size_t i = 0; i + 8 < n; i += 8)
-      if (word(a + i) != word(b + i)) return false;
-    return word(a + n - 8) == word(b + n - 8);  // the last word, overlapping the one before
+    return data == t.data() && session == s && text.size() == t.size() &&
+           same_short_text(text.data(), t.data(), t.size());
   }
 };
 
@@ -152,7 +108,7 @@ struct thread_buffer {
   std::string data;           // records (record_head + payload), back to back
   std::uint64_t session = 0;  // the session `data` belongs to
   std::uint64_t pending = 0;  // records in `data`
-  open_section open;          // written by the owner only
+  open_stage_section open;    // written by the owner only (see open_stage_section)
   std::int64_t track = 0;     // the thread id written as "tid"
   std::string name;
   bool dead = false;                            // the thread has exited
@@ -187,20 +143,6 @@ constexpr std::size_t k_write_chunk = 256 * 1024;
 // to release (see impl::replaced_file): its blocks stay allocated, out of
 // the directory, until then.
 constexpr std::int64_t k_max_held_bytes = 16 << 20;
-// A stage section that starts at most this long after the same stage's
-// previous section on the same thread ended, with nothing recorded between
-// them, extends that section (its args count the chunks) instead of adding
-// an event: a stage handing on short chunks without waiting is one span,
-// not thousands, which is most of what tracing a light pipeline costs.
-// The gap is the stage's own hand-off (sending a chunk on and taking the
-// next one, no wait: a wait is a record and always splits the span). On
-// the 2-core VM that hand-off took 1.3-1.7 us (median) and up to 3.3 us
-// (90th percentile) in the no-work pipeline, so the 1 us gap used before
-// merged only a third of the sections it was meant to; 4 us merges 95%,
-// cut that run's events by a third and its traced time by about 1% of the
-// run. A 4 us gap is below a pixel on any view showing more than a few
-// milliseconds, and the span's args still count the items and chunks.
-constexpr std::int64_t k_merge_gap_ns = 4000;
 // Channel waits get a track per (waiting coroutine, stage), up to this many
 // per session (the writer's map of them stays bounded); later ones are
 // async spans. Their "tid"s start above Linux's largest thread id (2^22),
@@ -210,9 +152,7 @@ constexpr std::int64_t k_wait_track_base = std::int64_t{1} << 30;
 
 thread_local const char* t_thread_name = nullptr;
 
-std::int64_t ticks(clock::time_point t) noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
+std::int64_t ticks(clock::time_point t) noexcept { return trace_ticks(t); }
 
 // A steady_clock reading and a trace_now() TSC stamp taken together.
 struct clock_pair {
@@ -261,7 +201,7 @@ bool tsc_is_usable() noexcept {
 struct trace_recorder::impl {
   std::mutex registry_mutex;  // guards `buffers`
   std::vector<std::unique_ptr<thread_buffer>> buffers;
-  std::atomic<std::uint64_t> session{0};  // the recording session, 0 while none
+  std::atomic<std::uint64_t>& session = g_trace_session;  // the recording session, 0 while none
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<bool> claimed{false};  // a trace_session exists
   std::uint64_t last_session = 0;    // guarded by registry_mutex
@@ -534,6 +474,7 @@ thread_local thread_slot t_slot;
   }
   t_slot.buffer = raw;
   t_buffer = raw;
+  t_open_stage_section = &raw->open;
   return *raw;
 }
 
@@ -1334,38 +1275,28 @@ void record_named(trace_recorder::impl& s, record_head head, std::string_view na
   }
 }
 
-// A stage's section: extends the thread's open section when that is one
-// of the same stage which ended at most k_merge_gap_ns before this one
-// starts (see k_merge_gap_ns), without raising `busy` (see thread_buffer);
-// else closes it into the records and opens this one.
+// A stage's section, past the inline extension (trace_recorder::
+// stage_section): extends the thread's open section when the thread had
+// none to try before this call, else closes it into the records and opens
+// this one.
 void record_section(trace_recorder::impl& s, record_head head, std::string_view stage) noexcept {
   try {
-    const auto current = s.session.load(std::memory_order_acquire);
-    if (current == 0) {
+    if (s.session.load(std::memory_order_acquire) == 0) {
       s.dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     auto& b = this_thread_buffer(s);
     auto& o = b.open;
-    const auto id = name_id(s, b, current, stage);
-    if (o.session.load(std::memory_order_relaxed) == current && o.name.load(std::memory_order_relaxed) == id) {
-      const auto end = o.end.load(std::memory_order_relaxed);
-      const auto chunks = o.chunks.load(std::memory_order_relaxed);
-      if (head.start >= end && head.start - end <= k_merge_gap_ns && chunks != UINT32_MAX) {
-        o.end.store(std::max(end, head.end), std::memory_order_relaxed);
-        o.items.store(o.items.load(std::memory_order_relaxed) + head.value, std::memory_order_relaxed);
-        o.chunks.store(chunks + 1, std::memory_order_relaxed);
-        return;
-      }
-    }
+    if (o.try_extend(stage, head.start, head.end, head.value)) return;
     busy_scope busy(b);
     const auto session = begin_record(s, b);
     if (session == 0) return;
     close_open_section(b);
+    o.stage.assign(stage);  // may throw (out of memory): the section is then not opened, counted
     o.start.store(head.start, std::memory_order_relaxed);
     o.end.store(head.end, std::memory_order_relaxed);
     o.items.store(head.value, std::memory_order_relaxed);
-    o.name.store(session == current ? id : name_id(s, b, session, stage), std::memory_order_relaxed);
+    o.name.store(name_id(s, b, session, stage), std::memory_order_relaxed);
     o.chunks.store(0, std::memory_order_relaxed);
     o.session.store(session, std::memory_order_relaxed);
     if (b.data.size() >= k_flush_bytes) s.hand_off_locked(b);
@@ -1396,9 +1327,9 @@ void trace_recorder::async_span(std::string_view category, std::string_view name
          });
 }
 
-void trace_recorder::stage_section(std::string_view stage, clock::time_point start, clock::time_point end,
-                                   std::int64_t items) noexcept {
-  record_section(*m_impl, {ticks(start), ticks(end), items, 0, 0, 0, record_kind::stage_section}, stage);
+void trace_recorder::start_stage_section(std::string_view stage, std::int64_t from, std::int64_t to,
+                                         std::int64_t items) noexcept {
+  record_section(*m_impl, {from, to, items, 0, 0, 0, record_kind::stage_section}, stage);
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,

@@ -100,6 +100,13 @@ TEST(Trace, BackToBackSectionsOfAStageAreOneSpanCountingItsChunks) {
   tr->stage_section(b, at(50), at(60), 8);  // merged into b
   tr->channel_wait(b, "waiting for input", at(60), at(61));
   tr->stage_section(b, at(61), at(70), 9);  // a record between: a new span
+  // The extension is decided inline by the name's text, not its address:
+  std::string reused = "stage c";
+  tr->stage_section(reused, at(70), at(80), 10);
+  reused[6] = 'd';                                   // the same storage, now another stage's name
+  tr->stage_section(reused, at(80), at(90), 11);     // a new span
+  const std::string same_text = "stage d";           // the same name in other storage
+  tr->stage_section(same_text, at(90), at(95), 12);  // merged
   session.finish();
 
   auto t = sluice_test::load_trace(file);
@@ -107,9 +114,9 @@ TEST(Trace, BackToBackSectionsOfAStageAreOneSpanCountingItsChunks) {
   std::vector<std::tuple<std::string, std::string, std::string>> got;  // name, items, chunks
   for (const auto& s : t.complete) got.emplace_back(s.name, s.args.at("items"), s.args.at("chunks"));
   const std::vector<std::tuple<std::string, std::string, std::string>> want{
-      {a, "12", "3"}, {a, "6", "1"}, {b, "15", "2"}, {b, "9", "1"}};
+      {a, "12", "3"}, {a, "6", "1"}, {b, "15", "2"}, {b, "9", "1"}, {"stage c", "10", "1"}, {"stage d", "23", "2"}};
   EXPECT_EQ(got, want);
-  ASSERT_EQ(t.complete.size(), 4u);
+  ASSERT_EQ(t.complete.size(), 6u);
   EXPECT_EQ(t.complete[0].end_ns - t.complete[0].start_ns, 30'000);  // the first section's start to the third's end
   sluice_test::expect_spans_nest(t);
 }
