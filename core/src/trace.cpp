@@ -3,6 +3,7 @@
 #include "os_thread_name.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,9 +204,13 @@ struct trace_recorder::impl {
   std::vector<std::unique_ptr<thread_buffer>> buffers;
   std::atomic<std::uint64_t>& session = g_trace_session;  // the recording session, 0 while none
   std::atomic<std::uint64_t> dropped{0};
-  std::atomic<bool> claimed{false};  // a trace_session exists
-  std::uint64_t last_session = 0;    // guarded by registry_mutex
-  std::int64_t origin = 0;           // ticks; written before `session` is published
+  // The process whose trace_session exists (its pid), 0 while none does.
+  // A pid rather than a flag: fork() copies it, and a child that finds its
+  // parent's pid here knows the session was copied, not started in it
+  // (see claim_slot).
+  std::atomic<pid_t> owner{0};
+  std::uint64_t last_session = 0;  // guarded by registry_mutex
+  std::int64_t origin = 0;         // ticks; written before `session` is published
   // A (steady_clock ticks, TSC) pair read at the process's first session
   // start, before any writer thread starts, then kept: the writers convert
   // TSC stamps with the rate between it and a pair of their own (see
@@ -284,6 +289,34 @@ struct trace_recorder::impl {
       written_bytes += static_cast<std::uint64_t>(n);
     }
     written_events += events;
+  }
+
+  // Takes the process's one session slot; false when a session of this
+  // process holds it. A slot copied from a parent by fork() is taken over:
+  // the parent's session goes on in the parent, and none of it in the
+  // child (abandon_copied_session).
+  bool claim_slot() noexcept {
+    const pid_t me = ::getpid();
+    pid_t seen = 0;
+    if (owner.compare_exchange_strong(seen, me)) return true;
+    if (seen == me || !owner.compare_exchange_strong(seen, me)) return false;
+    abandon_copied_session();
+    return true;
+  }
+  void release_slot() noexcept { owner.store(0); }
+  // In a forked child, before its first session: closes the copies of the
+  // parent's descriptors (the parent's files stay as they are: neither
+  // written, renamed nor removed here) and forgets the parent's session.
+  void abandon_copied_session() noexcept {
+    g_active_trace.store(nullptr, std::memory_order_relaxed);
+    session.store(0, std::memory_order_relaxed);
+    std::lock_guard lock(file_mutex);
+    if (fd >= 0) ::close(fd);
+    if (replaced_file >= 0) ::close(replaced_file);
+    fd = -1;
+    replaced_file = -1;
+    file_session = 0;
+    temp_path.clear();
   }
 
   std::uint32_t intern(std::string_view text) {
@@ -388,8 +421,19 @@ struct trace_recorder::impl {
 
 namespace {
 
+// In a child forked while a session records, the session is the
+// parent's: the child's trace points see none, from its first instruction
+// (two atomic stores, async-signal-safe as a fork handler must be).
+void forget_session_in_child() noexcept {
+  g_active_trace.store(nullptr, std::memory_order_relaxed);
+  g_trace_session.store(0, std::memory_order_relaxed);
+}
+
 trace_recorder::impl& recorder_state() {
-  static auto* state = new trace_recorder::impl();  // never freed: see trace_recorder
+  static auto* state = [] {
+    ::pthread_atfork(nullptr, nullptr, forget_session_in_child);
+    return new trace_recorder::impl();  // never freed: see trace_recorder
+  }();
   return *state;
 }
 
@@ -1363,7 +1407,7 @@ void trace_recorder::async_item(std::string_view stage, clock::time_point start,
 }  // namespace detail
 
 trace_session::claimed trace_session::claim_or_throw() {
-  if (detail::recorder_state().claimed.exchange(true))
+  if (!detail::recorder_state().claim_slot())
     throw std::logic_error("sluice::trace_session: another trace session is active in this process");
   return {};
 }
@@ -1372,7 +1416,7 @@ trace_session::trace_session(std::string path, trace_options options)
     : trace_session(std::move(path), options, claim_or_throw()) {}
 
 std::unique_ptr<trace_session> trace_session::start_unless_active(std::string path, trace_options options) {
-  if (detail::recorder_state().claimed.exchange(true)) return nullptr;
+  if (!detail::recorder_state().claim_slot()) return nullptr;
   return std::unique_ptr<trace_session>(new trace_session(std::move(path), options, claimed{}));
 }
 
@@ -1380,11 +1424,12 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
     : m_path(std::move(path)), m_options(options) {
   auto& s = detail::recorder_state();
   m_summary.path = m_path;
+  m_process = static_cast<std::int64_t>(::getpid());
   const std::string temp = m_path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int error = errno;
-    s.claimed.store(false);
+    s.release_slot();
     detail::throw_errno(error, "sluice::trace_session: cannot create " + temp);
   }
   s.reset_names();
@@ -1428,7 +1473,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
     ::unlink(temp.c_str());
     s.fd = -1;
     s.file_session = 0;
-    s.claimed.store(false);
+    s.release_slot();
     throw;
   }
   s.session.store(session, std::memory_order_release);
@@ -1446,6 +1491,9 @@ trace_session::~trace_session() {
 trace_summary trace_session::finish() {
   if (m_finished) return m_summary;
   m_finished = true;
+  // A copy fork() made of a parent's session: the parent finishes it, and
+  // its file is the parent's.
+  if (m_process != static_cast<std::int64_t>(::getpid())) return m_summary;
   auto& s = detail::recorder_state();
   detail::g_active_trace.store(nullptr, std::memory_order_release);
   // Sequentially consistent, like a record's raising of busy: a record
@@ -1512,7 +1560,7 @@ trace_summary trace_session::finish() {
   }
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
-  s.claimed.store(false);
+  s.release_slot();
   if (error != 0) {
     ::unlink(temp.c_str());
     detail::throw_errno(error, "sluice::trace_session: cannot write " + m_path);

@@ -498,6 +498,49 @@ TEST(Trace, AForkedChildTracesWithAWriterOfItsOwn) {
   EXPECT_TRUE(span);
 }
 
+// fork() while a session records: the session is the parent's. The child
+// records nothing into it, may start its own, and its copy of the parent's
+// session object finishes nothing (the parent's file is not touched);
+// the parent's session goes on and finishes whole.
+TEST(Trace, AChildForkedDuringASessionLeavesItToTheParentAndTracesOnItsOwn) {
+#if defined(__SANITIZE_THREAD__) || defined(SLUICE_TSAN)
+  GTEST_SKIP() << "ThreadSanitizer does not support starting threads after a multi-threaded fork";
+#endif
+  temp_dir dir;
+  const auto parent_file = (dir.path / "parent.json").string();
+  const auto child_file = (dir.path / "child.json").string();
+  const auto now = [] { return sluice::detail::trace_recorder::clock::now(); };
+  sluice::trace_session session(parent_file);
+  sluice::trace_active()->async_span("test", "before the fork", now(), now());
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 0;
+    try {
+      if (sluice::trace_active() != nullptr) code |= 1;  // the parent's session is not recording here
+      if (session.finish().events != 0) code |= 2;       // the parent's, left to the parent
+      sluice::trace_session own(child_file);             // the slot is free for the child's own
+      sluice::trace_active()->async_span("test", "in the child", now(), now());
+      if (own.finish().events < 3) code |= 4;  // process name, the span's two events
+    } catch (...) {
+      code |= 8;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  sluice::trace_active()->async_span("test", "after the fork", now(), now());
+  const auto summary = session.finish();
+  EXPECT_EQ(summary.dropped_events, 0u);
+  std::set<std::string> parent_spans, child_spans;
+  for (const auto& s : sluice_test::load_trace(parent_file).async) parent_spans.insert(s.name);
+  for (const auto& s : sluice_test::load_trace(child_file).async) child_spans.insert(s.name);
+  EXPECT_EQ(parent_spans, (std::set<std::string>{"before the fork", "after the fork"}));
+  EXPECT_EQ(child_spans, (std::set<std::string>{"in the child"}));
+}
+
 TEST(Trace, ARunInsideAnActiveSessionRecordsIntoIt) {
   temp_dir dir;
   const auto outer = (dir.path / "outer.json").string();

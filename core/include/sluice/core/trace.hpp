@@ -314,6 +314,7 @@ class trace_session {
 
   std::string m_path;
   trace_options m_options;
+  std::int64_t m_process = 0;  // the pid of the process that started it
   bool m_finished = false;
   trace_summary m_summary;
 };
