@@ -31,7 +31,9 @@
 // using no CPU, between sessions, named "sluice-trace") formats the records as JSON (through json_writer) and
 // writes them out. Names are interned once per thread and name (a small
 // per-thread cache in front of the session's table), so the traced
-// threads neither format nor escape text. The generic complete() and
+// threads neither format nor escape text. A stage section that extends
+// the thread's open span is decided and stored inline, without a call
+// (see open_stage_section). The generic complete() and
 // async_span() (HTTP requests, rate-limit pauses: rare events with string
 // arguments) copy their strings into the record instead.
 //
@@ -61,9 +63,13 @@
 // SLUICE_NO_TRACE before including sluice headers compiles the stage
 // library's trace points out (SLUICE_TRACE_ACTIVE() is then a null constant).
 //
-// One session per process at a time (tracks are process-wide). Thread-safety:
-// trace points may be hit from any thread; start and finish a session from
-// one thread.
+// One session per process at a time (tracks are process-wide). A child
+// forked while a session records does not record into it (a fork handler
+// clears the child's active session) and may start a session of its own;
+// the child's copy of the parent's trace_session object finishes nothing
+// (the file is the parent's, which finishes it). Thread-safety: trace
+// points may be hit from any thread; start and finish a session from one
+// thread.
 #pragma once
 
 #include <atomic>
