@@ -421,18 +421,37 @@ struct trace_recorder::impl {
 
 namespace {
 
-// In a child forked while a session records, the session is the
-// parent's: the child's trace points see none, from its first instruction
-// (two atomic stores, async-signal-safe as a fork handler must be).
+trace_recorder::impl& recorder_state();
+
+// fork() handlers. The recorder's mutexes are held across the fork (in
+// the order the recorder takes them: registry, file, names), so the child
+// gets them unlocked, never held by a thread it does not have (the
+// parent's writer takes file_mutex and names_mutex as it formats, and a
+// child's session start takes all three). In the child, the session is
+// the parent's: its trace points see none from its first instruction.
+void lock_recorder_for_fork() noexcept {
+  auto& s = recorder_state();
+  s.registry_mutex.lock();
+  s.file_mutex.lock();
+  s.names_mutex.lock();
+}
+void unlock_recorder_after_fork() noexcept {
+  auto& s = recorder_state();
+  s.names_mutex.unlock();
+  s.file_mutex.unlock();
+  s.registry_mutex.unlock();
+}
 void forget_session_in_child() noexcept {
+  unlock_recorder_after_fork();
   g_active_trace.store(nullptr, std::memory_order_relaxed);
   g_trace_session.store(0, std::memory_order_relaxed);
 }
 
 trace_recorder::impl& recorder_state() {
   static auto* state = [] {
-    ::pthread_atfork(nullptr, nullptr, forget_session_in_child);
-    return new trace_recorder::impl();  // never freed: see trace_recorder
+    auto* made = new trace_recorder::impl();  // never freed: see trace_recorder
+    ::pthread_atfork(lock_recorder_for_fork, unlock_recorder_after_fork, forget_session_in_child);
+    return made;
   }();
   return *state;
 }
