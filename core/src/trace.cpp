@@ -153,8 +153,6 @@ constexpr std::int64_t k_wait_track_base = std::int64_t{1} << 30;
 
 thread_local const char* t_thread_name = nullptr;
 
-std::int64_t ticks(clock::time_point t) noexcept { return trace_ticks(t); }
-
 // A steady_clock reading and a trace_now() TSC stamp taken together.
 struct clock_pair {
   std::int64_t ns = 0;     // steady_clock ticks
@@ -167,9 +165,9 @@ clock_pair read_clock_pair() noexcept {
   clock_pair best;
   std::int64_t best_gap = INT64_MAX;
   for (int i = 0; i < 5; ++i) {
-    const auto before = ticks(clock::now());
+    const auto before = trace_ticks(clock::now());
     const auto tsc = trace_now().value;
-    const auto after = ticks(clock::now());
+    const auto after = trace_ticks(clock::now());
     if (after - before < best_gap) {
       best_gap = after - before;
       best = {before + (after - before) / 2, tsc};
@@ -1374,7 +1372,7 @@ void set_trace_thread_name(const char* name) noexcept { t_thread_name = name; }
 
 void trace_recorder::complete(std::string_view category, std::string_view name, clock::time_point start,
                               clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::complete}, no_names,
+  record(*m_impl, {trace_ticks(start), trace_ticks(end), 0, 0, 0, 0, record_kind::complete}, no_names,
          [&](std::string& out, std::uint64_t) {
            put_span_payload(out, category, name, args);
            return true;
@@ -1383,7 +1381,7 @@ void trace_recorder::complete(std::string_view category, std::string_view name, 
 
 void trace_recorder::async_span(std::string_view category, std::string_view name, clock::time_point start,
                                 clock::time_point end, std::initializer_list<trace_arg> args) {
-  record(*m_impl, {ticks(start), ticks(end), 0, 0, 0, 0, record_kind::async}, no_names,
+  record(*m_impl, {trace_ticks(start), trace_ticks(end), 0, 0, 0, 0, record_kind::async}, no_names,
          [&](std::string& out, std::uint64_t) {
            put_span_payload(out, category, name, args);
            return true;
@@ -1398,7 +1396,7 @@ void trace_recorder::start_stage_section(std::string_view stage, std::int64_t fr
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, clock::time_point start,
                                   clock::time_point end, const void* waiter) noexcept {
   const auto who = static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(waiter));
-  record_named(*m_impl, {ticks(start), ticks(end), who, 0, 0, 0, record_kind::channel_wait}, stage, &what);
+  record_named(*m_impl, {trace_ticks(start), trace_ticks(end), who, 0, 0, 0, record_kind::channel_wait}, stage, &what);
 }
 
 void trace_recorder::channel_wait(std::string_view stage, std::string_view what, trace_stamp start, trace_stamp end,
@@ -1420,7 +1418,7 @@ int decide_trace_stamp_source() noexcept {
 
 void trace_recorder::async_item(std::string_view stage, clock::time_point start, clock::time_point end,
                                 std::int64_t index) noexcept {
-  record_named(*m_impl, {ticks(start), ticks(end), index, 0, 0, 0, record_kind::async_item}, stage);
+  record_named(*m_impl, {trace_ticks(start), trace_ticks(end), index, 0, 0, 0, record_kind::async_item}, stage);
 }
 
 }  // namespace detail
@@ -1459,7 +1457,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
     return b->dead;
   });
   const auto session = ++s.last_session;
-  s.origin = detail::ticks(detail::trace_recorder::clock::now());
+  s.origin = detail::trace_ticks(detail::trace_recorder::clock::now());
   if (s.tsc_anchor.ns == 0 && detail::decide_trace_stamp_source() == 1) s.tsc_anchor = detail::read_clock_pair();
   s.pid = static_cast<std::int64_t>(::getpid());
   s.dropped.store(0, std::memory_order_relaxed);
