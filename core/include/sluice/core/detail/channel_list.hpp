@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/boxed_item.hpp"
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/std_parts.hpp"
 
@@ -106,14 +107,8 @@ class channel_list {
   /// Moves `item` into the list. closed: marked closed (`item` untouched).
   /// Throws std::bad_alloc (item untouched) if a block cannot be allocated.
   status try_push(T& item) {
-    if constexpr (boxed) {
-      auto box = std::make_unique<T>(std::move(item));
-      status st = push_stored(box);
-      if (st != status::ok) item = std::move(*box);  // give it back as it was
-      return st;
-    } else {
-      return push_stored(item);
-    }
+    return push_boxed(
+        item, [&](stored& value) { return push_stored(value); }, status::ok);
   }
 
   /// Moves up to `n` items from `items` into the list, one claim (one CAS on
@@ -210,10 +205,9 @@ class channel_list {
   }
 
  private:
-  // A type whose move may throw is boxed before a position is claimed, so
-  // that nothing between claiming and writing a slot can throw.
-  static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
-  using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
+  // See boxed_item.hpp.
+  static constexpr bool boxed = boxed_item<T>;
+  using stored = stored_item<T>;
 
   // 127 slots a block: a 256-item batch takes three claims, and for 8-byte
   // items a block is about 2 KiB.
@@ -610,11 +604,7 @@ class channel_list {
         stored* v;
         ~destroy() { v->~stored(); }
       } item{s.value()};
-      if constexpr (boxed) {
-        sink(std::move(*item.v->get()));
-      } else {
-        sink(std::move(*item.v));
-      }
+      sink(std::move(unboxed<T>(*item.v)));
     }
   }
 

@@ -46,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/core/detail/boxed_item.hpp"
 #include "sluice/core/detail/std_parts.hpp"
 
 namespace sluice::detail {
@@ -114,7 +115,8 @@ class channel_ring {
   /// receiver is still reading the slot); closed: marked closed. `item` is
   /// moved from only on ok.
   status try_push(T& item, bool exact) {
-    return push_item(item, [&](stored& value) { return push_stored(value, exact); });
+    return push_boxed(
+        item, [&](stored& value) { return push_stored(value, exact); }, status::ok);
   }
 
   /// try_push for the sole writer of m_tail (see sole_sender.hpp): claims
@@ -126,7 +128,8 @@ class channel_ring {
   /// known to be free until receivers have freed a window of slots (see
   /// receivers_left_window). `item` is moved from only on ok.
   status try_push_alone(T& item, bool whole_lines) {
-    return push_item(item, [&](stored& value) { return push_alone(value, whole_lines); });
+    return push_boxed(
+        item, [&](stored& value) { return push_alone(value, whole_lines); }, status::ok);
   }
 
   /// Moves up to `n` items from `items` into consecutive slots with one
@@ -285,25 +288,9 @@ class channel_ring {
   }
 
  private:
-  // A type whose move may throw is boxed before its slot is claimed, so
-  // that nothing between claiming and publishing a slot can throw.
-  static constexpr bool boxed = !std::is_nothrow_move_constructible_v<T>;
-  using stored = std::conditional_t<boxed, std::unique_ptr<T>, T>;
-
-  // Runs `push(stored&)` on `item` as a slot stores it (boxed first for a
-  // type whose move may throw); `item` is given back as it was unless the
-  // push returned ok.
-  template <typename Push>
-  status push_item(T& item, Push&& push) {
-    if constexpr (boxed) {
-      auto box = std::make_unique<T>(std::move(item));
-      status st = push(box);
-      if (st != status::ok) item = std::move(*box);  // give it back as it was
-      return st;
-    } else {
-      return push(item);
-    }
-  }
+  // See boxed_item.hpp.
+  static constexpr bool boxed = boxed_item<T>;
+  using stored = stored_item<T>;
 
   // A poll's spins (1 + 2 + 4 pauses) on a slot that is not ready before it
   // reports would_block.
@@ -400,11 +387,7 @@ class channel_ring {
         s.stamp.store(stamp, std::memory_order_release);
       }
     } release{s, pos + m_one_lap};
-    if constexpr (boxed) {
-      sink(std::move(*release.s.value()->get()));
-    } else {
-      sink(std::move(*release.s.value()));
-    }
+    sink(std::move(unboxed<T>(*release.s.value())));
   }
 
   // Moves the `n` items of the claimed run [head, end) to `out` (capacity
