@@ -202,13 +202,9 @@ struct trace_recorder::impl {
   std::vector<std::unique_ptr<thread_buffer>> buffers;
   std::atomic<std::uint64_t>& session = g_trace_session;  // the recording session, 0 while none
   std::atomic<std::uint64_t> dropped{0};
-  // The process whose trace_session exists (its pid), 0 while none does.
-  // A pid rather than a flag: fork() copies it, and a child that finds its
-  // parent's pid here knows the session was copied, not started in it
-  // (see claim_slot).
-  std::atomic<pid_t> owner{0};
-  std::uint64_t last_session = 0;  // guarded by registry_mutex
-  std::int64_t origin = 0;         // ticks; written before `session` is published
+  std::atomic<bool> claimed{false};  // a trace_session exists (cleared in a forked child)
+  std::uint64_t last_session = 0;    // guarded by registry_mutex
+  std::int64_t origin = 0;           // ticks; written before `session` is published
   // A (steady_clock ticks, TSC) pair read at the process's first session
   // start, before any writer thread starts, then kept: the writers convert
   // TSC stamps with the rate between it and a pair of their own (see
@@ -231,11 +227,10 @@ struct trace_recorder::impl {
   // finish() hands it `closing` and waits until it has written everything
   // (`drained`). A forked child has no writer thread, and the parent's
   // writer may have been inside the mutex or registered as the condition
-  // variables' waiter when fork() copied them: the child's first session
-  // starts a writer with a link of its own and leaves the copied one
-  // untouched (a few hundred bytes, abandoned).
+  // variables' waiter when fork() copied them: the fork handler forgets
+  // the copied link in the child (a few hundred bytes, abandoned), whose
+  // first session starts a writer with a link of its own.
   struct writer_link {
-    ::pid_t pid = ::getpid();  // the process whose writer serves this link
     std::mutex queue_mutex;
     std::condition_variable queue_ready;  // writer: work, a start or a drain
     std::condition_variable queue_room;   // recorders: room in the queue
@@ -252,6 +247,7 @@ struct trace_recorder::impl {
   };
   // This process's link, set by the session start that starts its writer
   // (before the session is published, so recorders see it); never freed.
+  // Null in a forked child until its first session (see the fork handlers).
   writer_link* link = nullptr;
 
   std::mutex file_mutex;  // guards everything below
@@ -289,34 +285,6 @@ struct trace_recorder::impl {
     written_events += events;
   }
 
-  // Takes the process's one session slot; false when a session of this
-  // process holds it. A slot copied from a parent by fork() is taken over:
-  // the parent's session goes on in the parent, and none of it in the
-  // child (abandon_copied_session).
-  bool claim_slot() noexcept {
-    const pid_t me = ::getpid();
-    pid_t seen = 0;
-    if (owner.compare_exchange_strong(seen, me)) return true;
-    if (seen == me || !owner.compare_exchange_strong(seen, me)) return false;
-    abandon_copied_session();
-    return true;
-  }
-  void release_slot() noexcept { owner.store(0); }
-  // In a forked child, before its first session: closes the copies of the
-  // parent's descriptors (the parent's files stay as they are: neither
-  // written, renamed nor removed here) and forgets the parent's session.
-  void abandon_copied_session() noexcept {
-    g_active_trace.store(nullptr, std::memory_order_relaxed);
-    session.store(0, std::memory_order_relaxed);
-    std::lock_guard lock(file_mutex);
-    if (fd >= 0) ::close(fd);
-    if (replaced_file >= 0) ::close(replaced_file);
-    fd = -1;
-    replaced_file = -1;
-    file_session = 0;
-    temp_path.clear();
-  }
-
   std::uint32_t intern(std::string_view text) {
     std::lock_guard lock(names_mutex);
     if (auto it = name_ids.find(std::string(text)); it != name_ids.end()) return it->second;
@@ -350,7 +318,7 @@ struct trace_recorder::impl {
       b.pending = 0;
       b.data.clear();
     };
-    if (link == nullptr || link->pid != ::getpid()) return drop();
+    if (link == nullptr) return drop();
     auto& l = *link;
     std::unique_lock lock(l.queue_mutex);
     l.queue_room.wait(lock, [&] { return l.queue.size() < k_max_queued || l.stopping; });
@@ -373,12 +341,12 @@ struct trace_recorder::impl {
   // when the thread cannot be started (nothing changed then). Called by a
   // session start only (one at a time: the session slot is claimed).
   void start_writing(std::string head) {
-    if (link == nullptr || link->pid != ::getpid()) {  // the process's first session, or a forked child's
+    if (link == nullptr) {  // the process's first session, or a forked child's
       auto fresh = std::make_unique<writer_link>();
       std::thread writer([this, l = fresh.get()] { run_writer(*l); });
       name_os_thread(writer, "sluice-trace");
       writer.detach();         // never joined: it outlives every session (see writer_link)
-      link = fresh.release();  // never freed, like the recorder; a parent's copied link is left as it is
+      link = fresh.release();  // never freed, like the recorder
     }
     auto& l = *link;
     std::unique_lock lock(l.queue_mutex);
@@ -421,12 +389,18 @@ namespace {
 
 trace_recorder::impl& recorder_state();
 
-// fork() handlers. The recorder's mutexes are held across the fork (in
-// the order the recorder takes them: registry, file, names), so the child
-// gets them unlocked, never held by a thread it does not have (the
-// parent's writer takes file_mutex and names_mutex as it formats, and a
-// child's session start takes all three). In the child, the session is
-// the parent's: its trace points see none from its first instruction.
+// fork() handlers, the one place the recorder deals with fork(). The
+// recorder's mutexes are held across the fork (in the order the recorder
+// takes them: registry, file, names), so the child gets them unlocked,
+// never held by a thread it does not have (the parent's writer takes
+// file_mutex and names_mutex as it formats, and a child's session start
+// takes all three). In the child (one thread, so the state is touched
+// without the locks; closing is async-signal-safe, as a fork handler must
+// be), the session is the parent's: its trace points see none from its
+// first instruction, the parent's files are left as they are (only this
+// process's copies of their descriptors are closed), the parent's writer
+// link is forgotten, and the session slot is free for a session of the
+// child's own.
 void lock_recorder_for_fork() noexcept {
   auto& s = recorder_state();
   s.registry_mutex.lock();
@@ -439,16 +413,24 @@ void unlock_recorder_after_fork() noexcept {
   s.file_mutex.unlock();
   s.registry_mutex.unlock();
 }
-void forget_session_in_child() noexcept {
+void reset_recorder_in_child() noexcept {
   unlock_recorder_after_fork();
   g_active_trace.store(nullptr, std::memory_order_relaxed);
   g_trace_session.store(0, std::memory_order_relaxed);
+  auto& s = recorder_state();
+  if (s.fd >= 0) ::close(s.fd);
+  if (s.replaced_file >= 0) ::close(s.replaced_file);
+  s.fd = -1;
+  s.replaced_file = -1;
+  s.file_session = 0;
+  s.link = nullptr;
+  s.claimed.store(false, std::memory_order_relaxed);
 }
 
 trace_recorder::impl& recorder_state() {
   static auto* state = [] {
     auto* made = new trace_recorder::impl();  // never freed: see trace_recorder
-    ::pthread_atfork(lock_recorder_for_fork, unlock_recorder_after_fork, forget_session_in_child);
+    ::pthread_atfork(lock_recorder_for_fork, unlock_recorder_after_fork, reset_recorder_in_child);
     return made;
   }();
   return *state;
@@ -1336,10 +1318,9 @@ void record_named(trace_recorder::impl& s, record_head head, std::string_view na
   }
 }
 
-// A stage's section, past the inline extension (trace_recorder::
-// stage_section): extends the thread's open section when the thread had
-// none to try before this call, else closes it into the records and opens
-// this one.
+// A stage's section that the inline extension (trace_recorder::
+// stage_section) did not take: closes the thread's open section into its
+// records and opens this one.
 void record_section(trace_recorder::impl& s, record_head head, std::string_view stage) noexcept {
   try {
     if (s.session.load(std::memory_order_acquire) == 0) {
@@ -1348,7 +1329,6 @@ void record_section(trace_recorder::impl& s, record_head head, std::string_view 
     }
     auto& b = this_thread_buffer(s);
     auto& o = b.open;
-    if (o.try_extend(stage, head.start, head.end, head.value)) return;
     busy_scope busy(b);
     const auto session = begin_record(s, b);
     if (session == 0) return;
@@ -1424,7 +1404,7 @@ void trace_recorder::async_item(std::string_view stage, clock::time_point start,
 }  // namespace detail
 
 trace_session::claimed trace_session::claim_or_throw() {
-  if (!detail::recorder_state().claim_slot())
+  if (detail::recorder_state().claimed.exchange(true))
     throw std::logic_error("sluice::trace_session: another trace session is active in this process");
   return {};
 }
@@ -1433,7 +1413,7 @@ trace_session::trace_session(std::string path, trace_options options)
     : trace_session(std::move(path), options, claim_or_throw()) {}
 
 std::unique_ptr<trace_session> trace_session::start_unless_active(std::string path, trace_options options) {
-  if (!detail::recorder_state().claim_slot()) return nullptr;
+  if (detail::recorder_state().claimed.exchange(true)) return nullptr;
   return std::unique_ptr<trace_session>(new trace_session(std::move(path), options, claimed{}));
 }
 
@@ -1446,7 +1426,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int error = errno;
-    s.release_slot();
+    s.claimed.store(false);
     detail::throw_errno(error, "sluice::trace_session: cannot create " + temp);
   }
   s.reset_names();
@@ -1490,7 +1470,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
     ::unlink(temp.c_str());
     s.fd = -1;
     s.file_session = 0;
-    s.release_slot();
+    s.claimed.store(false);
     throw;
   }
   s.session.store(session, std::memory_order_release);
@@ -1577,7 +1557,7 @@ trace_summary trace_session::finish() {
   }
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
-  s.release_slot();
+  s.claimed.store(false);
   if (error != 0) {
     ::unlink(temp.c_str());
     detail::throw_errno(error, "sluice::trace_session: cannot write " + m_path);

@@ -463,6 +463,30 @@ TEST(Trace, TheKeptWriterThreadUsesNoCpuBetweenSessions) {
   EXPECT_EQ(writer_cpu_ticks(), before);
 }
 
+// Runs `body` (returning an exit code) in a forked child, which exits
+// with that code (99 if `body` throws); returns the child's exit status,
+// -1 (a failure reported) if it could not be forked or did not exit.
+template <typename Body>
+int exit_status_in_child(Body&& body) {
+  const pid_t child = ::fork();
+  if (child < 0) {
+    ADD_FAILURE() << "fork failed";
+    return -1;
+  }
+  if (child == 0) {
+    int code = 99;
+    try {
+      code = body();
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 // fork() copies no thread: a child whose parent's writer is running starts
 // a writer of its own for its first session instead of waiting for one
 // that does not exist there.
@@ -473,24 +497,13 @@ TEST(Trace, AForkedChildTracesWithAWriterOfItsOwn) {
   temp_dir dir;
   sluice::trace_session((dir.path / "parent.json").string()).finish();  // the parent's writer runs
   const auto child_file = (dir.path / "child.json").string();
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    int code = 1;
-    try {
-      sluice::trace_session session(child_file);
-      sluice::trace_active()->async_span("test", "in the child", sluice::detail::trace_recorder::clock::now(),
-                                         sluice::detail::trace_recorder::clock::now());
-      code = session.finish().events >= 3 ? 0 : 2;  // process name, the span's two events
-    } catch (...) {
-      code = 3;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(exit_status_in_child([&] {
+              sluice::trace_session session(child_file);
+              sluice::trace_active()->async_span("test", "in the child", sluice::detail::trace_recorder::clock::now(),
+                                                 sluice::detail::trace_recorder::clock::now());
+              return session.finish().events >= 3 ? 0 : 2;  // process name, the span's two events
+            }),
+            0);
   const auto t = sluice_test::load_trace(child_file);
   EXPECT_EQ(t.dropped, 0);
   bool span = false;
@@ -512,25 +525,16 @@ TEST(Trace, AChildForkedDuringASessionLeavesItToTheParentAndTracesOnItsOwn) {
   const auto now = [] { return sluice::detail::trace_recorder::clock::now(); };
   sluice::trace_session session(parent_file);
   sluice::trace_active()->async_span("test", "before the fork", now(), now());
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    int code = 0;
-    try {
-      if (sluice::trace_active() != nullptr) code |= 1;  // the parent's session is not recording here
-      if (session.finish().events != 0) code |= 2;       // the parent's, left to the parent
-      sluice::trace_session own(child_file);             // the slot is free for the child's own
-      sluice::trace_active()->async_span("test", "in the child", now(), now());
-      if (own.finish().events < 3) code |= 4;  // process name, the span's two events
-    } catch (...) {
-      code |= 8;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(exit_status_in_child([&] {
+              int code = 0;
+              if (sluice::trace_active() != nullptr) code |= 1;  // the parent's session is not recording here
+              if (session.finish().events != 0) code |= 2;       // the parent's, left to the parent
+              sluice::trace_session own(child_file);             // the slot is free for the child's own
+              sluice::trace_active()->async_span("test", "in the child", now(), now());
+              if (own.finish().events < 3) code |= 4;  // process name, the span's two events
+              return code;
+            }),
+            0);
   sluice::trace_active()->async_span("test", "after the fork", now(), now());
   const auto summary = session.finish();
   EXPECT_EQ(summary.dropped_events, 0u);

@@ -250,9 +250,9 @@ class trace_recorder {
   explicit trace_recorder(impl* state) noexcept : m_impl(state) {}
 
  private:
-  // stage_section()'s out-of-line part: closes the thread's open section
-  // into its records and opens this one (or extends it, on the thread's
-  // first section).
+  // stage_section()'s out-of-line part, for a section the inline
+  // extension did not take: closes the thread's open section into its
+  // records and opens this one.
   void start_stage_section(std::string_view stage, std::int64_t from, std::int64_t to, std::int64_t items) noexcept;
 
   impl* m_impl;
