@@ -8,6 +8,7 @@
 #include <sluice/sluice.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -463,11 +464,34 @@ TEST(Trace, TheKeptWriterThreadUsesNoCpuBetweenSessions) {
   EXPECT_EQ(writer_cpu_ticks(), before);
 }
 
+// Waits (up to 10 s) until the trace writer thread, if this process has
+// one, is blocked (state S: waiting for work). A fork must not copy it in
+// the middle of its work under a sanitizer: ASan's allocator and thread
+// registry locks are not fork-safe in GCC 12's runtime, so a child forked
+// while the writer holds one hangs in its first allocation or thread
+// start (glibc's own malloc and pthread_create are safe across fork, and
+// the recorder's mutexes are held across it by its fork handlers).
+void wait_until_the_writer_waits() {
+  for (int i = 0; i < 10'000; ++i) {
+    bool busy = false;
+    for_each_os_thread([&](const fs::path& task, const std::string& name) {
+      if (name != "sluice-trace") return;
+      std::ifstream stat(task / "stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      const auto close = text.rfind(')');
+      busy = busy || close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'S';
+    });
+    if (!busy) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // Runs `body` (returning an exit code) in a forked child, which exits
 // with that code (99 if `body` throws); returns the child's exit status,
 // -1 (a failure reported) if it could not be forked or did not exit.
 template <typename Body>
 int exit_status_in_child(Body&& body) {
+  wait_until_the_writer_waits();
   const pid_t child = ::fork();
   if (child < 0) {
     ADD_FAILURE() << "fork failed";
