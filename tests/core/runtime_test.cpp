@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -90,6 +91,29 @@ TEST(Runtime, DestructionWaitsForDetachedTasks) {
   EXPECT_TRUE(finished.load());
 }
 
+// What a job captured is destroyed before the runtime counts the job done:
+// TBB destroys its task only after the job returns, and a capture left to
+// that could outlive the runtime (LeakSanitizer once caught a coroutine's
+// LIFO claim still held by a finished task at a program's exit).
+TEST(Runtime, DestructionWaitsForWhatFinishedJobsCaptured) {
+  struct slow_to_destroy {
+    std::atomic<int>* destroyed;
+    explicit slow_to_destroy(std::atomic<int>* d) noexcept : destroyed(d) {}
+    slow_to_destroy(slow_to_destroy&& other) noexcept : destroyed(std::exchange(other.destroyed, nullptr)) {}
+    ~slow_to_destroy() {
+      if (!destroyed) return;
+      std::this_thread::sleep_for(20ms);  // long enough for the destructor to have returned without waiting
+      destroyed->fetch_add(1);
+    }
+  };
+  constexpr int jobs = 4;
+  std::atomic<int> destroyed{0};
+  {
+    sluice::runtime rt({.threads = 2});
+    for (int i = 0; i < jobs; ++i) rt.execute([held = slow_to_destroy(&destroyed)] {});
+  }
+  EXPECT_EQ(destroyed.load(), jobs);
+}
 // The calling thread's name as the OS reports it (top -H, perf, gdb).
 std::string os_thread_name() {
   std::ifstream comm("/proc/thread-self/comm");

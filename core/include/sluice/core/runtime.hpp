@@ -199,11 +199,13 @@ class runtime {
   // include TBB); the arena runs it through run_job.
   void enqueue(detail::arena_job job);
 
-  template <typename F>
-  void run_job(F& fn) {
+  // Runs `job`, then destroys what it captured, then counts it done: a
+  // capture that outlived the count could outlive the runtime.
+  void run_job(detail::arena_job& job) {
     {
       current_scope scope(this);
-      fn();
+      job();
+      job.release();
       run_lifo_slot();
     }
     work_finished();

@@ -115,6 +115,12 @@ struct trace_stamp {
 extern std::atomic<int> g_trace_stamp_source;
 int decide_trace_stamp_source() noexcept;
 
+/// A steady_clock time as the recorder keeps it: nanoseconds since the
+/// clock's epoch.
+[[nodiscard]] inline std::int64_t trace_ticks(std::chrono::steady_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
 /// The current trace_stamp.
 [[nodiscard]] inline trace_stamp trace_now() noexcept {
   int source = g_trace_stamp_source.load(std::memory_order_relaxed);
@@ -123,14 +129,7 @@ int decide_trace_stamp_source() noexcept;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   if (source == 1) return {static_cast<std::int64_t>(__builtin_ia32_rdtsc())};
 #endif
-  return {std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-              .count()};
-}
-
-/// A steady_clock time as the recorder keeps it: nanoseconds since the
-/// clock's epoch.
-[[nodiscard]] inline std::int64_t trace_ticks(std::chrono::steady_clock::time_point t) noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return {trace_ticks(std::chrono::steady_clock::now())};
 }
 
 /// The recording session's id, 0 while none (trace_session sets it).

@@ -44,6 +44,14 @@ class arena_job {
   /// Runs the callable (once).
   void operator()() { m_ops->run(m_storage); }
 
+  /// Destroys the callable and what it captured (after it ran): the runtime
+  /// does this before it counts the job done, because TBB destroys the task
+  /// holding the job only after the job returns, and by then the runtime may
+  /// be gone (its destructor waits for the count, not for TBB).
+  void release() noexcept {
+    if (m_ops) std::exchange(m_ops, nullptr)->destroy(m_storage);
+  }
+
  private:
   static constexpr std::size_t inline_size = 3 * sizeof(void*);
 

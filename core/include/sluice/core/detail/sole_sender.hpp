@@ -80,7 +80,7 @@ class sole_sender_gate {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the demoter's heavy barrier orders the CPU
     if (m_state.load(std::memory_order_relaxed) == me) [[likely]]
       return true;
-    leave();
+    m_inside.store(false, std::memory_order_release);  // not leave(): no plain send happened
     return false;
   }
   /// Ends an enter() that returned true; publishes the plain writes made
