@@ -205,6 +205,11 @@ struct trace_recorder::impl {
   std::atomic<bool> claimed{false};  // a trace_session exists (cleared in a forked child)
   std::uint64_t last_session = 0;    // guarded by registry_mutex
   std::int64_t origin = 0;           // ticks; written before `session` is published
+
+  // The process's one session slot: claim_slot() is false when a session
+  // holds it; release_slot() frees it (a session's end or failed start).
+  bool claim_slot() noexcept { return !claimed.exchange(true); }
+  void release_slot() noexcept { claimed.store(false); }
   // A (steady_clock ticks, TSC) pair read at the process's first session
   // start, before any writer thread starts, then kept: the writers convert
   // TSC stamps with the rate between it and a pair of their own (see
@@ -424,7 +429,7 @@ void reset_recorder_in_child() noexcept {
   s.replaced_file = -1;
   s.file_session = 0;
   s.link = nullptr;
-  s.claimed.store(false, std::memory_order_relaxed);
+  s.release_slot();
 }
 
 trace_recorder::impl& recorder_state() {
@@ -1404,7 +1409,7 @@ void trace_recorder::async_item(std::string_view stage, clock::time_point start,
 }  // namespace detail
 
 trace_session::claimed trace_session::claim_or_throw() {
-  if (detail::recorder_state().claimed.exchange(true))
+  if (!detail::recorder_state().claim_slot())
     throw std::logic_error("sluice::trace_session: another trace session is active in this process");
   return {};
 }
@@ -1413,7 +1418,7 @@ trace_session::trace_session(std::string path, trace_options options)
     : trace_session(std::move(path), options, claim_or_throw()) {}
 
 std::unique_ptr<trace_session> trace_session::start_unless_active(std::string path, trace_options options) {
-  if (detail::recorder_state().claimed.exchange(true)) return nullptr;
+  if (!detail::recorder_state().claim_slot()) return nullptr;
   return std::unique_ptr<trace_session>(new trace_session(std::move(path), options, claimed{}));
 }
 
@@ -1426,7 +1431,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int error = errno;
-    s.claimed.store(false);
+    s.release_slot();
     detail::throw_errno(error, "sluice::trace_session: cannot create " + temp);
   }
   s.reset_names();
@@ -1470,7 +1475,7 @@ trace_session::trace_session(std::string path, trace_options options, claimed)
     ::unlink(temp.c_str());
     s.fd = -1;
     s.file_session = 0;
-    s.claimed.store(false);
+    s.release_slot();
     throw;
   }
   s.session.store(session, std::memory_order_release);
@@ -1557,7 +1562,7 @@ trace_summary trace_session::finish() {
   }
   if (error == 0 && m_options.fsync) error = detail::sync_directory_of(m_path);
   const std::string temp = s.temp_path;
-  s.claimed.store(false);
+  s.release_slot();
   if (error != 0) {
     ::unlink(temp.c_str());
     detail::throw_errno(error, "sluice::trace_session: cannot write " + m_path);

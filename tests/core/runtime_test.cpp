@@ -114,6 +114,7 @@ TEST(Runtime, DestructionWaitsForWhatFinishedJobsCaptured) {
   }
   EXPECT_EQ(destroyed.load(), jobs);
 }
+
 // The calling thread's name as the OS reports it (top -H, perf, gdb).
 std::string os_thread_name() {
   std::ifstream comm("/proc/thread-self/comm");
