@@ -3,6 +3,7 @@
 #include "os_thread_name.hpp"
 #include "sluice/core/trace.hpp"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -10,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <deque>
 #include <functional>
 #include <map>
@@ -27,6 +29,17 @@ namespace {
 int check_fd(int fd, const char* what) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), what);
   return fd;
+}
+
+// Called on the reactor thread before it runs anything. A blocked SIGPIPE
+// raised by a write on this thread stays pending on it (thread-directed,
+// never delivered elsewhere) and the write returns EPIPE. Threads started
+// from a reactor callback inherit the mask, which suits them just as well.
+void block_sigpipe_on_this_thread() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 }
 
 void epoll_add(int epfd, int fd, std::uint32_t events) {
@@ -201,6 +214,7 @@ reactor::reactor() : m_state(std::make_unique<state>()) {
   epoll_add(s.epoll_fd, s.wake_fd, EPOLLIN);
   epoll_add(s.epoll_fd, s.timer_fd, EPOLLIN);
   s.thread = std::thread([&s] {
+    block_sigpipe_on_this_thread();
     s.thread_id = std::this_thread::get_id();
     detail::set_trace_thread_name("reactor");
     detail::name_os_thread("sluice-reactor");

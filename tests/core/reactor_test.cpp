@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include <atomic>
 #include <chrono>
@@ -75,6 +79,27 @@ TEST(Reactor, WatchedFdCallbackRunsWhenReadable) {
   EXPECT_EQ(got.get_future().get(), 'z');
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// A write on the reactor thread to a socket whose peer is gone is EPIPE, not
+// the process's death, even with SIGPIPE at its default disposition (hiredis
+// writes with plain write(): a Redis server restarting killed a producer).
+TEST(Reactor, AWriteToAClosedPeerOnTheReactorThreadIsEpipeNotDeath) {
+  auto previous = std::signal(SIGPIPE, SIG_DFL);
+  {
+    sluice::reactor r;
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    ::close(fds[1]);
+    std::promise<int> error;
+    r.post([&] {
+      const ssize_t n = ::write(fds[0], "x", 1);
+      error.set_value(n < 0 ? errno : 0);
+    });
+    EXPECT_EQ(error.get_future().get(), EPIPE);
+    ::close(fds[0]);
+  }
+  std::signal(SIGPIPE, previous);
 }
 
 }  // namespace

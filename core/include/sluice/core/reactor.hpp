@@ -1,11 +1,11 @@
 // sluice::reactor: one thread that waits on timers and file descriptors.
 //
-// The reactor is the runtime's I/O side. It owns an epoll instance, an
-// eventfd for wake-ups and a timerfd for the earliest deadline, and runs the
-// callbacks registered with it on its own thread. It never runs user
-// coroutines: a callback's job is to hand work to the runtime's arena.
-// With nothing registered the thread sleeps in epoll_wait (no CPU).
-//
+// The runtime's I/O side: an epoll instance, an eventfd for wake-ups and a
+// timerfd for the earliest deadline; it runs callbacks on its own thread,
+// never user coroutines (a callback hands work to the arena). With nothing
+// registered the thread sleeps in epoll_wait (no CPU). SIGPIPE is blocked on
+// it: a write there to a peer that is gone (hiredis writes with write()) is
+// EPIPE, an error for the connection, not the process's death.
 // Thread-safety: every member function may be called from any thread.
 // Callbacks run on the reactor thread, one at a time, and must not block.
 #pragma once
