@@ -172,7 +172,10 @@ void describe_threads(std::string& out, pipeline_state& state, const std::vector
     }
     out += '\n';
   }
-  if (!any) out += "  none yet\n";
+  // Sources reading a channel or a generator, async stages and the stages
+  // after them run as coroutines, which record no thread: say so, rather
+  // than a bare "none" that reads as if no stage had ever run.
+  if (!any) out += "  none has run a stage's synchronous code yet (coroutine stages: see what they await above)\n";
 }
 
 }  // namespace

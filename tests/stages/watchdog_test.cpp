@@ -215,6 +215,38 @@ TEST(Watchdog, TheDumpListsEachInFlightItemWithWhatItAwaits) {
   sluice_test::expect_chained(*report);
 }
 
+// A run whose stages are all coroutines (a channel source, an async stage)
+// has no thread in a stage's synchronous code: the dump says that, and why,
+// instead of a bare "none" after items went through.
+TEST(Watchdog, ADumpOfCoroutineStagesSaysNoThreadRanSynchronousCode) {
+  sluice::runtime rt({.threads = 2});
+  dump_catcher catcher;
+  std::stop_source stop;
+  auto [tx, rx] = sluice::channel<int>(8);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(tx.try_send(i));
+  std::vector<int> out;
+  auto p = sluice::from(std::move(rx), {.name = "inbox"}) |
+           sluice::async_map([](int x) -> sluice::task<int> { co_return x; }, {.name = "echo"}) |
+           sluice::to_vector(out);
+  std::optional<sluice::pipeline_report> report;
+  std::thread runner([&] {
+    report =
+        sluice::run(rt, std::move(p), {.stop = stop.get_token(), .stall_timeout = 200ms, .on_stall = catcher.sink()});
+  });
+  auto dump = catcher.wait_first();
+  stop.request_stop();
+  runner.join();
+
+  ASSERT_TRUE(dump) << "no stall dump within the deadline";
+  SCOPED_TRACE(*dump);
+  EXPECT_TRUE(contains(*dump, "#0 \"inbox\" (\"source\"): in 3 out 3"));
+  EXPECT_TRUE(contains(lines_after(*dump, "threads of this runtime", 2),
+                       "none has run a stage's synchronous code yet (coroutine stages"));
+  EXPECT_EQ(out.size(), 3u);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->cancelled);
+}
+
 TEST(Watchdog, AHealthyRunNeverDumps) {
   sluice::runtime rt({.threads = 2});
   dump_catcher catcher;
