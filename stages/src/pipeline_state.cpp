@@ -1,10 +1,14 @@
 #include "sluice/stages/detail/pipeline_state.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <coroutine>
 #include <string>
 #include <utility>
 
+#include "run_join.hpp"
 #include "sluice/core/channel.hpp"
+#include "sluice/core/wait_note.hpp"
 #include "sluice/stages/detail/chunk.hpp"
 #include "sluice/stages/pipeline_error.hpp"
 
@@ -116,7 +120,29 @@ void pipeline_state::on_cancel(shared_fn<void()> close) {
 
 void pipeline_state::keep(join_handle<void> stage) { m_stage_tasks.push_back(std::move(stage)); }
 
+namespace {
+
+// Gives the awaiting task's waits `owner`, unless it works for an item
+// already (a run inside an async stage's item: its waits stay that item's).
+// Never suspends.
+struct own_waits {
+  const wait_owner* owner;
+  bool await_ready() const noexcept { return false; }
+  template <typename P>
+  bool await_suspend(std::coroutine_handle<P> h) const noexcept {
+    if (h.promise().owner_of_waits() == nullptr) h.promise().set_owner_of_waits(owner);
+    return false;
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
 task<void> pipeline_state::join() {
+  // The oneshot waits below are marked as the run's own (run_join.hpp), so
+  // a stall dump leaves them out. `self` lives in this frame while they last.
+  const wait_owner self{this, k_run_join_stage, "run", 0, std::chrono::steady_clock::now()};
+  co_await own_waits{&self};
   // Stage coroutines never throw (they report through fail()), so awaiting
   // them one after the other cannot leave a later one running unawaited.
   for (auto& stage : m_stage_tasks) co_await stage;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "run_join.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/trace.hpp"
 #include "sluice/core/wait_note.hpp"
@@ -100,6 +101,7 @@ void describe_waits(std::string& out, pipeline_state& state, clock::time_point n
   std::vector<const wait_entry*> rest;
   for (const auto& w : waits) {
     if (w.item && w.item->group == &state) {
+      if (w.item->stage == k_run_join_stage) continue;  // run() awaiting its stages: implied by every dump
       by_item[{w.item->stage, w.item->item}].push_back(&w);
     } else {
       rest.push_back(&w);

@@ -96,6 +96,8 @@ TEST(Watchdog, AStuckSinkDumpNamesTheFullEdgeTheBlockedStagesAndTheBusyThread) {
   // The sink's thread is inside the stage, and the name is escaped.
   EXPECT_TRUE(contains(*dump, "running #2 \"stuck \\u001b[2Jsink\""));
   EXPECT_FALSE(contains(*dump, "\x1b"));
+  // run() awaiting its stages' join handles is implied, not listed.
+  EXPECT_FALSE(contains(*dump, "oneshot")) << "the run's own wait for its stages is listed";
   EXPECT_TRUE(contains(on_demand, "sluice pipeline dump"));
   EXPECT_TRUE(contains(on_demand, "-> #2 \"stuck \\u001b[2Jsink\""));
   EXPECT_FALSE(monitor.attached());
@@ -242,6 +244,7 @@ TEST(Watchdog, ADumpOfCoroutineStagesSaysNoThreadRanSynchronousCode) {
   EXPECT_TRUE(contains(*dump, "#0 \"inbox\" (\"source\"): in 3 out 3"));
   EXPECT_TRUE(contains(lines_after(*dump, "threads of this runtime", 2),
                        "none has run a stage's synchronous code yet (coroutine stages"));
+  EXPECT_FALSE(contains(*dump, "oneshot")) << "the run's own wait for its stages is listed";
   EXPECT_EQ(out.size(), 3u);
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->cancelled);
