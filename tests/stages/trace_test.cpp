@@ -353,6 +353,36 @@ TEST(Trace, ChannelWaitsAreSpansOnTheirCoroutinesTracksAndAsyncItemsAreAsyncSpan
   sluice_test::expect_spans_nest(t);
 }
 
+// A source reading the caller's channel waits for its input like any stage:
+// a producer thread sending slowly leaves it waiting, and each wait is a
+// complete span "<source>: waiting for input" on the source's track of waits.
+TEST(Trace, ASourceReadingAChannelTracesItsWaitsForInput) {
+  temp_dir dir;
+  const auto file = (dir.path / "inbox.json").string();
+  sluice::runtime rt({.threads = 2});
+  auto [tx, rx] = sluice::channel<int>(4);
+  std::thread producer([tx = std::move(tx)]() mutable {
+    for (int i = 0; i < 5; ++i) {
+      std::this_thread::sleep_for(2ms);
+      (void)tx.send_blocking(i);
+    }
+  });  // the sender closes the channel as the thread ends
+  std::vector<int> out;
+  auto p = sluice::from(std::move(rx), {.name = "inbox", .chunk = 8}) | sluice::to_vector(out);
+  sluice::run(rt, std::move(p), {.trace = file, .stall_timeout = 0ms});
+  producer.join();
+  EXPECT_EQ(out, (std::vector<int>{0, 1, 2, 3, 4}));
+  auto t = sluice_test::load_trace(file);
+  std::size_t waits = 0;
+  for (const auto& s : t.complete) {
+    if (s.category != "channel" || s.name != "inbox: waiting for input") continue;
+    ++waits;
+    EXPECT_EQ(t.thread_names.at(s.tid), "inbox: channel waits");
+  }
+  EXPECT_GE(waits, 1u);
+  sluice_test::expect_spans_nest(t);
+}
+
 TEST(Trace, NamesInternedAfterTheWriterStartedAreWrittenIntact) {
   // The writer keeps its own copy of the interned names and extends it when
   // a record names one it has not seen. Here it has formatted a full buffer

@@ -174,7 +174,17 @@ class channel_source {
     io.state().on_cancel([rx = m_rx]() { rx.close(); });
     while (!io.stopped()) {
       std::vector<T> chunk;
-      std::size_t n = co_await m_rx.recv_batch(chunk, m_options.chunk);
+      std::size_t n = m_rx.try_recv_batch(chunk, m_options.chunk);
+      if (n == 0 && !m_rx.drained()) {
+        // Nothing ready: a wait for input, counted and traced as a stage's
+        // wait on its input edge is, so a stall dump shows the source
+        // waiting on the caller's channel. One source coroutine per stage:
+        // the stage object names its track of waits.
+        channel_wait<T> wait;
+        wait.begin(io.stats().activity.blocked_recv, this);
+        n = co_await m_rx.recv_batch(chunk, m_options.chunk);
+        wait.end(io.name(), "waiting for input");
+      }
       if (n == 0) break;
       stage_stats::bump(io.stats().items_in, n);
       if (!co_await io.send(chunk, n)) break;
