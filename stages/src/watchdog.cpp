@@ -174,9 +174,9 @@ void describe_threads(std::string& out, pipeline_state& state, const std::vector
     }
     out += '\n';
   }
-  // Sources reading a channel or a generator, async stages and the stages
-  // after them run as coroutines, which record no thread: say so, rather
-  // than a bare "none" that reads as if no stage had ever run.
+  // Only a stage's synchronous code marks a thread; sources reading a
+  // channel or a generator and async stages run as coroutines and mark
+  // none. Say so, rather than a bare "none" that reads as if no stage ran.
   if (!any) out += "  none has run a stage's synchronous code yet (coroutine stages: see what they await above)\n";
 }
 
