@@ -50,6 +50,15 @@ long long total_deliveries(sync_client& c, const std::string& stream) {
 
 }  // namespace
 
+// The suite's own guard: a helper that hangs is killed at wait_exit's limit
+// and reported, so its test fails then, not at ctest's timeout.
+TEST(Recovery, AHelperStillRunningAtTheLimitIsKilledAndReported) {
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_exit(spawn({"sleep", "60"}), 1s), sluice::redis::testing::k_killed_at_deadline);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);  // a bound on a hang, not a timing
+  EXPECT_EQ(wait_exit(spawn({"true"}), 30s), 0);
+}
+
 TEST(Recovery, AWorkerKilledAfterItsSinkTookItemsButBeforeTheAckGetsThemAgainWhenRestarted) {
   redis_server server;
   sync_client c(server.socket());

@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -54,11 +55,31 @@ inline pid_t spawn(const std::vector<std::string>& argv, const std::string& stdo
   return pid;
 }
 
-/// Waits for `pid`; returns its exit status, or 128+signal.
-inline int wait_exit(pid_t pid) {
+/// What wait_exit returns for a process it had to kill.
+inline constexpr int k_killed_at_deadline = -2;
+
+/// Waits for `pid`, at most `limit`; returns its exit status, or
+/// 128+signal. Past `limit` it kills the process (SIGKILL), reaps it, says
+/// so on stderr and returns k_killed_at_deadline: a helper that hangs fails
+/// its test within the limit, with the reason, instead of at ctest's
+/// timeout with none (the redis suite's is 240 s; a test waits on two
+/// helpers at most, and a healthy one ends in seconds even under TSan).
+inline int wait_exit(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(100)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "wait_exit: pid %d still running after %lld s: killed\n", static_cast<int>(pid),
+                   static_cast<long long>(limit.count()));
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return k_killed_at_deadline;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
