@@ -124,7 +124,10 @@ namespace {
 
 // Gives the awaiting task's waits `owner`, unless it works for an item
 // already (a run inside an async stage's item: its waits stay that item's).
-// Never suspends.
+// Never suspends. detail::own_waits_awaiter (wait_note.hpp) sets the owner
+// unconditionally, which would move such a nested run's wait out from
+// under its item; a keep-the-inherited-owner mode there would replace this
+// (left for a change to that header, which nearly every file includes).
 struct own_waits {
   const wait_owner* owner;
   bool await_ready() const noexcept { return false; }

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <csignal>
 
+#include "../process_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -85,21 +87,18 @@ TEST(Reactor, WatchedFdCallbackRunsWhenReadable) {
 // the process's death, even with SIGPIPE at its default disposition (hiredis
 // writes with plain write(): a Redis server restarting killed a producer).
 TEST(Reactor, AWriteToAClosedPeerOnTheReactorThreadIsEpipeNotDeath) {
-  auto previous = std::signal(SIGPIPE, SIG_DFL);
-  {
-    sluice::reactor r;
-    int fds[2];
-    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    ::close(fds[1]);
-    std::promise<int> error;
-    r.post([&] {
-      const ssize_t n = ::write(fds[0], "x", 1);
-      error.set_value(n < 0 ? errno : 0);
-    });
-    EXPECT_EQ(error.get_future().get(), EPIPE);
-    ::close(fds[0]);
-  }
-  std::signal(SIGPIPE, previous);
+  sluice::testing::scoped_signal_disposition default_pipe(SIGPIPE, SIG_DFL);
+  sluice::reactor r;
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ::close(fds[1]);
+  std::promise<int> error;
+  r.post([&] {
+    const ssize_t n = ::write(fds[0], "x", 1);
+    error.set_value(n < 0 ? errno : 0);
+  });
+  EXPECT_EQ(error.get_future().get(), EPIPE);
+  ::close(fds[0]);
 }
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "../process_support.hpp"
+
 extern char** environ;
 
 namespace sluice::testing {
@@ -93,18 +95,8 @@ class child_process {
   /// Exit status (128 + signal when killed by one), or nullopt if it is still
   /// running after `limit` (a generous liveness bound, not a timing assertion).
   std::optional<int> wait(std::chrono::seconds limit) {
-    if (m_status) return m_status;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (true) {
-      int raw = 0;
-      const pid_t r = ::waitpid(m_pid, &raw, WNOHANG);
-      if (r == m_pid) {
-        m_status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-        return m_status;
-      }
-      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    if (!m_status) m_status = wait_child(m_pid, limit);
+    return m_status;
   }
 
   /// Polls stderr until it contains `text` (or the process ended / `limit`).

@@ -139,19 +139,16 @@ TEST(Connection, ReconnectsAfterTheServerRestarts) {
 // socket. That is an error on the command and a reconnect, never SIGPIPE
 // killing the process, whatever the program's disposition of SIGPIPE.
 TEST(Connection, TheServerClosingMidWriteIsAnErrorNotSigpipe) {
-  auto previous = std::signal(SIGPIPE, SIG_DFL);
-  {
-    redis_server server(false, {"--proto-max-bulk-len", "1mb"});
-    sluice::runtime rt({.threads = 2});
-    redis::connection c(rt, redis::endpoint::parse(server.url()));
-    ASSERT_TRUE(run_command(rt, c, {"PING"}));
-    auto big = run_command(rt, c, {"SET", "k", std::string(16u << 20, 'x')});
-    EXPECT_FALSE(big && !big->is_error());  // refused by the server or cut off mid-write
-    auto after = run_command(rt, c, {"PING"});
-    ASSERT_TRUE(after) << after.error().message;
-    EXPECT_EQ(after->text(), "PONG");
-  }
-  std::signal(SIGPIPE, previous);
+  sluice::testing::scoped_signal_disposition default_pipe(SIGPIPE, SIG_DFL);
+  redis_server server(false, {"--proto-max-bulk-len", "1mb"});
+  sluice::runtime rt({.threads = 2});
+  redis::connection c(rt, redis::endpoint::parse(server.url()));
+  ASSERT_TRUE(run_command(rt, c, {"PING"}));
+  auto big = run_command(rt, c, {"SET", "k", std::string(16u << 20, 'x')});
+  EXPECT_FALSE(big && !big->is_error());  // refused by the server or cut off mid-write
+  auto after = run_command(rt, c, {"PING"});
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->text(), "PONG");
 }
 
 TEST(Connection, ACommandWithoutReplyTimesOutAndTheConnectionRecovers) {

@@ -14,6 +14,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "../process_support.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -65,25 +67,12 @@ inline constexpr int k_killed_at_deadline = -2;
 /// timeout with none (the redis suite's is 240 s; a test waits on two
 /// helpers at most, and a healthy one ends in seconds even under TSan).
 inline int wait_exit(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(100)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  for (;;) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) return -1;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::fprintf(stderr, "wait_exit: pid %d still running after %lld s: killed\n", static_cast<int>(pid),
-                   static_cast<long long>(limit.count()));
-      kill(pid, SIGKILL);
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      return k_killed_at_deadline;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  if (auto status = sluice::testing::wait_child(pid, limit)) return *status;
+  std::fprintf(stderr, "wait_exit: pid %d still running after %lld s: killed\n", static_cast<int>(pid),
+               static_cast<long long>(limit.count()));
+  kill(pid, SIGKILL);
+  (void)sluice::testing::wait_child(pid, std::chrono::seconds(60));  // reaps it: SIGKILL cannot be caught
+  return k_killed_at_deadline;
 }
 
 /// A TCP port free on 127.0.0.1 right now (the kernel's choice for port 0),
