@@ -149,8 +149,16 @@ struct runtime::arena_state {
   }
 };
 
+namespace {
+std::uint64_t next_runtime_id() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+}  // namespace
+
 runtime::runtime(runtime_options options)
     : m_threads(resolve_threads(options.threads)),
+      m_id(next_runtime_id()),
       m_arena(std::make_unique<arena_state>(m_threads)),
       m_blocking(blocking_pool::options{.max_threads = options.max_blocking_threads,
                                         .idle_timeout = options.blocking_idle_timeout}) {}

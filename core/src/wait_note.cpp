@@ -34,6 +34,8 @@ std::string_view to_string(wait_kind kind) noexcept {
       return "oneshot";
     case wait_kind::rate_limit:
       return "rate limit";
+    case wait_kind::redis:
+      return "Redis";
     case wait_kind::user:
       break;
   }

@@ -120,32 +120,14 @@ void pipeline_state::on_cancel(shared_fn<void()> close) {
 
 void pipeline_state::keep(join_handle<void> stage) { m_stage_tasks.push_back(std::move(stage)); }
 
-namespace {
-
-// Gives the awaiting task's waits `owner`, unless it works for an item
-// already (a run inside an async stage's item: its waits stay that item's).
-// Never suspends. detail::own_waits_awaiter (wait_note.hpp) sets the owner
-// unconditionally, which would move such a nested run's wait out from
-// under its item; a keep-the-inherited-owner mode there would replace this
-// (left for a change to that header, which nearly every file includes).
-struct own_waits {
-  const wait_owner* owner;
-  bool await_ready() const noexcept { return false; }
-  template <typename P>
-  bool await_suspend(std::coroutine_handle<P> h) const noexcept {
-    if (h.promise().owner_of_waits() == nullptr) h.promise().set_owner_of_waits(owner);
-    return false;
-  }
-  void await_resume() const noexcept {}
-};
-
-}  // namespace
-
 task<void> pipeline_state::join() {
   // The oneshot waits below are marked as the run's own (run_join.hpp), so
   // a stall dump leaves them out. `self` lives in this frame while they last.
   const wait_owner self{this, k_run_join_stage, "run", 0, std::chrono::steady_clock::now()};
-  co_await own_waits{&self};
+  // A run inside an async stage's item keeps that item as the owner
+  // (keep_inherited): its wait stays listed under the item.
+  own_waits_awaiter own{&self, true};
+  co_await own;
   // Stage coroutines never throw (they report through fail()), so awaiting
   // them one after the other cannot leave a later one running unawaited.
   for (auto& stage : m_stage_tasks) co_await stage;

@@ -52,7 +52,7 @@ worker_slot& this_worker_slot() noexcept {
     slot = std::make_unique<worker_slot>();  // noexcept function: out of memory here terminates
   }
   slot->run.store(nullptr, std::memory_order_relaxed);
-  slot->runtime.store(nullptr, std::memory_order_relaxed);
+  slot->runtime.store(0, std::memory_order_relaxed);
   slot->thread_id = static_cast<std::int64_t>(::gettid());
   slot->arena_index.store(tbb::this_task_arena::current_thread_index(), std::memory_order_relaxed);
   t_owner.slot = slot.get();

@@ -48,14 +48,16 @@ void describe_stages(std::string& out, pipeline_state& state,
     const auto send = s.activity.blocked_send.load(std::memory_order_relaxed);
     const auto recv = s.activity.blocked_recv.load(std::memory_order_relaxed);
     const auto flying = s.activity.in_flight.load(std::memory_order_relaxed);
+    const auto generating = s.activity.in_generator.load(std::memory_order_relaxed);
     if (send > 0) out += "; " + count_text(send, "blocked sending (output full)");
     if (recv > 0) out += "; " + count_text(recv, "waiting for input (input empty)");
     if (flying > 0) out += "; " + count_text(flying, "async items in flight");
+    if (generating > 0) out += "; awaiting its generator's next item (its labelled waits are listed below)";
     if (auto it = running.find(static_cast<std::uint32_t>(i)); it != running.end()) {
       out += "; running on";
       for (std::size_t k = 0; k < it->second.size(); ++k) out += (k ? ", " : " ") + it->second[k];
     }
-    if (send == 0 && recv == 0 && flying == 0 && !running.contains(static_cast<std::uint32_t>(i)))
+    if (send == 0 && recv == 0 && flying == 0 && generating == 0 && !running.contains(static_cast<std::uint32_t>(i)))
       out += "; not waiting on a channel";
     out += '\n';
   }
@@ -160,7 +162,7 @@ void describe_threads(std::string& out, pipeline_state& state, const std::vector
   out += "threads of this runtime that ran stages (" + std::to_string(state.rt().threads()) + " arena threads):\n";
   bool any = false;
   for (const auto& w : workers) {
-    if (w.runtime != &state.rt()) continue;
+    if (w.runtime != state.rt().id()) continue;
     any = true;
     out += "  " + thread_label(w) + ": ";
     if (w.run == nullptr) {
@@ -206,7 +208,7 @@ std::string describe_run(pipeline_state& state, clock::time_point started,
   const auto workers = worker_views();
   std::map<std::uint32_t, std::vector<std::string>> running;
   for (const auto& w : workers)
-    if (w.run == &state && w.runtime == &state.rt()) running[w.stage].push_back(thread_label(w));
+    if (w.run == &state && w.runtime == state.rt().id()) running[w.stage].push_back(thread_label(w));
   describe_stages(out, state, running);
   describe_edges(out, state);
   describe_waits(out, state, now);

@@ -1,11 +1,16 @@
 #include <sluice/core/oneshot.hpp>
 #include <sluice/core/runtime.hpp>
+#include <sluice/core/wait_note.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -76,6 +81,49 @@ TEST(Oneshot, ReceiverDroppedBeforeSendIsHarmless) {
   { auto gone = std::move(rx); }
   tx.send(payload);
   EXPECT_EQ(payload.use_count(), 1) << "the value must be released with the shared state";
+}
+
+// The waits current_waits() lists with `what`, polled until there are
+// `count` (a coroutine notes its wait before it suspends, on its own thread).
+std::vector<sluice::wait_entry> waits_about(const std::string& what, std::size_t count) {
+  for (int i = 0; i < 10000; ++i) {
+    std::vector<sluice::wait_entry> found;
+    for (auto& w : sluice::current_waits())
+      if (w.what == what) found.push_back(std::move(w));
+    if (found.size() >= count) return found;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {};
+}
+
+// A library whose replies arrive through a oneshot (the Redis connection)
+// names what its caller waits for; an unlabelled receiver keeps the generic
+// label; neither is listed once the value arrived, and a label made while
+// waits are not watched is never read.
+TEST(Oneshot, ALabelledReceiverIsListedWithItsLabelWhileAwaited) {
+  sluice::runtime rt({.threads = 2});
+  sluice::wait_watch watch;
+  auto [labelled_tx, labelled_rx] = sluice::oneshot<int>();
+  auto [plain_tx, plain_rx] = sluice::oneshot<int>();
+  labelled_rx.label_wait(sluice::wait_kind::redis, "XREADGROUP on 127.0.0.1:6379");
+  auto await = [](sluice::oneshot_receiver<int> r) -> sluice::task<int> { co_return co_await r; };
+  auto labelled = rt.spawn(await(std::move(labelled_rx)));
+  auto plain = rt.spawn(await(std::move(plain_rx)));
+
+  const auto named = waits_about("XREADGROUP on 127.0.0.1:6379", 1);
+  ASSERT_EQ(named.size(), 1u) << "the labelled wait is not listed";
+  EXPECT_EQ(named[0].kind, sluice::wait_kind::redis);
+  EXPECT_EQ(sluice::to_string(named[0].kind), "Redis");
+  const auto generic = waits_about("oneshot (a spawned task's result or a sender's value)", 1);
+  ASSERT_FALSE(generic.empty()) << "the unlabelled wait is not listed";
+  EXPECT_TRUE(
+      std::all_of(generic.begin(), generic.end(), [](const auto& w) { return w.kind == sluice::wait_kind::oneshot; }));
+
+  labelled_tx.send(1);
+  plain_tx.send(2);
+  EXPECT_EQ(labelled.get(), 1);
+  EXPECT_EQ(plain.get(), 2);
+  for (const auto& w : sluice::current_waits()) EXPECT_NE(w.what, "XREADGROUP on 127.0.0.1:6379");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -31,6 +32,23 @@ TEST(Runtime, ScheduleMovesTheCoroutineOntoAnArenaThread) {
   }(rt));
   EXPECT_NE(where.first, caller);
   EXPECT_EQ(where.second, &rt);
+}
+
+// id() tells runtimes apart where addresses do not: a runtime made in the
+// storage of a destroyed one has its address but a new id.
+TEST(Runtime, EveryRuntimeHasItsOwnIdEvenAtAReusedAddress) {
+  alignas(sluice::runtime) unsigned char storage[sizeof(sluice::runtime)];
+  auto* first = new (storage) sluice::runtime({.threads = 1});
+  const auto first_id = first->id();
+  first->~runtime();
+  auto* second = new (storage) sluice::runtime({.threads = 1});
+  const auto second_id = second->id();
+  second->~runtime();
+  sluice::runtime third({.threads = 1});
+  EXPECT_NE(first_id, 0u);
+  EXPECT_NE(second_id, first_id);
+  EXPECT_NE(third.id(), first_id);
+  EXPECT_NE(third.id(), second_id);
 }
 
 TEST(Runtime, UsesTheConfiguredNumberOfArenaThreads) {

@@ -5,8 +5,11 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <memory>
 #include <numeric>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <sluice/redis/connection.hpp>
 #include <sluice/sluice.hpp>
@@ -262,4 +265,60 @@ TEST(Connection, AuthenticatesAsAnAclUserFromTheEnvironment) {
     ASSERT_TRUE(r->is_error());  // the default user is off and the AUTH failed
     EXPECT_EQ(redis::describe(*r).find("acl-wrong"), std::string::npos) << redis::describe(*r);
   }
+}
+
+// A stall dump names what a coroutine awaiting a Redis reply waits for:
+// the command (the first of a pipeline, and how many follow) and the
+// server, never its password.
+TEST(Connection, AnAwaitedCommandIsListedAsARedisWaitNamingTheCommandAndTheServer) {
+  redis_server server(false, {"--requirepass", "pw-Qq4-secret"});
+  scoped_env pass("SLUICE_REDIS_PASSWORD", "pw-Qq4-secret");
+  sluice::runtime rt({.threads = 2});
+  sluice::wait_watch watch;
+  redis::connection c(rt, redis::endpoint::parse(server.url()));
+  redis::connection pusher(rt, redis::endpoint::parse(server.url()));
+  const std::string where = c.endpoint().to_string();
+
+  // Three callers block on empty lists: one command, a pipeline, and
+  // commands formatted beforehand.
+  auto one = [](sluice::oneshot_receiver<redis::result<redis::reply>> rx) -> sluice::task<bool> {
+    auto r = co_await rx;
+    co_return r && !r->is_error();
+  };
+  auto many = [](sluice::oneshot_receiver<redis::result<std::vector<redis::reply>>> rx) -> sluice::task<bool> {
+    auto r = co_await rx;
+    co_return r && !r->empty() && !r->front().is_error();
+  };
+  auto formatted = std::make_shared<redis::formatted_commands>();
+  formatted->begin(3);
+  for (const char* a : {"BRPOP", "list-c", "30"}) formatted->arg(a);
+  formatted->end();
+  auto a = rt.spawn(one(c.command({"BLPOP", "list-a", "30"}, 60s)));
+  auto b = rt.spawn(many(c.pipeline({{"BLPOP", "list-b", "30"}, {"PING"}, {"PING"}}, 60s)));
+  auto f = rt.spawn(many(c.pipeline(formatted, 60s)));
+
+  const std::vector<std::string> expected{"BLPOP on " + where, "BLPOP and 2 more on " + where, "BRPOP on " + where};
+  std::vector<sluice::wait_entry> listed;
+  for (int i = 0; i < 10000; ++i) {
+    listed.clear();
+    for (auto& w : sluice::current_waits())
+      if (w.kind == sluice::wait_kind::redis) listed.push_back(std::move(w));
+    if (listed.size() == expected.size()) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  std::vector<std::string> whats;
+  for (const auto& w : listed) {
+    whats.push_back(w.what);
+    EXPECT_EQ(w.what.find("pw-Qq4"), std::string::npos) << w.what;
+  }
+  std::sort(whats.begin(), whats.end());
+  auto sorted = expected;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(whats, sorted);
+
+  for (const char* list : {"list-a", "list-b", "list-c"}) ASSERT_TRUE(run_command(rt, pusher, {"LPUSH", list, "x"}));
+  EXPECT_TRUE(a.get());
+  EXPECT_TRUE(b.get());
+  EXPECT_TRUE(f.get());
+  for (const auto& w : sluice::current_waits()) EXPECT_NE(w.kind, sluice::wait_kind::redis) << w.what;
 }

@@ -576,6 +576,35 @@ std::shared_ptr<formatted_commands> format_all(const std::vector<command_args>& 
   return out;
 }
 
+// The first command's name in RESP text ("*<n>\r\n$<len>\r\n<name>\r\n"),
+// empty when `wire` does not start like that.
+std::string_view first_command_name(std::string_view wire) {
+  const auto dollar = wire.find("\r\n$");
+  if (wire.empty() || wire.front() != '*' || dollar == std::string_view::npos) return {};
+  const auto length_at = dollar + 3;
+  const auto length_end = wire.find("\r\n", length_at);
+  std::size_t length = 0;
+  if (length_end == std::string_view::npos ||
+      std::from_chars(wire.data() + length_at, wire.data() + length_end, length).ptr != wire.data() + length_end)
+    return {};
+  const auto name_at = length_end + 2;
+  if (name_at > wire.size() || length > wire.size() - name_at) return {};
+  return wire.substr(name_at, length);
+}
+
+// Labels the wait of a coroutine awaiting `rx` for a stall dump: the first
+// command's name (at most 32 bytes; the dump escapes it), how many follow,
+// and the server (endpoint::to_string(), which never shows the password).
+// Only while waits are watched: the label is read only then.
+template <typename T>
+void label_wait(oneshot_receiver<T>& rx, std::string_view first, std::size_t count, const endpoint& ep) {
+  if (!waits_watched()) return;
+  std::string what(first.empty() ? std::string_view("commands") : first.substr(0, 32));
+  if (count > 1) what += " and " + std::to_string(count - 1) + " more";
+  what += " on " + ep.to_string();
+  rx.label_wait(wait_kind::redis, std::move(what));
+}
+
 }  // namespace
 
 void connection::send(const std::vector<command_args>& commands, std::chrono::milliseconds timeout,
@@ -612,6 +641,7 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(std::shared_pt
   auto b = std::make_shared<command_batch>();
   b->deliver = [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); };
   b->timeout = timeout;
+  label_wait(rx, first_command_name(commands->wire), commands->ends.size(), m_state->m_endpoint);
   b->commands = std::move(commands);
   start_batch(std::move(b));
   return std::move(rx);
@@ -622,6 +652,8 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vec
   auto [tx, rx] = oneshot<result<std::vector<reply>>>();
   auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
   send(commands, timeout, [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); });
+  label_wait(rx, commands.empty() || commands.front().empty() ? std::string_view() : commands.front().front(),
+             commands.size(), m_state->m_endpoint);
   return std::move(rx);
 }
 
@@ -636,6 +668,7 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
       shared_tx->send(std::move(std::move(r).value().front()));
     }
   });
+  label_wait(rx, args.empty() ? std::string_view() : std::string_view(args.front()), 1, m_state->m_endpoint);
   return std::move(rx);
 }
 
@@ -657,6 +690,7 @@ oneshot_receiver<result<reply>> connection::command_parsed(const command_args& a
   const std::vector<command_args> one{args};
   b->commands = format_all(one);
   start_batch(std::move(b));
+  label_wait(rx, args.empty() ? std::string_view() : std::string_view(args.front()), 1, m_state->m_endpoint);
   return std::move(rx);
 }
 

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -203,6 +204,11 @@ class oneshot_sender {
 
 namespace detail {
 class erased_oneshot;
+/// What a labelled receiver's wait is noted as (oneshot_receiver::label_wait).
+struct oneshot_wait_label {
+  wait_kind kind;
+  std::string what;
+};
 }  // namespace detail
 
 /// The receiving half: `co_await rx` in a coroutine or `rx.get()` on a thread. Consumed once.
@@ -235,13 +241,24 @@ class [[nodiscard]] oneshot_receiver {
     }
   }
 
-  auto operator co_await() && noexcept { return awaiter{std::move(m_state)}; }
-  auto operator co_await() & noexcept { return awaiter{std::move(m_state)}; }
+  /// Names what a coroutine awaiting this receiver waits for, in a stall
+  /// dump (wait_note.hpp), in place of the generic "oneshot" label: for a
+  /// library whose results arrive through a oneshot (the Redis connection
+  /// labels each command). The dump escapes `what`; keep secrets out of it.
+  /// Allocates, and the label is read only while waits are watched, so
+  /// label only when waits_watched().
+  void label_wait(wait_kind kind, std::string what) {
+    m_label = std::make_unique<detail::oneshot_wait_label>(detail::oneshot_wait_label{kind, std::move(what)});
+  }
+
+  auto operator co_await() && noexcept { return awaiter{std::move(m_state), {}, std::move(m_label)}; }
+  auto operator co_await() & noexcept { return awaiter{std::move(m_state), {}, std::move(m_label)}; }
 
  private:
   struct awaiter {
     detail::oneshot_ref m_state;  // a oneshot_state<T>
     wait_note m_note{};           // for a stall dump, while suspended (a default note records nothing)
+    std::unique_ptr<detail::oneshot_wait_label> m_label{};  // label_wait()'s, if any
     [[nodiscard]] detail::oneshot_state<T>& state() const noexcept { return detail::oneshot_state_of<T>(m_state); }
     bool await_ready() const noexcept {
       assert(m_state && "oneshot_receiver consumed twice");
@@ -255,8 +272,9 @@ class [[nodiscard]] oneshot_receiver {
     }
     void note(const wait_owner* owner) noexcept {
       try {
-        m_note =
-            wait_note(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)", std::nullopt, owner);
+        m_note = m_label ? wait_note(m_label->kind, m_label->what, std::nullopt, owner)
+                         : wait_note(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)",
+                                     std::nullopt, owner);
       } catch (...) {
         // Out of memory: the wait goes unlabelled.
       }
@@ -272,7 +290,8 @@ class [[nodiscard]] oneshot_receiver {
   };
 
   friend class detail::erased_oneshot;
-  detail::oneshot_ref m_state;  // a oneshot_state<T>
+  detail::oneshot_ref m_state;                            // a oneshot_state<T>
+  std::unique_ptr<detail::oneshot_wait_label> m_label{};  // label_wait()'s, if any
 };
 
 namespace detail {

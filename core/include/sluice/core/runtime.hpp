@@ -20,6 +20,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,10 @@ class runtime {
 
   /// Number of arena threads.
   [[nodiscard]] std::size_t threads() const noexcept { return m_threads; }
+  /// This runtime's number, unique in the process and never reused (unlike
+  /// its address, which a later runtime may get): for telling runtimes
+  /// apart in records that outlive one (a thread's last stage, in a dump).
+  [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
   /// The reactor (timers, sockets). Used by sleep_for and connectors.
   [[nodiscard]] sluice::reactor& io() noexcept { return m_reactor; }
   /// The arena (a tbb::task_arena; include <oneapi/tbb/task_arena.h>), for
@@ -216,7 +221,8 @@ class runtime {
   void work_finished() noexcept;
 
   std::size_t m_threads;
-  struct arena_state;  // TBB's global_control and task_arena (runtime.cpp)
+  const std::uint64_t m_id;  // see id()
+  struct arena_state;        // TBB's global_control and task_arena (runtime.cpp)
   std::unique_ptr<arena_state> m_arena;
   std::atomic<std::size_t> m_outstanding{0};
   std::atomic<std::size_t> m_live_tasks{0};

@@ -46,9 +46,9 @@
 namespace sluice {
 
 /// What kind of thing a wait is for.
-enum class wait_kind { http, timer, oneshot, rate_limit, user };
+enum class wait_kind { http, timer, oneshot, rate_limit, user, redis };
 
-/// "HTTP", "timer", "oneshot", "rate limit", "awaitable".
+/// "HTTP", "timer", "oneshot", "rate limit", "awaitable", "Redis".
 [[nodiscard]] std::string_view to_string(wait_kind kind) noexcept;
 
 /// The in-flight item a wait is for: an async stage's item. Plain data
@@ -157,13 +157,21 @@ struct note_wait_awaiter {
 };
 
 // co_await own_waits{&owner}: the awaiting task (and every task it awaits
-// from now on) works for `owner`. Never suspends.
+// from now on) works for `owner`. Never suspends. `keep_inherited`: a task
+// that works for an item already (inherited from its awaiter) keeps it, so
+// a run nested in an async stage's item leaves its waits under that item.
 struct own_waits_awaiter {
   const wait_owner* owner;
+  bool keep_inherited = false;
   bool await_ready() const noexcept { return false; }
   template <typename P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
-    if constexpr (requires { h.promise().set_owner_of_waits(owner); }) h.promise().set_owner_of_waits(owner);
+    if constexpr (requires {
+                    h.promise().owner_of_waits();
+                    h.promise().set_owner_of_waits(owner);
+                  }) {
+      if (!keep_inherited || h.promise().owner_of_waits() == nullptr) h.promise().set_owner_of_waits(owner);
+    }
     return false;
   }
   void await_resume() const noexcept {}

@@ -163,13 +163,13 @@ class parallel_map_stage : public stage_base<parallel_map_stage<F>, parallel_map
     // workers, and their results back to this coroutine.
     int handoff = 0;
     tsan_release(&handoff);
-    stage_span<In> span(&io.state(), &io.rt(), io.index(), io.name(), timed_section);
+    stage_span<In> span(&io.state(), io.rt().id(), io.index(), io.name(), timed_section);
     span.items(n);
     auto for_each_index = [&](auto&& body) {
       auto range_body = [&](std::size_t begin, std::size_t end) {
         tsan_acquire(&handoff);
         // This thread is in the stage (for a stall dump); the batch's span covers the trace.
-        stage_span<In> part(&io.state(), &io.rt(), io.index(), io.name(), false);
+        stage_span<In> part(&io.state(), io.rt().id(), io.index(), io.name(), false);
         for (std::size_t i = begin; i != end; ++i) body(i);
         tsan_release(&handoff);
       };

@@ -129,7 +129,7 @@ class range_source {
   // source while the chunk waits to be sent. Counts its time as busy.
   template <typename It>
   bool fill(stage_io<none, value_type>& io, It& it, bool& advance, std::vector<value_type>& chunk) {
-    stage_span<value_type> span(&io.state(), &io.rt(), io.index(), io.name(), timed_section);
+    stage_span<value_type> span(&io.state(), io.rt().id(), io.index(), io.name(), timed_section);
     bool full = false;
     if (std::exchange(advance, false)) ++it;
     for (; it != std::ranges::end(m_range) && !io.stopped(); ++it) {
@@ -221,7 +221,17 @@ class async_generator_source {
     while (!io.stopped()) {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
       const auto started = std::chrono::steady_clock::now();
-      std::optional<T> item = co_await next;
+      // Counted for a stall dump: the source waits on its generator, not on a channel.
+      auto& in_generator = io.stats().activity.in_generator;
+      in_generator.fetch_add(1, std::memory_order_relaxed);
+      std::optional<T> item;
+      try {
+        item = co_await next;
+      } catch (...) {
+        in_generator.fetch_sub(1, std::memory_order_relaxed);
+        throw;
+      }
+      in_generator.fetch_sub(1, std::memory_order_relaxed);
       io.stats().busy(std::chrono::steady_clock::now() - started);  // the generator's own work and waits
       if (!item) break;
       stage_stats::bump(io.stats().items_in, 1);

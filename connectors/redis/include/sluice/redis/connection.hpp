@@ -25,6 +25,10 @@
 // After connecting it sends AUTH (user/password from the endpoint) and
 // SELECT. Error texts never contain the password.
 //
+// While waits are watched (a run's stall watchdog), a coroutine awaiting a
+// reply is listed in stall dumps as a Redis wait naming the command (a
+// pipeline's first, and how many follow) and endpoint().to_string().
+//
 // Thread-safety: command() and pipeline() may be called from any thread,
 // concurrently; commands of one pipeline() are contiguous on the wire.
 // Lifetime: the runtime must outlive the connection; the destructor closes

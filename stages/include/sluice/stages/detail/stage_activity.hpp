@@ -28,6 +28,7 @@ struct stage_activity {
   std::atomic<std::int32_t> blocked_send{0};  // coroutines waiting for room in the output channel
   std::atomic<std::int32_t> blocked_recv{0};  // coroutines waiting for input
   std::atomic<std::int32_t> in_flight{0};     // async items started and not finished
+  std::atomic<std::int32_t> in_generator{0};  // a generator source awaiting its generator's next item
 };
 
 /// One thread's current stage: which run (its state's address) and which
@@ -35,7 +36,7 @@ struct stage_activity {
 struct worker_slot {
   std::atomic<const void*> run{nullptr};
   std::atomic<std::uint32_t> stage{0};
-  std::atomic<const void*> runtime{nullptr};  // the runtime whose arena the thread last ran a stage for
+  std::atomic<std::uint64_t> runtime{0};  // the id() of the runtime whose arena the thread last ran a stage for
   std::atomic<int> arena_index{-1};
   std::int64_t thread_id = 0;
 };
@@ -47,14 +48,16 @@ worker_slot& this_worker_slot() noexcept;
 struct worker_view {
   std::int64_t thread_id = 0;
   int arena_index = -1;
-  const void* runtime = nullptr;
+  std::uint64_t runtime = 0;  // a runtime's id()
   const void* run = nullptr;
   std::uint32_t stage = 0;
 };
 /// Every thread that ever ran a stage and is still alive.
 std::vector<worker_view> worker_views();
 
-/// Marks the calling thread as running `stage` of the run `state` for a
+/// Marks the calling thread as running `stage` of the run `state` (on the
+/// runtime whose id() is `rt`: an id, since a later runtime may get a
+/// destroyed one's address, and oneTBB threads outlive their arena) for a
 /// synchronous section, and records it as a complete span ("X") on the
 /// thread's track when tracing (unless `traced` is false: pieces too small
 /// to be worth an event, such as one thread's range of a parallel_for).
@@ -75,11 +78,11 @@ inline constexpr timed_section_t timed_section{};
 template <typename Tag>
 class stage_span {
  public:
-  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name,
+  stage_span(const pipeline_state* state, std::uint64_t rt, std::size_t stage, const std::string& name,
              bool traced = true) noexcept
       : stage_span(state, rt, stage, name, traced, false) {}
   /// A timed section (see above): always reads the clock at entry.
-  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name,
+  stage_span(const pipeline_state* state, std::uint64_t rt, std::size_t stage, const std::string& name,
              timed_section_t) noexcept
       : stage_span(state, rt, stage, name, true, true) {}
   ~stage_span() {
@@ -103,7 +106,7 @@ class stage_span {
   }
 
  private:
-  stage_span(const pipeline_state* state, const void* rt, std::size_t stage, const std::string& name, bool traced,
+  stage_span(const pipeline_state* state, std::uint64_t rt, std::size_t stage, const std::string& name, bool traced,
              bool timed) noexcept
       : m_slot(this_worker_slot()), m_name(name) {
     m_previous_run = m_slot.run.load(std::memory_order_relaxed);

@@ -86,7 +86,7 @@ class stage_context {
   template <typename In, typename Body>
   bool for_each_item(input_chunk<In>& in, Body&& body) const {
     auto& items = in.items;
-    stage_span<In> span(m_state, &rt(), m_index, name(), timed_section);
+    stage_span<In> span(m_state, rt().id(), m_index, name(), timed_section);
     span.items(items.size());
     bool go_on = true;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -124,7 +124,7 @@ class stage_context {
       });
       return;
     }
-    stage_span<In> span(m_state, &rt(), m_index, name(), timed_section);
+    stage_span<In> span(m_state, rt().id(), m_index, name(), timed_section);
     span.items(in.items.size());
     (void)run_fail_fast(policy, in, [&](In& item) { take(invoke_stage_fn(fn, std::move(item), m_token), item); });
     m_stats->busy(span.stop());
