@@ -222,16 +222,9 @@ class async_generator_source {
       auto next = generator.next();  // a named awaiter: see the g++ 12 note in docs/known-issues.md
       const auto started = std::chrono::steady_clock::now();
       // Counted for a stall dump: the source waits on its generator, not on a channel.
-      auto& in_generator = io.stats().activity.in_generator;
-      in_generator.fetch_add(1, std::memory_order_relaxed);
-      std::optional<T> item;
-      try {
-        item = co_await next;
-      } catch (...) {
-        in_generator.fetch_sub(1, std::memory_order_relaxed);
-        throw;
-      }
-      in_generator.fetch_sub(1, std::memory_order_relaxed);
+      counted_wait waiting(io.stats().activity.in_generator);
+      std::optional<T> item = co_await next;
+      waiting.end();
       io.stats().busy(std::chrono::steady_clock::now() - started);  // the generator's own work and waits
       if (!item) break;
       stage_stats::bump(io.stats().items_in, 1);

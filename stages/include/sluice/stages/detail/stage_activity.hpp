@@ -31,6 +31,27 @@ struct stage_activity {
   std::atomic<std::int32_t> in_generator{0};  // a generator source awaiting its generator's next item
 };
 
+/// Counts a wait that is not on a channel (a generator source awaiting its
+/// generator's next item) in `counter` for as long as it lasts: until
+/// end(), or until the scope is left (an exception thrown by the awaited
+/// code). Lives in the coroutine frame across the co_await.
+class counted_wait {
+ public:
+  explicit counted_wait(std::atomic<std::int32_t>& counter) noexcept : m_counter(&counter) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~counted_wait() { end(); }
+  counted_wait(const counted_wait&) = delete;
+  counted_wait& operator=(const counted_wait&) = delete;
+  void end() noexcept {
+    if (m_counter != nullptr) m_counter->fetch_sub(1, std::memory_order_relaxed);
+    m_counter = nullptr;
+  }
+
+ private:
+  std::atomic<std::int32_t>* m_counter;
+};
+
 /// One thread's current stage: which run (its state's address) and which
 /// stage of it. Written by the thread, read by a dump on another thread.
 struct worker_slot {
