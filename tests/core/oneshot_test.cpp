@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../wait_support.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -83,17 +85,9 @@ TEST(Oneshot, ReceiverDroppedBeforeSendIsHarmless) {
   EXPECT_EQ(payload.use_count(), 1) << "the value must be released with the shared state";
 }
 
-// The waits current_waits() lists with `what`, polled until there are
-// `count` (a coroutine notes its wait before it suspends, on its own thread).
+// The waits listed with `what`, once there are `count` (see wait_support.hpp).
 std::vector<sluice::wait_entry> waits_about(const std::string& what, std::size_t count) {
-  for (int i = 0; i < 10000; ++i) {
-    std::vector<sluice::wait_entry> found;
-    for (auto& w : sluice::current_waits())
-      if (w.what == what) found.push_back(std::move(w));
-    if (found.size() >= count) return found;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return {};
+  return sluice::testing::waits_matching([&](const sluice::wait_entry& w) { return w.what == what; }, count);
 }
 
 // A library whose replies arrive through a oneshot (the Redis connection)

@@ -8,12 +8,12 @@
 #include <memory>
 #include <numeric>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <sluice/redis/connection.hpp>
 #include <sluice/sluice.hpp>
 
+#include "../wait_support.hpp"
 #include "redis_test_support.hpp"
 
 namespace redis = sluice::redis;
@@ -298,14 +298,8 @@ TEST(Connection, AnAwaitedCommandIsListedAsARedisWaitNamingTheCommandAndTheServe
   auto f = rt.spawn(many(c.pipeline(formatted, 60s)));
 
   const std::vector<std::string> expected{"BLPOP on " + where, "BLPOP and 2 more on " + where, "BRPOP on " + where};
-  std::vector<sluice::wait_entry> listed;
-  for (int i = 0; i < 10000; ++i) {
-    listed.clear();
-    for (auto& w : sluice::current_waits())
-      if (w.kind == sluice::wait_kind::redis) listed.push_back(std::move(w));
-    if (listed.size() == expected.size()) break;
-    std::this_thread::sleep_for(1ms);
-  }
+  const auto listed = sluice::testing::waits_matching(
+      [](const sluice::wait_entry& w) { return w.kind == sluice::wait_kind::redis; }, expected.size());
   std::vector<std::string> whats;
   for (const auto& w : listed) {
     whats.push_back(w.what);

@@ -158,6 +158,7 @@ struct command_batch {
 struct connection::state : std::enable_shared_from_this<connection::state> {
   runtime* m_rt;
   redis::endpoint m_endpoint;
+  const std::string m_where;  // m_endpoint.to_string() (no password): in errors and wait labels
   connection_options m_options;
   std::atomic<std::uint64_t> m_connects{0};
   std::atomic<std::uint64_t> m_connect_attempts{0};
@@ -187,6 +188,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   state(runtime& rt, redis::endpoint ep, connection_options options)
       : m_rt(&rt),
         m_endpoint(std::move(ep)),
+        m_where(m_endpoint.to_string()),
         m_options(std::move(options)),
         m_reconnect_policy{.base_delay = m_options.reconnect_initial, .max_delay = m_options.reconnect_max} {}
   ~state() {
@@ -196,7 +198,7 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
   state& operator=(const state&) = delete;
 
   reactor& io() const { return m_rt->io(); }
-  std::string where() const { return m_endpoint.to_string(); }
+  const std::string& where() const noexcept { return m_where; }
   std::string clean(std::string text) const {
     return redact(redact(std::move(text), m_endpoint.password), m_endpoint.user.size() > 3 ? m_endpoint.user : "");
   }
@@ -592,16 +594,21 @@ std::string_view first_command_name(std::string_view wire) {
   return wire.substr(name_at, length);
 }
 
+// A command's name: its first argument (empty for none).
+std::string_view command_name(const command_args& args) {
+  return args.empty() ? std::string_view() : std::string_view(args.front());
+}
+
 // Labels the wait of a coroutine awaiting `rx` for a stall dump: the first
 // command's name (at most 32 bytes; the dump escapes it), how many follow,
-// and the server (endpoint::to_string(), which never shows the password).
+// and the server (`where`: endpoint::to_string(), never the password).
 // Only while waits are watched: the label is read only then.
 template <typename T>
-void label_wait(oneshot_receiver<T>& rx, std::string_view first, std::size_t count, const endpoint& ep) {
+void label_wait(oneshot_receiver<T>& rx, std::string_view first, std::size_t count, const std::string& where) {
   if (!waits_watched()) return;
   std::string what(first.empty() ? std::string_view("commands") : first.substr(0, 32));
   if (count > 1) what += " and " + std::to_string(count - 1) + " more";
-  what += " on " + ep.to_string();
+  what += " on " + where;
   rx.label_wait(wait_kind::redis, std::move(what));
 }
 
@@ -641,7 +648,7 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(std::shared_pt
   auto b = std::make_shared<command_batch>();
   b->deliver = [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); };
   b->timeout = timeout;
-  label_wait(rx, first_command_name(commands->wire), commands->ends.size(), m_state->m_endpoint);
+  label_wait(rx, first_command_name(commands->wire), commands->ends.size(), m_state->where());
   b->commands = std::move(commands);
   start_batch(std::move(b));
   return std::move(rx);
@@ -652,8 +659,8 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vec
   auto [tx, rx] = oneshot<result<std::vector<reply>>>();
   auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
   send(commands, timeout, [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); });
-  label_wait(rx, commands.empty() || commands.front().empty() ? std::string_view() : commands.front().front(),
-             commands.size(), m_state->m_endpoint);
+  label_wait(rx, commands.empty() ? std::string_view() : command_name(commands.front()), commands.size(),
+             m_state->where());
   return std::move(rx);
 }
 
@@ -668,7 +675,7 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
       shared_tx->send(std::move(std::move(r).value().front()));
     }
   });
-  label_wait(rx, args.empty() ? std::string_view() : std::string_view(args.front()), 1, m_state->m_endpoint);
+  label_wait(rx, command_name(args), 1, m_state->where());
   return std::move(rx);
 }
 
@@ -690,7 +697,7 @@ oneshot_receiver<result<reply>> connection::command_parsed(const command_args& a
   const std::vector<command_args> one{args};
   b->commands = format_all(one);
   start_batch(std::move(b));
-  label_wait(rx, args.empty() ? std::string_view() : std::string_view(args.front()), 1, m_state->m_endpoint);
+  label_wait(rx, command_name(args), 1, m_state->where());
   return std::move(rx);
 }
 
