@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/detail/tsan.hpp"
 
 namespace sluice {
@@ -37,6 +38,8 @@ void run_claim(const lifo_claim& claim) {
   if (void* address = claim->exchange(nullptr, std::memory_order_acq_rel))
     std::coroutine_handle<>::from_address(address).resume();
 }
+
+int current_arena_index() noexcept { return tbb::this_task_arena::current_thread_index(); }
 
 std::size_t resolve_threads(std::size_t requested) {
   if (requested) return requested;
@@ -201,6 +204,8 @@ void runtime::enqueue(detail::arena_job job) {
       detail::tsan_acquire(raw);
       std::unique_ptr<detail::arena_job> owned(raw);
       rt->m_arena->queued.fetch_sub(1, std::memory_order_relaxed);
+      // Marked for stall dumps: see detail/thread_activity.hpp.
+      detail::job_mark mark(detail::this_thread_activity(), rt->id(), current_arena_index);
       rt->run_job(*owned);
     }
   };
@@ -216,6 +221,8 @@ void runtime::enqueue(detail::arena_job job) {
     mutable detail::arena_job m_job;
     void operator()() const {
       m_runtime->m_arena->queued.fetch_sub(1, std::memory_order_relaxed);
+      // Marked for stall dumps: see detail/thread_activity.hpp.
+      detail::job_mark mark(detail::this_thread_activity(), m_runtime->id(), current_arena_index);
       m_runtime->run_job(m_job);
     }
   };
@@ -252,6 +259,7 @@ void runtime::run_lifo_slot() {
   // Past the budget, whatever is left runs from the queue (its job is there).
   for (int i = 0; i < lifo_budget && t_lifo_slot; ++i) run_claim(std::exchange(t_lifo_slot, {}));
   t_lifo_slot.reset();
+  detail::job_mark::leave(detail::this_thread_activity());  // parked below: listed as idle, not as in a job
   // The job's last step (run_job calls work_finished after this), so a
   // parked job still counts as outstanding for the destructor.
   m_arena->park_while_idle();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "run_join.hpp"
+#include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/trace.hpp"
 #include "sluice/core/wait_note.hpp"
@@ -153,33 +154,43 @@ void describe_waits(std::string& out, pipeline_state& state, clock::time_point n
     out += "  ... and " + std::to_string(rest.size() - k_max_listed) + " more (oldest listed first)\n";
 }
 
-std::string thread_label(const worker_view& w) {
+std::string thread_label(const thread_activity_view& w) {
   std::string label = w.arena_index >= 0 ? "arena worker " + std::to_string(w.arena_index) : std::string("thread");
   return label + " (tid " + std::to_string(w.thread_id) + ")";
 }
 
-void describe_threads(std::string& out, pipeline_state& state, const std::vector<worker_view>& workers) {
-  out += "threads of this runtime that ran stages (" + std::to_string(state.rt().threads()) + " arena threads):\n";
+// What one of the runtime's threads is doing: idle, in a stage's
+// synchronous code, or in a job outside any stage (a coroutine resumed), and
+// for how long it has been in that job when the samples tell.
+std::string thread_doing(pipeline_state& state, const thread_activity_view& w, const job_clock* jobs,
+                         clock::time_point now) {
+  if (!w.in_job() && w.section_owner == nullptr) return "idle";
+  std::optional<clock::time_point> since;
+  if (jobs != nullptr && w.in_job()) since = jobs->in_job_since(w.thread_id, w.job);
+  const std::string held = since ? " for at least " + seconds_text(now - *since) : std::string();
+  if (w.section_owner == &state) {
+    const std::string stage = w.section < state.size() ? stage_label(state, w.section) : std::string("a stage");
+    return "running " + stage + (since ? ", in one job" + held : std::string());
+  }
+  if (w.section_owner != nullptr) return "running a stage of another pipeline";
+  if (!since) return "running a coroutine or task (outside any stage's synchronous code)";
+  return "in one job" + held +
+         " outside any stage's synchronous code: a coroutine that does not suspend holds this thread (if it "
+         "should be waiting, it blocks: blocking or long CPU work in async code belongs in spawn_blocking or a "
+         "parallel stage)";
+}
+
+void describe_threads(std::string& out, pipeline_state& state, const std::vector<thread_activity_view>& threads,
+                      const job_clock* jobs, clock::time_point now) {
+  out += "threads of this runtime (" + std::to_string(state.rt().threads()) +
+         " arena threads; listed: those that ran its work):\n";
   bool any = false;
-  for (const auto& w : workers) {
+  for (const auto& w : threads) {
     if (w.runtime != state.rt().id()) continue;
     any = true;
-    out += "  " + thread_label(w) + ": ";
-    if (w.run == nullptr) {
-      out += "idle (not in a stage)";
-    } else if (w.run != &state) {
-      out += "running a stage of another pipeline";
-    } else if (w.stage < state.size()) {
-      out += "running " + stage_label(state, w.stage);
-    } else {
-      out += "running a stage";
-    }
-    out += '\n';
+    out += "  " + thread_label(w) + ": " + thread_doing(state, w, jobs, now) + "\n";
   }
-  // Only a stage's synchronous code marks a thread; sources reading a
-  // channel or a generator and async stages run as coroutines and mark
-  // none. Say so, rather than a bare "none" that reads as if no stage ran.
-  if (!any) out += "  none has run a stage's synchronous code yet (coroutine stages: see what they await above)\n";
+  if (!any) out += "  none has run this runtime's work yet\n";
 }
 
 }  // namespace
@@ -194,8 +205,29 @@ std::uint64_t progress_signature(pipeline_state& state) {
   return sum;
 }
 
+void job_clock::sample(clock::time_point now) {
+  std::vector<seen> next;
+  for (const auto& w : thread_activity_views()) {
+    if (w.runtime != m_runtime || !w.in_job()) continue;
+    next.push_back({w.thread_id, w.job, now});
+  }
+  std::lock_guard lock(m_mutex);
+  for (auto& n : next) {
+    for (const auto& s : m_seen)
+      if (s.thread_id == n.thread_id && s.job == n.job) n.since = s.since;
+  }
+  m_seen = std::move(next);
+}
+
+std::optional<clock::time_point> job_clock::in_job_since(std::int64_t thread_id, std::uint64_t job) const {
+  std::lock_guard lock(m_mutex);
+  for (const auto& s : m_seen)
+    if (s.thread_id == thread_id && s.job == job) return s.since;
+  return std::nullopt;
+}
+
 std::string describe_run(pipeline_state& state, clock::time_point started,
-                         std::optional<std::chrono::nanoseconds> stalled_for) {
+                         std::optional<std::chrono::nanoseconds> stalled_for, const job_clock* jobs) {
   const auto now = clock::now();
   std::string out = "sluice ";
   if (stalled_for) {
@@ -205,14 +237,14 @@ std::string describe_run(pipeline_state& state, clock::time_point started,
   }
   out += " (run time " + seconds_text(now - started) + ", " + std::to_string(state.size()) + " stages" +
          (state.stopped() ? ", stopping" : "") + ")\n";
-  const auto workers = worker_views();
+  const auto threads = thread_activity_views();
   std::map<std::uint32_t, std::vector<std::string>> running;
-  for (const auto& w : workers)
-    if (w.run == &state && w.runtime == state.rt().id()) running[w.stage].push_back(thread_label(w));
+  for (const auto& w : threads)
+    if (w.section_owner == &state && w.runtime == state.rt().id()) running[w.section].push_back(thread_label(w));
   describe_stages(out, state, running);
   describe_edges(out, state);
   describe_waits(out, state, now);
-  describe_threads(out, state, workers);
+  describe_threads(out, state, threads, jobs, now);
   return out;
 }
 
@@ -235,7 +267,11 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
  public:
   stall_watchdog(std::shared_ptr<pipeline_state> state, std::chrono::milliseconds timeout,
                  std::function<void(std::string_view)> sink, clock::time_point started)
-      : m_state(std::move(state)), m_timeout(timeout), m_sink(std::move(sink)), m_started(started) {
+      : m_state(std::move(state)),
+        m_timeout(timeout),
+        m_sink(std::move(sink)),
+        m_started(started),
+        m_jobs(std::make_shared<job_clock>(m_state->rt().id())) {
     m_period = std::clamp<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(5),
                                                      std::chrono::milliseconds(1000));
     m_last_signature = progress_signature(*m_state);
@@ -246,6 +282,9 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
     std::lock_guard lock(m_mutex);
     arm_locked();
   }
+
+  // Its samples of the runtime's threads' jobs (a monitor's dumps read them too).
+  [[nodiscard]] std::shared_ptr<const job_clock> jobs() const noexcept { return m_jobs; }
 
   void stop() {
     std::lock_guard lock(m_mutex);
@@ -265,6 +304,11 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
       m_timer = 0;
       if (m_stopped) return;
       const auto now = clock::now();
+      try {
+        m_jobs->sample(now);
+      } catch (...) {
+        // Out of memory for a sample: dumps then give no job ages.
+      }
       const auto signature = progress_signature(*m_state);
       if (signature != m_last_signature) {
         m_last_signature = signature;
@@ -272,7 +316,7 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
         m_dumped = false;
       } else if (!m_dumped && now - m_last_progress >= m_timeout) {
         m_dumped = true;
-        dump = describe_run(*m_state, m_started, now - m_last_progress);
+        dump = describe_run(*m_state, m_started, now - m_last_progress, m_jobs.get());
       }
       try {
         arm_locked();
@@ -297,6 +341,7 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
   std::chrono::milliseconds m_period{};
   std::function<void(std::string_view)> m_sink;
   clock::time_point m_started;
+  std::shared_ptr<job_clock> m_jobs;
   std::mutex m_mutex;  // guards everything below
   bool m_stopped = false;
   bool m_dumped = false;
@@ -327,16 +372,16 @@ run_observation::run_observation(const std::shared_ptr<pipeline_state>& state, c
   }
   if (!trace_path.empty()) m.trace = trace_session::start_unless_active(std::move(trace_path));
   if (options.stall_timeout.count() > 0 || options.monitor) m.watching_waits.emplace();
+  if (options.stall_timeout.count() > 0)
+    m.watchdog = std::make_shared<stall_watchdog>(state, options.stall_timeout, options.on_stall, m.started);
   if (options.monitor) {
     std::lock_guard lock(options.monitor->m_mutex);
     options.monitor->m_state = state;
     options.monitor->m_started = m.started;
+    options.monitor->m_jobs = m.watchdog ? m.watchdog->jobs() : nullptr;
     m.monitor = options.monitor;
   }
-  if (options.stall_timeout.count() > 0) {
-    m.watchdog = std::make_shared<stall_watchdog>(state, options.stall_timeout, options.on_stall, m.started);
-    m.watchdog->start();
-  }
+  if (m.watchdog) m.watchdog->start();
 }
 
 run_observation::~run_observation() {
@@ -354,7 +399,10 @@ void run_observation::finish(bool quiet) {
   if (m.watchdog) m.watchdog->stop();
   if (m.monitor) {
     std::lock_guard lock(m.monitor->m_mutex);
-    if (m.monitor->m_state.lock() == m.state) m.monitor->m_state.reset();
+    if (m.monitor->m_state.lock() == m.state) {
+      m.monitor->m_state.reset();
+      m.monitor->m_jobs.reset();
+    }
   }
   m.watching_waits.reset();
   if (auto* t = trace_active()) {
@@ -384,13 +432,15 @@ bool run_monitor::attached() const {
 std::string run_monitor::dump() const {
   std::shared_ptr<detail::pipeline_state> state;
   std::chrono::steady_clock::time_point started;
+  std::shared_ptr<const detail::job_clock> jobs;
   {
     std::lock_guard lock(m_mutex);
     state = m_state.lock();
     started = m_started;
+    jobs = m_jobs;
   }
   if (!state) return "sluice pipeline dump: no run attached to this monitor\n";
-  return detail::describe_run(*state, started, std::nullopt);
+  return detail::describe_run(*state, started, std::nullopt, jobs.get());
 }
 
 void run_monitor::print() const { detail::write_stderr(dump()); }

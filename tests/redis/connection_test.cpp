@@ -304,6 +304,10 @@ TEST(Connection, AnAwaitedCommandIsListedAsARedisWaitNamingTheCommandAndTheServe
   for (const auto& w : listed) {
     whats.push_back(w.what);
     EXPECT_EQ(w.what.find("pw-Qq4"), std::string::npos) << w.what;
+    // The command's 60 s timeout is the wait's deadline ("ends in" in a dump).
+    ASSERT_TRUE(w.until) << w.what;
+    EXPECT_GT(*w.until - w.since, 50s) << w.what;
+    EXPECT_LE(*w.until - w.since, 60s) << w.what;
   }
   std::sort(whats.begin(), whats.end());
   auto sorted = expected;

@@ -255,8 +255,13 @@ struct connection::state : std::enable_shared_from_this<connection::state> {
     ref->owner->finish(b, std::move(b->replies));
   }
 
+  // A command's timeout: its own, or the connection's default (0: none given).
+  [[nodiscard]] std::chrono::milliseconds timeout_or_default(std::chrono::milliseconds own) const noexcept {
+    return own.count() > 0 ? own : m_options.timeout;
+  }
+
   void arm_timer(const std::shared_ptr<command_batch>& b) {
-    auto timeout = b->timeout.count() > 0 ? b->timeout : m_options.timeout;
+    const auto timeout = timeout_or_default(b->timeout);
     std::weak_ptr<command_batch> weak_batch = b;
     std::weak_ptr<state> weak_self = weak_from_this();
     b->has_timer = true;
@@ -601,15 +606,18 @@ std::string_view command_name(const command_args& args) {
 
 // Labels the wait of a coroutine awaiting `rx` for a stall dump: the first
 // command's name (at most 32 bytes; the dump escapes it), how many follow,
-// and the server (`where`: endpoint::to_string(), never the password).
+// and the server (`where`: endpoint::to_string(), never the password), with
+// the command's deadline (`timeout` from now: the reactor arms its timer a
+// hop later, so the wait ends within a hop of it).
 // Only while waits are watched: the label is read only then.
 template <typename T>
-void label_wait(oneshot_receiver<T>& rx, std::string_view first, std::size_t count, const std::string& where) {
+void label_wait(oneshot_receiver<T>& rx, std::string_view first, std::size_t count, const std::string& where,
+                std::chrono::milliseconds timeout) {
   if (!waits_watched()) return;
   std::string what(first.empty() ? std::string_view("commands") : first.substr(0, 32));
   if (count > 1) what += " and " + std::to_string(count - 1) + " more";
   what += " on " + where;
-  rx.label_wait(wait_kind::redis, std::move(what));
+  rx.label_wait(wait_kind::redis, std::move(what), std::chrono::steady_clock::now() + timeout);
 }
 
 }  // namespace
@@ -648,7 +656,8 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(std::shared_pt
   auto b = std::make_shared<command_batch>();
   b->deliver = [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); };
   b->timeout = timeout;
-  label_wait(rx, first_command_name(commands->wire), commands->ends.size(), m_state->where());
+  label_wait(rx, first_command_name(commands->wire), commands->ends.size(), m_state->where(),
+             m_state->timeout_or_default(timeout));
   b->commands = std::move(commands);
   start_batch(std::move(b));
   return std::move(rx);
@@ -660,7 +669,7 @@ oneshot_receiver<result<std::vector<reply>>> connection::pipeline(const std::vec
   auto shared_tx = std::make_shared<oneshot_sender<result<std::vector<reply>>>>(std::move(tx));
   send(commands, timeout, [shared_tx](result<std::vector<reply>> r) { shared_tx->send(std::move(r)); });
   label_wait(rx, commands.empty() ? std::string_view() : command_name(commands.front()), commands.size(),
-             m_state->where());
+             m_state->where(), m_state->timeout_or_default(timeout));
   return std::move(rx);
 }
 
@@ -675,7 +684,7 @@ oneshot_receiver<result<reply>> connection::command(const command_args& args, st
       shared_tx->send(std::move(std::move(r).value().front()));
     }
   });
-  label_wait(rx, command_name(args), 1, m_state->where());
+  label_wait(rx, command_name(args), 1, m_state->where(), m_state->timeout_or_default(timeout));
   return std::move(rx);
 }
 
@@ -697,7 +706,7 @@ oneshot_receiver<result<reply>> connection::command_parsed(const command_args& a
   const std::vector<command_args> one{args};
   b->commands = format_all(one);
   start_batch(std::move(b));
-  label_wait(rx, command_name(args), 1, m_state->where());
+  label_wait(rx, command_name(args), 1, m_state->where(), m_state->timeout_or_default(timeout));
   return std::move(rx);
 }
 

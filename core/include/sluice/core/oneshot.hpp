@@ -25,6 +25,7 @@
 
 #include "sluice/core/detail/outcome.hpp"
 #include "sluice/core/detail/resume.hpp"
+#include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/wait_note.hpp"
 
 namespace sluice {
@@ -208,6 +209,7 @@ class erased_oneshot;
 struct oneshot_wait_label {
   wait_kind kind;
   std::string what;
+  std::optional<std::chrono::steady_clock::time_point> until;
 };
 }  // namespace detail
 
@@ -247,8 +249,11 @@ class [[nodiscard]] oneshot_receiver {
   /// labels each command). The dump escapes `what`; keep secrets out of it.
   /// Allocates, and the label is read only while waits are watched, so
   /// label only when waits_watched().
-  void label_wait(wait_kind kind, std::string what) {
-    m_label = std::make_unique<detail::oneshot_wait_label>(detail::oneshot_wait_label{kind, std::move(what)});
+  /// `until`: when the wait ends at the latest (a timeout), shown as
+  /// "ends in ...".
+  void label_wait(wait_kind kind, std::string what,
+                  std::optional<std::chrono::steady_clock::time_point> until = std::nullopt) {
+    m_label = std::make_unique<detail::oneshot_wait_label>(detail::oneshot_wait_label{kind, std::move(what), until});
   }
 
   auto operator co_await() && noexcept { return awaiter{std::move(m_state), {}, std::move(m_label)}; }
@@ -272,7 +277,7 @@ class [[nodiscard]] oneshot_receiver {
     }
     void note(const wait_owner* owner) noexcept {
       try {
-        m_note = m_label ? wait_note(m_label->kind, m_label->what, std::nullopt, owner)
+        m_note = m_label ? wait_note(m_label->kind, m_label->what, m_label->until, owner)
                          : wait_note(wait_kind::oneshot, "oneshot (a spawned task's result or a sender's value)",
                                      std::nullopt, owner);
       } catch (...) {

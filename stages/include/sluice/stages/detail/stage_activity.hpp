@@ -1,7 +1,8 @@
 // What a running stage is doing right now, for the stall watchdog and the
 // trace: how many of its coroutines wait on a full output or an empty input
 // channel, how many async items it has in flight, and which arena thread is
-// running which stage. Kept beside the report's counters (stage_stats).
+// running which stage (in the thread's slot: core's detail/thread_activity.hpp).
+// Kept beside the report's counters (stage_stats).
 //
 // Cost: a wait is counted only when a coroutine actually suspends on a
 // channel (the slow path); a synchronous section (a chunk through a stage's
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "sluice/core/detail/std_parts.hpp"
+#include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/trace.hpp"
 
 namespace sluice::detail {
@@ -52,30 +54,6 @@ class counted_wait {
   std::atomic<std::int32_t>* m_counter;
 };
 
-/// One thread's current stage: which run (its state's address) and which
-/// stage of it. Written by the thread, read by a dump on another thread.
-struct worker_slot {
-  std::atomic<const void*> run{nullptr};
-  std::atomic<std::uint32_t> stage{0};
-  std::atomic<std::uint64_t> runtime{0};  // the id() of the runtime whose arena the thread last ran a stage for
-  std::atomic<int> arena_index{-1};
-  std::int64_t thread_id = 0;
-};
-
-/// The calling thread's slot (registered on first use, released at thread exit).
-worker_slot& this_worker_slot() noexcept;
-
-/// A snapshot of one registered thread.
-struct worker_view {
-  std::int64_t thread_id = 0;
-  int arena_index = -1;
-  std::uint64_t runtime = 0;  // a runtime's id()
-  const void* run = nullptr;
-  std::uint32_t stage = 0;
-};
-/// Every thread that ever ran a stage and is still alive.
-std::vector<worker_view> worker_views();
-
 /// Marks the calling thread as running `stage` of the run `state` (on the
 /// runtime whose id() is `rt`: an id, since a later runtime may get a
 /// destroyed one's address, and oneTBB threads outlive their arena) for a
@@ -107,8 +85,8 @@ class stage_span {
              timed_section_t) noexcept
       : stage_span(state, rt, stage, name, true, true) {}
   ~stage_span() {
-    m_slot.run.store(m_previous_run, std::memory_order_relaxed);
-    m_slot.stage.store(m_previous_stage, std::memory_order_relaxed);
+    m_slot.section_owner.store(m_previous_run, std::memory_order_relaxed);
+    m_slot.section.store(m_previous_stage, std::memory_order_relaxed);
     if (m_trace) [[unlikely]]
       record();
   }
@@ -129,12 +107,12 @@ class stage_span {
  private:
   stage_span(const pipeline_state* state, std::uint64_t rt, std::size_t stage, const std::string& name, bool traced,
              bool timed) noexcept
-      : m_slot(this_worker_slot()), m_name(name) {
-    m_previous_run = m_slot.run.load(std::memory_order_relaxed);
-    m_previous_stage = m_slot.stage.load(std::memory_order_relaxed);
+      : m_slot(this_thread_activity()), m_name(name) {
+    m_previous_run = m_slot.section_owner.load(std::memory_order_relaxed);
+    m_previous_stage = m_slot.section.load(std::memory_order_relaxed);
     m_slot.runtime.store(rt, std::memory_order_relaxed);
-    m_slot.stage.store(static_cast<std::uint32_t>(stage), std::memory_order_relaxed);
-    m_slot.run.store(state, std::memory_order_relaxed);
+    m_slot.section.store(static_cast<std::uint32_t>(stage), std::memory_order_relaxed);
+    m_slot.section_owner.store(state, std::memory_order_relaxed);
     m_trace = traced ? SLUICE_TRACE_ACTIVE() : nullptr;
     if (timed || m_trace) m_start = trace_recorder::clock::now();
   }
@@ -144,7 +122,7 @@ class stage_span {
                            static_cast<std::int64_t>(m_items));
   }
 
-  worker_slot& m_slot;
+  thread_activity& m_slot;
   const std::string& m_name;
   const void* m_previous_run;
   std::uint32_t m_previous_stage;

@@ -1,0 +1,92 @@
+// The per-thread activity slots a stall dump reads (detail/thread_activity.hpp):
+// a runtime's job marks its thread inside a job of that runtime, nested jobs
+// keep the mark with a new value, and the mark ends with the job (or when
+// the thread parks at its end).
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <sluice/core/detail/thread_activity.hpp>
+#include <sluice/core/runtime.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <thread>
+
+namespace {
+
+using sluice::detail::job_mark;
+using sluice::detail::thread_activity;
+using sluice::detail::thread_activity_view;
+
+std::optional<thread_activity_view> view_of(std::int64_t tid) {
+  for (const auto& v : sluice::detail::thread_activity_views())
+    if (v.thread_id == tid) return v;
+  return std::nullopt;
+}
+
+TEST(ThreadActivity, NestedJobsKeepTheMarkWithANewValueAndTheOutermostEndsIt) {
+  thread_activity slot;
+  {
+    job_mark outer(slot, 7, [] { return 3; });
+    const auto first = slot.job.load();
+    EXPECT_EQ(first % 2, 1u);
+    EXPECT_EQ(slot.runtime.load(), 7u);
+    EXPECT_EQ(slot.arena_index.load(), 3);
+    {
+      job_mark inner(slot, 7, [] { return 5; });  // oneTBB running queued work while the thread waits
+      EXPECT_EQ(slot.job.load() % 2, 1u);
+      EXPECT_NE(slot.job.load(), first) << "a sampler would take the inner job for the outer one";
+      EXPECT_EQ(slot.arena_index.load(), 3) << "only an outermost job asks for the index";
+      job_mark::leave(slot);  // an inner job's park: the outer job still runs
+      EXPECT_EQ(slot.job.load() % 2, 1u);
+    }
+    EXPECT_EQ(slot.job.load() % 2, 1u) << "the inner job ended the outer one's mark";
+    job_mark::leave(slot);  // the outermost job parks at its end
+    EXPECT_EQ(slot.job.load() % 2, 0u);
+  }
+  EXPECT_EQ(slot.job.load() % 2, 0u);
+  EXPECT_EQ(slot.job_depth, 0);
+  const auto after = slot.job.load();
+  {
+    job_mark next(slot, 8, [] { return 0; });
+  }
+  EXPECT_EQ(slot.job.load(), after + 2) << "one job: in, then out";
+  EXPECT_EQ(slot.runtime.load(), 8u);
+}
+
+TEST(ThreadActivity, ARuntimesJobMarksItsThreadUntilTheJobEnds) {
+  sluice::runtime rt({.threads = 1});
+  struct seen {
+    std::int64_t tid = 0;
+    std::optional<thread_activity_view> inside;
+  };
+  const seen s = rt.offload([] {
+                     seen out;
+                     out.tid = static_cast<std::int64_t>(::gettid());
+                     out.inside = view_of(out.tid);
+                     return out;
+                   }).get();
+  ASSERT_TRUE(s.inside) << "the arena thread is not registered";
+  EXPECT_TRUE(s.inside->in_job());
+  EXPECT_EQ(s.inside->runtime, rt.id());
+  EXPECT_GE(s.inside->arena_index, 0);
+  // The job ends (or parks) just after it hands over its result.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<thread_activity_view> later;
+  while (std::chrono::steady_clock::now() < deadline) {
+    later = view_of(s.tid);
+    if (later && !later->in_job()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(later->in_job()) << "the thread is still marked inside a job";
+  EXPECT_EQ(later->runtime, rt.id());
+}
+
+TEST(ThreadActivity, AThreadThatRanNoJobIsNotListed) {
+  std::int64_t tid = 0;
+  std::thread([&] { tid = static_cast<std::int64_t>(::gettid()); }).join();
+  EXPECT_FALSE(view_of(tid));
+}
+
+}  // namespace
