@@ -177,7 +177,8 @@ TEST(SoleSenderGate, HeavyBarrierOrdersAgainstACompilerBarrier) {
 void second_sender_joins(bool copy_the_handle) {
   sluice::runtime rt({.threads = 2});
   for (int round = 0; round < 6 * scale; ++round) {
-    const std::size_t capacity = round % 3 == 2 ? 1024 : 1 + static_cast<std::size_t>(round % 3) * 2;
+    const std::size_t capacities[] = {1, 3, 1024, 0, 5, 0};  // 0: unbounded (the list's sole-sender claim)
+    const std::size_t capacity = capacities[round % 6];
     constexpr int n = 20'000;
     auto ends = sluice::channel<std::uint64_t>(capacity);
     auto& tx = ends.first;  // captured by reference below (clang 14 cannot capture a structured binding)
@@ -236,7 +237,7 @@ TEST(ChannelSoleSender, AHandleCopiedOnAnotherThreadMidStreamLosesNothing) { sec
 TEST(ChannelSoleSender, CloseRacingTheSoleSenderIsExact) {
   sluice::runtime rt({.threads = 2});
   for (int round = 0; round < 40 * scale; ++round) {
-    const std::size_t capacities[] = {1, 2, 7, 1024, 1024, 1024};
+    const std::size_t capacities[] = {1, 2, 7, 1024, 1024, 0};  // 0: unbounded
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacities[round % 6]);
     collected got, accepted;
     std::vector<std::thread> threads;
@@ -280,9 +281,9 @@ sluice::task<void> ack_coroutine(sluice::channel_receiver<std::uint64_t> rx, boo
   }
 }
 
-void ping_pong(receiver_kind kind) {
+void ping_pong(receiver_kind kind, bool unbounded = false) {
   sluice::runtime rt({.threads = 1});
-  const std::size_t capacity = kind == receiver_kind::thread_batch ? 1024 : 4;
+  const std::size_t capacity = unbounded ? 0 : kind == receiver_kind::thread_batch ? 1024 : 4;
   auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
   std::atomic<std::uint64_t> acked{0};
   std::thread thread_receiver;
@@ -342,6 +343,35 @@ TEST(ChannelSoleSender, CoroutineReceiverParkingBetweenItemsIsAlwaysWoken) {
 }
 TEST(ChannelSoleSender, CoroutineBatchReceiverParkingBetweenItemsIsAlwaysWoken) {
   ping_pong(receiver_kind::coroutine_batch);
+}
+TEST(ChannelSoleSender, UnboundedThreadReceiverParkingBetweenItemsIsAlwaysWoken) {
+  ping_pong(receiver_kind::thread_single, true);
+}
+TEST(ChannelSoleSender, UnboundedThreadBatchReceiverParkingBetweenItemsIsAlwaysWoken) {
+  ping_pong(receiver_kind::thread_batch, true);
+}
+TEST(ChannelSoleSender, UnboundedCoroutineBatchReceiverParkingBetweenItemsIsAlwaysWoken) {
+  ping_pong(receiver_kind::coroutine_batch, true);
+}
+
+// An unbounded channel with one sending thread: the thread owns the gate
+// (claims list positions with plain stores), and its items arrive in order
+// across many blocks (127 slots each, the last slot's sender links the next).
+TEST(ChannelSoleSender, AnUnboundedChannelsSoleSenderClaimsWithPlainStoresInOrder) {
+  auto [tx, rx] = sluice::channel<std::uint64_t>(0);
+  static constexpr std::uint64_t n = 100'000;
+  std::thread receiver([r = std::move(rx)]() mutable {
+    std::vector<std::uint64_t> buf;
+    std::uint64_t next = 0;
+    while (r.recv_batch_blocking(buf, 300) > 0) {
+      for (auto v : buf) ASSERT_EQ(v, next++);
+      buf.clear();
+    }
+    EXPECT_EQ(next, n);
+  });
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(tx.send_blocking(i));
+  { auto drop = std::move(tx); }
+  receiver.join();
 }
 
 // The sole sender keeps filling a small ring, so it parks again and again and

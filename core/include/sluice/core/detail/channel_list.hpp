@@ -111,6 +111,17 @@ class channel_list {
         item, [&](stored& value) { return push_stored(value); }, status::ok);
   }
 
+  /// try_push for the sole writer of m_tail (see sole_sender.hpp): claims
+  /// the position with plain stores instead of a CAS. The caller must be
+  /// inside the channel's sole_sender_gate, so no other thread writes
+  /// m_tail (not even close(), which demotes the owner first). closed:
+  /// marked closed (`item` untouched). Throws std::bad_alloc (item
+  /// untouched) if a block cannot be allocated.
+  status try_push_alone(T& item) {
+    return push_boxed(
+        item, [&](stored& value) { return push_alone(value); }, status::ok);
+  }
+
   /// Moves up to `n` items from `items` into the list, one claim (one CAS on
   /// m_tail) per block the run reaches into, and stops early only if the
   /// list is closed (`st` closed; 0 when nothing went in) or a block cannot
@@ -349,6 +360,38 @@ class channel_list {
       b = m_tail_block.load(std::memory_order_acquire);
       backoff.spin();
     }
+  }
+
+  // The sole sender's claim: as push_stored, with plain stores of m_tail
+  // (as the ring's push_alone). Nobody else writes m_tail meanwhile, so the
+  // tail is never at a block's end position here: this sender moved it past
+  // the end when it claimed the last slot. The tail is stored before the
+  // slot's flag: a receiver that sees the flag (acquire) sees the tail past
+  // the slot, and one that compares head with the tail first waits for the
+  // flag, as for a sender between its CAS and its flag. An exact look that
+  // reads a stale tail and would park is covered by the gate's
+  // before_waiter_looks (a heavy barrier), as on the ring.
+  status push_alone(stored& value) {
+    const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
+    if (tail & mark) return status::closed;  // not while owned: close() demotes first
+    const std::uint64_t offset = (tail >> shift) % lap;
+    block* b = m_tail_block.load(std::memory_order_relaxed);
+    std::unique_ptr<block, spare_return> next_block{nullptr, spare_return{this}};
+    const bool last = offset + 1 == block_cap;
+    if (last) next_block.reset(new_block());  // before the claim, as in push_stored
+    prefetch_ahead(b, offset);
+    slot& s = b->slots[offset];
+    if (last) {
+      block* next = next_block.release();
+      m_tail_block.store(next, std::memory_order_release);
+      m_tail.store(tail + (std::uint64_t{2} << shift), std::memory_order_release);  // past the slot and the end
+      b->next.store(next, std::memory_order_release);
+    } else {
+      m_tail.store(tail + (std::uint64_t{1} << shift), std::memory_order_release);
+    }
+    ::new (s.storage) stored(std::move(value));  // nothrow
+    s.written.store(true, std::memory_order_release);
+    return status::ok;
   }
 
   // Claims up to `n` positions of the tail block with one CAS and moves

@@ -29,11 +29,12 @@
 // (seq_cst) after their own seq_cst RMW on the storage's head or tail:
 // either the waiter sees the new item or slot, or the waker sees the waiter.
 //
-// A bounded channel whose sends all come from one thread lets that thread
-// claim slots without the CAS (detail/sole_sender.hpp): its plain claim
-// gives no StoreLoad order, so a receiver about to park issues a heavy
-// barrier instead (sole_sender_gate::before_waiter_looks), and every other
-// writer of the ring's tail demotes the owner first (before_shared_write).
+// A channel whose sends all come from one thread lets that thread claim
+// slots (ring) or positions (list) without the CAS (detail/sole_sender.hpp):
+// its plain claim gives no StoreLoad order, so a receiver about to park
+// issues a heavy barrier instead (sole_sender_gate::before_waiter_looks),
+// and every other writer of the tail demotes the owner first
+// (before_shared_write).
 #pragma once
 
 #include <atomic>
@@ -78,6 +79,7 @@ struct no_unbounded_list {
   [[nodiscard]] bool closed() const noexcept { return true; }
   bool close() noexcept { return false; }
   status try_push(T&) { return status::closed; }
+  status try_push_alone(T&) { return status::closed; }
   template <typename Sink>
   status try_pop(Sink&&, bool) {
     return status::closed;
@@ -192,9 +194,9 @@ class channel_state {
     return m_receivers_waking.load(std::memory_order_relaxed) > 0;
   }
 
-  /// True if the calling thread is the bounded channel's sole sender (it
-  /// claims slots without the CAS, see sole_sender.hpp). A hint.
-  [[nodiscard]] bool sends_alone() const noexcept { return m_ring && m_sole.owned_by(this_thread_token()); }
+  /// True if the calling thread is the channel's sole sender (it claims
+  /// without the CAS, see sole_sender.hpp). A hint.
+  [[nodiscard]] bool sends_alone() const noexcept { return m_sole.owned_by(this_thread_token()); }
 
   // ---- handle counting ----------------------------------------------------
   void add_sender() noexcept { m_senders.fetch_add(1, std::memory_order_relaxed); }
@@ -217,7 +219,7 @@ class channel_state {
   /// would_block while a slot is free, so a caller must follow it with a
   /// plain call before it parks.
   channel_op try_send(T& item, bool whole_lines = false) {
-    channel_op op = m_ring ? ring_send(item, whole_lines) : send_now(item, false, 0);
+    channel_op op = sole_send(item, whole_lines);
     if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
     return op;
   }
@@ -228,8 +230,8 @@ class channel_state {
   std::size_t try_send_many(T* items, std::size_t n, channel_op& op) {
     auto st = channel_ring<T>::status::would_block;
     std::size_t k = 0;
+    m_sole.before_shared_write(this_thread_token());
     if (m_ring) {
-      m_sole.before_shared_write(this_thread_token());
       // Several runs: a run ends where the ring wraps around to a slot
       // that is not free yet, or where another sender claimed in between.
       while (k < n) {
@@ -312,7 +314,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       m_receivers_waiting.fetch_add(1, std::memory_order_seq_cst);
-      if (m_ring) m_sole.before_waiter_looks();
+      m_sole.before_waiter_looks();
       channel_op op = recv_for(w);
       if (op == channel_op::would_block) {
         m_recv_waiters.push(&w);
@@ -352,7 +354,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       waiting.fetch_add(1, std::memory_order_seq_cst);
-      if (!sending && m_ring) m_sole.before_waiter_looks();
+      if (!sending) m_sole.before_waiter_looks();
       if (!w.arm->m_selector->claim()) {
         waiting.fetch_sub(1, std::memory_order_relaxed);
         return waiter::closed;
@@ -390,7 +392,7 @@ class channel_state {
 
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
-    if (m_ring) m_sole.share();  // the mark is a write of the tail: no plain claim may race it
+    m_sole.share();  // the mark is a write of the tail: no plain claim may race it
     if (!(m_ring ? m_ring->close() : m_list->close())) return;
     wake_after_close();
   }
@@ -406,25 +408,32 @@ class channel_state {
   // `owner_ok`: a thread that may own the sole-sender gate without being
   // demoted by this send (sole_sender_gate::before_shared_write).
   channel_op send_now(T& item, bool exact, std::uint64_t owner_ok) {
-    if (!m_ring) return from(m_list->try_push(item));
     m_sole.before_shared_write(owner_ok);
+    if (!m_ring) return from(m_list->try_push(item));
     return from(m_ring->try_push(item, exact));
   }
 
-  // A send's fast path on the ring: the plain claim while this thread owns
-  // the sole-sender gate (claimed on its first send while there is one
-  // sender handle), else (or when the slot is not free, unless
+  // A send's fast path: the plain claim while this thread owns the
+  // sole-sender gate (claimed on its first send while there is one sender
+  // handle), else (or, on the ring, when the slot is not free, unless
   // `whole_lines`) the CAS.
-  channel_op ring_send(T& item, bool whole_lines) {
+  channel_op sole_send(T& item, bool whole_lines) {
     // Shared for good (several sending threads, coroutines moving between
     // arena threads): straight to the CAS, without the token and the gate's
     // other tests.
     if (m_sole.is_shared()) [[likely]]
-      return from(m_ring->try_push(item, false));
+      return from(m_ring ? m_ring->try_push(item, false) : m_list->try_push(item));
     const std::uint64_t me = this_thread_token();
     if (m_sole.enter(me) || (m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me))) {
-      const auto st = m_ring->try_push_alone(item, whole_lines);
-      m_sole.leave();
+      struct leave_gate {
+        sole_sender_gate& gate;
+        ~leave_gate() { gate.leave(); }
+      };
+      typename channel_ring<T>::status st;
+      {
+        leave_gate inside{m_sole};  // also when a block cannot be allocated (std::bad_alloc, item untouched)
+        st = m_ring ? m_ring->try_push_alone(item, whole_lines) : m_list->try_push_alone(item);
+      }
       if (st == channel_ring<T>::status::ok) return channel_op::done;
       if (whole_lines) return channel_op::would_block;
     }
@@ -619,7 +628,7 @@ class channel_state {
   std::atomic<std::size_t> m_receivers{0};
   std::atomic<int> m_senders_waking{0};  // thread waiters served, not yet running
   std::atomic<int> m_receivers_waking{0};
-  sole_sender_gate m_sole;  // bounded only: who may claim slots without the CAS
+  sole_sender_gate m_sole;  // who may claim without the CAS
   std::mutex m_mutex;       // guards the two waiter lists
   waiter_queue<T> m_recv_waiters;
   waiter_queue<T> m_send_waiters;
