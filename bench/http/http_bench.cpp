@@ -11,7 +11,13 @@
 //    handle the options http::client's defaults give every request (stall
 //    check, connect timeout, User-Agent, share, ...): `x_curl_loop_same_options`
 //    separates what those options cost libcurl from what sluice's own
-//    machinery costs. The clients alternate and medians are compared.
+//    machinery costs. A third, `curl_socket_loop`, drives the same
+//    options through the interface sluice uses, curl_multi_socket_action on
+//    an epoll set, on one thread: `x_curl_socket_loop` is sluice against a
+//    hand-written loop on the same libcurl interface (its reactor plus the
+//    hand-offs to and from the arena), and curl_socket_loop's own rate
+//    against the multi_perform loop's is what that interface costs libcurl
+//    here. The clients alternate and medians are compared.
 //
 // All report `*_cpu_us_per_req`: the client's CPU time (user + system, every
 // thread of this process) per request, median over the rounds,
@@ -28,6 +34,7 @@
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -45,6 +52,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -62,9 +70,10 @@ int g_server_port = 0;
 std::string server_url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(g_server_port) + path; }
 
 sluice::test::loopback_server& server() {
-  // cpp-httplib holds a thread per keep-alive connection, and both clients keep
-  // `concurrency` connections open: size the pool for both plus slack.
-  static sluice::test::loopback_server s(3 * concurrency + 20);
+  // cpp-httplib holds a thread per keep-alive connection, and each of the
+  // four clients keeps `concurrency` connections open: size the pool for all
+  // of them plus slack.
+  static sluice::test::loopback_server s(4 * concurrency + 20);
   static const bool started = [] {
     s.routes().Get("/delay", [](const httplib::Request&, httplib::Response& res) {
       std::this_thread::sleep_for(server_delay);
@@ -93,8 +102,22 @@ class curl_multi_loop {
     minimal,          // only what the workload needs: the anchor of issue 13
     sluice_defaults,  // also what http::client sets by default (see below)
   };
+  // How the loop drives libcurl.
+  enum class driver {
+    perform,        // curl_multi_perform + curl_multi_poll: every handle visited per call
+    socket_action,  // curl_multi_socket_action per ready socket on an epoll set, as http::client does
+  };
 
-  explicit curl_multi_loop(options which = options::minimal) : m_multi(curl_multi_init()) {
+  explicit curl_multi_loop(options which = options::minimal, driver how = driver::perform)
+      : m_multi(curl_multi_init()) {
+    if (how == driver::socket_action) {
+      m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
+      if (m_epoll < 0) throw std::runtime_error("curl_multi_loop: epoll_create1 failed");
+      curl_multi_setopt(m_multi, CURLMOPT_SOCKETFUNCTION, &curl_multi_loop::on_socket);
+      curl_multi_setopt(m_multi, CURLMOPT_SOCKETDATA, static_cast<void*>(this));
+      curl_multi_setopt(m_multi, CURLMOPT_TIMERFUNCTION, &curl_multi_loop::on_timer);
+      curl_multi_setopt(m_multi, CURLMOPT_TIMERDATA, static_cast<void*>(this));
+    }
     if (which == options::sluice_defaults) {
       // A DNS and TLS-session share, as every http::client uses.
       m_share = curl_share_init();
@@ -123,6 +146,7 @@ class curl_multi_loop {
   ~curl_multi_loop() {
     for (auto& s : m_slots) curl_easy_cleanup(s->easy);
     curl_multi_cleanup(m_multi);
+    if (m_epoll >= 0) ::close(m_epoll);
     if (m_share) curl_share_cleanup(m_share);
     curl_slist_free_all(m_headers);
   }
@@ -131,39 +155,109 @@ class curl_multi_loop {
 
   // Performs `n` GETs of `url`, `concurrency` at a time; returns the number of 200s.
   int run(const std::string& url, int n) {
-    int started = 0;
-    int finished = 0;
-    int ok = 0;
+    progress p{url, n};
     for (auto& s : m_slots) {
-      if (started == n) break;
+      if (p.started == n) break;
       start(*s, url);
-      ++started;
+      ++p.started;
     }
-    while (finished < n) {
-      int running = 0;
-      curl_multi_perform(m_multi, &running);
-      int left = 0;
-      while (CURLMsg* msg = curl_multi_info_read(m_multi, &left)) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        CURL* easy = msg->easy_handle;
-        long status = 0;
-        if (msg->data.result == CURLE_OK) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-        ok += status == 200 ? 1 : 0;
-        ++finished;
-        curl_multi_remove_handle(m_multi, easy);
-        void* owner = nullptr;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &owner);
-        if (started < n) {
-          start(*static_cast<slot*>(owner), url);
-          ++started;
-        }
+    if (m_epoll >= 0) {
+      drive_sockets(p);
+    } else {
+      while (p.finished < n) {
+        int running = 0;
+        curl_multi_perform(m_multi, &running);
+        collect(p);
+        if (p.finished < n) curl_multi_poll(m_multi, nullptr, 0, 1000, nullptr);
       }
-      if (finished < n) curl_multi_poll(m_multi, nullptr, 0, 1000, nullptr);
     }
-    return ok;
+    return p.ok;
   }
 
  private:
+  struct progress {
+    const std::string& url;
+    int n;
+    int started = 0;
+    int finished = 0;
+    int ok = 0;
+  };
+
+  // Takes the finished transfers out and starts the next ones on their handles.
+  void collect(progress& p) {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(m_multi, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      long status = 0;
+      if (msg->data.result == CURLE_OK) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      p.ok += status == 200 ? 1 : 0;
+      ++p.finished;
+      curl_multi_remove_handle(m_multi, easy);
+      void* owner = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &owner);
+      if (p.started < p.n) {
+        start(*static_cast<slot*>(owner), p.url);
+        ++p.started;
+      }
+    }
+  }
+
+  // The socket interface, as a single-threaded program would write it: one
+  // epoll_wait, then curl_multi_socket_action for each ready socket (or for
+  // the timeout libcurl asked for), then the finished transfers.
+  void drive_sockets(progress& p) {
+    epoll_event ready[64];
+    while (p.finished < p.n) {
+      int running = 0;
+      if (m_timeout_ms == 0) {  // "now": what every added transfer asks for
+        m_timeout_ms = -1;
+        curl_multi_socket_action(m_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        collect(p);
+        continue;
+      }
+      const int wait_ms = m_timeout_ms < 0 ? 1000 : static_cast<int>(std::min(m_timeout_ms, 1000L));
+      const int count = ::epoll_wait(m_epoll, ready, 64, wait_ms);
+      if (count <= 0) {
+        m_timeout_ms = -1;
+        curl_multi_socket_action(m_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      }
+      for (int i = 0; i < count; ++i) {
+        const std::uint32_t events = ready[i].events;
+        const int flags = ((events & (EPOLLIN | EPOLLHUP)) ? CURL_CSELECT_IN : 0) |
+                          ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) | ((events & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(m_multi, ready[i].data.fd, flags, &running);
+      }
+      collect(p);
+    }
+  }
+
+  // CURLMOPT_SOCKETFUNCTION: keeps each socket in the epoll set with the
+  // events libcurl wants, changed only when they change.
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* self_ptr, void*) {
+    auto& self = *static_cast<curl_multi_loop*>(self_ptr);
+    if (what == CURL_POLL_REMOVE) {
+      ::epoll_ctl(self.m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+      self.m_registered.erase(fd);
+      return 0;
+    }
+    const std::uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    epoll_event ev{};
+    ev.data.fd = fd;
+    ev.events = events;
+    auto [it, added] = self.m_registered.try_emplace(fd, events);
+    if (added) return ::epoll_ctl(self.m_epoll, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
+    if (it->second == events) return 0;
+    it->second = events;
+    return ::epoll_ctl(self.m_epoll, EPOLL_CTL_MOD, fd, &ev) == 0 ? 0 : -1;
+  }
+
+  // CURLMOPT_TIMERFUNCTION: libcurl's next timeout, -1 for none.
+  static int on_timer(CURLM*, long timeout_ms, void* self_ptr) {
+    static_cast<curl_multi_loop*>(self_ptr)->m_timeout_ms = timeout_ms;
+    return 0;
+  }
+
   struct slot {
     CURL* easy = nullptr;
     std::string body;
@@ -202,6 +296,9 @@ class curl_multi_loop {
   }
 
   CURLM* m_multi;
+  int m_epoll = -1;                                               // driver::socket_action only
+  long m_timeout_ms = -1;                                         // the latest CURLMOPT_TIMERFUNCTION value
+  std::unordered_map<curl_socket_t, std::uint32_t> m_registered;  // fd -> epoll events
   CURLSH* m_share = nullptr;
   curl_slist* m_headers = nullptr;
   std::vector<std::unique_ptr<slot>> m_slots;
@@ -331,21 +428,28 @@ void throughput(benchmark::State& state) {
   auto& s = sluice_side();
   curl_multi_loop loop;
   curl_multi_loop same(curl_multi_loop::options::sluice_defaults);
+  curl_multi_loop socket_loop(curl_multi_loop::options::sluice_defaults, curl_multi_loop::driver::socket_action);
   auto url = server_url("/fast");
   loop.run(url, concurrency);  // warm: open the connections on every side
   same.run(url, concurrency);
+  socket_loop.run(url, concurrency);
   s.rt.block_on(run_sluice(s.client, url, concurrency));
   auto m = interleaved(state, 9,
                        {[&] { return loop.run(url, total_requests); }, [&] { return same.run(url, total_requests); },
+                        [&] { return socket_loop.run(url, total_requests); },
                         [&] { return s.rt.block_on(run_sluice(s.client, url, total_requests)); }});
   state.counters["curl_loop_req_per_s"] = total_requests / median(m[0].wall);
   state.counters["curl_loop_same_options_req_per_s"] = total_requests / median(m[1].wall);
-  state.counters["sluice_req_per_s"] = total_requests / median(m[2].wall);
-  report_ratio(state, "x_curl_loop", m[0], m[2]);
-  report_ratio(state, "x_curl_loop_same_options", m[1], m[2]);
+  state.counters["curl_socket_loop_req_per_s"] = total_requests / median(m[2].wall);
+  state.counters["sluice_req_per_s"] = total_requests / median(m[3].wall);
+  report_ratio(state, "x_curl_loop", m[0], m[3]);
+  report_ratio(state, "x_curl_loop_same_options", m[1], m[3]);
+  report_ratio(state, "x_curl_socket_loop", m[2], m[3]);
+  report_ratio(state, "curl_socket_loop_x_curl_loop", m[0], m[2]);
   report_cpu(state, "curl_loop", m[0]);
   report_cpu(state, "curl_loop_same_options", m[1]);
-  report_cpu(state, "sluice", m[2]);
+  report_cpu(state, "curl_socket_loop", m[2]);
+  report_cpu(state, "sluice", m[3]);
 }
 
 void latency_bound(benchmark::State& state) {
