@@ -1,6 +1,6 @@
 #include "sluice/core/blocking_pool.hpp"
 
-#include "os_thread_name.hpp"
+#include "sluice/core/detail/os_thread_name.hpp"
 #include "sluice/core/trace.hpp"
 
 #include <thread>

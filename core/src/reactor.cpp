@@ -1,6 +1,7 @@
 #include "sluice/core/reactor.hpp"
 
-#include "os_thread_name.hpp"
+#include "sluice/core/detail/os_thread_name.hpp"
+#include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/trace.hpp"
 
 #include <pthread.h>
@@ -183,11 +184,26 @@ struct reactor::state {
     (*callback)(ev.events);
   }
 
+  // The reactor's work between two waits is marked as one job of its
+  // runtime on this thread's activity slot (detail/thread_activity.hpp; the
+  // runtime stores its id there with the reactor's first job), so a stall
+  // dump tells a reactor held by a callback that blocks (no socket, timer
+  // or sleep of the runtime served meanwhile) from one waiting in
+  // epoll_wait. Two relaxed stores per round.
+  static detail::job_mark busy(detail::thread_activity& activity) noexcept {
+    return detail::job_mark(activity, activity.runtime.load(std::memory_order_relaxed), [] { return -1; });
+  }
+
   void loop() {
     std::vector<epoll_event> events(64);
-    while (run_posted()) {
-      fire_due_timers();
-      arm_timerfd();
+    auto& activity = detail::this_thread_activity();
+    for (;;) {
+      {
+        auto mark = busy(activity);
+        if (!run_posted()) return;
+        fire_due_timers();
+        arm_timerfd();
+      }
       // Announce the sleep before the last look at the queue; posters check
       // the flag after queueing (seq_cst on both sides), so one of us sees the other.
       sleeping.store(true, std::memory_order_seq_cst);
@@ -201,6 +217,7 @@ struct reactor::state {
       int n = ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
       sleeping.store(false, std::memory_order_relaxed);
       if (n < 0 && errno == EINTR) continue;
+      auto mark = busy(activity);
       for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     }
   }

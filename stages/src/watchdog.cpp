@@ -1,18 +1,23 @@
 #include "sluice/stages/watchdog.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "run_join.hpp"
+#include "sluice/core/detail/os_thread_name.hpp"
 #include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/core/trace.hpp"
@@ -154,9 +159,47 @@ void describe_waits(std::string& out, pipeline_state& state, clock::time_point n
     out += "  ... and " + std::to_string(rest.size() - k_max_listed) + " more (oldest listed first)\n";
 }
 
+// The name the operating system shows for thread `tid` of this process
+// (sluice's own threads name themselves: sluice-reactor, ...), empty when
+// it cannot be read.
+std::string os_thread_name(std::int64_t tid) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/comm";
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (f == nullptr) return {};
+  char name[64] = {};  // the kernel keeps at most 15 characters and a newline
+  const bool read = std::fgets(name, sizeof name, f) != nullptr;
+  std::fclose(f);
+  if (!read) return {};
+  std::string_view text(name);
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  return std::string(text);
+}
+
+bool is_reactor_thread(const thread_activity_view& w) {
+  return w.arena_index < 0 && os_thread_name(w.thread_id) == "sluice-reactor";
+}
+
 std::string thread_label(const thread_activity_view& w) {
-  std::string label = w.arena_index >= 0 ? "arena worker " + std::to_string(w.arena_index) : std::string("thread");
-  return label + " (tid " + std::to_string(w.thread_id) + ")";
+  if (w.arena_index >= 0)
+    return "arena worker " + std::to_string(w.arena_index) + " (tid " + std::to_string(w.thread_id) + ")";
+  const std::string name = os_thread_name(w.thread_id);
+  // Quoted: any program can name its threads anything.
+  return "thread " + (name.empty() ? std::string() : json_quote(name) + " ") + "(tid " + std::to_string(w.thread_id) +
+         ")";
+}
+
+// What the runtime's reactor is doing: waiting for its sockets and timers,
+// or running callbacks, and for how long when the samples tell: a reactor
+// held in one round is blocked, and with it every socket, timer and sleep
+// of the runtime.
+std::string reactor_doing(const thread_activity_view& w, const job_clock* jobs, clock::time_point now) {
+  if (!w.in_job()) return "waiting for sockets and timers (idle)";
+  std::optional<clock::time_point> since;
+  if (jobs != nullptr) since = jobs->in_job_since(w.thread_id, w.job);
+  if (!since) return "running callbacks (sockets, timers, posted work)";
+  return "in one round of callbacks for at least " + seconds_text(now - *since) +
+         ": the reactor is blocked, so none of this runtime's sockets, timers or sleeps is served (a callback or "
+         "posted work that blocks; blocking work belongs in spawn_blocking)";
 }
 
 // What one of the runtime's threads is doing: idle, in a stage's
@@ -164,6 +207,7 @@ std::string thread_label(const thread_activity_view& w) {
 // for how long it has been in that job when the samples tell.
 std::string thread_doing(pipeline_state& state, const thread_activity_view& w, const job_clock* jobs,
                          clock::time_point now) {
+  if (is_reactor_thread(w)) return reactor_doing(w, jobs, now);
   if (!w.in_job() && w.section_owner == nullptr) return "idle";
   std::optional<clock::time_point> since;
   if (jobs != nullptr && w.in_job()) since = jobs->in_job_since(w.thread_id, w.job);
@@ -183,7 +227,7 @@ std::string thread_doing(pipeline_state& state, const thread_activity_view& w, c
 void describe_threads(std::string& out, pipeline_state& state, const std::vector<thread_activity_view>& threads,
                       const job_clock* jobs, clock::time_point now) {
   out += "threads of this runtime (" + std::to_string(state.rt().threads()) +
-         " arena threads; listed: those that ran its work):\n";
+         " arena threads and its reactor; listed: those that ran its work):\n";
   bool any = false;
   for (const auto& w : threads) {
     if (w.runtime != state.rt().id()) continue;
@@ -262,8 +306,9 @@ void write_stderr(std::string_view text) {
   }
 }
 
-// Checks the run's counters on the reactor every `period`; dumps once per stall.
-class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
+// Checks one run's counters every `period` (on the watchdog thread) and
+// dumps once per stall.
+class stall_watchdog {
  public:
   stall_watchdog(std::shared_ptr<pipeline_state> state, std::chrono::milliseconds timeout,
                  std::function<void(std::string_view)> sink, clock::time_point started)
@@ -278,76 +323,165 @@ class stall_watchdog : public std::enable_shared_from_this<stall_watchdog> {
     m_last_progress = started;
   }
 
-  void start() {
-    std::lock_guard lock(m_mutex);
-    arm_locked();
-  }
+  [[nodiscard]] std::chrono::milliseconds period() const noexcept { return m_period; }
 
   // Its samples of the runtime's threads' jobs (a monitor's dumps read them too).
   [[nodiscard]] std::shared_ptr<const job_clock> jobs() const noexcept { return m_jobs; }
 
-  void stop() {
-    std::lock_guard lock(m_mutex);
-    m_stopped = true;
-    if (m_timer) m_state->rt().io().cancel_timer(std::exchange(m_timer, 0));
-  }
-
- private:
-  void arm_locked() {
-    m_timer = m_state->rt().io().add_timer(clock::now() + m_period, [self = shared_from_this()] { self->tick(); });
-  }
-
-  void tick() {
-    std::string dump;
-    {
-      std::lock_guard lock(m_mutex);
-      m_timer = 0;
-      if (m_stopped) return;
-      const auto now = clock::now();
-      try {
-        m_jobs->sample(now);
-      } catch (...) {
-        // Out of memory for a sample: dumps then give no job ages.
-      }
-      const auto signature = progress_signature(*m_state);
-      if (signature != m_last_signature) {
-        m_last_signature = signature;
-        m_last_progress = now;
-        m_dumped = false;
-      } else if (!m_dumped && now - m_last_progress >= m_timeout) {
-        m_dumped = true;
-        dump = describe_run(*m_state, m_started, now - m_last_progress, m_jobs.get());
-      }
-      try {
-        arm_locked();
-      } catch (...) {
-        // Out of memory for a timer: the watchdog stops watching, the run goes on.
-      }
-    }
-    if (dump.empty()) return;
+  // The watchdog thread's, one call at a time: samples, and dumps when no
+  // stage has progressed for the timeout (once per stall).
+  void check(clock::time_point now) {
     try {
+      m_jobs->sample(now);
+    } catch (...) {
+      // Out of memory for a sample: dumps then give no job ages.
+    }
+    const auto signature = progress_signature(*m_state);
+    if (signature != m_last_signature) {
+      m_last_signature = signature;
+      m_last_progress = now;
+      m_dumped = false;
+      return;
+    }
+    if (m_dumped || now - m_last_progress < m_timeout) return;
+    m_dumped = true;
+    try {
+      const std::string dump = describe_run(*m_state, m_started, now - m_last_progress, m_jobs.get());
       if (m_sink) {
         m_sink(dump);
       } else {
         write_stderr(dump);
       }
     } catch (...) {
-      // A sink that throws must not take the reactor down.
+      // Out of memory, or a sink that throws: this dump is lost, the run
+      // and the watching go on.
     }
   }
 
+ private:
   std::shared_ptr<pipeline_state> m_state;
   std::chrono::milliseconds m_timeout;
   std::chrono::milliseconds m_period{};
   std::function<void(std::string_view)> m_sink;
   clock::time_point m_started;
   std::shared_ptr<job_clock> m_jobs;
-  std::mutex m_mutex;  // guards everything below
-  bool m_stopped = false;
+  // The watchdog thread's only.
   bool m_dumped = false;
-  reactor::timer_id m_timer = 0;
   std::uint64_t m_last_signature = 0;
   clock::time_point m_last_progress{};
+};
+
+// The thread that checks every stall_watchdog of the process, each at its
+// period: started by the first run watched and kept (blocked, using no CPU,
+// while no run is watched), named "sluice-watchdog".
+//
+// Why a thread of its own and not a reactor timer (as before): the reactor
+// is one of the things a stall can hold (a callback that blocks it), and a
+// watchdog must not depend on what it watches; and a dump, or the user's
+// on_stall sink, that blocks (stderr into a full pipe, a logger that waits
+// on its server) held up every socket and timer of the runtime while it ran
+// on the reactor. Here it holds up only the checks of the other watched
+// runs, and the end of its own run (remove() waits for a check in progress).
+//
+// One thread per process, not per run: a run's watchdog is on by default,
+// and a thread started and joined per run() would cost a program that runs
+// many small pipelines. A child forked while the thread exists starts its
+// own (the fork handler gives it a new, empty instance: the parent's mutex
+// may have been held at the fork and the thread is not in the child).
+class watchdog_thread {
+ public:
+  static watchdog_thread& instance() {
+    static const bool fork_handler = [] {
+      ::pthread_atfork(nullptr, nullptr, [] {
+        // The child's: the parent's instance is left as it is (leaked);
+        // its mutex may be locked by a thread that does not exist here.
+        if (s_instance.load(std::memory_order_relaxed) != nullptr)
+          s_instance.store(new watchdog_thread(), std::memory_order_relaxed);
+      });
+      return true;
+    }();
+    (void)fork_handler;
+    watchdog_thread* the = s_instance.load(std::memory_order_acquire);
+    if (the != nullptr) return *the;
+    std::lock_guard lock(s_creation);
+    the = s_instance.load(std::memory_order_relaxed);
+    if (the == nullptr) {
+      the = new watchdog_thread();  // never destroyed: a check may run while the process exits
+      s_instance.store(the, std::memory_order_release);
+    }
+    return *the;
+  }
+
+  // Checks `w` every period from now on. Throws std::system_error when the
+  // thread cannot be started.
+  void add(std::shared_ptr<stall_watchdog> w) {
+    std::lock_guard lock(m_mutex);
+    if (!m_started) {
+      std::thread thread([this] { loop(); });
+      name_os_thread(thread, "sluice-watchdog");
+      thread.detach();
+      m_started = true;
+    }
+    const auto due = clock::now() + w->period();
+    m_watched.push_back({std::move(w), due});
+    m_changed.notify_all();
+  }
+
+  // Stops checking `w`; when this returns no check of `w` runs (one in
+  // progress on the watchdog thread is waited for, unless the caller is
+  // that check).
+  void remove(const stall_watchdog* w) {
+    std::unique_lock lock(m_mutex);
+    std::erase_if(m_watched, [w](const watched& e) { return e.watchdog.get() == w; });
+    if (std::this_thread::get_id() == m_thread_id) return;
+    m_changed.wait(lock, [&] { return m_checking != w; });
+  }
+
+ private:
+  struct watched {
+    std::shared_ptr<stall_watchdog> watchdog;
+    clock::time_point due;
+  };
+
+  watchdog_thread() = default;
+
+  void loop() {
+    std::unique_lock lock(m_mutex);
+    m_thread_id = std::this_thread::get_id();
+    for (;;) {
+      if (m_watched.empty()) {
+        m_changed.wait(lock);
+        continue;
+      }
+      auto next = std::min_element(m_watched.begin(), m_watched.end(),
+                                   [](const watched& a, const watched& b) { return a.due < b.due; });
+      const auto now = clock::now();
+      if (now < next->due) {
+        m_changed.wait_until(lock, next->due);
+        continue;
+      }
+      // The next check keeps the cadence without a burst after a late one.
+      next->due = std::max(next->due + next->watchdog->period(), now);
+      auto checking = next->watchdog;
+      m_checking = checking.get();
+      lock.unlock();
+      checking->check(now);
+      checking.reset();
+      lock.lock();
+      m_checking = nullptr;
+      m_changed.notify_all();
+    }
+  }
+
+  static inline std::atomic<watchdog_thread*> s_instance{nullptr};
+  static inline std::mutex s_creation;
+
+  std::mutex m_mutex;                 // guards everything below
+  std::condition_variable m_changed;  // a run added or removed, a check ended
+  std::vector<watched> m_watched;
+  const stall_watchdog* m_checking = nullptr;  // the check in progress, if any
+  std::thread::id m_thread_id{};
+  bool m_started = false;
 };
 
 }  // namespace
@@ -381,7 +515,7 @@ run_observation::run_observation(const std::shared_ptr<pipeline_state>& state, c
     options.monitor->m_jobs = m.watchdog ? m.watchdog->jobs() : nullptr;
     m.monitor = options.monitor;
   }
-  if (m.watchdog) m.watchdog->start();
+  if (m.watchdog) watchdog_thread::instance().add(m.watchdog);
 }
 
 run_observation::~run_observation() {
@@ -396,7 +530,7 @@ void run_observation::finish(bool quiet) {
   auto& m = *m_impl;
   if (m.finished) return;
   m.finished = true;
-  if (m.watchdog) m.watchdog->stop();
+  if (m.watchdog) watchdog_thread::instance().remove(m.watchdog.get());
   if (m.monitor) {
     std::lock_guard lock(m.monitor->m_mutex);
     if (m.monitor->m_state.lock() == m.state) {

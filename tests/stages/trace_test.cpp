@@ -23,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include "os_threads.hpp"
 #include "test_support.hpp"
 #include "trace_check.hpp"
 
@@ -440,22 +441,8 @@ TEST(Trace, EnvironmentVariableNamesTheFile) {
   EXPECT_EQ(sum_items(t, "from env"), 100u);
 }
 
-// Calls f(task directory, name) for each of this process's threads, by
-// the name the OS shows (/proc/self/task/*/comm).
-template <typename F>
-void for_each_os_thread(F&& f) {
-  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) f(task.path(), name);
-  }
-}
-
-std::multiset<std::string> os_thread_names() {
-  std::multiset<std::string> names;
-  for_each_os_thread([&](const fs::path&, const std::string& name) { names.insert(name); });
-  return names;
-}
+using sluice_test::for_each_os_thread;
+using sluice_test::os_thread_names;
 
 // The writer thread is started by the process's first session and kept:
 // the OS shows it by name from then on, one however many sessions follow.

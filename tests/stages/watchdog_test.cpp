@@ -4,6 +4,7 @@
 // through its stop token and ends cleanly. No wall-time assertions: the
 // deadlines are generous and only bound a hang.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sluice/sluice.hpp>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <future>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -20,13 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "os_threads.hpp"
 #include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-// Collects dumps from on_stall (the reactor thread) for the test thread.
+// Collects dumps from on_stall (the watchdog thread) for the test thread.
 struct dump_catcher {
   std::mutex mutex;
   std::condition_variable changed;
@@ -244,6 +247,22 @@ std::vector<std::string> thread_lines(const std::string& dump) {
   return lines;
 }
 
+// Every listed thread (after the heading) is an idle arena worker, except
+// one, the runtime's reactor, waiting for its sockets and timers.
+void expect_arena_workers_idle_and_the_reactor_waiting(const std::vector<std::string>& threads) {
+  int reactors = 0;
+  for (std::size_t i = 1; i < threads.size(); ++i) {
+    if (threads[i].starts_with("  thread \"sluice-reactor\" (tid ")) {
+      ++reactors;
+      EXPECT_TRUE(threads[i].ends_with(": waiting for sockets and timers (idle)")) << threads[i];
+      continue;
+    }
+    EXPECT_TRUE(threads[i].starts_with("  arena worker ")) << threads[i];
+    EXPECT_TRUE(threads[i].ends_with(": idle")) << threads[i];
+  }
+  EXPECT_EQ(reactors, 1) << "the reactor is listed once";
+}
+
 // A run whose stages are all coroutines (a channel source, an async stage),
 // stalled with every coroutine suspended: the threads that ran its work are
 // listed, each idle (not in a stage, not in a job).
@@ -263,11 +282,8 @@ TEST(Watchdog, ADumpOfSuspendedCoroutineStagesListsTheirThreadsAsIdle) {
   EXPECT_TRUE(contains(*dump, "#0 \"inbox\" (\"source\"): in 3 out 3; 1 waiting for input (input empty)"));
   const auto threads = thread_lines(*dump);
   ASSERT_GE(threads.size(), 2u) << "no thread listed";
-  EXPECT_EQ(threads[0], "threads of this runtime (2 arena threads; listed: those that ran its work):");
-  for (std::size_t i = 1; i < threads.size(); ++i) {
-    EXPECT_TRUE(threads[i].starts_with("  arena worker ")) << threads[i];
-    EXPECT_TRUE(threads[i].ends_with(": idle")) << threads[i];
-  }
+  EXPECT_EQ(threads[0], "threads of this runtime (2 arena threads and its reactor; listed: those that ran its work):");
+  expect_arena_workers_idle_and_the_reactor_waiting(threads);
   EXPECT_FALSE(contains(*dump, "oneshot")) << "the run's own wait for its stages is listed";
   EXPECT_EQ(out.size(), 3u);
   ASSERT_TRUE(report);
@@ -394,12 +410,123 @@ TEST(Watchdog, ARuntimeAtADestroyedOnesAddressListsNoneOfItsThreads) {
   // first runtime's stage or as in a job.
   const auto threads = thread_lines(*dump);
   ASSERT_GE(threads.size(), 2u) << "no thread listed";
-  for (std::size_t i = 1; i < threads.size(); ++i) {
-    EXPECT_TRUE(threads[i].starts_with("  arena worker ")) << threads[i];
-    EXPECT_TRUE(threads[i].ends_with(": idle")) << threads[i];
-  }
+  expect_arena_workers_idle_and_the_reactor_waiting(threads);
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->cancelled);
+}
+
+// The watchdog does not run on the reactor: a reactor held by a callback
+// that blocks (what a stall can be) does not silence it. Before, the checks
+// were reactor timers and this run never dumped.
+TEST(Watchdog, DumpsWhileTheReactorIsBlocked) {
+  sluice::runtime rt({.threads = 2});
+  std::promise<void> reactor_held;
+  std::promise<void> release_reactor;
+  auto released = release_reactor.get_future().share();
+  rt.io().post([&reactor_held, released] {
+    reactor_held.set_value();
+    released.wait();
+  });
+  reactor_held.get_future().wait();
+  bool reactor_released = false;
+  auto release = [&] {
+    if (!std::exchange(reactor_released, true)) release_reactor.set_value();
+  };
+  struct release_on_exit {
+    std::function<void()> release;
+    ~release_on_exit() { release(); }
+  } guard{release};
+
+  auto [tx, rx] = sluice::channel<int>(8);
+  std::vector<int> out;
+  auto p = sluice::from(std::move(rx), {.name = "inbox"}) | sluice::to_vector(out);
+  auto [dump, report] = run_until_first_dump(rt, std::move(p), release);
+
+  ASSERT_TRUE(dump) << "no stall dump within the deadline while the reactor was blocked";
+  std::cout << *dump;  // for the record (docs/observability.md quotes one)
+  SCOPED_TRACE(*dump);
+  EXPECT_TRUE(contains(*dump, "no stage made progress"));
+  EXPECT_TRUE(contains(*dump, "#0 \"inbox\""));
+  // The dump names the reactor as held, for how long, and why it matters.
+  const auto reactor = line_with(*dump, "  thread \"sluice-reactor\" (tid ");
+  EXPECT_TRUE(contains(reactor, ": in one round of callbacks for at least ")) << reactor;
+  EXPECT_TRUE(contains(reactor, "the reactor is blocked, so none of this runtime's sockets, timers or sleeps"))
+      << reactor;
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->cancelled);
+}
+
+// on_stall runs on the watchdog's own thread, named for the OS: a sink that
+// waits for the reactor (or blocks on a full pipe) holds up neither the
+// runtime's I/O nor the dump.
+TEST(Watchdog, OnStallRunsOffTheReactorOnAThreadNamedSluiceWatchdog) {
+  sluice::runtime rt({.threads = 2});
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool called = false, on_reactor = true, reactor_answered = false;
+  std::string thread_name;
+  std::stop_source stop;
+  auto [tx, rx] = sluice::channel<int>(8);
+  std::vector<int> out;
+  std::thread runner([&, rx = std::move(rx)]() mutable {
+    sluice::run(rt, sluice::from(std::move(rx), {.name = "inbox"}) | sluice::to_vector(out),
+                {.stop = stop.get_token(), .stall_timeout = 100ms, .on_stall = [&](std::string_view) {
+                   // Shared: if the reactor answers late, the promise is still there.
+                   auto answered = std::make_shared<std::promise<void>>();
+                   auto answer = answered->get_future();
+                   rt.io().post([answered] { answered->set_value(); });
+                   const bool reactor_ok = answer.wait_for(60s) == std::future_status::ready;
+                   char name[16] = {};
+                   ::pthread_getname_np(::pthread_self(), name, sizeof name);
+                   std::lock_guard lock(mutex);
+                   if (called) return;
+                   called = true;
+                   on_reactor = rt.io().on_reactor_thread();
+                   reactor_answered = reactor_ok;
+                   thread_name = name;
+                   changed.notify_all();
+                 }});
+  });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait_for(lock, 120s, [&] { return called; });
+  }
+  stop.request_stop();
+  runner.join();
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(called) << "no stall dump within the deadline";
+  EXPECT_FALSE(on_reactor);
+  EXPECT_TRUE(reactor_answered) << "the reactor did not run a job posted while on_stall ran";
+  EXPECT_EQ(thread_name, "sluice-watchdog");
+  EXPECT_EQ(sluice_test::os_thread_names().count("sluice-watchdog"), 1u) << "one watchdog thread per process";
+}
+
+// A run ends only after an on_stall call in progress has returned, so a
+// sink may use what the caller of run() owns. Before, the sink was called
+// outside the watchdog's lock on the reactor and run() could return while
+// it still ran.
+TEST(Watchdog, RunReturnsOnlyAfterAnOnStallCallInProgressHasReturned) {
+  sluice::runtime rt({.threads = 2});
+  std::stop_source stop;
+  std::promise<void> entered;
+  std::atomic<bool> sink_returned{false};
+  std::atomic<int> calls{0};
+  auto [tx, rx] = sluice::channel<int>(8);
+  std::vector<int> out;
+  std::thread runner([&, rx = std::move(rx)]() mutable {
+    sluice::run(rt, sluice::from(std::move(rx), {.name = "inbox"}) | sluice::to_vector(out),
+                {.stop = stop.get_token(), .stall_timeout = 50ms, .on_stall = [&](std::string_view) {
+                   if (calls.fetch_add(1) != 0) return;
+                   entered.set_value();
+                   std::this_thread::sleep_for(300ms);  // still running when the run is stopped
+                   sink_returned.store(true);
+                 }});
+    EXPECT_TRUE(sink_returned.load()) << "run() returned while its on_stall call was still running";
+  });
+  ASSERT_EQ(entered.get_future().wait_for(120s), std::future_status::ready) << "no stall dump within the deadline";
+  stop.request_stop();
+  runner.join();
+  EXPECT_EQ(calls.load(), 1);
 }
 
 TEST(Watchdog, AHealthyRunNeverDumps) {

@@ -67,8 +67,8 @@ struct run_options {
   /// Printed once per stall (again after progress resumed and stalled
   /// anew). Zero or negative: off.
   std::chrono::milliseconds stall_timeout{30'000};
-  /// Receives each stall dump; default: written to standard error. Called
-  /// on the runtime's reactor thread: it must not block for long.
+  /// Receives each stall dump (default: standard error), on the watchdog's own
+  /// thread; a call in progress delays other runs' checks and run()'s return.
   std::function<void(std::string_view dump)> on_stall = {};
   /// Attach this monitor for the duration of the run: monitor->dump()
   /// gives the same picture on demand (e.g. from a SIGQUIT handler set up

@@ -1,6 +1,7 @@
 // Names the calling thread for the operating system (top -H, ps -L, perf,
 // gdb, /proc/<pid>/task/*/comm), so a user can tell sluice's own threads
-// from theirs and from oneTBB's. Private to core's .cpp files.
+// from theirs and from oneTBB's. For sluice's own .cpp files (core's
+// threads, the stall watchdog's); not part of the public API.
 #pragma once
 
 #include <pthread.h>
