@@ -393,10 +393,13 @@ class watchdog_thread {
   static watchdog_thread& instance() {
     static const bool fork_handler = [] {
       ::pthread_atfork(nullptr, nullptr, [] {
-        // The child's: the parent's instance is left as it is (leaked);
-        // its mutex may be locked by a thread that does not exist here.
-        if (s_instance.load(std::memory_order_relaxed) != nullptr)
+        // The child's: the parent's instance is left as it is (its mutex
+        // may be locked by a thread that does not exist here), kept
+        // reachable so that a leak checker does not report it.
+        if (auto* parents = s_instance.load(std::memory_order_relaxed); parents != nullptr) {
+          s_left_by_fork.store(parents, std::memory_order_relaxed);
           s_instance.store(new watchdog_thread(), std::memory_order_relaxed);
+        }
       });
       return true;
     }();
@@ -474,6 +477,7 @@ class watchdog_thread {
   }
 
   static inline std::atomic<watchdog_thread*> s_instance{nullptr};
+  static inline std::atomic<watchdog_thread*> s_left_by_fork{nullptr};  // see instance()
   static inline std::mutex s_creation;
 
   std::mutex m_mutex;                 // guards everything below
