@@ -1,7 +1,7 @@
 // The per-thread activity slots a stall dump reads (detail/thread_activity.hpp):
 // a runtime's job marks its thread inside a job of that runtime, nested jobs
 // keep the mark with a new value, and the mark ends with the job (or when
-// the thread parks at its end).
+// the thread parks at its end). The reactor marks its rounds of callbacks.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <sluice/core/detail/thread_activity.hpp>
@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -80,6 +81,38 @@ TEST(ThreadActivity, ARuntimesJobMarksItsThreadUntilTheJobEnds) {
   }
   ASSERT_TRUE(later);
   EXPECT_FALSE(later->in_job()) << "the thread is still marked inside a job";
+  EXPECT_EQ(later->runtime, rt.id());
+}
+
+// The reactor's work between two waits is one job of its runtime (see
+// reactor.cpp's loop): held by a posted job, it is listed in a job of that
+// runtime with no arena slot; waiting in epoll_wait, between jobs.
+TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
+  sluice::runtime rt({.threads = 1});
+  std::promise<std::int64_t> reactor_tid;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  rt.io().post([&reactor_tid, released] {
+    reactor_tid.set_value(static_cast<std::int64_t>(::gettid()));
+    released.wait();
+  });
+  const auto tid = reactor_tid.get_future().get();
+  const auto held = view_of(tid);
+  release.set_value();
+  ASSERT_TRUE(held) << "the reactor thread is not registered";
+  EXPECT_TRUE(held->in_job());
+  EXPECT_EQ(held->runtime, rt.id());
+  EXPECT_EQ(held->arena_index, -1);
+  // Back in epoll_wait once the callback returns.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<thread_activity_view> later;
+  while (std::chrono::steady_clock::now() < deadline) {
+    later = view_of(tid);
+    if (later && !later->in_job()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(later->in_job()) << "the idle reactor is still marked inside a job";
   EXPECT_EQ(later->runtime, rt.id());
 }
 
