@@ -459,8 +459,10 @@ class watchdog_thread {
       auto next = std::min_element(m_watched.begin(), m_watched.end(),
                                    [](const watched& a, const watched& b) { return a.due < b.due; });
       const auto now = clock::now();
-      if (now < next->due) {
-        m_changed.wait_until(lock, next->due);
+      if (const auto due = next->due; now < due) {
+        // A copy: wait_until keeps a reference to the time it is given, and
+        // add() may move the entries while the lock is released.
+        m_changed.wait_until(lock, due);
         continue;
       }
       // The next check keeps the cadence without a burst after a late one.

@@ -529,6 +529,45 @@ TEST(Watchdog, RunReturnsOnlyAfterAnOnStallCallInProgressHasReturned) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// One watchdog thread serves every watched run of the process: runs that
+// start while it waits for another run's next check (each with its own
+// period) each get their own dump, naming their own stage. (Under ASan this
+// also caught the thread waiting on a deadline inside its list of runs,
+// which a run added meanwhile had moved.)
+TEST(Watchdog, RunsWatchedAtTheSameTimeEachGetTheirOwnDump) {
+  sluice::runtime rt({.threads = 2});
+  constexpr int runs = 6;
+  std::vector<dump_catcher> catchers(runs);
+  std::vector<sluice::channel_sender<int>> inputs;
+  std::stop_source stop;
+  std::vector<std::thread> runners;
+  for (int i = 0; i < runs; ++i) {
+    auto [tx, rx] = sluice::channel<int>(8);
+    inputs.push_back(std::move(tx));
+    runners.emplace_back([&, i, rx = std::move(rx)]() mutable {
+      std::vector<int> out;
+      sluice::run(rt, sluice::from(std::move(rx), {.name = "inbox " + std::to_string(i)}) | sluice::to_vector(out),
+                  {.stop = stop.get_token(),
+                   .stall_timeout = std::chrono::milliseconds(60 + 25 * i),
+                   .on_stall = catchers[static_cast<std::size_t>(i)].sink()});
+    });
+    std::this_thread::sleep_for(5ms);  // added while the thread waits for an earlier run's check
+  }
+  std::vector<std::optional<std::string>> dumps;
+  for (auto& c : catchers) dumps.push_back(c.wait_first());
+  stop.request_stop();
+  for (auto& r : runners) r.join();
+  for (int i = 0; i < runs; ++i) {
+    const auto& dump = dumps[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(dump) << "run " << i << ": no stall dump within the deadline";
+    EXPECT_TRUE(contains(*dump, "#0 \"inbox " + std::to_string(i) + "\"")) << *dump;
+    for (int other = 0; other < runs; ++other) {
+      if (other == i) continue;
+      EXPECT_FALSE(contains(*dump, "\"inbox " + std::to_string(other) + "\"")) << *dump;
+    }
+  }
+}
+
 TEST(Watchdog, AHealthyRunNeverDumps) {
   sluice::runtime rt({.threads = 2});
   dump_catcher catcher;
