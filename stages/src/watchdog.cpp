@@ -159,11 +159,12 @@ void describe_waits(std::string& out, pipeline_state& state, clock::time_point n
     out += "  ... and " + std::to_string(rest.size() - k_max_listed) + " more (oldest listed first)\n";
 }
 
-// The name the operating system shows for thread `tid` of this process
-// (sluice's own threads name themselves: sluice-reactor, ...), empty when
-// it cannot be read.
-std::string os_thread_name(std::int64_t tid) {
-  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/comm";
+// The name the operating system shows for `w`'s thread (sluice's own
+// threads name themselves: sluice-reactor, ...); empty for an arena worker
+// (labelled by its slot) or when it cannot be read.
+std::string os_name_of(const thread_activity_view& w) {
+  if (w.arena_index >= 0) return {};
+  const std::string path = "/proc/self/task/" + std::to_string(w.thread_id) + "/comm";
   std::FILE* f = std::fopen(path.c_str(), "re");
   if (f == nullptr) return {};
   char name[64] = {};  // the kernel keeps at most 15 characters and a newline
@@ -175,17 +176,13 @@ std::string os_thread_name(std::int64_t tid) {
   return std::string(text);
 }
 
-bool is_reactor_thread(const thread_activity_view& w) {
-  return w.arena_index < 0 && os_thread_name(w.thread_id) == "sluice-reactor";
-}
-
-std::string thread_label(const thread_activity_view& w) {
+// `os_name`: os_name_of(w), read once per thread and dump.
+std::string thread_label(const thread_activity_view& w, const std::string& os_name) {
   if (w.arena_index >= 0)
     return "arena worker " + std::to_string(w.arena_index) + " (tid " + std::to_string(w.thread_id) + ")";
-  const std::string name = os_thread_name(w.thread_id);
   // Quoted: any program can name its threads anything.
-  return "thread " + (name.empty() ? std::string() : json_quote(name) + " ") + "(tid " + std::to_string(w.thread_id) +
-         ")";
+  return "thread " + (os_name.empty() ? std::string() : json_quote(os_name) + " ") + "(tid " +
+         std::to_string(w.thread_id) + ")";
 }
 
 // What the runtime's reactor is doing: waiting for its sockets and timers,
@@ -207,7 +204,6 @@ std::string reactor_doing(const thread_activity_view& w, const job_clock* jobs, 
 // for how long it has been in that job when the samples tell.
 std::string thread_doing(pipeline_state& state, const thread_activity_view& w, const job_clock* jobs,
                          clock::time_point now) {
-  if (is_reactor_thread(w)) return reactor_doing(w, jobs, now);
   if (!w.in_job() && w.section_owner == nullptr) return "idle";
   std::optional<clock::time_point> since;
   if (jobs != nullptr && w.in_job()) since = jobs->in_job_since(w.thread_id, w.job);
@@ -232,7 +228,9 @@ void describe_threads(std::string& out, pipeline_state& state, const std::vector
   for (const auto& w : threads) {
     if (w.runtime != state.rt().id()) continue;
     any = true;
-    out += "  " + thread_label(w) + ": " + thread_doing(state, w, jobs, now) + "\n";
+    const std::string os_name = os_name_of(w);
+    out += "  " + thread_label(w, os_name) + ": " +
+           (os_name == "sluice-reactor" ? reactor_doing(w, jobs, now) : thread_doing(state, w, jobs, now)) + "\n";
   }
   if (!any) out += "  none has run this runtime's work yet\n";
 }
@@ -284,7 +282,8 @@ std::string describe_run(pipeline_state& state, clock::time_point started,
   const auto threads = thread_activity_views();
   std::map<std::uint32_t, std::vector<std::string>> running;
   for (const auto& w : threads)
-    if (w.section_owner == &state && w.runtime == state.rt().id()) running[w.section].push_back(thread_label(w));
+    if (w.section_owner == &state && w.runtime == state.rt().id())
+      running[w.section].push_back(thread_label(w, os_name_of(w)));
   describe_stages(out, state, running);
   describe_edges(out, state);
   describe_waits(out, state, now);
@@ -391,28 +390,21 @@ class stall_watchdog {
 class watchdog_thread {
  public:
   static watchdog_thread& instance() {
-    static const bool fork_handler = [] {
+    // The first call makes the instance (never destroyed: a check may run
+    // while the process exits) and sets the fork handler.
+    static const bool made = [] {
+      s_instance.store(new watchdog_thread(), std::memory_order_release);
       ::pthread_atfork(nullptr, nullptr, [] {
         // The child's: the parent's instance is left as it is (its mutex
         // may be locked by a thread that does not exist here), kept
         // reachable so that a leak checker does not report it.
-        if (auto* parents = s_instance.load(std::memory_order_relaxed); parents != nullptr) {
-          s_left_by_fork.store(parents, std::memory_order_relaxed);
-          s_instance.store(new watchdog_thread(), std::memory_order_relaxed);
-        }
+        s_left_by_fork.store(s_instance.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        s_instance.store(new watchdog_thread(), std::memory_order_relaxed);
       });
       return true;
     }();
-    (void)fork_handler;
-    watchdog_thread* the = s_instance.load(std::memory_order_acquire);
-    if (the != nullptr) return *the;
-    std::lock_guard lock(s_creation);
-    the = s_instance.load(std::memory_order_relaxed);
-    if (the == nullptr) {
-      the = new watchdog_thread();  // never destroyed: a check may run while the process exits
-      s_instance.store(the, std::memory_order_release);
-    }
-    return *the;
+    (void)made;
+    return *s_instance.load(std::memory_order_acquire);
   }
 
   // Checks `w` every period from now on. Throws std::system_error when the
@@ -480,7 +472,6 @@ class watchdog_thread {
 
   static inline std::atomic<watchdog_thread*> s_instance{nullptr};
   static inline std::atomic<watchdog_thread*> s_left_by_fork{nullptr};  // see instance()
-  static inline std::mutex s_creation;
 
   std::mutex m_mutex;                 // guards everything below
   std::condition_variable m_changed;  // a run added or removed, a check ended
