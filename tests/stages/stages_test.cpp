@@ -211,11 +211,14 @@ TEST(Batch, ClosesAPartialBatchAfterMaxWait) {
   sluice::runtime rt({.threads = 2});
   auto [tx, rx] = sluice::channel<int>(16);
   auto [btx, brx] = sluice::channel<std::vector<int>>(16);
-  std::thread runner([&, rx = std::move(rx), btx = std::move(btx)]() mutable {
-    sluice::run(rt, sluice::from(std::move(rx)) | sluice::batch(1000, 2ms) | sluice::to_channel(std::move(btx)));
-  });
+  // Both items are queued before the run starts: sent after it, a slow
+  // machine (ASan, two suites at once) let the timer close a batch of one
+  // between the two sends.
   ASSERT_TRUE(tx.send_blocking(1));
   ASSERT_TRUE(tx.send_blocking(2));
+  std::thread runner([&, rx = std::move(rx), btx = std::move(btx)]() mutable {
+    sluice::run(rt, sluice::from(std::move(rx)) | sluice::batch(1000, 20ms) | sluice::to_channel(std::move(btx)));
+  });
   // The batch can only arrive through the timer: the source stays open.
   auto first = brx.recv_blocking();
   ASSERT_TRUE(first.has_value());
