@@ -100,49 +100,77 @@ struct runtime::arena_state {
   // quarter of all context switches. So a job that ends with nothing queued
   // keeps its thread here instead, asleep on our own futex, until enqueue()
   // hands the arena a job (and wakes it: the thread then returns to oneTBB,
-  // which finds that job at once) or park_limit passes (then it returns to
-  // oneTBB's idle loop, which sleeps in its turn: an idle runtime still uses
-  // no CPU). The job stays counted in m_outstanding while parked, so the
+  // which finds that job at once) or the park limit passes (then it returns
+  // to oneTBB's idle loop, which sleeps in its turn: an idle runtime still
+  // uses no CPU). The job stays counted in m_outstanding while parked, so the
   // destructor wakes parked threads before it waits. A parked thread holds
-  // an arena slot: tbb::parallel_for started meanwhile gets its help only
-  // once it wakes (at the next enqueue, or within park_limit).
+  // an arena slot: a tbb::parallel_for started meanwhile gets its help only
+  // once it wakes (sluice's parallel_map wakes it first: wake_parked_threads;
+  // a raw tbb::parallel_for at the next enqueue, or within the park limit).
+  //
+  // The park limit adapts to the idle gaps the arena sees, between
+  // k_park_min_ns and k_park_max_ns: a park that times out doubles it, and a
+  // park that work ends within a quarter of it takes 1/256 off it, so it
+  // settles where about one park in a few hundred times out. A fixed 2 ms
+  // was shorter than the gaps between the reactor's hand-overs in
+  // sluice_http_bench's throughput run (a round serves ~40 completions;
+  // gaps of 0-10 ms on the 2-core VM), so the arena threads went through
+  // the idle loop after nearly every round: 2.6 sched_yields per request,
+  // about a tenth of the client's CPU (0.1 with the adaptive limit, which
+  // settles near 10 ms there). A pipeline handing items on every few
+  // microseconds never times out and keeps the 2 ms it starts with.
   //
   // A wake can find nothing to do: enqueue() wakes a parked thread whenever
   // one is parked, and another thread (one just ending its job, or one that
   // never slept) may start the job first. What such a thread does next
   // depends on who woke it. Woken by a hand-over from outside the arena
-  // (the reactor's batches, block_on), it parks again for the rest of
-  // park_limit: returning to oneTBB with nothing queued would send it
+  // (the reactor's batches, block_on), it parks again for the rest of the
+  // limit: returning to oneTBB with nothing queued would send it
   // through the idle loop above (sluice_http_bench: 140-710 such wakes per
   // 18,100 requests, each about a hundred sched_yields). Woken by a
   // hand-over from inside (a pipeline's stages handing items to each
   // other), it returns to oneTBB, whose idle loop then catches the next
   // hand-over without a futex wake: parking again there made log_bench's
   // sluice pipeline 15-30% slower.
+  static constexpr long k_park_min_ns = 2'000'000;
+  static constexpr long k_park_max_ns = 20'000'000;
+  std::atomic<long> park_limit_ns{k_park_min_ns};  // shared by the arena's threads; a heuristic, so relaxed
+
   void park_while_idle() noexcept {
-    constexpr long park_limit_ns = 2'000'000;
+    const long limit_ns = park_limit_ns.load(std::memory_order_relaxed);
     parked.fetch_add(1, std::memory_order_seq_cst);
     timespec start{};
     ::clock_gettime(CLOCK_MONOTONIC, &start);
-    long left_ns = park_limit_ns;
+    long waited_ns = 0;
+    enum class outcome { work_at_once, woken, timed_out } how = outcome::woken;
     for (;;) {
       const std::uint32_t seen = wake_word.load(std::memory_order_seq_cst);
       // Dekker with enqueue(): it counts `queued` then reads `parked`; we
       // count `parked` then read `queued`, so one of us sees the other. A
       // wake that comes between this check and the wait changes wake_word
       // from `seen`, and the wait returns at once.
-      if (queued.load(std::memory_order_seq_cst) != 0 || closing.load(std::memory_order_seq_cst)) break;
-      timespec limit{0, left_ns};
+      if (queued.load(std::memory_order_seq_cst) != 0 || closing.load(std::memory_order_seq_cst)) {
+        if (waited_ns == 0) how = outcome::work_at_once;
+        break;
+      }
+      timespec left{0, limit_ns - waited_ns};
       const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&wake_word), FUTEX_WAIT_PRIVATE, seen,
-                                &limit, nullptr, 0);
-      if (rc != 0 && errno == ETIMEDOUT) break;
-      if (woken_from_arena.load(std::memory_order_relaxed)) break;  // a heuristic: either choice is correct
+                                &left, nullptr, 0);
       timespec now{};
       ::clock_gettime(CLOCK_MONOTONIC, &now);
-      left_ns = park_limit_ns - ((now.tv_sec - start.tv_sec) * 1'000'000'000L + (now.tv_nsec - start.tv_nsec));
-      if (left_ns <= 0) break;
+      waited_ns = (now.tv_sec - start.tv_sec) * 1'000'000'000L + (now.tv_nsec - start.tv_nsec);
+      if ((rc != 0 && errno == ETIMEDOUT) || waited_ns >= limit_ns) {
+        how = outcome::timed_out;
+        break;
+      }
+      if (woken_from_arena.load(std::memory_order_relaxed)) break;  // a heuristic: either choice is correct
     }
     parked.fetch_sub(1, std::memory_order_seq_cst);
+    if (how == outcome::timed_out) {
+      park_limit_ns.store(std::min(2 * limit_ns, k_park_max_ns), std::memory_order_relaxed);
+    } else if (how == outcome::woken && 4 * waited_ns < limit_ns) {
+      park_limit_ns.store(std::max(limit_ns - limit_ns / 256, k_park_min_ns), std::memory_order_relaxed);
+    }
   }
 
   void wake_parked(int count, bool from_arena = false) noexcept {
@@ -258,6 +286,11 @@ runtime::~runtime() {
 // would be unlocked by the notifier after the waiter could already be gone.
 void runtime::task_finished() noexcept {
   if (m_live_tasks.fetch_sub(1, std::memory_order_acq_rel) == 1) m_live_tasks.notify_all();
+}
+
+void runtime::wake_parked_threads() noexcept {
+  if (m_arena->parked.load(std::memory_order_seq_cst) != 0)
+    m_arena->wake_parked(std::numeric_limits<int>::max(), /*from_arena=*/true);
 }
 
 void runtime::run_lifo_slot() {

@@ -9,6 +9,7 @@
 #include <sluice/core/runtime.hpp>
 
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -114,6 +115,41 @@ TEST(RuntimePark, DestructionWhileThreadsAreParked) {
     rt.block_on([]() -> sluice::task<void> { co_return; }());
     if (round % 2) std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
+}
+
+// The park limit grows while the arena sees idle gaps longer than it (each
+// park that times out doubles it, up to its cap), which is what an
+// I/O-bound run looks like. After that, work from outside and from inside
+// must still run, and once idle the runtime must go quiet: parked threads
+// time out into oneTBB, which puts them to sleep, and no thread is left
+// spinning (a wait computed from a bad deadline would spin on EINVAL).
+TEST(RuntimePark, AfterIdleGapsGrowTheParkLimitWorkRunsAndTheIdleRuntimeGoesQuiet) {
+  sluice::runtime rt({.threads = 2});
+  for (int round = 0; round < 8; ++round) {
+    const int got = rt.block_on([](int v) -> sluice::task<int> { co_return v * 2; }(round));
+    ASSERT_EQ(got, round * 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // longer than any park limit
+  }
+  for (int round = 0; round < 20; ++round) {
+    const int sum = rt.block_on([](sluice::runtime& r) -> sluice::task<int> {
+      auto a = r.offload([] { return 1; });
+      auto b = r.offload([] { return 2; });
+      const int x = co_await std::move(a);
+      co_return x + co_await std::move(b);
+    }(rt));
+    ASSERT_EQ(sum, 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(round % 5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // parks end, oneTBB puts its workers to sleep
+  auto cpu_seconds = [] {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  };
+  const double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double used = cpu_seconds() - before;
+  EXPECT_LT(used, 0.1) << "an idle runtime used " << used << " s of CPU in 0.3 s";
 }
 
 }  // namespace

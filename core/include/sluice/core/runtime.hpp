@@ -156,6 +156,11 @@ class runtime {
   // For sluice's own drivers: account a detached task's start and end.
   void task_started() noexcept { m_live_tasks.fetch_add(1, std::memory_order_relaxed); }
   void task_finished() noexcept;
+  // For sluice's own parallel loops (parallel_map): sends the arena threads
+  // parked between jobs back to oneTBB, so that they help the loop the
+  // calling thread is about to start instead of sleeping through it (see
+  // runtime.cpp, park_while_idle). One load when none is parked.
+  void wake_parked_threads() noexcept;
 
  private:
   // Marks the thread as running this runtime's work (restores on exit).
