@@ -1,6 +1,7 @@
 #include "sluice/core/blocking_pool.hpp"
 
 #include "sluice/core/detail/os_thread_name.hpp"
+#include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/trace.hpp"
 
 #include <thread>
@@ -40,13 +41,22 @@ std::size_t blocking_pool::thread_count() const {
 void blocking_pool::worker_loop() {
   detail::set_trace_thread_name("blocking pool");
   detail::name_os_thread("sluice-blocking");
+  // Listed in its runtime's stall dumps (detail/thread_activity.hpp): each
+  // job is marked, so a call that does not return shows with its duration.
+  const bool marked = m_options.runtime_id != 0;
+  if (marked) detail::mark_this_thread(m_options.runtime_id, detail::thread_role::blocking_pool);
   std::unique_lock lock(m_mutex);
   for (;;) {
     if (!m_jobs.empty()) {
       auto job = std::move(m_jobs.front());
       m_jobs.pop_front();
       lock.unlock();
-      job();
+      if (marked) {
+        detail::job_mark mark(detail::this_thread_activity(), m_options.runtime_id, [] { return -1; });
+        job();
+      } else {
+        job();
+      }
       job = {};  // destroy the job's state outside the lock too
       lock.lock();
       continue;

@@ -192,11 +192,12 @@ runtime::runtime(runtime_options options)
       m_id(next_runtime_id()),
       m_arena(std::make_unique<arena_state>(m_threads)),
       m_blocking(blocking_pool::options{.max_threads = options.max_blocking_threads,
-                                        .idle_timeout = options.blocking_idle_timeout}) {
+                                        .idle_timeout = options.blocking_idle_timeout,
+                                        .runtime_id = m_id}) {
   // The reactor's first job: its thread's activity slot names this runtime,
   // so that stall dumps list the reactor among the runtime's threads (see
   // reactor.cpp's loop).
-  m_reactor.post([id = m_id] { detail::this_thread_activity().runtime.store(id, std::memory_order_relaxed); });
+  m_reactor.post([id = m_id] { detail::mark_this_thread(id, detail::thread_role::reactor); });
 }
 
 tbb::task_arena& runtime::arena() noexcept { return m_arena->arena; }

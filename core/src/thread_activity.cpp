@@ -61,6 +61,7 @@ slot_owner::~slot_owner() {
   slot->section_owner.store(nullptr, std::memory_order_relaxed);
   slot->section.store(0, std::memory_order_relaxed);
   slot->arena_index.store(-1, std::memory_order_relaxed);
+  slot->role.store(thread_role::jobs, std::memory_order_relaxed);
   slot->thread_id = static_cast<std::int64_t>(::gettid());
   slot->job_depth = 0;
   t_owner.slot = slot.get();
@@ -85,9 +86,16 @@ std::vector<thread_activity_view> thread_activity_views() {
   for (const auto& s : r.live) {
     out.push_back({s->thread_id, s->arena_index.load(std::memory_order_relaxed),
                    s->runtime.load(std::memory_order_relaxed), s->job.load(std::memory_order_relaxed),
-                   s->section_owner.load(std::memory_order_relaxed), s->section.load(std::memory_order_relaxed)});
+                   s->section_owner.load(std::memory_order_relaxed), s->section.load(std::memory_order_relaxed),
+                   s->role.load(std::memory_order_relaxed)});
   }
   return out;
+}
+
+void mark_this_thread(std::uint64_t runtime_id, thread_role role) noexcept {
+  auto& slot = this_thread_activity();
+  slot.role.store(role, std::memory_order_relaxed);
+  slot.runtime.store(runtime_id, std::memory_order_relaxed);
 }
 
 }  // namespace sluice::detail

@@ -199,6 +199,19 @@ std::string reactor_doing(const thread_activity_view& w, const job_clock* jobs, 
          "posted work that blocks; blocking work belongs in spawn_blocking)";
 }
 
+// What a thread of the runtime's blocking pool is doing: waiting for work,
+// or running a spawn_blocking call, for how long when the samples tell. A
+// call that does not return holds its thread, and its awaiter (listed
+// among the waits above) waits with it.
+std::string blocking_thread_doing(const thread_activity_view& w, const job_clock* jobs, clock::time_point now) {
+  if (!w.in_job()) return "idle (blocking pool: waiting for spawn_blocking work)";
+  std::optional<clock::time_point> since;
+  if (jobs != nullptr) since = jobs->in_job_since(w.thread_id, w.job);
+  if (!since) return "running a spawn_blocking call";
+  return "running one spawn_blocking call for at least " + seconds_text(now - *since) +
+         " (a call that never returns holds this thread and its awaiter; give blocking calls a timeout)";
+}
+
 // What one of the runtime's threads is doing: idle, in a stage's
 // synchronous code, or in a job outside any stage (a coroutine resumed), and
 // for how long it has been in that job when the samples tell.
@@ -223,14 +236,24 @@ std::string thread_doing(pipeline_state& state, const thread_activity_view& w, c
 void describe_threads(std::string& out, pipeline_state& state, const std::vector<thread_activity_view>& threads,
                       const job_clock* jobs, clock::time_point now) {
   out += "threads of this runtime (" + std::to_string(state.rt().threads()) +
-         " arena threads and its reactor; listed: those that ran its work):\n";
+         " arena threads, its reactor and its blocking pool; listed: those that ran its work):\n";
   bool any = false;
   for (const auto& w : threads) {
     if (w.runtime != state.rt().id()) continue;
     any = true;
-    const std::string os_name = os_name_of(w);
-    out += "  " + thread_label(w, os_name) + ": " +
-           (os_name == "sluice-reactor" ? reactor_doing(w, jobs, now) : thread_doing(state, w, jobs, now)) + "\n";
+    std::string doing;
+    switch (w.role) {
+      case thread_role::reactor:
+        doing = reactor_doing(w, jobs, now);
+        break;
+      case thread_role::blocking_pool:
+        doing = blocking_thread_doing(w, jobs, now);
+        break;
+      case thread_role::jobs:
+        doing = thread_doing(state, w, jobs, now);
+        break;
+    }
+    out += "  " + thread_label(w, os_name_of(w)) + ": " + doing + "\n";
   }
   if (!any) out += "  none has run this runtime's work yet\n";
 }

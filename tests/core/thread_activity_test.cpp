@@ -1,9 +1,11 @@
 // The per-thread activity slots a stall dump reads (detail/thread_activity.hpp):
 // a runtime's job marks its thread inside a job of that runtime, nested jobs
 // keep the mark with a new value, and the mark ends with the job (or when
-// the thread parks at its end). The reactor marks its rounds of callbacks.
+// the thread parks at its end). The reactor marks its rounds of callbacks,
+// a blocking-pool thread its spawn_blocking calls, each under its role.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <sluice/core/blocking_pool.hpp>
 #include <sluice/core/detail/thread_activity.hpp>
 #include <sluice/core/runtime.hpp>
 
@@ -18,6 +20,7 @@ namespace {
 using sluice::detail::job_mark;
 using sluice::detail::thread_activity;
 using sluice::detail::thread_activity_view;
+using sluice::detail::thread_role;
 
 std::optional<thread_activity_view> view_of(std::int64_t tid) {
   for (const auto& v : sluice::detail::thread_activity_views())
@@ -71,6 +74,7 @@ TEST(ThreadActivity, ARuntimesJobMarksItsThreadUntilTheJobEnds) {
   EXPECT_TRUE(s.inside->in_job());
   EXPECT_EQ(s.inside->runtime, rt.id());
   EXPECT_GE(s.inside->arena_index, 0);
+  EXPECT_EQ(s.inside->role, thread_role::jobs);
   // The job ends (or parks) just after it hands over its result.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::optional<thread_activity_view> later;
@@ -103,6 +107,7 @@ TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
   EXPECT_TRUE(held->in_job());
   EXPECT_EQ(held->runtime, rt.id());
   EXPECT_EQ(held->arena_index, -1);
+  EXPECT_EQ(held->role, thread_role::reactor);
   // Back in epoll_wait once the callback returns.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::optional<thread_activity_view> later;
@@ -114,6 +119,57 @@ TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
   ASSERT_TRUE(later);
   EXPECT_FALSE(later->in_job()) << "the idle reactor is still marked inside a job";
   EXPECT_EQ(later->runtime, rt.id());
+}
+
+// A thread of a runtime's blocking pool names that runtime and its role, and
+// is in a job exactly while it runs a spawn_blocking call: a call that does
+// not return shows in a stall dump on its thread, not only as its awaiter's
+// wait.
+TEST(ThreadActivity, ABlockingPoolThreadIsMarkedInAJobOfItsRuntimeWhileItRunsACall) {
+  sluice::runtime rt({.threads = 1});
+  std::promise<std::int64_t> pool_tid;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  auto done = rt.spawn_blocking([&pool_tid, released] {
+    pool_tid.set_value(static_cast<std::int64_t>(::gettid()));
+    released.wait();
+  });
+  const auto tid = pool_tid.get_future().get();
+  const auto held = view_of(tid);
+  release.set_value();
+  done.get();
+  ASSERT_TRUE(held) << "the blocking-pool thread is not registered";
+  EXPECT_TRUE(held->in_job());
+  EXPECT_EQ(held->runtime, rt.id());
+  EXPECT_EQ(held->arena_index, -1);
+  EXPECT_EQ(held->role, thread_role::blocking_pool);
+  // Between calls (waiting for the next one), out of the job.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<thread_activity_view> later;
+  while (std::chrono::steady_clock::now() < deadline) {
+    later = view_of(tid);
+    if (later && !later->in_job()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(later);
+  EXPECT_FALSE(later->in_job()) << "the idle pool thread is still marked inside a job";
+  EXPECT_EQ(later->role, thread_role::blocking_pool);
+}
+
+// A pool of no runtime (constructed by the user) marks nothing: no runtime's
+// dump would list its threads.
+TEST(ThreadActivity, AThreadOfAPoolOfNoRuntimeIsNotListed) {
+  std::promise<std::int64_t> pool_tid;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  sluice::blocking_pool pool;
+  pool.submit([&pool_tid, released] {
+    pool_tid.set_value(static_cast<std::int64_t>(::gettid()));
+    released.wait();
+  });
+  const auto tid = pool_tid.get_future().get();
+  EXPECT_FALSE(view_of(tid));
+  release.set_value();
 }
 
 TEST(ThreadActivity, AThreadThatRanNoJobIsNotListed) {

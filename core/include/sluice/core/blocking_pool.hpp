@@ -12,6 +12,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 
@@ -25,6 +26,10 @@ class blocking_pool {
   struct options {
     std::size_t max_threads = 64;
     std::chrono::milliseconds idle_timeout{10'000};
+    /// The runtime this pool works for (runtime::id()), which a runtime
+    /// sets for its own pool: its stall dumps then list the pool's threads
+    /// and the spawn_blocking call each one runs. 0: a pool of no runtime.
+    std::uint64_t runtime_id = 0;
   };
 
   explicit blocking_pool(options opts);

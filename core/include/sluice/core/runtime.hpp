@@ -40,6 +40,7 @@
 #include "sluice/core/reactor.hpp"
 #include "sluice/core/sync_wait.hpp"
 #include "sluice/core/task.hpp"
+#include "sluice/core/wait_note.hpp"
 
 // The arena's type, for arena(); include <oneapi/tbb/task_arena.h> to use it.
 namespace tbb::detail::d1 {
@@ -142,10 +143,15 @@ class runtime {
   }
 
   /// Runs blocking `fn()` on the blocking pool; awaitable like offload().
+  /// While a stall watchdog or monitor watches, a coroutine awaiting it is
+  /// listed as awaiting a spawn_blocking call, and the pool thread running
+  /// it as running one, for how long.
   template <typename F>
   auto spawn_blocking(F&& fn) {
     using result_t = std::invoke_result_t<std::decay_t<F>&>;
     auto [tx, rx] = oneshot<result_t>();
+    if (waits_watched()) [[unlikely]]
+      rx.label_wait(wait_kind::oneshot, "spawn_blocking call (queued or running on the runtime's blocking pool)");
     m_blocking.submit(make_job(std::forward<F>(fn), std::move(tx)));
     return std::move(rx);
   }

@@ -23,6 +23,17 @@
 
 namespace sluice::detail {
 
+/// What a thread is to the runtime it works for, so that a stall dump words
+/// its state rightly: a job on the reactor holds every socket and timer, a
+/// job on the blocking pool is a spawn_blocking call, any other job a
+/// coroutine or task on the arena. Set by the thread itself when it starts
+/// serving a runtime (not from its OS name, which user code may change).
+enum class thread_role : std::uint8_t {
+  jobs,           // an arena thread, or any thread that runs a runtime's jobs or a stage's sections
+  reactor,        // the runtime's reactor (reactor.cpp's loop)
+  blocking_pool,  // a thread of the runtime's blocking pool (spawn_blocking)
+};
+
 /// One thread's slot (see the file comment). A cache line of its own: each
 /// arena thread writes its slot on every job.
 struct alignas(64) thread_activity {
@@ -31,6 +42,7 @@ struct alignas(64) thread_activity {
   std::atomic<const void*> section_owner{nullptr};  // the open synchronous section's owner (a run), or null
   std::atomic<std::uint32_t> section{0};            // which section of the owner (a stage's index)
   std::atomic<int> arena_index{-1};                 // the thread's slot in that runtime's arena, -1 if none
+  std::atomic<thread_role> role{thread_role::jobs};
   std::int64_t thread_id = 0;
   int job_depth = 0;  // the owner's: jobs nested in a job (oneTBB runs queued work while a thread waits)
 };
@@ -47,11 +59,16 @@ struct thread_activity_view {
   std::uint64_t job = 0;
   const void* section_owner = nullptr;
   std::uint32_t section = 0;
+  thread_role role = thread_role::jobs;
   [[nodiscard]] bool in_job() const noexcept { return (job & 1) != 0; }
 };
 
 /// Every live thread that ever ran a runtime's job or a stage's section.
 std::vector<thread_activity_view> thread_activity_views();
+
+/// Names the calling thread as `role` of the runtime `runtime_id` (its
+/// reactor, a thread of its blocking pool) in its slot, before its first job.
+void mark_this_thread(std::uint64_t runtime_id, thread_role role) noexcept;
 
 /// Marks the calling thread inside a job of the runtime `runtime_id` for
 /// its lifetime (runtime.cpp, around each job). Nested jobs keep the mark
