@@ -185,14 +185,20 @@ std::string thread_label(const thread_activity_view& w, const std::string& os_na
          std::to_string(w.thread_id) + ")";
 }
 
+// Since when `w` has been in its current job, when the watchdog's samples
+// saw it there at two checks (none without a job or samples).
+std::optional<clock::time_point> in_current_job_since(const thread_activity_view& w, const job_clock* jobs) {
+  if (jobs == nullptr || !w.in_job()) return std::nullopt;
+  return jobs->in_job_since(w.thread_id, w.job);
+}
+
 // What the runtime's reactor is doing: waiting for its sockets and timers,
 // or running callbacks, and for how long when the samples tell: a reactor
 // held in one round is blocked, and with it every socket, timer and sleep
 // of the runtime.
 std::string reactor_doing(const thread_activity_view& w, const job_clock* jobs, clock::time_point now) {
   if (!w.in_job()) return "waiting for sockets and timers (idle)";
-  std::optional<clock::time_point> since;
-  if (jobs != nullptr) since = jobs->in_job_since(w.thread_id, w.job);
+  const auto since = in_current_job_since(w, jobs);
   if (!since) return "running callbacks (sockets, timers, posted work)";
   return "in one round of callbacks for at least " + seconds_text(now - *since) +
          ": the reactor is blocked, so none of this runtime's sockets, timers or sleeps is served (a callback or "
@@ -205,8 +211,7 @@ std::string reactor_doing(const thread_activity_view& w, const job_clock* jobs, 
 // among the waits above) waits with it.
 std::string blocking_thread_doing(const thread_activity_view& w, const job_clock* jobs, clock::time_point now) {
   if (!w.in_job()) return "idle (blocking pool: waiting for spawn_blocking work)";
-  std::optional<clock::time_point> since;
-  if (jobs != nullptr) since = jobs->in_job_since(w.thread_id, w.job);
+  const auto since = in_current_job_since(w, jobs);
   if (!since) return "running a spawn_blocking call";
   return "running one spawn_blocking call for at least " + seconds_text(now - *since) +
          " (a call that never returns holds this thread and its awaiter; give blocking calls a timeout)";
@@ -218,8 +223,7 @@ std::string blocking_thread_doing(const thread_activity_view& w, const job_clock
 std::string thread_doing(pipeline_state& state, const thread_activity_view& w, const job_clock* jobs,
                          clock::time_point now) {
   if (!w.in_job() && w.section_owner == nullptr) return "idle";
-  std::optional<clock::time_point> since;
-  if (jobs != nullptr && w.in_job()) since = jobs->in_job_since(w.thread_id, w.job);
+  const auto since = in_current_job_since(w, jobs);
   const std::string held = since ? " for at least " + seconds_text(now - *since) : std::string();
   if (w.section_owner == &state) {
     const std::string stage = w.section < state.size() ? stage_label(state, w.section) : std::string("a stage");

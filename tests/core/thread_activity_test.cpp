@@ -28,6 +28,19 @@ std::optional<thread_activity_view> view_of(std::int64_t tid) {
   return std::nullopt;
 }
 
+// `tid`'s view once it is out of its job (a job ends just after it hands
+// over its result): polled, for at most a minute, which only bounds a hang.
+std::optional<thread_activity_view> view_once_out_of_its_job(std::int64_t tid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::optional<thread_activity_view> later;
+  while (std::chrono::steady_clock::now() < deadline) {
+    later = view_of(tid);
+    if (later && !later->in_job()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return later;
+}
+
 TEST(ThreadActivity, NestedJobsKeepTheMarkWithANewValueAndTheOutermostEndsIt) {
   thread_activity slot;
   {
@@ -76,13 +89,7 @@ TEST(ThreadActivity, ARuntimesJobMarksItsThreadUntilTheJobEnds) {
   EXPECT_GE(s.inside->arena_index, 0);
   EXPECT_EQ(s.inside->role, thread_role::jobs);
   // The job ends (or parks) just after it hands over its result.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  std::optional<thread_activity_view> later;
-  while (std::chrono::steady_clock::now() < deadline) {
-    later = view_of(s.tid);
-    if (later && !later->in_job()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const auto later = view_once_out_of_its_job(s.tid);
   ASSERT_TRUE(later);
   EXPECT_FALSE(later->in_job()) << "the thread is still marked inside a job";
   EXPECT_EQ(later->runtime, rt.id());
@@ -109,13 +116,7 @@ TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
   EXPECT_EQ(held->arena_index, -1);
   EXPECT_EQ(held->role, thread_role::reactor);
   // Back in epoll_wait once the callback returns.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  std::optional<thread_activity_view> later;
-  while (std::chrono::steady_clock::now() < deadline) {
-    later = view_of(tid);
-    if (later && !later->in_job()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const auto later = view_once_out_of_its_job(tid);
   ASSERT_TRUE(later);
   EXPECT_FALSE(later->in_job()) << "the idle reactor is still marked inside a job";
   EXPECT_EQ(later->runtime, rt.id());
@@ -144,13 +145,7 @@ TEST(ThreadActivity, ABlockingPoolThreadIsMarkedInAJobOfItsRuntimeWhileItRunsACa
   EXPECT_EQ(held->arena_index, -1);
   EXPECT_EQ(held->role, thread_role::blocking_pool);
   // Between calls (waiting for the next one), out of the job.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  std::optional<thread_activity_view> later;
-  while (std::chrono::steady_clock::now() < deadline) {
-    later = view_of(tid);
-    if (later && !later->in_job()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const auto later = view_once_out_of_its_job(tid);
   ASSERT_TRUE(later);
   EXPECT_FALSE(later->in_job()) << "the idle pool thread is still marked inside a job";
   EXPECT_EQ(later->role, thread_role::blocking_pool);

@@ -75,6 +75,19 @@ stalled_run run_until_first_dump(sluice::runtime& rt, sluice::pipeline p,
   return out;
 }
 
+// Runs one item through an async_map named `stage` whose coroutine,
+// `held(gate, item)`, holds the item until `gate` opens, which happens only
+// once the run has dumped and been stopped (run_until_first_dump).
+using held_item = sluice::task<int> (*)(std::shared_future<void> gate, int item);
+stalled_run run_one_item_held_until_the_first_dump(sluice::runtime& rt, const char* stage, held_item held) {
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::vector<int> out;
+  auto p = sluice::from(std::vector<int>{7}, {.name = "one"}) |
+           sluice::async_map([gate, held](int x) { return held(gate, x); }, {.name = stage}) | sluice::to_vector(out);
+  return run_until_first_dump(rt, std::move(p), [&] { release.set_value(); });
+}
+
 // Blocks until the run's token is stopped (a sink that never finishes on its own).
 void block_until_stopped(std::stop_token stop) {
   std::mutex m;
@@ -298,18 +311,11 @@ TEST(Watchdog, ADumpOfSuspendedCoroutineStagesListsTheirThreadsAsIdle) {
 // used to list the thread as idle.
 TEST(Watchdog, ACoroutineThatBlocksItsThreadIsListedAsHoldingIt) {
   sluice::runtime rt({.threads = 2});
-  std::promise<void> release;
-  std::shared_future<void> gate = release.get_future().share();
-  std::vector<int> out;
-  auto p = sluice::from(std::vector<int>{7}, {.name = "one"}) |
-           sluice::async_map(
-               [gate](int x) -> sluice::task<int> {
-                 gate.wait();  // blocks the arena thread: the mistake under test
-                 co_return x;
-               },
-               {.name = "blocking call"}) |
-           sluice::to_vector(out);
-  auto [dump, report] = run_until_first_dump(rt, std::move(p), [&] { release.set_value(); });
+  auto [dump, report] = run_one_item_held_until_the_first_dump(
+      rt, "blocking call", [](std::shared_future<void> gate, int x) -> sluice::task<int> {
+        gate.wait();  // blocks the arena thread: the mistake under test
+        co_return x;
+      });
 
   ASSERT_TRUE(dump) << "no stall dump within the deadline";
   std::cout << *dump;  // for the record (docs/observability.md quotes one)
@@ -329,20 +335,13 @@ TEST(Watchdog, ACoroutineThatBlocksItsThreadIsListedAsHoldingIt) {
 // threads were not listed and the item's wait read as a bare oneshot.
 TEST(Watchdog, ASpawnBlockingCallThatDoesNotReturnIsListedOnItsPoolThread) {
   sluice::runtime rt({.threads = 2});
-  std::promise<void> release;
-  std::shared_future<void> gate = release.get_future().share();
-  std::vector<int> out;
-  auto p = sluice::from(std::vector<int>{7}, {.name = "one"}) |
-           sluice::async_map(
-               [gate](int x) -> sluice::task<int> {
-                 co_return co_await sluice::spawn_blocking([gate, x] {
-                   gate.wait();  // the call that does not return
-                   return x;
-                 });
-               },
-               {.name = "legacy call"}) |
-           sluice::to_vector(out);
-  auto [dump, report] = run_until_first_dump(rt, std::move(p), [&] { release.set_value(); });
+  auto [dump, report] = run_one_item_held_until_the_first_dump(
+      rt, "legacy call", [](std::shared_future<void> gate, int x) -> sluice::task<int> {
+        co_return co_await sluice::spawn_blocking([gate, x] {
+          gate.wait();  // the call that does not return
+          return x;
+        });
+      });
 
   ASSERT_TRUE(dump) << "no stall dump within the deadline";
   std::cout << *dump;  // for the record (docs/observability.md quotes one)
