@@ -337,10 +337,13 @@ TEST(Watchdog, ASpawnBlockingCallThatDoesNotReturnIsListedOnItsPoolThread) {
   sluice::runtime rt({.threads = 2});
   auto [dump, report] = run_one_item_held_until_the_first_dump(
       rt, "legacy call", [](std::shared_future<void> gate, int x) -> sluice::task<int> {
-        co_return co_await sluice::spawn_blocking([gate, x] {
+        // Named before the co_await: g++ 12 destroys a capturing lambda
+        // temporary inside a co_await twice (docs/known-issues.md).
+        auto call = sluice::spawn_blocking([gate, x] {
           gate.wait();  // the call that does not return
           return x;
         });
+        co_return co_await std::move(call);
       });
 
   ASSERT_TRUE(dump) << "no stall dump within the deadline";
