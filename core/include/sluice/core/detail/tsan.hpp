@@ -6,6 +6,9 @@
 // it where the work starts; in normal builds these compile to nothing.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #if defined(SLUICE_TSAN)
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
@@ -26,6 +29,27 @@ inline void tsan_release([[maybe_unused]] const void* addr) noexcept {
 inline void tsan_acquire([[maybe_unused]] const void* addr) noexcept {
 #if defined(SLUICE_TSAN)
   __tsan_acquire(const_cast<void*>(addr));
+#endif
+}
+
+/// Call on a thread right after a oneTBB parallel algorithm it called has
+/// returned, with `top` the address of a local of the calling frame. The
+/// algorithm's root structures lived on this thread's stack just below
+/// `top` (oneTBB's wait_node and wait_context, which the workers decrement
+/// last, and the task_group_context they read), and the wait for the
+/// workers ended inside uninstrumented libtbb. So TSan sees the workers'
+/// accesses to those stack slots race with whatever this thread later puts
+/// there, whenever no other hand-off happened to order them first (seen in
+/// the Redis Streams suite once idle arena threads parked long enough to
+/// make no such hand-off). Acquiring every synchronisation object TSan
+/// keeps in that stretch of stack (the workers' atomic decrements made
+/// them; an address without one costs a lookup) orders everything the
+/// workers did before their last decrement before this thread's next step.
+/// `bytes` bounds the stretch; in normal builds this compiles to nothing.
+inline void tsan_acquire_stack_below([[maybe_unused]] const void* top, [[maybe_unused]] std::size_t bytes) noexcept {
+#if defined(SLUICE_TSAN)
+  const std::uintptr_t high = reinterpret_cast<std::uintptr_t>(top) & ~std::uintptr_t{3};
+  for (std::uintptr_t at = high - bytes; at < high; at += 4) __tsan_acquire(reinterpret_cast<void*>(at));
 #endif
 }
 
