@@ -4,6 +4,7 @@
 #include "sluice/core/detail/thread_activity.hpp"
 #include "sluice/core/trace.hpp"
 
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -51,10 +52,9 @@ void blocking_pool::worker_loop() {
       auto job = std::move(m_jobs.front());
       m_jobs.pop_front();
       lock.unlock();
-      if (marked) {
-        detail::job_mark mark(detail::this_thread_activity(), m_options.runtime_id, [] { return -1; });
-        job();
-      } else {
+      {
+        std::optional<detail::job_mark> mark;
+        if (marked) mark.emplace(detail::this_thread_activity(), m_options.runtime_id, [] { return -1; });
         job();
       }
       job = {};  // destroy the job's state outside the lock too

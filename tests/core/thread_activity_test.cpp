@@ -28,6 +28,27 @@ std::optional<thread_activity_view> view_of(std::int64_t tid) {
   return std::nullopt;
 }
 
+// A job that holds its thread until released, for looking at that thread's
+// slot meanwhile: hand job() to whatever runs it (the reactor, the blocking
+// pool), then tid() waits until it runs.
+class thread_holder {
+ public:
+  auto job() {
+    return [this, released = m_released] {
+      m_tid.set_value(static_cast<std::int64_t>(::gettid()));
+      released.wait();
+    };
+  }
+  std::int64_t tid() { return m_tid_future.get(); }
+  void release() { m_release.set_value(); }
+
+ private:
+  std::promise<std::int64_t> m_tid;
+  std::future<std::int64_t> m_tid_future = m_tid.get_future();
+  std::promise<void> m_release;
+  std::shared_future<void> m_released = m_release.get_future().share();
+};
+
 // `tid`'s view once it is out of its job (a job ends just after it hands
 // over its result): polled, for at most a minute, which only bounds a hang.
 std::optional<thread_activity_view> view_once_out_of_its_job(std::int64_t tid) {
@@ -100,16 +121,11 @@ TEST(ThreadActivity, ARuntimesJobMarksItsThreadUntilTheJobEnds) {
 // runtime with no arena slot; waiting in epoll_wait, between jobs.
 TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
   sluice::runtime rt({.threads = 1});
-  std::promise<std::int64_t> reactor_tid;
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  rt.io().post([&reactor_tid, released] {
-    reactor_tid.set_value(static_cast<std::int64_t>(::gettid()));
-    released.wait();
-  });
-  const auto tid = reactor_tid.get_future().get();
+  thread_holder holder;
+  rt.io().post(holder.job());
+  const auto tid = holder.tid();
   const auto held = view_of(tid);
-  release.set_value();
+  holder.release();
   ASSERT_TRUE(held) << "the reactor thread is not registered";
   EXPECT_TRUE(held->in_job());
   EXPECT_EQ(held->runtime, rt.id());
@@ -128,16 +144,11 @@ TEST(ThreadActivity, TheReactorIsMarkedInAJobOfItsRuntimeWhileItRunsCallbacks) {
 // wait.
 TEST(ThreadActivity, ABlockingPoolThreadIsMarkedInAJobOfItsRuntimeWhileItRunsACall) {
   sluice::runtime rt({.threads = 1});
-  std::promise<std::int64_t> pool_tid;
-  std::promise<void> release;
-  auto released = release.get_future().share();
-  auto done = rt.spawn_blocking([&pool_tid, released] {
-    pool_tid.set_value(static_cast<std::int64_t>(::gettid()));
-    released.wait();
-  });
-  const auto tid = pool_tid.get_future().get();
+  thread_holder holder;
+  auto done = rt.spawn_blocking(holder.job());
+  const auto tid = holder.tid();
   const auto held = view_of(tid);
-  release.set_value();
+  holder.release();
   done.get();
   ASSERT_TRUE(held) << "the blocking-pool thread is not registered";
   EXPECT_TRUE(held->in_job());
@@ -154,17 +165,12 @@ TEST(ThreadActivity, ABlockingPoolThreadIsMarkedInAJobOfItsRuntimeWhileItRunsACa
 // A pool of no runtime (constructed by the user) marks nothing: no runtime's
 // dump would list its threads.
 TEST(ThreadActivity, AThreadOfAPoolOfNoRuntimeIsNotListed) {
-  std::promise<std::int64_t> pool_tid;
-  std::promise<void> release;
-  auto released = release.get_future().share();
+  thread_holder holder;
   sluice::blocking_pool pool;
-  pool.submit([&pool_tid, released] {
-    pool_tid.set_value(static_cast<std::int64_t>(::gettid()));
-    released.wait();
-  });
-  const auto tid = pool_tid.get_future().get();
+  pool.submit(holder.job());
+  const auto tid = holder.tid();
   EXPECT_FALSE(view_of(tid));
-  release.set_value();
+  holder.release();
 }
 
 TEST(ThreadActivity, AThreadThatRanNoJobIsNotListed) {
