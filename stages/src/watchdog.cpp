@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -26,6 +28,32 @@
 
 namespace sluice {
 namespace detail {
+
+// How long each thread of a runtime has been inside its current job, as
+// far as periodic samples tell (see core's detail/thread_activity.hpp): a
+// thread seen in the same job at two samples has been in it at least
+// since the first. The stall watchdog samples on every check; a
+// run_monitor keeps the run's instance (declared in watchdog.hpp).
+class job_clock {
+ public:
+  explicit job_clock(std::uint64_t runtime_id) noexcept : m_runtime(runtime_id) {}
+  /// Records which job each of the runtime's threads is in now.
+  void sample(std::chrono::steady_clock::time_point now);
+  /// When thread `thread_id` was first seen in job `job`, if it was.
+  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> in_job_since(std::int64_t thread_id,
+                                                                                  std::uint64_t job) const;
+
+ private:
+  struct seen {
+    std::int64_t thread_id;
+    std::uint64_t job;
+    std::chrono::steady_clock::time_point since;
+  };
+  const std::uint64_t m_runtime;
+  mutable std::mutex m_mutex;
+  std::vector<seen> m_seen;  // threads in a job at the last sample
+};
+
 namespace {
 
 using clock = std::chrono::steady_clock;
@@ -262,8 +290,6 @@ void describe_threads(std::string& out, pipeline_state& state, const std::vector
   if (!any) out += "  none has run this runtime's work yet\n";
 }
 
-}  // namespace
-
 std::uint64_t progress_signature(pipeline_state& state) {
   std::uint64_t sum = 0;
   for (std::size_t i = 0; i < state.size(); ++i) {
@@ -273,6 +299,8 @@ std::uint64_t progress_signature(pipeline_state& state) {
   }
   return sum;
 }
+
+}  // namespace
 
 void job_clock::sample(clock::time_point now) {
   std::vector<seen> next;
@@ -295,6 +323,10 @@ std::optional<clock::time_point> job_clock::in_job_since(std::int64_t thread_id,
   return std::nullopt;
 }
 
+namespace {
+
+// The picture of a run; `stalled_for` (when set) goes into the headline;
+// `jobs` (when given) says how long threads have been in their jobs.
 std::string describe_run(pipeline_state& state, clock::time_point started,
                          std::optional<std::chrono::nanoseconds> stalled_for, const job_clock* jobs) {
   const auto now = clock::now();
@@ -317,8 +349,6 @@ std::string describe_run(pipeline_state& state, clock::time_point started,
   describe_threads(out, state, threads, jobs, now);
   return out;
 }
-
-namespace {
 
 void write_stderr(std::string_view text) {
   // One write per dump where possible, so dumps do not interleave with other output lines.

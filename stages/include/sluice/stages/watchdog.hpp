@@ -26,9 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "sluice/core/detail/std_parts.hpp"
 #include "sluice/stages/run_options.hpp"
@@ -65,38 +63,6 @@ class run_monitor {
 };
 
 namespace detail {
-
-/// How long each thread of a runtime has been inside its current job, as
-/// far as periodic samples tell (see core's detail/thread_activity.hpp): a
-/// thread seen in the same job at two samples has been in it at least
-/// since the first. The stall watchdog samples on every check.
-class job_clock {
- public:
-  explicit job_clock(std::uint64_t runtime_id) noexcept : m_runtime(runtime_id) {}
-  /// Records which job each of the runtime's threads is in now.
-  void sample(std::chrono::steady_clock::time_point now);
-  /// When thread `thread_id` was first seen in job `job`, if it was.
-  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> in_job_since(std::int64_t thread_id,
-                                                                                  std::uint64_t job) const;
-
- private:
-  struct seen {
-    std::int64_t thread_id;
-    std::uint64_t job;
-    std::chrono::steady_clock::time_point since;
-  };
-  const std::uint64_t m_runtime;
-  mutable std::mutex m_mutex;
-  std::vector<seen> m_seen;  // threads in a job at the last sample
-};
-
-/// The picture of a run; `stalled_for` (when set) goes into the headline;
-/// `jobs` (when given) says how long threads have been in their jobs.
-std::string describe_run(pipeline_state& state, std::chrono::steady_clock::time_point started,
-                         std::optional<std::chrono::nanoseconds> stalled_for, const job_clock* jobs = nullptr);
-
-/// Sum of every stage's item counters: changes whenever any stage progresses.
-std::uint64_t progress_signature(pipeline_state& state);
 
 /// Everything run() sets up to observe one run (trace session, watchdog,
 /// monitor); torn down by finish() or the destructor.

@@ -52,6 +52,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -375,6 +376,7 @@ class channel_list {
     const std::uint64_t tail = m_tail.load(std::memory_order_relaxed);
     if (tail & mark) return status::closed;  // not while owned: close() demotes first
     const std::uint64_t offset = (tail >> shift) % lap;
+    assert(offset < block_cap && "the sole sender moved the tail past every block end it reached");
     block* b = m_tail_block.load(std::memory_order_relaxed);
     std::unique_ptr<block, spare_return> next_block{nullptr, spare_return{this}};
     const bool last = offset + 1 == block_cap;

@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "sluice/core/detail/std_parts.hpp"
 #include "sluice/core/detail/thread_activity.hpp"
