@@ -54,6 +54,28 @@ class job_clock {
   std::vector<seen> m_seen;  // threads in a job at the last sample
 };
 
+void job_clock::sample(std::chrono::steady_clock::time_point now) {
+  std::vector<seen> next;
+  for (const auto& w : thread_activity_views()) {
+    if (w.runtime != m_runtime || !w.in_job()) continue;
+    next.push_back({w.thread_id, w.job, now});
+  }
+  std::lock_guard lock(m_mutex);
+  for (auto& n : next) {
+    for (const auto& s : m_seen)
+      if (s.thread_id == n.thread_id && s.job == n.job) n.since = s.since;
+  }
+  m_seen = std::move(next);
+}
+
+std::optional<std::chrono::steady_clock::time_point> job_clock::in_job_since(std::int64_t thread_id,
+                                                                             std::uint64_t job) const {
+  std::lock_guard lock(m_mutex);
+  for (const auto& s : m_seen)
+    if (s.thread_id == thread_id && s.job == job) return s.since;
+  return std::nullopt;
+}
+
 namespace {
 
 using clock = std::chrono::steady_clock;
@@ -299,31 +321,6 @@ std::uint64_t progress_signature(pipeline_state& state) {
   }
   return sum;
 }
-
-}  // namespace
-
-void job_clock::sample(clock::time_point now) {
-  std::vector<seen> next;
-  for (const auto& w : thread_activity_views()) {
-    if (w.runtime != m_runtime || !w.in_job()) continue;
-    next.push_back({w.thread_id, w.job, now});
-  }
-  std::lock_guard lock(m_mutex);
-  for (auto& n : next) {
-    for (const auto& s : m_seen)
-      if (s.thread_id == n.thread_id && s.job == n.job) n.since = s.since;
-  }
-  m_seen = std::move(next);
-}
-
-std::optional<clock::time_point> job_clock::in_job_since(std::int64_t thread_id, std::uint64_t job) const {
-  std::lock_guard lock(m_mutex);
-  for (const auto& s : m_seen)
-    if (s.thread_id == thread_id && s.job == job) return s.since;
-  return std::nullopt;
-}
-
-namespace {
 
 // The picture of a run; `stalled_for` (when set) goes into the headline;
 // `jobs` (when given) says how long threads have been in their jobs.
