@@ -362,15 +362,28 @@ TEST(Trace, ASourceReadingAChannelTracesItsWaitsForInput) {
   const auto file = (dir.path / "inbox.json").string();
   sluice::runtime rt({.threads = 2});
   auto [tx, rx] = sluice::channel<int>(4);
-  std::thread producer([tx = std::move(tx)]() mutable {
-    for (int i = 0; i < 5; ++i) {
-      std::this_thread::sleep_for(2ms);
+  // The producer sends its later items only once the sink has the first, so
+  // the run is under way and reading when the channel runs dry (on a loaded
+  // machine a run that started late found all five items waiting, CI).
+  std::atomic<bool> first_taken{false};
+  std::thread producer([tx = std::move(tx), &first_taken]() mutable {
+    (void)tx.send_blocking(0);
+    first_taken.wait(false);
+    for (int i = 1; i < 5; ++i) {
+      std::this_thread::sleep_for(5ms);
       (void)tx.send_blocking(i);
     }
   });  // the sender closes the channel as the thread ends
   std::vector<int> out;
-  auto p = sluice::from(std::move(rx), {.name = "inbox", .chunk = 8}) | sluice::to_vector(out);
+  auto sink = [&](int v) {
+    out.push_back(v);
+    first_taken.store(true);
+    first_taken.notify_one();
+  };
+  auto p = sluice::from(std::move(rx), {.name = "inbox", .chunk = 8}) | sluice::for_each(sink, {.name = "sink"});
   sluice::run(rt, std::move(p), {.trace = file, .stall_timeout = 0ms});
+  first_taken.store(true);  // a run that ended early must not leave the producer waiting
+  first_taken.notify_one();
   producer.join();
   EXPECT_EQ(out, (std::vector<int>{0, 1, 2, 3, 4}));
   auto t = sluice_test::load_trace(file);
