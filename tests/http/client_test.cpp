@@ -394,6 +394,7 @@ TEST_F(HttpClientHandleReuse, CredentialsInTheUrlLeaveNoAuthorizationForTheNextR
 // second request waits 3 s for its answer; a leaked 2 s timeout or 1 s
 // inactivity limit ends it as a timeout whatever the machine's load.
 TEST_F(HttpClientHandleReuse, PerRequestTimeoutsDoNotCarryOver) {
+  ASSERT_TRUE(send(sluice::http::request_for(server.url("/hello"))));  // connected before the short limits
   auto quick = send({.url = server.url("/hello"), .timeout = 2s, .inactivity_timeout = 1s});
   ASSERT_TRUE(quick);
   auto slow = send(sluice::http::request_for(server.url("/sleep?ms=3000")));
@@ -404,15 +405,19 @@ TEST_F(HttpClientHandleReuse, PerRequestTimeoutsDoNotCarryOver) {
 
 // The handle remembers the options it holds and sets only what differs
 // (easy_slot): an override, then the defaults, then the same override again
-// must each reach libcurl. The last request would wait 2.5 s; its 1 s limit
-// must end it whatever the machine's load.
+// must each reach libcurl. The last request would wait 3.5 s; its 2 s limit
+// must end it whatever the machine's load. A first request with the
+// defaults opens the connection, so the override's own request is not cut
+// short by a slow connect under a sanitizer on a loaded machine (CI saw
+// the 1 s limit this test had run out on its first request under TSan).
 TEST_F(HttpClientHandleReuse, AnOverrideAfterTheDefaultsIsSetAgain) {
-  auto quick = send({.url = server.url("/hello"), .timeout = 1s});
+  ASSERT_TRUE(send(sluice::http::request_for(server.url("/hello"))));
+  auto quick = send({.url = server.url("/hello"), .timeout = 2s});
   ASSERT_TRUE(quick);
-  auto slow = send(sluice::http::request_for(server.url("/sleep?ms=1500")));
+  auto slow = send(sluice::http::request_for(server.url("/sleep?ms=2500")));
   ASSERT_TRUE(slow);
   EXPECT_EQ(slow->body, "slept");
-  auto cut = rt.block_on(c.send({.url = server.url("/sleep?ms=2500"), .timeout = 1s}));
+  auto cut = rt.block_on(c.send({.url = server.url("/sleep?ms=3500"), .timeout = 2s}));
   ASSERT_FALSE(cut);
   EXPECT_EQ(cut.error().what, error::kind::timeout);
   EXPECT_EQ(c.stats().easy_handles_created, 1u);  // the timed-out handle is freed only now
