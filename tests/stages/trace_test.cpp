@@ -366,6 +366,9 @@ TEST(Trace, ASourceReadingAChannelTracesItsWaitsForInput) {
   // the run is under way and reading when the channel runs dry (on a loaded
   // machine a run that started late found all five items waiting, CI).
   std::atomic<bool> first_taken{false};
+  auto release_producer = [&first_taken] {
+    if (!first_taken.exchange(true)) first_taken.notify_one();
+  };
   std::thread producer([tx = std::move(tx), &first_taken]() mutable {
     (void)tx.send_blocking(0);
     first_taken.wait(false);
@@ -377,13 +380,11 @@ TEST(Trace, ASourceReadingAChannelTracesItsWaitsForInput) {
   std::vector<int> out;
   auto sink = [&](int v) {
     out.push_back(v);
-    first_taken.store(true);
-    first_taken.notify_one();
+    release_producer();
   };
   auto p = sluice::from(std::move(rx), {.name = "inbox", .chunk = 8}) | sluice::for_each(sink, {.name = "sink"});
   sluice::run(rt, std::move(p), {.trace = file, .stall_timeout = 0ms});
-  first_taken.store(true);  // a run that ended early must not leave the producer waiting
-  first_taken.notify_one();
+  release_producer();  // a run that ended early must not leave the producer waiting
   producer.join();
   EXPECT_EQ(out, (std::vector<int>{0, 1, 2, 3, 4}));
   auto t = sluice_test::load_trace(file);
