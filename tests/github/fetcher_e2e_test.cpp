@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "github_test_support.hpp"
+#include "sluice/testing/serve_in_background.hpp"
 
 namespace gh = sluice::github;
 namespace fg = sluice::fake_github;
@@ -354,8 +355,7 @@ TEST(GithubFetcher, TheTokenIsNeverSentToAnotherHostOnRedirect) {
     res.set_header("Location", target + path + query);
   });
   const int port = api.bind_to_any_port("127.0.0.1");
-  std::thread serve([&] { api.listen_after_bind(); });
-  while (!api.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::thread serve = sluice::testing::serve_in_background(api);
 
   gh::fetch_options options;
   options.api_url = "http://127.0.0.1:" + std::to_string(port);

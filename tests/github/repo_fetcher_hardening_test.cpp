@@ -16,6 +16,7 @@
 #include "github_test_support.hpp"
 #include "sluice/core/json.hpp"
 #include "sluice/repo_fetcher/cli.hpp"
+#include "sluice/testing/serve_in_background.hpp"
 #include "subprocess.hpp"
 
 namespace rf = sluice::repo_fetcher;
@@ -93,8 +94,7 @@ class scripted_github {
       res.set_content(body, "application/json");
     });
     m_port = m_server.bind_to_any_port("127.0.0.1");
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    m_thread = sluice::testing::serve_in_background(m_server);
   }
   ~scripted_github() {
     m_server.stop();

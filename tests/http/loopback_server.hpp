@@ -24,12 +24,13 @@
 #include <string>
 #include <thread>
 
+#include "sluice/testing/serve_in_background.hpp"
+
 namespace sluice::test {
 
 class loopback_server {
  public:
-  explicit loopback_server(std::size_t threads = 32) {
-    m_server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  explicit loopback_server(std::size_t threads = 32) : m_threads(threads) {
     m_server.set_keep_alive_max_count(100'000);
     m_server.set_keep_alive_timeout(30);
     // Without it a response written in two pieces waits for the delayed ACK (40 ms).
@@ -47,8 +48,7 @@ class loopback_server {
     m_port = m_server.bind_to_any_port("127.0.0.1");
     if (m_port <= 0) throw std::runtime_error("loopback_server: bind failed");
     widen_listen_backlog();
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    m_thread = sluice::testing::serve_in_background(m_server, m_threads);
   }
 
   void stop() {
@@ -146,6 +146,7 @@ class loopback_server {
   }
 
   httplib::Server m_server;
+  std::size_t m_threads;  // the worker pool's size
   std::thread m_thread;
   int m_port = 0;
   std::atomic<std::size_t> m_active{0};

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "self_signed.hpp"
+#include "sluice/testing/serve_in_background.hpp"
 
 namespace {
 
@@ -22,8 +23,7 @@ class HttpTls : public ::testing::Test {
     server.Get("/secret",
                [](const httplib::Request&, httplib::Response& res) { res.set_content("s3cret", "text/plain"); });
     port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    thread = sluice::testing::serve_in_background(server);
   }
   ~HttpTls() override {
     server.stop();

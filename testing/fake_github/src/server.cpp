@@ -19,6 +19,7 @@
 
 #include "random.hpp"
 #include "sluice/core/json.hpp"
+#include "sluice/testing/serve_in_background.hpp"
 
 namespace sluice::fake_github {
 namespace {
@@ -251,8 +252,6 @@ struct server::impl {
   server_options opts;
   http_server http;
   std::thread listener;
-  // Set once the accept loop's worker pool exists (see start()).
-  std::atomic<bool> pool_ready{false};
   int bound_port = 0;
   std::string origin;  // http://host:port
   std::string base;    // origin + prefix
@@ -324,11 +323,6 @@ struct server::impl {
   void start() {
     load_repos();
     const int threads = std::max(opts.threads, 4);
-    http.new_task_queue = [this, threads] {
-      auto* pool = new httplib::ThreadPool(static_cast<std::size_t>(threads));
-      pool_ready.store(true);
-      return pool;
-    };
     http.set_keep_alive_max_count(100000);
     http.set_keep_alive_timeout(opts.keep_alive_timeout.count());
     http.set_tcp_nodelay(true);
@@ -349,14 +343,7 @@ struct server::impl {
     if (!prefix.empty() && prefix.front() != '/') prefix.insert(prefix.begin(), '/');
     opts.path_prefix = prefix;
     base = origin + prefix;
-    listener = std::thread([this] { http.listen_after_bind(); });
-    // stop() before the accept loop runs would be lost: wait until it runs.
-    // httplib reports running before it builds the worker pool, and the
-    // pool's threads (256 by default) took over a second to start under
-    // TSan on a loaded machine: a test's first request then waited that
-    // long, past a 1 s inactivity limit or a rate limit's reset. So the
-    // server is up once the pool exists too.
-    while (!http.is_running() || !pool_ready.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    listener = sluice::testing::serve_in_background(http, static_cast<std::size_t>(threads));
   }
 
   void stop() {
