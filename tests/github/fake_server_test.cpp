@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <latch>
 #include <set>
 #include <string>
 #include <thread>
@@ -574,15 +575,23 @@ TEST(FakeGithubServer, ConcurrencyAboveThresholdTripsSecondaryLimit) {
 }
 
 TEST(FakeGithubServer, ServesAtLeast128ConcurrentRequests) {
-  fg::server srv({.repos = {spec("r", 3, 0)}, .faults = {.latency = 500ms}});
+  // Each request is held 2 s, and the clients start together once all 128
+  // threads exist: starting the threads took longer than a 500 ms hold under
+  // TSan on a loaded machine, so the first requests were answered before
+  // the last ones were sent (a peak of 37).
+  fg::server srv({.repos = {spec("r", 3, 0)}, .faults = {.latency = 2s}});
   std::atomic<int> ok{0};
+  std::latch start(128);
   std::vector<std::thread> threads;
   for (int i = 0; i < 128; ++i) {
-    threads.emplace_back([&] { ok += get(srv, "/repos/acme/r/issues").status == 200 ? 1 : 0; });
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      ok += get(srv, "/repos/acme/r/issues").status == 200 ? 1 : 0;
+    });
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 128);
-  // In parallel, not 128 x 500 ms: measured as requests in flight at once, not
+  // In parallel, not 128 x 2 s: measured as requests in flight at once, not
   // as wall time (which took 3.4 s under TSan on a loaded host).
   EXPECT_GE(srv.stats().peak_concurrency, 100u);
 }
