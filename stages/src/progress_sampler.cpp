@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include "sluice/core/sleep.hpp"
@@ -60,6 +61,34 @@ task<void> progress_sampler::deliver(progress_snapshot snapshot) {
   }
 }
 
+namespace {
+
+// An async stage's calls running now: started (`calls`) minus finished (the
+// latency histogram's count), both read at one instant. Read one after the
+// other, calls that finished and were replaced between the two reads would
+// count twice, more calls than the concurrency allows. So the finished count is read before and after the started one;
+// when the two agree it did not change in between, and the difference is exact at the moment `started` was read. (The
+// histogram's count is a sum of buckets, each only growing, so two equal sums still bracket a constant count.) After a
+// few disagreeing tries, the later finished count gives a lower bound: never
+// more calls than are running. nullopt for a stage that makes no async calls
+// (its in_flight is the items it received and has not handled yet).
+std::optional<std::uint64_t> calls_running(const stage_stats& s) {
+  if (!s.makes_async_calls.load(std::memory_order_relaxed) && s.calls.load(std::memory_order_relaxed) == 0)
+    return std::nullopt;
+  std::uint64_t finished = s.latency.count();
+  std::uint64_t started = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    started = s.calls.load(std::memory_order_acquire);
+    const std::uint64_t finished_after = s.latency.count();
+    const bool steady = finished_after == finished;
+    finished = finished_after;
+    if (steady) break;
+  }
+  return started > finished ? started - finished : 0;
+}
+
+}  // namespace
+
 progress_snapshot progress_sampler::take(bool final) {
   const auto now = std::chrono::steady_clock::now();
   progress_snapshot snap;
@@ -80,11 +109,7 @@ progress_snapshot progress_sampler::take(bool final) {
     s.copy_counters(p);  // outcomes before inputs: see copy_counters
     const std::uint64_t outcomes = p.items_out + p.dropped + p.failed + p.cancelled;
     p.in_flight = p.items_in > outcomes ? p.items_in - outcomes : 0;
-    // Async stages: the calls running now. Finished calls first (a call is
-    // counted as started before it can finish), then started ones.
-    const std::uint64_t finished = s.latency.count();
-    if (const std::uint64_t started = s.calls.load(std::memory_order_relaxed); started != 0)
-      p.in_flight = started > finished ? started - finished : 0;
+    if (const auto running = calls_running(s)) p.in_flight = *running;
     p.queue_depth = static_cast<std::size_t>(std::max<std::int64_t>(0, s.input.depth.load(std::memory_order_relaxed)));
     p.queue_capacity = info.capacity;
     // The depth counter is updated just after a send and just after a

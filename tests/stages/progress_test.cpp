@@ -146,6 +146,33 @@ TEST(Progress, ShowsTheItemsAnAsyncStageAwaits) {
   EXPECT_EQ(report.stages[1].latency.count, 64u);
 }
 
+// Calls that finish as soon as they start, sampled every millisecond. The
+// snapshots once counted a whole received chunk as in flight before the
+// stage's first call (64 here, 8 in ShowsTheItemsAnAsyncStageAwaits under
+// ASan), and could count calls replaced between their two reads twice.
+TEST(Progress, InFlightNeverExceedsTheConcurrencyWhileCallsChurn) {
+  sluice::runtime rt({.threads = 2});
+  std::atomic<std::uint64_t> max_in_flight{0};
+  std::atomic<std::size_t> snapshots{0};
+  sluice::run_options options;
+  options.on_progress(1ms, [&](const sluice::progress_snapshot& s) {
+    snapshots.fetch_add(1);
+    const auto in_flight = s.stages[1].in_flight;
+    if (in_flight > max_in_flight.load()) max_in_flight = in_flight;
+  });
+  std::vector<int> out;
+  auto report = sluice::run(
+      rt,
+      sluice::from(iota(200'000), {.chunk = 64}) |
+          sluice::async_map([](int x) -> sluice::task<int> { co_return x + 1; }, {.name = "churn", .concurrency = 2}) |
+          sluice::to_vector(out),
+      std::move(options));
+  EXPECT_EQ(out.size(), 200'000u);
+  EXPECT_GE(snapshots.load(), 1u);
+  EXPECT_LE(max_in_flight.load(), 2u);
+  EXPECT_EQ(report.stages[1].latency.count, 200'000u);
+}
+
 TEST(Progress, AThrowingCallbackStopsProgressButNotTheRun) {
   sluice::runtime rt({.threads = 2});
   std::atomic<int> calls{0};

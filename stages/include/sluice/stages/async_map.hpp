@@ -102,6 +102,7 @@ class async_map_stage : public stage_base<async_map_stage<F>, async_map_options>
   template <typename In>
   task<void> run(stage_io<In, output<In>>& io) {
     io.stats().busy_share.store(static_cast<std::uint32_t>(m_options.concurrency), std::memory_order_relaxed);
+    io.stats().makes_async_calls.store(true, std::memory_order_relaxed);
     if (m_options.ordered) {
       // A dispatcher and an emitter around a FIFO of result slots.
       auto [slots_tx, slots_rx] = channel<async_map_slot>(m_options.concurrency);

@@ -91,6 +91,7 @@ class for_each_stage : public stage_base<for_each_stage<F>> {
       co_await invoke_stage_fn(m_fn, std::move(item), stop);
       co_return std::monostate{};
     };
+    io.stats().makes_async_calls.store(true, std::memory_order_relaxed);
     while (auto in = co_await io.recv()) {
       auto& items = in->items;
       const auto started = std::chrono::steady_clock::now();

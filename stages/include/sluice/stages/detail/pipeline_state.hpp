@@ -124,6 +124,11 @@ struct stage_stats {
   // the latency of each finished one (started - finished = in flight).
   std::atomic<std::uint64_t> calls{0};
   latency_histogram latency;
+  // Set when an async stage (async_map, an async for_each) starts running:
+  // its progress snapshots count calls running as in flight, also before
+  // its first call starts (items received and not handled would count a
+  // whole chunk then, more than the concurrency).
+  std::atomic<bool> makes_async_calls{false};
   // Per async item, end to end: from its first attempt to its outcome,
   // retries and backoff sleeps included (one record per finished item).
   latency_histogram item_latency;
