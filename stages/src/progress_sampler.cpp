@@ -64,17 +64,18 @@ task<void> progress_sampler::deliver(progress_snapshot snapshot) {
 namespace {
 
 // An async stage's calls running now: started (`calls`) minus finished (the
-// latency histogram's count), both read at one instant. Read one after the
+// latency histogram's count), both as at one instant. Read one after the
 // other, calls that finished and were replaced between the two reads would
-// count twice, more calls than the concurrency allows. So the finished count is read before and after the started one;
-// when the two agree it did not change in between, and the difference is exact at the moment `started` was read. (The
-// histogram's count is a sum of buckets, each only growing, so two equal sums still bracket a constant count.) After a
-// few disagreeing tries, the later finished count gives a lower bound: never
-// more calls than are running. nullopt for a stage that makes no async calls
-// (its in_flight is the items it received and has not handled yet).
+// count twice, more calls than the concurrency allows. So the finished count
+// is read before and after the started one: when the two agree it did not
+// change in between, and the difference is exact at the moment `started` was
+// read. (The histogram's count is a sum of buckets, each only growing, so
+// two equal sums still bracket a constant count.) After a few disagreeing
+// tries, the later finished count gives a lower bound: never more calls than
+// are running. nullopt for a stage that makes no async calls (its in_flight
+// is the items it received and has not handled yet).
 std::optional<std::uint64_t> calls_running(const stage_stats& s) {
-  if (!s.makes_async_calls.load(std::memory_order_relaxed) && s.calls.load(std::memory_order_relaxed) == 0)
-    return std::nullopt;
+  if (!s.makes_async_calls.load(std::memory_order_relaxed)) return std::nullopt;  // set before any call starts
   std::uint64_t finished = s.latency.count();
   std::uint64_t started = 0;
   for (int attempt = 0; attempt < 8; ++attempt) {

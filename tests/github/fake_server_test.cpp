@@ -36,6 +36,11 @@ struct page {
   }
 };
 
+// Now, in the whole seconds of x-ratelimit-reset.
+std::int64_t unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 httplib::Headers default_headers() {
   return {{"User-Agent", "sluice-fake-server-test"},
           {"Accept", "application/vnd.github+json"},
@@ -380,9 +385,7 @@ TEST(FakeGithubServer, RateLimitHeaders) {
   EXPECT_EQ(p.header("x-ratelimit-used"), "1");
   EXPECT_EQ(p.header("x-ratelimit-resource"), "core");
   const auto reset = std::stoll(p.header("x-ratelimit-reset"));
-  EXPECT_GT(
-      reset,
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  EXPECT_GT(reset, unix_seconds_now());
   EXPECT_EQ(p.header("x-github-api-version-selected"), "2022-11-28");
 }
 
@@ -466,17 +469,13 @@ TEST(FakeGithubServer, PrimaryRateLimitExhaustsAndResets) {
 TEST(FakeGithubServer, ForcedExhaustionEndsAtTheAdvertisedReset) {
   fg::server srv({.repos = {spec("r", 3, 0)}});
   EXPECT_EQ(get(srv, "/repos/acme/r/issues").status, 200);
-  const auto seconds_now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
   // 3 s, not 1: the limited request must still arrive before the reset
   // when it is slow (TSan on a loaded machine took over a second).
   constexpr std::int64_t reset_in = 3;
-  const auto before = seconds_now();
+  const auto before = unix_seconds_now();
   srv.exhaust_rate_limit(std::chrono::seconds(reset_in));
   const page limited = get(srv, "/repos/acme/r/issues");
-  const auto after = seconds_now();
+  const auto after = unix_seconds_now();
   ASSERT_EQ(limited.status, 403);
   EXPECT_EQ(limited.header("x-ratelimit-remaining"), "0");
   const auto reset = std::stoll(limited.header("x-ratelimit-reset"));
