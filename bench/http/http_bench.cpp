@@ -22,14 +22,22 @@
 // All report `*_cpu_us_per_req`: the client's CPU time (user + system, every
 // thread of this process) per request, median over the rounds,
 // `*_csw_per_req`, context switches per request, and `*_vcsw_per_req`, the
-// voluntary ones among them (blocking waits; the rest are preemptions). The loopback server runs in
-// a child process forked before any thread starts, so these are the
-// clients' own costs, including what idle arena workers spend spinning
-// before they sleep. On a loaded machine CPU per request is the steadier
-// figure: wall time there mostly measures the scheduler.
+// voluntary ones among them (blocking waits; the rest are preemptions), and
+// `*_server_cpu_us_per_req`, the server's CPU per request while that client
+// ran: client and server share the two cores, so a client that makes the
+// server work harder loses throughput at equal CPU of its own. The loopback
+// server runs in a child process forked before any thread starts, so the
+// client figures are the clients' own costs, including what idle arena
+// workers spend spinning before they sleep. On a loaded machine CPU per
+// request is the steadier figure: wall time there mostly measures the
+// scheduler.
 //
 // The server is cpp-httplib on loopback with a thread per connection, sized
-// above the concurrency so it is not the bottleneck. Run in Release; numbers
+// above the concurrency so it is not the bottleneck. Its keep-alive wait
+// polls an idle connection every 10 ms and sleeps 1 ms in between (0.11's
+// keep_alive()), so the other clients' idle connections are a background
+// load every client runs against alike (a five-round throughput run under
+// strace -f, which slows it, made about 470,000 of those sleeps). Run in Release; numbers
 // on a shared machine are noisy, so compare the clients within one run.
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
@@ -47,6 +55,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -66,6 +76,7 @@ constexpr auto server_delay = std::chrono::milliseconds(50);
 
 // Set by main() from the server child's report.
 int g_server_port = 0;
+pid_t g_server_pid = 0;
 
 std::string server_url(const std::string& path) { return "http://127.0.0.1:" + std::to_string(g_server_port) + path; }
 
@@ -341,6 +352,26 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// The server child's CPU time (user + system, every thread) from
+// /proc/<pid>/stat, in clock ticks (10 ms): coarse, so compare medians. 0 if
+// it cannot be read.
+double server_cpu_seconds() {
+  if (g_server_pid <= 0) return 0;
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(g_server_pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the command name (which may hold spaces) start past its ')':
+  // state is field 3, utime and stime are fields 14 and 15.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 struct switches {
   double all = 0;
   double voluntary = 0;  // the thread blocked (futex, epoll_wait, poll); the rest are preemptions
@@ -357,17 +388,19 @@ struct run_cost {
   double cpu = 0;
   double csw = 0;
   double vcsw = 0;
+  double server_cpu = 0;
 };
 
 template <typename Run>
 run_cost time_run(benchmark::State& state, Run run) {
   auto t0 = std::chrono::steady_clock::now();
   double cpu0 = process_cpu_seconds();
+  const double server0 = server_cpu_seconds();
   const switches csw0 = process_context_switches();
   int ok = run();
   const switches csw1 = process_context_switches();
   run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0,
-                csw1.all - csw0.all, csw1.voluntary - csw0.voluntary};
+                csw1.all - csw0.all, csw1.voluntary - csw0.voluntary, server_cpu_seconds() - server0};
   if (ok != total_requests)
     state.SkipWithError(("only " + std::to_string(ok) + " of " + std::to_string(total_requests) + " OK").c_str());
   return cost;
@@ -380,7 +413,7 @@ double median(std::vector<double> v) {
 
 // One client's figures over the alternated rounds.
 struct side {
-  std::vector<double> wall, cpu, csw, vcsw;
+  std::vector<double> wall, cpu, csw, vcsw, server_cpu;
 };
 
 // The clients take turns, round after round, and each reports its medians:
@@ -396,6 +429,7 @@ std::vector<side> interleaved(benchmark::State& state, int rounds, const std::ve
         sides[c].cpu.push_back(cost.cpu);
         sides[c].csw.push_back(cost.csw);
         sides[c].vcsw.push_back(cost.vcsw);
+        sides[c].server_cpu.push_back(cost.server_cpu);
       }
     }
   }
@@ -409,6 +443,8 @@ void report_cpu(benchmark::State& state, const std::string& name, const side& m)
   // Voluntary ones only (blocking waits): what the design decides; the rest
   // are preemptions, which on a loaded machine dominate.
   state.counters[name + "_vcsw_per_req"] = median(m.vcsw) / total_requests;
+  // One clock tick over a round of 2,000 requests is 5 us per request.
+  state.counters[name + "_server_cpu_us_per_req"] = median(m.server_cpu) * 1e6 / total_requests;
 }
 
 // sluice's rate over `anchor`'s: the median, and the extremes over the rounds
@@ -489,6 +525,7 @@ int main(int argc, char** argv) {
     for (;;) ::pause();
   }
   ::close(port_pipe[1]);
+  g_server_pid = child;
   const bool have_port = ::read(port_pipe[0], &g_server_port, sizeof g_server_port) == sizeof g_server_port;
   ::close(port_pipe[0]);
   int status = 1;
