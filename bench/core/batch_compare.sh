@@ -11,7 +11,10 @@
 # process). Prints per row and shape, min-max over the rounds: wall ns/item
 # of anchor and sluice and the throughput ratio sluice / anchor (each round's
 # from its own adjacent pair), CPU ns/item (task-clock, every thread) and
-# the CPU ratio anchor / sluice (>= 1.0: sluice spends no more CPU per item).
+# the CPU ratio anchor / sluice (>= 1.0: sluice spends no more CPU per item),
+# and `line ns`, the machine's one-way cache-line transfer time measured right
+# after each of the row's runs (bench/support/line_transfer.hpp): it changes
+# while the script runs on a shared VM, and the ratios move with it.
 # The anchors' consumers spin on an empty queue and never sleep, so their
 # CPU figures include that spinning. Load average printed at start and end.
 #
@@ -21,9 +24,11 @@ set -euo pipefail
 rounds=${1:-5}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 binary=${2:-$root/build/release/bench/core/channel_bench}
+probe=$(dirname "$binary")/../line_transfer_probe
+[[ -x $probe ]] || probe=$root/build/release/bench/line_transfer_probe
 items=$((5 * (1 << 20)))
-[[ -x $binary ]] || {
-  echo "batch_compare.sh: build channel_bench first (cmake --preset release; --target channel_bench)" >&2
+[[ -x $binary && -x $probe ]] || {
+  echo "batch_compare.sh: build channel_bench and line_transfer_probe first (cmake --preset release; --target channel_bench line_transfer_probe)" >&2
   exit 2
 }
 command -v perf >/dev/null || {
@@ -36,13 +41,14 @@ stat_out=$(mktemp)
 trap 'rm -f "$samples" "$stat_out"' EXIT
 
 run_row() { # row shape round
-  local row=$1 p=${2%x*} c=${2#*x} ns cpu
+  local row=$1 p=${2%x*} c=${2#*x} ns cpu line
   ns=$(perf stat -x, -e task-clock -o "$stat_out" "$binary" --benchmark_filter="^$row/P:$p/C:$c/" \
     --benchmark_format=csv 2>/dev/null |
     awk -F, '{ gsub(/"/, "") } /^name,/ { for (i = 1; i <= NF; ++i) if ($i == "ns_per_item") col = i; next }
              /^[a-z_]+\/P/ { print $col }')
   cpu=$(awk -F, -v n="$items" '/task-clock/ { printf "%.1f", $1 * 1e6 / n }' "$stat_out")
-  echo "$3 $row $2 $ns $cpu" >>"$samples"
+  line=$("$probe" 2>/dev/null || echo -)
+  echo "$3 $row $2 $ns $cpu $line" >>"$samples"
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -57,10 +63,10 @@ for ((r = 1; r <= rounds; ++r)); do
 done
 
 awk '
-  { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; last = $1 }
+  { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; line[$1, $2, $3] = $6; last = $1 }
   function span(lo, hi, fmt) { return lo > hi ? "-" : sprintf(fmt "-" fmt, lo, hi) }
-  function row(cand, anchor, shape,   r, a, b, q, x, y, k, amin, amax, bmin, bmax, qmin, qmax, xmin, xmax, ymin, ymax, kmin, kmax) {
-    amin = bmin = qmin = xmin = ymin = kmin = 1e18; amax = bmax = qmax = xmax = ymax = kmax = 0
+  function row(cand, anchor, shape,   r, a, b, q, x, y, k, l, j, amin, amax, bmin, bmax, qmin, qmax, xmin, xmax, ymin, ymax, kmin, kmax, lmin, lmax) {
+    amin = bmin = qmin = xmin = ymin = kmin = lmin = 1e18; amax = bmax = qmax = xmax = ymax = kmax = lmax = 0
     for (r = 1; r <= last; ++r) {
       a = ns[r, anchor, shape]; b = ns[r, cand, shape]; x = cpu[r, anchor, shape]; y = cpu[r, cand, shape]
       if (a == "" || b == "" || b == 0 || y == 0) continue
@@ -69,13 +75,17 @@ awk '
       if (q < qmin) qmin = q; if (q > qmax) qmax = q
       if (x < xmin) xmin = x; if (x > xmax) xmax = x; if (y < ymin) ymin = y; if (y > ymax) ymax = y
       if (k < kmin) kmin = k; if (k > kmax) kmax = k
+      for (j = 0; j < 2; ++j) {
+        l = line[r, j ? cand : anchor, shape]
+        if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
+      }
     }
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
-      span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f")
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
+      span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f"), span(lmin, lmax, "%.0f")
   }
   END {
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
-      "ratio", "anchor cpu", "sluice cpu", "cpu ratio"
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
+      "ratio", "anchor cpu", "sluice cpu", "cpu ratio", "line ns"
     split("1x1 2x2", shapes, " ")
     for (i = 1; i <= 2; ++i) {
       row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])

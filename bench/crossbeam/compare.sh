@@ -15,7 +15,10 @@
 #     process, every thread) for both and their ratio crossbeam / sluice
 #     (>= 1.0: sluice spends no more CPU per item). On a loaded machine wall
 #     time mostly measures the scheduler; CPU per item is the steadier figure.
-#   * the coroutine row (sluice_coroutines) for reference.
+#   * the coroutine row (sluice_coroutines) for reference;
+#   * `line ns`, the machine's one-way cache-line transfer time, probed after
+#     each shape's runs (bench/support/line_transfer.hpp): it changes while
+#     the script runs on a shared VM, and every figure here moves with it.
 # The load average is printed at the start and the end.
 #
 #   bench/crossbeam/compare.sh [ROUNDS]
@@ -32,9 +35,9 @@ command -v cargo >/dev/null || {
   exit 2
 }
 (cd "$root/bench/crossbeam" && CARGO_TARGET_DIR=$anchor_target cargo build --release --offline --quiet)
-if [[ ! -x $build/bench/core/channel_bench ]]; then
+if [[ ! -x $build/bench/core/channel_bench || ! -x $build/bench/line_transfer_probe ]]; then
   cmake --preset release -S "$root" >/dev/null
-  cmake --build "$build" --target channel_bench -j2 >/dev/null
+  cmake --build "$build" --target channel_bench line_transfer_probe -j2 >/dev/null
 fi
 
 samples=$(mktemp)
@@ -73,6 +76,7 @@ for ((r = 1; r <= rounds; ++r)); do
           /^sluice_/ { print $col }')
       echo "$r $bench ${p}x$c $ns $(cpu_ns_per_item)" >>"$samples"
     done
+    echo "$r line ${p}x$c $("$build/bench/line_transfer_probe" 2>/dev/null || echo -) -" >>"$samples"
   done
   echo "round $r/$rounds done" >&2
 done
@@ -81,12 +85,14 @@ awk '
   { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; shapes[$3] = 1; last = $1 }
   function span(lo, hi, fmt) { return lo > hi ? "-" : sprintf(fmt "-" fmt, lo, hi) }
   END {
-    printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s\n", "shape", "crossbeam ns", "sluice ns", "ratio", \
-      "crossbeam cpu-ns", "sluice cpu-ns", "cpu ratio", "coroutines ns"
+    printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", "shape", "crossbeam ns", "sluice ns", "ratio", \
+      "crossbeam cpu-ns", "sluice cpu-ns", "cpu ratio", "coroutines ns", "line ns"
     for (s in shapes) {
-      cmin = bmin = rmin = kmin = xmin = ymin = qmin = 1e18; cmax = bmax = rmax = kmax = xmax = ymax = qmax = 0
+      cmin = bmin = rmin = kmin = xmin = ymin = qmin = lmin = 1e18; cmax = bmax = rmax = kmax = xmax = ymax = qmax = lmax = 0
       for (r = 1; r <= last; ++r) {
         c = ns[r, "crossbeam", s]; b = ns[r, "sluice_blocking_bounded", s]; k = ns[r, "sluice_coroutines", s]
+        l = ns[r, "line", s]
+        if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
         if (c == "" || b == "") continue
         ratio = c / b
         if (c < cmin) cmin = c; if (c > cmax) cmax = c
@@ -100,8 +106,9 @@ awk '
           q = x / y; if (q < qmin) qmin = q; if (q > qmax) qmax = q
         }
       }
-      printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s\n", s, span(cmin, cmax, "%.1f"), span(bmin, bmax, "%.1f"), \
-        span(rmin, rmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(qmin, qmax, "%.2f"), span(kmin, kmax, "%.1f")
+      printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", s, span(cmin, cmax, "%.1f"), span(bmin, bmax, "%.1f"), \
+        span(rmin, rmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(qmin, qmax, "%.2f"), span(kmin, kmax, "%.1f"), \
+        span(lmin, lmax, "%.0f")
     }
   }' "$samples"
 echo "($rounds alternated rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"

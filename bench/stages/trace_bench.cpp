@@ -8,7 +8,8 @@
 //                 (run()'s default; the other variants switch it off)
 // Counters: per-item times, off_vs_compiled_out, on_vs_off and
 // watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
-// min and max over iterations.
+// min and max over iterations. line_transfer_ns_min/_max: the machine's
+// one-way cache-line transfer time, measured before and after the row.
 // "on" times the run only; finish_ms is the final flush + rename (with the
 // writer thread, also the formatting of the last buffers), and
 // on_finish_vs_off counts it in: the run plus its finish() against off.
@@ -32,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "line_transfer.hpp"
 #include "trace_bench_shape.hpp"
 
 namespace trace_bench {
@@ -83,6 +85,7 @@ void BM_TraceOverhead(benchmark::State& state) {
       cpu_session_ratio;
   double c_off = 0, c_on = 0, c_finish = 0, c_session = 0;
   std::uint64_t sum = 0;
+  const double line_before = sluice_bench::one_way_line_transfer_ns();
   for (auto _ : state) {
     const double out = trace_bench::run_compiled_out(rt, n, spins, sum);
     const double cpu0 = cpu_seconds();
@@ -141,6 +144,11 @@ void BM_TraceOverhead(benchmark::State& state) {
   report_ratio(state, "cpu_session_vs_off", c_session / c_off, cpu_session_ratio);
   state.counters["finish_ms"] = t_finish / static_cast<double>(state.iterations()) * 1e3;
   state.counters["trace_MB"] = bytes / 1e6;
+  // The machine's line transfer time before and after (line_transfer.hpp):
+  // the trace's writer hands buffers across threads, so its cost moves with it.
+  const double line_after = sluice_bench::one_way_line_transfer_ns();
+  state.counters["line_transfer_ns_min"] = std::min(line_before, line_after);
+  state.counters["line_transfer_ns_max"] = std::max(line_before, line_after);
 }
 BENCHMARK(BM_TraceOverhead)
     ->Args({1'000'000, 0})
