@@ -21,16 +21,19 @@
 namespace sluice_bench {
 
 /// Mean one-way transfer time in ns over up to `round_trips` round trips
-/// (20-100 ms at the default; cut short after 500 ms, as when the two threads
+/// (10-100 ms at the default; cut short after 500 ms, as when the two threads
 /// share a CPU and each transfer waits for a preemption). The threads are
 /// not pinned, like the benchmarks' own. 0 with fewer than two CPUs.
 inline double one_way_line_transfer_ns(std::int64_t round_trips = 100'000) {
   cpu_set_t cpus;
   if (::sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) < 2) return 0;
   constexpr std::int64_t stop = -1;
-  alignas(64) std::atomic<std::int64_t> turn{0};
+  struct alignas(64) whole_line {  // nothing else of this frame on the line
+    std::atomic<std::int64_t> turn{0};
+  } line;
+  std::atomic<std::int64_t>& turn = line.turn;
   const std::int64_t last = 2 * round_trips;
-  std::thread echo([&] {
+  std::thread echo([&turn, last] {
     for (std::int64_t i = 1; i < last; i += 2) {
       for (std::int64_t seen; (seen = turn.load(std::memory_order_acquire)) != i;)
         if (seen == stop) return;
@@ -49,6 +52,9 @@ inline double one_way_line_transfer_ns(std::int64_t round_trips = 100'000) {
     }
     turn.store(done + 1, std::memory_order_release);
   }
+  if (done == last)  // the echo's last store
+    while (turn.load(std::memory_order_acquire) != last) {
+    }
   echo.join();
   const std::chrono::duration<double, std::nano> elapsed = std::chrono::steady_clock::now() - t0;
   return elapsed.count() / static_cast<double>(std::max<std::int64_t>(done, 1));
