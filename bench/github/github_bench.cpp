@@ -27,10 +27,10 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
+#include "child_cpu.hpp"
 #include "sluice/core/runtime.hpp"
 #include "sluice/fake_github/generator.hpp"
 #include "sluice/fake_github/server.hpp"
@@ -78,22 +78,6 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// CPU seconds (user+sys) a child process has used so far, from /proc.
-double child_cpu_seconds(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  FILE* f = std::fopen(path, "r");
-  if (!f) return 0;
-  char buf[1024];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');  // skip "pid (comm)"
-  unsigned long utime = 0, stime = 0;
-  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 double maxrss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -114,12 +98,12 @@ void GithubEndToEnd(benchmark::State& state) {
         {.max_connections_per_host = k_concurrency, .max_in_flight = k_concurrency * 2, .send_accept_encoding = false});
     gh::fetcher fetcher(rt, http, {.api_url = url, .concurrency = k_concurrency, .notice = [](std::string_view) {}});
     const double cpu0 = cpu_seconds();
-    const double server_cpu0 = child_cpu_seconds(server);
+    const double server_cpu0 = sluice_bench::child_cpu_seconds(server);
     const auto t0 = std::chrono::steady_clock::now();
     auto reports = rt.block_on(fetcher.fetch_all(bench_names()));
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
-    server_cpu_total += child_cpu_seconds(server) - server_cpu0;
+    server_cpu_total += sluice_bench::child_cpu_seconds(server) - server_cpu0;
     for (const auto& r : reports)
       if (!r.ok()) state.SkipWithError(("repository failed: " + r.failure->message).c_str());
     const auto stats = fetcher.stats();

@@ -55,8 +55,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -66,6 +64,7 @@
 #include <utility>
 #include <vector>
 
+#include "child_cpu.hpp"
 #include "loopback_server.hpp"
 
 namespace {
@@ -352,26 +351,6 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-// The server child's CPU time (user + system, every thread) from
-// /proc/<pid>/stat, in clock ticks (10 ms): coarse, so compare medians. 0 if
-// it cannot be read.
-double server_cpu_seconds() {
-  if (g_server_pid <= 0) return 0;
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(g_server_pid) + "/stat").c_str(), "r");
-  if (!f) return 0;
-  char buf[1024];
-  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  // Fields after the command name (which may hold spaces) start past its ')':
-  // state is field 3, utime and stime are fields 14 and 15.
-  const char* p = std::strrchr(buf, ')');
-  if (!p) return 0;
-  unsigned long utime = 0, stime = 0;
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return 0;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 struct switches {
   double all = 0;
   double voluntary = 0;  // the thread blocked (futex, epoll_wait, poll); the rest are preemptions
@@ -395,12 +374,13 @@ template <typename Run>
 run_cost time_run(benchmark::State& state, Run run) {
   auto t0 = std::chrono::steady_clock::now();
   double cpu0 = process_cpu_seconds();
-  const double server0 = server_cpu_seconds();
+  const double server0 = sluice_bench::child_cpu_seconds(g_server_pid);
   const switches csw0 = process_context_switches();
   int ok = run();
   const switches csw1 = process_context_switches();
   run_cost cost{seconds(std::chrono::steady_clock::now() - t0).count(), process_cpu_seconds() - cpu0,
-                csw1.all - csw0.all, csw1.voluntary - csw0.voluntary, server_cpu_seconds() - server0};
+                csw1.all - csw0.all, csw1.voluntary - csw0.voluntary,
+                sluice_bench::child_cpu_seconds(g_server_pid) - server0};
   if (ok != total_requests)
     state.SkipWithError(("only " + std::to_string(ok) + " of " + std::to_string(total_requests) + " OK").c_str());
   return cost;
