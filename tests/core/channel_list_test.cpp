@@ -97,6 +97,65 @@ TEST(ChannelList, ItemsLeftInTheListAreDestroyedWithTheChannel) {
   EXPECT_EQ(counter.use_count(), 1);
 }
 
+// A destroyed channel's blocks are kept for the next unbounded channel of
+// the same item type (channel_list::spare_blocks). A block comes back
+// reset: a receiver of the next channel must not take a slot that a
+// sender of the earlier one wrote (its flag still set) as a new item. Each
+// round leaves items in several blocks, some of them half read, and the
+// next round's receivers, polling and exact, see only their own items.
+TEST(ChannelList, BlocksReusedFromADestroyedChannelCarryNothingOver) {
+  for (int round = 0; round < 6; ++round) {
+    const std::uint64_t base = static_cast<std::uint64_t>(round) << 32;
+    auto [tx, rx] = sluice::channel<std::uint64_t>();
+    std::vector<std::uint64_t> batch;
+    // Nothing sent yet: every look finds the channel empty, whatever the
+    // reused blocks held.
+    EXPECT_EQ(rx.try_recv_batch(batch, 64), 0u) << "round " << round;
+    EXPECT_FALSE(rx.try_recv().has_value()) << "round " << round;
+    const std::uint64_t count = 1000 + 37 * static_cast<std::uint64_t>(round);
+    std::uint64_t expect = 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      ASSERT_TRUE(tx.try_send(base + i));
+      if (i % 3 == 0) {  // receive behind the sender, so that blocks are retired and recycled
+        batch.clear();
+        rx.try_recv_batch(batch, 2);
+        for (auto v : batch) ASSERT_EQ(v, base + expect++) << "round " << round;
+      }
+    }
+    batch.clear();
+    while (rx.try_recv_batch(batch, 100) > 0) {
+    }
+    for (auto v : batch) ASSERT_EQ(v, base + expect++) << "round " << round;
+    ASSERT_EQ(expect, count) << "round " << round;
+    EXPECT_EQ(rx.try_recv_batch(batch, 64), 0u) << "round " << round;
+    // Leave a backlog over several blocks, the first half read, for the
+    // destructor to hand on.
+    for (std::uint64_t i = 0; i < 700; ++i) ASSERT_TRUE(tx.try_send(base + count + i));
+    batch.clear();
+    ASSERT_EQ(rx.try_recv_batch(batch, 190), 190u);
+    EXPECT_EQ(batch.front(), base + count);
+  }
+}
+
+// The blocks kept for reuse stay within their process-wide budget, however
+// large the backlog of the channels that handed them on.
+TEST(ChannelList, SpareBlocksStayWithinTheirBudget) {
+  for (int round = 0; round < 2; ++round) {
+    auto [tx, rx] = sluice::channel<std::uint64_t>();
+    // About 1.3 M items: more blocks than the budget holds.
+    for (std::uint64_t i = 0; i < (std::uint64_t{10} << 20) / 8; ++i) ASSERT_TRUE(tx.try_send(i));
+  }
+  EXPECT_GT(sluice::detail::spare_list_block_bytes.load(), 0u);
+  EXPECT_LE(sluice::detail::spare_list_block_bytes.load(), sluice::detail::spare_list_block_budget);
+  // And a channel made now takes its blocks from them.
+  const auto before = sluice::detail::spare_list_block_bytes.load();
+  {
+    auto [tx, rx] = sluice::channel<std::uint64_t>();
+    for (std::uint64_t i = 0; i < 1000; ++i) ASSERT_TRUE(tx.try_send(i));
+    EXPECT_LT(sluice::detail::spare_list_block_bytes.load(), before);
+  }
+}
+
 TEST(ChannelList, ItemsWhoseMoveMayThrowAreCarriedIntact) {
   auto [tx, rx] = sluice::channel<throwing_move>();
   for (int i = 0; i < 300; ++i) ASSERT_TRUE(tx.try_send(throwing_move{std::to_string(i)}));

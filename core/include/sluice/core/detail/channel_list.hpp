@@ -39,6 +39,10 @@
 // look reads a live block, and the CAS, which fails because head moved on,
 // discards what it read); the pool frees its excess only while no poll is
 // between loading the head block and its CAS (`m_peekers`, see retire).
+// Freeing means handing to a process-wide spare list first (spare_blocks,
+// bounded), from which the next unbounded channel of the same item type
+// takes its blocks, as it takes a destroyed channel's: a fresh block costs
+// page faults.
 //
 // Bit 0 of m_tail is the closed mark: a send either claimed its position
 // before the mark (its item will be received) or fails its CAS, sees the mark
@@ -69,13 +73,18 @@
 
 namespace sluice::detail {
 
+// The bytes of list blocks kept for reuse (channel_list::spare_blocks) by
+// every item type together, and their bound.
+inline std::atomic<std::size_t> spare_list_block_bytes{0};
+inline constexpr std::size_t spare_list_block_budget = std::size_t{8} << 20;
+
 template <typename T>
 class channel_list {
  public:
   using status = typename channel_ring<T>::status;
 
   channel_list() {
-    block* first = new block;
+    block* first = new_block();
     m_head_block.store(first, std::memory_order_relaxed);
     m_tail_block.store(first, std::memory_order_relaxed);
   }
@@ -91,17 +100,17 @@ class channel_list {
       const std::uint64_t offset = (head >> shift) % lap;
       if (offset == block_cap) {
         block* next = b->next.load(std::memory_order_relaxed);
-        delete b;
+        release(b);
         b = next;
       } else {
         b->slots[offset].value()->~stored();
       }
       head += std::uint64_t{1} << shift;
     }
-    delete b;
+    release(b);
     while (block* pooled = m_pool) {
       m_pool = pooled->next.load(std::memory_order_relaxed);
-      delete pooled;
+      release(pooled);
     }
   }
 
@@ -269,7 +278,67 @@ class channel_list {
         return b;
       }
     }
+    if (block* b = spare_blocks::get().take()) return b;
     return new block;
+  }
+
+  // Blocks no channel of this T holds, kept process-wide for the next
+  // channel's senders; the blocks of every T together stay within
+  // spare_list_block_budget (8 MiB). A backlog's blocks are fresh
+  // memory, and a block freed to the allocator goes back to the kernel
+  // when its heap is trimmed: a channel that surges after another one
+  // ended (a pipeline per run), or a live one whose backlog outgrew its
+  // own pool, then took a page fault per 4 KiB it grew by again (a third
+  // of the unbounded 2x2 recv_batch row's time in one measured sitting).
+  // Only blocks no poll can be looking at come here: a destroyed channel's,
+  // and a pool's excess taken while m_peekers was 0 (see retire), so a
+  // block here is never read through a stale pointer. The mutex publishes
+  // a block's reset to the channel that takes it.
+  class spare_blocks {
+   public:
+    static spare_blocks& get() {
+      static spare_blocks* const spares = new spare_blocks;  // never destroyed: channels may outlive statics
+      return *spares;
+    }
+    block* take() noexcept {
+      if (!m_head_hint.load(std::memory_order_relaxed)) return nullptr;  // no lock while there is none
+      std::lock_guard lock(m_mutex);
+      block* b = m_head_hint.load(std::memory_order_relaxed);
+      if (b) {
+        m_head_hint.store(b->next.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        b->next.store(nullptr, std::memory_order_relaxed);
+        spare_list_block_bytes.fetch_sub(sizeof(block), std::memory_order_relaxed);
+      }
+      return b;
+    }
+    // Keeps `b` (reset) if the budget allows; false: the caller frees it.
+    bool keep(block* b) noexcept {
+      if (spare_list_block_bytes.fetch_add(sizeof(block), std::memory_order_relaxed) + sizeof(block) >
+          spare_list_block_budget) {
+        spare_list_block_bytes.fetch_sub(sizeof(block), std::memory_order_relaxed);
+        return false;
+      }
+      std::lock_guard lock(m_mutex);
+      b->next.store(m_head_hint.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      m_head_hint.store(b, std::memory_order_relaxed);
+      return true;
+    }
+
+   private:
+    std::mutex m_mutex;
+    std::atomic<block*> m_head_hint{nullptr};  // the list's head: written under the mutex, read before it as a hint
+  };
+
+  // A block no poll can be looking at (see spare_blocks): kept for another
+  // channel, or freed. Any items left in it are already destroyed.
+  static void release(block* b) noexcept {
+    reset(b);
+    if (!spare_blocks::get().keep(b)) delete b;
+  }
+
+  static void reset(block* b) noexcept {
+    b->read.store(0, std::memory_order_relaxed);
+    for (auto& s : b->slots) s.written.store(false, std::memory_order_relaxed);
   }
 
   // `b` is no longer reachable from m_head_block or m_tail_block: reset it
@@ -286,8 +355,7 @@ class channel_list {
   // poll counted in before the load has left again by the time it reads 0
   // (its release decrement), so its reads happen before the delete.
   void retire(block* b) noexcept {
-    b->read.store(0, std::memory_order_relaxed);
-    for (auto& s : b->slots) s.written.store(false, std::memory_order_relaxed);
+    reset(b);
     block* excess = nullptr;
     {
       std::lock_guard lock(m_pool_mutex);
@@ -306,7 +374,7 @@ class channel_list {
     if (m_peekers.load(std::memory_order_seq_cst) == 0) {
       while (excess) {
         block* next = excess->next.load(std::memory_order_relaxed);
-        delete excess;
+        if (!spare_blocks::get().keep(excess)) delete excess;  // reset when it was retired
         excess = next;
       }
       return;
