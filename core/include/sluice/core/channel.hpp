@@ -496,9 +496,10 @@ class channel_receiver : public detail::channel_handle<T, false> {
 
 /// Creates a channel; `capacity` 0 means unbounded. Returns {sender, receiver}.
 /// An unbounded channel's memory grows with its backlog, in blocks of 127
-/// items; blocks it no longer needs, and all of its blocks when it is
-/// destroyed, are kept for the next unbounded channels of the same item
-/// type, up to 8 MiB for the whole process, and freed beyond that.
+/// items. The blocks it no longer needs beyond a pool of its own (about
+/// 256 KiB), and all of its blocks when it is destroyed, are kept for the
+/// next unbounded channels of the same item type, up to 8 MiB for the whole
+/// process, and freed beyond that.
 template <typename T>
 std::pair<channel_sender<T>, channel_receiver<T>> channel(std::size_t capacity = 0) {
   auto state = std::make_shared<detail::channel_state<T>>(capacity);
