@@ -14,7 +14,10 @@
 # the CPU ratio anchor / sluice (>= 1.0: sluice spends no more CPU per item),
 # and `line ns`, the machine's one-way cache-line transfer time measured right
 # after each of the row's runs (bench/support/line_transfer.hpp): it changes
-# while the script runs on a shared VM, and the ratios move with it.
+# while the script runs on a shared VM, and the ratios move with it. `flt`:
+# page faults of the row's whole process (the binary alone takes about 170),
+# which a growing backlog of fresh memory costs (docs/architecture.md,
+# "Blocks outlive their channel").
 # The anchors' consumers spin on an empty queue and never sleep, so their
 # CPU figures include that spinning. Load average printed at start and end.
 #
@@ -41,14 +44,15 @@ stat_out=$(mktemp)
 trap 'rm -f "$samples" "$stat_out"' EXIT
 
 run_row() { # row shape round
-  local row=$1 p=${2%x*} c=${2#*x} ns cpu line
-  ns=$(perf stat -x, -e task-clock -o "$stat_out" "$binary" --benchmark_filter="^$row/P:$p/C:$c/" \
+  local row=$1 p=${2%x*} c=${2#*x} ns cpu line faults
+  ns=$(perf stat -x, -e task-clock,page-faults -o "$stat_out" "$binary" --benchmark_filter="^$row/P:$p/C:$c/" \
     --benchmark_format=csv 2>/dev/null |
     awk -F, '{ gsub(/"/, "") } /^name,/ { for (i = 1; i <= NF; ++i) if ($i == "ns_per_item") col = i; next }
              /^[a-z_]+\/P/ { print $col }')
   cpu=$(awk -F, -v n="$items" '/task-clock/ { printf "%.1f", $1 * 1e6 / n }' "$stat_out")
+  faults=$(awk -F, '/page-faults/ { print $1 + 0 }' "$stat_out")
   line=$("$probe" 2>/dev/null || echo -)
-  echo "$3 $row $2 $ns $cpu $line" >>"$samples"
+  echo "$3 $row $2 $ns $cpu $line ${faults:-0}" >>"$samples"
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -63,10 +67,10 @@ for ((r = 1; r <= rounds; ++r)); do
 done
 
 awk '
-  { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; line[$1, $2, $3] = $6; last = $1 }
+  { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; line[$1, $2, $3] = $6; flt[$1, $2, $3] = $7; last = $1 }
   function span(lo, hi, fmt) { return lo > hi ? "-" : sprintf(fmt "-" fmt, lo, hi) }
-  function row(cand, anchor, shape,   r, a, b, q, x, y, k, l, j, amin, amax, bmin, bmax, qmin, qmax, xmin, xmax, ymin, ymax, kmin, kmax, lmin, lmax) {
-    amin = bmin = qmin = xmin = ymin = kmin = lmin = 1e18; amax = bmax = qmax = xmax = ymax = kmax = lmax = 0
+  function row(cand, anchor, shape,   r, a, b, q, x, y, k, l, j, f, g, amin, amax, bmin, bmax, qmin, qmax, xmin, xmax, ymin, ymax, kmin, kmax, lmin, lmax, fmin, fmax, gmin, gmax) {
+    amin = bmin = qmin = xmin = ymin = kmin = lmin = fmin = gmin = 1e18; amax = bmax = qmax = xmax = ymax = kmax = lmax = fmax = gmax = 0
     for (r = 1; r <= last; ++r) {
       a = ns[r, anchor, shape]; b = ns[r, cand, shape]; x = cpu[r, anchor, shape]; y = cpu[r, cand, shape]
       if (a == "" || b == "" || b == 0 || y == 0) continue
@@ -75,17 +79,20 @@ awk '
       if (q < qmin) qmin = q; if (q > qmax) qmax = q
       if (x < xmin) xmin = x; if (x > xmax) xmax = x; if (y < ymin) ymin = y; if (y > ymax) ymax = y
       if (k < kmin) kmin = k; if (k > kmax) kmax = k
+      f = flt[r, anchor, shape] + 0; g = flt[r, cand, shape] + 0
+      if (f < fmin) fmin = f; if (f > fmax) fmax = f; if (g < gmin) gmin = g; if (g > gmax) gmax = g
       for (j = 0; j < 2; ++j) {
         l = line[r, j ? cand : anchor, shape]
         if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
       }
     }
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
-      span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f"), span(lmin, lmax, "%.0f")
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
+      span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f"), span(lmin, lmax, "%.0f"), \
+      span(fmin, fmax, "%.0f"), span(gmin, gmax, "%.0f")
   }
   END {
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
-      "ratio", "anchor cpu", "sluice cpu", "cpu ratio", "line ns"
+    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
+      "ratio", "anchor cpu", "sluice cpu", "cpu ratio", "line ns", "anchor flt", "sluice flt"
     split("1x1 2x2", shapes, " ")
     for (i = 1; i <= 2; ++i) {
       row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])
