@@ -288,7 +288,7 @@ class channel_list {
   // memory, and a block freed to the allocator goes back to the kernel
   // when its heap is trimmed: a channel that surges after another one
   // ended (a pipeline per run), or a live one whose backlog outgrew its
-  // own pool, then took a page fault per 4 KiB it grew by again (a third
+  // own pool, then took a page fault per 4 KiB it grew by again (up to a third
   // of the unbounded 2x2 recv_batch row's time in one measured sitting).
   // Only blocks no poll can be looking at come here: a destroyed channel's,
   // and a pool's excess taken while m_peekers was 0 (see retire), so a
