@@ -108,10 +108,7 @@ class channel_list {
       head += std::uint64_t{1} << shift;
     }
     release(b);
-    while (block* pooled = m_pool) {
-      m_pool = pooled->next.load(std::memory_order_relaxed);
-      release(pooled);
-    }
+    while (block* pooled = m_pool.pop()) release(pooled);
   }
 
   /// Moves `item` into the list. closed: marked closed (`item` untouched).
@@ -258,6 +255,27 @@ class channel_list {
     }
   };
 
+  // Blocks chained through `next`, last in first out; not thread-safe (the
+  // pool and the spare list each guard theirs with a mutex). A popped block's
+  // `next` is null, as a block being linked in needs it.
+  struct block_stack {
+    block* top = nullptr;
+    std::size_t count = 0;
+    void push(block* b) noexcept {
+      b->next.store(top, std::memory_order_relaxed);
+      top = b;
+      ++count;
+    }
+    block* pop() noexcept {
+      block* b = top;
+      if (!b) return nullptr;
+      top = b->next.load(std::memory_order_relaxed);
+      --count;
+      b->next.store(nullptr, std::memory_order_relaxed);
+      return b;
+    }
+  };
+
   // Slots before position `pos` (positions at offset block_cap are not slots).
   static std::uint64_t items_before(std::uint64_t pos) noexcept {
     return pos / lap * block_cap + std::min(pos % lap, block_cap);
@@ -271,12 +289,7 @@ class channel_list {
   block* new_block() {
     {
       std::lock_guard lock(m_pool_mutex);
-      if (block* b = m_pool) {
-        m_pool = b->next.load(std::memory_order_relaxed);
-        --m_pooled;
-        b->next.store(nullptr, std::memory_order_relaxed);
-        return b;
-      }
+      if (block* b = m_pool.pop()) return b;
     }
     if (block* b = spare_blocks::get().take()) return b;
     return new block;
@@ -301,14 +314,11 @@ class channel_list {
       return *spares;
     }
     block* take() noexcept {
-      if (!m_head_hint.load(std::memory_order_relaxed)) return nullptr;  // no lock while there is none
+      if (!m_any.load(std::memory_order_relaxed)) return nullptr;  // no lock while there is none
       std::lock_guard lock(m_mutex);
-      block* b = m_head_hint.load(std::memory_order_relaxed);
-      if (b) {
-        m_head_hint.store(b->next.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        b->next.store(nullptr, std::memory_order_relaxed);
-        spare_list_block_bytes.fetch_sub(sizeof(block), std::memory_order_relaxed);
-      }
+      block* b = m_blocks.pop();
+      if (b) spare_list_block_bytes.fetch_sub(sizeof(block), std::memory_order_relaxed);
+      m_any.store(m_blocks.count != 0, std::memory_order_relaxed);
       return b;
     }
     // Keeps `b` (reset) if the budget allows; false: the caller frees it.
@@ -319,14 +329,15 @@ class channel_list {
         return false;
       }
       std::lock_guard lock(m_mutex);
-      b->next.store(m_head_hint.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      m_head_hint.store(b, std::memory_order_relaxed);
+      m_blocks.push(b);
+      m_any.store(true, std::memory_order_relaxed);
       return true;
     }
 
    private:
     std::mutex m_mutex;
-    std::atomic<block*> m_head_hint{nullptr};  // the list's head: written under the mutex, read before it as a hint
+    block_stack m_blocks;            // guarded by m_mutex
+    std::atomic<bool> m_any{false};  // m_blocks is not empty: written under the mutex, read before it as a hint
   };
 
   // A block no poll can be looking at (see spare_blocks): kept for another
@@ -356,37 +367,21 @@ class channel_list {
   // (its release decrement), so its reads happen before the delete.
   void retire(block* b) noexcept {
     reset(b);
-    block* excess = nullptr;
+    block_stack excess;
     {
       std::lock_guard lock(m_pool_mutex);
-      b->next.store(m_pool, std::memory_order_relaxed);
-      m_pool = b;
-      if (++m_pooled <= pool_limit) return;
+      m_pool.push(b);
+      if (m_pool.count <= pool_limit) return;
       // Take the excess off, down to half the limit, to free in one go.
-      while (m_pooled > pool_limit / 2) {
-        block* e = m_pool;
-        m_pool = e->next.load(std::memory_order_relaxed);
-        --m_pooled;
-        e->next.store(excess, std::memory_order_relaxed);
-        excess = e;
-      }
+      while (m_pool.count > pool_limit / 2) excess.push(m_pool.pop());
     }
     if (m_peekers.load(std::memory_order_seq_cst) == 0) {
-      while (excess) {
-        block* next = excess->next.load(std::memory_order_relaxed);
-        if (!spare_blocks::get().keep(excess)) delete excess;  // reset when it was retired
-        excess = next;
-      }
+      while (block* e = excess.pop())
+        if (!spare_blocks::get().keep(e)) delete e;  // reset when it was retired
       return;
     }
     std::lock_guard lock(m_pool_mutex);  // a poll is looking: keep them for now
-    while (excess) {
-      block* next = excess->next.load(std::memory_order_relaxed);
-      excess->next.store(m_pool, std::memory_order_relaxed);
-      m_pool = excess;
-      ++m_pooled;
-      excess = next;
-    }
+    while (block* e = excess.pop()) m_pool.push(e);
   }
 
   // Asks for the slot line a few lines after `offset` in writable state
@@ -735,9 +730,8 @@ class channel_list {
   std::atomic<bool> m_closed{false};        // set once, after the mark: read by every empty poll
   alignas(64) std::atomic<std::uint64_t> m_tail{0};
   std::atomic<block*> m_tail_block{nullptr};
-  alignas(64) std::mutex m_pool_mutex;  // guards m_pool, m_pooled
-  block* m_pool = nullptr;              // retired blocks, chained through `next`
-  std::size_t m_pooled = 0;
+  alignas(64) std::mutex m_pool_mutex;  // guards m_pool
+  block_stack m_pool;                   // retired blocks
 };
 
 }  // namespace sluice::detail
