@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# sluice's bounded channel against crossbeam-channel, side by side.
+# sluice's channels against crossbeam-channel, side by side: bounded(1024)
+# against sluice's bounded channel, and unbounded() (crossbeam's list
+# flavour, the design sluice's unbounded channel follows) against sluice's
+# unbounded channel.
 #
 # Builds the Rust anchor (cargo, offline, against Debian's vendored crates:
 # scripts/setup.sh --bench-anchors) and the release channel_bench, then runs
 # them alternately ROUNDS times (default 5) so that load on a shared machine
 # hits both alike. Each run is 5 iterations of 2^20 8-byte items through a
-# channel of capacity 1024, 1 producer x 1 consumer and 2 x 2, blocking threads
-# on both sides; each shape is its own process. Prints per shape, min-max over
-# the rounds:
+# channel (capacity 1024 when bounded), 1 producer x 1 consumer and 2 x 2,
+# blocking threads on both sides, one item per send and per receive; each
+# shape and flavour is its own process. Prints per flavour and shape, min-max
+# over the rounds:
 #   * crossbeam's and sluice's wall ns/item and the throughput ratio
 #     sluice / crossbeam (>= 1.0: sluice is at least as fast), each round's
 #     ratio from its own adjacent pair of runs;
@@ -15,7 +19,7 @@
 #     process, every thread) for both and their ratio crossbeam / sluice
 #     (>= 1.0: sluice spends no more CPU per item). On a loaded machine wall
 #     time mostly measures the scheduler; CPU per item is the steadier figure.
-#   * the coroutine row (sluice_coroutines) for reference;
+#   * the coroutine row (sluice_coroutines, bounded) for reference;
 #   * `line ns`, the machine's one-way cache-line transfer time, probed after
 #     each shape's runs (bench/support/line_transfer.hpp): it changes while
 #     the script runs on a shared VM, and every figure here moves with it.
@@ -60,55 +64,70 @@ cpu_ns_per_item() {
 }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# One sample line per run: "round row shape ns cpu-ns".
+sluice_row() { # round bench shape-p shape-c
+  local ns
+  # CSV: plain numbers (the console format abbreviates 1000 as 1k).
+  ns=$(measure "$build/bench/core/channel_bench" --benchmark_filter="^$2/P:$3/C:$4/" \
+    --benchmark_format=csv 2>/dev/null |
+    awk -F, '
+      { gsub(/"/, "") }
+      /^name,/ { for (i = 1; i <= NF; ++i) if ($i == "ns_per_item") col = i; next }
+      /^sluice_/ { print $col }')
+  echo "$1 $2 ${3}x$4 $ns $(cpu_ns_per_item)" >>"$samples"
+}
+crossbeam_row() { # round flavour shape-p shape-c
+  local ns
+  # crossbeam P=1 C=1 ns_per_item=...   ->  "r crossbeam_bounded 1x1 ns cpu"
+  ns=$(measure "$anchor_target/release/crossbeam_anchor" 5 "$3" "$4" "$2" | sed -E 's/.*ns_per_item=([0-9.]+).*/\1/')
+  echo "$1 crossbeam_$2 ${3}x$4 $ns $(cpu_ns_per_item)" >>"$samples"
+}
 for ((r = 1; r <= rounds; ++r)); do
   for shape in "1 1" "2 2"; do
     read -r p c <<<"$shape"
-    # crossbeam P=1 C=1 ns_per_item=...   ->  "r crossbeam 1x1 ns cpu"
-    ns=$(measure "$anchor_target/release/crossbeam_anchor" 5 "$p" "$c" | sed -E 's/.*ns_per_item=([0-9.]+).*/\1/')
-    echo "$r crossbeam ${p}x$c $ns $(cpu_ns_per_item)" >>"$samples"
-    for bench in sluice_blocking_bounded sluice_coroutines; do
-      # CSV: plain numbers (the console format abbreviates 1000 as 1k).
-      ns=$(measure "$build/bench/core/channel_bench" --benchmark_filter="^$bench/P:$p/C:$c/" \
-        --benchmark_format=csv 2>/dev/null |
-        awk -F, '
-          { gsub(/"/, "") }
-          /^name,/ { for (i = 1; i <= NF; ++i) if ($i == "ns_per_item") col = i; next }
-          /^sluice_/ { print $col }')
-      echo "$r $bench ${p}x$c $ns $(cpu_ns_per_item)" >>"$samples"
-    done
+    crossbeam_row "$r" bounded "$p" "$c"
+    sluice_row "$r" sluice_blocking_bounded "$p" "$c"
+    sluice_row "$r" sluice_coroutines "$p" "$c"
+    crossbeam_row "$r" unbounded "$p" "$c"
+    sluice_row "$r" sluice_blocking_unbounded "$p" "$c"
     echo "$r line ${p}x$c $("$build/bench/line_transfer_probe" 2>/dev/null || echo -) -" >>"$samples"
   done
   echo "round $r/$rounds done" >&2
 done
 
+
 awk '
   { ns[$1, $2, $3] = $4; cpu[$1, $2, $3] = $5; shapes[$3] = 1; last = $1 }
   function span(lo, hi, fmt) { return lo > hi ? "-" : sprintf(fmt "-" fmt, lo, hi) }
-  END {
-    printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", "shape", "crossbeam ns", "sluice ns", "ratio", \
-      "crossbeam cpu-ns", "sluice cpu-ns", "cpu ratio", "coroutines ns", "line ns"
-    for (s in shapes) {
-      cmin = bmin = rmin = kmin = xmin = ymin = qmin = lmin = 1e18; cmax = bmax = rmax = kmax = xmax = ymax = qmax = lmax = 0
-      for (r = 1; r <= last; ++r) {
-        c = ns[r, "crossbeam", s]; b = ns[r, "sluice_blocking_bounded", s]; k = ns[r, "sluice_coroutines", s]
-        l = ns[r, "line", s]
-        if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
-        if (c == "" || b == "") continue
-        ratio = c / b
-        if (c < cmin) cmin = c; if (c > cmax) cmax = c
-        if (b < bmin) bmin = b; if (b > bmax) bmax = b
-        if (ratio < rmin) rmin = ratio; if (ratio > rmax) rmax = ratio
-        if (k != "") { if (k < kmin) kmin = k; if (k > kmax) kmax = k }
-        x = cpu[r, "crossbeam", s]; y = cpu[r, "sluice_blocking_bounded", s]
-        if (x != "-" && y != "-" && y > 0) {
-          if (x < xmin) xmin = x; if (x > xmax) xmax = x
-          if (y < ymin) ymin = y; if (y > ymax) ymax = y
-          q = x / y; if (q < qmin) qmin = q; if (q > qmax) qmax = q
-        }
+  # One table row: crossbeam row `anchor` against sluice row `mine` in `shape`
+  # (`extra`: a sluice row shown for reference, "" for none).
+  function row(flavour, shape, anchor, mine, extra,    r, c, b, k, l, x, y, q, ratio) {
+    cmin = bmin = rmin = kmin = xmin = ymin = qmin = lmin = 1e18; cmax = bmax = rmax = kmax = xmax = ymax = qmax = lmax = 0
+    for (r = 1; r <= last; ++r) {
+      c = ns[r, anchor, shape]; b = ns[r, mine, shape]; k = extra == "" ? "" : ns[r, extra, shape]
+      l = ns[r, "line", shape]
+      if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
+      if (c == "" || b == "") continue
+      ratio = c / b
+      if (c < cmin) cmin = c; if (c > cmax) cmax = c
+      if (b < bmin) bmin = b; if (b > bmax) bmax = b
+      if (ratio < rmin) rmin = ratio; if (ratio > rmax) rmax = ratio
+      if (k != "") { if (k < kmin) kmin = k; if (k > kmax) kmax = k }
+      x = cpu[r, anchor, shape]; y = cpu[r, mine, shape]
+      if (x != "-" && y != "-" && y > 0) {
+        if (x < xmin) xmin = x; if (x > xmax) xmax = x
+        if (y < ymin) ymin = y; if (y > ymax) ymax = y
+        q = x / y; if (q < qmin) qmin = q; if (q > qmax) qmax = q
       }
-      printf "%-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", s, span(cmin, cmax, "%.1f"), span(bmin, bmax, "%.1f"), \
-        span(rmin, rmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(qmin, qmax, "%.2f"), span(kmin, kmax, "%.1f"), \
-        span(lmin, lmax, "%.0f")
     }
+    printf "%-10s %-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", flavour, shape, span(cmin, cmax, "%.1f"), \
+      span(bmin, bmax, "%.1f"), span(rmin, rmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), \
+      span(qmin, qmax, "%.2f"), span(kmin, kmax, "%.1f"), span(lmin, lmax, "%.0f")
+  }
+  END {
+    printf "%-10s %-6s %-16s %-16s %-12s %-16s %-16s %-12s %-16s %-10s\n", "flavour", "shape", "crossbeam ns", "sluice ns", \
+      "ratio", "crossbeam cpu-ns", "sluice cpu-ns", "cpu ratio", "coroutines ns", "line ns"
+    for (s in shapes) row("bounded", s, "crossbeam_bounded", "sluice_blocking_bounded", "sluice_coroutines")
+    for (s in shapes) row("unbounded", s, "crossbeam_unbounded", "sluice_blocking_unbounded", "")
   }' "$samples"
 echo "($rounds alternated rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"

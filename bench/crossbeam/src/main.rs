@@ -1,18 +1,27 @@
-//! crossbeam-channel bounded(1024), 8-byte items, blocking send/recv on plain
-//! threads: the workload of channel_bench's sluice_blocking_bounded row.
+//! crossbeam-channel, 8-byte items, blocking send/recv on plain threads:
+//! bounded(1024) is the workload of channel_bench's sluice_blocking_bounded
+//! row; unbounded() (crossbeam's list flavour, the design of sluice's
+//! unbounded channel: one shared tail claimed per item, FIFO in the order
+//! sends take effect) is that of sluice_blocking_unbounded.
 //!
-//! Usage: crossbeam_anchor [iterations [P C]]   (default 5, both shapes 1x1 and 2x2)
+//! Usage: crossbeam_anchor [iterations [P C [bounded|unbounded]]]
+//!   (default 5 iterations, both shapes 1x1 and 2x2, bounded)
 //! Prints one line per shape: `crossbeam P=1 C=1 ns_per_item=... min=... max=...`
-//! (mean over iterations, like Google Benchmark's aggregate, plus min and max).
-use crossbeam_channel::bounded;
+//! (`crossbeam-unbounded ...` for the unbounded channel; the mean over
+//! iterations, like Google Benchmark's aggregate, plus min and max).
+use crossbeam_channel::{bounded, unbounded};
 use std::thread;
 use std::time::Instant;
 
 const ITEMS: u64 = 1 << 20;
 const CAPACITY: usize = 1024;
 
-fn run_once(producers: u64, consumers: u64) -> f64 {
-    let (tx, rx) = bounded::<u64>(CAPACITY);
+fn run_once(producers: u64, consumers: u64, is_bounded: bool) -> f64 {
+    let (tx, rx) = if is_bounded {
+        bounded::<u64>(CAPACITY)
+    } else {
+        unbounded::<u64>()
+    };
     let start = Instant::now();
     let mut handles = Vec::new();
     let mut consumed = Vec::new();
@@ -50,7 +59,16 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let args: Vec<u64> = std::env::args().skip(2).filter_map(|s| s.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(2)
+        .take(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let is_bounded = match std::env::args().nth(4).as_deref() {
+        None | Some("bounded") => true,
+        Some("unbounded") => false,
+        Some(other) => panic!("unknown flavour {other}: bounded or unbounded"),
+    };
     let shapes: Vec<(u64, u64)> = if args.len() == 2 {
         vec![(args[0], args[1])]
     } else {
@@ -58,14 +76,23 @@ fn main() {
     };
     for (p, c) in shapes {
         let runs: Vec<f64> = (0..iterations)
-            .map(|_| run_once(p, c) * 1e9 / ITEMS as f64)
+            .map(|_| run_once(p, c, is_bounded) * 1e9 / ITEMS as f64)
             .collect();
         let mean = runs.iter().sum::<f64>() / runs.len() as f64;
         let min = runs.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = runs.iter().cloned().fold(0.0, f64::max);
         println!(
-            "crossbeam P={} C={} ns_per_item={:.2} min={:.2} max={:.2}",
-            p, c, mean, min, max
+            "{} P={} C={} ns_per_item={:.2} min={:.2} max={:.2}",
+            if is_bounded {
+                "crossbeam"
+            } else {
+                "crossbeam-unbounded"
+            },
+            p,
+            c,
+            mean,
+            min,
+            max
         );
     }
 }
