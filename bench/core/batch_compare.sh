@@ -2,7 +2,9 @@
 # sluice's channel rows of channel_bench against their moodycamel anchors,
 # each row in its own process under `perf stat`, alternated ROUNDS times
 # (default 5) so that load on a shared machine hits both alike:
-#   * raw_moodycamel_bulk   vs sluice_recv_batch_bounded, sluice_recv_batch_unbounded
+#   * raw_moodycamel_bulk   vs sluice_recv_batch_bounded, sluice_recv_batch_unbounded,
+#     sluice_recv_batch_per_sender (unbounded with channel_order::per_sender, a
+#     lane per producer: the order moodycamel's token producers keep)
 #   * raw_moodycamel        vs sluice_blocking_unbounded
 #   * raw_moodycamel_bulk_both vs sluice_send_batch_bounded, sluice_send_batch_unbounded
 #     (producers with runs of 256 items at hand: enqueue_bulk with a token
@@ -58,7 +60,8 @@ run_row() { # row shape round
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; ++r)); do
   for shape in 1x1 2x2; do
-    for row in raw_moodycamel_bulk sluice_recv_batch_bounded sluice_recv_batch_unbounded raw_moodycamel \
+    for row in raw_moodycamel_bulk sluice_recv_batch_bounded sluice_recv_batch_unbounded sluice_recv_batch_per_sender \
+      raw_moodycamel \
       sluice_blocking_unbounded raw_moodycamel_bulk_both sluice_send_batch_bounded sluice_send_batch_unbounded; do
       run_row "$row" "$shape" "$r"
     done
@@ -97,6 +100,7 @@ awk '
     for (i = 1; i <= 2; ++i) {
       row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])
       row("sluice_recv_batch_unbounded", "raw_moodycamel_bulk", shapes[i])
+      row("sluice_recv_batch_per_sender", "raw_moodycamel_bulk", shapes[i])
       row("sluice_blocking_unbounded", "raw_moodycamel", shapes[i])
       row("sluice_send_batch_bounded", "raw_moodycamel_bulk_both", shapes[i])
       row("sluice_send_batch_unbounded", "raw_moodycamel_bulk_both", shapes[i])

@@ -295,11 +295,15 @@ std::int64_t recv_in_batches(sluice::channel_receiver<item_t>& rx) {
   return got;
 }
 
-void sluice_recv_batch(benchmark::State& state, std::size_t cap) {
+// `order`: unbounded only; per_sender gives each producer a lane of its own
+// (sluice::channel_order), the order moodycamel's token producers keep.
+void sluice_recv_batch(benchmark::State& state, std::size_t cap,
+                       sluice::channel_order order = sluice::channel_order::sends_take_effect) {
   const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
   double total = 0;
   for (auto _ : state) {
-    auto [tx, rx] = sluice::channel<item_t>(cap);
+    auto [tx, rx] =
+        cap ? sluice::channel<item_t>(cap) : sluice::unbounded_channel<item_t>(order, static_cast<std::uint32_t>(P));
     std::vector<sluice::channel_sender<item_t>> senders(static_cast<std::size_t>(P), tx);
     { auto drop = std::move(tx); }
     total += run_threads(
@@ -315,6 +319,7 @@ void sluice_recv_batch(benchmark::State& state, std::size_t cap) {
 
 void sluice_recv_batch_bounded(benchmark::State& s) { sluice_recv_batch(s, capacity); }
 void sluice_recv_batch_unbounded(benchmark::State& s) { sluice_recv_batch(s, 0); }
+void sluice_recv_batch_per_sender(benchmark::State& s) { sluice_recv_batch(s, 0, sluice::channel_order::per_sender); }
 
 // Both ends in batches, as raw_moodycamel_bulk_both: the producer has runs
 // of `bulk` items and sends each with send_batch_blocking (one claim per run
@@ -397,6 +402,7 @@ BENCHMARK(sluice_blocking_bounded)->Apply(shapes);
 BENCHMARK(sluice_blocking_unbounded)->Apply(shapes);
 BENCHMARK(sluice_recv_batch_bounded)->Apply(shapes);
 BENCHMARK(sluice_recv_batch_unbounded)->Apply(shapes);
+BENCHMARK(sluice_recv_batch_per_sender)->Apply(shapes);
 BENCHMARK(sluice_send_batch_bounded)->Apply(shapes);
 BENCHMARK(sluice_send_batch_unbounded)->Apply(shapes);
 BENCHMARK(sluice_coroutines)->Apply(shapes);

@@ -26,10 +26,13 @@
 // the order sends take effect: items one coroutine or thread sends one after
 // another arrive in that order (even when the coroutine migrates between
 // threads); sends that overlap in time have no order among themselves.
+// unbounded_channel(channel_order::per_sender) keeps order per sender
+// handle only, and in return senders of different lanes never contend.
 #pragma once
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <new>
@@ -101,6 +104,7 @@ class channel_handle {
     if (this != &o) {
       detach();
       m_state = std::move(o.m_state);
+      m_lane = o.m_lane;
     }
     return *this;
   }
@@ -120,7 +124,7 @@ class channel_handle {
   void attach() noexcept {
     if (!m_state) return;
     if constexpr (IsSender) {
-      m_state->add_sender();
+      m_lane = m_state->add_sender();
     } else {
       m_state->add_receiver();
     }
@@ -135,6 +139,7 @@ class channel_handle {
     m_state.reset();
   }
   std::shared_ptr<channel_state<T>> m_state;
+  std::uint32_t m_lane = 0;  // a sender's lane (channel_state::add_sender): 0 unless per-sender order
 };
 
 }  // namespace detail
@@ -143,6 +148,7 @@ class channel_handle {
 template <typename T>
 class channel_sender : public detail::channel_handle<T, true> {
   using base = detail::channel_handle<T, true>;
+  using base::m_lane;
   using base::m_state;
 
  public:
@@ -153,8 +159,8 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// Awaitable: `bool sent = co_await tx.send(item);` Suspends while the
   /// channel is full. Moves from `item` only when it returns true; false
   /// means the channel was closed and `item` is left as it was.
-  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), &item}; }
-  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), &item}; }
+  [[nodiscard]] auto send(T& item) noexcept { return send_awaiter{m_state.get(), &item, m_lane}; }
+  [[nodiscard]] auto send(T&& item) noexcept { return send_awaiter{m_state.get(), &item, m_lane}; }
 
   /// Blocking form for plain threads; same contract as send(). A full
   /// channel is retried for a few microseconds (spinning, then yielding)
@@ -163,7 +169,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// receiver thread it woke has not run yet (detail::retry_before_parking).
   [[nodiscard]] bool send_blocking(T& item) {
     // The common case (room now) stays small enough to inline at every call.
-    const auto op = m_state->try_send(item, /*whole_lines=*/true);
+    const auto op = m_state->try_send(item, /*whole_lines=*/true, m_lane);
     if (op == detail::channel_op::done) [[likely]]
       return true;
     return send_blocking_after(op, item);
@@ -171,7 +177,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   [[nodiscard]] bool send_blocking(T&& item) { return send_blocking(item); }
 
   /// Never waits: false when the channel is full or closed (item untouched then).
-  [[nodiscard]] bool try_send(T& item) { return m_state->try_send(item) == detail::channel_op::done; }
+  [[nodiscard]] bool try_send(T& item) { return m_state->try_send(item, false, m_lane) == detail::channel_op::done; }
   [[nodiscard]] bool try_send(T&& item) { return try_send(item); }
 
   // ---- batches: several items, one claim per run of free slots ----------------
@@ -188,7 +194,9 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// between 1 and items.size() items, suspending only while not even one
   /// fits; 0 means the channel is closed (nothing sent). Loop on the rest to
   /// send them all.
-  [[nodiscard]] auto send_batch(std::span<T> items) noexcept { return send_batch_awaiter{m_state.get(), items}; }
+  [[nodiscard]] auto send_batch(std::span<T> items) noexcept {
+    return send_batch_awaiter{m_state.get(), items, m_lane};
+  }
 
   /// Blocking form for plain threads: sends all of `items`, waiting (as
   /// send_blocking) while the channel is full. Returns items.size(), or
@@ -197,7 +205,7 @@ class channel_sender : public detail::channel_handle<T, true> {
     std::size_t sent = 0;
     while (sent < items.size()) {
       detail::channel_op op;
-      sent += m_state->try_send_many(items.data() + sent, items.size() - sent, op);
+      sent += m_state->try_send_many(items.data() + sent, items.size() - sent, op, m_lane);
       if (sent == items.size() || op == detail::channel_op::closed) break;
       // Full: wait for one slot the way a single send does (backoff, then
       // park with a definite outcome), then claim runs again.
@@ -210,7 +218,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   /// Never waits: sends as many leading items as fit now; 0 when full or closed.
   std::size_t try_send_batch(std::span<T> items) {
     detail::channel_op op;
-    return m_state->try_send_many(items.data(), items.size(), op);
+    return m_state->try_send_many(items.data(), items.size(), op, m_lane);
   }
 
  private:
@@ -226,7 +234,7 @@ class channel_sender : public detail::channel_handle<T, true> {
     const unsigned first_step = m_state->sends_alone() ? 4 : 0;
     unsigned looks = 0;
     auto op = detail::retry_before_parking(
-        first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks); },
+        first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks, m_lane); },
         [this] { return m_state->receivers_waking(); }, first_step);
     if (op != detail::channel_op::would_block) return op == detail::channel_op::done;
     detail::channel_waiter<T> w;
@@ -240,6 +248,7 @@ class channel_sender : public detail::channel_handle<T, true> {
     using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
     std::span<T> m_items;
+    std::uint32_t m_lane;
     std::size_t m_sent = 0;
     waiter m_waiter{};
     int m_outcome = waiter::pending;
@@ -247,7 +256,7 @@ class channel_sender : public detail::channel_handle<T, true> {
     bool await_ready() {
       if (m_items.empty()) return true;
       detail::channel_op op;
-      m_sent = m_channel->try_send_many(m_items.data(), m_items.size(), op);
+      m_sent = m_channel->try_send_many(m_items.data(), m_items.size(), op, m_lane);
       return m_sent > 0 || op == detail::channel_op::closed;
     }
     // Full: queue as a single send of the first item (see send_awaiter).
@@ -268,7 +277,7 @@ class channel_sender : public detail::channel_handle<T, true> {
       // that the first item went in.
       try {
         detail::channel_op op;
-        m_sent += m_channel->try_send_many(m_items.data() + 1, m_items.size() - 1, op);
+        m_sent += m_channel->try_send_many(m_items.data() + 1, m_items.size() - 1, op, m_lane);
       } catch (const std::bad_alloc&) {
       }
       return m_sent;
@@ -279,12 +288,13 @@ class channel_sender : public detail::channel_handle<T, true> {
     using waiter = detail::channel_waiter<T>;
     detail::channel_state<T>* m_channel;
     T* m_item;
+    std::uint32_t m_lane;
     waiter m_waiter{};
     // pending: decided by a waker, read it from m_waiter.result.
     int m_outcome = waiter::pending;
 
     bool await_ready() {
-      auto op = m_channel->try_send(*m_item);
+      auto op = m_channel->try_send(*m_item, false, m_lane);
       if (op == detail::channel_op::would_block) return false;
       m_outcome = op == detail::channel_op::done ? waiter::granted : waiter::closed;
       return true;
@@ -503,6 +513,35 @@ class channel_receiver : public detail::channel_handle<T, false> {
 template <typename T>
 std::pair<channel_sender<T>, channel_receiver<T>> channel(std::size_t capacity = 0) {
   auto state = std::make_shared<detail::channel_state<T>>(capacity);
+  return {channel_sender<T>{state}, channel_receiver<T>{state}};
+}
+
+/// What order a channel keeps between items sent through different handles.
+enum class channel_order {
+  /// FIFO in the order sends take effect (the default; see the file comment).
+  sends_take_effect,
+  /// Only per sender handle: items sent through one handle arrive in the
+  /// order they were sent (from any threads or coroutines using it, one
+  /// send after another), and items of different handles have no order
+  /// among themselves, as with moodycamel's queue and its producer tokens.
+  /// In return, handles do not share the position their sends claim: the
+  /// unbounded channel keeps `lanes` lists, and sender handles (the first
+  /// one and every copy) take them in turn. A copy is a new sender for
+  /// this purpose; a moved handle keeps its lane. Everything else is as
+  /// for the default: close and drain are exact, receives take any lane
+  /// (each receive in turn, so no lane waits behind a busy one), and an
+  /// item is received once. Costs `lanes` lists' first blocks up front.
+  per_sender,
+};
+
+/// Creates an unbounded channel with the given order between senders.
+/// `lanes` (per_sender only; at least 1): how many lists sender handles are
+/// dealt out to; sends through handles of different lanes never contend.
+/// Throws std::invalid_argument for lanes == 0.
+template <typename T>
+std::pair<channel_sender<T>, channel_receiver<T>> unbounded_channel(channel_order order, std::uint32_t lanes = 4) {
+  auto state =
+      std::make_shared<detail::channel_state<T>>(0, order == channel_order::per_sender ? lanes : std::uint32_t{1});
   return {channel_sender<T>{state}, channel_receiver<T>{state}};
 }
 

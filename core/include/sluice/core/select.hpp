@@ -112,6 +112,11 @@ struct channel_access {
   static channel_state<T>* state(const channel_handle<T, IsSender>& handle) noexcept {
     return handle.m_state.get();
   }
+  /// A sender handle's lane (channel_state::add_sender).
+  template <typename T>
+  static std::uint32_t lane(const channel_handle<T, true>& handle) noexcept {
+    return handle.m_lane;
+  }
 };
 
 // One receive arm: its channel and the waiter it queues there.
@@ -139,8 +144,10 @@ class select_send_arm {
  public:
   using value_type = std::monostate;
   explicit select_send_arm(send_request<T> request) noexcept
-      : m_channel(channel_access::state(*request.sender)), m_item(request.item) {}
-  channel_op try_now() { return m_channel->try_send(*m_item); }
+      : m_channel(channel_access::state(*request.sender)),
+        m_lane(channel_access::lane(*request.sender)),
+        m_item(request.item) {}
+  channel_op try_now() { return m_channel->try_send(*m_item, false, m_lane); }
   bool enlist(select_arm& arm) {  // true: queued
     m_waiter.arm = &arm;
     m_waiter.send_item = m_item;
@@ -151,6 +158,7 @@ class select_send_arm {
 
  private:
   channel_state<T>* m_channel;
+  std::uint32_t m_lane;
   T* m_item;
   channel_waiter<T> m_waiter;
 };

@@ -8,7 +8,9 @@
 //   * unbounded channels keep them in a channel_list (detail/
 //     channel_list.hpp): a linked list of blocks of slots, one CAS per side
 //     per item (a batch, either side: one per block it reaches into), a
-//     closed mark in the list's tail.
+//     closed mark in the list's tail; a channel with per-sender order has
+//     several lists, one per group of sender handles (detail/
+//     channel_lanes.hpp).
 // Either way a send that loses the race with close fails with its item
 // untouched, every item sent before is received, and "closed and drained" is
 // "marked and head == tail".
@@ -50,7 +52,7 @@
 #include <utility>
 #include <vector>
 
-#include "sluice/core/detail/channel_list.hpp"
+#include "sluice/core/detail/channel_lanes.hpp"
 #include "sluice/core/detail/channel_ring.hpp"
 #include "sluice/core/detail/resume.hpp"
 #include "sluice/core/detail/select_arm.hpp"
@@ -75,11 +77,13 @@ concept bounded_channel_only = requires {
 template <typename T>
 struct no_unbounded_list {
   using status = typename channel_ring<T>::status;
+  explicit no_unbounded_list(std::uint32_t) noexcept {}
+  [[nodiscard]] std::uint32_t lane_count() const noexcept { return 1; }
   [[nodiscard]] std::size_t size() const noexcept { return 0; }
   [[nodiscard]] bool closed() const noexcept { return true; }
   bool close() noexcept { return false; }
-  status try_push(T&) { return status::closed; }
-  status try_push_alone(T&) { return status::closed; }
+  status try_push(T&, std::uint32_t) { return status::closed; }
+  status try_push_alone(T&, std::uint32_t) { return status::closed; }
   template <typename Sink>
   status try_pop(Sink&&, bool) {
     return status::closed;
@@ -88,7 +92,7 @@ struct no_unbounded_list {
     st = status::closed;
     return 0;
   }
-  std::size_t try_push_many(T*, std::size_t, status& st) {
+  std::size_t try_push_many(T*, std::size_t, status& st, std::uint32_t) {
     st = status::closed;
     return 0;
   }
@@ -167,14 +171,19 @@ class channel_state {
  public:
   using waiter = channel_waiter<T>;
   static constexpr bool unbounded_allowed = !bounded_channel_only<T>;
-  using unbounded_list = std::conditional_t<unbounded_allowed, channel_list<T>, no_unbounded_list<T>>;
+  using unbounded_list = std::conditional_t<unbounded_allowed, channel_lanes<T>, no_unbounded_list<T>>;
 
-  /// Throws std::invalid_argument for capacity 0 when T is bounded_channel_only.
-  explicit channel_state(std::size_t capacity) : m_capacity(capacity) {
+  /// `lanes`: 1, or for an unbounded channel with per-sender order the
+  /// number of lists its sender handles are dealt out to (channel_lanes).
+  /// Throws std::invalid_argument for capacity 0 when T is
+  /// bounded_channel_only, and for several lanes on a bounded channel.
+  explicit channel_state(std::size_t capacity, std::uint32_t lanes = 1) : m_capacity(capacity) {
+    if (lanes == 0 || (capacity && lanes != 1))
+      throw std::invalid_argument("sluice: per-sender order is for unbounded channels (capacity 0)");
     if (capacity) {
       m_ring.emplace(capacity);
     } else if constexpr (unbounded_allowed) {
-      m_list.emplace();
+      m_list.emplace(lanes);
     } else {
       throw std::invalid_argument("sluice: this item type is sent through bounded channels only (capacity > 0)");
     }
@@ -199,7 +208,13 @@ class channel_state {
   [[nodiscard]] bool sends_alone() const noexcept { return m_sole.owned_by(this_thread_token()); }
 
   // ---- handle counting ----------------------------------------------------
-  void add_sender() noexcept { m_senders.fetch_add(1, std::memory_order_relaxed); }
+  /// Registers a sender handle; returns the lane its sends go to (0 unless
+  /// the channel has several, which handles take in turn).
+  std::uint32_t add_sender() noexcept {
+    m_senders.fetch_add(1, std::memory_order_relaxed);
+    if (m_ring || m_list->lane_count() == 1) return 0;
+    return m_next_lane.fetch_add(1, std::memory_order_relaxed) % m_list->lane_count();
+  }
   void drop_sender() {
     if (m_senders.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
   }
@@ -218,8 +233,9 @@ class channel_state {
   /// window of slots (channel_ring::receivers_left_window); may then report
   /// would_block while a slot is free, so a caller must follow it with a
   /// plain call before it parks.
-  channel_op try_send(T& item, bool whole_lines = false) {
-    channel_op op = sole_send(item, whole_lines);
+  /// `lane`: the sender handle's (add_sender).
+  channel_op try_send(T& item, bool whole_lines = false, std::uint32_t lane = 0) {
+    channel_op op = sole_send(item, whole_lines, lane);
     if (op == channel_op::done && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
     return op;
   }
@@ -227,7 +243,7 @@ class channel_state {
   /// Sends items[0..k) for the largest k that fits now (one claim per run
   /// of free slots, see channel_ring/channel_list try_push_many); returns k,
   /// and in `op` why it returned 0. items[k..n) are untouched.
-  std::size_t try_send_many(T* items, std::size_t n, channel_op& op) {
+  std::size_t try_send_many(T* items, std::size_t n, channel_op& op, std::uint32_t lane = 0) {
     auto st = channel_ring<T>::status::would_block;
     std::size_t k = 0;
     m_sole.before_shared_write(this_thread_token());
@@ -240,7 +256,7 @@ class channel_state {
         k += got;
       }
     } else {
-      k = m_list->try_push_many(items, n, st);
+      k = m_list->try_push_many(items, n, st, lane);
     }
     op = k ? channel_op::done : from(st);
     if (k && m_receivers_waiting.load(std::memory_order_seq_cst) > 0) wake_waiters();
@@ -407,9 +423,9 @@ class channel_state {
   // it may throw std::bad_alloc, with `item` untouched.
   // `owner_ok`: a thread that may own the sole-sender gate without being
   // demoted by this send (sole_sender_gate::before_shared_write).
-  channel_op send_now(T& item, bool exact, std::uint64_t owner_ok) {
+  channel_op send_now(T& item, bool exact, std::uint64_t owner_ok, std::uint32_t lane = 0) {
     m_sole.before_shared_write(owner_ok);
-    if (!m_ring) return from(m_list->try_push(item));
+    if (!m_ring) return from(m_list->try_push(item, lane));
     return from(m_ring->try_push(item, exact));
   }
 
@@ -423,28 +439,31 @@ class channel_state {
   // (sole_send_slow). As one function GCC kept it out of line, and a sole
   // sender feeding a batch receiver ran 18-20 ns/item in a small program
   // against 13 with the call inlined (the bare ring: 6-9).
-  [[gnu::always_inline]] channel_op sole_send(T& item, bool whole_lines) {
+  [[gnu::always_inline]] channel_op sole_send(T& item, bool whole_lines, std::uint32_t lane) {
     // Shared for good (several sending threads, coroutines moving between
     // arena threads): straight to the CAS, without the token and the gate's
     // other tests.
     if (m_sole.is_shared()) [[likely]]
-      return shared_send(item);
+      return shared_send(item, lane);
     const std::uint64_t me = this_thread_token();
     const bool inside = m_sole.enter(me);
-    if (inside && push_inside_gate(item, whole_lines) == channel_ring<T>::status::ok) [[likely]]
+    if (inside && push_inside_gate(item, whole_lines, lane) == channel_ring<T>::status::ok) [[likely]]
       return channel_op::done;
-    return sole_send_slow(item, whole_lines, me, inside);
+    return sole_send_slow(item, whole_lines, me, inside, lane);
   }
 
-  channel_op shared_send(T& item) { return from(m_ring ? m_ring->try_push(item, false) : m_list->try_push(item)); }
+  channel_op shared_send(T& item, std::uint32_t lane) {
+    return from(m_ring ? m_ring->try_push(item, false) : m_list->try_push(item, lane));
+  }
 
   // Between a successful m_sole.enter() and its leave(): the plain claim.
-  [[gnu::always_inline]] typename channel_ring<T>::status push_inside_gate(T& item, bool whole_lines) {
+  [[gnu::always_inline]] typename channel_ring<T>::status push_inside_gate(T& item, bool whole_lines,
+                                                                           std::uint32_t lane) {
     struct leave_gate {
       sole_sender_gate& gate;
       ~leave_gate() { gate.leave(); }
     } inside{m_sole};  // also when a block cannot be allocated (std::bad_alloc, item untouched)
-    return m_ring ? m_ring->try_push_alone(item, whole_lines) : m_list->try_push_alone(item);
+    return m_ring ? m_ring->try_push_alone(item, whole_lines) : m_list->try_push_alone(item, lane);
   }
 
   // sole_send when the plain claim did not send. `tried_plain`: this thread
@@ -452,13 +471,14 @@ class channel_state {
   // window not yet freed). Otherwise the gate may be unclaimed: claim it on
   // this thread's first send and try the plain claim. A whole_lines caller
   // that tried is told would_block; anything else sends with the CAS.
-  [[gnu::noinline]] channel_op sole_send_slow(T& item, bool whole_lines, std::uint64_t me, bool tried_plain) {
+  [[gnu::noinline]] channel_op sole_send_slow(T& item, bool whole_lines, std::uint64_t me, bool tried_plain,
+                                              std::uint32_t lane) {
     if (!tried_plain && m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me)) {
-      if (push_inside_gate(item, whole_lines) == channel_ring<T>::status::ok) return channel_op::done;
+      if (push_inside_gate(item, whole_lines, lane) == channel_ring<T>::status::ok) return channel_op::done;
       tried_plain = true;
     }
     if (tried_plain && whole_lines) return channel_op::would_block;
-    return send_now(item, false, me);
+    return send_now(item, false, me, lane);
   }
 
   // Several sender handles (or threads sharing one) take turns on the
@@ -646,6 +666,7 @@ class channel_state {
   alignas(cache_line_size) std::atomic<int> m_receivers_waiting{0};
   alignas(cache_line_size) std::atomic<int> m_senders_waiting{0};
   alignas(cache_line_size) std::atomic<std::size_t> m_senders{0};
+  std::atomic<std::uint32_t> m_next_lane{0};  // the lane of the next sender handle (several lanes only)
   std::atomic<std::size_t> m_receivers{0};
   std::atomic<int> m_senders_waking{0};  // thread waiters served, not yet running
   std::atomic<int> m_receivers_waking{0};

@@ -1,0 +1,344 @@
+// An unbounded channel with per-sender order (sluice::channel_order::per_sender,
+// detail/channel_lanes.hpp): sender handles dealt out to several lists.
+// What must hold as for the default channel: every item received exactly
+// once, exact close (a send either went in or failed with its item
+// untouched, also when close races it), a parked receiver woken by a send to
+// any lane; and what the order promises: one handle's items in order.
+#include <sluice/core/channel.hpp>
+#include <sluice/core/runtime.hpp>
+#include <sluice/core/select.hpp>
+
+#include <gtest/gtest.h>
+
+#include "channel_test_support.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace sluice::test;  // channel_test_support.hpp
+using sluice::channel_order;
+
+#if defined(SLUICE_TSAN) || defined(__SANITIZE_ADDRESS__)
+constexpr int items_per_producer = 5'000;
+#else
+constexpr int items_per_producer = 40'000;
+#endif
+constexpr int producers = 4;
+constexpr int consumers = 3;
+constexpr std::uint32_t lanes = 3;  // fewer than the producers: two of them share a lane
+
+auto per_sender_channel(std::uint32_t n = lanes) {
+  return sluice::unbounded_channel<std::uint64_t>(channel_order::per_sender, n);
+}
+
+struct mix {
+  bool coroutine_producers;
+  bool coroutine_consumers;
+  bool batches;  // send_batch / recv_batch instead of one item at a time
+};
+
+class ChannelLanesStress : public ::testing::TestWithParam<mix> {};
+
+// Every item of every producer exactly once, and each producer's items in
+// the order it sent them (the receivers check their own share: items one
+// receiver takes from one handle's lane come in that handle's order).
+TEST_P(ChannelLanesStress, EveryItemIsReceivedExactlyOnceAndInEachSendersOrder) {
+  const mix m = GetParam();
+  sluice::runtime rt({.threads = 2});
+  auto [tx, rx] = per_sender_channel();
+  collected received;
+  std::vector<sluice::join_handle<void>> tasks;
+  std::vector<std::thread> threads;
+
+  auto check_order = [](const std::vector<std::uint64_t>& got) {
+    std::vector<std::int64_t> last(producers, -1);
+    for (auto v : got) {
+      const auto id = static_cast<std::size_t>(v >> 32);
+      const auto i = static_cast<std::int64_t>(v & 0xffffffffu);
+      EXPECT_GT(i, last[id]) << "producer " << id << "'s items out of order";
+      last[id] = i;
+    }
+  };
+  for (int c = 0; c < consumers; ++c) {
+    if (m.coroutine_consumers) {
+      tasks.push_back(rt.spawn(
+          [](sluice::channel_receiver<std::uint64_t> r, bool batch, collected* out, auto check) -> sluice::task<void> {
+            std::vector<std::uint64_t> local;
+            if (batch) {
+              while (co_await r.recv_batch(local, 100) > 0) {
+              }
+            } else {
+              while (auto v = co_await r.recv()) local.push_back(*v);
+            }
+            check(local);
+            out->merge(local);
+          }(rx, m.batches, &received, check_order)));
+    } else {
+      threads.emplace_back([r = rx, batch = m.batches, &received, check_order]() mutable {
+        std::vector<std::uint64_t> local;
+        if (batch) {
+          while (r.recv_batch_blocking(local, 100) > 0) {
+          }
+        } else {
+          for (auto v : r) local.push_back(v);
+        }
+        check_order(local);
+        received.merge(local);
+      });
+    }
+  }
+  { auto drop = std::move(rx); }
+
+  for (int p = 0; p < producers; ++p) {
+    if (m.coroutine_producers) {
+      tasks.push_back(rt.spawn([](sluice::channel_sender<std::uint64_t> s, int id, bool batch) -> sluice::task<void> {
+        for (int i = 0; i < items_per_producer;) {
+          if (batch) {
+            std::vector<std::uint64_t> run;
+            for (int j = 0; j < 37 && i + j < items_per_producer; ++j) run.push_back(encode(id, i + j));
+            std::size_t sent = 0;
+            while (sent < run.size()) {
+              const std::size_t k = co_await s.send_batch(std::span(run).subspan(sent));
+              if (k == 0) throw std::logic_error("send_batch failed on an open channel");
+              sent += k;
+            }
+            i += static_cast<int>(run.size());
+          } else {
+            std::uint64_t v = encode(id, i++);
+            if (!co_await s.send(v)) throw std::logic_error("send failed on an open channel");
+          }
+          if (i % 512 < 37) co_await sluice::runtime::current()->schedule();  // move between threads
+        }
+      }(tx, p, m.batches)));
+    } else {
+      threads.emplace_back([s = tx, p, batch = m.batches]() mutable {
+        for (int i = 0; i < items_per_producer;) {
+          if (batch) {
+            std::vector<std::uint64_t> run;
+            for (int j = 0; j < 37 && i + j < items_per_producer; ++j) run.push_back(encode(p, i + j));
+            if (s.send_batch_blocking(run) != run.size()) throw std::logic_error("send_batch cut short");
+            i += static_cast<int>(run.size());
+          } else if (i % 3 == 0) {
+            std::uint64_t v = encode(p, i++);
+            if (!s.try_send(v)) throw std::logic_error("try_send failed on an unbounded channel");
+          } else if (!s.send_blocking(encode(p, i++))) {
+            throw std::logic_error("send failed on an open channel");
+          }
+        }
+      });
+    }
+  }
+  { auto drop = std::move(tx); }  // closes when the last producer's handle goes
+
+  for (auto& t : tasks) t.get();
+  for (auto& t : threads) t.join();
+  std::vector<std::uint64_t> expected;
+  for (int p = 0; p < producers; ++p)
+    for (int i = 0; i < items_per_producer; ++i) expected.push_back(encode(p, i));
+  ASSERT_TRUE(exactly_once(expected, received.items));
+}
+
+INSTANTIATE_TEST_SUITE_P(Mixes, ChannelLanesStress,
+                         ::testing::Values(mix{false, false, false}, mix{false, false, true}, mix{true, true, false},
+                                           mix{true, true, true}, mix{true, false, true}, mix{false, true, false}),
+                         [](const auto& test_info) {
+                           const mix& m = test_info.param;
+                           return std::string(m.coroutine_producers ? "Coro" : "Thread") + "Producers" +
+                                  (m.coroutine_consumers ? "Coro" : "Thread") + "Consumers" +
+                                  (m.batches ? "Batches" : "OneByOne");
+                         });
+
+// close() races sends on every lane: what the channel accepted is received,
+// exactly once, and a failed send leaves its item as it was.
+TEST(ChannelLanes, CloseRacingSendsOnEveryLaneLosesNothing) {
+  for (int round = 0; round < 12 * stress_scale / 10 + 4; ++round) {
+    sluice::runtime rt({.threads = 2});
+    auto [tx, rx] = per_sender_channel();
+    collected accepted, received;
+    std::vector<sluice::join_handle<void>> tasks;
+    std::vector<std::thread> threads;
+    threads.emplace_back([r = rx, &received] { drain_in_batches_blocking(r, 50, received); });
+    tasks.push_back(rt.spawn(drain_one_by_one(rx, &received)));
+    { auto drop = std::move(rx); }
+    for (int p = 0; p < producers; ++p) {
+      if (p % 2 == 0) {
+        threads.emplace_back(
+            [s = tx, p, &accepted] { send_until_closed_blocking(s, p, items_per_producer, accepted); });
+      } else {
+        tasks.push_back(rt.spawn(send_until_closed(tx, p, items_per_producer, &accepted)));
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(150 * (round % 6)));
+    close_and_join(std::move(tx), tasks, threads);
+    ASSERT_TRUE(exactly_once(accepted.items, received.items)) << "round " << round;
+  }
+}
+
+// After close() returns, a send through any lane fails and leaves its item
+// untouched; what went in before is drained, then the end is final.
+TEST(ChannelLanes, AfterCloseEveryLaneRefusesAndTheBacklogDrains) {
+  auto [tx, rx] = per_sender_channel(4);
+  std::vector<sluice::channel_sender<std::uint64_t>> handles;
+  for (int k = 0; k < 4; ++k) handles.push_back(tx);  // lanes 1, 2, 3, then 0
+  for (std::uint64_t i = 0; i < handles.size(); ++i) ASSERT_TRUE(handles[i].send_blocking(i + 1));
+  EXPECT_EQ(rx.size(), handles.size());
+  tx.close();
+  EXPECT_TRUE(rx.is_closed());
+  for (auto& h : handles) {
+    std::uint64_t v = 77;
+    EXPECT_FALSE(h.try_send(v));
+    EXPECT_FALSE(h.send_blocking(v));
+    std::vector<std::uint64_t> run{78, 79};
+    EXPECT_EQ(h.send_batch_blocking(run), 0u);
+    EXPECT_EQ(v, 77u);
+    EXPECT_EQ(run, (std::vector<std::uint64_t>{78, 79}));
+  }
+  std::vector<std::uint64_t> got;
+  while (auto v = rx.recv_blocking()) got.push_back(*v);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_FALSE(rx.recv_blocking().has_value());
+  std::vector<std::uint64_t> none;
+  EXPECT_EQ(rx.recv_batch_blocking(none, 10), 0u);
+}
+
+// A receiver that parked with every lane empty wakes for a send to any lane:
+// one item at a time, each through the next lane's handle, each time after
+// the receiver has had every chance to park. A lost wake-up hangs here.
+TEST(ChannelLanes, AParkedReceiverWakesForASendToAnyLane) {
+  auto [tx, rx] = per_sender_channel(lanes);
+  std::vector<sluice::channel_sender<std::uint64_t>> handles;
+  for (std::uint32_t k = 0; k < lanes; ++k) handles.push_back(tx);  // lanes 1, 2, 0
+  auto [ack_tx, ack_rx] = sluice::channel<int>(1);
+  constexpr int rounds = 2'000;
+  std::thread receiver([r = rx, a = ack_tx]() mutable {
+    for (int i = 0; i < rounds; ++i) {
+      auto v = r.recv_blocking();
+      ASSERT_TRUE(v.has_value());
+      ASSERT_EQ(*v, static_cast<std::uint64_t>(i));
+      ASSERT_TRUE(a.send_blocking(i));
+    }
+  });
+  for (int i = 0; i < rounds; ++i) {
+    if (i % 7 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));  // let it park
+    ASSERT_TRUE(handles[static_cast<std::size_t>(i) % handles.size()].send_blocking(static_cast<std::uint64_t>(i)));
+    ASSERT_EQ(ack_rx.recv_blocking(), i);
+  }
+  receiver.join();
+}
+
+// Sender handles take the lanes in turn; a moved handle keeps its lane, and
+// with it the order of what it sent before the move.
+TEST(ChannelLanes, CopiesTakeTheLanesInTurnAndAMovedHandleKeepsItsLane) {
+  using sluice::detail::channel_access;
+  auto [tx, rx] = per_sender_channel(3);
+  sluice::channel_sender<std::uint64_t> a = tx, b = tx, c = tx;
+  EXPECT_EQ(channel_access::lane(tx), 0u);
+  EXPECT_EQ(channel_access::lane(a), 1u);
+  EXPECT_EQ(channel_access::lane(b), 2u);
+  EXPECT_EQ(channel_access::lane(c), 0u);
+  ASSERT_TRUE(a.send_blocking(1));
+  sluice::channel_sender<std::uint64_t> moved = std::move(a);
+  EXPECT_EQ(channel_access::lane(moved), 1u);
+  ASSERT_TRUE(moved.send_blocking(2));
+  sluice::channel_sender<std::uint64_t> filler = tx;    // lane 1 (the fifth handle)
+  sluice::channel_sender<std::uint64_t> assigned = tx;  // lane 2
+  EXPECT_EQ(channel_access::lane(filler), 1u);
+  EXPECT_EQ(channel_access::lane(assigned), 2u);
+  assigned = std::move(moved);
+  EXPECT_EQ(channel_access::lane(assigned), 1u);
+  ASSERT_TRUE(assigned.send_blocking(3));
+  std::vector<std::uint64_t> got;
+  while (auto v = rx.try_recv()) got.push_back(*v);
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+// A batch receive moves on to the next lane after each batch, so a lane with
+// one item is served while another lane stays full.
+TEST(ChannelLanes, NoLaneWaitsBehindABusyOne) {
+  auto [busy, rx] = per_sender_channel(2);
+  sluice::channel_sender<std::uint64_t> quiet = busy;  // lane 1
+  for (std::uint64_t i = 0; i < 1'000; ++i) ASSERT_TRUE(busy.try_send(i));
+  ASSERT_TRUE(quiet.try_send(std::uint64_t{5'000}));
+  std::vector<std::uint64_t> got;
+  bool seen = false;
+  for (int call = 0; call < 2 && !seen; ++call) {
+    got.clear();
+    ASSERT_GT(rx.try_recv_batch(got, 10), 0u);
+    seen = std::find(got.begin(), got.end(), 5'000u) != got.end();
+  }
+  EXPECT_TRUE(seen) << "the quiet lane's item waited more than one batch behind the busy lane";
+  // One item at a time: served within a run of single receives per lane.
+  ASSERT_TRUE(quiet.try_send(std::uint64_t{6'000}));
+  seen = false;
+  for (int call = 0; call < 2 * 64 + 2 && !seen; ++call) {
+    auto v = rx.try_recv();
+    ASSERT_TRUE(v.has_value());
+    seen = *v == 6'000u;
+  }
+  EXPECT_TRUE(seen);
+}
+
+// select's send arm sends through its handle's lane: what it sends comes
+// before what the same handle sends next.
+TEST(ChannelLanes, ASelectSendArmKeepsItsHandlesOrder) {
+  auto [tx, rx] = per_sender_channel(2);
+  sluice::channel_sender<std::uint64_t> second = tx;  // lane 1
+  auto [sx, srx] = sluice::channel<int>(1);
+  for (std::uint64_t round = 0; round < 4; ++round) {
+    ASSERT_TRUE(tx.try_send(std::uint64_t{100 + round}));  // lane 0 has an item too
+    std::uint64_t v = 2 * round;
+    auto r = sluice::select_blocking(sluice::send_to(second, v), srx);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.index(), 0u);
+    ASSERT_TRUE(second.try_send(2 * round + 1));
+    std::vector<std::uint64_t> from_second;
+    while (auto x = rx.try_recv())
+      if (*x < 100) from_second.push_back(*x);
+    EXPECT_EQ(from_second, (std::vector<std::uint64_t>{2 * round, 2 * round + 1}));
+  }
+}
+
+// The default order keeps one lane whatever `lanes` says: sends through two
+// handles, one after the other, arrive in that order.
+TEST(ChannelLanes, TheDefaultOrderIsOneLane) {
+  auto [tx, rx] = sluice::unbounded_channel<std::uint64_t>(channel_order::sends_take_effect, 8);
+  sluice::channel_sender<std::uint64_t> other = tx;
+  EXPECT_EQ(sluice::detail::channel_access::lane(other), 0u);
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE((i % 2 ? other : tx).try_send(i));
+  for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(rx.try_recv(), i);
+}
+
+TEST(ChannelLanes, ZeroLanesIsRefused) {
+  EXPECT_THROW((sluice::unbounded_channel<int>(channel_order::per_sender, 0)), std::invalid_argument);
+}
+
+// A boxed item type (its move may throw) goes through the lanes as well.
+TEST(ChannelLanes, ItemsWhoseMoveMayThrowPassThroughEveryLane) {
+  auto [tx, rx] = sluice::unbounded_channel<throwing_move>(channel_order::per_sender, 3);
+  std::vector<sluice::channel_sender<throwing_move>> handles;
+  for (int k = 0; k < 3; ++k) handles.push_back(tx);
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(handles[static_cast<std::size_t>(i) % 3].send_blocking(throwing_move(std::to_string(i))));
+  tx.close();
+  std::vector<throwing_move> got;
+  while (rx.recv_batch_blocking(got, 64) > 0) {
+  }
+  ASSERT_EQ(got.size(), 300u);
+  std::vector<int> values;
+  for (auto& g : got) values.push_back(std::stoi(g.text));
+  std::sort(values.begin(), values.end());
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], i);
+}
+
+}  // namespace
