@@ -69,29 +69,18 @@ TEST_P(ChannelLanesStress, EveryItemIsReceivedExactlyOnceAndInEachSendersOrder) 
       last[id] = i;
     }
   };
+  const std::size_t max = m.batches ? 100 : 0;
   for (int c = 0; c < consumers; ++c) {
     if (m.coroutine_consumers) {
-      tasks.push_back(rt.spawn(
-          [](sluice::channel_receiver<std::uint64_t> r, bool batch, collected* out, auto check) -> sluice::task<void> {
-            std::vector<std::uint64_t> local;
-            if (batch) {
-              while (co_await r.recv_batch(local, 100) > 0) {
-              }
-            } else {
-              while (auto v = co_await r.recv()) local.push_back(*v);
-            }
-            check(local);
-            out->merge(local);
-          }(rx, m.batches, &received, check_order)));
+      tasks.push_back(rt.spawn([](sluice::channel_receiver<std::uint64_t> r, std::size_t n, collected* out,
+                                  auto check) -> sluice::task<void> {
+        auto local = co_await receive_all(std::move(r), n);
+        check(local);
+        out->merge(local);
+      }(rx, max, &received, check_order)));
     } else {
-      threads.emplace_back([r = rx, batch = m.batches, &received, check_order]() mutable {
-        std::vector<std::uint64_t> local;
-        if (batch) {
-          while (r.recv_batch_blocking(local, 100) > 0) {
-          }
-        } else {
-          for (auto v : r) local.push_back(v);
-        }
+      threads.emplace_back([r = rx, max, &received, check_order]() mutable {
+        auto local = receive_all_blocking(r, max);
         check_order(local);
         received.merge(local);
       });

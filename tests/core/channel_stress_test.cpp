@@ -53,28 +53,17 @@ TEST_P(ChannelStress, EveryItemIsReceivedExactlyOnce) {
   std::vector<sluice::join_handle<void>> tasks;
   std::vector<std::thread> threads;
 
+  const std::size_t max = param.batch_consumers ? 64 : 0;
   for (int c = 0; c < consumers; ++c) {
     if (param.coroutine_consumers) {
       tasks.push_back(
-          rt.spawn([](sluice::channel_receiver<std::uint64_t> r, bool batch, auto merge_fn) -> sluice::task<void> {
-            std::vector<std::uint64_t> local;
-            if (batch) {
-              while (co_await r.recv_batch(local, 64) > 0) {
-              }
-            } else {
-              while (auto v = co_await r.recv()) local.push_back(*v);
-            }
+          rt.spawn([](sluice::channel_receiver<std::uint64_t> r, std::size_t n, auto merge_fn) -> sluice::task<void> {
+            auto local = co_await receive_all(std::move(r), n);
             merge_fn(local);
-          }(rx, param.batch_consumers, merge)));
+          }(rx, max, merge)));
     } else {
-      threads.emplace_back([r = rx, batch = param.batch_consumers, &merge]() mutable {
-        std::vector<std::uint64_t> local;
-        if (batch) {
-          while (r.recv_batch_blocking(local, 64) > 0) {
-          }
-        } else {
-          for (auto v : r) local.push_back(v);
-        }
+      threads.emplace_back([r = rx, max, &merge]() mutable {
+        auto local = receive_all_blocking(r, max);
         merge(local);
       });
     }

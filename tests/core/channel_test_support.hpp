@@ -41,6 +41,31 @@ struct collected {
   }
 };
 
+/// Receives from `rx` until it is closed and drained: `max` items at a time,
+/// or one at a time for max 0. Returns what it got, in the order it got it.
+/// On a plain thread.
+inline std::vector<std::uint64_t> receive_all_blocking(channel_receiver<std::uint64_t>& rx, std::size_t max) {
+  std::vector<std::uint64_t> local;
+  if (max) {
+    while (rx.recv_batch_blocking(local, max) > 0) {
+    }
+  } else {
+    for (auto v : rx) local.push_back(v);
+  }
+  return local;
+}
+/// In a coroutine.
+inline task<std::vector<std::uint64_t>> receive_all(channel_receiver<std::uint64_t> rx, std::size_t max) {
+  std::vector<std::uint64_t> local;
+  if (max) {
+    while (co_await rx.recv_batch(local, max) > 0) {
+    }
+  } else {
+    while (auto v = co_await rx.recv()) local.push_back(*v);
+  }
+  co_return local;
+}
+
 /// The receivers the stress tests mix: each drains `rx` until it is closed
 /// and drained, then merges what it got into `out`.
 /// On a plain thread, `max` items at a time.
