@@ -28,11 +28,7 @@ namespace {
 using namespace sluice::test;  // channel_test_support.hpp
 using sluice::channel_order;
 
-#if defined(SLUICE_TSAN) || defined(__SANITIZE_ADDRESS__)
-constexpr int items_per_producer = 5'000;
-#else
-constexpr int items_per_producer = 40'000;
-#endif
+constexpr int items_per_producer = 4'000 * stress_scale;
 constexpr int producers = 4;
 constexpr int consumers = 3;
 constexpr std::uint32_t lanes = 3;  // fewer than the producers: two of them share a lane
