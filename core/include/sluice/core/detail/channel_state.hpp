@@ -423,6 +423,9 @@ class channel_state {
   // it may throw std::bad_alloc, with `item` untouched.
   // `owner_ok`: a thread that may own the sole-sender gate without being
   // demoted by this send (sole_sender_gate::before_shared_write).
+  // `lane`: the sender handle's. The callers that pass none send for a
+  // queued sender waiter, and only a bounded channel (one lane) has those:
+  // an unbounded send never waits for room.
   channel_op send_now(T& item, bool exact, std::uint64_t owner_ok, std::uint32_t lane = 0) {
     m_sole.before_shared_write(owner_ok);
     if (!m_ring) return from(m_list->try_push(item, lane));
