@@ -70,23 +70,15 @@ inline task<std::vector<std::uint64_t>> receive_all(channel_receiver<std::uint64
 /// and drained, then merges what it got into `out`.
 /// On a plain thread, `max` items at a time.
 inline void drain_in_batches_blocking(channel_receiver<std::uint64_t> rx, std::size_t max, collected& out) {
-  std::vector<std::uint64_t> local;
-  while (rx.recv_batch_blocking(local, max) > 0) {
-  }
-  out.merge(local);
+  out.merge(receive_all_blocking(rx, max));
 }
 /// In a coroutine, `max` items at a time.
 inline task<void> drain_in_batches(channel_receiver<std::uint64_t> rx, std::size_t max, collected* out) {
-  std::vector<std::uint64_t> local;
-  while (co_await rx.recv_batch(local, max) > 0) {
-  }
-  out->merge(local);
+  out->merge(co_await receive_all(std::move(rx), max));
 }
 /// In a coroutine, one item at a time.
 inline task<void> drain_one_by_one(channel_receiver<std::uint64_t> rx, collected* out) {
-  std::vector<std::uint64_t> local;
-  while (auto v = co_await rx.recv()) local.push_back(*v);
-  out->merge(local);
+  out->merge(co_await receive_all(std::move(rx), 0));
 }
 
 /// The senders the stress tests mix: each sends items 0..n-1 of `producer`

@@ -30,6 +30,7 @@
 // With one lane (the default order) every call goes straight to it.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -51,11 +52,12 @@ class channel_lanes {
   [[nodiscard]] std::uint32_t lane_count() const noexcept { return m_count; }
 
   // ---- sends: into the sender's lane (see channel_list) ---------------------------
+  // `sender_lane` < lane_count(): channel_state::add_sender deals them out.
 
-  status try_push(T& item, std::uint32_t sender_lane) { return at(sender_lane).try_push(item); }
-  status try_push_alone(T& item, std::uint32_t sender_lane) { return at(sender_lane).try_push_alone(item); }
+  status try_push(T& item, std::uint32_t sender_lane) { return lane(sender_lane).try_push(item); }
+  status try_push_alone(T& item, std::uint32_t sender_lane) { return lane(sender_lane).try_push_alone(item); }
   std::size_t try_push_many(T* items, std::size_t n, status& st, std::uint32_t sender_lane) {
-    return at(sender_lane).try_push_many(items, n, st);
+    return lane(sender_lane).try_push_many(items, n, st);
   }
 
   // ---- receives: any lane, each in turn -------------------------------------------
@@ -63,45 +65,20 @@ class channel_lanes {
   template <typename Sink>
   status try_pop(Sink&& sink, bool exact = true) {
     if (m_count == 1) return m_first.try_pop(sink, exact);
-    auto& cursor = receive_cursor();
-    bool all_closed = true;
-    for (std::uint32_t i = 0; i < m_count; ++i) {
-      const std::uint32_t k = (cursor.lane + i) % m_count;
-      const status st = lane(k).try_pop(sink, exact);
-      if (st == status::ok) {
-        cursor.took_single(k, m_count);
-        return st;
-      }
-      if (st != status::closed) all_closed = false;
-    }
-    return all_closed ? status::closed : status::would_block;
+    status st;
+    take_in_turn(1, st, /*single=*/true, [&](channel_list<T>& l, std::size_t, status& lane_st) -> std::size_t {
+      lane_st = l.try_pop(sink, exact);
+      return lane_st == status::ok;
+    });
+    return st;
   }
 
   std::size_t try_pop_many(std::vector<T>& out, std::size_t max, status& st, bool exact = true,
                            bool whole_lines = false) {
     if (m_count == 1) return m_first.try_pop_many(out, max, st, exact, whole_lines);
-    auto& cursor = receive_cursor();
-    bool all_closed = true;
-    std::size_t total = 0;
-    std::uint32_t last = cursor.lane;
-    for (std::uint32_t i = 0; i < m_count && total < max; ++i) {
-      const std::uint32_t k = (cursor.lane + i) % m_count;
-      status lane_st = status::would_block;
-      const std::size_t got = lane(k).try_pop_many(out, max - total, lane_st, exact, whole_lines);
-      if (got != 0) {
-        total += got;
-        last = k;
-      } else if (lane_st != status::closed) {
-        all_closed = false;
-      }
-    }
-    if (total != 0) {
-      cursor.took_batch(last, m_count);
-      st = status::ok;
-    } else {
-      st = all_closed ? status::closed : status::would_block;
-    }
-    return total;
+    return take_in_turn(max, st, /*single=*/false, [&](channel_list<T>& l, std::size_t want, status& lane_st) {
+      return l.try_pop_many(out, want, lane_st, exact, whole_lines);
+    });
   }
 
   // ---- close and snapshots --------------------------------------------------------
@@ -154,10 +131,45 @@ class channel_lanes {
     return cursor;
   }
 
-  // A sender's lane; lane 0 lives here, so a one-lane channel's calls
-  // reach its list without a pointer in between.
-  channel_list<T>& at(std::uint32_t k) noexcept { return m_count == 1 ? m_first : lane(k % m_count); }
-  channel_list<T>& lane(std::uint32_t k) noexcept { return k == 0 ? m_first : m_more[k - 1]; }
+  // Takes up to `max` items with `take(lane, want, lane_status) -> taken`
+  // from the lanes in turn, from this thread's cursor on, and moves the
+  // cursor on (`single`: one item, see cursor_state). `st`: ok if anything
+  // was taken, else closed only if every lane said closed (and drained).
+  template <typename Take>
+  std::size_t take_in_turn(std::size_t max, status& st, bool single, Take&& take) {
+    auto& cursor = receive_cursor();
+    std::uint32_t k = cursor.lane % m_count;  // the cursor is shared with channels of other lane counts
+    std::uint32_t last = k;
+    bool all_closed = true;
+    std::size_t total = 0;
+    for (std::uint32_t looked = 0; looked < m_count && total < max; ++looked, k = k + 1 == m_count ? 0 : k + 1) {
+      status lane_st = status::would_block;
+      if (const std::size_t got = take(lane(k), max - total, lane_st)) {
+        total += got;
+        last = k;
+      } else if (lane_st != status::closed) {
+        all_closed = false;
+      }
+    }
+    if (total == 0) {
+      st = all_closed ? status::closed : status::would_block;
+    } else {
+      st = status::ok;
+      if (single) {
+        cursor.took_single(last, m_count);
+      } else {
+        cursor.took_batch(last, m_count);
+      }
+    }
+    return total;
+  }
+
+  // Lane 0 lives here, so a one-lane channel's calls reach its list without
+  // a pointer in between.
+  channel_list<T>& lane(std::uint32_t k) noexcept {
+    assert(k < m_count);
+    return k == 0 ? m_first : m_more[k - 1];
+  }
   const channel_list<T>& lane(std::uint32_t k) const noexcept { return k == 0 ? m_first : m_more[k - 1]; }
 
   std::uint32_t m_count;
