@@ -5,6 +5,7 @@
 // untouched, also when close races it), a parked receiver woken by a send to
 // any lane; and what the order promises: one handle's items in order.
 #include <sluice/core/channel.hpp>
+#include <sluice/core/detail/heavy_barrier.hpp>
 #include <sluice/core/runtime.hpp>
 #include <sluice/core/select.hpp>
 
@@ -13,6 +14,7 @@
 #include "channel_test_support.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -143,12 +145,79 @@ INSTANTIATE_TEST_SUITE_P(Mixes, ChannelLanesStress,
                                   (m.batches ? "Batches" : "OneByOne");
                          });
 
+// Every producer thread alone in its lane, so each claims its lane's tail
+// without the CAS, while receivers park between items (a one-by-one
+// coroutine receiver and a thread taking small batches), and halfway a
+// further thread sends through the first producer's very handle, which
+// demotes that lane's owner while it streams. Every item exactly once,
+// each sending thread's items in order at each receiver.
+TEST(ChannelLanes, OwnedLanesLoseNothingWhileReceiversParkAndAThreadJoins) {
+  for (int round = 0; round < 2 * stress_scale; ++round) {
+    sluice::runtime rt({.threads = 2});
+    auto [tx, rx] = per_sender_channel(producers);
+    std::vector<sluice::channel_sender<std::uint64_t>> handles;
+    for (int p = 0; p < producers; ++p) handles.push_back(tx);  // lanes 1, 2, 3, 0
+    { auto drop = std::move(tx); }
+    collected received;
+    auto check_order = [](const std::vector<std::uint64_t>& got) {
+      std::vector<std::int64_t> last(producers + 1, -1);
+      for (auto v : got) {
+        const auto id = static_cast<std::size_t>(v >> 32);
+        const auto i = static_cast<std::int64_t>(v & 0xffffffffu);
+        EXPECT_GT(i, last[id]) << "thread " << id << "'s items out of order";
+        last[id] = i;
+      }
+    };
+    std::thread batches([r = rx, &received, check_order]() mutable {
+      auto local = receive_all_blocking(r, 16);
+      check_order(local);
+      received.merge(local);
+    });
+    auto one_by_one =
+        rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out, auto check) -> sluice::task<void> {
+          auto local = co_await receive_all(std::move(r), 0);
+          check(local);
+          out->merge(local);
+        }(rx, &received, check_order));
+    { auto drop = std::move(rx); }
+    std::atomic<int> first_sent{0};
+    std::vector<std::thread> senders;
+    for (int p = 0; p < producers; ++p) {
+      senders.emplace_back([&handles, &first_sent, p] {
+        auto& h = handles[static_cast<std::size_t>(p)];
+        for (int i = 0; i < items_per_producer; ++i) {
+          if (!h.send_blocking(encode(p, i))) throw std::logic_error("send failed on an open channel");
+          if (p == 0) first_sent.store(i + 1, std::memory_order_relaxed);
+          if (i % 256 == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));  // let receivers park
+        }
+      });
+    }
+    senders.emplace_back([&handles, &first_sent] {
+      while (first_sent.load(std::memory_order_relaxed) < items_per_producer / 2) std::this_thread::yield();
+      for (int i = 0; i < items_per_producer / 4; ++i)
+        if (!handles[0].send_blocking(encode(producers, i))) throw std::logic_error("send failed on an open channel");
+    });
+    for (auto& t : senders) t.join();
+    handles.clear();  // the last handle closes the channel
+    one_by_one.get();
+    batches.join();
+    std::vector<std::uint64_t> expected;
+    for (int p = 0; p < producers; ++p)
+      for (int i = 0; i < items_per_producer; ++i) expected.push_back(encode(p, i));
+    for (int i = 0; i < items_per_producer / 4; ++i) expected.push_back(encode(producers, i));
+    ASSERT_TRUE(exactly_once(expected, received.items)) << "round " << round;
+  }
+}
+
 // close() races sends on every lane: what the channel accepted is received,
-// exactly once, and a failed send leaves its item as it was.
+// exactly once, and a failed send leaves its item as it was. Odd rounds
+// give every producer a lane of its own, so the thread producers claim
+// their lanes without the CAS (detail/sole_sender.hpp) while close() marks
+// them.
 TEST(ChannelLanes, CloseRacingSendsOnEveryLaneLosesNothing) {
   for (int round = 0; round < 12 * stress_scale / 10 + 4; ++round) {
     sluice::runtime rt({.threads = 2});
-    auto [tx, rx] = per_sender_channel();
+    auto [tx, rx] = per_sender_channel(round % 2 ? producers + 1 : lanes);
     collected accepted, received;
     std::vector<sluice::join_handle<void>> tasks;
     std::vector<std::thread> threads;
@@ -200,10 +269,15 @@ TEST(ChannelLanes, AfterCloseEveryLaneRefusesAndTheBacklogDrains) {
 // A receiver that parked with every lane empty wakes for a send to any lane:
 // one item at a time, each through the next lane's handle, each time after
 // the receiver has had every chance to park. A lost wake-up hangs here.
+// Each handle is alone in its lane, so this thread sends without the CAS on
+// every lane until frequent parking demotes the lanes' gates
+// (sole_sender_gate::waiter_needs_barrier): the first parks rest on the
+// receiver's heavy barrier.
 TEST(ChannelLanes, AParkedReceiverWakesForASendToAnyLane) {
   auto [tx, rx] = per_sender_channel(lanes);
   std::vector<sluice::channel_sender<std::uint64_t>> handles;
   for (std::uint32_t k = 0; k < lanes; ++k) handles.push_back(tx);  // lanes 1, 2, 0
+  { auto drop = std::move(tx); }
   auto [ack_tx, ack_rx] = sluice::channel<int>(1);
   constexpr int rounds = 2'000;
   std::thread receiver([r = rx, a = ack_tx]() mutable {
@@ -220,6 +294,39 @@ TEST(ChannelLanes, AParkedReceiverWakesForASendToAnyLane) {
     ASSERT_EQ(ack_rx.recv_blocking(), i);
   }
   receiver.join();
+}
+
+// A lane's only sender handle claims that lane's tail without the CAS
+// (detail/sole_sender.hpp) on its thread's first send; a lane with two
+// handles does not, and another thread sending through the handle later
+// takes the plain claim away from the first (for good).
+TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
+  if (!sluice::detail::heavy_barrier_available()) GTEST_SKIP() << "no membarrier: no gate is ever claimed";
+  using sluice::detail::channel_access;
+  auto [tx, rx] = per_sender_channel(3);
+  sluice::channel_sender<std::uint64_t> a = tx, b = tx, c = tx;  // lanes 1, 2 and 0 (with tx)
+  auto* state = channel_access::state(tx);
+  // Sends v through h on a thread of its own; whether it then sends alone.
+  auto send_on_a_thread = [state](sluice::channel_sender<std::uint64_t>& h, std::uint64_t v) {
+    bool sent = false, alone = false;
+    std::thread([&] {
+      sent = h.send_blocking(v);
+      alone = state->sends_alone(channel_access::lane(h));
+    }).join();
+    EXPECT_TRUE(sent);
+    return alone;
+  };
+  EXPECT_TRUE(send_on_a_thread(a, 1));
+  EXPECT_TRUE(send_on_a_thread(b, 2));
+  EXPECT_FALSE(send_on_a_thread(c, 3));
+  EXPECT_FALSE(send_on_a_thread(a, 4));  // demotes lane 1's first owner
+  EXPECT_FALSE(send_on_a_thread(a, 5));
+  EXPECT_TRUE(b.send_blocking(6));  // lane 2 still owned by b's first thread: this thread demotes it
+  EXPECT_FALSE(state->sends_alone(2));
+  std::vector<std::uint64_t> got;
+  while (auto v = rx.try_recv()) got.push_back(*v);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
 }
 
 // Sender handles take the lanes in turn; a moved handle keeps its lane, and

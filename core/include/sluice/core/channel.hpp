@@ -132,7 +132,7 @@ class channel_handle {
   void detach() {
     if (!m_state) return;
     if constexpr (IsSender) {
-      m_state->drop_sender();
+      m_state->drop_sender(m_lane);
     } else {
       m_state->drop_receiver();
     }
@@ -231,7 +231,7 @@ class channel_sender : public detail::channel_handle<T, true> {
   // (16 pauses, not 1: each look pulls the line the receiver is freeing).
   bool send_blocking_after(detail::channel_op first, T& item) {
     constexpr unsigned whole_line_looks = 3;
-    const unsigned first_step = m_state->sends_alone() ? 4 : 0;
+    const unsigned first_step = m_state->sends_alone(m_lane) ? 4 : 0;
     unsigned looks = 0;
     auto op = detail::retry_before_parking(
         first, [&] { return m_state->try_send(item, ++looks <= whole_line_looks, m_lane); },

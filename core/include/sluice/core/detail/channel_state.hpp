@@ -36,7 +36,9 @@
 // its plain claim gives no StoreLoad order, so a receiver about to park
 // issues a heavy barrier instead (sole_sender_gate::before_waiter_looks),
 // and every other writer of the tail demotes the owner first
-// (before_shared_write).
+// (before_shared_write). A channel with per-sender order has a gate per
+// lane (each lane is a tail of its own): the sender of each lane may claim
+// without the CAS, and a receiver about to park issues one barrier for all.
 #pragma once
 
 #include <atomic>
@@ -184,6 +186,7 @@ class channel_state {
       m_ring.emplace(capacity);
     } else if constexpr (unbounded_allowed) {
       m_list.emplace(lanes);
+      if (lanes > 1) m_more_lanes = std::make_unique<lane_senders[]>(lanes - 1);
     } else {
       throw std::invalid_argument("sluice: this item type is sent through bounded channels only (capacity > 0)");
     }
@@ -203,19 +206,25 @@ class channel_state {
     return m_receivers_waking.load(std::memory_order_relaxed) > 0;
   }
 
-  /// True if the calling thread is the channel's sole sender (it claims
+  /// True if the calling thread is the sole sender of `lane` (it claims
   /// without the CAS, see sole_sender.hpp). A hint.
-  [[nodiscard]] bool sends_alone() const noexcept { return m_sole.owned_by(this_thread_token()); }
+  [[nodiscard]] bool sends_alone(std::uint32_t lane = 0) const noexcept {
+    return senders_of(lane).gate.owned_by(this_thread_token());
+  }
 
   // ---- handle counting ----------------------------------------------------
   /// Registers a sender handle; returns the lane its sends go to (0 unless
   /// the channel has several, which handles take in turn).
   std::uint32_t add_sender() noexcept {
     m_senders.fetch_add(1, std::memory_order_relaxed);
-    if (m_ring || m_list->lane_count() == 1) return 0;
-    return m_next_lane.fetch_add(1, std::memory_order_relaxed) % m_list->lane_count();
+    std::uint32_t lane = 0;
+    if (lane_count() > 1) lane = m_next_lane.fetch_add(1, std::memory_order_relaxed) % lane_count();
+    senders_of(lane).handles.fetch_add(1, std::memory_order_relaxed);
+    return lane;
   }
-  void drop_sender() {
+  /// Unregisters a sender handle of `lane` (what add_sender returned for it).
+  void drop_sender(std::uint32_t lane) {
+    senders_of(lane).handles.fetch_sub(1, std::memory_order_relaxed);
     if (m_senders.fetch_sub(1, std::memory_order_acq_rel) == 1) close();
   }
   void add_receiver() noexcept { m_receivers.fetch_add(1, std::memory_order_relaxed); }
@@ -246,7 +255,7 @@ class channel_state {
   std::size_t try_send_many(T* items, std::size_t n, channel_op& op, std::uint32_t lane = 0) {
     auto st = channel_ring<T>::status::would_block;
     std::size_t k = 0;
-    m_sole.before_shared_write(this_thread_token());
+    senders_of(lane).gate.before_shared_write(this_thread_token());
     if (m_ring) {
       // Several runs: a run ends where the ring wraps around to a slot
       // that is not free yet, or where another sender claimed in between.
@@ -330,7 +339,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       m_receivers_waiting.fetch_add(1, std::memory_order_seq_cst);
-      m_sole.before_waiter_looks();
+      before_receiver_looks();
       channel_op op = recv_for(w);
       if (op == channel_op::would_block) {
         m_recv_waiters.push(&w);
@@ -370,7 +379,7 @@ class channel_state {
     {
       std::lock_guard lock(m_mutex);
       waiting.fetch_add(1, std::memory_order_seq_cst);
-      if (!sending) m_sole.before_waiter_looks();
+      if (!sending) before_receiver_looks();
       if (!w.arm->m_selector->claim()) {
         waiting.fetch_sub(1, std::memory_order_relaxed);
         return waiter::closed;
@@ -408,7 +417,8 @@ class channel_state {
 
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
-    m_sole.share();  // the mark is a write of the tail: no plain claim may race it
+    // The mark is a write of every tail: no plain claim may race it.
+    for (std::uint32_t k = 0; k < lane_count(); ++k) senders_of(k).gate.share();
     if (!(m_ring ? m_ring->close() : m_list->close())) return;
     wake_after_close();
   }
@@ -427,15 +437,15 @@ class channel_state {
   // queued sender waiter, and only a bounded channel (one lane) has those:
   // an unbounded send never waits for room.
   channel_op send_now(T& item, bool exact, std::uint64_t owner_ok, std::uint32_t lane = 0) {
-    m_sole.before_shared_write(owner_ok);
+    senders_of(lane).gate.before_shared_write(owner_ok);
     if (!m_ring) return from(m_list->try_push(item, lane));
     return from(m_ring->try_push(item, exact));
   }
 
   // A send's fast path: the plain claim while this thread owns the
-  // sole-sender gate (claimed on its first send while there is one sender
-  // handle), else (or, on the ring, when the slot is not free, unless
-  // `whole_lines`) the CAS.
+  // sole-sender gate of the handle's lane (claimed on its first send while
+  // the lane has one sender handle), else (or, on the ring, when the slot
+  // is not free, unless `whole_lines`) the CAS.
   //
   // Kept small enough to inline into every send loop: the first send's
   // claim and the owner's fall-back to the CAS are out of line
@@ -446,11 +456,12 @@ class channel_state {
     // Shared for good (several sending threads, coroutines moving between
     // arena threads): straight to the CAS, without the token and the gate's
     // other tests.
-    if (m_sole.is_shared()) [[likely]]
+    sole_sender_gate& gate = senders_of(lane).gate;
+    if (gate.is_shared()) [[likely]]
       return shared_send(item, lane);
     const std::uint64_t me = this_thread_token();
-    const bool inside = m_sole.enter(me);
-    if (inside && push_inside_gate(item, whole_lines, lane) == channel_ring<T>::status::ok) [[likely]]
+    const bool inside = gate.enter(me);
+    if (inside && push_inside_gate(gate, item, whole_lines, lane) == channel_ring<T>::status::ok) [[likely]]
       return channel_op::done;
     return sole_send_slow(item, whole_lines, me, inside, lane);
   }
@@ -459,13 +470,13 @@ class channel_state {
     return from(m_ring ? m_ring->try_push(item, false) : m_list->try_push(item, lane));
   }
 
-  // Between a successful m_sole.enter() and its leave(): the plain claim.
-  [[gnu::always_inline]] typename channel_ring<T>::status push_inside_gate(T& item, bool whole_lines,
-                                                                           std::uint32_t lane) {
+  // Between a successful gate.enter() (the gate of `lane`) and its leave(): the plain claim.
+  [[gnu::always_inline]] typename channel_ring<T>::status push_inside_gate(sole_sender_gate& gate, T& item,
+                                                                           bool whole_lines, std::uint32_t lane) {
     struct leave_gate {
       sole_sender_gate& gate;
       ~leave_gate() { gate.leave(); }
-    } inside{m_sole};  // also when a block cannot be allocated (std::bad_alloc, item untouched)
+    } inside{gate};  // also when a block cannot be allocated (std::bad_alloc, item untouched)
     return m_ring ? m_ring->try_push_alone(item, whole_lines) : m_list->try_push_alone(item, lane);
   }
 
@@ -476,22 +487,36 @@ class channel_state {
   // that tried is told would_block; anything else sends with the CAS.
   [[gnu::noinline]] channel_op sole_send_slow(T& item, bool whole_lines, std::uint64_t me, bool tried_plain,
                                               std::uint32_t lane) {
-    if (!tried_plain && m_sole.is_unclaimed() && claim_sole(me) && m_sole.enter(me)) {
-      if (push_inside_gate(item, whole_lines, lane) == channel_ring<T>::status::ok) return channel_op::done;
+    sole_sender_gate& gate = senders_of(lane).gate;
+    if (!tried_plain && gate.is_unclaimed() && claim_sole(me, lane) && gate.enter(me)) {
+      if (push_inside_gate(gate, item, whole_lines, lane) == channel_ring<T>::status::ok) return channel_op::done;
       tried_plain = true;
     }
     if (tried_plain && whole_lines) return channel_op::would_block;
     return send_now(item, false, me, lane);
   }
 
-  // Several sender handles (or threads sharing one) take turns on the
-  // tail: share the gate at once instead of claiming it and having the
-  // next sender demote the owner with a heavy barrier.
-  bool claim_sole(std::uint64_t me) {
-    if (m_senders.load(std::memory_order_relaxed) == 1) return m_sole.claim(me);
-    m_sole.share();
+  // Several sender handles in the lane take turns on its tail: share the
+  // gate at once instead of claiming it and having the next sender demote
+  // the owner with a heavy barrier. (Threads sharing one handle, or a
+  // handle dealt to the lane later, demote it on their first send.)
+  bool claim_sole(std::uint64_t me, std::uint32_t lane) {
+    lane_senders& senders = senders_of(lane);
+    if (senders.handles.load(std::memory_order_relaxed) == 1) return senders.gate.claim(me);
+    senders.gate.share();
     return false;
   }
+
+  // A receiver about to park, after counting itself as waiting and before
+  // its last look: one heavy barrier for every lane whose gate may have an
+  // owner (sole_sender_gate::waiter_needs_barrier).
+  void before_receiver_looks() noexcept {
+    bool barrier = false;
+    for (std::uint32_t k = 0; k < lane_count(); ++k) barrier |= senders_of(k).gate.waiter_needs_barrier();
+    if (barrier) heavy_barrier();
+  }
+
+  [[nodiscard]] std::uint32_t lane_count() const noexcept { return m_ring ? 1 : m_list->lane_count(); }
 
   channel_op recv_now(std::optional<T>& out, bool exact) {
     auto sink = [&out](T&& v) { out.emplace(std::move(v)); };
@@ -673,8 +698,23 @@ class channel_state {
   std::atomic<std::size_t> m_receivers{0};
   std::atomic<int> m_senders_waking{0};  // thread waiters served, not yet running
   std::atomic<int> m_receivers_waking{0};
-  sole_sender_gate m_sole;  // who may claim without the CAS
-  std::mutex m_mutex;       // guards the two waiter lists
+  // Per lane: who may claim its tail without the CAS, and how many sender
+  // handles were dealt to it. Lane 0 (every bounded and default unbounded
+  // channel has only it) is here, lanes 1.. of a per-sender channel apart.
+  struct lane_senders {
+    sole_sender_gate gate;
+    std::atomic<std::uint32_t> handles{0};
+  };
+  lane_senders m_first_lane;
+  std::unique_ptr<lane_senders[]> m_more_lanes;
+  lane_senders& senders_of(std::uint32_t lane) noexcept {
+    assert(lane < lane_count());
+    return lane == 0 ? m_first_lane : m_more_lanes[lane - 1];
+  }
+  const lane_senders& senders_of(std::uint32_t lane) const noexcept {
+    return lane == 0 ? m_first_lane : m_more_lanes[lane - 1];
+  }
+  std::mutex m_mutex;  // guards the two waiter lists
   waiter_queue<T> m_recv_waiters;
   waiter_queue<T> m_send_waiters;
 };

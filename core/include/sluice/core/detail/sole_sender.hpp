@@ -155,14 +155,23 @@ class sole_sender_gate {
   /// gate existed. share() is at least as strong as the barrier: after it
   /// the owner's plain writes are visible and later sends use the CAS.
   void before_waiter_looks() noexcept {
+    if (waiter_needs_barrier()) heavy_barrier();
+  }
+
+  /// before_waiter_looks() without its barrier, for a receiver that looks
+  /// at several gates' tails (a channel's lanes): true if the caller must
+  /// issue heavy_barrier() before its look. One barrier after all the
+  /// gates' calls serves them all: what matters is that it comes between
+  /// the receiver's increment of the waiting count and its look.
+  [[nodiscard]] bool waiter_needs_barrier() noexcept {
     const std::uint64_t s = m_state.load(std::memory_order_seq_cst);
-    if (s == shared || s == unclaimed) return;
+    if (s == shared || s == unclaimed) return false;
     const std::uint64_t barriers = m_barriers.fetch_add(1, std::memory_order_relaxed) + 1;
     if (barriers >= k_min_barriers && m_plain_sends.load(std::memory_order_relaxed) < barriers * k_sends_per_barrier) {
       share();
-      return;
+      return false;
     }
-    heavy_barrier();
+    return true;
   }
 
   /// Heavy barriers issued for parking receivers so far (for tests).
