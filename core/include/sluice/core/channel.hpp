@@ -531,6 +531,9 @@ enum class channel_order {
   /// for the default: close and drain are exact, receives take any lane
   /// (each receive in turn, so no lane waits behind a busy one), and an
   /// item is received once. Costs `lanes` lists' first blocks up front.
+  /// A lane whose only handle sends from one thread claims without a
+  /// locked instruction (as a channel with one sender handle does), so
+  /// give each producer thread a handle and `lanes` >= the handles alive.
   per_sender,
 };
 
