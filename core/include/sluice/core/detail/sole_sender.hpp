@@ -1,6 +1,7 @@
-// The sole-sender gate of a channel: lets one thread claim ring slots (a
-// bounded channel) or list positions (an unbounded one) with plain stores
-// of the tail instead of a CAS.
+// The sole-sender gate of a channel's tail: lets one thread claim ring
+// slots (a bounded channel) or list positions (an unbounded one; each lane
+// of a per-sender channel has a tail and a gate of its own) with plain
+// stores of the tail instead of a CAS.
 //
 // A CAS on the tail (a locked instruction, 11-15 ns on the project's VM) is
 // most of a single send's cost; a producer that is the only writer of the
