@@ -58,28 +58,19 @@ TEST_P(ChannelLanesStress, EveryItemIsReceivedExactlyOnceAndInEachSendersOrder) 
   std::vector<sluice::join_handle<void>> tasks;
   std::vector<std::thread> threads;
 
-  auto check_order = [](const std::vector<std::uint64_t>& got) {
-    std::vector<std::int64_t> last(producers, -1);
-    for (auto v : got) {
-      const auto id = static_cast<std::size_t>(v >> 32);
-      const auto i = static_cast<std::int64_t>(v & 0xffffffffu);
-      EXPECT_GT(i, last[id]) << "producer " << id << "'s items out of order";
-      last[id] = i;
-    }
-  };
   const std::size_t max = m.batches ? 100 : 0;
   for (int c = 0; c < consumers; ++c) {
     if (m.coroutine_consumers) {
-      tasks.push_back(rt.spawn([](sluice::channel_receiver<std::uint64_t> r, std::size_t n, collected* out,
-                                  auto check) -> sluice::task<void> {
-        auto local = co_await receive_all(std::move(r), n);
-        check(local);
-        out->merge(local);
-      }(rx, max, &received, check_order)));
+      tasks.push_back(
+          rt.spawn([](sluice::channel_receiver<std::uint64_t> r, std::size_t n, collected* out) -> sluice::task<void> {
+            auto local = co_await receive_all(std::move(r), n);
+            EXPECT_TRUE(in_order_per_producer(local));
+            out->merge(local);
+          }(rx, max, &received)));
     } else {
-      threads.emplace_back([r = rx, max, &received, check_order]() mutable {
+      threads.emplace_back([r = rx, max, &received]() mutable {
         auto local = receive_all_blocking(r, max);
-        check_order(local);
+        EXPECT_TRUE(in_order_per_producer(local));
         received.merge(local);
       });
     }
@@ -159,26 +150,16 @@ TEST(ChannelLanes, OwnedLanesLoseNothingWhileReceiversParkAndAThreadJoins) {
     for (int p = 0; p < producers; ++p) handles.push_back(tx);  // lanes 1, 2, 3, 0
     { auto drop = std::move(tx); }
     collected received;
-    auto check_order = [](const std::vector<std::uint64_t>& got) {
-      std::vector<std::int64_t> last(producers + 1, -1);
-      for (auto v : got) {
-        const auto id = static_cast<std::size_t>(v >> 32);
-        const auto i = static_cast<std::int64_t>(v & 0xffffffffu);
-        EXPECT_GT(i, last[id]) << "thread " << id << "'s items out of order";
-        last[id] = i;
-      }
-    };
-    std::thread batches([r = rx, &received, check_order]() mutable {
+    std::thread batches([r = rx, &received]() mutable {
       auto local = receive_all_blocking(r, 16);
-      check_order(local);
+      EXPECT_TRUE(in_order_per_producer(local));
       received.merge(local);
     });
-    auto one_by_one =
-        rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out, auto check) -> sluice::task<void> {
-          auto local = co_await receive_all(std::move(r), 0);
-          check(local);
-          out->merge(local);
-        }(rx, &received, check_order));
+    auto one_by_one = rt.spawn([](sluice::channel_receiver<std::uint64_t> r, collected* out) -> sluice::task<void> {
+      auto local = co_await receive_all(std::move(r), 0);
+      EXPECT_TRUE(in_order_per_producer(local));
+      out->merge(local);
+    }(rx, &received));
     { auto drop = std::move(rx); }
     std::atomic<int> first_sent{0};
     std::vector<std::thread> senders;
@@ -301,7 +282,8 @@ TEST(ChannelLanes, AParkedReceiverWakesForASendToAnyLane) {
 // handles does not, and another thread sending through the handle later
 // takes the plain claim away from the first (for good).
 TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
-  if (!sluice::detail::heavy_barrier_available()) GTEST_SKIP() << "no membarrier: no gate is ever claimed";
+  // Without membarrier no gate is ever claimed: then nobody sends alone.
+  const bool claims = sluice::detail::heavy_barrier_available();
   using sluice::detail::channel_access;
   auto [tx, rx] = per_sender_channel(3);
   sluice::channel_sender<std::uint64_t> a = tx, b = tx, c = tx;  // lanes 1, 2 and 0 (with tx)
@@ -316,8 +298,8 @@ TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
     EXPECT_TRUE(sent);
     return alone;
   };
-  EXPECT_TRUE(send_on_a_thread(a, 1));
-  EXPECT_TRUE(send_on_a_thread(b, 2));
+  EXPECT_EQ(send_on_a_thread(a, 1), claims);
+  EXPECT_EQ(send_on_a_thread(b, 2), claims);
   EXPECT_FALSE(send_on_a_thread(c, 3));
   EXPECT_FALSE(send_on_a_thread(a, 4));  // demotes lane 1's first owner
   EXPECT_FALSE(send_on_a_thread(a, 5));
@@ -332,7 +314,8 @@ TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
 // The same as a race: a receiver thread that parks just as an item lands
 // in a lane this thread owns. Each item goes through the next lane's handle
 // once the previous one was received, after a pause swept from 0 to 8 us in
-// 20 ns steps across the receiver's backoff before parking. The lanes'
+// 20 ns steps across the receiver's backoff before parking
+// (channel_test_support.hpp, "ping-pong"). The lanes'
 // gates stay owned until the parks demote them
 // (sole_sender_gate::waiter_needs_barrier), and the plain claims before
 // that rest on the parking receiver's heavy barrier. A lost wake-up fails
@@ -341,51 +324,24 @@ TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
 // store buffer, so a missing barrier is not caught reliably here (one for
 // lane 0 only survived six runs); the argument in channel_state.hpp is
 // what holds it.
-void parking_races_each_lane(bool batches) {
+void parking_races_each_lane(std::size_t batch) {
   auto [tx, rx] = per_sender_channel(lanes);
   std::vector<sluice::channel_sender<std::uint64_t>> handles;
   for (std::uint32_t k = 0; k < lanes; ++k) handles.push_back(tx);  // lanes 1, 2, 0
   { auto drop = std::move(tx); }
   std::atomic<std::uint64_t> acked{0};
-  std::thread receiver([r = rx, &acked, batches]() mutable {
-    std::vector<std::uint64_t> buf;
-    for (;;) {
-      if (batches) {
-        buf.clear();
-        if (r.recv_batch_blocking(buf, 16) == 0) return;
-        acked.store(buf.back() + 1, std::memory_order_release);
-      } else if (auto v = r.recv_blocking()) {
-        acked.store(*v + 1, std::memory_order_release);
-      } else {
-        return;
-      }
-    }
-  });
+  std::thread receiver = ack_receiver_thread(rx, batch, acked);
   { auto drop = std::move(rx); }
   const std::uint64_t n = 3'000 * static_cast<std::uint64_t>(stress_scale);
-  for (std::uint64_t i = 0; i < n; ++i) {
-    ASSERT_TRUE(handles[i % handles.size()].send_blocking(i));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    bool lost = false;
-    while (!lost && acked.load(std::memory_order_acquire) < i + 1) {
-      lost = std::chrono::steady_clock::now() > deadline;
-      std::this_thread::yield();
-    }
-    if (lost) {
-      ADD_FAILURE() << "item " << i << " sent through lane handle " << i % handles.size()
-                    << " but never received: a lost wake-up";
-      break;
-    }
-    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(20 * (i % 400));
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  }
+  send_each_after_ack(
+      n, [&handles](std::uint64_t i) { return handles[i % handles.size()].send_blocking(i); }, acked,
+      std::chrono::nanoseconds(20), 400);
   handles.clear();  // closes: also wakes a receiver that lost its wake-up
   receiver.join();
 }
 
-TEST(ChannelLanes, AReceiverParkingAsASendLandsIsWoken) { parking_races_each_lane(false); }
-TEST(ChannelLanes, ABatchReceiverParkingAsASendLandsIsWoken) { parking_races_each_lane(true); }
+TEST(ChannelLanes, AReceiverParkingAsASendLandsIsWoken) { parking_races_each_lane(0); }
+TEST(ChannelLanes, ABatchReceiverParkingAsASendLandsIsWoken) { parking_races_each_lane(16); }
 
 // Sender handles take the lanes in turn; a moved handle keeps its lane, and
 // with it the order of what it sent before the move.

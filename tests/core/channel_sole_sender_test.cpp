@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -31,18 +30,6 @@ namespace {
 using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 using sluice::detail::sole_sender_gate;
-
-// Items of each producer must arrive in the order it sent them, within what
-// one receiver got.
-::testing::AssertionResult in_order_per_producer(const std::vector<std::uint64_t>& received) {
-  std::map<std::uint64_t, std::uint64_t> next;  // producer -> smallest index still allowed
-  for (std::uint64_t v : received) {
-    auto& allowed = next[v >> 32];
-    if ((v & 0xffffffffu) < allowed) return ::testing::AssertionFailure() << "item " << v << " out of order";
-    allowed = (v & 0xffffffffu) + 1;
-  }
-  return ::testing::AssertionSuccess();
-}
 
 // A thread batch receiver that also checks the order of what it got.
 void drain_checking_order(sluice::channel_receiver<std::uint64_t> rx, std::size_t max, collected& out) {
@@ -257,12 +244,8 @@ TEST(ChannelSoleSender, CloseRacingTheSoleSenderIsExact) {
   }
 }
 
-// Receivers park between the sole sender's items: the sender sends one item,
-// waits until it was received, waits a varying while (so that its next send
-// lands before, during and after the receiver's registration as a waiter),
-// and sends the next. A lost wake-up leaves the receiver parked and the
-// sender waiting for its acknowledgement: the sender gives up after a
-// deadline, fails the test and closes the channel so nothing hangs.
+// Receivers park between the sole sender's items (channel_test_support.hpp,
+// "ping-pong").
 enum class receiver_kind { thread_single, thread_batch, coroutine_single, coroutine_batch };
 
 sluice::task<void> ack_coroutine(sluice::channel_receiver<std::uint64_t> rx, bool batch,
@@ -290,18 +273,10 @@ void ping_pong(receiver_kind kind, bool unbounded = false) {
   std::optional<sluice::join_handle<void>> task_receiver;
   switch (kind) {
     case receiver_kind::thread_single:
-      thread_receiver = std::thread([r = rx, &acked]() mutable {
-        while (auto v = r.recv_blocking()) acked.store(*v + 1, std::memory_order_release);
-      });
+      thread_receiver = ack_receiver_thread(rx, 0, acked);
       break;
     case receiver_kind::thread_batch:
-      thread_receiver = std::thread([r = rx, &acked]() mutable {
-        std::vector<std::uint64_t> buf;
-        while (r.recv_batch_blocking(buf, 256) > 0) {
-          acked.store(buf.back() + 1, std::memory_order_release);
-          buf.clear();
-        }
-      });
+      thread_receiver = ack_receiver_thread(rx, 256, acked);
       break;
     case receiver_kind::coroutine_single:
     case receiver_kind::coroutine_batch:
@@ -311,27 +286,13 @@ void ping_pong(receiver_kind kind, bool unbounded = false) {
   { auto drop = std::move(rx); }
 
   const std::uint64_t n = 2'000 * static_cast<std::uint64_t>(scale);
-  bool lost = false;
-  for (std::uint64_t i = 0; i < n && !lost; ++i) {
-    ASSERT_TRUE(tx.send_blocking(i));
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (acked.load(std::memory_order_acquire) < i + 1) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "item " << i << " sent but never received: a lost wake-up";
-        lost = true;
-        break;
-      }
-      std::this_thread::yield();
-    }
-    // 0 to ~60 us: the receiver's backoff before it parks is a few us.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(200 * (i % 300));
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  }
+  // 0 to ~60 us between items: the receiver's backoff before it parks is a few us.
+  const bool all_acked = send_each_after_ack(
+      n, [&tx](std::uint64_t i) { return tx.send_blocking(i); }, acked, std::chrono::nanoseconds(200), 300);
   { auto drop = std::move(tx); }
   if (thread_receiver.joinable()) thread_receiver.join();
   if (task_receiver) task_receiver->get();
-  if (!lost) {
+  if (all_acked) {
     EXPECT_EQ(acked.load(), n);
   }
 }

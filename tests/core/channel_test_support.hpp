@@ -9,8 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,6 +43,74 @@ struct collected {
     items.insert(items.end(), local.begin(), local.end());
   }
 };
+
+/// Items of each producer (encode()) arrive in the order it sent them,
+/// within what one receiver got.
+inline ::testing::AssertionResult in_order_per_producer(const std::vector<std::uint64_t>& received) {
+  std::map<std::uint64_t, std::uint64_t> next;  // producer -> smallest index still allowed
+  for (std::uint64_t v : received) {
+    auto& allowed = next[v >> 32];
+    if ((v & 0xffffffffu) < allowed) return ::testing::AssertionFailure() << "item " << v << " out of order";
+    allowed = (v & 0xffffffffu) + 1;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---- ping-pong: a receiver parking between the sender's items ----------------------
+// The sender sends one item, waits until it was received, waits a varying
+// while (so that its next send lands before, during and after the
+// receiver's registration as a waiter), and sends the next. A lost wake-up
+// leaves the receiver parked and the sender waiting for its
+// acknowledgement: the sender gives up after a deadline and fails the test,
+// and the caller then closes the channel so nothing hangs.
+
+/// A receiver thread that stores one past each item it received in
+/// `acked`: one item at a time for `batch` 0, else batches of `batch`.
+/// Returns at the end of the stream.
+inline std::thread ack_receiver_thread(channel_receiver<std::uint64_t> rx, std::size_t batch,
+                                       std::atomic<std::uint64_t>& acked) {
+  return std::thread([r = std::move(rx), batch, &acked]() mutable {
+    std::vector<std::uint64_t> buf;
+    for (;;) {
+      if (batch) {
+        buf.clear();
+        if (r.recv_batch_blocking(buf, batch) == 0) return;
+        acked.store(buf.back() + 1, std::memory_order_release);
+      } else if (auto v = r.recv_blocking()) {
+        acked.store(*v + 1, std::memory_order_release);
+      } else {
+        return;
+      }
+    }
+  });
+}
+
+/// Sends items 0..n-1 with `send(i)` (true: sent), each once the previous
+/// one was acknowledged in `acked`, after a pause of `step` times (i % `steps`).
+/// False, with a test failure, on a failed send or a lost wake-up (no
+/// acknowledgement within 20 s).
+template <typename Send>
+bool send_each_after_ack(std::uint64_t n, Send&& send, const std::atomic<std::uint64_t>& acked,
+                         std::chrono::nanoseconds step, std::uint64_t steps) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (!send(i)) {
+      ADD_FAILURE() << "item " << i << ": the send failed on an open channel";
+      return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (acked.load(std::memory_order_acquire) < i + 1) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "item " << i << " sent but never received: a lost wake-up";
+        return false;
+      }
+      std::this_thread::yield();
+    }
+    const auto until = std::chrono::steady_clock::now() + step * static_cast<std::int64_t>(i % steps);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+  return true;
+}
 
 /// Receives from `rx` until it is closed and drained: `max` items at a time,
 /// or one at a time for max 0. Returns what it got, in the order it got it.
