@@ -108,9 +108,7 @@ class channel_list {
       head += std::uint64_t{1} << shift;
     }
     release(b);
-    for (auto& kept_at : m_handed_back)
-      if (block* kept = kept_at.load(std::memory_order_relaxed)) m_pool.push(kept);
-    release_reset(m_pool);  // pooled blocks were reset when retired
+    while (block* pooled = m_pool.pop()) release(pooled);
   }
 
   /// Moves `item` into the list. closed: marked closed (`item` untouched).
@@ -289,9 +287,6 @@ class channel_list {
   static constexpr std::size_t pool_limit = std::max<std::size_t>(2, (std::size_t{256} << 10) / sizeof(block));
 
   block* new_block() {
-    for (auto& kept_at : m_handed_back)
-      if (kept_at.load(std::memory_order_relaxed))
-        if (block* b = kept_at.exchange(nullptr, std::memory_order_acquire)) return b;
     {
       std::lock_guard lock(m_pool_mutex);
       if (block* b = m_pool.pop()) return b;
@@ -326,22 +321,17 @@ class channel_list {
       m_any.store(m_blocks.count != 0, std::memory_order_relaxed);
       return b;
     }
-    // Keeps the (reset) blocks of `blocks` that the budget allows, under
-    // one lock; those left in `blocks` are the caller's to free. The count
-    // briefly overshoots the budget while a run is sized, so a keeper
-    // racing with this one may keep fewer than would fit: never more.
-    void keep_run(block_stack& blocks) noexcept {
-      const std::size_t bytes = blocks.count * sizeof(block);
-      const std::size_t before = spare_list_block_bytes.fetch_add(bytes, std::memory_order_relaxed);
-      const std::size_t room = before >= spare_list_block_budget
-                                   ? 0
-                                   : std::min(blocks.count, (spare_list_block_budget - before) / sizeof(block));
-      if (room != blocks.count)
-        spare_list_block_bytes.fetch_sub((blocks.count - room) * sizeof(block), std::memory_order_relaxed);
-      if (room == 0) return;
+    // Keeps `b` (reset) if the budget allows; false: the caller frees it.
+    bool keep(block* b) noexcept {
+      if (spare_list_block_bytes.fetch_add(sizeof(block), std::memory_order_relaxed) + sizeof(block) >
+          spare_list_block_budget) {
+        spare_list_block_bytes.fetch_sub(sizeof(block), std::memory_order_relaxed);
+        return false;
+      }
       std::lock_guard lock(m_mutex);
-      for (std::size_t i = 0; i < room; ++i) m_blocks.push(blocks.pop());
+      m_blocks.push(b);
       m_any.store(true, std::memory_order_relaxed);
+      return true;
     }
 
    private:
@@ -354,15 +344,7 @@ class channel_list {
   // channel, or freed. Any items left in it are already destroyed.
   static void release(block* b) noexcept {
     reset(b);
-    block_stack one;
-    one.push(b);
-    release_reset(one);
-  }
-
-  // release() for blocks already reset, emptying `blocks`.
-  static void release_reset(block_stack& blocks) noexcept {
-    spare_blocks::get().keep_run(blocks);
-    while (block* b = blocks.pop()) delete b;
+    if (!spare_blocks::get().keep(b)) delete b;
   }
 
   static void reset(block* b) noexcept {
@@ -383,25 +365,8 @@ class channel_list {
   // m_head_block (seq_cst) after that store, so never a pooled block. A
   // poll counted in before the load has left again by the time it reads 0
   // (its release decrement), so its reads happen before the delete.
-  //
-  // The common case skips the mutex: a receiver retires a block about as
-  // often as a sender links one in, so their lock and unlock met on the
-  // pool's mutex, and glibc's mutex sleeps in the kernel when contended:
-  // 12-16 thousand futex calls per run of the per-sender 2x2 recv_batch
-  // row, nearly all of its futex calls. A free slot of m_handed_back takes
-  // the block with one CAS and new_block empties a slot with one exchange,
-  // each slot a single word owned by whoever swapped the block in or out,
-  // so there is no ABA. Such a block is pooled like any other (allocated
-  // for the channel's life, so a stale look at it stays harmless).
   void retire(block* b) noexcept {
     reset(b);
-    b->next.store(nullptr, std::memory_order_relaxed);  // a pooled block's `next` is null (block_stack::pop)
-    for (auto& kept_at : m_handed_back) {
-      block* empty = nullptr;
-      if (!kept_at.load(std::memory_order_relaxed) &&
-          kept_at.compare_exchange_strong(empty, b, std::memory_order_release, std::memory_order_relaxed))
-        return;
-    }
     block_stack excess;
     {
       std::lock_guard lock(m_pool_mutex);
@@ -411,7 +376,8 @@ class channel_list {
       while (m_pool.count > pool_limit / 2) excess.push(m_pool.pop());
     }
     if (m_peekers.load(std::memory_order_seq_cst) == 0) {
-      release_reset(excess);  // reset when they were retired
+      while (block* e = excess.pop())
+        if (!spare_blocks::get().keep(e)) delete e;  // reset when it was retired
       return;
     }
     std::lock_guard lock(m_pool_mutex);  // a poll is looking: keep them for now
@@ -764,10 +730,6 @@ class channel_list {
   std::atomic<bool> m_closed{false};        // set once, after the mark: read by every empty poll
   alignas(64) std::atomic<std::uint64_t> m_tail{0};
   std::atomic<block*> m_tail_block{nullptr};
-  // Retired blocks handed straight to the next new_block(), each slot
-  // empty or holding one (reset) block; the pool behind the mutex takes
-  // what does not fit. See retire.
-  alignas(64) std::atomic<block*> m_handed_back[4]{};
   alignas(64) std::mutex m_pool_mutex;  // guards m_pool
   block_stack m_pool;                   // retired blocks
 };
