@@ -1,5 +1,6 @@
 #include "sluice/core/detail/heavy_barrier.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -34,7 +35,14 @@ bool heavy_barrier_available() noexcept {
   return available;
 }
 
+namespace {
+std::atomic<unsigned long long> barriers_issued{0};
+}  // namespace
+
+unsigned long long heavy_barriers_issued() noexcept { return barriers_issued.load(std::memory_order_relaxed); }
+
 void heavy_barrier() noexcept {
+  barriers_issued.fetch_add(1, std::memory_order_relaxed);
 #if defined(__linux__)
   if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;
 #endif

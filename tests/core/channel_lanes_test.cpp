@@ -311,6 +311,60 @@ TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
   EXPECT_EQ(got, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
 }
 
+// Gives each lane of `handles` an owner: each handle sends once from a
+// thread of its own, which then ends (its token is never reused, so the
+// lane stays owned until something demotes it).
+void own_each_lane(std::vector<sluice::channel_sender<std::uint64_t>*> handles) {
+  for (std::size_t k = 0; k < handles.size(); ++k)
+    std::thread([h = handles[k], v = std::uint64_t{k}]() mutable { EXPECT_TRUE(h->send_blocking(v)); }).join();
+}
+
+// What the race below cannot catch reliably, checked directly: a receiver
+// about to park asks the gate of every lane, not only lane 0's, whether it
+// must issue the heavy barrier (channel_state::before_receiver_looks), so
+// each owned lane counts a parking barrier. A receiver that asked lane 0
+// only fails here after 20 s.
+TEST(ChannelLanes, AReceiverAboutToParkAsksEveryOwnedLanesGate) {
+  if (!sluice::detail::heavy_barrier_available()) GTEST_SKIP() << "no membarrier: the gates are never claimed";
+  using sluice::detail::channel_access;
+  auto [tx, rx] = per_sender_channel(3);
+  sluice::channel_sender<std::uint64_t> a = tx, b = tx;  // lanes 1 and 2 (tx: lane 0)
+  auto* state = channel_access::state(tx);
+  own_each_lane({&tx, &a, &b});
+  for (int k = 0; k < 3; ++k) ASSERT_TRUE(rx.try_recv().has_value());
+  std::thread receiver([r = rx]() mutable { EXPECT_FALSE(r.recv_blocking().has_value()); });
+  auto every_lane_asked = [state] {
+    for (std::uint32_t k = 0; k < 3; ++k)
+      if (state->parking_barriers(k) == 0) return false;
+    return true;
+  };
+  // Not a timing assertion: a bound on the wait for the receiver to park.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!every_lane_asked() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  for (std::uint32_t k = 0; k < 3; ++k) EXPECT_GE(state->parking_barriers(k), 1u) << "lane " << k;
+  tx.close();  // wakes the receiver with the end
+  receiver.join();
+}
+
+// close() demotes every owned lane before it marks them (the mark is a
+// write of each tail), with one heavy barrier for all of them, not one per
+// lane (channel_state::share_every_gate); afterwards no lane takes a send
+// and what was sent drains.
+TEST(ChannelLanes, CloseDemotesEveryOwnedLaneWithOneBarrier) {
+  if (!sluice::detail::heavy_barrier_available()) GTEST_SKIP() << "no membarrier: the gates are never claimed";
+  auto [tx, rx] = per_sender_channel(4);
+  sluice::channel_sender<std::uint64_t> a = tx, b = tx, c = tx;  // lanes 1, 2 and 3 (tx: lane 0)
+  own_each_lane({&tx, &a, &b, &c});
+  const auto before = sluice::detail::heavy_barriers_issued();
+  tx.close();
+  EXPECT_EQ(sluice::detail::heavy_barriers_issued() - before, 1u);
+  for (auto* h : {&tx, &a, &b, &c}) EXPECT_FALSE(h->send_blocking(9));
+  std::vector<std::uint64_t> got;
+  while (auto v = rx.recv_blocking()) got.push_back(*v);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{0, 1, 2, 3}));
+}
+
 // The same as a race: a receiver thread that parks just as an item lands
 // in a lane this thread owns. Each item goes through the next lane's handle
 // once the previous one was received, after a pause swept from 0 to 8 us in
@@ -322,8 +376,9 @@ TEST(ChannelLanes, EachLanesOnlyHandleSendsAlone) {
 // the test after 20 s (the final close then wakes the receiver). The race
 // window is the few nanoseconds a plain tail store waits in the sender's
 // store buffer, so a missing barrier is not caught reliably here (one for
-// lane 0 only survived six runs); the argument in channel_state.hpp is
-// what holds it.
+// lane 0 only survived six runs): AReceiverAboutToParkAsksEveryOwnedLanesGate
+// checks that part directly, and the argument in channel_state.hpp is what
+// holds it.
 void parking_races_each_lane(std::size_t batch) {
   auto [tx, rx] = per_sender_channel(lanes);
   std::vector<sluice::channel_sender<std::uint64_t>> handles;

@@ -41,6 +41,7 @@
 // without the CAS, and a receiver about to park issues one barrier for all.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -210,6 +211,12 @@ class channel_state {
   /// without the CAS, see sole_sender.hpp). A hint.
   [[nodiscard]] bool sends_alone(std::uint32_t lane = 0) const noexcept {
     return senders_of(lane).gate.owned_by(this_thread_token());
+  }
+
+  /// Heavy barriers parking receivers have asked `lane`'s gate for
+  /// (sole_sender_gate::parking_barriers; for tests).
+  [[nodiscard]] std::uint64_t parking_barriers(std::uint32_t lane) const noexcept {
+    return senders_of(lane).gate.parking_barriers();
   }
 
   // ---- handle counting ----------------------------------------------------
@@ -418,7 +425,7 @@ class channel_state {
   /// Idempotent. Pending sends fail; receivers drain what was sent, then see the end.
   void close() {
     // The mark is a write of every tail: no plain claim may race it.
-    for (std::uint32_t k = 0; k < lane_count(); ++k) senders_of(k).gate.share();
+    share_every_gate();
     if (!(m_ring ? m_ring->close() : m_list->close())) return;
     wake_after_close();
   }
@@ -517,6 +524,25 @@ class channel_state {
   }
 
   [[nodiscard]] std::uint32_t lane_count() const noexcept { return m_ring ? 1 : m_list->lane_count(); }
+
+  // Demotes every lane's gate for good with one heavy barrier for up to 64
+  // of them (sole_sender_gate::begin_share) instead of one each: a barrier
+  // costs microseconds, and a per-sender channel may have an owner in
+  // every lane. Chunked so that close() allocates nothing.
+  void share_every_gate() noexcept {
+    using step = sole_sender_gate::share_step;
+    constexpr std::uint32_t chunk = 64;
+    const std::uint32_t lanes = lane_count();
+    for (std::uint32_t first = 0; first < lanes; first += chunk) {
+      const std::uint32_t n = std::min(chunk, lanes - first);
+      step steps[chunk];
+      bool barrier = false;
+      for (std::uint32_t i = 0; i < n; ++i)
+        barrier |= (steps[i] = senders_of(first + i).gate.begin_share()) == step::revoking;
+      if (barrier) heavy_barrier();
+      for (std::uint32_t i = 0; i < n; ++i) senders_of(first + i).gate.end_share(steps[i]);
+    }
+  }
 
   channel_op recv_now(std::optional<T>& out, bool exact) {
     auto sink = [&out](T&& v) { out.emplace(std::move(v)); };

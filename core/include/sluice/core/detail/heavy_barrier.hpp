@@ -26,4 +26,8 @@ namespace sluice::detail {
 /// returned true (aborts otherwise). A system call: microseconds.
 void heavy_barrier() noexcept;
 
+/// How many heavy_barrier() calls this process has made so far (for tests:
+/// each costs an interrupt on every CPU running the process).
+[[nodiscard]] unsigned long long heavy_barriers_issued() noexcept;
+
 }  // namespace sluice::detail

@@ -126,21 +126,42 @@ class sole_sender_gate {
 
   /// Demotes for good: afterwards every writer of the tail uses the CAS.
   [[gnu::cold, gnu::noinline]] void share() noexcept {
+    const share_step step = begin_share();
+    if (step == share_step::revoking) heavy_barrier();
+    end_share(step);
+  }
+
+  /// share() in two steps, so that one heavy barrier serves several gates
+  /// (close() of a channel with a gate per lane): begin_share() on each,
+  /// heavy_barrier() once if any returned `revoking`, then end_share() on
+  /// each with what its begin_share() returned. Per gate the demoter's
+  /// order is share()'s: its store of `revoking`, the barrier, its load of
+  /// `inside`. Between the steps an owner falls back to the CAS and other
+  /// demoters wait, so end every begun share promptly.
+  enum class share_step : std::uint8_t {
+    done,      // shared now: nothing left to do
+    revoking,  // this call set `revoking`: the barrier, then end_share
+    awaited,   // another demoter set `revoking`: end_share waits for it
+  };
+  [[nodiscard]] share_step begin_share() noexcept {
     std::uint64_t s = m_state.load(std::memory_order_acquire);
-    while (s != shared) {
-      if (s == revoking) {
-        std::this_thread::yield();  // another demoter is waiting for the owner
-        s = m_state.load(std::memory_order_acquire);
-        continue;
-      }
+    while (true) {
+      if (s == shared) return share_step::done;
+      if (s == revoking) return share_step::awaited;
       // The owner demoting itself is not inside: no barrier needed.
       const bool may_be_inside = s != unclaimed && s != this_thread_token();
-      if (!m_state.compare_exchange_weak(s, may_be_inside ? revoking : shared, std::memory_order_seq_cst)) continue;
-      if (!may_be_inside) return;
-      heavy_barrier();
+      if (m_state.compare_exchange_weak(s, may_be_inside ? revoking : shared, std::memory_order_seq_cst))
+        return may_be_inside ? share_step::revoking : share_step::done;
+    }
+  }
+  /// The second step (see begin_share); for `revoking`, after heavy_barrier().
+  void end_share(share_step step) noexcept {
+    if (step == share_step::revoking) {
       while (m_inside.load(std::memory_order_acquire)) std::this_thread::yield();
       m_state.store(shared, std::memory_order_seq_cst);
-      return;
+    } else if (step == share_step::awaited) {
+      while (m_state.load(std::memory_order_acquire) != shared)
+        std::this_thread::yield();  // another demoter is waiting for the owner
     }
   }
 
