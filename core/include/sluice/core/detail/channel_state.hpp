@@ -41,7 +41,6 @@
 // without the CAS, and a receiver about to park issues one barrier for all.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
