@@ -219,6 +219,42 @@ TEST(ChannelLanes, CloseRacingSendsOnEveryLaneLosesNothing) {
   }
 }
 
+// Two close() calls race each other while every lane has an owner that is
+// sending: each closer demotes the lanes in two steps around one barrier
+// (channel_state::share_every_gate) and waits for lanes the other one set
+// `revoking`, so both must return (a wait in a cycle hangs here), and what
+// the channel accepted is received exactly once.
+TEST(ChannelLanes, ClosersRacingOnOwnedLanesBothReturnAndLoseNothing) {
+  constexpr std::uint32_t owned_lanes = 6;
+  for (int round = 0; round < stress_scale + 5; ++round) {
+    auto [tx, rx] = per_sender_channel(owned_lanes);
+    collected accepted, received;
+    std::vector<std::thread> threads;
+    threads.emplace_back([r = rx, &received] { drain_in_batches_blocking(r, 50, received); });
+    sluice::channel_receiver<std::uint64_t> closer = std::move(rx);               // a receiver: it takes no lane
+    std::vector<sluice::channel_sender<std::uint64_t>> handles(owned_lanes, tx);  // one per lane
+    { auto drop = std::move(tx); }
+    for (std::uint32_t p = 0; p < owned_lanes; ++p)
+      threads.emplace_back([s = std::move(handles[p]), p, &accepted]() mutable {  // a copy would take another lane
+        send_until_closed_blocking(std::move(s), static_cast<int>(p), items_per_producer, accepted);
+      });
+    handles.clear();
+    std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 5)));
+    std::atomic<int> ready{0};
+    auto close_together = [&ready, &closer] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      closer.close();
+    };
+    std::thread first(close_together), second(close_together);
+    first.join();
+    second.join();
+    { auto drop = std::move(closer); }
+    for (auto& t : threads) t.join();
+    ASSERT_TRUE(exactly_once(accepted.items, received.items)) << "round " << round;
+  }
+}
+
 // After close() returns, a send through any lane fails and leaves its item
 // untouched; what went in before is drained, then the end is final.
 TEST(ChannelLanes, AfterCloseEveryLaneRefusesAndTheBacklogDrains) {
