@@ -1,12 +1,14 @@
 // A blocking batch receiver on a bounded ring first leaves the cache line
 // of slots its sender is still filling for a later call
-// (channel_ring::trim_to_whole_lines, channel_receiver::recv_batch_blocking).
+// (channel_ring::trim_to_whole_lines, channel_receiver::recv_batch_blocking),
+// on an unbounded list as well (channel_list::trim_to_whole_lines).
 // These tests aim at what that could get wrong: items left behind in a
 // partly filled line (a receiver that then waits forever or reports the end
 // early), a cut that miscounts (items lost or taken twice), close racing
 // line-trimmed claims, order across line boundaries and wraps at capacities
 // that are not a multiple of a line, mixed coroutine and thread ends.
 #include <sluice/core/channel.hpp>
+#include <sluice/core/detail/channel_list.hpp>
 #include <sluice/core/detail/channel_ring.hpp>
 #include <sluice/core/runtime.hpp>
 
@@ -75,12 +77,95 @@ TEST(ChannelLines, SmallRingsAreNotCut) {
   EXPECT_EQ(r.try_pop_many(out, 7, st, false, true), 3u);
 }
 
+using list = sluice::detail::channel_list<std::uint64_t>;
+
+void push(list& l, std::uint64_t first, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::uint64_t v = first + static_cast<std::uint64_t>(i);
+    ASSERT_EQ(l.try_push(v), list::status::ok);
+  }
+}
+
+// The unbounded list's whole-line polls: a run that stops short of the
+// sender (the next slot is not written) is cut to the start of the line
+// holding that slot (a line holds at most 8 slots), and a poll left with
+// nothing reports would_block; a plain poll takes the rest. A run that
+// reaches `max` or its block's end, or one on a closed list, is taken whole.
+// Runs end at every offset of a line; every item arrives once, in order.
+TEST(ChannelLines, UnboundedWholeLinePollsStopAtTheLineASenderIsFilling) {
+  constexpr std::size_t block_slots = 127;  // channel_list's block_cap
+  list l;
+  std::vector<std::uint64_t> out;
+  out.reserve(1024);
+  list::status st{};
+  std::uint64_t next = 0;
+  std::size_t in_block = 0;  // the head's offset in its block
+  bool cut_somewhere = false;
+  auto take = [&](std::size_t want, std::size_t max = 256) {
+    const std::size_t k = l.try_pop_many(out, max, st, false, true);
+    EXPECT_EQ(k, want) << "at item " << out.size() - k;
+    in_block = (in_block + k) % block_slots;
+    return k;
+  };
+  auto take_plain = [&](std::size_t want) {
+    const std::size_t k = l.try_pop_many(out, 256, st, false, false);
+    EXPECT_EQ(k, want) << "at item " << out.size() - k;
+    in_block = (in_block + k) % block_slots;
+  };
+  for (int n = 1; n <= 60; ++n) {
+    if (in_block + static_cast<std::size_t>(n) >= block_slots) {  // keep the block's end out of this part
+      push(l, next, static_cast<int>(block_slots - in_block));
+      next += block_slots - in_block;
+      take(block_slots - in_block);
+      ASSERT_EQ(in_block, 0u);
+    }
+    push(l, next, n);
+    next += static_cast<std::uint64_t>(n);
+    const std::size_t got = l.try_pop_many(out, 256, st, false, true);
+    in_block += got;
+    EXPECT_LT(static_cast<std::size_t>(n) - got, 8u) << "n " << n;  // cut to a line's start at most
+    if (got == 0) {
+      EXPECT_EQ(st, list::status::would_block) << "n " << n;
+    }
+    if (got < static_cast<std::size_t>(n)) {
+      // The poll stopped at a line's start: a second one finds nothing whole.
+      EXPECT_EQ(l.try_pop_many(out, 256, st, false, true), 0u) << "n " << n;
+      EXPECT_EQ(st, list::status::would_block);
+    }
+    take_plain(static_cast<std::size_t>(n) - got);
+    cut_somewhere |= got < static_cast<std::size_t>(n);
+  }
+  EXPECT_TRUE(cut_somewhere);  // runs ended inside lines, not only at their ends
+  // `max` reached: not cut.
+  push(l, next, 10);
+  next += 10;
+  take(4, 4);
+  take_plain(6);
+  // A run that fills its block to the end: not cut.
+  const std::size_t to_end = block_slots - in_block;
+  push(l, next, static_cast<int>(to_end));
+  next += to_end;
+  if (to_end > 1) {
+    take(to_end - 1, to_end - 1);  // all but the block's last slot ...
+    take(1);                       // ... which ends the block: taken alone
+  } else {
+    take(1);
+  }
+  // Closed: nothing more will come, a run inside a line is taken.
+  push(l, next, 5);
+  next += 5;
+  l.close();
+  take(5);
+  ASSERT_EQ(out.size(), next);
+  for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], i);
+}
+
 // A blocking batch receiver gets items that sit in a partly filled line
-// although no more come and nobody closes: the whole-line looks give way to
-// plain ones before the thread parks. Runs start and end at every offset in
-// a line and cross line boundaries and the wrap of a 100-slot ring.
-TEST(ChannelLines, BlockingBatchReceiverTakesAPartlyFilledLineWithoutMoreItemsOrClose) {
-  auto [tx, rx] = sluice::channel<std::uint64_t>(100);
+// although no more come and nobody closes: the whole-line looks give way to plain ones before
+// the thread parks. Runs start and end at every offset in a line and cross
+// line boundaries and the wrap of a 100-slot ring.
+void blocking_batch_receiver_takes_short_runs(std::size_t capacity) {
+  auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
   std::uint64_t next = 0;
   std::vector<std::uint64_t> got;
   for (int run = 1; run <= 40; ++run) {
@@ -105,15 +190,23 @@ TEST(ChannelLines, BlockingBatchReceiverTakesAPartlyFilledLineWithoutMoreItemsOr
   EXPECT_EQ(rx.recv_batch_blocking(got, 256), 0u);
 }
 
+TEST(ChannelLines, BlockingBatchReceiverTakesAPartlyFilledLineWithoutMoreItemsOrClose) {
+  blocking_batch_receiver_takes_short_runs(100);
+}
+
+TEST(ChannelLines, BlockingBatchReceiverTakesAShortUnboundedRunWithoutMoreItemsOrClose) {
+  blocking_batch_receiver_takes_short_runs(0);  // unbounded
+}
+
 // Every item a send reported as accepted is received exactly once, for close
 // racing thread and coroutine senders (single and batched) and line-trimmed
 // blocking batch receivers beside coroutine receivers, on rings of 32, 100
-// (not a multiple of a line) and 1024 slots; per sender, each receiver sees
-// its items in order.
+// (not a multiple of a line) and 1024 slots and unbounded; per sender, each
+// receiver sees its items in order.
 TEST(ChannelLines, CloseRacingLineTrimmedBatchReceiversIsExact) {
   sluice::runtime rt({.threads = 2});
-  const std::size_t capacities[] = {32, 100, 1024};
-  for (int round = 0; round < 6 * scale; ++round) {
+  const std::size_t capacities[] = {32, 100, 1024, 0};
+  for (int round = 0; round < 8 * scale; ++round) {
     const std::size_t capacity = capacities[static_cast<std::size_t>(round) % std::size(capacities)];
     auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
     collected accepted;
