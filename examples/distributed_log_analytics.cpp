@@ -13,7 +13,8 @@
 // "logs:records" (group "collector"), acknowledging a line's entry only after
 // its records were appended. The collector deduplicates by line number
 // (delivery is at-least-once) and prints the summary as JSON. A worker
-// drains on SIGTERM. Each process prints its stream counters on stderr.
+// drains on SIGTERM or SIGINT (sluice::stop_on_signals). Each process
+// prints its stream counters on stderr.
 #include <signal.h>
 
 #include <cstdint>
@@ -23,9 +24,9 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include <sluice/core/signals.hpp>
 #include <sluice/redis/redis.hpp>
 #include <sluice/sluice.hpp>
 
@@ -174,21 +175,14 @@ int produce(const redis::endpoint& ep, std::uint64_t n) {
 }
 
 int work(const redis::endpoint& ep, const std::string& consumer) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::stop_source drain;
-  std::thread([set, drain]() mutable {
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0) drain.request_stop();
-  }).detach();
-
   sluice::runtime rt;
+  // SIGTERM or Ctrl-C: stop reading, finish and acknowledge what was taken,
+  // hand the rest back to the group (a second signal exits at once).
+  auto drain = sluice::stop_on_signals(rt, {SIGINT, SIGTERM});
   auto in = std::make_shared<redis::stream_stats>();
   auto out = std::make_shared<redis::stream_stats>();
   auto p = redis::from_stream(ep, "logs:lines", "parsers", consumer, redis::string_serializer{},
-                              {.claim_idle = 5s, .drain = drain.get_token(), .stats = in}) |
+                              {.claim_idle = 5s, .drain = drain.token(), .stats = in}) |
            sluice::parallel_map([](redis::message<std::string> m) { return std::move(m).map(parse_tagged); }) |
            redis::to_stream(ep, "logs:records", record_json(),
                             {.pack = 16, .groups = {"collector"}, .producer = consumer, .stats = out});

@@ -1,6 +1,7 @@
 // Faults across processes: a worker killed with SIGKILL mid-batch (after its
-// sink took items but before the ack, and before the sink), and the server
-// restarted mid-run. Producer and workers are the stream_worker helper.
+// sink took items but before the ack, and before the sink), a worker stopped
+// with SIGTERM (a drain), and the server restarted mid-run. Producer and
+// workers are the stream_worker helper.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -94,6 +95,37 @@ TEST(Recovery, AWorkerKilledBeforeItsSinkTookItemsHasThemClaimedByAnotherWorker)
   EXPECT_EQ(c.lag_pending("s", "g"), std::make_pair(0LL, 0LL));
   auto ghost = c.run({"XPENDING", "s", "g", "-", "+", "100", "A"});
   EXPECT_EQ(ghost->elements, 0u);
+}
+
+// SIGTERM drains a worker (sluice::stop_on_signals into from_stream's
+// `drain`): it stops reading, finishes and acknowledges what its stages
+// took, hands the rest back and exits 0. A second worker takes the rest.
+// Every item lands in the idempotent sink once, and none reaches a sink
+// twice: the drained worker left nothing it had sunk unacknowledged.
+TEST(Recovery, SigtermDrainsAWorkerAndAnotherTakesTheRestWithNoItemSunkTwice) {
+  redis_server server;
+  sync_client c(server.socket());
+  ASSERT_EQ(run_helper({"produce", server.url(), "s", "6000", "--pack", "4", "--group", "g"}), 0);
+  const std::string aout = server.dir() + "/a.json", bout = server.dir() + "/b.json";
+  pid_t a = spawn({worker, "work", server.url(), "s", "g", "A", "--slow-ms", "1"}, aout);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (c.integer({"HLEN", "s:sink"}) < 100 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  ASSERT_GE(c.integer({"HLEN", "s:sink"}), 100);
+  ASSERT_EQ(kill(a, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(a), 0);  // drained, not killed: 128 + SIGTERM would be 143
+  const long long sunk_by_a = c.integer({"HLEN", "s:sink"});
+  // It stopped early: at 1 ms an item all of them take 6 s, and what its
+  // stages held when the signal came (a few chunks) is far fewer.
+  EXPECT_LT(sunk_by_a, 6000);
+  EXPECT_GT(stat(aout, "acked"), 0);               // it printed its counters: it ran to the end of main
+  EXPECT_EQ(total_deliveries(c, "s"), sunk_by_a);  // each item A's sink took, once
+  ASSERT_EQ(run_helper({"work", server.url(), "s", "g", "B", "--claim-idle", "300"}, bout), 0);
+  EXPECT_EQ(c.integer({"HLEN", "s:sink"}), 6000);
+  EXPECT_EQ(total_deliveries(c, "s"), 6000);  // no item sunk twice
+  EXPECT_EQ(c.lag_pending("s", "g"), std::make_pair(0LL, 0LL));
+  auto left_with_a = c.run({"XPENDING", "s", "g", "-", "+", "100", "A"});
+  EXPECT_EQ(left_with_a->elements, 0u);
 }
 
 TEST(Recovery, TheServerRestartedMidRunLosesNothingAndWorkersReconnect) {
