@@ -19,7 +19,6 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <sluice/core/signals.hpp>
@@ -108,23 +107,7 @@ int work(int argc, char** argv) {
   };
   auto p = redis::from_stream(ep, stream, group, consumer, redis::string_serializer{}, options) |
            sluice::async_map(slow_stage, {.concurrency = slow.count() > 0 ? 1u : 8u}) | redis::commit(store);
-  // The run on a thread of its own while this (main) thread waits in
-  // pthread_join: Linux gives a process-directed SIGTERM to the main thread
-  // first, and ThreadSanitizer runs a handler at once only in a thread
-  // blocked in a call it intercepts. sluice::run waits on a futex through
-  // std::atomic::wait, which it does not intercept, so under TSan the
-  // drain would start only when the run ended (docs/known-issues.md).
-  sluice::pipeline_report report;
-  std::exception_ptr failed;
-  std::thread runner([&] {
-    try {
-      report = sluice::run(rt, std::move(p));
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  });
-  runner.join();
-  if (failed) std::rethrow_exception(failed);
+  auto report = sluice::run(rt, std::move(p));
   std::cerr << report.describe() << stats->describe() << "\n";
   std::string json;
   sluice::json_writer w(json);

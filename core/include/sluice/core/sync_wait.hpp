@@ -1,9 +1,10 @@
 // sluice::sync_wait: run a task to completion from plain (non-coroutine) code.
 #pragma once
 
-#include <atomic>
+#include <condition_variable>
 #include <coroutine>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -13,12 +14,30 @@
 namespace sluice {
 namespace detail {
 
-// A minimal eager coroutine that awaits the user's task and then flips a flag
-// the blocked caller waits on. Its frame is owned by sync_wait's stack frame.
+// A minimal coroutine that awaits the user's task and then wakes the
+// blocked caller. Its frame is owned by sync_wait's stack frame.
+//
+// The caller sleeps in a condition variable wait (pthread_cond_wait), not
+// in std::atomic::wait: ThreadSanitizer intercepts the former, and it runs
+// a signal handler only once the receiving thread is in a call it
+// intercepts or in code it instruments. Linux gives a signal sent to the
+// process to the main thread, usually the one blocked here in run() or
+// block_on(), so with a futex wait a stop_on_signals() handler under TSan
+// ran only when the run had ended. One wait per sync_wait call: the lock
+// costs nothing measurable.
 class sync_wait_driver {
  public:
+  // The caller's side, on its stack: the coroutine touches it last under
+  // the mutex, and the caller returns only after taking the mutex after
+  // that, so it outlives every access.
+  struct waiter {
+    std::mutex mutex;
+    std::condition_variable woken;
+    bool done = false;  // guarded by mutex
+  };
+
   struct promise_type {
-    std::atomic<bool> m_done{false};
+    waiter* m_waiter = nullptr;
     std::exception_ptr m_exception;
 
     sync_wait_driver get_return_object() noexcept {
@@ -29,9 +48,10 @@ class sync_wait_driver {
       struct signal {
         bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
-          auto& done = h.promise().m_done;
-          done.store(true, std::memory_order_release);
-          done.notify_one();
+          waiter& w = *h.promise().m_waiter;
+          std::lock_guard lock(w.mutex);
+          w.done = true;
+          w.woken.notify_one();
         }
         void await_resume() const noexcept {}
       };
@@ -51,9 +71,13 @@ class sync_wait_driver {
   }
 
   void run_and_wait() {
+    waiter w;
+    m_handle.promise().m_waiter = &w;
     m_handle.resume();
-    auto& done = m_handle.promise().m_done;
-    while (!done.load(std::memory_order_acquire)) done.wait(false, std::memory_order_acquire);
+    {
+      std::unique_lock lock(w.mutex);
+      w.woken.wait(lock, [&w] { return w.done; });
+    }
     if (m_handle.promise().m_exception) std::rethrow_exception(m_handle.promise().m_exception);
   }
 
