@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -28,11 +29,19 @@ using namespace sluice::test;  // channel_test_support.hpp
 constexpr int scale = sluice::test::stress_scale;
 
 using ring = sluice::detail::channel_ring<std::uint64_t>;
+using list = sluice::detail::channel_list<std::uint64_t>;
 
-void push(ring& r, std::uint64_t first, int n) {
+// Sends first, first+1, ... (n items) into a ring or a list (the two share
+// one status type).
+template <typename Storage>
+void push(Storage& storage, std::uint64_t first, int n) {
   for (int i = 0; i < n; ++i) {
     std::uint64_t v = first + static_cast<std::uint64_t>(i);
-    ASSERT_EQ(r.try_push(v, false), ring::status::ok);
+    if constexpr (std::is_same_v<Storage, ring>) {
+      ASSERT_EQ(storage.try_push(v, false), ring::status::ok);
+    } else {
+      ASSERT_EQ(storage.try_push(v), list::status::ok);
+    }
   }
 }
 
@@ -77,15 +86,6 @@ TEST(ChannelLines, SmallRingsAreNotCut) {
   EXPECT_EQ(r.try_pop_many(out, 7, st, false, true), 3u);
 }
 
-using list = sluice::detail::channel_list<std::uint64_t>;
-
-void push(list& l, std::uint64_t first, int n) {
-  for (int i = 0; i < n; ++i) {
-    std::uint64_t v = first + static_cast<std::uint64_t>(i);
-    ASSERT_EQ(l.try_push(v), list::status::ok);
-  }
-}
-
 // The unbounded list's whole-line polls: a run that stops short of the
 // sender (the next slot is not written) is cut to the start of the line
 // holding that slot (a line holds at most 8 slots), and a poll left with
@@ -101,17 +101,13 @@ TEST(ChannelLines, UnboundedWholeLinePollsStopAtTheLineASenderIsFilling) {
   std::uint64_t next = 0;
   std::size_t in_block = 0;  // the head's offset in its block
   bool cut_somewhere = false;
-  auto take = [&](std::size_t want, std::size_t max = 256) {
-    const std::size_t k = l.try_pop_many(out, max, st, false, true);
-    EXPECT_EQ(k, want) << "at item " << out.size() - k;
-    in_block = (in_block + k) % block_slots;
-    return k;
-  };
-  auto take_plain = [&](std::size_t want) {
-    const std::size_t k = l.try_pop_many(out, 256, st, false, false);
+  // A poll (whole-line unless `plain`) that must take `want` items.
+  auto take = [&](std::size_t want, std::size_t max = 256, bool plain = false) {
+    const std::size_t k = l.try_pop_many(out, max, st, false, !plain);
     EXPECT_EQ(k, want) << "at item " << out.size() - k;
     in_block = (in_block + k) % block_slots;
   };
+  auto take_plain = [&](std::size_t want) { take(want, 256, /*plain=*/true); };
   for (int n = 1; n <= 60; ++n) {
     if (in_block + static_cast<std::size_t>(n) >= block_slots) {  // keep the block's end out of this part
       push(l, next, static_cast<int>(block_slots - in_block));
@@ -161,9 +157,9 @@ TEST(ChannelLines, UnboundedWholeLinePollsStopAtTheLineASenderIsFilling) {
 }
 
 // A blocking batch receiver gets items that sit in a partly filled line
-// although no more come and nobody closes: the whole-line looks give way to plain ones before
-// the thread parks. Runs start and end at every offset in a line and cross
-// line boundaries and the wrap of a 100-slot ring.
+// although no more come and nobody closes: the whole-line looks give way to
+// plain ones before the thread parks. Runs start and end at every offset in
+// a line and cross line boundaries and the wrap of a 100-slot ring.
 void blocking_batch_receiver_takes_short_runs(std::size_t capacity) {
   auto [tx, rx] = sluice::channel<std::uint64_t>(capacity);
   std::uint64_t next = 0;

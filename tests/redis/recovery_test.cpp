@@ -49,6 +49,18 @@ long long total_deliveries(sync_client& c, const std::string& stream) {
   return sum;
 }
 
+// Waits (at most 60 s, a bound on a hang, not a timing) until the workers'
+// idempotent sink holds `n` items; returns how many it holds.
+long long wait_until_sunk(sync_client& c, long long n) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  long long sunk = c.integer({"HLEN", "s:sink"});
+  while (sunk < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+    sunk = c.integer({"HLEN", "s:sink"});
+  }
+  return sunk;
+}
+
 }  // namespace
 
 // The suite's own guard: a helper that hangs is killed at wait_exit's limit
@@ -108,10 +120,7 @@ TEST(Recovery, SigtermDrainsAWorkerAndAnotherTakesTheRestWithNoItemSunkTwice) {
   ASSERT_EQ(run_helper({"produce", server.url(), "s", "6000", "--pack", "4", "--group", "g"}), 0);
   const std::string aout = server.dir() + "/a.json", bout = server.dir() + "/b.json";
   pid_t a = spawn({worker, "work", server.url(), "s", "g", "A", "--slow-ms", "1"}, aout);
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (c.integer({"HLEN", "s:sink"}) < 100 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(2ms);
-  ASSERT_GE(c.integer({"HLEN", "s:sink"}), 100);
+  ASSERT_GE(wait_until_sunk(c, 100), 100);
   ASSERT_EQ(kill(a, SIGTERM), 0);
   EXPECT_EQ(wait_exit(a), 0);  // drained, not killed: 128 + SIGTERM would be 143
   const long long sunk_by_a = c.integer({"HLEN", "s:sink"});
@@ -123,6 +132,7 @@ TEST(Recovery, SigtermDrainsAWorkerAndAnotherTakesTheRestWithNoItemSunkTwice) {
   ASSERT_EQ(run_helper({"work", server.url(), "s", "g", "B", "--claim-idle", "300"}, bout), 0);
   EXPECT_EQ(c.integer({"HLEN", "s:sink"}), 6000);
   EXPECT_EQ(total_deliveries(c, "s"), 6000);  // no item sunk twice
+  EXPECT_EQ(stat(bout, "lag"), 0);
   EXPECT_EQ(c.lag_pending("s", "g"), std::make_pair(0LL, 0LL));
   auto left_with_a = c.run({"XPENDING", "s", "g", "-", "+", "100", "A"});
   EXPECT_EQ(left_with_a->elements, 0u);
@@ -130,16 +140,12 @@ TEST(Recovery, SigtermDrainsAWorkerAndAnotherTakesTheRestWithNoItemSunkTwice) {
 
 TEST(Recovery, TheServerRestartedMidRunLosesNothingAndWorkersReconnect) {
   redis_server server(/*persistent=*/true);
-  sync_client* c = nullptr;
   const std::string wout = server.dir() + "/w.json", pout = server.dir() + "/p.json";
   pid_t w = spawn({worker, "work", server.url(), "s", "g", "W", "--slow-ms", "1"}, wout);
   pid_t p = spawn({worker, "produce", server.url(), "s", "1500", "--capacity", "200", "--group", "g"}, pout);
   {
     sync_client probe(server.socket());
-    c = &probe;
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (c->integer({"HLEN", "s:sink"}) < 300 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(5ms);
+    wait_until_sunk(probe, 300);
   }
   server.stop();  // clean shutdown: the append-only file has every write (appendfsync always)
   std::this_thread::sleep_for(300ms);
