@@ -9,6 +9,12 @@
 #   * raw_moodycamel_bulk_both vs sluice_send_batch_bounded, sluice_send_batch_unbounded
 #     (producers with runs of 256 items at hand: enqueue_bulk with a token
 #     against send_batch_blocking; consumers in batches on both sides)
+#   * the bounded sluice rows also against raw_moodycamel_bulk_bounded and
+#     raw_moodycamel_bulk_both_bounded: the same anchors held to the channel's
+#     1024 slots (try_enqueue, producers wait for room; 1x1 only), printed as the row's
+#     second line (the `vs` column names each line's anchor: moodycamel's
+#     `bulk`, `bulk_bounded`, `bulk_both`, `bulk_both_bounded`, or `one`,
+#     try_dequeue one item at a time)
 # for 1 producer x 1 consumer and 2 x 2 (2^20 8-byte items, 5 iterations a
 # process). Prints per row and shape, min-max over the rounds: wall ns/item
 # of anchor and sluice and the throughput ratio sluice / anchor (each round's
@@ -60,9 +66,10 @@ run_row() { # row shape round
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; ++r)); do
   for shape in 1x1 2x2; do
-    for row in raw_moodycamel_bulk sluice_recv_batch_bounded sluice_recv_batch_unbounded sluice_recv_batch_per_sender \
-      raw_moodycamel \
-      sluice_blocking_unbounded raw_moodycamel_bulk_both sluice_send_batch_bounded sluice_send_batch_unbounded; do
+    for row in raw_moodycamel_bulk raw_moodycamel_bulk_bounded sluice_recv_batch_bounded sluice_recv_batch_unbounded \
+      sluice_recv_batch_per_sender raw_moodycamel sluice_blocking_unbounded raw_moodycamel_bulk_both \
+      raw_moodycamel_bulk_both_bounded sluice_send_batch_bounded sluice_send_batch_unbounded; do
+      [[ $row == *_bounded && $row == raw_* && $shape != 1x1 ]] && continue # one producer only (channel_bench.cpp)
       run_row "$row" "$shape" "$r"
     done
   done
@@ -89,20 +96,23 @@ awk '
         if (l != "" && l != "-") { if (l + 0 < lmin) lmin = l + 0; if (l + 0 > lmax) lmax = l + 0 }
       }
     }
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", cand, shape, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
+    vs = anchor; sub(/^raw_moodycamel_?/, "", vs); if (vs == "") vs = "one"
+    printf "%-28s %-5s %-17s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", cand, shape, vs, span(amin, amax, "%.1f"), span(bmin, bmax, "%.1f"), \
       span(qmin, qmax, "%.2f"), span(xmin, xmax, "%.1f"), span(ymin, ymax, "%.1f"), span(kmin, kmax, "%.2f"), span(lmin, lmax, "%.0f"), \
       span(fmin, fmax, "%.0f"), span(gmin, gmax, "%.0f")
   }
   END {
-    printf "%-28s %-5s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", "sluice row", "shape", "anchor ns", "sluice ns", \
+    printf "%-28s %-5s %-17s %-13s %-13s %-11s %-13s %-13s %-11s %-11s %-11s %-11s\n", "sluice row", "shape", "vs", "anchor ns", "sluice ns", \
       "ratio", "anchor cpu", "sluice cpu", "cpu ratio", "line ns", "anchor flt", "sluice flt"
     split("1x1 2x2", shapes, " ")
     for (i = 1; i <= 2; ++i) {
       row("sluice_recv_batch_bounded", "raw_moodycamel_bulk", shapes[i])
+      if (i == 1) row("sluice_recv_batch_bounded", "raw_moodycamel_bulk_bounded", shapes[i])
       row("sluice_recv_batch_unbounded", "raw_moodycamel_bulk", shapes[i])
       row("sluice_recv_batch_per_sender", "raw_moodycamel_bulk", shapes[i])
       row("sluice_blocking_unbounded", "raw_moodycamel", shapes[i])
       row("sluice_send_batch_bounded", "raw_moodycamel_bulk_both", shapes[i])
+      if (i == 1) row("sluice_send_batch_bounded", "raw_moodycamel_bulk_both_bounded", shapes[i])
       row("sluice_send_batch_unbounded", "raw_moodycamel_bulk_both", shapes[i])
     }
   }' "$samples"

@@ -9,6 +9,10 @@
 // dequeue (aim: >= 0.9), both producers enqueueing one item at a time; the
 // send_batch rows have both producers enqueue runs of 256 (enqueue_bulk with
 // a token against send_batch_blocking) and both consumers take batches.
+// The bounded rows also compare with the same anchors held to the channel's
+// bound (vs_moodycamel_bulk_bounded, vs_moodycamel_bulk_both_bounded: the
+// queue's 1024 slots allocated up front, producers on try_enqueue waiting
+// for room; 1x1 only), since a producer of the unbounded anchors never waits.
 // Both sides are measured alike: the same threads, started and joined inside
 // the timed window, and every thread body flattened so that each library's
 // calls are inlined into its loop (see run_threads: without that the anchor
@@ -97,19 +101,69 @@ double run_threads(int producers, int consumers, Produce produce, Consume consum
   return secs;
 }
 
+// Adds vs_<anchor> = this row's throughput (items_per_s, set by report())
+// over the anchor's for the same P x C, if the anchor ran in this process.
+void report_vs(benchmark::State& state, const char* anchor) {
+  const auto k = key(anchor, state);
+  if (anchors().count(k))
+    state.counters[std::string("vs_") + anchor] = state.counters["items_per_s"].value / anchors()[k];
+}
+
 void report(benchmark::State& state, double seconds_total, const char* anchor_for_ratio, bool is_anchor) {
   double per_sec = static_cast<double>(items) * static_cast<double>(state.iterations()) / seconds_total;
   state.counters["ns_per_item"] = 1e9 / per_sec;
   state.counters["items_per_s"] = per_sec;
-  auto k = key(anchor_for_ratio, state);
   if (is_anchor) {
-    anchors()[k] = per_sec;
-  } else if (anchors().count(k)) {
-    state.counters[std::string("vs_") + anchor_for_ratio] = per_sec / anchors()[k];
+    anchors()[key(anchor_for_ratio, state)] = per_sec;
+  } else {
+    report_vs(state, anchor_for_ratio);
   }
 }
 
 // ---- anchors -------------------------------------------------------------------
+
+// The anchors' batch consumer: takes up to `bulk` items at a time with
+// try_dequeue_bulk, spinning on an empty queue, until every item is taken.
+std::int64_t dequeue_in_bulk(moodycamel::ConcurrentQueue<item_t>& q, std::atomic<std::int64_t>& remaining) {
+  std::int64_t got = 0;
+  item_t buf[bulk];
+  while (remaining.load(std::memory_order_relaxed) > 0) {
+    auto n = static_cast<std::int64_t>(q.try_dequeue_bulk(buf, bulk));
+    if (n) {
+      got += n;
+      remaining.fetch_sub(n, std::memory_order_relaxed);
+    }
+  }
+  return got;
+}
+
+// A batch producer's items: 0 .. n-1 handed to `send(run, k)` in runs of
+// up to `bulk` (the send_batch rows and their anchors).
+template <typename SendRun>
+void in_runs(std::int64_t n, SendRun send) {
+  item_t run[bulk];
+  for (std::int64_t i = 0; i < n;) {
+    const auto k = static_cast<std::size_t>(std::min<std::int64_t>(bulk, n - i));
+    for (std::size_t j = 0; j < k; ++j) run[j] = static_cast<item_t>(i + static_cast<std::int64_t>(j));
+    send(run, k);
+    i += static_cast<std::int64_t>(k);
+  }
+}
+
+// A bounded anchor's producer waiting for room: spins a little, then yields
+// (two cores, up to four threads: the consumer may need this core).
+template <typename TryEnqueue>
+void enqueue_when_room(TryEnqueue try_enqueue) {
+  for (int spins = 0; !try_enqueue(); ++spins) {
+    if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
 
 void raw_moodycamel(benchmark::State& state) {
   const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
@@ -138,7 +192,11 @@ void raw_moodycamel(benchmark::State& state) {
   report(state, total, "moodycamel", true);
 }
 
-void raw_moodycamel_bulk(benchmark::State& state) {
+// The bulk anchors: `produce(q, token, n)` enqueues 0 .. n-1 on each of P
+// producer threads (with a producer token), C consumers take them with
+// dequeue_in_bulk; the row's throughput is kept as anchor `name`.
+template <typename Produce>
+void moodycamel_bulk_anchor(benchmark::State& state, const char* name, Produce produce) {
   const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
   double total = 0;
   for (auto _ : state) {
@@ -148,22 +206,19 @@ void raw_moodycamel_bulk(benchmark::State& state) {
         P, C,
         [&](int, std::int64_t n) {
           moodycamel::ProducerToken tok(q);
-          for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
+          produce(q, tok, n);
         },
-        [&] {
-          std::int64_t got = 0;
-          item_t buf[bulk];
-          while (remaining.load(std::memory_order_relaxed) > 0) {
-            auto n = static_cast<std::int64_t>(q.try_dequeue_bulk(buf, bulk));
-            if (n) {
-              got += n;
-              remaining.fetch_sub(n, std::memory_order_relaxed);
-            }
-          }
-          return got;
-        });
+        [&] { return dequeue_in_bulk(q, remaining); });
   }
-  report(state, total, "moodycamel_bulk", true);
+  report(state, total, name, true);
+}
+
+using moodycamel_queue = moodycamel::ConcurrentQueue<item_t>;
+
+void raw_moodycamel_bulk(benchmark::State& state) {
+  moodycamel_bulk_anchor(state, "moodycamel_bulk", [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
+    for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
+  });
 }
 
 // Both ends in bulk: the producer (with its token) enqueues runs of `bulk`
@@ -171,37 +226,39 @@ void raw_moodycamel_bulk(benchmark::State& state) {
 // The anchor of the sluice_send_batch rows, whose producers have the same
 // runs at hand and send them with send_batch_blocking.
 void raw_moodycamel_bulk_both(benchmark::State& state) {
-  const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
-  double total = 0;
-  for (auto _ : state) {
-    moodycamel::ConcurrentQueue<item_t> q(capacity);
-    std::atomic<std::int64_t> remaining{items};
-    total += run_threads(
-        P, C,
-        [&](int, std::int64_t n) {
-          moodycamel::ProducerToken tok(q);
-          item_t run[bulk];
-          for (std::int64_t i = 0; i < n;) {
-            const auto k = static_cast<std::size_t>(std::min<std::int64_t>(bulk, n - i));
-            for (std::size_t j = 0; j < k; ++j) run[j] = static_cast<item_t>(i + static_cast<std::int64_t>(j));
-            q.enqueue_bulk(tok, run, k);
-            i += static_cast<std::int64_t>(k);
-          }
-        },
-        [&] {
-          std::int64_t got = 0;
-          item_t buf[bulk];
-          while (remaining.load(std::memory_order_relaxed) > 0) {
-            auto n = static_cast<std::int64_t>(q.try_dequeue_bulk(buf, bulk));
-            if (n) {
-              got += n;
-              remaining.fetch_sub(n, std::memory_order_relaxed);
-            }
-          }
-          return got;
-        });
-  }
-  report(state, total, "moodycamel_bulk_both", true);
+  moodycamel_bulk_anchor(state, "moodycamel_bulk_both",
+                         [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
+                           in_runs(n, [&](item_t* run, std::size_t k) { q.enqueue_bulk(tok, run, k); });
+                         });
+}
+
+// The bulk anchors held to the sluice channel's bound: the queue is made with
+// `capacity` slots (32 blocks of 32, allocated up front) and the producers
+// use try_enqueue / try_enqueue_bulk, which never allocate and fail while no
+// block is free, so a producer that gets ahead waits for the consumer as a
+// bounded channel's sender does (a run of `bulk` waits for room for all of
+// it). Against these the bounded sluice rows compare like with like; the
+// unbounded anchors above let a producer run ahead without limit, so their
+// consumer mostly takes lines the producer finished long ago.
+// One producer only: an explicit producer keeps the blocks it took from the
+// pool for the queue's life and reuses only those, so with two a producer
+// can hold most of the 32 and the other too few for a run of `bulk` (it then
+// waits forever: the 2x2 run of the bulk_both anchor hung), or none. The
+// bound holds like a ring's only with a single producer.
+void raw_moodycamel_bulk_bounded(benchmark::State& state) {
+  moodycamel_bulk_anchor(state, "moodycamel_bulk_bounded",
+                         [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
+                           for (std::int64_t i = 0; i < n; ++i)
+                             enqueue_when_room([&] { return q.try_enqueue(tok, static_cast<item_t>(i)); });
+                         });
+}
+
+void raw_moodycamel_bulk_both_bounded(benchmark::State& state) {
+  moodycamel_bulk_anchor(
+      state, "moodycamel_bulk_both_bounded", [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
+        in_runs(
+            n, [&](item_t* run, std::size_t k) { enqueue_when_room([&] { return q.try_enqueue_bulk(tok, run, k); }); });
+      });
 }
 
 void moodycamel_blocking(benchmark::State& state) {
@@ -317,7 +374,10 @@ void sluice_recv_batch(benchmark::State& state, std::size_t cap,
   report(state, total, "moodycamel_bulk", false);
 }
 
-void sluice_recv_batch_bounded(benchmark::State& s) { sluice_recv_batch(s, capacity); }
+void sluice_recv_batch_bounded(benchmark::State& s) {
+  sluice_recv_batch(s, capacity);
+  report_vs(s, "moodycamel_bulk_bounded");
+}
 void sluice_recv_batch_unbounded(benchmark::State& s) { sluice_recv_batch(s, 0); }
 void sluice_recv_batch_per_sender(benchmark::State& s) { sluice_recv_batch(s, 0, sluice::channel_order::per_sender); }
 
@@ -335,20 +395,19 @@ void sluice_send_batch(benchmark::State& state, std::size_t cap) {
         P, C,
         [&](int p, std::int64_t n) {
           auto s = std::move(senders[static_cast<std::size_t>(p)]);
-          item_t run[bulk];
-          for (std::int64_t i = 0; i < n;) {
-            const auto k = static_cast<std::size_t>(std::min<std::int64_t>(bulk, n - i));
-            for (std::size_t j = 0; j < k; ++j) run[j] = static_cast<item_t>(i + static_cast<std::int64_t>(j));
+          in_runs(n, [&](item_t* run, std::size_t k) {
             if (s.send_batch_blocking(std::span(run, k)) != k) throw std::logic_error("batch cut short");
-            i += static_cast<std::int64_t>(k);
-          }
+          });
         },
         [r = rx]() mutable { return recv_in_batches(r); });
   }
   report(state, total, "moodycamel_bulk_both", false);
 }
 
-void sluice_send_batch_bounded(benchmark::State& s) { sluice_send_batch(s, capacity); }
+void sluice_send_batch_bounded(benchmark::State& s) {
+  sluice_send_batch(s, capacity);
+  report_vs(s, "moodycamel_bulk_both_bounded");
+}
 void sluice_send_batch_unbounded(benchmark::State& s) { sluice_send_batch(s, 0); }
 
 // Producers and consumers are coroutines on a runtime with P+C... capped at
@@ -390,12 +449,18 @@ void sluice_coroutines(benchmark::State& state) {
 void shapes(benchmark::internal::Benchmark* b) {
   b->Args({1, 1})->Args({2, 2})->ArgNames({"P", "C"})->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 }
+// The bounded anchors, one producer only (see raw_moodycamel_bulk_bounded).
+void one_producer(benchmark::internal::Benchmark* b) {
+  b->Args({1, 1})->ArgNames({"P", "C"})->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+}
 
 }  // namespace
 
 BENCHMARK(raw_moodycamel)->Apply(shapes);
 BENCHMARK(raw_moodycamel_bulk)->Apply(shapes);
 BENCHMARK(raw_moodycamel_bulk_both)->Apply(shapes);
+BENCHMARK(raw_moodycamel_bulk_bounded)->Apply(one_producer);
+BENCHMARK(raw_moodycamel_bulk_both_bounded)->Apply(one_producer);
 BENCHMARK(moodycamel_blocking)->Apply(shapes);
 BENCHMARK(tbb_bounded_queue)->Apply(shapes);
 BENCHMARK(sluice_blocking_bounded)->Apply(shapes);
