@@ -122,9 +122,12 @@ void report(benchmark::State& state, double seconds_total, const char* anchor_fo
 
 // ---- anchors -------------------------------------------------------------------
 
+using moodycamel_queue = moodycamel::ConcurrentQueue<item_t>;
+using moodycamel_blocking_queue = moodycamel::BlockingConcurrentQueue<item_t>;
+
 // The anchors' batch consumer: takes up to `bulk` items at a time with
 // try_dequeue_bulk, spinning on an empty queue, until every item is taken.
-std::int64_t dequeue_in_bulk(moodycamel::ConcurrentQueue<item_t>& q, std::atomic<std::int64_t>& remaining) {
+constexpr auto dequeue_in_bulk = [](moodycamel_queue& q, std::atomic<std::int64_t>& remaining) {
   std::int64_t got = 0;
   item_t buf[bulk];
   while (remaining.load(std::memory_order_relaxed) > 0) {
@@ -135,7 +138,7 @@ std::int64_t dequeue_in_bulk(moodycamel::ConcurrentQueue<item_t>& q, std::atomic
     }
   }
   return got;
-}
+};
 
 // A batch producer's items: 0 .. n-1 handed to `send(run, k)` in runs of
 // up to `bulk` (the send_batch rows and their anchors).
@@ -165,42 +168,16 @@ void enqueue_when_room(TryEnqueue try_enqueue) {
   }
 }
 
-void raw_moodycamel(benchmark::State& state) {
+// The moodycamel rows: `produce(q, token, n)` enqueues 0 .. n-1 on each of
+// P producer threads (with a producer token), `consume(q, remaining)` runs
+// on C consumer threads and returns how many it took; the row's throughput
+// is kept as anchor `name` (`is_anchor`) or compared with it.
+template <typename Queue, typename Produce, typename Consume>
+void moodycamel_row(benchmark::State& state, const char* name, bool is_anchor, Produce produce, Consume consume) {
   const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
   double total = 0;
   for (auto _ : state) {
-    moodycamel::ConcurrentQueue<item_t> q(capacity);
-    std::atomic<std::int64_t> remaining{items};
-    total += run_threads(
-        P, C,
-        [&](int, std::int64_t n) {
-          moodycamel::ProducerToken tok(q);
-          for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
-        },
-        [&] {
-          std::int64_t got = 0;
-          item_t v;
-          while (remaining.load(std::memory_order_relaxed) > 0) {
-            if (q.try_dequeue(v)) {
-              ++got;
-              remaining.fetch_sub(1, std::memory_order_relaxed);
-            }
-          }
-          return got;
-        });
-  }
-  report(state, total, "moodycamel", true);
-}
-
-// The bulk anchors: `produce(q, token, n)` enqueues 0 .. n-1 on each of P
-// producer threads (with a producer token), C consumers take them with
-// dequeue_in_bulk; the row's throughput is kept as anchor `name`.
-template <typename Produce>
-void moodycamel_bulk_anchor(benchmark::State& state, const char* name, Produce produce) {
-  const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
-  double total = 0;
-  for (auto _ : state) {
-    moodycamel::ConcurrentQueue<item_t> q(capacity);
+    Queue q(capacity);
     std::atomic<std::int64_t> remaining{items};
     total += run_threads(
         P, C,
@@ -208,17 +185,40 @@ void moodycamel_bulk_anchor(benchmark::State& state, const char* name, Produce p
           moodycamel::ProducerToken tok(q);
           produce(q, tok, n);
         },
-        [&] { return dequeue_in_bulk(q, remaining); });
+        [&] { return consume(q, remaining); });
   }
-  report(state, total, name, true);
+  report(state, total, name, is_anchor);
 }
 
-using moodycamel_queue = moodycamel::ConcurrentQueue<item_t>;
+// The producer of the rows that enqueue one item at a time.
+constexpr auto enqueue_each = [](auto& q, moodycamel::ProducerToken& tok, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
+};
+
+// A consumer taking one item at a time with `take(q, item)` (true: took one)
+// until every item is taken.
+template <typename Take>
+auto dequeue_each(Take take) {
+  return [take](auto& q, std::atomic<std::int64_t>& remaining) {
+    std::int64_t got = 0;
+    item_t v;
+    while (remaining.load(std::memory_order_relaxed) > 0) {
+      if (take(q, v)) {
+        ++got;
+        remaining.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+    return got;
+  };
+}
+
+void raw_moodycamel(benchmark::State& state) {
+  moodycamel_row<moodycamel_queue>(state, "moodycamel", true, enqueue_each,
+                                   dequeue_each([](moodycamel_queue& q, item_t& v) { return q.try_dequeue(v); }));
+}
 
 void raw_moodycamel_bulk(benchmark::State& state) {
-  moodycamel_bulk_anchor(state, "moodycamel_bulk", [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
-    for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
-  });
+  moodycamel_row<moodycamel_queue>(state, "moodycamel_bulk", true, enqueue_each, dequeue_in_bulk);
 }
 
 // Both ends in bulk: the producer (with its token) enqueues runs of `bulk`
@@ -226,10 +226,12 @@ void raw_moodycamel_bulk(benchmark::State& state) {
 // The anchor of the sluice_send_batch rows, whose producers have the same
 // runs at hand and send them with send_batch_blocking.
 void raw_moodycamel_bulk_both(benchmark::State& state) {
-  moodycamel_bulk_anchor(state, "moodycamel_bulk_both",
-                         [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
-                           in_runs(n, [&](item_t* run, std::size_t k) { q.enqueue_bulk(tok, run, k); });
-                         });
+  moodycamel_row<moodycamel_queue>(
+      state, "moodycamel_bulk_both", true,
+      [](moodycamel_queue& q, moodycamel::ProducerToken& tok, std::int64_t n) {
+        in_runs(n, [&](item_t* run, std::size_t k) { q.enqueue_bulk(tok, run, k); });
+      },
+      dequeue_in_bulk);
 }
 
 // The bulk anchors held to the sluice channel's bound: the queue is made with
@@ -246,46 +248,29 @@ void raw_moodycamel_bulk_both(benchmark::State& state) {
 // waits forever: the 2x2 run of the bulk_both anchor hung), or none. The
 // bound holds like a ring's only with a single producer.
 void raw_moodycamel_bulk_bounded(benchmark::State& state) {
-  moodycamel_bulk_anchor(state, "moodycamel_bulk_bounded",
-                         [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
-                           for (std::int64_t i = 0; i < n; ++i)
-                             enqueue_when_room([&] { return q.try_enqueue(tok, static_cast<item_t>(i)); });
-                         });
+  moodycamel_row<moodycamel_queue>(
+      state, "moodycamel_bulk_bounded", true,
+      [](moodycamel_queue& q, moodycamel::ProducerToken& tok, std::int64_t n) {
+        for (std::int64_t i = 0; i < n; ++i)
+          enqueue_when_room([&] { return q.try_enqueue(tok, static_cast<item_t>(i)); });
+      },
+      dequeue_in_bulk);
 }
 
 void raw_moodycamel_bulk_both_bounded(benchmark::State& state) {
-  moodycamel_bulk_anchor(
-      state, "moodycamel_bulk_both_bounded", [](moodycamel_queue& q, moodycamel::ProducerToken& tok, auto n) {
+  moodycamel_row<moodycamel_queue>(
+      state, "moodycamel_bulk_both_bounded", true,
+      [](moodycamel_queue& q, moodycamel::ProducerToken& tok, std::int64_t n) {
         in_runs(
             n, [&](item_t* run, std::size_t k) { enqueue_when_room([&] { return q.try_enqueue_bulk(tok, run, k); }); });
-      });
+      },
+      dequeue_in_bulk);
 }
 
 void moodycamel_blocking(benchmark::State& state) {
-  const int P = static_cast<int>(state.range(0)), C = static_cast<int>(state.range(1));
-  double total = 0;
-  for (auto _ : state) {
-    moodycamel::BlockingConcurrentQueue<item_t> q(capacity);
-    std::atomic<std::int64_t> remaining{items};
-    total += run_threads(
-        P, C,
-        [&](int, std::int64_t n) {
-          moodycamel::ProducerToken tok(q);
-          for (std::int64_t i = 0; i < n; ++i) q.enqueue(tok, static_cast<item_t>(i));
-        },
-        [&] {
-          std::int64_t got = 0;
-          item_t v;
-          while (remaining.load(std::memory_order_relaxed) > 0) {
-            if (q.wait_dequeue_timed(v, 1000)) {
-              ++got;
-              remaining.fetch_sub(1, std::memory_order_relaxed);
-            }
-          }
-          return got;
-        });
-  }
-  report(state, total, "moodycamel", false);
+  moodycamel_row<moodycamel_blocking_queue>(
+      state, "moodycamel", false, enqueue_each,
+      dequeue_each([](moodycamel_blocking_queue& q, item_t& v) { return q.wait_dequeue_timed(v, 1000); }));
 }
 
 void tbb_bounded_queue(benchmark::State& state) {
