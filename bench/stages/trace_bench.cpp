@@ -15,10 +15,11 @@
 // watchdog_vs_off (ratios of the summed times; 1.00 = no cost) with their
 // min, max and median over iterations (off_vs_out_*). The compiled-out
 // anchor is the same source in another translation unit, so its code sits
-// elsewhere in the binary: with no other change, off_vs_compiled_out moved
-// from 0.88-0.98 to 0.92-0.95 (2026-12-05), and the same anchor linked into
-// another program ran 1-3 % faster than "off". Read it as "within a few
-// per cent", not finer. line_transfer_ns_min/_max: the machine's
+// elsewhere in the binary, and its figure moves with that placement
+// (2026-12-05: in this binary it ran 3-5 % slower than "off" in every
+// position; linked into a scratch program, 1-3 % faster). Read
+// off_vs_compiled_out as "within a few per cent", not finer.
+// line_transfer_ns_min/_max: the machine's
 // one-way cache-line transfer time, measured before and after the row.
 // "on" times the run only; finish_ms is the final flush + rename (with the
 // writer thread, also the formatting of the last buffers), and
@@ -38,7 +39,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
