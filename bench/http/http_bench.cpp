@@ -66,6 +66,7 @@
 
 #include "child_cpu.hpp"
 #include "loopback_server.hpp"
+#include "median.hpp"
 
 namespace {
 
@@ -386,10 +387,7 @@ run_cost time_run(benchmark::State& state, Run run) {
   return cost;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using sluice_bench::median;
 
 // One client's figures over the alternated rounds.
 struct side {

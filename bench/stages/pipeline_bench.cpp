@@ -40,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include "median.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -154,12 +156,7 @@ double run_flow_graph(const std::vector<std::uint64_t>& in, std::uint64_t work_n
   return seconds_since(t0);
 }
 
-// The median of `v` (the middle element: callers pass an odd count).
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
+using sluice_bench::median;
 
 // Alternated traced/untraced pairs of the sluice pipeline (see the file
 // comment); adds their counters to `state`.

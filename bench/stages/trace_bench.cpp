@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "line_transfer.hpp"
+#include "median.hpp"
 #include "trace_bench_shape.hpp"
 
 namespace trace_bench {
@@ -70,14 +71,7 @@ struct ratio_range {
   void add(double r) { values.push_back(r); }
   [[nodiscard]] double min() const { return values.empty() ? 0 : *std::min_element(values.begin(), values.end()); }
   [[nodiscard]] double max() const { return values.empty() ? 0 : *std::max_element(values.begin(), values.end()); }
-  /// The middle value (the mean of the two middle ones for an even count).
-  [[nodiscard]] double median() const {
-    if (values.empty()) return 0;
-    std::vector<double> v = values;
-    std::sort(v.begin(), v.end());
-    const std::size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-  }
+  [[nodiscard]] double median() const { return sluice_bench::median(values); }
 };
 
 // `name` = the ratio of the summed times, `name`_min / _max / _median =
